@@ -1,0 +1,289 @@
+//! The lab's one error type.
+//!
+//! Every variant carries what went wrong, where (node, file, line, key), and — through
+//! [`LabError::hint`] — how to fix it, so the CLI can print a headline, the cause chain and a
+//! `hint:` line without knowing the lab's internals.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything that can go wrong while building, faulting or tearing down a lab estate.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// A file or directory operation failed.
+    #[error("could not {action} `{}`", path.display())]
+    Io {
+        /// What was being done, as a verb phrase ("create directory").
+        action: &'static str,
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// PostgreSQL's server binaries were not found.
+    #[error("PostgreSQL's `{binary}` was not found in `{}`", bindir.display())]
+    PgBinariesMissing {
+        /// The directory that was searched.
+        bindir: PathBuf,
+        /// The first missing program.
+        binary: &'static str,
+    },
+
+    /// The `postgres` OS user does not exist, and hadome runs as root.
+    #[error("running as root, but there is no `postgres` user to run PostgreSQL as")]
+    NoPostgresUser,
+
+    /// The user PostgreSQL runs as cannot reach the lab directory.
+    #[error("the `{user}` user cannot reach `{}`: `{}` has mode {mode:o}", dir.display(), blocker.display())]
+    Unreachable {
+        /// The lab directory.
+        dir: PathBuf,
+        /// The ancestor that is not searchable.
+        blocker: PathBuf,
+        /// The user.
+        user: String,
+        /// The ancestor's permission bits.
+        mode: u32,
+    },
+
+    /// A topology (built-in or file) is invalid.
+    #[error("{origin}:{line}: {message}")]
+    Topology {
+        /// The file name, or `built-in NAME`.
+        origin: String,
+        /// 1-based line of the offending key (0 when the whole file is concerned).
+        line: usize,
+        /// What is wrong, naming the key.
+        message: String,
+        /// How to fix it.
+        fix: String,
+    },
+
+    /// A topology name is neither a built-in nor a readable file.
+    #[error("`{name}` is neither a built-in topology nor a topology file")]
+    UnknownTopology {
+        /// What the user gave.
+        name: String,
+        /// The closest built-in name, if any is close.
+        suggestion: Option<String>,
+    },
+
+    /// `lab up` was pointed at a directory that already holds something.
+    #[error("`{}` already exists and is not empty", dir.display())]
+    DirNotEmpty {
+        /// The directory.
+        dir: PathBuf,
+    },
+
+    /// A command was pointed at a directory that holds no lab.
+    #[error("`{}` holds no lab estate (no `lab.json`)", dir.display())]
+    NotALab {
+        /// The directory.
+        dir: PathBuf,
+    },
+
+    /// The lab's state file could not be understood.
+    #[error("the lab state `{}` is unreadable: {message}", path.display())]
+    State {
+        /// `DIR/lab.json`.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// A node name that the estate does not have.
+    #[error("this lab has no node `{name}`")]
+    UnknownNode {
+        /// The name given.
+        name: String,
+        /// The estate's node names.
+        known: Vec<String>,
+    },
+
+    /// A program the lab runs (initdb, pg_ctl, pg_basebackup, the proxy) failed.
+    #[error("{what} failed: `{program}` exited with {status}{}", tail(stderr))]
+    Command {
+        /// What the lab was doing ("initdb for `db-1`").
+        what: String,
+        /// The program.
+        program: String,
+        /// Its exit status, as text.
+        status: String,
+        /// The last lines it printed on stderr (or the log file it wrote).
+        stderr: String,
+    },
+
+    /// A program the lab runs could not be started at all.
+    #[error("could not start `{program}` for {what}")]
+    Spawn {
+        /// What the lab was doing.
+        what: String,
+        /// The program.
+        program: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A poll ran out of time.
+    #[error("timed out after {} waiting for `{node}`: {awaited} (last seen: {last_seen})", seconds(*waited))]
+    Timeout {
+        /// The node (or `proxy`).
+        node: String,
+        /// What was awaited, as a phrase.
+        awaited: String,
+        /// How long the poll waited.
+        waited: Duration,
+        /// The last observation, so the reader sees how far it got.
+        last_seen: String,
+    },
+
+    /// A SQL statement the lab sent failed.
+    #[error("`{node}`: {what}")]
+    Sql {
+        /// The node.
+        node: String,
+        /// What the lab was doing.
+        what: String,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+
+    /// A fault cannot be applied in the estate's current state.
+    #[error("cannot apply `{fault}` to `{node}`: {reason}")]
+    FaultRejected {
+        /// The fault's name.
+        fault: String,
+        /// The node.
+        node: String,
+        /// Why not.
+        reason: String,
+        /// What to do instead.
+        fix: String,
+    },
+
+    /// The lab's proxy did not do what it was asked.
+    #[error("the lab proxy: {message}")]
+    Proxy {
+        /// What went wrong.
+        message: String,
+    },
+
+    /// The lab could not stop every process it started.
+    #[error("processes still alive after teardown: {pids:?}")]
+    Survivors {
+        /// Their PIDs.
+        pids: Vec<i32>,
+    },
+
+    /// An invariant of the lab itself was broken.
+    #[error("internal error in hadome's lab (a bug: please report it): {0}")]
+    Bug(String),
+}
+
+impl LabError {
+    /// How to fix the error, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            LabError::PgBinariesMissing { .. } => Some(
+                "install PostgreSQL 15 with `apt-get install postgresql-15` (or run `scripts/setup.sh`), \
+                 or point `HADOME_PG_BINDIR` at a directory holding initdb, pg_ctl, postgres and pg_basebackup"
+                    .to_owned(),
+            ),
+            LabError::NoPostgresUser => Some(
+                "install Debian's `postgresql-15` (it creates the user), or run hadome as an ordinary user"
+                    .to_owned(),
+            ),
+            LabError::Unreachable { blocker, user, .. } => Some(format!(
+                "PostgreSQL runs as `{user}` and must reach its data: `chmod o+x {}`, or choose a directory it can reach",
+                blocker.display()
+            )),
+            LabError::Topology { fix, .. } => Some(fix.clone()),
+            LabError::UnknownTopology { suggestion, .. } => Some(match suggestion {
+                Some(name) => format!(
+                    "did you mean `{name}`? built-ins: {}",
+                    crate::topology::BUILT_IN_NAMES.join(", ")
+                ),
+                None => format!(
+                    "use a built-in ({}) or the path of a topology TOML file",
+                    crate::topology::BUILT_IN_NAMES.join(", ")
+                ),
+            }),
+            LabError::DirNotEmpty { .. } => Some(
+                "choose a new directory, or tear the old lab down with `hadome lab down --dir DIR`"
+                    .to_owned(),
+            ),
+            LabError::NotALab { .. } => {
+                Some("bring a lab up there first with `hadome lab up <topology> --dir DIR`".to_owned())
+            }
+            LabError::UnknownNode { name, known } => Some(match closest(name, known) {
+                Some(close) => format!("did you mean `{close}`? nodes: {}", known.join(", ")),
+                None => format!("nodes: {}", known.join(", ")),
+            }),
+            LabError::FaultRejected { fix, .. } => Some(fix.clone()),
+            LabError::Timeout { node, .. } => Some(format!(
+                "look at the node's log (`hadome lab status --dir DIR` names it) for why `{node}` did not get there"
+            )),
+            LabError::Survivors { .. } => {
+                Some("they were signalled by PID; check them with `ps -o pid,stat,args -p PID`".to_owned())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The closest of `candidates` to `given`, when it is close enough to be a likely typo.
+pub(crate) fn closest<'a>(given: &str, candidates: &'a [String]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|candidate| (edit_distance(given, candidate), candidate))
+        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 3))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate.as_str())
+}
+
+/// Levenshtein distance, for "did you mean".
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b_chars: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b_chars.len()).collect();
+    for (i, a_char) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, b_char) in b_chars.iter().enumerate() {
+            let substitution = previous[j] + usize::from(a_char != *b_char);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b_chars.len()]
+}
+
+fn tail(stderr: &str) -> String {
+    let trimmed = stderr.trim();
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        let lines: Vec<&str> = trimmed.lines().collect();
+        let start = lines.len().saturating_sub(8);
+        format!(":\n  {}", lines[start..].join("\n  "))
+    }
+}
+
+fn seconds(duration: Duration) -> String {
+    format!("{:.1} s", duration.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn did_you_mean_finds_a_typo_and_ignores_strangers() {
+        let known = vec!["db-1".to_owned(), "db-2".to_owned(), "db-10".to_owned()];
+        assert_eq!(closest("db1", &known), Some("db-1"));
+        assert_eq!(closest("primary", &known), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}

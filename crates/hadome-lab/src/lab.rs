@@ -1,0 +1,1051 @@
+//! A lab estate: bringing it up, finding it again, looking at it, and tearing it down.
+//!
+//! See `docs/lab.md` for the design note (process life cycle, the proxy, the directory layout).
+//!
+//! [`Lab::up`] returns a [`LabGuard`]: dropping it stops every process the lab started, by PID,
+//! and removes the directory — also when the test that holds it panics, and also when `up` itself
+//! fails half-way. [`LabGuard::keep`] disarms it for the CLI, whose `lab up` leaves the estate
+//! running for later commands; those reopen it with [`Lab::open`], a handle that owns nothing.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use serde::Serialize;
+use tokio_postgres::Client;
+
+use crate::pg::{self, connect_socket, hand_over, run};
+use crate::process;
+use crate::proxy::{self, ProxyConfig, ProxyReady, ProxyRoute};
+use crate::state::{write_json_atomically, LabState, LinkState, NodeState, STATE_FILE};
+use crate::topology::{NodeSpec, Topology};
+use crate::wait::poll_until;
+use crate::LabError;
+
+/// The table every lab estate has for `lab load` and `lab verify`.
+pub(crate) const LOAD_TABLE: &str = "hadome_lab_load";
+
+/// The file, inside each data directory, that holds the lab's settings for that node.
+const LAB_CONF: &str = "hadome-lab.conf";
+
+/// How a lab is brought up.
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    /// The program and leading arguments that run the lab proxy; the lab appends `--dir DIR`.
+    /// The `hadome` binary serves it as `hadome lab proxy`.
+    pub proxy_command: Vec<OsString>,
+    /// How long any one wait (a start, a catch-up, a promotion) may take before it is an error.
+    pub wait_timeout: Duration,
+}
+
+impl LabOptions {
+    /// Options that run the proxy as `HADOME_BINARY lab proxy`.
+    pub fn with_hadome_binary(hadome_binary: impl Into<OsString>) -> LabOptions {
+        LabOptions {
+            proxy_command: vec![hadome_binary.into(), "lab".into(), "proxy".into()],
+            wait_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A handle on a running lab estate. It owns nothing: dropping it leaves the estate running.
+#[derive(Debug)]
+pub struct Lab {
+    pub(crate) state: LabState,
+    pub(crate) wait_timeout: Duration,
+}
+
+/// A lab estate that is torn down when this guard is dropped.
+#[derive(Debug)]
+pub struct LabGuard {
+    lab: Lab,
+    proxy_child: Option<std::process::Child>,
+    armed: bool,
+}
+
+impl Deref for LabGuard {
+    type Target = Lab;
+    fn deref(&self) -> &Lab {
+        &self.lab
+    }
+}
+
+impl LabGuard {
+    /// Disarms the guard: the estate keeps running after this process exits.
+    pub fn keep(mut self) -> Lab {
+        self.armed = false;
+        let state = self.lab.state.clone();
+        Lab {
+            state,
+            wait_timeout: self.lab.wait_timeout,
+        }
+    }
+
+    /// Tears the estate down now, reporting what could not be stopped.
+    pub fn down(mut self) -> Result<(), LabError> {
+        self.armed = false;
+        teardown(&self.lab.state, self.proxy_child.take())
+    }
+}
+
+impl Drop for LabGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            if let Err(error) = teardown(&self.lab.state, self.proxy_child.take()) {
+                eprintln!(
+                    "hadome lab: teardown of `{}`: {error}",
+                    self.lab.state.dir.display()
+                );
+            }
+        }
+    }
+}
+
+/// What `lab status` shows: the estate as the lab set it up, and its live state.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabStatus {
+    /// The format's version.
+    pub version: u32,
+    /// The topology's name.
+    pub topology: String,
+    /// The lab directory.
+    pub dir: PathBuf,
+    /// The proxy's PID, when it is alive.
+    pub proxy_pid: Option<i32>,
+    /// Every node, primary first.
+    pub nodes: Vec<NodeStatus>,
+    /// The replication links in use by the topology, and any other link that is cut.
+    pub links: Vec<LinkStatus>,
+}
+
+/// One node in [`LabStatus`].
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStatus {
+    /// The node's name.
+    pub name: String,
+    /// `primary` or `standby`, as the topology declared it.
+    pub role: &'static str,
+    /// Where clients connect: always the loopback address.
+    pub host: &'static str,
+    /// The port clients connect to (the lab proxy's client route).
+    pub port: u16,
+    /// The postmaster's PID, when it runs.
+    pub pid: Option<i32>,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The server log.
+    pub log_file: PathBuf,
+    /// The node it streams from, as declared.
+    pub upstream: Option<String>,
+    /// Whether the primary waits for it.
+    pub synchronous: bool,
+    /// `running`, `hung`, `hung-postmaster` or `stopped`.
+    pub process: &'static str,
+    /// Whether its client route is blocked (`isolate`).
+    pub isolated: bool,
+    /// Live facts, when the node answered.
+    pub live: Option<LiveState>,
+    /// Why there are no live facts.
+    pub probe_error: Option<String>,
+}
+
+/// What a node said when asked.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveState {
+    /// `pg_is_in_recovery()`.
+    pub in_recovery: bool,
+    /// The current WAL position on a primary, the replayed one on a standby.
+    pub lsn: String,
+    /// The timeline it writes (primary) or receives or replays (standby).
+    pub timeline: Option<i64>,
+    /// `pg_stat_wal_receiver.status` on a standby (`streaming`, …); `None` when no receiver runs.
+    pub wal_receiver: Option<String>,
+}
+
+/// One replication link in [`LabStatus`].
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkStatus {
+    /// The sending node.
+    pub upstream: String,
+    /// The receiving node.
+    pub standby: String,
+    /// The proxy port the standby's `primary_conninfo` names.
+    pub port: u16,
+    /// Whether the lab has cut it.
+    pub cut: bool,
+}
+
+impl Lab {
+    /// Brings `topology` up in `dir` (which must not exist or be empty) and waits until every
+    /// standby streams and every synchronous standby is synchronous.
+    pub async fn up(
+        topology: &Topology,
+        dir: &Path,
+        options: &LabOptions,
+    ) -> Result<LabGuard, LabError> {
+        // Everything that can be refused is checked before anything is created.
+        let bindir = pg::locate_bindir()?;
+        let run_as = pg::run_as_for_this_process()?;
+        let absolute = std::path::absolute(dir).map_err(|source| LabError::Io {
+            action: "resolve",
+            path: dir.to_owned(),
+            source,
+        })?;
+        pg::check_reachable(&run_as, &absolute)?;
+        let dir = prepare_dir(&absolute)?;
+        hand_over(&run_as, &dir)?;
+
+        let nodes: Vec<NodeState> = topology
+            .nodes
+            .iter()
+            .map(|spec| {
+                let home = dir.join("nodes").join(&spec.name);
+                NodeState {
+                    name: spec.name.clone(),
+                    upstream: spec.upstream.clone(),
+                    synchronous: spec.synchronous,
+                    slot: spec.slot,
+                    data_dir: home.join("data"),
+                    socket_dir: home.join("run"),
+                    log_file: home.join("postgresql.log"),
+                    client_port: 0,
+                }
+            })
+            .collect();
+        let mut guard = LabGuard {
+            lab: Lab {
+                state: LabState {
+                    version: LabState::new_version(),
+                    topology: topology.name.clone(),
+                    dir: dir.clone(),
+                    token: unique_token(),
+                    bindir,
+                    run_as,
+                    proxy_pid: 0,
+                    nodes,
+                    links: Vec::new(),
+                },
+                wait_timeout: options.wait_timeout,
+            },
+            proxy_child: None,
+            armed: true,
+        };
+        // From here on, an error drops the guard, which stops whatever started and removes `dir`.
+        for node in &guard.lab.state.nodes {
+            for path in [dir.join("nodes"), home_of(node), node.socket_dir.clone()] {
+                create_dir(&path)?;
+                hand_over(&guard.lab.state.run_as, &path)?;
+            }
+        }
+        guard.start_proxy(options).await?;
+        write_json_atomically(&dir.join(STATE_FILE), &guard.lab.state)?;
+
+        for spec in &topology.nodes {
+            guard.lab.create_node(topology, spec).await?;
+        }
+        for spec in topology.nodes.iter().skip(1) {
+            guard.lab.wait_streaming(&spec.name).await?;
+            if spec.synchronous {
+                guard.lab.wait_synchronous(&spec.name).await?;
+            }
+        }
+        Ok(guard)
+    }
+
+    /// Opens the lab in `dir` that an earlier `up` left running.
+    pub fn open(dir: &Path) -> Result<Lab, LabError> {
+        let state = LabState::read(dir)?;
+        Ok(Lab {
+            state,
+            wait_timeout: Duration::from_secs(60),
+        })
+    }
+
+    /// Tears the lab in `dir` down: every process it started is stopped by PID, then `dir` is
+    /// removed.
+    pub fn down(self) -> Result<(), LabError> {
+        teardown(&self.state, None)
+    }
+
+    /// The lab directory.
+    pub fn dir(&self) -> &Path {
+        &self.state.dir
+    }
+
+    /// The topology's name.
+    pub fn topology(&self) -> &str {
+        &self.state.topology
+    }
+
+    /// The node names, primary first.
+    pub fn node_names(&self) -> Vec<String> {
+        self.state
+            .nodes
+            .iter()
+            .map(|node| node.name.clone())
+            .collect()
+    }
+
+    /// The port clients use to reach `node` (through the proxy).
+    pub fn client_port(&self, node: &str) -> Result<u16, LabError> {
+        Ok(self.state.node(node)?.client_port)
+    }
+
+    /// The data directory of `node`.
+    pub fn data_dir(&self, node: &str) -> Result<PathBuf, LabError> {
+        Ok(self.state.node(node)?.data_dir.clone())
+    }
+
+    /// The server log of `node`.
+    pub fn log_file(&self, node: &str) -> Result<PathBuf, LabError> {
+        Ok(self.state.node(node)?.log_file.clone())
+    }
+
+    /// The postmaster PID of `node`, when it runs.
+    pub fn postmaster_pid(&self, node: &str) -> Result<Option<i32>, LabError> {
+        Ok(process::postmaster_pid(&self.state.node(node)?.data_dir))
+    }
+
+    /// Every live process the lab started: the proxy and every process of every instance.
+    pub fn pids(&self) -> Vec<i32> {
+        let mut pids: Vec<i32> = self
+            .state
+            .nodes
+            .iter()
+            .flat_map(|node| instance_pids(&self.state, node))
+            .collect();
+        if proxy_alive(&self.state) {
+            pids.push(self.state.proxy_pid);
+        }
+        pids
+    }
+
+    /// Connects to `node` over its Unix socket: the lab's own view, unaffected by `isolate`.
+    pub async fn connect(&self, node: &str) -> Result<Client, LabError> {
+        let node = self.state.node(node)?;
+        connect_socket(&node.name, &node.socket_dir, Duration::from_secs(5)).await
+    }
+
+    /// Connects to `node` as a client does: through its proxy port.
+    pub async fn connect_client(&self, node: &str) -> Result<Client, LabError> {
+        let node = self.state.node(node)?;
+        pg::connect_tcp(&node.name, node.client_port, Duration::from_secs(5)).await
+    }
+
+    /// The estate as set up, with every node's live state, probed concurrently; a node that does
+    /// not answer within 2 s is reported, not waited for.
+    pub async fn status(&self) -> Result<LabStatus, LabError> {
+        let blocked = self.blocked_routes().await;
+        let mut probes = tokio::task::JoinSet::new();
+        for (index, node) in self.state.nodes.iter().enumerate() {
+            let node = node.clone();
+            let process = process_state(&self.state, &node);
+            probes.spawn(async move { (index, probe(&node, process).await) });
+        }
+        let mut live_by_index = BTreeMap::new();
+        while let Some(joined) = probes.join_next().await {
+            let (index, result) = joined
+                .map_err(|error| LabError::Bug(format!("a status probe panicked: {error}")))?;
+            live_by_index.insert(index, result);
+        }
+        let blocked_list = blocked.as_ref().ok();
+        let nodes = self
+            .state
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(index, node)| {
+                let (live, probe_error) = match live_by_index.remove(&index) {
+                    Some(Ok(live)) => (Some(live), None),
+                    Some(Err(error)) => (None, Some(error)),
+                    None => (None, Some("not probed".to_owned())),
+                };
+                NodeStatus {
+                    name: node.name.clone(),
+                    role: if node.upstream.is_none() {
+                        "primary"
+                    } else {
+                        "standby"
+                    },
+                    host: "127.0.0.1",
+                    port: node.client_port,
+                    pid: process::postmaster_pid(&node.data_dir),
+                    data_dir: node.data_dir.clone(),
+                    log_file: node.log_file.clone(),
+                    upstream: node.upstream.clone(),
+                    synchronous: node.synchronous,
+                    process: process_state(&self.state, node),
+                    isolated: blocked_list
+                        .is_some_and(|routes| routes.contains(&proxy::client_route(&node.name))),
+                    live,
+                    probe_error,
+                }
+            })
+            .collect();
+        let links = self
+            .state
+            .links
+            .iter()
+            .filter_map(|link| {
+                let cut = blocked_list.is_some_and(|routes| {
+                    routes.contains(&proxy::link_route(&link.upstream, &link.standby))
+                });
+                let declared = self.state.nodes.iter().any(|node| {
+                    node.name == link.standby && node.upstream.as_ref() == Some(&link.upstream)
+                });
+                (declared || cut).then(|| LinkStatus {
+                    upstream: link.upstream.clone(),
+                    standby: link.standby.clone(),
+                    port: link.port,
+                    cut,
+                })
+            })
+            .collect();
+        Ok(LabStatus {
+            version: 1,
+            topology: self.state.topology.clone(),
+            dir: self.state.dir.clone(),
+            proxy_pid: proxy_alive(&self.state).then_some(self.state.proxy_pid),
+            nodes,
+            links,
+        })
+    }
+
+    /// The proxy routes currently blocked.
+    pub(crate) async fn blocked_routes(&self) -> Result<Vec<String>, LabError> {
+        let reply = proxy::request(&self.state.dir, "blocked").await?;
+        serde_json::from_str(&reply).map_err(|error| LabError::Proxy {
+            message: format!("unreadable answer to `blocked`: {error}"),
+        })
+    }
+
+    async fn create_node(&self, topology: &Topology, spec: &NodeSpec) -> Result<(), LabError> {
+        let state = &self.state;
+        let node = state.node(&spec.name)?;
+        let data_dir = node.data_dir.display().to_string();
+        match &spec.upstream {
+            None => {
+                run(
+                    &state.run_as,
+                    &state.dir,
+                    &state.bindir.join("initdb"),
+                    [
+                        "-D",
+                        &data_dir,
+                        "-U",
+                        "postgres",
+                        "--auth=trust",
+                        "--encoding=UTF8",
+                        "--locale=C",
+                        "--no-sync",
+                        "--no-instructions",
+                        // 1 MB segments: `stall` recycles past a standby in milliseconds, not minutes.
+                        "--wal-segsize=1",
+                    ],
+                    &format!("initdb for `{}`", spec.name),
+                )
+                .await?;
+                let conf = node.data_dir.join("postgresql.conf");
+                append(
+                    &conf,
+                    &format!(
+                        "\n# hadome lab: this node's settings\ninclude_if_exists = '{LAB_CONF}'\n"
+                    ),
+                )?;
+            }
+            Some(upstream) => {
+                let upstream = state.node(upstream)?;
+                let socket_dir = upstream.socket_dir.display().to_string();
+                let mut args = vec![
+                    "-D".to_owned(),
+                    data_dir.clone(),
+                    "-h".to_owned(),
+                    socket_dir,
+                    "-p".to_owned(),
+                    "5432".to_owned(),
+                    "-U".to_owned(),
+                    "postgres".to_owned(),
+                    "--wal-method=stream".to_owned(),
+                    "--checkpoint=fast".to_owned(),
+                    "--no-sync".to_owned(),
+                ];
+                if spec.slot {
+                    args.push("--create-slot".to_owned());
+                    args.push(format!("--slot={}", spec.slot_name()));
+                }
+                run(
+                    &state.run_as,
+                    &state.dir,
+                    &state.bindir.join("pg_basebackup"),
+                    &args,
+                    &format!("pg_basebackup of `{}` from `{}`", spec.name, upstream.name),
+                )
+                .await?;
+                let signal = node.data_dir.join("standby.signal");
+                std::fs::write(&signal, "").map_err(|source| LabError::Io {
+                    action: "write",
+                    path: signal.clone(),
+                    source,
+                })?;
+                hand_over(&state.run_as, &signal)?;
+            }
+        }
+        let lab_conf = node.data_dir.join(LAB_CONF);
+        std::fs::write(&lab_conf, self.lab_conf(topology, spec)?).map_err(|source| {
+            LabError::Io {
+                action: "write",
+                path: lab_conf.clone(),
+                source,
+            }
+        })?;
+        hand_over(&state.run_as, &lab_conf)?;
+        let hba = node.data_dir.join("pg_hba.conf");
+        std::fs::write(
+            &hba,
+            "# hadome lab: trust over the Unix socket only. The server listens on no TCP port; the\n\
+             # lab proxy forwards 127.0.0.1 ports to this socket. A lab, never production.\n\
+             local   all          all   trust\n\
+             local   replication  all   trust\n",
+        )
+        .map_err(|source| LabError::Io {
+            action: "write",
+            path: hba,
+            source,
+        })?;
+        self.pg_ctl_start(node).await?;
+        if spec.upstream.is_none() {
+            let client = self.connect(&spec.name).await?;
+            pg::execute(
+                &client,
+                &spec.name,
+                // The synchronous standby does not exist yet: a normal commit would wait for it.
+                &format!(
+                    "SET synchronous_commit = local; \
+                     CREATE TABLE {LOAD_TABLE} (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())"
+                ),
+                self.wait_timeout,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    fn lab_conf(&self, topology: &Topology, spec: &NodeSpec) -> Result<String, LabError> {
+        let state = &self.state;
+        let node = state.node(&spec.name)?;
+        let mut settings: Vec<(String, String)> = vec![
+            ("cluster_name".into(), state.cluster_name(&spec.name)),
+            ("listen_addresses".into(), String::new()),
+            ("port".into(), "5432".into()),
+            (
+                "unix_socket_directories".into(),
+                node.socket_dir.display().to_string(),
+            ),
+            ("wal_level".into(), "replica".into()),
+            ("max_wal_senders".into(), "16".into()),
+            ("max_replication_slots".into(), "16".into()),
+            ("hot_standby".into(), "on".into()),
+            ("wal_keep_size".into(), "64MB".into()),
+            ("wal_retrieve_retry_interval".into(), "1s".into()),
+            ("wal_receiver_status_interval".into(), "1s".into()),
+            ("log_line_prefix".into(), "%m [%p] ".into()),
+        ];
+        let synchronous: Vec<String> = topology
+            .nodes
+            .iter()
+            .filter(|other| {
+                other.synchronous && other.upstream.as_deref() == Some(spec.name.as_str())
+            })
+            .map(|other| format!("\"{}\"", other.name))
+            .collect();
+        let synchronous_names = match synchronous.len() {
+            0 => String::new(),
+            1 => synchronous[0].clone(),
+            _ => format!("ANY 1 ({})", synchronous.join(", ")),
+        };
+        settings.push(("synchronous_standby_names".into(), synchronous_names));
+        if let Some(upstream) = &spec.upstream {
+            let port = state.link_port(upstream, &spec.name)?;
+            settings.push((
+                "primary_conninfo".into(),
+                format!(
+                    "host=127.0.0.1 port={port} user=postgres application_name={}",
+                    spec.name
+                ),
+            ));
+            if spec.slot {
+                settings.push(("primary_slot_name".into(), spec.slot_name()));
+            }
+        }
+        settings.extend(
+            spec.settings
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone())),
+        );
+        let mut text = format!(
+            "# Written by hadome's lab for node `{}` of topology `{}`.\n\
+             # postgresql.conf includes this file; lines appended to postgresql.conf after the include\n\
+             # (as `hadome lab fault config-change` does) take precedence.\n",
+            spec.name, topology.name
+        );
+        for (key, value) in settings {
+            text.push_str(&format!("{key} = {}\n", quote_setting(&value)));
+        }
+        Ok(text)
+    }
+
+    pub(crate) async fn pg_ctl_start(&self, node: &NodeState) -> Result<(), LabError> {
+        let state = &self.state;
+        let result = run(
+            &state.run_as,
+            &state.dir,
+            &state.bindir.join("pg_ctl"),
+            [
+                OsString::from("start"),
+                "-D".into(),
+                node.data_dir.clone().into(),
+                "-l".into(),
+                node.log_file.clone().into(),
+                "-w".into(),
+                "-t".into(),
+                self.wait_timeout.as_secs().max(1).to_string().into(),
+                "-s".into(),
+            ],
+            &format!("starting `{}`", node.name),
+        )
+        .await;
+        result
+            .map(drop)
+            .map_err(|error| with_log_tail(error, &node.log_file))
+    }
+
+    async fn wait_streaming(&self, name: &str) -> Result<(), LabError> {
+        let client = self.connect(name).await?;
+        poll_until(
+            name,
+            "its WAL receiver to stream from its upstream",
+            self.wait_timeout,
+            || async {
+                let row = pg::query_one(
+                    &client,
+                    name,
+                    "SELECT coalesce((SELECT status FROM pg_stat_wal_receiver), 'no receiver')",
+                    Duration::from_secs(5),
+                )
+                .await?;
+                let status: String = row.get(0);
+                Ok(if status == "streaming" {
+                    Ok(())
+                } else {
+                    Err(status)
+                })
+            },
+        )
+        .await
+    }
+
+    async fn wait_synchronous(&self, name: &str) -> Result<(), LabError> {
+        let node = self.state.node(name)?;
+        let upstream = node
+            .upstream
+            .as_deref()
+            .ok_or_else(|| LabError::Bug(format!("synchronous `{name}` has no upstream")))?;
+        let client = self.connect(upstream).await?;
+        let sql = format!(
+            "SELECT coalesce((SELECT sync_state FROM pg_stat_replication WHERE application_name = '{name}'), 'not connected')"
+        );
+        poll_until(
+            name,
+            "the primary to count it as synchronous",
+            self.wait_timeout,
+            || async {
+                let row = pg::query_one(&client, upstream, &sql, Duration::from_secs(5)).await?;
+                let sync_state: String = row.get(0);
+                Ok(if sync_state == "sync" || sync_state == "quorum" {
+                    Ok(())
+                } else {
+                    Err(format!("sync_state {sync_state}"))
+                })
+            },
+        )
+        .await
+    }
+}
+
+impl LabGuard {
+    async fn start_proxy(&mut self, options: &LabOptions) -> Result<(), LabError> {
+        let state = &mut self.lab.state;
+        let dir = state.dir.clone();
+        let mut routes = Vec::new();
+        for node in &state.nodes {
+            routes.push(ProxyRoute {
+                name: proxy::client_route(&node.name),
+                target: node.socket_file(),
+            });
+            for standby in &state.nodes {
+                if standby.name != node.name {
+                    routes.push(ProxyRoute {
+                        name: proxy::link_route(&node.name, &standby.name),
+                        target: node.socket_file(),
+                    });
+                }
+            }
+        }
+        write_json_atomically(&dir.join(proxy::CONFIG_FILE), &ProxyConfig { routes })?;
+
+        let (program, leading) = options
+            .proxy_command
+            .split_first()
+            .ok_or_else(|| LabError::Bug("`LabOptions::proxy_command` is empty".to_owned()))?;
+        let log_path = dir.join("proxy.log");
+        let log = std::fs::File::create(&log_path).map_err(|source| LabError::Io {
+            action: "create",
+            path: log_path.clone(),
+            source,
+        })?;
+        let log_err = log.try_clone().map_err(|source| LabError::Io {
+            action: "open",
+            path: log_path.clone(),
+            source,
+        })?;
+        let mut command = std::process::Command::new(program);
+        command
+            .args(leading)
+            .arg("--dir")
+            .arg(&dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(log)
+            .stderr(log_err);
+        // Its own process group: a Ctrl-C meant for the terminal's foreground job (a `lab up`
+        // that already returned, a test run) does not reach it. The lab ends it by PID.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let child = command.spawn().map_err(|source| LabError::Spawn {
+            what: "the lab proxy".to_owned(),
+            program: PathBuf::from(program).display().to_string(),
+            source,
+        })?;
+        state.proxy_pid = child.id() as i32;
+        let proxy_pid = state.proxy_pid;
+        self.proxy_child = Some(child);
+
+        let ready_path = dir.join(proxy::READY_FILE);
+        let ready: ProxyReady = poll_until(
+            "proxy",
+            "the lab proxy to listen",
+            self.lab.wait_timeout,
+            || async {
+                if !process::is_alive(proxy_pid) {
+                    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    return Err(LabError::Command {
+                        what: "the lab proxy".to_owned(),
+                        program: PathBuf::from(program).display().to_string(),
+                        status: "an early exit".to_owned(),
+                        stderr: log,
+                    });
+                }
+                match std::fs::read_to_string(&ready_path) {
+                    Ok(text) => {
+                        serde_json::from_str(&text)
+                            .map(Ok)
+                            .map_err(|error| LabError::Proxy {
+                                message: format!("unreadable `{}`: {error}", ready_path.display()),
+                            })
+                    }
+                    Err(_) => Ok(Err("no ready file yet".to_owned())),
+                }
+            },
+        )
+        .await?;
+        let state = &mut self.lab.state;
+        for node in &mut state.nodes {
+            node.client_port = port_of(&ready, &proxy::client_route(&node.name))?;
+        }
+        let names: Vec<String> = state.nodes.iter().map(|node| node.name.clone()).collect();
+        for upstream in &names {
+            for standby in &names {
+                if upstream != standby {
+                    state.links.push(LinkState {
+                        upstream: upstream.clone(),
+                        standby: standby.clone(),
+                        port: port_of(&ready, &proxy::link_route(upstream, standby))?,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `DIR/nodes/NAME`: the node's own directory, holding its data, socket and log.
+fn home_of(node: &NodeState) -> PathBuf {
+    node.log_file
+        .parent()
+        .map_or_else(|| node.log_file.clone(), Path::to_path_buf)
+}
+
+fn port_of(ready: &ProxyReady, route: &str) -> Result<u16, LabError> {
+    ready
+        .ports
+        .get(route)
+        .copied()
+        .ok_or_else(|| LabError::Bug(format!("the proxy did not bind route `{route}`")))
+}
+
+/// Every live process of a node's instance: the postmaster first, then its children and any
+/// process bearing its `cluster_name` (backends a crashed postmaster left behind).
+pub(crate) fn instance_pids(state: &LabState, node: &NodeState) -> Vec<i32> {
+    let mut pids = Vec::new();
+    if let Some(postmaster) = process::postmaster_pid(&node.data_dir) {
+        pids.push(postmaster);
+        pids.extend(process::children_of(postmaster));
+    }
+    for pid in process::titled(&state.cluster_name(&node.name)) {
+        if !pids.contains(&pid) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// `running`, `hung` (every process stopped), `hung-postmaster` (the postmaster alone) or `stopped`.
+pub(crate) fn process_state(state: &LabState, node: &NodeState) -> &'static str {
+    let Some(postmaster) = process::postmaster_pid(&node.data_dir) else {
+        return "stopped";
+    };
+    if !process::is_stopped(postmaster) {
+        return "running";
+    }
+    let pids = instance_pids(state, node);
+    if pids.iter().all(|pid| process::is_stopped(*pid)) {
+        "hung"
+    } else {
+        "hung-postmaster"
+    }
+}
+
+async fn probe(node: &NodeState, process: &'static str) -> Result<LiveState, String> {
+    if process != "running" {
+        return Err(format!("not probed: the instance is {process}"));
+    }
+    let timeout = Duration::from_secs(2);
+    let asking = async {
+        let client = connect_socket(&node.name, &node.socket_dir, timeout).await?;
+        let row = pg::query_one(&client, &node.name, "SELECT pg_is_in_recovery()", timeout).await?;
+        let in_recovery: bool = row.get(0);
+        let sql = if in_recovery {
+            "SELECT coalesce(pg_last_wal_replay_lsn(), '0/0')::text, \
+                    coalesce((SELECT received_tli FROM pg_stat_wal_receiver), \
+                             (SELECT timeline_id FROM pg_control_checkpoint()))::bigint, \
+                    (SELECT status FROM pg_stat_wal_receiver)"
+        } else {
+            "SELECT pg_current_wal_lsn()::text, \
+                    ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint, \
+                    NULL::text"
+        };
+        let row = pg::query_one(&client, &node.name, sql, timeout).await?;
+        Ok::<LiveState, LabError>(LiveState {
+            in_recovery,
+            lsn: row.get(0),
+            timeline: row.get(1),
+            wal_receiver: row.get(2),
+        })
+    };
+    asking.await.map_err(|error| error_chain(&error))
+}
+
+/// An error and its causes on one line.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn proxy_alive(state: &LabState) -> bool {
+    state.proxy_pid > 0
+        && process::is_alive(state.proxy_pid)
+        && process::cmdline(state.proxy_pid)
+            .is_some_and(|line| line.contains(state.dir.to_string_lossy().as_ref()))
+}
+
+/// Stops every process of the lab by PID, then removes its directory.
+fn teardown(state: &LabState, proxy_child: Option<std::process::Child>) -> Result<(), LabError> {
+    let mut survivors = Vec::new();
+    for node in state.nodes.iter().rev() {
+        let pids = instance_pids(state, node);
+        if !pids.is_empty() {
+            // SIGQUIT is PostgreSQL's immediate shutdown: the postmaster ends its children and
+            // exits at once. A lab keeps nothing worth a checkpoint.
+            survivors.extend(process::end(
+                &pids,
+                Signal::SIGQUIT,
+                Duration::from_secs(10),
+            ));
+        }
+    }
+    if proxy_alive(state) {
+        survivors.extend(process::end(
+            &[state.proxy_pid],
+            Signal::SIGTERM,
+            Duration::from_secs(5),
+        ));
+    }
+    if let Some(mut child) = proxy_child {
+        // Reap our own child so it does not linger as a zombie of a long test run.
+        let _ = child.try_wait();
+    }
+    let removed = match std::fs::remove_dir_all(&state.dir) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(LabError::Io {
+            action: "remove the lab directory",
+            path: state.dir.clone(),
+            source,
+        }),
+    };
+    if !survivors.is_empty() {
+        return Err(LabError::Survivors { pids: survivors });
+    }
+    removed
+}
+
+fn prepare_dir(dir: &Path) -> Result<PathBuf, LabError> {
+    let absolute = std::path::absolute(dir).map_err(|source| LabError::Io {
+        action: "resolve",
+        path: dir.to_owned(),
+        source,
+    })?;
+    // PostgreSQL's socket path must fit in `sun_path` (107 bytes).
+    let longest = absolute.join("nodes/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx/run/.s.PGSQL.5432");
+    if longest.as_os_str().len() > 107 {
+        return Err(LabError::FaultRejected {
+            fault: "up".to_owned(),
+            node: "-".to_owned(),
+            reason: format!(
+                "`{}` is too long for a Unix socket path inside it",
+                absolute.display()
+            ),
+            fix: "use a shorter directory, such as one under /tmp".to_owned(),
+        });
+    }
+    match std::fs::read_dir(&absolute) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(LabError::DirNotEmpty { dir: absolute });
+            }
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => create_dir(&absolute)?,
+        Err(source) => {
+            return Err(LabError::Io {
+                action: "read directory",
+                path: absolute,
+                source,
+            })
+        }
+    }
+    std::fs::canonicalize(&absolute).map_err(|source| LabError::Io {
+        action: "resolve",
+        path: absolute,
+        source,
+    })
+}
+
+fn create_dir(path: &Path) -> Result<(), LabError> {
+    std::fs::create_dir_all(path).map_err(|source| LabError::Io {
+        action: "create directory",
+        path: path.to_owned(),
+        source,
+    })
+}
+
+pub(crate) fn append(path: &Path, text: &str) -> Result<(), LabError> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(|source| LabError::Io {
+            action: "open for appending",
+            path: path.to_owned(),
+            source,
+        })?;
+    file.write_all(text.as_bytes())
+        .map_err(|source| LabError::Io {
+            action: "append to",
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// A value as postgresql.conf wants it: single-quoted, quotes doubled.
+pub(crate) fn quote_setting(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// Adds the end of the server log to a failed start, where PostgreSQL says why.
+fn with_log_tail(error: LabError, log_file: &Path) -> LabError {
+    match error {
+        LabError::Command {
+            what,
+            program,
+            status,
+            stderr,
+        } => {
+            let log = std::fs::read_to_string(log_file).unwrap_or_default();
+            LabError::Command {
+                what,
+                program,
+                status,
+                stderr: format!("{stderr}\n{log}"),
+            }
+        }
+        other => other,
+    }
+}
+
+/// A token unique enough to tell this lab's processes from another lab's on the same machine.
+fn unique_token() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    let mixed = (nanos as u64) ^ (u64::from(std::process::id()) << 40);
+    format!("{:08x}", (mixed ^ (mixed >> 29)) & 0xFFFF_FFFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_quoted_for_postgresql_conf() {
+        assert_eq!(quote_setting("current"), "'current'");
+        assert_eq!(quote_setting("it's"), "'it''s'");
+        assert_eq!(quote_setting(""), "''");
+    }
+
+    #[test]
+    fn up_refuses_a_directory_that_holds_something() {
+        let scratch = tempfile::tempdir().unwrap();
+        std::fs::write(scratch.path().join("precious"), "data").unwrap();
+        let error = prepare_dir(scratch.path()).unwrap_err();
+        assert!(matches!(error, LabError::DirNotEmpty { .. }), "{error}");
+        assert!(
+            scratch.path().join("precious").exists(),
+            "nothing was touched"
+        );
+    }
+
+    #[test]
+    fn open_says_when_a_directory_holds_no_lab() {
+        let scratch = tempfile::tempdir().unwrap();
+        let error = Lab::open(scratch.path()).unwrap_err();
+        assert!(matches!(error, LabError::NotALab { .. }), "{error}");
+        assert!(error.hint().unwrap().contains("hadome lab up"));
+    }
+}

@@ -1,0 +1,160 @@
+//! `DIR/lab.json`: what a lab started, where, and as whom.
+//!
+//! Written once by `lab up` (atomically: a temporary file renamed into place) and read by every
+//! later command (`status`, `fault`, `load`, `verify`, `down`). It records the facts the lab chose —
+//! directories, ports, the proxy's PID, the OS user — never live state: a postmaster's PID is read
+//! from its `postmaster.pid`, hangs from `/proc`, cuts from the proxy, each time they are needed.
+//! This format is internal to the lab; `lab status --json` is the stable view.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::LabError;
+
+/// The state file's name inside the lab directory.
+pub(crate) const STATE_FILE: &str = "lab.json";
+
+/// The version of this file's format.
+const STATE_VERSION: u32 = 1;
+
+/// Everything a lab command needs to find the estate's parts again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct LabState {
+    pub(crate) version: u32,
+    /// The topology's name.
+    pub(crate) topology: String,
+    /// The lab directory (absolute).
+    pub(crate) dir: PathBuf,
+    /// A token unique to this lab, part of every instance's `cluster_name`.
+    pub(crate) token: String,
+    /// PostgreSQL's binaries.
+    pub(crate) bindir: PathBuf,
+    /// The OS user the servers run as.
+    pub(crate) run_as: RunAs,
+    /// The proxy's PID.
+    pub(crate) proxy_pid: i32,
+    /// The nodes, primary first.
+    pub(crate) nodes: Vec<NodeState>,
+    /// Every link route: one per ordered pair of nodes.
+    pub(crate) links: Vec<LinkState>,
+}
+
+/// One node, as the lab set it up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct NodeState {
+    pub(crate) name: String,
+    pub(crate) upstream: Option<String>,
+    pub(crate) synchronous: bool,
+    pub(crate) slot: bool,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) socket_dir: PathBuf,
+    pub(crate) log_file: PathBuf,
+    /// The proxy port clients connect to.
+    pub(crate) client_port: u16,
+}
+
+/// The proxy port standby `standby` uses to stream from `upstream`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct LinkState {
+    pub(crate) upstream: String,
+    pub(crate) standby: String,
+    pub(crate) port: u16,
+}
+
+/// Whom the servers run as: this process's user, or (when it is root) `postgres`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum RunAs {
+    CurrentUser,
+    User { name: String, uid: u32, gid: u32 },
+}
+
+impl NodeState {
+    /// The Unix socket file PostgreSQL listens on (port 5432 inside the node's socket dir).
+    pub(crate) fn socket_file(&self) -> PathBuf {
+        self.socket_dir.join(".s.PGSQL.5432")
+    }
+}
+
+impl LabState {
+    pub(crate) fn new_version() -> u32 {
+        STATE_VERSION
+    }
+
+    /// Reads `dir/lab.json`.
+    pub(crate) fn read(dir: &Path) -> Result<LabState, LabError> {
+        let path = dir.join(STATE_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(LabError::NotALab {
+                    dir: dir.to_owned(),
+                })
+            }
+            Err(source) => {
+                return Err(LabError::Io {
+                    action: "read",
+                    path,
+                    source,
+                })
+            }
+        };
+        let state: LabState = serde_json::from_str(&text).map_err(|error| LabError::State {
+            path: path.clone(),
+            message: error.to_string(),
+        })?;
+        if state.version != STATE_VERSION {
+            return Err(LabError::State {
+                path,
+                message: format!(
+                    "format version {} (this hadome reads version {STATE_VERSION})",
+                    state.version
+                ),
+            });
+        }
+        Ok(state)
+    }
+
+    /// A node by name, or an error that lists the known ones.
+    pub(crate) fn node(&self, name: &str) -> Result<&NodeState, LabError> {
+        self.nodes
+            .iter()
+            .find(|node| node.name == name)
+            .ok_or_else(|| LabError::UnknownNode {
+                name: name.to_owned(),
+                known: self.nodes.iter().map(|node| node.name.clone()).collect(),
+            })
+    }
+
+    /// The port of the link route from `upstream` to `standby`.
+    pub(crate) fn link_port(&self, upstream: &str, standby: &str) -> Result<u16, LabError> {
+        self.links
+            .iter()
+            .find(|link| link.upstream == upstream && link.standby == standby)
+            .map(|link| link.port)
+            .ok_or_else(|| LabError::Bug(format!("no link route from `{upstream}` to `{standby}`")))
+    }
+
+    /// The `cluster_name` of a node: it appears in every process title of the instance.
+    pub(crate) fn cluster_name(&self, node: &str) -> String {
+        format!("hadome-lab-{}-{node}", self.token)
+    }
+}
+
+/// Writes `value` as pretty JSON to `path` through a temporary file and a rename, so a reader
+/// never sees half a file.
+pub(crate) fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> Result<(), LabError> {
+    let temporary = path.with_extension("json.tmp");
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|error| LabError::Bug(format!("lab state does not serialize: {error}")))?;
+    std::fs::write(&temporary, text + "\n").map_err(|source| LabError::Io {
+        action: "write",
+        path: temporary.clone(),
+        source,
+    })?;
+    std::fs::rename(&temporary, path).map_err(|source| LabError::Io {
+        action: "rename into place",
+        path: path.to_owned(),
+        source,
+    })
+}

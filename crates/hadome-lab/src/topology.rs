@@ -1,0 +1,544 @@
+//! Topologies: which nodes a lab estate has, who replicates from whom, and their settings.
+//!
+//! A topology is TOML. The built-ins (`pair`, `trio`, `misskey`, `mackerel`) are TOML files shipped
+//! in `topologies/` and go through the same parser and validation as a user's file:
+//!
+//! ```toml
+//! [settings]                # optional: postgresql.conf settings for every node
+//! log_min_messages = "info"
+//!
+//! [[node]]
+//! name = "db-1"             # the one node with no upstream is the primary
+//!
+//! [[node]]
+//! name = "db-2"
+//! upstream = "db-1"         # streams from db-1 (through the lab's link proxy)
+//! synchronous = true        # only a standby of the primary can be synchronous
+//! slot = false              # a physical replication slot on the upstream (default false)
+//! settings = { wal_keep_size = "16MB" }
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::LabError;
+
+/// The built-in topology names, in the order `hadome lab topologies` lists them.
+pub const BUILT_IN_NAMES: &[&str] = &["pair", "trio", "misskey", "mackerel"];
+
+fn built_in_source(name: &str) -> Option<&'static str> {
+    match name {
+        "pair" => Some(include_str!("../topologies/pair.toml")),
+        "trio" => Some(include_str!("../topologies/trio.toml")),
+        "misskey" => Some(include_str!("../topologies/misskey.toml")),
+        "mackerel" => Some(include_str!("../topologies/mackerel.toml")),
+        _ => None,
+    }
+}
+
+/// Settings the lab manages itself; a topology may not set them.
+const RESERVED_SETTINGS: &[&str] = &[
+    "listen_addresses",
+    "port",
+    "unix_socket_directories",
+    "primary_conninfo",
+    "primary_slot_name",
+    "synchronous_standby_names",
+    "cluster_name",
+    "data_directory",
+    "config_file",
+    "hba_file",
+    "ident_file",
+];
+
+/// A validated topology.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    /// The built-in's name, or the file's stem.
+    pub name: String,
+    /// The nodes, primary first, then every standby after its upstream.
+    pub nodes: Vec<NodeSpec>,
+}
+
+/// One node of a topology.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSpec {
+    /// The node's name: also its `application_name` and directory name.
+    pub name: String,
+    /// The node it streams from; `None` for the primary.
+    pub upstream: Option<String>,
+    /// Whether the primary waits for this standby's flush before acknowledging a commit.
+    pub synchronous: bool,
+    /// Whether the upstream keeps a physical replication slot for this standby.
+    pub slot: bool,
+    /// postgresql.conf settings: the topology's `[settings]`, then the node's own on top.
+    pub settings: BTreeMap<String, String>,
+}
+
+impl NodeSpec {
+    /// The replication slot's name on the upstream (slot names allow `[a-z0-9_]` only).
+    pub fn slot_name(&self) -> String {
+        self.name.replace('-', "_")
+    }
+}
+
+impl Topology {
+    /// A built-in by name, or a topology file by path.
+    pub fn resolve(name_or_path: &str) -> Result<Topology, LabError> {
+        if let Some(source) = built_in_source(name_or_path) {
+            return Topology::parse(name_or_path, &format!("built-in `{name_or_path}`"), source);
+        }
+        let path = Path::new(name_or_path);
+        if path.is_file() {
+            let source = std::fs::read_to_string(path).map_err(|source| LabError::Io {
+                action: "read topology file",
+                path: path.to_owned(),
+                source,
+            })?;
+            let name = path
+                .file_stem()
+                .map(|stem| stem.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "custom".to_owned());
+            return Topology::parse(&name, &path.display().to_string(), &source);
+        }
+        let known: Vec<String> = BUILT_IN_NAMES
+            .iter()
+            .map(|name| (*name).to_owned())
+            .collect();
+        Err(LabError::UnknownTopology {
+            name: name_or_path.to_owned(),
+            suggestion: crate::error::closest(name_or_path, &known).map(str::to_owned),
+        })
+    }
+
+    /// The primary: the one node with no upstream.
+    pub fn primary(&self) -> &NodeSpec {
+        // Validation guarantees exactly one node without an upstream, and sorts it first.
+        &self.nodes[0]
+    }
+
+    /// A node by name.
+    pub fn node(&self, name: &str) -> Option<&NodeSpec> {
+        self.nodes.iter().find(|node| node.name == name)
+    }
+
+    /// Parses and validates `source`; `origin` names it in errors (a path or `built-in NAME`).
+    pub fn parse(name: &str, origin: &str, source: &str) -> Result<Topology, LabError> {
+        let raw: RawTopology = toml::from_str(source).map_err(|error| {
+            let line = error.span().map_or(0, |span| line_of(source, span.start));
+            LabError::Topology {
+                origin: origin.to_owned(),
+                line,
+                message: error.message().trim().to_owned(),
+                fix: "keys are `[settings]` and `[[node]]` tables with `name`, `upstream`, \
+                      `synchronous`, `slot` and `settings`"
+                    .to_owned(),
+            }
+        })?;
+        Validator { origin, source }.validate(name, raw)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTopology {
+    #[serde(default)]
+    settings: Option<Spanned<toml::Table>>,
+    #[serde(default)]
+    node: Vec<RawNode>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    name: Spanned<String>,
+    #[serde(default)]
+    upstream: Option<Spanned<String>>,
+    #[serde(default)]
+    synchronous: bool,
+    #[serde(default)]
+    slot: bool,
+    #[serde(default)]
+    settings: Option<Spanned<toml::Table>>,
+}
+
+struct Validator<'a> {
+    origin: &'a str,
+    source: &'a str,
+}
+
+impl Validator<'_> {
+    fn error(&self, offset: usize, message: String, fix: impl Into<String>) -> LabError {
+        LabError::Topology {
+            origin: self.origin.to_owned(),
+            line: line_of(self.source, offset),
+            message,
+            fix: fix.into(),
+        }
+    }
+
+    fn validate(&self, name: &str, raw: RawTopology) -> Result<Topology, LabError> {
+        if raw.node.is_empty() {
+            return Err(LabError::Topology {
+                origin: self.origin.to_owned(),
+                line: 0,
+                message: "the topology has no `[[node]]`".to_owned(),
+                fix: "add at least a primary: `[[node]]` with `name = \"db-1\"`".to_owned(),
+            });
+        }
+        let common = match &raw.settings {
+            Some(table) => self.settings(table, "the topology's `[settings]`")?,
+            None => BTreeMap::new(),
+        };
+
+        let mut seen = BTreeSet::new();
+        for node in &raw.node {
+            let name = node.name.get_ref();
+            self.check_name(name, node.name.span().start)?;
+            if !seen.insert(name.clone()) {
+                return Err(self.error(
+                    node.name.span().start,
+                    format!("node `{name}` is declared twice"),
+                    "give every node a distinct `name`",
+                ));
+            }
+        }
+
+        let roots: Vec<&RawNode> = raw
+            .node
+            .iter()
+            .filter(|node| node.upstream.is_none())
+            .collect();
+        let primary = match roots.as_slice() {
+            [primary] => primary.name.get_ref().clone(),
+            [] => {
+                return Err(LabError::Topology {
+                    origin: self.origin.to_owned(),
+                    line: 0,
+                    message: "every node has an `upstream`: there is no primary".to_owned(),
+                    fix: "leave `upstream` out of exactly one node, the primary".to_owned(),
+                })
+            }
+            [_, second, ..] => {
+                return Err(self.error(
+                    second.name.span().start,
+                    format!(
+                        "`{}` has no `upstream`, but `{}` is already the primary",
+                        second.name.get_ref(),
+                        roots[0].name.get_ref()
+                    ),
+                    "a lab estate has one primary: give this node an `upstream`",
+                ))
+            }
+        };
+
+        let mut nodes_by_name = BTreeMap::new();
+        for node in &raw.node {
+            let name = node.name.get_ref().clone();
+            if let Some(upstream) = &node.upstream {
+                let upstream_name = upstream.get_ref();
+                if !seen.contains(upstream_name) {
+                    let known: Vec<String> = seen.iter().cloned().collect();
+                    let fix = match crate::error::closest(upstream_name, &known) {
+                        Some(close) => format!("did you mean `{close}`?"),
+                        None => format!("nodes: {}", known.join(", ")),
+                    };
+                    return Err(self.error(
+                        upstream.span().start,
+                        format!(
+                            "`upstream` of `{name}` names `{upstream_name}`, which is not a node"
+                        ),
+                        fix,
+                    ));
+                }
+                if upstream_name == &name {
+                    return Err(self.error(
+                        upstream.span().start,
+                        format!("`{name}` names itself as its `upstream`"),
+                        "a standby streams from another node",
+                    ));
+                }
+                if node.synchronous && upstream_name != &primary {
+                    return Err(self.error(
+                        node.name.span().start,
+                        format!(
+                            "`{name}` is `synchronous` but streams from `{upstream_name}`, a standby"
+                        ),
+                        "PostgreSQL waits only for standbys of the primary: set `synchronous = false` \
+                         or make the primary its `upstream`",
+                    ));
+                }
+            } else if node.synchronous || node.slot {
+                return Err(self.error(
+                    node.name.span().start,
+                    format!("`{name}` is the primary, but has `synchronous` or `slot`"),
+                    "those keys describe a standby's link to its upstream: remove them from the primary",
+                ));
+            }
+            let mut settings = common.clone();
+            if let Some(table) = &node.settings {
+                settings.extend(self.settings(table, &format!("`settings` of `{name}`"))?);
+            }
+            nodes_by_name.insert(
+                name.clone(),
+                NodeSpec {
+                    name,
+                    upstream: node
+                        .upstream
+                        .as_ref()
+                        .map(|upstream| upstream.get_ref().clone()),
+                    synchronous: node.synchronous,
+                    slot: node.slot,
+                    settings,
+                },
+            );
+        }
+
+        // Order: the primary, then each standby after its upstream. A node never reached from the
+        // primary sits on an upstream cycle.
+        let mut ordered: Vec<NodeSpec> = Vec::with_capacity(nodes_by_name.len());
+        let mut frontier = vec![primary];
+        while let Some(parent) = frontier.pop() {
+            let node = nodes_by_name
+                .remove(&parent)
+                .ok_or_else(|| LabError::Bug(format!("topology node `{parent}` visited twice")))?;
+            ordered.push(node);
+            let mut children: Vec<String> = nodes_by_name
+                .values()
+                .filter(|node| node.upstream.as_deref() == Some(parent.as_str()))
+                .map(|node| node.name.clone())
+                .collect();
+            children.reverse();
+            frontier.extend(children);
+        }
+        if let Some(stranded) = nodes_by_name.keys().next() {
+            let offset = raw
+                .node
+                .iter()
+                .find(|node| node.name.get_ref() == stranded)
+                .map_or(0, |node| node.name.span().start);
+            return Err(self.error(
+                offset,
+                format!("`{stranded}` is on an upstream cycle: it never reaches the primary"),
+                "every chain of `upstream` must end at the primary",
+            ));
+        }
+        Ok(Topology {
+            name: name.to_owned(),
+            nodes: ordered,
+        })
+    }
+
+    fn check_name(&self, name: &str, offset: usize) -> Result<(), LabError> {
+        let valid = !name.is_empty()
+            && name.len() <= 32
+            && name.starts_with(|first: char| first.is_ascii_lowercase() || first.is_ascii_digit())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if valid {
+            Ok(())
+        } else {
+            Err(self.error(
+                offset,
+                format!("node name `{name}` is not allowed"),
+                "use 1 to 32 characters of a-z, 0-9, `-` and `_`, starting with a letter or digit",
+            ))
+        }
+    }
+
+    fn settings(
+        &self,
+        table: &Spanned<toml::Table>,
+        whose: &str,
+    ) -> Result<BTreeMap<String, String>, LabError> {
+        let mut settings = BTreeMap::new();
+        for (key, value) in table.get_ref() {
+            // The table's span starts at its first byte; the key is the first mention after it.
+            let offset = self.source[table.span().start..]
+                .find(key.as_str())
+                .map_or(table.span().start, |at| table.span().start + at);
+            if RESERVED_SETTINGS.contains(&key.as_str()) {
+                return Err(self.error(
+                    offset,
+                    format!("{whose} sets `{key}`, which the lab manages itself"),
+                    format!(
+                        "remove `{key}`: the lab sets {}",
+                        RESERVED_SETTINGS.join(", ")
+                    ),
+                ));
+            }
+            if !key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.')
+            {
+                return Err(self.error(
+                    offset,
+                    format!("{whose} has `{key}`, which is not a PostgreSQL setting name"),
+                    "setting names are lowercase, like `wal_keep_size`",
+                ));
+            }
+            let text =
+                match value {
+                    toml::Value::String(text) => text.clone(),
+                    toml::Value::Integer(number) => number.to_string(),
+                    toml::Value::Float(number) => number.to_string(),
+                    toml::Value::Boolean(flag) => if *flag { "on" } else { "off" }.to_owned(),
+                    other => return Err(self.error(
+                        offset,
+                        format!("{whose}: `{key}` is a {}", other.type_str()),
+                        "a setting's value is a string, number or boolean, as in postgresql.conf",
+                    )),
+                };
+            settings.insert(key.clone(), text);
+        }
+        Ok(settings)
+    }
+}
+
+/// The 1-based line of a byte offset.
+fn line_of(source: &str, offset: usize) -> usize {
+    source[..offset.min(source.len())].matches('\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(source: &str) -> String {
+        let error = Topology::parse("t", "t.toml", source).unwrap_err();
+        let hint = error.hint().unwrap_or_default();
+        format!("{error} | {hint}")
+    }
+
+    #[test]
+    fn built_ins_parse_and_match_the_incidents() {
+        for name in BUILT_IN_NAMES {
+            Topology::resolve(name).unwrap();
+        }
+        let misskey = Topology::resolve("misskey").unwrap();
+        let shape: Vec<(String, Option<String>, bool)> = misskey
+            .nodes
+            .iter()
+            .map(|node| (node.name.clone(), node.upstream.clone(), node.synchronous))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                ("db-1".to_owned(), None, false),
+                ("db-2".to_owned(), Some("db-1".to_owned()), true),
+                ("db-3".to_owned(), Some("db-1".to_owned()), false),
+                ("db-4".to_owned(), Some("db-3".to_owned()), false),
+            ]
+        );
+        assert_eq!(
+            misskey.node("db-3").unwrap().settings["wal_keep_size"],
+            "8MB"
+        );
+        assert!(!misskey.node("db-3").unwrap().slot);
+        let mackerel = Topology::resolve("mackerel").unwrap();
+        assert_eq!(
+            mackerel.node("db002").unwrap().settings["recovery_target_timeline"],
+            "current"
+        );
+        assert_eq!(
+            mackerel.node("db002").unwrap().upstream.as_deref(),
+            Some("db001")
+        );
+    }
+
+    #[test]
+    fn the_annotated_example_parses() {
+        let source = include_str!("../../../examples/lab-topology.toml");
+        let topology =
+            Topology::parse("lab-topology", "examples/lab-topology.toml", source).unwrap();
+        assert_eq!(topology.nodes.len(), 4);
+        assert!(topology.node("db-3").unwrap().slot);
+        assert_eq!(
+            topology.node("db-4").unwrap().settings["hot_standby_feedback"],
+            "on"
+        );
+        assert_eq!(
+            topology.node("db-4").unwrap().settings["log_min_messages"],
+            "warning"
+        );
+    }
+
+    #[test]
+    fn standbys_come_after_their_upstream_even_when_declared_first() {
+        let topology = Topology::parse(
+            "t",
+            "t.toml",
+            "[[node]]\nname = \"c\"\nupstream = \"b\"\n[[node]]\nname = \"b\"\nupstream = \"a\"\n[[node]]\nname = \"a\"\n",
+        )
+        .unwrap();
+        let order: Vec<&str> = topology
+            .nodes
+            .iter()
+            .map(|node| node.name.as_str())
+            .collect();
+        assert_eq!(order, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn errors_name_the_line_the_key_and_the_fix() {
+        let unknown = error_of("[[node]]\nname = \"db-1\"\nupstraem = \"db-2\"\n");
+        assert!(unknown.starts_with("t.toml:3:"), "{unknown}");
+        assert!(unknown.contains("upstraem"), "{unknown}");
+
+        let typo =
+            error_of("[[node]]\nname = \"db-1\"\n[[node]]\nname = \"db-2\"\nupstream = \"db1\"\n");
+        assert!(typo.starts_with("t.toml:5:"), "{typo}");
+        assert!(typo.contains("did you mean `db-1`?"), "{typo}");
+
+        let two_primaries = error_of("[[node]]\nname = \"a\"\n[[node]]\nname = \"b\"\n");
+        assert!(two_primaries.starts_with("t.toml:4:"), "{two_primaries}");
+
+        let cascade_sync = error_of(
+            "[[node]]\nname = \"a\"\n[[node]]\nname = \"b\"\nupstream = \"a\"\n[[node]]\nname = \"c\"\nupstream = \"b\"\nsynchronous = true\n",
+        );
+        assert!(
+            cascade_sync.contains("`c` is `synchronous`"),
+            "{cascade_sync}"
+        );
+
+        let reserved = error_of("[[node]]\nname = \"a\"\n\nsettings = { port = 5433 }\n");
+        assert!(reserved.starts_with("t.toml:4:"), "{reserved}");
+        assert!(reserved.contains("`port`"), "{reserved}");
+
+        let cycle = error_of(
+            "[[node]]\nname = \"a\"\n[[node]]\nname = \"b\"\nupstream = \"c\"\n[[node]]\nname = \"c\"\nupstream = \"b\"\n",
+        );
+        assert!(cycle.contains("cycle"), "{cycle}");
+
+        let duplicate = error_of("[[node]]\nname = \"a\"\n[[node]]\nname = \"a\"\n");
+        assert!(duplicate.contains("declared twice"), "{duplicate}");
+
+        let bad_name = error_of("[[node]]\nname = \"DB 1\"\n");
+        assert!(bad_name.contains("not allowed"), "{bad_name}");
+
+        assert!(error_of("").contains("no `[[node]]`"));
+    }
+
+    #[test]
+    fn unknown_topology_suggests_a_built_in() {
+        let error = Topology::resolve("miskey").unwrap_err();
+        assert!(error.hint().unwrap().contains("did you mean `misskey`?"));
+    }
+
+    #[test]
+    fn settings_merge_common_then_node_and_render_booleans() {
+        let topology = Topology::parse(
+            "t",
+            "t.toml",
+            "[settings]\nfsync = false\nwal_keep_size = \"1MB\"\n[[node]]\nname = \"a\"\nsettings = { wal_keep_size = 2048 }\n",
+        )
+        .unwrap();
+        let settings = &topology.primary().settings;
+        assert_eq!(settings["fsync"], "off");
+        assert_eq!(settings["wal_keep_size"], "2048");
+    }
+}

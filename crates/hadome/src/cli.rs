@@ -1,0 +1,219 @@
+//! The command line, defined once: clap derives the parser and every `--help` from these types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// hadome (歯止め, "a brake"): a safety interlock and guarded auto-remediation supervisor for
+/// self-hosted PostgreSQL estates.
+///
+/// Exit codes: 0 ok; 1 failure (for `lab verify`: acknowledged commits are missing);
+/// 2 usage or configuration error, nothing changed.
+#[derive(Debug, Parser)]
+#[command(name = "hadome", version, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Real PostgreSQL estates on this machine, with the incidents' faults: for tests, drills,
+    /// demos and benchmarks.
+    #[command(subcommand)]
+    Lab(LabCommand),
+}
+
+/// Where the lab lives.
+#[derive(Debug, Args)]
+pub(crate) struct LabDir {
+    /// The lab's directory: `up` creates it (it must not exist or be empty); every other command
+    /// finds the estate there.
+    #[arg(long, env = "HADOME_LAB_DIR", value_name = "DIR")]
+    pub(crate) dir: PathBuf,
+}
+
+/// Output format.
+#[derive(Debug, Args)]
+pub(crate) struct Json {
+    /// Print JSON (with a `version` field) instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LabCommand {
+    /// Bring up a lab estate and leave it running.
+    ///
+    /// Servers run as the `postgres` user when hadome runs as root, listen only on a Unix socket in
+    /// DIR, and are reached through the lab proxy's ports on 127.0.0.1. Returns once every standby
+    /// streams and every synchronous standby is synchronous. Built-ins: pair, trio, misskey,
+    /// mackerel (`hadome lab topologies` describes them).
+    #[command(
+        after_help = "Example:\n  hadome lab up misskey --dir /tmp/lab\n  hadome lab status --dir /tmp/lab\n  hadome lab down --dir /tmp/lab"
+    )]
+    Up {
+        /// A built-in topology name or the path of a topology TOML file.
+        #[arg(value_name = "TOPOLOGY")]
+        topology: String,
+        #[command(flatten)]
+        dir: LabDir,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Show each node: role, host and port clients use, PID, data dir, upstream, and live state.
+    Status {
+        #[command(flatten)]
+        dir: LabDir,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Inject a fault and verify its effect before returning.
+    ///
+    /// hang/resume: SIGSTOP/SIGCONT every process of the instance. hang-postmaster: the postmaster
+    /// alone (new connections hang; open sessions and WAL senders go on). crash: SIGKILL the
+    /// postmaster. stop/start: clean pg_ctl stop/start. cut/heal UPSTREAM STANDBY: break/restore
+    /// a replication link. isolate/rejoin: close/reopen the node's client port (links stay).
+    /// stall: leave a standby running but never able to catch up (its WAL is recycled upstream).
+    /// promote: pg_promote(). config-change NODE KEY=VALUE: write to postgresql.conf, do not apply.
+    #[command(
+        after_help = "Examples:\n  hadome lab fault --dir /tmp/lab hang db-1\n  hadome lab fault --dir /tmp/lab cut db-1 db-3\n  hadome lab fault --dir /tmp/lab config-change db-4 work_mem=64MB"
+    )]
+    Fault {
+        #[command(flatten)]
+        dir: LabDir,
+        /// The fault.
+        #[arg(value_enum)]
+        fault: FaultName,
+        /// The node, or the upstream and the standby (cut, heal), or the node and KEY=VALUE
+        /// (config-change).
+        #[arg(required = true, num_args = 1..=2, value_name = "NODE")]
+        arguments: Vec<String>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Write to a node at a steady rate, logging every acknowledged commit (ID LSN UNIX_MILLIS).
+    ///
+    /// Runs for --duration, or until Ctrl-C or SIGTERM. Failed commits are counted, not logged, and
+    /// the load reconnects and goes on, so it can run across a failover.
+    Load {
+        #[command(flatten)]
+        dir: LabDir,
+        /// The node whose client port takes the writes.
+        #[arg(long, env = "HADOME_LAB_NODE")]
+        node: String,
+        /// Commits attempted per second.
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        /// Seconds to run; without it, runs until Ctrl-C or SIGTERM.
+        #[arg(long, value_name = "SECONDS")]
+        duration: Option<f64>,
+        /// The file acknowledged commits are appended to.
+        #[arg(long, value_name = "FILE")]
+        ack_log: PathBuf,
+        /// Seconds one commit may take before it counts as failed and the load reconnects.
+        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        commit_timeout: f64,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Count the acknowledged commits of an ack log that a node does not have (a failover's RPO).
+    ///
+    /// Exit 0 when none is missing, 1 when some are.
+    Verify {
+        #[command(flatten)]
+        dir: LabDir,
+        /// The node to check.
+        #[arg(long, env = "HADOME_LAB_NODE")]
+        node: String,
+        /// The ack log `hadome lab load` wrote.
+        #[arg(long, value_name = "FILE")]
+        ack_log: PathBuf,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Stop every process the lab started, by PID, and remove DIR.
+    Down {
+        #[command(flatten)]
+        dir: LabDir,
+    },
+    /// List the built-in topologies.
+    Topologies,
+    /// Run the lab's proxy (started by `lab up`; not for direct use).
+    #[command(hide = true)]
+    Proxy {
+        #[command(flatten)]
+        dir: LabDir,
+    },
+}
+
+/// The faults, as the command line spells them.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum FaultName {
+    /// SIGSTOP every process of the instance.
+    Hang,
+    /// SIGCONT every process of the instance.
+    Resume,
+    /// SIGSTOP the postmaster alone.
+    HangPostmaster,
+    /// SIGKILL the postmaster.
+    Crash,
+    /// pg_ctl stop -m fast.
+    Stop,
+    /// pg_ctl start.
+    Start,
+    /// Break the link UPSTREAM -> STANDBY.
+    Cut,
+    /// Restore the link UPSTREAM -> STANDBY.
+    Heal,
+    /// Close the node's client port.
+    Isolate,
+    /// Reopen the node's client port.
+    Rejoin,
+    /// Make a standby unable ever to catch up.
+    Stall,
+    /// pg_promote() a standby.
+    Promote,
+    /// Write KEY=VALUE to postgresql.conf without applying it.
+    ConfigChange,
+}
+
+impl FaultName {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            FaultName::Hang => "hang",
+            FaultName::Resume => "resume",
+            FaultName::HangPostmaster => "hang-postmaster",
+            FaultName::Crash => "crash",
+            FaultName::Stop => "stop",
+            FaultName::Start => "start",
+            FaultName::Cut => "cut",
+            FaultName::Heal => "heal",
+            FaultName::Isolate => "isolate",
+            FaultName::Rejoin => "rejoin",
+            FaultName::Stall => "stall",
+            FaultName::Promote => "promote",
+            FaultName::ConfigChange => "config-change",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_lab_fault_has_a_command_line_name() {
+        let names: Vec<&str> = FaultName::value_variants()
+            .iter()
+            .map(|fault| fault.as_str())
+            .collect();
+        assert_eq!(names, hadome_lab::FAULT_NAMES);
+    }
+}

@@ -1,0 +1,87 @@
+//! The CLI's one error type, its exit codes and how it is shown.
+//!
+//! A failure prints `error: HEADLINE`, then each cause on a `caused by:` line, then `hint:` lines
+//! that say how to fix it, all on stderr.
+
+use std::io::Write;
+
+use hadome_lab::LabError;
+
+use crate::exit_code;
+
+/// Everything a hadome command can fail with.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// The lab failed.
+    #[error(transparent)]
+    Lab(#[from] LabError),
+    /// The command line holds something clap could not check.
+    #[error("{message}")]
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
+    /// The tokio runtime could not start.
+    #[error("could not start the async runtime")]
+    Runtime(#[source] std::io::Error),
+}
+
+impl CliError {
+    /// The exit code for this error (see `exit_code`).
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage { .. } => exit_code::USAGE,
+            CliError::Lab(lab) => match lab {
+                LabError::Topology { .. }
+                | LabError::UnknownTopology { .. }
+                | LabError::UnknownNode { .. }
+                | LabError::NotALab { .. }
+                | LabError::DirNotEmpty { .. }
+                | LabError::Unreachable { .. } => exit_code::USAGE,
+                LabError::Io { .. }
+                | LabError::PgBinariesMissing { .. }
+                | LabError::NoPostgresUser
+                | LabError::State { .. }
+                | LabError::Command { .. }
+                | LabError::Spawn { .. }
+                | LabError::Timeout { .. }
+                | LabError::Sql { .. }
+                | LabError::FaultRejected { .. }
+                | LabError::Proxy { .. }
+                | LabError::Survivors { .. }
+                | LabError::Bug(_) => exit_code::FAILURE,
+                // `LabError` is ours and exhaustive today; a future variant is a failure until
+                // someone decides otherwise here.
+                #[allow(unreachable_patterns)]
+                _ => exit_code::FAILURE,
+            },
+            CliError::Runtime(_) => exit_code::FAILURE,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            CliError::Lab(lab) => lab.hint(),
+            CliError::Usage { hint, .. } => hint.clone(),
+            CliError::Runtime(_) => None,
+        }
+    }
+
+    /// Prints the error, its causes and its hint to stderr.
+    pub(crate) fn report(&self) {
+        let mut text = format!("error: {self}\n");
+        let mut source = std::error::Error::source(self);
+        // `transparent` forwards `source` to the inner error; skip the duplicate of the headline.
+        if let CliError::Lab(lab) = self {
+            source = std::error::Error::source(lab);
+        }
+        while let Some(cause) = source {
+            text.push_str(&format!("  caused by: {cause}\n"));
+            source = cause.source();
+        }
+        if let Some(hint) = self.hint() {
+            text.push_str(&format!("hint: {hint}\n"));
+        }
+        let _ = std::io::stderr().write_all(text.as_bytes());
+    }
+}

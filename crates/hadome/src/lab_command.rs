@@ -1,0 +1,292 @@
+//! `hadome lab …`: the lab library behind the command line, and how its answers are printed.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use hadome_lab::{Fault, Lab, LabOptions, LabStatus, LoadOptions, Topology};
+
+use crate::cli::LabCommand;
+use crate::error::CliError;
+use crate::exit_code;
+use crate::output::{print_json, print_text, Table};
+
+/// Runs one `hadome lab` command; returns the exit code.
+pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
+    match command {
+        LabCommand::Up {
+            topology,
+            dir,
+            json,
+        } => {
+            let topology = Topology::resolve(&topology)?;
+            let hadome = std::env::current_exe().map_err(|source| {
+                CliError::Lab(hadome_lab::LabError::Io {
+                    action: "find the hadome executable",
+                    path: "/proc/self/exe".into(),
+                    source,
+                })
+            })?;
+            let options = LabOptions::with_hadome_binary(hadome);
+            // Ctrl-C while the estate comes up drops the guard, which stops what started.
+            let guard = until_interrupted(Lab::up(&topology, &dir.dir, &options)).await??;
+            let lab = guard.keep();
+            let status = lab.status().await?;
+            if json.json {
+                print_json(&status);
+            } else {
+                print_text(&format!(
+                    "lab `{}` is up in {}\n\n{}\nTear it down with: hadome lab down --dir {}\n",
+                    status.topology,
+                    status.dir.display(),
+                    status_table(&status),
+                    status.dir.display()
+                ));
+            }
+            Ok(exit_code::OK)
+        }
+        LabCommand::Status { dir, json } => {
+            let status = Lab::open(&dir.dir)?.status().await?;
+            if json.json {
+                print_json(&status);
+            } else {
+                print_text(&format!(
+                    "lab `{}` in {}\n\n{}",
+                    status.topology,
+                    status.dir.display(),
+                    status_table(&status)
+                ));
+            }
+            Ok(exit_code::OK)
+        }
+        LabCommand::Fault {
+            dir,
+            fault,
+            arguments,
+            json,
+        } => {
+            let fault = Fault::from_words(fault.as_str(), &arguments).map_err(|message| {
+                CliError::Usage {
+                    message,
+                    hint: Some("see `hadome lab fault --help`".to_owned()),
+                }
+            })?;
+            let report = Lab::open(&dir.dir)?.fault(&fault).await?;
+            if json.json {
+                print_json(
+                    &serde_json::json!({"version": 1, "fault": report.fault, "summary": report.summary}),
+                );
+            } else {
+                print_text(&format!("{}\n", report.summary));
+            }
+            Ok(exit_code::OK)
+        }
+        LabCommand::Load {
+            dir,
+            node,
+            rate,
+            duration,
+            ack_log,
+            commit_timeout,
+            json,
+        } => {
+            let lab = Lab::open(&dir.dir)?;
+            let commit_timeout = seconds("--commit-timeout", commit_timeout)?;
+            let duration = duration
+                .map(|value| seconds("--duration", value))
+                .transpose()?;
+            let options = LoadOptions {
+                node,
+                rate_per_second: rate,
+                ack_log: ack_log.clone(),
+                commit_timeout,
+            };
+            let stop = async move {
+                match duration {
+                    Some(duration) => tokio::select! {
+                        _ = tokio::time::sleep(duration) => {}
+                        _ = interrupted() => {}
+                    },
+                    None => interrupted().await,
+                }
+            };
+            let report = lab.load(&options, stop).await?;
+            if json.json {
+                print_json(&serde_json::json!({"version": 1, "load": report}));
+            } else {
+                let mut text = format!(
+                    "{}: {} commits attempted, {} acknowledged, {} failed, {} unanswered when the load stopped, in {:.1} s (ack log: {})\n",
+                    report.node,
+                    report.attempted,
+                    report.acknowledged,
+                    report.failed,
+                    report.attempted - report.acknowledged - report.failed,
+                    report.seconds,
+                    ack_log.display()
+                );
+                if let Some(error) = &report.last_error {
+                    text.push_str(&format!("last failure: {error}\n"));
+                }
+                print_text(&text);
+            }
+            Ok(exit_code::OK)
+        }
+        LabCommand::Verify {
+            dir,
+            node,
+            ack_log,
+            json,
+        } => {
+            let report = Lab::open(&dir.dir)?.verify(&node, &ack_log).await?;
+            if json.json {
+                print_json(&serde_json::json!({"version": 1, "verify": report}));
+            } else if report.missing == 0 {
+                print_text(&format!(
+                    "{} has all {} acknowledged commits\n",
+                    report.node, report.acknowledged
+                ));
+            } else {
+                let sample: Vec<String> =
+                    report.missing_sample.iter().map(i64::to_string).collect();
+                print_text(&format!(
+                    "{} is missing {} of {} acknowledged commits (first missing ids: {})\n",
+                    report.node,
+                    report.missing,
+                    report.acknowledged,
+                    sample.join(", ")
+                ));
+            }
+            Ok(if report.missing == 0 {
+                exit_code::OK
+            } else {
+                exit_code::FAILURE
+            })
+        }
+        LabCommand::Down { dir } => {
+            let lab = Lab::open(&dir.dir)?;
+            let processes = lab.pids().len();
+            let shown = lab.dir().display().to_string();
+            lab.down()?;
+            print_text(&format!(
+                "stopped {processes} processes by PID and removed {shown}\n"
+            ));
+            Ok(exit_code::OK)
+        }
+        LabCommand::Topologies => {
+            let mut table = Table::new(["TOPOLOGY", "NODES"]);
+            for name in hadome_lab::topology::BUILT_IN_NAMES {
+                let topology = Topology::resolve(name)?;
+                let nodes: Vec<String> = topology
+                    .nodes
+                    .iter()
+                    .map(|node| match &node.upstream {
+                        None => format!("{} (primary)", node.name),
+                        Some(upstream) => format!(
+                            "{} <- {upstream}{}",
+                            node.name,
+                            if node.synchronous { " (sync)" } else { "" }
+                        ),
+                    })
+                    .collect();
+                table.row([name.to_string(), nodes.join(", ")]);
+            }
+            print_text(&format!(
+                "{table}\nA topology file may be given instead: see docs/lab.md.\n"
+            ));
+            Ok(exit_code::OK)
+        }
+        LabCommand::Proxy { dir } => {
+            hadome_lab::proxy::serve(&dir.dir).await?;
+            Ok(exit_code::OK)
+        }
+    }
+}
+
+fn seconds(flag: &str, value: f64) -> Result<Duration, CliError> {
+    Duration::try_from_secs_f64(value).map_err(|_| CliError::Usage {
+        message: format!("`{flag}` must be a non-negative number of seconds, not {value}"),
+        hint: None,
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn interrupted() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+}
+
+/// Runs `work` unless Ctrl-C or SIGTERM comes first; then `work` is dropped (and with it any guard).
+async fn until_interrupted<T>(work: impl Future<Output = T>) -> Result<T, CliError> {
+    tokio::select! {
+        result = work => Ok(result),
+        _ = interrupted() => Err(CliError::Usage {
+            message: "interrupted: what had started was stopped and its directory removed".to_owned(),
+            hint: None,
+        }),
+    }
+}
+
+fn status_table(status: &LabStatus) -> Table {
+    let mut table = Table::new([
+        "NODE", "ROLE", "HOST", "PORT", "PID", "UPSTREAM", "SYNC", "PROCESS", "RECOVERY", "LSN",
+        "RECEIVER", "DATA DIR",
+    ]);
+    for node in &status.nodes {
+        let dash = || "-".to_owned();
+        let (recovery, lsn, receiver) = match &node.live {
+            Some(live) => (
+                if live.in_recovery { "yes" } else { "no" }.to_owned(),
+                live.lsn.clone(),
+                live.wal_receiver.clone().unwrap_or_else(dash),
+            ),
+            None => ("?".to_owned(), "?".to_owned(), "?".to_owned()),
+        };
+        let mut process = node.process.to_owned();
+        if node.isolated {
+            process.push_str(",isolated");
+        }
+        table.row([
+            node.name.clone(),
+            node.role.to_owned(),
+            node.host.to_owned(),
+            node.port.to_string(),
+            node.pid.map_or_else(dash, |pid| pid.to_string()),
+            node.upstream.clone().unwrap_or_else(dash),
+            if node.synchronous { "yes" } else { "-" }.to_owned(),
+            process,
+            recovery,
+            lsn,
+            receiver,
+            display_path(&node.data_dir),
+        ]);
+    }
+    let cut: Vec<String> = status
+        .links
+        .iter()
+        .filter(|link| link.cut)
+        .map(|link| format!("{} -> {}", link.upstream, link.standby))
+        .collect();
+    if !cut.is_empty() {
+        table.footer(format!("cut links: {}", cut.join(", ")));
+    }
+    for node in &status.nodes {
+        if let Some(error) = &node.probe_error {
+            table.footer(format!("{}: {error}", node.name));
+        }
+    }
+    table
+}
+
+fn display_path(path: &Path) -> String {
+    path.display().to_string()
+}

@@ -1,0 +1,41 @@
+//! The `hadome` binary: parse the command line, run the command, map the outcome to an exit code.
+//!
+//! Everything else lives in the libraries (`hadome-core`, `hadome-lab`) and in the command modules
+//! here, which turn their answers into tables or JSON.
+
+mod cli;
+mod error;
+mod exit_code;
+mod lab_command;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::error::CliError;
+
+fn main() -> ExitCode {
+    // clap prints usage errors itself and exits with 2, our `exit_code::USAGE`.
+    let cli = Cli::parse();
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            error.report();
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<u8, CliError> {
+    match cli.command {
+        Command::Lab(command) => lab_command::run(command).await,
+    }
+}

@@ -1,0 +1,10 @@
+//! hadome's integration tests: the real binary and the lab on real PostgreSQL servers.
+//!
+//! One test binary (faster to link than one per file); each module is a feature area.
+
+mod cli;
+mod faults;
+mod guard;
+mod load;
+mod support;
+mod topologies;

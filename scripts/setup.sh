@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what hadome's lab, tests and demo need on a Debian machine, and nothing already there.
+# Idempotent: a second run installs nothing and says so. Prints every command it runs.
+set -euo pipefail
+
+# PostgreSQL 15 from Debian's packages: the lab runs initdb, pg_ctl, postgres and pg_basebackup from
+# /usr/lib/postgresql/15/bin; postgresql-15 also creates the `postgres` OS user the servers run as.
+packages=(postgresql-15 postgresql-client-15)
+
+installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+}
+
+run() {
+  echo "+ $*"
+  "$@"
+}
+
+missing=()
+for package in "${packages[@]}"; do
+  installed "$package" || missing+=("$package")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: already installed: ${packages[*]}"
+  exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: ${missing[*]} missing, and not root and no sudo: install them as root" >&2; exit 1; }
+  sudo=(sudo)
+fi
+
+echo "setup: installing ${missing[*]}"
+if ! installed postgresql-common; then
+  # The lab starts its own servers; Debian's default cluster (15/main on port 5432) would only
+  # be one more server nobody uses. This drop-in stops postgresql-common from creating it.
+  run "${sudo[@]}" mkdir -p /etc/postgresql-common/createcluster.d
+  echo "+ echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/hadome.conf"
+  echo "create_main_cluster = false" | "${sudo[@]}" tee /etc/postgresql-common/createcluster.d/hadome.conf >/dev/null
+fi
+run "${sudo[@]}" apt-get update -q
+run "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "setup: done"
