@@ -1,10 +1,21 @@
-//! hadome's decision core: the estate, facts, actions, interlocks and verdicts.
+//! hadome's decision core: the estate, facts, data positions, actions, interlocks and verdicts.
 //!
 //! **This crate does no I/O, no async and reads no clock**: time is an argument, facts arrive as
 //! values, and every interlock is a pure function of them. That is what lets its correctness be
-//! tested exhaustively and deterministically. Today it holds the catalogue of rule ids
-//! ([`rule`]); the estate model, data positions and interlocks come with the `check`/`ask` work.
+//! tested exhaustively and deterministically.
+//!
+//! - [`estate::Estate`]: the validated configuration (parsed by `hadome-config`);
+//! - [`fact::Facts`] (one pass of observation, from `hadome-observer`) and [`fact::History`]
+//!   (what the journal remembers, from `hadome-journal`);
+//! - [`position::DataPosition`] and [`position::PositionOrder`]: which copy holds more;
+//! - [`action::Action`]: what someone proposes to do;
+//! - [`finding::Finding`] and [`finding::Verdict`]: what the interlocks say.
 
 #![warn(missing_docs)]
 
+pub mod action;
+pub mod estate;
+pub mod fact;
+pub mod finding;
+pub mod position;
 pub mod rule;

@@ -3,8 +3,10 @@
 //! One test binary (faster to link than one per file); each module is a feature area.
 
 mod cli;
+mod estate;
 mod faults;
 mod guard;
 mod load;
+mod observer;
 mod support;
 mod topologies;

@@ -1,0 +1,76 @@
+//! The estate: the validated configuration, as plain data.
+//!
+//! `hadome-config` parses and validates the TOML into these types; the core only reads them.
+//! Every name is unique and every reference resolves (the parser guarantees it).
+
+use std::path::PathBuf;
+
+/// What hadome watches and may act on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Estate {
+    /// PostgreSQL instances, in the order of the file.
+    pub instances: Vec<Instance>,
+    /// Clusters of instances, in the order of the file.
+    pub clusters: Vec<Cluster>,
+    /// The journal's SQLite file.
+    pub journal_path: PathBuf,
+    /// How long one probe of one instance may take before it is reported unreachable.
+    pub probe_timeout_seconds: f64,
+    /// How often the daemon probes (and the window `check` findings are promised within).
+    pub probe_interval_seconds: f64,
+}
+
+/// One PostgreSQL instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// Its name in the estate (also the `application_name` its upstream sees, unless set).
+    pub name: String,
+    /// A libpq connection string for hadome's role.
+    pub conninfo: String,
+    /// Its data directory on its host.
+    pub data_dir: PathBuf,
+    /// The host it runs on, as the estate names it.
+    pub host: String,
+    /// The `application_name` in its `primary_conninfo` (defaults to `name`): how its upstream's
+    /// `pg_stat_replication` names it.
+    pub application_name: String,
+}
+
+/// How a cluster fails over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailoverPolicy {
+    /// hadome never promotes on its own; `ask` and `run` still guard people.
+    Manual,
+    /// The daemon promotes an eligible standby when the primary has failed.
+    Auto,
+}
+
+/// A set of instances that replicate one database cluster (one system identifier).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cluster {
+    /// Its name.
+    pub name: String,
+    /// Its instances' names.
+    pub members: Vec<String>,
+    /// Whether the daemon fails over on its own.
+    pub failover: FailoverPolicy,
+    /// How far behind the last known primary position a candidate may be and still be promoted.
+    /// 0 (the default): not a byte of acknowledged data may be lost.
+    pub max_lag_on_failover_bytes: u64,
+    /// A fact older than this is stale: rules that need it treat it as unknown.
+    pub freshness_seconds: f64,
+    /// A streaming standby further than this behind its primary is lagging (a warning).
+    pub max_replication_lag_bytes: u64,
+}
+
+impl Estate {
+    /// An instance by name.
+    pub fn instance(&self, name: &str) -> Option<&Instance> {
+        self.instances.iter().find(|instance| instance.name == name)
+    }
+
+    /// The cluster `instance` belongs to.
+    pub fn cluster_of(&self, instance: &str) -> Option<&Cluster> {
+        self.clusters.iter().find(|cluster| cluster.members.iter().any(|member| member == instance))
+    }
+}

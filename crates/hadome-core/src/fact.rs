@@ -1,0 +1,170 @@
+//! Facts: what one pass of observation saw, with when; and the history the journal remembers.
+//!
+//! The observer (`hadome-observer`) fills [`Facts`] from live servers; the journal
+//! (`hadome-journal`) fills [`History`] from what earlier passes saw. The core never reads a
+//! clock: every age is computed against the `now` it is given.
+
+use std::collections::BTreeMap;
+
+use crate::position::{DataPosition, Lsn};
+
+/// A point in time: milliseconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// Seconds from `earlier` to `self` (negative when `earlier` is later).
+    pub fn seconds_since(self, earlier: Timestamp) -> f64 {
+        (self.0 - earlier.0) as f64 / 1000.0
+    }
+}
+
+/// One pass of observation over the estate.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Facts {
+    /// Per instance name, what its probe returned. An instance of the estate that is missing here
+    /// was not probed: its facts are unknown.
+    pub instances: BTreeMap<String, Probe>,
+}
+
+/// One probe of one instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    /// When the probe started.
+    pub observed_at: Timestamp,
+    /// What it found.
+    pub outcome: ProbeOutcome,
+}
+
+/// An instance answered, or did not within the probe timeout.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeOutcome {
+    /// It answered every query.
+    Answered(Box<InstanceState>),
+    /// It did not answer (refused, timed out, failed): the error, as text.
+    Unreachable {
+        /// What went wrong.
+        error: String,
+    },
+}
+
+/// What a PostgreSQL instance said of itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceState {
+    /// `pg_is_in_recovery()`: a standby.
+    pub in_recovery: bool,
+    /// Its data position: on a primary the current WAL position; on a standby the furthest of
+    /// what it received and what it replayed, on the timeline it has reached.
+    pub position: DataPosition,
+    /// `pg_last_wal_receive_lsn()` (standby).
+    pub receive_lsn: Option<Lsn>,
+    /// `pg_last_wal_replay_lsn()` (standby).
+    pub replay_lsn: Option<Lsn>,
+    /// `pg_last_xact_replay_timestamp()` (standby): when the last replayed transaction committed.
+    pub last_replay_at: Option<Timestamp>,
+    /// `pg_postmaster_start_time()`.
+    pub postmaster_started_at: Timestamp,
+    /// `wal_segment_size` in bytes.
+    pub wal_segment_size_bytes: u64,
+    /// The number of the oldest WAL segment in its `pg_wal` (`pg_ls_waldir()`), whatever the
+    /// timeline; `None` when it cannot be read.
+    pub oldest_wal_segment: Option<u64>,
+    /// `recovery_target_timeline` (`latest`, `current`, or a number).
+    pub recovery_target_timeline: String,
+    /// `primary_conninfo`, with any password removed.
+    pub primary_conninfo: String,
+    /// `pg_stat_wal_receiver` (the standby's view); `None` when no WAL receiver runs.
+    pub wal_receiver: Option<WalReceiver>,
+    /// `pg_stat_replication` (the upstream's view of its standbys).
+    pub replication: Vec<ReplicationPeer>,
+    /// `pg_replication_slots` (physical slots).
+    pub slots: Vec<ReplicationSlot>,
+    /// Settings changed on disk but not applied, or waiting for a restart.
+    pub unapplied_settings: Vec<UnappliedSetting>,
+}
+
+/// A standby's WAL receiver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WalReceiver {
+    /// `status`: `streaming`, `starting`, `waiting`, `restarting`, `stopping` …
+    pub status: String,
+    /// `received_tli`.
+    pub received_timeline: u32,
+    /// `flushed_lsn`.
+    pub flushed_lsn: Option<Lsn>,
+    /// `last_msg_receipt_time`.
+    pub last_message_at: Option<Timestamp>,
+    /// `sender_host:sender_port`.
+    pub sender: Option<String>,
+    /// `slot_name`.
+    pub slot_name: Option<String>,
+}
+
+/// One row of an upstream's `pg_stat_replication`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicationPeer {
+    /// `application_name`: which standby.
+    pub application_name: String,
+    /// `state`: `streaming`, `catchup`, `backup` …
+    pub state: String,
+    /// `sent_lsn`.
+    pub sent_lsn: Option<Lsn>,
+    /// `flush_lsn`.
+    pub flush_lsn: Option<Lsn>,
+    /// `replay_lsn`.
+    pub replay_lsn: Option<Lsn>,
+    /// `sync_state`: `sync`, `async`, `potential`, `quorum`.
+    pub sync_state: String,
+    /// `reply_time`.
+    pub reply_at: Option<Timestamp>,
+}
+
+/// One physical replication slot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicationSlot {
+    /// `slot_name`.
+    pub name: String,
+    /// `active`.
+    pub active: bool,
+    /// `wal_status`: `reserved`, `extended`, `unreserved`, `lost`.
+    pub wal_status: Option<String>,
+    /// `restart_lsn`.
+    pub restart_lsn: Option<Lsn>,
+}
+
+/// A setting whose file value is not the one the server runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnappliedSetting {
+    /// The setting.
+    pub name: String,
+    /// What the configuration files say now (`pg_file_settings`, last occurrence).
+    pub file_value: String,
+    /// What the server runs with (`pg_settings`, with its unit).
+    pub live_value: String,
+    /// `file:line` of the file's value.
+    pub source: String,
+    /// Applied by a reload but waiting for a restart (`pending_restart`).
+    pub pending_restart: bool,
+}
+
+/// What the journal remembers of earlier passes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    /// Per instance, the last time it answered.
+    pub last_known: BTreeMap<String, LastKnown>,
+}
+
+/// An instance as it was the last time it answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastKnown {
+    /// Its data position then.
+    pub position: DataPosition,
+    /// Whether it was a primary (not in recovery) then.
+    pub was_primary: bool,
+    /// Whether its WAL receiver was streaming then.
+    pub was_streaming: bool,
+    /// When it answered.
+    pub observed_at: Timestamp,
+    /// Its last replayed commit's time then (standby).
+    pub last_replay_at: Option<Timestamp>,
+}
