@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# hadome's main job on a local lab estate: installs what is missing, builds hadome, brings up the
-# `misskey` estate (incident A's four PostgreSQL copies), shows it, injects the fault that started
-# the incident, shows it again, and tears everything down, even on failure or Ctrl-C.
+# hadome's main job on a local lab estate, narrated: installs what is missing, builds hadome,
+# brings up the `misskey` estate (incident A's four PostgreSQL copies), replays the incident's
+# faults, and shows `hadome check` and `hadome ask` refusing the overwrite that lost six months of
+# data, then allowing the safe direction. Tears everything down, even on failure or Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,12 +28,24 @@ show() { printf '$ hadome %s\n' "$*"; "$hadome" "$@"; }
 
 say "Incident A's estate: db-1 primary, db-2 its synchronous standby, db-3 an asynchronous copy, db-4 cascaded from db-3."
 show lab up misskey --dir "$dir"
+config="$dir/estate.toml"
 
-say "The incident began when db-3 fell so far behind that the WAL it needed was recycled. The process stays up."
+say "Two slips, as in 2021: a configuration change on db-4 never applied, and db-3 left behind until the WAL it needs is recycled."
+show lab fault --dir "$dir" config-change db-4 work_mem=64MB
 show lab fault --dir "$dir" stall db-3
 
-say "db-3 still runs and still answers, but it no longer streams (RECEIVER '-'), and db-4 streams from a copy that will never move."
-show lab status --dir "$dir"
+say "hadome check sees both at once. Processes are up, so a process watchdog saw nothing. (Exit 1: something is critical.)"
+show check --config "$config" || true
+
+say "Months later a DDoS freezes db-1 and db-2. The bot wants to 'restore' them from db-3."
+show lab fault --dir "$dir" hang db-1
+show lab fault --dir "$dir" hang db-2
+show ask rebuild db-1 --from db-3 --config "$config" || true
+
+say "The freeze passes. The safe direction: rebuild the stale copy from the fresh one, keeping the stale data aside first."
+show lab fault --dir "$dir" resume db-1
+show lab fault --dir "$dir" resume db-2
+show ask rebuild db-3 --from db-1 --config "$config"
 
 say "Tearing the estate down: every process by PID, then the directory."
 show lab down --dir "$dir"

@@ -78,8 +78,15 @@ impl Action {
                 overwritten: vec![(target.clone(), source.clone())],
                 destroyed: vec![target],
             },
-            Action::Restart { .. } | Action::Stop { .. } => Impact { unavailable: vec![target], ..Impact::default() },
-            Action::DeleteData { .. } => Impact { unavailable: vec![target.clone()], destroyed: vec![target], ..Impact::default() },
+            Action::Restart { .. } | Action::Stop { .. } => Impact {
+                unavailable: vec![target],
+                ..Impact::default()
+            },
+            Action::DeleteData { .. } => Impact {
+                unavailable: vec![target.clone()],
+                destroyed: vec![target],
+                ..Impact::default()
+            },
         }
     }
 }
@@ -87,7 +94,9 @@ impl Action {
 impl fmt::Display for Action {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Action::Rebuild { target, source } => write!(formatter, "rebuild {target} from {source}"),
+            Action::Rebuild { target, source } => {
+                write!(formatter, "rebuild {target} from {source}")
+            }
             other => write!(formatter, "{} {}", other.name(), other.target()),
         }
     }

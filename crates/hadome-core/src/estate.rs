@@ -71,6 +71,8 @@ impl Estate {
 
     /// The cluster `instance` belongs to.
     pub fn cluster_of(&self, instance: &str) -> Option<&Cluster> {
-        self.clusters.iter().find(|cluster| cluster.members.iter().any(|member| member == instance))
+        self.clusters
+            .iter()
+            .find(|cluster| cluster.members.iter().any(|member| member == instance))
     }
 }

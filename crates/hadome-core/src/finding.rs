@@ -125,11 +125,22 @@ mod tests {
     use proptest::prelude::*;
 
     fn finding(severity: Severity) -> Finding {
-        Finding { rule: "stale-facts", severity, subject: "db-1".into(), message: String::new(), alternative: None }
+        Finding {
+            rule: "stale-facts",
+            severity,
+            subject: "db-1".into(),
+            message: String::new(),
+            alternative: None,
+        }
     }
 
     fn severity() -> impl Strategy<Value = Severity> {
-        prop_oneof![Just(Severity::Info), Just(Severity::Warn), Just(Severity::NeedsHuman), Just(Severity::Deny)]
+        prop_oneof![
+            Just(Severity::Info),
+            Just(Severity::Warn),
+            Just(Severity::NeedsHuman),
+            Just(Severity::Deny)
+        ]
     }
 
     proptest! {
@@ -151,8 +162,20 @@ mod tests {
         assert_eq!(Verdict::of(&[], &[]), Verdict::Allow);
         assert_eq!(Verdict::of(&[finding(Severity::Warn)], &[]), Verdict::Allow);
         assert_eq!(Verdict::of(&[], &["preserve".into()]), Verdict::AllowAfter);
-        assert_eq!(Verdict::of(&[finding(Severity::NeedsHuman), finding(Severity::Warn)], &["x".into()]), Verdict::NeedsHuman);
-        assert_eq!(Verdict::of(&[finding(Severity::NeedsHuman), finding(Severity::Deny)], &[]), Verdict::Deny);
+        assert_eq!(
+            Verdict::of(
+                &[finding(Severity::NeedsHuman), finding(Severity::Warn)],
+                &["x".into()]
+            ),
+            Verdict::NeedsHuman
+        );
+        assert_eq!(
+            Verdict::of(
+                &[finding(Severity::NeedsHuman), finding(Severity::Deny)],
+                &[]
+            ),
+            Verdict::Deny
+        );
     }
 
     #[test]

@@ -17,5 +17,6 @@ pub mod action;
 pub mod estate;
 pub mod fact;
 pub mod finding;
+pub mod interlock;
 pub mod position;
 pub mod rule;

@@ -18,7 +18,8 @@ impl Lsn {
         let (high, low) = text.split_once('/')?;
         let high = u64::from_str_radix(high, 16).ok()?;
         let low = u64::from_str_radix(low, 16).ok()?;
-        (high <= u64::from(u32::MAX) && low <= u64::from(u32::MAX)).then_some(Lsn((high << 32) | low))
+        (high <= u64::from(u32::MAX) && low <= u64::from(u32::MAX))
+            .then_some(Lsn((high << 32) | low))
     }
 
     /// Bytes from `earlier` to `self` (0 when `earlier` is not earlier).
@@ -138,16 +139,27 @@ impl DataPosition {
         let mine = self.history.as_ref()?;
         let theirs = other.history.as_ref()?;
         // The fork is on the newest timeline both went through; it ends at the earlier switch.
-        let timeline_of = |history: &[TimelineSwitch], tli: u32| history.iter().find(|s| s.timeline == tli).map(|s| s.switch_lsn);
-        let shared = (1..=self.timeline.min(other.timeline))
-            .rev()
-            .find(|tli| {
-                let on_mine = *tli == self.timeline || timeline_of(mine, *tli).is_some();
-                let on_theirs = *tli == other.timeline || timeline_of(theirs, *tli).is_some();
-                on_mine && on_theirs
-            })?;
-        let end_mine = if shared == self.timeline { self.lsn } else { timeline_of(mine, shared)? };
-        let end_theirs = if shared == other.timeline { other.lsn } else { timeline_of(theirs, shared)? };
+        let timeline_of = |history: &[TimelineSwitch], tli: u32| {
+            history
+                .iter()
+                .find(|s| s.timeline == tli)
+                .map(|s| s.switch_lsn)
+        };
+        let shared = (1..=self.timeline.min(other.timeline)).rev().find(|tli| {
+            let on_mine = *tli == self.timeline || timeline_of(mine, *tli).is_some();
+            let on_theirs = *tli == other.timeline || timeline_of(theirs, *tli).is_some();
+            on_mine && on_theirs
+        })?;
+        let end_mine = if shared == self.timeline {
+            self.lsn
+        } else {
+            timeline_of(mine, shared)?
+        };
+        let end_theirs = if shared == other.timeline {
+            other.lsn
+        } else {
+            timeline_of(theirs, shared)?
+        };
         Some((shared, end_mine.min(end_theirs)))
     }
 }
@@ -169,7 +181,10 @@ pub fn parse_history(text: &str) -> Option<Vec<TimelineSwitch>> {
         let mut fields = line.split_whitespace();
         let timeline = fields.next()?.parse().ok()?;
         let switch_lsn = Lsn::parse(fields.next()?)?;
-        switches.push(TimelineSwitch { timeline, switch_lsn });
+        switches.push(TimelineSwitch {
+            timeline,
+            switch_lsn,
+        });
     }
     Some(switches)
 }
@@ -184,7 +199,15 @@ mod tests {
             system_identifier: 7,
             timeline,
             lsn: Lsn(lsn),
-            history: Some(history.iter().map(|(tli, at)| TimelineSwitch { timeline: *tli, switch_lsn: Lsn(*at) }).collect()),
+            history: Some(
+                history
+                    .iter()
+                    .map(|(tli, at)| TimelineSwitch {
+                        timeline: *tli,
+                        switch_lsn: Lsn(*at),
+                    })
+                    .collect(),
+            ),
         }
     }
 
@@ -197,7 +220,11 @@ mod tests {
         assert_eq!(db001.compare(&db002), PositionOrder::Ahead);
         assert_eq!(db002.compare(&db001), PositionOrder::Behind);
         let db002_promoted_as_two = at(2, 180, &[(1, 90)]);
-        assert_eq!(db002_promoted_as_two.compare(&db001), PositionOrder::Divergent, "same number, other history");
+        assert_eq!(
+            db002_promoted_as_two.compare(&db001),
+            PositionOrder::Divergent,
+            "same number, other history"
+        );
         let db002_promoted = at(3, 180, &[(1, 100)]);
         assert_eq!(db002_promoted.compare(&db001), PositionOrder::Divergent);
         assert_eq!(db002_promoted.fork_point(&db001), Some((1, Lsn(100))));
@@ -213,8 +240,15 @@ mod tests {
         assert_eq!(at(1, 10, &[]).compare(&other), PositionOrder::Incomparable);
         let mut unknown = at(2, 500, &[]);
         unknown.history = None;
-        assert_eq!(unknown.compare(&at(3, 10, &[(1, 5), (2, 6)])), PositionOrder::Incomparable);
-        assert_eq!(unknown.compare(&at(2, 10, &[])), PositionOrder::Ahead, "same timeline needs no history");
+        assert_eq!(
+            unknown.compare(&at(3, 10, &[(1, 5), (2, 6)])),
+            PositionOrder::Incomparable
+        );
+        assert_eq!(
+            unknown.compare(&at(2, 10, &[])),
+            PositionOrder::Ahead,
+            "same timeline needs no history"
+        );
     }
 
     #[test]
@@ -223,8 +257,14 @@ mod tests {
         assert_eq!(
             parse_history(text),
             Some(vec![
-                TimelineSwitch { timeline: 1, switch_lsn: Lsn(0x3000000) },
-                TimelineSwitch { timeline: 2, switch_lsn: Lsn(0x5000A0) },
+                TimelineSwitch {
+                    timeline: 1,
+                    switch_lsn: Lsn(0x3000000)
+                },
+                TimelineSwitch {
+                    timeline: 2,
+                    switch_lsn: Lsn(0x5000A0)
+                },
             ])
         );
         assert_eq!(parse_history("garbage"), None);
@@ -234,34 +274,41 @@ mod tests {
     /// A random history tree: every timeline after 1 branches off an earlier one at some LSN;
     /// positions are points on those timelines.
     fn tree() -> impl Strategy<Value = Vec<DataPosition>> {
-        (1usize..6, proptest::collection::vec((0usize..6, 1u64..1000, 0u64..1000), 1..6)).prop_flat_map(|(extra, branches)| {
-            // Timeline t (2..) branches from parent p < t at LSN b; history of t = history of p up
-            // to b, then (p, b).
-            let mut histories: Vec<(Vec<TimelineSwitch>, u64)> = vec![(Vec::new(), 0)];
-            for (index, (parent, at, _)) in branches.iter().enumerate().take(extra) {
-                let parent = parent % (index + 1);
-                let (parent_history, parent_start) = histories[parent].clone();
-                let switch = parent_start + at;
-                let mut history = parent_history;
-                history.push(TimelineSwitch { timeline: parent as u32 + 1, switch_lsn: Lsn(switch) });
-                histories.push((history, switch));
-            }
-            let count = histories.len();
-            proptest::collection::vec((0..count, 0u64..1500), 3..4).prop_map(move |points| {
-                points
-                    .into_iter()
-                    .map(|(timeline, offset)| {
-                        let (history, start) = &histories[timeline];
-                        DataPosition {
-                            system_identifier: 1,
-                            timeline: timeline as u32 + 1,
-                            lsn: Lsn(start + offset),
-                            history: Some(history.clone()),
-                        }
-                    })
-                    .collect()
+        (
+            1usize..6,
+            proptest::collection::vec((0usize..6, 1u64..1000, 0u64..1000), 1..6),
+        )
+            .prop_flat_map(|(extra, branches)| {
+                // Timeline t (2..) branches from parent p < t at LSN b; history of t = history of p up
+                // to b, then (p, b).
+                let mut histories: Vec<(Vec<TimelineSwitch>, u64)> = vec![(Vec::new(), 0)];
+                for (index, (parent, at, _)) in branches.iter().enumerate().take(extra) {
+                    let parent = parent % (index + 1);
+                    let (parent_history, parent_start) = histories[parent].clone();
+                    let switch = parent_start + at;
+                    let mut history = parent_history;
+                    history.push(TimelineSwitch {
+                        timeline: parent as u32 + 1,
+                        switch_lsn: Lsn(switch),
+                    });
+                    histories.push((history, switch));
+                }
+                let count = histories.len();
+                proptest::collection::vec((0..count, 0u64..1500), 3..4).prop_map(move |points| {
+                    points
+                        .into_iter()
+                        .map(|(timeline, offset)| {
+                            let (history, start) = &histories[timeline];
+                            DataPosition {
+                                system_identifier: 1,
+                                timeline: timeline as u32 + 1,
+                                lsn: Lsn(start + offset),
+                                history: Some(history.clone()),
+                            }
+                        })
+                        .collect()
+                })
             })
-        })
     }
 
     proptest! {

@@ -4,6 +4,45 @@
 //! Each traces to the incident it comes from (A Misskey, B Mackerel, C traP S512, D quorum
 //! reboot, E redirect loop; `../shared/incidents/README.md`).
 
+/// `overwrite-older`.
+pub const OVERWRITE_OLDER: &str = "overwrite-older";
+/// `last-copy`.
+pub const LAST_COPY: &str = "last-copy";
+/// `replication-stalled`.
+pub const REPLICATION_STALLED: &str = "replication-stalled";
+/// `promote-eligibility`.
+pub const PROMOTE_ELIGIBILITY: &str = "promote-eligibility";
+/// `primary-agreement`.
+pub const PRIMARY_AGREEMENT: &str = "primary-agreement";
+/// `timeline-follow`.
+pub const TIMELINE_FOLLOW: &str = "timeline-follow";
+/// `config-applied`.
+pub const CONFIG_APPLIED: &str = "config-applied";
+/// `budget`.
+pub const BUDGET: &str = "budget";
+/// `reboot-uptime`.
+pub const REBOOT_UPTIME: &str = "reboot-uptime";
+/// `systemd-reboot-loop`.
+pub const SYSTEMD_REBOOT_LOOP: &str = "systemd-reboot-loop";
+/// `destroy-coverage`.
+pub const DESTROY_COVERAGE: &str = "destroy-coverage";
+/// `quorum`.
+pub const QUORUM: &str = "quorum";
+/// `backup-trust`.
+pub const BACKUP_TRUST: &str = "backup-trust";
+/// `snapshot-independence`.
+pub const SNAPSHOT_INDEPENDENCE: &str = "snapshot-independence";
+/// `redirect-loop`.
+pub const REDIRECT_LOOP: &str = "redirect-loop";
+/// `nginx-static-resolve`.
+pub const NGINX_STATIC_RESOLVE: &str = "nginx-static-resolve";
+/// `port-collision`.
+pub const PORT_COLLISION: &str = "port-collision";
+/// `single-actor`.
+pub const SINGLE_ACTOR: &str = "single-actor";
+/// `stale-facts`.
+pub const STALE_FACTS: &str = "stale-facts";
+
 /// A rule id and the incidents it traces to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rule {

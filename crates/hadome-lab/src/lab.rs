@@ -17,6 +17,7 @@ use nix::sys::signal::Signal;
 use serde::Serialize;
 use tokio_postgres::Client;
 
+use crate::estate_file;
 use crate::pg::{self, connect_socket, hand_over, run};
 use crate::process;
 use crate::proxy::{self, ProxyConfig, ProxyReady, ProxyRoute};
@@ -252,6 +253,14 @@ impl Lab {
                 guard.lab.wait_synchronous(&spec.name).await?;
             }
         }
+        let estate = dir.join(estate_file::ESTATE_FILE);
+        std::fs::write(&estate, estate_file::render(&guard.lab.state)).map_err(|source| {
+            LabError::Io {
+                action: "write",
+                path: estate.clone(),
+                source,
+            }
+        })?;
         Ok(guard)
     }
 

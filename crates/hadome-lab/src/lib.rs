@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod estate_file;
 mod fault;
 mod lab;
 mod load;

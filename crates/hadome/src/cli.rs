@@ -7,8 +7,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// hadome (歯止め, "a brake"): a safety interlock and guarded auto-remediation supervisor for
 /// self-hosted PostgreSQL estates.
 ///
-/// Exit codes: 0 ok; 1 failure (for `lab verify`: acknowledged commits are missing);
-/// 2 usage or configuration error, nothing changed.
+/// Exit codes: 0 ok (`ask`: allow or allow-after); 1 failure (`check`: something critical;
+/// `ask`: deny; `lab verify`: acknowledged commits missing); 2 usage or configuration error,
+/// nothing changed; 3 `ask`: needs a human.
 #[derive(Debug, Parser)]
 #[command(name = "hadome", version, propagate_version = true)]
 pub(crate) struct Cli {
@@ -18,10 +19,75 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Observe the estate once and report what is wrong, worst first.
+    ///
+    /// Exit 0 when nothing is critical, 1 when something is (a stalled standby, an unreachable
+    /// instance, diverged timelines), 2 on a usage or configuration error.
+    #[command(after_help = "Example:\n  hadome check --config /tmp/lab/estate.toml")]
+    Check {
+        #[command(flatten)]
+        config: ConfigFile,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Observe the estate once and show each cluster member: role, timeline, position, lag, streaming.
+    Status {
+        #[command(flatten)]
+        config: ConfigFile,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Ask the interlocks whether an action is safe, before a bot or a person does it.
+    ///
+    /// Prints the verdict, every finding with its rule id and numbers, what hadome would do first,
+    /// and a safe alternative where there is one. Exit 0 allow or allow-after, 1 deny,
+    /// 3 needs-human, 2 usage or configuration error. Nothing is executed.
+    #[command(
+        after_help = "Examples:\n  hadome ask rebuild db-1 --from db-3 --config estate.toml\n  hadome ask promote db-2 --config estate.toml --json"
+    )]
+    Ask {
+        /// The action.
+        #[arg(value_enum)]
+        action: ActionName,
+        /// The instance acted on.
+        #[arg(value_name = "TARGET")]
+        target: String,
+        /// For `rebuild`: the instance whose data replaces the target's.
+        #[arg(long, value_name = "SOURCE")]
+        from: Option<String>,
+        #[command(flatten)]
+        config: ConfigFile,
+        #[command(flatten)]
+        json: Json,
+    },
     /// Real PostgreSQL estates on this machine, with the incidents' faults: for tests, drills,
     /// demos and benchmarks.
     #[command(subcommand)]
     Lab(LabCommand),
+}
+
+/// The estate's configuration.
+#[derive(Debug, Args)]
+pub(crate) struct ConfigFile {
+    /// The estate file (TOML): instances, clusters, journal. `hadome lab up` writes one as
+    /// DIR/estate.toml; `examples/estate.toml` explains every key.
+    #[arg(long, env = "HADOME_CONFIG", value_name = "FILE")]
+    pub(crate) config: PathBuf,
+}
+
+/// The actions `ask` knows.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ActionName {
+    /// Promote a standby to primary.
+    Promote,
+    /// Overwrite TARGET's data with a copy of --from SOURCE.
+    Rebuild,
+    /// Restart an instance.
+    Restart,
+    /// Stop an instance.
+    Stop,
+    /// Delete an instance's data directory.
+    DeleteData,
 }
 
 /// Where the lab lives.

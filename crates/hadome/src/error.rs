@@ -21,6 +21,12 @@ pub(crate) enum CliError {
         message: String,
         hint: Option<String>,
     },
+    /// The estate file is missing or invalid.
+    #[error(transparent)]
+    Config(#[from] hadome_config::ConfigError),
+    /// The journal could not be opened, read or written.
+    #[error(transparent)]
+    Journal(#[from] hadome_journal::JournalError),
     /// The tokio runtime could not start.
     #[error("could not start the async runtime")]
     Runtime(#[source] std::io::Error),
@@ -55,6 +61,8 @@ impl CliError {
                 #[allow(unreachable_patterns)]
                 _ => exit_code::FAILURE,
             },
+            CliError::Config(_) => exit_code::USAGE,
+            CliError::Journal(_) => exit_code::FAILURE,
             CliError::Runtime(_) => exit_code::FAILURE,
         }
     }
@@ -63,6 +71,8 @@ impl CliError {
         match self {
             CliError::Lab(lab) => lab.hint(),
             CliError::Usage { hint, .. } => hint.clone(),
+            CliError::Config(config) => config.hint(),
+            CliError::Journal(journal) => journal.hint(),
             CliError::Runtime(_) => None,
         }
     }
@@ -72,8 +82,11 @@ impl CliError {
         let mut text = format!("error: {self}\n");
         let mut source = std::error::Error::source(self);
         // `transparent` forwards `source` to the inner error; skip the duplicate of the headline.
-        if let CliError::Lab(lab) = self {
-            source = std::error::Error::source(lab);
+        match self {
+            CliError::Lab(inner) => source = std::error::Error::source(inner),
+            CliError::Config(inner) => source = std::error::Error::source(inner),
+            CliError::Journal(inner) => source = std::error::Error::source(inner),
+            CliError::Usage { .. } | CliError::Runtime(_) => {}
         }
         while let Some(cause) = source {
             text.push_str(&format!("  caused by: {cause}\n"));

@@ -5,6 +5,7 @@
 
 mod cli;
 mod error;
+mod estate_command;
 mod exit_code;
 mod lab_command;
 mod output;
@@ -36,6 +37,15 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
+        Command::Check { config, json } => estate_command::check(config, json.json).await,
+        Command::Status { config, json } => estate_command::status(config, json.json).await,
+        Command::Ask {
+            action,
+            target,
+            from,
+            config,
+            json,
+        } => estate_command::ask(action, target, from, config, json.json).await,
         Command::Lab(command) => lab_command::run(command).await,
     }
 }

@@ -100,3 +100,39 @@ mod tests {
         );
     }
 }
+
+/// Colour for stdout: only on a terminal, and never when `NO_COLOR` is set.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Paint {
+    enabled: bool,
+}
+
+impl Paint {
+    pub(crate) fn for_stdout() -> Paint {
+        use std::io::IsTerminal;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+        Paint {
+            enabled: std::io::stdout().is_terminal() && !no_color,
+        }
+    }
+
+    fn wrap(self, code: &str, text: &str) -> String {
+        if self.enabled {
+            format!("\u{1b}[{code}m{text}\u{1b}[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    pub(crate) fn red(self, text: &str) -> String {
+        self.wrap("1;31", text)
+    }
+
+    pub(crate) fn yellow(self, text: &str) -> String {
+        self.wrap("1;33", text)
+    }
+
+    pub(crate) fn green(self, text: &str) -> String {
+        self.wrap("1;32", text)
+    }
+}

@@ -354,3 +354,121 @@ fn help_teaches_the_faults_and_topologies_lists_the_built_ins() {
     assert!(text.contains("db-4 <- db-3"), "{text}");
     assert!(text.contains("db002 <- db001"), "{text}");
 }
+
+#[test]
+fn check_and_ask_refuse_bad_input_with_exit_2_and_a_fix() {
+    let scratch = scratch();
+    let missing = scratch.path().join("nowhere.toml");
+    let output = run_hadome(&["check", "--config", missing.to_str().unwrap()], &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", show(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("nowhere.toml"),
+        "{}",
+        show(&output)
+    );
+
+    let typo = scratch.path().join("estate.toml");
+    std::fs::write(
+        &typo,
+        "[[instance]]\nname = \"db-1\"\nconninfo = \"host=127.0.0.1 port=1\"\ndata_dir = \"/srv/db-1\"\n\n[[cluster]]\nname = \"main\"\nmembers = [\"db-1\"]\nfreshnes_seconds = 5\n",
+    )
+    .unwrap();
+    let output = run_hadome(&["status", "--config", typo.to_str().unwrap()], &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", show(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("estate.toml:9"), "the line: {stderr}");
+    assert!(
+        stderr.contains("did you mean `freshness_seconds`?"),
+        "{stderr}"
+    );
+    assert!(
+        !scratch.path().join("hadome.sqlite").exists(),
+        "a refused config opens no journal"
+    );
+
+    let config = typo.to_str().unwrap();
+    let no_source = run_hadome(&["ask", "rebuild", "db-1", "--config", config], &[]);
+    assert_eq!(no_source.status.code(), Some(2), "{}", show(&no_source));
+    assert!(
+        String::from_utf8_lossy(&no_source.stderr).contains("needs `--from SOURCE`"),
+        "{}",
+        show(&no_source)
+    );
+    let stray_source = run_hadome(
+        &[
+            "ask", "promote", "db-1", "--from", "db-2", "--config", config,
+        ],
+        &[],
+    );
+    assert_eq!(
+        stray_source.status.code(),
+        Some(2),
+        "{}",
+        show(&stray_source)
+    );
+    let unknown_action = run_hadome(&["ask", "reboot", "db-1", "--config", config], &[]);
+    assert_eq!(
+        unknown_action.status.code(),
+        Some(2),
+        "{}",
+        show(&unknown_action)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_prints_an_aligned_verdict_for_people_and_versioned_json_for_scripts() {
+    let lab = crate::support::lab("trio").await;
+    let config = lab.dir().join("estate.toml");
+    let config = config.to_str().unwrap();
+    let human = run_hadome(
+        &[
+            "ask", "rebuild", "db-3", "--from", "db-1", "--config", config,
+        ],
+        &[],
+    );
+    assert_eq!(human.status.code(), Some(0), "{}", show(&human));
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.starts_with("ALLOW-AFTER  rebuild db-3 from db-1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  first: preserve `db-3`'s data directory"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\u{1b}'),
+        "no colour when stdout is not a terminal: {text:?}"
+    );
+
+    let stop = run_hadome(&["ask", "stop", "db-2", "--config", config, "--json"], &[]);
+    assert_eq!(
+        stop.status.code(),
+        Some(3),
+        "the only synchronous standby: {}",
+        show(&stop)
+    );
+    let json = stdout_json(&stop);
+    assert_eq!(json["version"], 1);
+    assert_eq!(json["verdict"], "needs-human");
+    assert_eq!(json["findings"][0]["rule"], "quorum");
+    for key in ["rule", "severity", "subject", "message"] {
+        assert!(json["findings"][0][key].is_string(), "`{key}` in {json:#}");
+    }
+
+    let status = run_hadome(&["status", "--config", config, "--json"], &[]);
+    assert_eq!(status.status.code(), Some(0), "{}", show(&status));
+    let members = stdout_json(&status)["clusters"][0]["members"].clone();
+    assert_eq!(members[0]["role"], "primary");
+    assert_eq!(
+        members[0]["streaming"],
+        Value::Null,
+        "a primary has no receiver"
+    );
+    assert_eq!(members[1]["streaming"], true);
+    assert_eq!(
+        members[2]["lag_bytes"].as_u64().map(|lag| lag < 1 << 20),
+        Some(true),
+        "{members:#}"
+    );
+}

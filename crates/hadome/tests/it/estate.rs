@@ -1,1 +1,81 @@
-//! Placeholder: filled by the estate work.
+//! `lab up` leaves `DIR/estate.toml`; hadome's own estate parser reads it as the lab it describes.
+//!
+//! The lab renders the file as text without depending on `hadome-config`; this test is what keeps
+//! the two in agreement, and proves each `conninfo` reaches the instance it names.
+
+use std::time::Duration;
+
+use hadome_core::estate::FailoverPolicy;
+use tokio_postgres::NoTls;
+
+use crate::support::{describe, lab, value};
+
+/// The `port` of a `key=value` conninfo the lab wrote (no quoting there).
+fn port_of(conninfo: &str) -> Option<u16> {
+    conninfo
+        .split_whitespace()
+        .find_map(|pair| pair.strip_prefix("port="))
+        .and_then(|port| port.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_labs_estate_file_loads_as_the_lab() {
+    let lab = lab("misskey").await;
+    let path = lab.dir().join("estate.toml");
+    let estate = hadome_config::load(&path).unwrap_or_else(|error| {
+        panic!(
+            "{error}\nhint: {}\n--- {}\n{}",
+            error.hint().unwrap_or_default(),
+            path.display(),
+            std::fs::read_to_string(&path).unwrap_or_default()
+        )
+    });
+
+    let names = lab.node_names();
+    assert_eq!(estate.instances.len(), 4, "{estate:?}");
+    let instance_names: Vec<String> = estate
+        .instances
+        .iter()
+        .map(|instance| instance.name.clone())
+        .collect();
+    assert_eq!(instance_names, names);
+    for instance in &estate.instances {
+        let name = &instance.name;
+        assert_eq!(
+            port_of(&instance.conninfo),
+            Some(lab.client_port(name).unwrap()),
+            "{name}: {}",
+            instance.conninfo
+        );
+        assert_eq!(instance.data_dir, lab.data_dir(name).unwrap(), "{name}");
+        assert_eq!(instance.host, "localhost", "{name}");
+        assert_eq!(&instance.application_name, name);
+
+        // The conninfo reaches the instance it names: its data directory is the one declared.
+        let (client, connection) = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio_postgres::connect(&instance.conninfo, NoTls),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{name}: `{}` did not connect in 10 s", instance.conninfo))
+        .unwrap_or_else(|error| panic!("{name}: `{}`: {}", instance.conninfo, describe(&error)));
+        let connection = tokio::spawn(connection);
+        let data_directory = value(&client, name, "SELECT current_setting('data_directory')").await;
+        assert_eq!(
+            data_directory.as_deref().map(std::path::Path::new),
+            Some(instance.data_dir.as_path()),
+            "{name}"
+        );
+        drop(client);
+        let _ = connection.await;
+    }
+
+    assert_eq!(estate.clusters.len(), 1, "{estate:?}");
+    let cluster = &estate.clusters[0];
+    assert_eq!(cluster.name, "misskey");
+    assert_eq!(cluster.members, names);
+    assert_eq!(cluster.failover, FailoverPolicy::Manual);
+    assert_eq!(estate.journal_path, lab.dir().join("hadome.sqlite"));
+    assert_eq!(estate.probe_timeout_seconds, 2.0);
+    assert_eq!(estate.probe_interval_seconds, 1.0);
+}

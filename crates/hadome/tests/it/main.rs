@@ -8,5 +8,6 @@ mod faults;
 mod guard;
 mod load;
 mod observer;
+mod replay;
 mod support;
 mod topologies;

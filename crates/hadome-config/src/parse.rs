@@ -1,0 +1,763 @@
+//! The walk from TOML text to an [`Estate`], checking every key against the format.
+//!
+//! The TOML parser (`toml::de::DeTable`) gives the document with the byte span of every key and
+//! value; this module walks it table by table instead of deriving `Deserialize`, so that it owns
+//! every message: an unknown key gets "did you mean", a missing key names the table's header
+//! line, and each error names its key by its path in the file (`instance "db-3".conninfo`).
+//! The first error found stops the walk.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hadome_core::estate::{Cluster, Estate, FailoverPolicy, Instance};
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use crate::error::{closest, ConfigError, Location};
+use crate::{
+    conninfo, DEFAULT_FRESHNESS_SECONDS, DEFAULT_HOST, DEFAULT_JOURNAL_PATH,
+    DEFAULT_MAX_LAG_ON_FAILOVER_BYTES, DEFAULT_MAX_REPLICATION_LAG_BYTES,
+    DEFAULT_PROBE_INTERVAL_SECONDS, DEFAULT_PROBE_TIMEOUT_SECONDS,
+};
+
+const TOP_KEYS: &[&str] = &["journal", "probe", "instance", "cluster"];
+const JOURNAL_KEYS: &[&str] = &["path"];
+const PROBE_KEYS: &[&str] = &["timeout_seconds", "interval_seconds"];
+const INSTANCE_KEYS: &[&str] = &["name", "conninfo", "data_dir", "host", "application_name"];
+const CLUSTER_KEYS: &[&str] = &[
+    "name",
+    "members",
+    "failover",
+    "max_lag_on_failover_bytes",
+    "freshness_seconds",
+    "max_replication_lag_bytes",
+];
+const FAILOVER_POLICIES: &[&str] = &["manual", "auto"];
+
+/// The longest `application_name` PostgreSQL keeps (NAMEDATALEN - 1).
+const MAX_APPLICATION_NAME: usize = 63;
+
+type Value<'i> = Spanned<DeValue<'i>>;
+
+/// Parses and validates an estate file's text; `path` names it in errors and anchors a relative
+/// journal path.
+pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
+    let cx = Context { path, source };
+    let document = DeTable::parse(source).map_err(|error| ConfigError::Syntax {
+        at: cx.at(error.span().map_or(0, |span| span.start)),
+        message: error
+            .message()
+            .trim()
+            .lines()
+            .collect::<Vec<_>>()
+            .join("; "),
+    })?;
+    let top = cx.table(document.get_ref(), String::new(), "the file", 0);
+    cx.check_known(&top, TOP_KEYS)?;
+
+    let journal_path = match top.get("journal") {
+        None => PathBuf::from(DEFAULT_JOURNAL_PATH),
+        Some(entry) => {
+            let journal = cx.subtable(entry, "journal", "`[journal]`")?;
+            cx.check_known(&journal, JOURNAL_KEYS)?;
+            let example = format!("path = \"{DEFAULT_JOURNAL_PATH}\"");
+            match cx.string(&journal, "path", &example)? {
+                None => PathBuf::from(DEFAULT_JOURNAL_PATH),
+                Some(("", offset)) => {
+                    return Err(cx.invalid(
+                        offset,
+                        journal.path("path"),
+                        "is empty",
+                        format!(
+                            "name the journal's SQLite file, such as `{example}` (relative to this \
+                             file's directory), or leave the key out"
+                        ),
+                    ))
+                }
+                Some((text, _)) => PathBuf::from(text),
+            }
+        }
+    };
+    let journal_path = if journal_path.is_relative() {
+        path.parent().unwrap_or(Path::new("")).join(journal_path)
+    } else {
+        journal_path
+    };
+
+    let (probe_timeout_seconds, probe_interval_seconds) = match top.get("probe") {
+        None => (
+            DEFAULT_PROBE_TIMEOUT_SECONDS,
+            DEFAULT_PROBE_INTERVAL_SECONDS,
+        ),
+        Some(entry) => {
+            let probe = cx.subtable(entry, "probe", "`[probe]`")?;
+            cx.check_known(&probe, PROBE_KEYS)?;
+            (
+                cx.seconds(&probe, "timeout_seconds", DEFAULT_PROBE_TIMEOUT_SECONDS)?,
+                cx.seconds(&probe, "interval_seconds", DEFAULT_PROBE_INTERVAL_SECONDS)?,
+            )
+        }
+    };
+
+    let instance_entries = match top.get("instance") {
+        None => Vec::new(),
+        Some(entry) => cx.array_of_tables(entry, "instance")?,
+    };
+    if instance_entries.is_empty() {
+        return Err(ConfigError::NoInstances {
+            at: cx.at_line(
+                top.get("instance")
+                    .map_or(0, |entry| cx.line(entry.key_offset)),
+            ),
+        });
+    }
+    let mut instances = Vec::with_capacity(instance_entries.len());
+    let mut instance_lines: BTreeMap<String, usize> = BTreeMap::new();
+    for (index, element) in instance_entries.iter().enumerate() {
+        let instance = cx.instance(index, element, &instance_lines)?;
+        instance_lines.insert(instance.name.clone(), cx.line(element.span().start));
+        instances.push(instance);
+    }
+    let instance_names: Vec<String> = instances
+        .iter()
+        .map(|instance| instance.name.clone())
+        .collect();
+
+    let cluster_entries = match top.get("cluster") {
+        None => Vec::new(),
+        Some(entry) => cx.array_of_tables(entry, "cluster")?,
+    };
+    let mut clusters = Vec::with_capacity(cluster_entries.len());
+    let mut cluster_lines: BTreeMap<String, usize> = BTreeMap::new();
+    // Instance name → (its cluster, the line that lists it there).
+    let mut membership: BTreeMap<String, (String, usize)> = BTreeMap::new();
+    for (index, element) in cluster_entries.iter().enumerate() {
+        let cluster = cx.cluster(
+            index,
+            element,
+            &cluster_lines,
+            &instance_names,
+            &mut membership,
+        )?;
+        cluster_lines.insert(cluster.name.clone(), cx.line(element.span().start));
+        clusters.push(cluster);
+    }
+
+    Ok(Estate {
+        instances,
+        clusters,
+        journal_path,
+        probe_timeout_seconds,
+        probe_interval_seconds,
+    })
+}
+
+/// One key of a table, with where it is.
+struct Entry<'d, 'i> {
+    key: &'d str,
+    key_offset: usize,
+    value: &'d Value<'i>,
+}
+
+/// A TOML table, its entries in file order, and how errors name its keys.
+struct Table<'d, 'i> {
+    /// The path naming the table's keys: empty at the top level, `probe`, `instance "db-1"`.
+    prefix: String,
+    /// The table as a reader would find it: "this `[[instance]]`", "`[probe]`".
+    header: &'static str,
+    /// Where the table starts (its header), for keys it lacks.
+    offset: usize,
+    entries: Vec<Entry<'d, 'i>>,
+}
+
+impl<'d, 'i> Table<'d, 'i> {
+    fn get(&self, key: &str) -> Option<&Entry<'d, 'i>> {
+        self.entries.iter().find(|entry| entry.key == key)
+    }
+
+    /// The full path of one of its keys.
+    fn path(&self, key: &str) -> String {
+        if self.prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.prefix)
+        }
+    }
+}
+
+struct Context<'a> {
+    path: &'a Path,
+    source: &'a str,
+}
+
+impl Context<'_> {
+    /// The 1-based line of a byte offset.
+    fn line(&self, offset: usize) -> usize {
+        let end = offset.min(self.source.len());
+        self.source.as_bytes()[..end]
+            .iter()
+            .filter(|byte| **byte == b'\n')
+            .count()
+            + 1
+    }
+
+    fn at(&self, offset: usize) -> Location {
+        self.at_line(self.line(offset))
+    }
+
+    fn at_line(&self, line: usize) -> Location {
+        Location {
+            path: self.path.to_owned(),
+            line,
+        }
+    }
+
+    fn invalid(
+        &self,
+        offset: usize,
+        key: String,
+        problem: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::InvalidValue {
+            at: self.at(offset),
+            key,
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+
+    fn wrong_type(
+        &self,
+        value: &Value<'_>,
+        key: String,
+        expected: &'static str,
+        fix: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::WrongType {
+            at: self.at(value.span().start),
+            key,
+            expected,
+            found: article(value.get_ref()),
+            fix: fix.into(),
+        }
+    }
+
+    fn missing(&self, table: &Table<'_, '_>, key: &str, example: &str) -> ConfigError {
+        ConfigError::MissingKey {
+            at: self.at(table.offset),
+            key: table.path(key),
+            fix: format!("add `{example}` to {}", table.header),
+        }
+    }
+
+    /// The entries of `table`, in file order.
+    fn table<'d, 'i>(
+        &self,
+        table: &'d DeTable<'i>,
+        prefix: String,
+        header: &'static str,
+        offset: usize,
+    ) -> Table<'d, 'i> {
+        let mut entries: Vec<Entry<'d, 'i>> = table
+            .iter()
+            .map(|(key, value)| Entry {
+                key: key.get_ref().as_ref(),
+                key_offset: key.span().start,
+                value,
+            })
+            .collect();
+        entries.sort_by_key(|entry| entry.key_offset);
+        Table {
+            prefix,
+            header,
+            offset,
+            entries,
+        }
+    }
+
+    /// The first key of `table` (in file order) that is not in `known` is an error.
+    fn check_known(
+        &self,
+        table: &Table<'_, '_>,
+        known: &'static [&'static str],
+    ) -> Result<(), ConfigError> {
+        match table
+            .entries
+            .iter()
+            .find(|entry| !known.contains(&entry.key))
+        {
+            None => Ok(()),
+            Some(entry) => Err(ConfigError::UnknownKey {
+                at: self.at(entry.key_offset),
+                key: table.path(entry.key),
+                known,
+                suggestion: closest(entry.key, known),
+            }),
+        }
+    }
+
+    /// A top-level table such as `[probe]`.
+    fn subtable<'d, 'i>(
+        &self,
+        entry: &Entry<'d, 'i>,
+        name: &str,
+        header: &'static str,
+    ) -> Result<Table<'d, 'i>, ConfigError> {
+        match entry.value.get_ref() {
+            DeValue::Table(table) => {
+                Ok(self.table(table, name.to_owned(), header, entry.value.span().start))
+            }
+            _ => Err(self.wrong_type(
+                entry.value,
+                name.to_owned(),
+                "a table",
+                format!(
+                    "write it as a table: a `[{name}]` header with its keys on the lines below"
+                ),
+            )),
+        }
+    }
+
+    /// The entries of `[[name]]`, each checked to be a table.
+    fn array_of_tables<'d, 'i>(
+        &self,
+        entry: &Entry<'d, 'i>,
+        name: &str,
+    ) -> Result<Vec<&'d Value<'i>>, ConfigError> {
+        let fix = format!("start each {name} with its own `[[{name}]]` header (two brackets)");
+        let DeValue::Array(array) = entry.value.get_ref() else {
+            return Err(self.wrong_type(entry.value, name.to_owned(), "an array of tables", fix));
+        };
+        let mut elements = Vec::new();
+        for (index, element) in array.iter().enumerate() {
+            if !element.get_ref().is_table() {
+                return Err(self.wrong_type(element, format!("{name}[{index}]"), "a table", fix));
+            }
+            elements.push(element);
+        }
+        Ok(elements)
+    }
+
+    /// An optional string and its offset; `example` shows the key written correctly.
+    fn string<'d>(
+        &self,
+        table: &Table<'d, '_>,
+        key: &str,
+        example: &str,
+    ) -> Result<Option<(&'d str, usize)>, ConfigError> {
+        let Some(entry) = table.get(key) else {
+            return Ok(None);
+        };
+        match entry.value.get_ref() {
+            DeValue::String(text) => Ok(Some((text.as_ref(), entry.value.span().start))),
+            _ => Err(self.wrong_type(
+                entry.value,
+                table.path(key),
+                "a string",
+                format!("write it as a quoted string: `{example}`"),
+            )),
+        }
+    }
+
+    /// A required, non-empty string and its offset.
+    fn required_string<'d>(
+        &self,
+        table: &Table<'d, '_>,
+        key: &str,
+        example: &str,
+    ) -> Result<(&'d str, usize), ConfigError> {
+        match self.string(table, key, example)? {
+            None => Err(self.missing(table, key, example)),
+            Some(("", offset)) => Err(self.invalid(
+                offset,
+                table.path(key),
+                "is empty",
+                format!("give a value, such as `{example}`"),
+            )),
+            Some(found) => Ok(found),
+        }
+    }
+
+    /// A positive, finite number of seconds, integer or float.
+    fn seconds(&self, table: &Table<'_, '_>, key: &str, default: f64) -> Result<f64, ConfigError> {
+        let Some(entry) = table.get(key) else {
+            return Ok(default);
+        };
+        let example = format!("{key} = {default:?}");
+        let seconds = match entry.value.get_ref() {
+            DeValue::Integer(integer) => {
+                i128::from_str_radix(integer.as_str(), integer.radix())
+                    .map(|value| value as f64)
+                    // Out of i128's range: TOML's own range is i64, so this is unreachable in
+                    // practice; NaN fails the check below.
+                    .unwrap_or(f64::NAN)
+            }
+            DeValue::Float(float) => float.as_str().parse::<f64>().unwrap_or(f64::NAN),
+            _ => {
+                return Err(self.wrong_type(
+                    entry.value,
+                    table.path(key),
+                    "a number of seconds",
+                    format!("write it as a number, without quotes or unit: `{example}`"),
+                ))
+            }
+        };
+        if seconds.is_finite() && seconds > 0.0 {
+            Ok(seconds)
+        } else {
+            Err(self.invalid(
+                entry.value.span().start,
+                table.path(key),
+                format!(
+                    "must be a number of seconds above 0, not `{}`",
+                    self.text(entry.value)
+                ),
+                format!("write a positive number of seconds, such as `{example}`"),
+            ))
+        }
+    }
+
+    /// A whole number of bytes, at least `minimum`.
+    fn bytes(
+        &self,
+        table: &Table<'_, '_>,
+        key: &str,
+        default: u64,
+        minimum: u64,
+    ) -> Result<u64, ConfigError> {
+        let Some(entry) = table.get(key) else {
+            return Ok(default);
+        };
+        let example = format!("{key} = {}", default.max(minimum));
+        let DeValue::Integer(integer) = entry.value.get_ref() else {
+            return Err(self.wrong_type(
+                entry.value,
+                table.path(key),
+                "a whole number of bytes",
+                format!("write it as an integer, without quotes or unit: `{example}`"),
+            ));
+        };
+        let value = i128::from_str_radix(integer.as_str(), integer.radix())
+            .ok()
+            .and_then(|value| u64::try_from(value).ok())
+            .filter(|value| *value >= minimum);
+        value.ok_or_else(|| {
+            let bound = match minimum {
+                0 => "0 bytes or more".to_owned(),
+                _ => format!("more than {} bytes", minimum - 1),
+            };
+            self.invalid(
+                entry.value.span().start,
+                table.path(key),
+                format!("must be {bound}, not `{}`", self.text(entry.value)),
+                format!("write a whole number of bytes, {bound}, such as `{example}`"),
+            )
+        })
+    }
+
+    /// A value as the file writes it.
+    fn text<'s>(&'s self, value: &Value<'_>) -> &'s str {
+        self.source.get(value.span()).unwrap_or_default().trim()
+    }
+
+    /// One `[[instance]]`; `seen` maps the names before it to their lines.
+    fn instance(
+        &self,
+        index: usize,
+        element: &Value<'_>,
+        seen: &BTreeMap<String, usize>,
+    ) -> Result<Instance, ConfigError> {
+        let DeValue::Table(raw) = element.get_ref() else {
+            return Err(self.wrong_type(
+                element,
+                format!("instance[{index}]"),
+                "a table",
+                "start each instance with its own `[[instance]]` header",
+            ));
+        };
+        let mut table = self.table(
+            raw,
+            format!("instance[{index}]"),
+            "this `[[instance]]`",
+            element.span().start,
+        );
+        let (name, name_offset) = self.required_string(&table, "name", "name = \"db-1\"")?;
+        if !valid_instance_name(name) {
+            return Err(self.invalid(
+                name_offset,
+                table.path("name"),
+                format!("is `{name}`, which is not a valid instance name"),
+                "use 1 to 63 characters of a-z, 0-9, `-` and `_`, starting with a letter or digit",
+            ));
+        }
+        if let Some(first_line) = seen.get(name) {
+            return Err(ConfigError::DuplicateName {
+                at: self.at(name_offset),
+                key: table.path("name"),
+                what: "instance",
+                name: name.to_owned(),
+                first_line: *first_line,
+            });
+        }
+        table.prefix = format!("instance \"{name}\"");
+        self.check_known(&table, INSTANCE_KEYS)?;
+
+        let example = "conninfo = \"host=10.0.0.1 port=5432 user=hadome dbname=postgres\"";
+        let (conninfo, offset) = self.required_string(&table, "conninfo", example)?;
+        if let Err(problem) = conninfo::parse(conninfo) {
+            return Err(self.invalid(
+                offset,
+                table.path("conninfo"),
+                problem,
+                "write libpq `key=value` pairs separated by spaces, such as \
+                 `host=10.0.0.1 port=5432 user=hadome dbname=postgres` (quote a value that holds \
+                 spaces as `'…'`)",
+            ));
+        }
+
+        let example = "data_dir = \"/var/lib/postgresql/15/main\"";
+        let (data_dir, offset) = self.required_string(&table, "data_dir", example)?;
+        if !Path::new(data_dir).is_absolute() {
+            return Err(self.invalid(
+                offset,
+                table.path("data_dir"),
+                format!("is `{data_dir}`, a relative path"),
+                "give the data directory's absolute path on the instance's host, such as \
+                 `/var/lib/postgresql/15/main`",
+            ));
+        }
+
+        let host = match self.string(&table, "host", "host = \"db-1.example.org\"")? {
+            None => DEFAULT_HOST,
+            Some(("", offset)) => {
+                let fix = format!(
+                    "name the host the instance runs on, such as `host = \"db-1.example.org\"`, \
+                     or leave the key out for `{DEFAULT_HOST}`"
+                );
+                return Err(self.invalid(offset, table.path("host"), "is empty", fix));
+            }
+            Some((host, _)) => host,
+        };
+
+        let application_name = match self.string(
+            &table,
+            "application_name",
+            "application_name = \"db-1\"",
+        )? {
+            None => name,
+            Some((application_name, offset)) => {
+                let fix = "use the `application_name` of the instance's `primary_conninfo` \
+                           (what its upstream's `pg_stat_replication` shows), or leave the key \
+                           out to use `name`";
+                if application_name.is_empty() {
+                    return Err(self.invalid(
+                        offset,
+                        table.path("application_name"),
+                        "is empty",
+                        fix,
+                    ));
+                }
+                if application_name.len() > MAX_APPLICATION_NAME {
+                    return Err(self.invalid(
+                        offset,
+                        table.path("application_name"),
+                        format!(
+                            "is {} bytes long, but PostgreSQL keeps only {MAX_APPLICATION_NAME}",
+                            application_name.len()
+                        ),
+                        fix,
+                    ));
+                }
+                if !application_name
+                    .chars()
+                    .all(|c| c == ' ' || c.is_ascii_graphic())
+                {
+                    return Err(self.invalid(
+                        offset,
+                        table.path("application_name"),
+                        "holds characters other than printable ASCII, which PostgreSQL shows as `?`",
+                        fix,
+                    ));
+                }
+                application_name
+            }
+        };
+
+        Ok(Instance {
+            name: name.to_owned(),
+            conninfo: conninfo.to_owned(),
+            data_dir: PathBuf::from(data_dir),
+            host: host.to_owned(),
+            application_name: application_name.to_owned(),
+        })
+    }
+
+    /// One `[[cluster]]`. `seen` maps the cluster names before it to their lines; `membership`
+    /// records which cluster lists each instance.
+    fn cluster(
+        &self,
+        index: usize,
+        element: &Value<'_>,
+        seen: &BTreeMap<String, usize>,
+        instances: &[String],
+        membership: &mut BTreeMap<String, (String, usize)>,
+    ) -> Result<Cluster, ConfigError> {
+        let DeValue::Table(raw) = element.get_ref() else {
+            return Err(self.wrong_type(
+                element,
+                format!("cluster[{index}]"),
+                "a table",
+                "start each cluster with its own `[[cluster]]` header",
+            ));
+        };
+        let mut table = self.table(
+            raw,
+            format!("cluster[{index}]"),
+            "this `[[cluster]]`",
+            element.span().start,
+        );
+        let (name, name_offset) = self.required_string(&table, "name", "name = \"main\"")?;
+        if let Some(first_line) = seen.get(name) {
+            return Err(ConfigError::DuplicateName {
+                at: self.at(name_offset),
+                key: table.path("name"),
+                what: "cluster",
+                name: name.to_owned(),
+                first_line: *first_line,
+            });
+        }
+        table.prefix = format!("cluster \"{name}\"");
+        self.check_known(&table, CLUSTER_KEYS)?;
+
+        let example = "members = [\"db-1\", \"db-2\"]";
+        let Some(entry) = table.get("members") else {
+            return Err(self.missing(&table, "members", example));
+        };
+        let DeValue::Array(array) = entry.value.get_ref() else {
+            return Err(self.wrong_type(
+                entry.value,
+                table.path("members"),
+                "an array of instance names",
+                format!("list the instances' names: `{example}`"),
+            ));
+        };
+        if array.is_empty() {
+            return Err(self.invalid(
+                entry.value.span().start,
+                table.path("members"),
+                "is empty",
+                format!("list the instances that replicate this cluster, such as `{example}`"),
+            ));
+        }
+        let mut members: Vec<String> = Vec::with_capacity(array.len());
+        let mut listed_lines: Vec<usize> = Vec::with_capacity(array.len());
+        for (position, member) in array.iter().enumerate() {
+            let key = format!("{}[{position}]", table.path("members"));
+            let DeValue::String(member_name) = member.get_ref() else {
+                return Err(self.wrong_type(
+                    member,
+                    key,
+                    "a string",
+                    format!("write the instance's name in quotes: `{example}`"),
+                ));
+            };
+            let member_name: &str = member_name.as_ref();
+            let offset = member.span().start;
+            if !instances.iter().any(|instance| instance == member_name) {
+                return Err(ConfigError::UnknownInstance {
+                    at: self.at(offset),
+                    key,
+                    name: member_name.to_owned(),
+                    known: instances.to_vec(),
+                });
+            }
+            if let Some(first) = members.iter().position(|listed| listed == member_name) {
+                return Err(self.invalid(
+                    offset,
+                    key,
+                    format!("lists `{member_name}` again (it is already `members[{first}]`)"),
+                    "list each instance once",
+                ));
+            }
+            if let Some((cluster, line)) = membership.get(member_name) {
+                return Err(ConfigError::SharedMember {
+                    at: self.at(offset),
+                    key,
+                    instance: member_name.to_owned(),
+                    cluster: cluster.clone(),
+                    first_line: *line,
+                });
+            }
+            members.push(member_name.to_owned());
+            listed_lines.push(self.line(offset));
+        }
+        for (member, line) in members.iter().zip(listed_lines) {
+            membership.insert(member.clone(), (name.to_owned(), line));
+        }
+
+        let failover = match self.string(&table, "failover", "failover = \"manual\"")? {
+            None | Some(("manual", _)) => FailoverPolicy::Manual,
+            Some(("auto", _)) => FailoverPolicy::Auto,
+            Some((other, offset)) => {
+                let fix = match closest(other, FAILOVER_POLICIES) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => "use `manual` (hadome never promotes on its own) or `auto` (the \
+                             daemon promotes an eligible standby)"
+                        .to_owned(),
+                };
+                return Err(self.invalid(
+                    offset,
+                    table.path("failover"),
+                    format!("is `{other}`, which is not a failover policy"),
+                    fix,
+                ));
+            }
+        };
+
+        Ok(Cluster {
+            name: name.to_owned(),
+            members,
+            failover,
+            max_lag_on_failover_bytes: self.bytes(
+                &table,
+                "max_lag_on_failover_bytes",
+                DEFAULT_MAX_LAG_ON_FAILOVER_BYTES,
+                0,
+            )?,
+            freshness_seconds: self.seconds(
+                &table,
+                "freshness_seconds",
+                DEFAULT_FRESHNESS_SECONDS,
+            )?,
+            max_replication_lag_bytes: self.bytes(
+                &table,
+                "max_replication_lag_bytes",
+                DEFAULT_MAX_REPLICATION_LAG_BYTES,
+                1,
+            )?,
+        })
+    }
+}
+
+/// `[a-z0-9][a-z0-9_-]{0,62}`.
+fn valid_instance_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name.starts_with(|first: char| first.is_ascii_lowercase() || first.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// A TOML value's type, with its article, for "is a string, but must be …".
+fn article(value: &DeValue<'_>) -> &'static str {
+    match value {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a date-time",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}

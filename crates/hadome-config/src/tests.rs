@@ -1,0 +1,566 @@
+//! The parser's tests: valid files, defaults, and every error with its exact line, key and fix.
+//!
+//! Error tests compare the whole `error | hint` text: the message is the product here, so a
+//! change to it should be a deliberate edit of the expected text.
+
+use std::path::{Path, PathBuf};
+
+use hadome_core::estate::{Cluster, FailoverPolicy, Instance};
+
+use crate::{load, parse, ConfigError};
+
+/// Two valid instances on lines 1–9; tests append from line 10 on.
+const TWO_INSTANCES: &str = "\
+[[instance]]
+name = \"db-1\"
+conninfo = \"host=10.0.0.1 port=5432\"
+data_dir = \"/srv/db-1\"
+
+[[instance]]
+name = \"db-2\"
+conninfo = \"host=10.0.0.2 port=5432\"
+data_dir = \"/srv/db-2\"
+";
+
+fn error_of(source: &str) -> ConfigError {
+    match parse(source, Path::new("estate.toml")) {
+        Ok(estate) => panic!("expected an error, got {estate:?}"),
+        Err(error) => error,
+    }
+}
+
+/// `error | hint: fix`, the two lines the CLI prints.
+fn report(source: &str) -> String {
+    let error = error_of(source);
+    format!("{error} | hint: {}", error.hint().unwrap_or_default())
+}
+
+fn with_cluster(cluster: &str) -> String {
+    format!("{TWO_INSTANCES}{cluster}")
+}
+
+#[test]
+fn a_full_file_becomes_the_estate() {
+    let source = r#"
+[journal]
+path = "/var/lib/hadome/journal.sqlite"
+
+[probe]
+timeout_seconds = 0.5
+interval_seconds = 3
+
+[[instance]]
+name = "db-1"
+conninfo = "host=10.0.0.1 port=5432 user=hadome dbname=postgres password='s p'"
+data_dir = "/var/lib/postgresql/15/main"
+host = "pg-a"
+application_name = "pg_a_1"
+
+[[instance]]
+name = "db-2"
+conninfo = "host=10.0.0.2 port=5433"
+data_dir = "/data"
+
+[[instance]]
+name = "solo"
+conninfo = "port=5434"
+data_dir = "/solo"
+
+[[cluster]]
+name = "main"
+members = ["db-2", "db-1"]
+failover = "auto"
+max_lag_on_failover_bytes = 0x100
+freshness_seconds = 10
+max_replication_lag_bytes = 1_048_576
+"#;
+    let estate = parse(source, Path::new("/etc/hadome/estate.toml")).unwrap();
+    assert_eq!(
+        estate.journal_path,
+        PathBuf::from("/var/lib/hadome/journal.sqlite")
+    );
+    assert_eq!(estate.probe_timeout_seconds, 0.5);
+    assert_eq!(estate.probe_interval_seconds, 3.0);
+    assert_eq!(
+        estate.instances,
+        vec![
+            Instance {
+                name: "db-1".into(),
+                conninfo: "host=10.0.0.1 port=5432 user=hadome dbname=postgres password='s p'"
+                    .into(),
+                data_dir: "/var/lib/postgresql/15/main".into(),
+                host: "pg-a".into(),
+                application_name: "pg_a_1".into(),
+            },
+            Instance {
+                name: "db-2".into(),
+                conninfo: "host=10.0.0.2 port=5433".into(),
+                data_dir: "/data".into(),
+                host: "localhost".into(),
+                application_name: "db-2".into(),
+            },
+            Instance {
+                name: "solo".into(),
+                conninfo: "port=5434".into(),
+                data_dir: "/solo".into(),
+                host: "localhost".into(),
+                application_name: "solo".into(),
+            },
+        ]
+    );
+    assert_eq!(
+        estate.clusters,
+        vec![Cluster {
+            name: "main".into(),
+            members: vec!["db-2".into(), "db-1".into()],
+            failover: FailoverPolicy::Auto,
+            max_lag_on_failover_bytes: 256,
+            freshness_seconds: 10.0,
+            max_replication_lag_bytes: 1_048_576,
+        }]
+    );
+    assert_eq!(estate.cluster_of("db-1").unwrap().name, "main");
+    assert!(estate.cluster_of("solo").is_none());
+}
+
+#[test]
+fn defaults_fill_what_the_file_leaves_out() {
+    let estate = parse(
+        &with_cluster("[[cluster]]\nname = \"main\"\nmembers = [\"db-1\", \"db-2\"]\n"),
+        Path::new("estate.toml"),
+    )
+    .unwrap();
+    assert_eq!(estate.journal_path, PathBuf::from("hadome.sqlite"));
+    assert_eq!(estate.probe_timeout_seconds, 2.0);
+    assert_eq!(estate.probe_interval_seconds, 1.0);
+    assert_eq!(estate.instances[1].host, "localhost");
+    assert_eq!(estate.instances[1].application_name, "db-2");
+    let cluster = &estate.clusters[0];
+    assert_eq!(cluster.failover, FailoverPolicy::Manual);
+    assert_eq!(cluster.max_lag_on_failover_bytes, 0);
+    assert_eq!(cluster.freshness_seconds, 30.0);
+    assert_eq!(cluster.max_replication_lag_bytes, 64 * 1024 * 1024);
+
+    // Empty `[journal]` and `[probe]` tables, and no cluster at all, are fine too.
+    let estate = parse(
+        &format!("[journal]\n[probe]\n{TWO_INSTANCES}"),
+        Path::new("estate.toml"),
+    )
+    .unwrap();
+    assert_eq!(estate.journal_path, PathBuf::from("hadome.sqlite"));
+    assert!(estate.clusters.is_empty());
+}
+
+#[test]
+fn a_relative_journal_path_is_relative_to_the_file() {
+    let journal = |journal: &str, file: &str| {
+        parse(&format!("{journal}{TWO_INSTANCES}"), Path::new(file))
+            .unwrap()
+            .journal_path
+    };
+    assert_eq!(
+        journal("", "/etc/hadome/estate.toml"),
+        PathBuf::from("/etc/hadome/hadome.sqlite")
+    );
+    assert_eq!(
+        journal(
+            "[journal]\npath = \"state/j.sqlite\"\n",
+            "/etc/hadome/estate.toml"
+        ),
+        PathBuf::from("/etc/hadome/state/j.sqlite")
+    );
+    assert_eq!(
+        journal("[journal]\npath = \"j.sqlite\"\n", "conf/estate.toml"),
+        PathBuf::from("conf/j.sqlite")
+    );
+    assert_eq!(
+        journal("[journal]\npath = \"j.sqlite\"\n", "estate.toml"),
+        PathBuf::from("j.sqlite")
+    );
+    assert_eq!(
+        journal("[journal]\npath = \"/var/j.sqlite\"\n", "/etc/estate.toml"),
+        PathBuf::from("/var/j.sqlite")
+    );
+}
+
+#[test]
+fn the_annotated_example_parses() {
+    let source = include_str!("../../../examples/estate.toml");
+    let estate = parse(source, Path::new("examples/estate.toml")).unwrap();
+    assert_eq!(estate.instances.len(), 3);
+    assert_eq!(estate.instances[0].host, "pg-a.example.org");
+    assert_eq!(estate.journal_path, PathBuf::from("examples/hadome.sqlite"));
+    assert_eq!(
+        estate.clusters[0].members,
+        ["db-1", "db-2", "db-3"].map(String::from)
+    );
+    assert_eq!(estate.clusters[0].max_replication_lag_bytes, 67_108_864);
+}
+
+#[test]
+fn an_unknown_key_suggests_the_close_one() {
+    assert_eq!(
+        report(&with_cluster(
+            "[[cluster]]\nname = \"main\"\nmembers = [\"db-1\"]\nfailovr = \"auto\"\n"
+        )),
+        "estate.toml:13: unknown key `cluster \"main\".failovr` | hint: did you mean `failover`?"
+    );
+    assert_eq!(
+        report(&TWO_INSTANCES.replace("data_dir = \"/srv/db-2\"", "datadir = \"/srv/db-2\"")),
+        "estate.toml:9: unknown key `instance \"db-2\".datadir` | hint: did you mean `data_dir`?"
+    );
+    assert_eq!(
+        report(&format!("{TWO_INSTANCES}[[instances]]\nname = \"db-3\"\n")),
+        "estate.toml:10: unknown key `instances` | hint: did you mean `instance`?"
+    );
+    let error = error_of(&format!("[probe]\ntimeuot_seconds = 1\n{TWO_INSTANCES}"));
+    assert_eq!(error.location().unwrap().line, 2);
+    assert_eq!(error.key(), Some("probe.timeuot_seconds"));
+}
+
+#[test]
+fn an_unknown_key_far_from_any_lists_the_known_ones() {
+    assert_eq!(
+        report(&format!("[probe]\nfrequency = 3\n{TWO_INSTANCES}")),
+        "estate.toml:2: unknown key `probe.frequency` \
+         | hint: the keys allowed here are `timeout_seconds`, `interval_seconds`"
+    );
+}
+
+#[test]
+fn an_unknown_member_suggests_an_instance() {
+    assert_eq!(
+        report(&with_cluster(
+            "[[cluster]]\nname = \"main\"\nmembers = [\n  \"db-1\",\n  \"db2\",\n]\n"
+        )),
+        "estate.toml:14: `cluster \"main\".members[1]` names `db2`, which is not an instance \
+         | hint: did you mean `db-2`?"
+    );
+    assert_eq!(
+        report(&with_cluster(
+            "[[cluster]]\nname = \"main\"\nmembers = [\"primary\"]\n"
+        )),
+        "estate.toml:12: `cluster \"main\".members[0]` names `primary`, which is not an instance \
+         | hint: members name `[[instance]]` entries; the instances are `db-1`, `db-2`"
+    );
+}
+
+#[test]
+fn a_duplicate_instance_name_points_at_the_first() {
+    assert_eq!(
+        report(&TWO_INSTANCES.replace("name = \"db-2\"", "name = \"db-1\"")),
+        "estate.toml:7: `instance[1].name`: instance `db-1` is already declared on line 1 \
+         | hint: give every instance a distinct `name`"
+    );
+}
+
+#[test]
+fn a_duplicate_cluster_name_points_at_the_first() {
+    assert_eq!(
+        report(&with_cluster(
+            "[[cluster]]\nname = \"main\"\nmembers = [\"db-1\"]\n[[cluster]]\nname = \"main\"\nmembers = [\"db-2\"]\n"
+        )),
+        "estate.toml:14: `cluster[1].name`: cluster `main` is already declared on line 10 \
+         | hint: give every cluster a distinct `name`"
+    );
+}
+
+#[test]
+fn an_instance_in_two_clusters_is_refused() {
+    assert_eq!(
+        report(&with_cluster(
+            "[[cluster]]\nname = \"a\"\nmembers = [\"db-1\"]\n\n[[cluster]]\nname = \"b\"\nmembers = [\"db-2\", \"db-1\"]\n"
+        )),
+        "estate.toml:16: `cluster \"b\".members[1]`: instance `db-1` is already a member of \
+         cluster `a` (line 12) \
+         | hint: an instance belongs to one cluster: remove `db-1` from this cluster or from `a`"
+    );
+}
+
+#[test]
+fn a_member_listed_twice_is_refused() {
+    assert_eq!(
+        report(&with_cluster(
+            "[[cluster]]\nname = \"main\"\nmembers = [\"db-1\", \"db-2\", \"db-1\"]\n"
+        )),
+        "estate.toml:12: `cluster \"main\".members[2]` lists `db-1` again (it is already \
+         `members[0]`) | hint: list each instance once"
+    );
+}
+
+#[test]
+fn empty_members_are_refused() {
+    assert_eq!(
+        report(&with_cluster(
+            "[[cluster]]\nname = \"main\"\nmembers = []\n"
+        )),
+        "estate.toml:12: `cluster \"main\".members` is empty \
+         | hint: list the instances that replicate this cluster, such as \
+         `members = [\"db-1\", \"db-2\"]`"
+    );
+}
+
+#[test]
+fn a_bad_failover_value_is_refused() {
+    let cluster = |failover: &str| {
+        with_cluster(&format!(
+            "[[cluster]]\nname = \"main\"\nmembers = [\"db-1\"]\nfailover = {failover}\n"
+        ))
+    };
+    assert_eq!(
+        report(&cluster("\"automatic\"")),
+        "estate.toml:13: `cluster \"main\".failover` is `automatic`, which is not a failover \
+         policy | hint: use `manual` (hadome never promotes on its own) or `auto` (the daemon \
+         promotes an eligible standby)"
+    );
+    assert_eq!(
+        report(&cluster("\"Auto\"")),
+        "estate.toml:13: `cluster \"main\".failover` is `Auto`, which is not a failover policy \
+         | hint: did you mean `auto`?"
+    );
+    assert_eq!(
+        report(&cluster("true")),
+        "estate.toml:13: `cluster \"main\".failover` is a boolean, but must be a string \
+         | hint: write it as a quoted string: `failover = \"manual\"`"
+    );
+}
+
+#[test]
+fn zero_and_negative_numbers_are_refused() {
+    assert_eq!(
+        report(&format!("[probe]\ntimeout_seconds = 0\n{TWO_INSTANCES}")),
+        "estate.toml:2: `probe.timeout_seconds` must be a number of seconds above 0, not `0` \
+         | hint: write a positive number of seconds, such as `timeout_seconds = 2.0`"
+    );
+    assert_eq!(
+        report(&format!(
+            "[probe]\ntimeout_seconds = 1\ninterval_seconds = -0.5\n{TWO_INSTANCES}"
+        )),
+        "estate.toml:3: `probe.interval_seconds` must be a number of seconds above 0, not `-0.5` \
+         | hint: write a positive number of seconds, such as `interval_seconds = 1.0`"
+    );
+    assert_eq!(
+        report(&format!("[probe]\ninterval_seconds = nan\n{TWO_INSTANCES}")),
+        "estate.toml:2: `probe.interval_seconds` must be a number of seconds above 0, not `nan` \
+         | hint: write a positive number of seconds, such as `interval_seconds = 1.0`"
+    );
+    let cluster = |line: &str| {
+        with_cluster(&format!(
+            "[[cluster]]\nname = \"main\"\nmembers = [\"db-1\"]\n{line}\n"
+        ))
+    };
+    assert_eq!(
+        report(&cluster("max_replication_lag_bytes = 0")),
+        "estate.toml:13: `cluster \"main\".max_replication_lag_bytes` must be more than 0 bytes, \
+         not `0` | hint: write a whole number of bytes, more than 0 bytes, such as \
+         `max_replication_lag_bytes = 67108864`"
+    );
+    assert_eq!(
+        report(&cluster("max_lag_on_failover_bytes = -1")),
+        "estate.toml:13: `cluster \"main\".max_lag_on_failover_bytes` must be 0 bytes or more, \
+         not `-1` | hint: write a whole number of bytes, 0 bytes or more, such as \
+         `max_lag_on_failover_bytes = 0`"
+    );
+    assert_eq!(
+        report(&cluster("freshness_seconds = -inf")),
+        "estate.toml:13: `cluster \"main\".freshness_seconds` must be a number of seconds above \
+         0, not `-inf` | hint: write a positive number of seconds, such as \
+         `freshness_seconds = 30.0`"
+    );
+}
+
+#[test]
+fn wrong_types_say_what_was_found_and_what_is_needed() {
+    assert_eq!(
+        report(&TWO_INSTANCES.replace("conninfo = \"host=10.0.0.1 port=5432\"", "conninfo = 5432")),
+        "estate.toml:3: `instance \"db-1\".conninfo` is an integer, but must be a string \
+         | hint: write it as a quoted string: \
+         `conninfo = \"host=10.0.0.1 port=5432 user=hadome dbname=postgres\"`"
+    );
+    assert_eq!(
+        report(&format!(
+            "[probe]\ntimeout_seconds = \"2s\"\n{TWO_INSTANCES}"
+        )),
+        "estate.toml:2: `probe.timeout_seconds` is a string, but must be a number of seconds \
+         | hint: write it as a number, without quotes or unit: `timeout_seconds = 2.0`"
+    );
+    assert_eq!(
+        report(&with_cluster(
+            "[[cluster]]\nname = \"main\"\nmembers = [\"db-1\"]\nmax_replication_lag_bytes = 1.5\n"
+        )),
+        "estate.toml:13: `cluster \"main\".max_replication_lag_bytes` is a float, but must be a \
+         whole number of bytes | hint: write it as an integer, without quotes or unit: \
+         `max_replication_lag_bytes = 67108864`"
+    );
+    assert_eq!(
+        report("[instance]\nname = \"db-1\"\n"),
+        "estate.toml:1: `instance` is a table, but must be an array of tables \
+         | hint: start each instance with its own `[[instance]]` header (two brackets)"
+    );
+    assert_eq!(
+        report(&with_cluster(
+            "[[cluster]]\nname = \"main\"\nmembers = \"db-1\"\n"
+        )),
+        "estate.toml:12: `cluster \"main\".members` is a string, but must be an array of \
+         instance names | hint: list the instances' names: `members = [\"db-1\", \"db-2\"]`"
+    );
+    assert_eq!(
+        report(&with_cluster(
+            "[[cluster]]\nname = \"main\"\nmembers = [\"db-1\", 2]\n"
+        )),
+        "estate.toml:12: `cluster \"main\".members[1]` is an integer, but must be a string \
+         | hint: write the instance's name in quotes: `members = [\"db-1\", \"db-2\"]`"
+    );
+    assert_eq!(
+        report(&format!("journal = \"j.sqlite\"\n{TWO_INSTANCES}")),
+        "estate.toml:1: `journal` is a string, but must be a table \
+         | hint: write it as a table: a `[journal]` header with its keys on the lines below"
+    );
+}
+
+#[test]
+fn a_missing_required_key_names_the_table_and_the_line_to_add() {
+    assert_eq!(
+        report(&TWO_INSTANCES.replace("conninfo = \"host=10.0.0.2 port=5432\"\n", "")),
+        "estate.toml:6: `instance \"db-2\".conninfo` is missing \
+         | hint: add `conninfo = \"host=10.0.0.1 port=5432 user=hadome dbname=postgres\"` to \
+         this `[[instance]]`"
+    );
+    assert_eq!(
+        report(&TWO_INSTANCES.replace("name = \"db-2\"\n", "")),
+        "estate.toml:6: `instance[1].name` is missing \
+         | hint: add `name = \"db-1\"` to this `[[instance]]`"
+    );
+    assert_eq!(
+        report(&TWO_INSTANCES.replace("data_dir = \"/srv/db-1\"\n", "")),
+        "estate.toml:1: `instance \"db-1\".data_dir` is missing \
+         | hint: add `data_dir = \"/var/lib/postgresql/15/main\"` to this `[[instance]]`"
+    );
+    assert_eq!(
+        report(&with_cluster("\n[[cluster]]\nname = \"main\"\n")),
+        "estate.toml:11: `cluster \"main\".members` is missing \
+         | hint: add `members = [\"db-1\", \"db-2\"]` to this `[[cluster]]`"
+    );
+    assert_eq!(
+        report(&with_cluster("[[cluster]]\nmembers = [\"db-1\"]\n")),
+        "estate.toml:10: `cluster[0].name` is missing \
+         | hint: add `name = \"main\"` to this `[[cluster]]`"
+    );
+}
+
+#[test]
+fn a_toml_syntax_error_keeps_the_parsers_line() {
+    let error = error_of("[[instance]]\nname = db-1\nconninfo = \"port=1\"\n");
+    let text = error.to_string();
+    assert!(
+        text.starts_with("estate.toml:2: not valid TOML: "),
+        "{text}"
+    );
+    assert!(matches!(error, ConfigError::Syntax { .. }));
+    assert_eq!(
+        error.hint().unwrap(),
+        "correct the TOML at that line: strings are quoted, a key appears once per table, \
+         `[[instance]]` and `[[cluster]]` start entries; `examples/estate.toml` shows the format"
+    );
+
+    let duplicate = error_of(&format!("{TWO_INSTANCES}name = \"db-3\"\n"));
+    assert_eq!(duplicate.location().unwrap().line, 10, "{duplicate}");
+    assert!(
+        duplicate.to_string().contains("duplicate key"),
+        "{duplicate}"
+    );
+}
+
+#[test]
+fn an_estate_needs_an_instance() {
+    assert_eq!(
+        report(""),
+        "estate.toml: the estate declares no `[[instance]]` \
+         | hint: add an instance: `[[instance]]` with `name`, `conninfo` and `data_dir` \
+         (see `examples/estate.toml`)"
+    );
+    assert_eq!(
+        report("instance = []\n"),
+        "estate.toml:1: the estate declares no `[[instance]]` \
+         | hint: add an instance: `[[instance]]` with `name`, `conninfo` and `data_dir` \
+         (see `examples/estate.toml`)"
+    );
+}
+
+#[test]
+fn bad_instance_values_are_refused() {
+    assert_eq!(
+        report(&TWO_INSTANCES.replace("name = \"db-1\"", "name = \"DB 1\"")),
+        "estate.toml:2: `instance[0].name` is `DB 1`, which is not a valid instance name \
+         | hint: use 1 to 63 characters of a-z, 0-9, `-` and `_`, starting with a letter or digit"
+    );
+    let conninfo_fix = "write libpq `key=value` pairs separated by spaces, such as \
+                        `host=10.0.0.1 port=5432 user=hadome dbname=postgres` (quote a value that \
+                        holds spaces as `'…'`)";
+    assert_eq!(
+        report(&TWO_INSTANCES.replace("port=5432\"", "port\"")),
+        format!(
+            "estate.toml:3: `instance \"db-1\".conninfo` has `port` without `=` and a value \
+             | hint: {conninfo_fix}"
+        )
+    );
+    assert_eq!(
+        report(&TWO_INSTANCES.replace(
+            "\"host=10.0.0.2 port=5432\"",
+            "\"postgresql://10.0.0.2:5432/postgres\""
+        )),
+        format!(
+            "estate.toml:8: `instance \"db-2\".conninfo` is a URI, but hadome reads libpq \
+             `key=value` strings | hint: {conninfo_fix}"
+        )
+    );
+    assert_eq!(
+        report(&TWO_INSTANCES.replace("\"/srv/db-2\"", "\"srv/db-2\"")),
+        "estate.toml:9: `instance \"db-2\".data_dir` is `srv/db-2`, a relative path \
+         | hint: give the data directory's absolute path on the instance's host, such as \
+         `/var/lib/postgresql/15/main`"
+    );
+    assert_eq!(
+        report(&TWO_INSTANCES.replace("data_dir = \"/srv/db-2\"", "data_dir = \"\"")),
+        "estate.toml:9: `instance \"db-2\".data_dir` is empty \
+         | hint: give a value, such as `data_dir = \"/var/lib/postgresql/15/main\"`"
+    );
+    let long = "x".repeat(64);
+    assert_eq!(
+        report(&format!("{TWO_INSTANCES}application_name = \"{long}\"\n")),
+        "estate.toml:10: `instance \"db-2\".application_name` is 64 bytes long, but PostgreSQL \
+         keeps only 63 | hint: use the `application_name` of the instance's `primary_conninfo` \
+         (what its upstream's `pg_stat_replication` shows), or leave the key out to use `name`"
+    );
+    assert_eq!(
+        report(&format!("{TWO_INSTANCES}host = \"\"\n")),
+        "estate.toml:10: `instance \"db-2\".host` is empty \
+         | hint: name the host the instance runs on, such as `host = \"db-1.example.org\"`, \
+         or leave the key out for `localhost`"
+    );
+}
+
+#[test]
+fn an_empty_journal_path_is_refused() {
+    assert_eq!(
+        report(&format!("[journal]\npath = \"\"\n{TWO_INSTANCES}")),
+        "estate.toml:2: `journal.path` is empty \
+         | hint: name the journal's SQLite file, such as `path = \"hadome.sqlite\"` (relative to \
+         this file's directory), or leave the key out"
+    );
+}
+
+#[test]
+fn a_missing_file_is_an_error_naming_it() {
+    let path = Path::new("/nonexistent/hadome/estate.toml");
+    let error = load(path).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "could not read the estate file `/nonexistent/hadome/estate.toml`"
+    );
+    assert!(error.hint().unwrap().starts_with("create it"), "{error:?}");
+    assert!(error.location().is_none());
+
+    let directory = load(Path::new("/")).unwrap_err();
+    assert!(matches!(directory, ConfigError::Read { .. }), "{directory}");
+}

@@ -1,0 +1,179 @@
+//! `replication-stalled` (incidents A and B): a standby that is up but not replicating.
+//!
+//! A standby MUST be reported when, while its cluster has a primary that answers, its WAL receiver
+//! is not streaming; when it streams from a standby that is itself stalled (a cascade is as stale
+//! as its feeder); or when a replication slot it relies on is `lost`. The finding SHOULD name the
+//! cause it can prove: the WAL segment it needs is gone from every copy ahead of it, so it can
+//! never catch up. A streaming standby further behind than `max_replication_lag_bytes` is a warning.
+//! Such a copy is never a source for a rebuild, nor a candidate for promotion.
+
+use crate::fact::InstanceState;
+use crate::finding::{human_bytes, Finding, Severity};
+use crate::interlock::view::View;
+use crate::rule::REPLICATION_STALLED;
+
+/// Why `instance` is stalled, when it is (a critical reason), or lagging (a warning).
+pub(crate) fn stall(view: &View, instance: &str) -> Option<(Severity, String)> {
+    stall_depth(view, instance, 0)
+}
+
+/// Whether `instance` is stalled (critically).
+pub(crate) fn is_stalled(view: &View, instance: &str) -> bool {
+    matches!(stall(view, instance), Some((Severity::Deny, _)))
+}
+
+fn stall_depth(view: &View, instance: &str, depth: usize) -> Option<(Severity, String)> {
+    let state = view.fresh(instance)?;
+    if !state.in_recovery || depth > 8 {
+        return None;
+    }
+    let cluster = view.cluster_of(instance)?;
+    let primaries = view.live_primaries(cluster);
+    let streaming = view.streams(instance);
+
+    if !streaming {
+        // With no primary answering, a standby that lost its stream is the failure's effect, not a stall.
+        let cause = wal_gone(view, instance, state);
+        if primaries.is_empty() && cause.is_none() {
+            return None;
+        }
+        let receiver = match &state.wal_receiver {
+            Some(receiver) => format!("its WAL receiver is `{}`", receiver.status),
+            None => "no WAL receiver runs".to_owned(),
+        };
+        let mut message = format!("`{instance}` is up but not streaming: {receiver}");
+        if let Some(at) = state.last_replay_at {
+            message.push_str(&format!(
+                "; its last replayed commit is from {}",
+                view.ago(at)
+            ));
+        }
+        message.push_str(&format!("; it stands at {}", state.position));
+        if let Some(cause) = cause {
+            message.push_str(&format!("; {cause}"));
+        }
+        return Some((Severity::Deny, message));
+    }
+
+    if let Some(feeder) = view.feeder_of(instance) {
+        if let Some((Severity::Deny, _)) = stall_depth(view, feeder, depth + 1) {
+            return Some((
+                Severity::Deny,
+                format!(
+                    "`{instance}` streams from `{feeder}`, which is stalled: it is as stale as its feeder, at {}",
+                    state.position
+                ),
+            ));
+        }
+    }
+
+    for member in &cluster.members {
+        let Some(upstream) = view.fresh(member) else {
+            continue;
+        };
+        let slot_name = view
+            .estate
+            .instance(instance)
+            .map(|i| i.application_name.replace('-', "_"));
+        let receiver_slot = state
+            .wal_receiver
+            .as_ref()
+            .and_then(|receiver| receiver.slot_name.clone());
+        for slot in &upstream.slots {
+            let mine = Some(&slot.name) == receiver_slot.as_ref()
+                || Some(&slot.name) == slot_name.as_ref();
+            if mine && slot.wal_status.as_deref() == Some("lost") {
+                return Some((
+                    Severity::Deny,
+                    format!("`{instance}`'s replication slot `{}` on `{member}` is lost: the WAL it needs was removed", slot.name),
+                ));
+            }
+        }
+    }
+
+    if let Some(primary) = primaries.first().and_then(|name| view.fresh(name)) {
+        if primary.position.timeline == state.position.timeline {
+            let lag = primary.position.lsn.bytes_after(state.position.lsn);
+            if lag > cluster.max_replication_lag_bytes {
+                return Some((
+                    Severity::Warn,
+                    format!(
+                        "`{instance}` streams but is {} behind `{}` (bound: {})",
+                        human_bytes(lag),
+                        primaries[0],
+                        human_bytes(cluster.max_replication_lag_bytes)
+                    ),
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// The proof that a standby can never catch up: every copy ahead of it has recycled the WAL
+/// segment it needs next.
+fn wal_gone(view: &View, instance: &str, state: &InstanceState) -> Option<String> {
+    let cluster = view.cluster_of(instance)?;
+    let segment_size = state.wal_segment_size_bytes.max(1);
+    let needed = state.position.lsn.0 / segment_size;
+    let mut ahead = Vec::new();
+    for member in cluster
+        .members
+        .iter()
+        .filter(|member| member.as_str() != instance)
+    {
+        let Some(other) = view.fresh(member) else {
+            continue;
+        };
+        if !View::at_or_ahead(&other.position, &state.position) || other.position == state.position
+        {
+            continue;
+        }
+        let oldest = other.oldest_wal_segment?;
+        if oldest <= needed {
+            return None; // someone still holds it: it could catch up
+        }
+        ahead.push(format!("`{member}` keeps segments from {oldest:X}"));
+    }
+    if ahead.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "the WAL it needs next (segment {needed:X}) is gone from every copy ahead of it ({}): it can never catch up",
+        ahead.join(", ")
+    ))
+}
+
+/// `check`: every stalled or lagging standby.
+pub(crate) fn check(view: &View) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for instance in &view.estate.instances {
+        if let Some((severity, message)) = stall(view, &instance.name) {
+            let alternative = (severity == Severity::Deny).then(|| {
+                let source = view.cluster_of(&instance.name).and_then(|cluster| {
+                    view.live_primaries(cluster)
+                        .first()
+                        .map(|name| (*name).to_owned())
+                });
+                match source {
+                    Some(primary) => format!(
+                        "rebuild `{}` from `{primary}` (hadome preserves its data dir first)",
+                        instance.name
+                    ),
+                    None => format!(
+                        "rebuild `{}` from its cluster's primary once one answers",
+                        instance.name
+                    ),
+                }
+            });
+            findings.push(Finding {
+                rule: REPLICATION_STALLED,
+                severity,
+                subject: instance.name.clone(),
+                message,
+                alternative,
+            });
+        }
+    }
+    findings
+}

@@ -1,0 +1,129 @@
+//! `stale-facts` (all incidents): acting on facts that are missing or old.
+//!
+//! A destructive action MUST NOT be allowed on facts that are missing or stale: a rebuild needs a
+//! source that answers now, and a target whose data is known (now or from the journal); a target
+//! never observed is `needs-human`, never `allow`. A promotion needs a candidate that answers now.
+//! In `check`, every instance that did not answer is critical: hadome is blind to it.
+
+use crate::action::Action;
+use crate::finding::{Finding, Severity};
+use crate::interlock::view::{Knowledge, View};
+use crate::rule::STALE_FACTS;
+
+fn finding(
+    subject: &str,
+    severity: Severity,
+    message: String,
+    alternative: Option<String>,
+) -> Finding {
+    Finding {
+        rule: STALE_FACTS,
+        severity,
+        subject: subject.to_owned(),
+        message,
+        alternative,
+    }
+}
+
+/// `ask`: the facts this action needs.
+pub(crate) fn assess(view: &View, action: &Action) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    match action {
+        Action::Rebuild { target, source } => {
+            if view.fresh(source).is_none() {
+                findings.push(finding(
+                    source,
+                    Severity::Deny,
+                    format!(
+                        "cannot copy from `{source}`: {}",
+                        view.why_not_fresh(source)
+                    ),
+                    None,
+                ));
+            }
+            if view.fresh(target).is_none() && view.last_known(target).is_none() {
+                findings.push(finding(
+                    target,
+                    Severity::NeedsHuman,
+                    format!(
+                        "`{target}` was never observed and {}: hadome cannot tell what its data holds",
+                        view.why_not_fresh(target)
+                    ),
+                    Some(format!("make `{target}` answer once, or have a person inspect {} first", data_dir(view, target))),
+                ));
+            }
+        }
+        Action::DeleteData { target } => {
+            if view.fresh(target).is_none() && view.last_known(target).is_none() {
+                findings.push(finding(
+                    target,
+                    Severity::NeedsHuman,
+                    format!("`{target}` was never observed and {}: hadome cannot tell what its data holds", view.why_not_fresh(target)),
+                    None,
+                ));
+            }
+        }
+        Action::Promote { target } => {
+            if view.fresh(target).is_none() {
+                findings.push(finding(
+                    target,
+                    Severity::Deny,
+                    format!("cannot promote `{target}`: {}", view.why_not_fresh(target)),
+                    None,
+                ));
+            }
+        }
+        Action::Restart { .. } | Action::Stop { .. } => {}
+    }
+    findings
+}
+
+fn data_dir(view: &View, instance: &str) -> String {
+    view.estate.instance(instance).map_or_else(
+        || "its data directory".to_owned(),
+        |found| format!("`{}`", found.data_dir.display()),
+    )
+}
+
+/// `check`: every instance hadome cannot see now.
+pub(crate) fn check(view: &View) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for instance in &view.estate.instances {
+        let name = &instance.name;
+        let last_seen = view.last_known(name).map_or_else(
+            || "never seen answering".to_owned(),
+            |known| {
+                format!(
+                    "last seen {} at {}",
+                    view.ago(known.observed_at),
+                    known.position
+                )
+            },
+        );
+        match view.knowledge(name) {
+            Knowledge::Fresh(_) => {}
+            Knowledge::Stale { age_seconds, .. } => findings.push(finding(
+                name,
+                Severity::Warn,
+                format!(
+                    "`{name}`'s facts are {} old",
+                    crate::finding::human_duration(age_seconds)
+                ),
+                None,
+            )),
+            Knowledge::Unreachable { error } => findings.push(finding(
+                name,
+                Severity::Deny,
+                format!("`{name}` does not answer: {error}; {last_seen}"),
+                None,
+            )),
+            Knowledge::Unknown => findings.push(finding(
+                name,
+                Severity::Deny,
+                format!("`{name}` was not observed; {last_seen}"),
+                None,
+            )),
+        }
+    }
+    findings
+}

@@ -1,0 +1,519 @@
+//! Data-driven tests of the interlocks on hand-built facts: one `render` of an assessment, compared
+//! with the expected line, so the tests follow the rules' text and not the internal API.
+//!
+//! The same scenarios run on real servers in `crates/hadome/tests/it/replay.rs`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::action::Action;
+use crate::estate::{Cluster, Estate, FailoverPolicy, Instance};
+use crate::fact::{
+    Facts, History, InstanceState, LastKnown, Probe, ProbeOutcome, ReplicationPeer, Timestamp,
+    UnappliedSetting, WalReceiver,
+};
+use crate::finding::Finding;
+use crate::interlock::{assess, check};
+use crate::position::{DataPosition, Lsn, TimelineSwitch};
+
+const NOW: Timestamp = Timestamp(1_000_000_000);
+const MB: u64 = 1 << 20;
+
+struct Scenario {
+    estate: Estate,
+    facts: Facts,
+    history: History,
+}
+
+fn estate(members: &[&str]) -> Estate {
+    Estate {
+        instances: members
+            .iter()
+            .map(|name| Instance {
+                name: (*name).to_owned(),
+                conninfo: format!("host=127.0.0.1 dbname=postgres application_name={name}"),
+                data_dir: PathBuf::from(format!("/srv/{name}/data")),
+                host: "localhost".to_owned(),
+                application_name: (*name).to_owned(),
+            })
+            .collect(),
+        clusters: vec![Cluster {
+            name: "main".to_owned(),
+            members: members.iter().map(|name| (*name).to_owned()).collect(),
+            failover: FailoverPolicy::Manual,
+            max_lag_on_failover_bytes: 0,
+            freshness_seconds: 30.0,
+            max_replication_lag_bytes: 64 * MB,
+        }],
+        journal_path: PathBuf::from("/tmp/journal.sqlite"),
+        probe_timeout_seconds: 2.0,
+        probe_interval_seconds: 1.0,
+    }
+}
+
+fn position(timeline: u32, lsn: u64, history: &[(u32, u64)]) -> DataPosition {
+    DataPosition {
+        system_identifier: 7_000_000_000_000_000_001,
+        timeline,
+        lsn: Lsn(lsn),
+        history: Some(
+            history
+                .iter()
+                .map(|(tli, at)| TimelineSwitch {
+                    timeline: *tli,
+                    switch_lsn: Lsn(*at),
+                })
+                .collect(),
+        ),
+    }
+}
+
+fn state(in_recovery: bool, position: DataPosition) -> InstanceState {
+    InstanceState {
+        in_recovery,
+        position,
+        receive_lsn: None,
+        replay_lsn: None,
+        last_replay_at: None,
+        postmaster_started_at: Timestamp(0),
+        wal_segment_size_bytes: MB,
+        oldest_wal_segment: Some(1),
+        recovery_target_timeline: "latest".to_owned(),
+        primary_conninfo: String::new(),
+        wal_receiver: None,
+        replication: Vec::new(),
+        slots: Vec::new(),
+        unapplied_settings: Vec::new(),
+    }
+}
+
+fn primary(lsn: u64, feeds: &[(&str, &str)]) -> InstanceState {
+    let mut primary = state(false, position(1, lsn, &[]));
+    primary.replication = feeds
+        .iter()
+        .map(|(name, sync_state)| ReplicationPeer {
+            application_name: (*name).to_owned(),
+            state: "streaming".to_owned(),
+            sent_lsn: Some(Lsn(lsn)),
+            flush_lsn: Some(Lsn(lsn)),
+            replay_lsn: Some(Lsn(lsn)),
+            sync_state: (*sync_state).to_owned(),
+            reply_at: Some(NOW),
+        })
+        .collect();
+    primary
+}
+
+fn standby(lsn: u64, streaming: bool) -> InstanceState {
+    let mut standby = state(true, position(1, lsn, &[]));
+    standby.last_replay_at = Some(Timestamp(NOW.0 - 3_600_000));
+    standby.wal_receiver = streaming.then(|| WalReceiver {
+        status: "streaming".to_owned(),
+        received_timeline: 1,
+        flushed_lsn: Some(Lsn(lsn)),
+        last_message_at: Some(NOW),
+        sender: None,
+        slot_name: None,
+    });
+    standby
+}
+
+impl Scenario {
+    fn new(members: &[&str]) -> Scenario {
+        Scenario {
+            estate: estate(members),
+            facts: Facts::default(),
+            history: History::default(),
+        }
+    }
+
+    fn answered(mut self, name: &str, state: InstanceState) -> Scenario {
+        self.facts.instances.insert(
+            name.to_owned(),
+            Probe {
+                observed_at: NOW,
+                outcome: ProbeOutcome::Answered(Box::new(state)),
+            },
+        );
+        self
+    }
+
+    fn unreachable(mut self, name: &str) -> Scenario {
+        self.facts.instances.insert(
+            name.to_owned(),
+            Probe {
+                observed_at: NOW,
+                outcome: ProbeOutcome::Unreachable {
+                    error: "timed out after 2 s".to_owned(),
+                },
+            },
+        );
+        self
+    }
+
+    fn remembered(
+        mut self,
+        name: &str,
+        was_primary: bool,
+        position: DataPosition,
+        seconds_ago: i64,
+    ) -> Scenario {
+        self.history.last_known.insert(
+            name.to_owned(),
+            LastKnown {
+                position,
+                was_primary,
+                was_streaming: !was_primary,
+                observed_at: Timestamp(NOW.0 - seconds_ago * 1000),
+                last_replay_at: None,
+            },
+        );
+        self
+    }
+
+    fn ask(&self, action: Action) -> String {
+        let assessment = assess(&self.estate, &self.facts, &self.history, &action, NOW);
+        format!("{}: {}", assessment.verdict, rules(&assessment.findings))
+    }
+
+    fn check(&self) -> String {
+        rules(&check(&self.estate, &self.facts, &self.history, NOW))
+    }
+}
+
+fn rules(findings: &[Finding]) -> String {
+    let mut seen: BTreeMap<(String, &str), ()> = BTreeMap::new();
+    for finding in findings {
+        seen.insert(
+            (
+                format!("{}@{}", finding.rule, finding.subject),
+                finding.severity.as_str(),
+            ),
+            (),
+        );
+    }
+    seen.keys()
+        .map(|(rule, severity)| format!("{rule}({severity})"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn rebuild(target: &str, source: &str) -> Action {
+    Action::Rebuild {
+        target: target.to_owned(),
+        source: source.to_owned(),
+    }
+}
+
+/// Misskey: db-1 and db-2 hang; db-3 stalled months ago (the WAL it needs is gone); db-4 is fed
+/// by db-3.
+fn misskey() -> Scenario {
+    let mut stalled = standby(9 * MB, false);
+    stalled.last_replay_at = Some(Timestamp(NOW.0 - 187 * 86_400_000));
+    let mut cascade = standby(9 * MB, true);
+    cascade.last_replay_at = stalled.last_replay_at;
+    Scenario::new(&["db-1", "db-2", "db-3", "db-4"])
+        .remembered("db-1", true, position(1, 9_000 * MB, &[]), 240)
+        .remembered("db-2", false, position(1, 9_000 * MB, &[]), 240)
+        .unreachable("db-1")
+        .unreachable("db-2")
+        .answered("db-3", {
+            let mut db3 = stalled;
+            db3.replication = primary(0, &[("db-4", "async")]).replication;
+            db3
+        })
+        .answered("db-4", cascade)
+}
+
+#[test]
+fn misskey_rebuilding_the_freshest_copies_from_a_stale_one_is_denied() {
+    let scenario = misskey();
+    assert_eq!(
+        scenario.ask(rebuild("db-1", "db-3")),
+        "deny: last-copy@db-1(deny) overwrite-older@db-1(deny)"
+    );
+    assert_eq!(
+        scenario.ask(rebuild("db-2", "db-3")),
+        "deny: last-copy@db-2(deny) overwrite-older@db-2(deny)"
+    );
+    assert_eq!(
+        scenario.ask(Action::Promote {
+            target: "db-3".into()
+        }),
+        "deny: promote-eligibility@db-3(deny)"
+    );
+    let assessment = assess(
+        &scenario.estate,
+        &scenario.facts,
+        &scenario.history,
+        &rebuild("db-1", "db-3"),
+        NOW,
+    );
+    let overwrite = assessment
+        .findings
+        .iter()
+        .find(|finding| finding.rule == "overwrite-older")
+        .unwrap();
+    assert!(
+        overwrite
+            .message
+            .contains("was last seen, 4 min ago, at 2/32800000 on timeline 1"),
+        "{}",
+        overwrite.message
+    );
+    assert!(
+        overwrite
+            .message
+            .contains("discards 8.8 GiB of WAL, about 187 days of writes"),
+        "{}",
+        overwrite.message
+    );
+    assert!(overwrite
+        .alternative
+        .as_deref()
+        .unwrap()
+        .contains("rebuild `db-3` from `db-1` once it answers"));
+}
+
+#[test]
+fn misskey_check_sees_the_stall_the_cascade_and_the_unapplied_config_before_the_crash() {
+    let mut db4 = standby(9 * MB, true);
+    db4.unapplied_settings.push(UnappliedSetting {
+        name: "work_mem".into(),
+        file_value: "64MB".into(),
+        live_value: "4MB".into(),
+        source: "postgresql.conf:830".into(),
+        pending_restart: false,
+    });
+    let mut db1 = primary(80 * MB, &[("db-2", "sync"), ("db-3", "async")]);
+    db1.oldest_wal_segment = Some(12);
+    let mut db3 = standby(9 * MB, false);
+    db3.replication = primary(0, &[("db-4", "async")]).replication;
+    let scenario = Scenario::new(&["db-1", "db-2", "db-3", "db-4"])
+        .answered("db-1", db1)
+        .answered("db-2", {
+            // A standby recycles WAL at its restartpoints too.
+            let mut db2 = standby(80 * MB, true);
+            db2.oldest_wal_segment = Some(12);
+            db2
+        })
+        .answered("db-3", db3)
+        .answered("db-4", db4);
+    assert_eq!(
+        scenario.check(),
+        "config-applied@db-4(warn) replication-stalled@db-3(deny) replication-stalled@db-4(deny)"
+    );
+    let findings = check(&scenario.estate, &scenario.facts, &scenario.history, NOW);
+    let db3 = findings
+        .iter()
+        .find(|finding| finding.subject == "db-3")
+        .unwrap();
+    assert!(
+        db3.message.contains("can never catch up"),
+        "{}",
+        db3.message
+    );
+    assert!(
+        db3.message.contains("`db-1` keeps segments from C"),
+        "{}",
+        db3.message
+    );
+}
+
+#[test]
+fn mackerel_promoting_the_cascade_that_missed_the_switch_is_denied_with_the_gap() {
+    let mut db002 = state(true, position(1, 100 * MB, &[]));
+    db002.recovery_target_timeline = "current".into();
+    db002.last_replay_at = Some(Timestamp(NOW.0 - 3_600_000));
+    let scenario = Scenario::new(&["db000", "db001", "db002"])
+        .remembered("db001", true, position(2, 180 * MB, &[(1, 100 * MB)]), 5)
+        .unreachable("db000")
+        .unreachable("db001")
+        .answered("db002", db002);
+    assert_eq!(
+        scenario.ask(Action::Promote {
+            target: "db002".into()
+        }),
+        "deny: promote-eligibility@db002(deny)"
+    );
+    let assessment = assess(
+        &scenario.estate,
+        &scenario.facts,
+        &scenario.history,
+        &Action::Promote {
+            target: "db002".into(),
+        },
+        NOW,
+    );
+    let text: Vec<&str> = assessment
+        .findings
+        .iter()
+        .map(|finding| finding.message.as_str())
+        .collect();
+    let text = text.join("\n");
+    assert!(
+        text.contains("on timeline 1, but `db001` reached timeline 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("80.0 MiB behind `db001`'s last known position 0/B400000 on timeline 2"),
+        "{text}"
+    );
+    assert!(text.contains("60 min of writes"), "{text}");
+    assert!(
+        text.contains("diverging from `db001`'s timeline 2"),
+        "{text}"
+    );
+    assert_eq!(
+        scenario.check(),
+        "stale-facts@db000(deny) stale-facts@db001(deny) timeline-follow@db002(deny)"
+    );
+}
+
+#[test]
+fn positive_controls_the_guard_is_not_a_blanket_no() {
+    // pair, db-1 crashed after hadome saw it; db-2 received everything.
+    let pair = Scenario::new(&["db-1", "db-2"])
+        .remembered("db-1", true, position(1, 50 * MB, &[]), 3)
+        .unreachable("db-1")
+        .answered("db-2", standby(50 * MB, false));
+    assert_eq!(
+        pair.ask(Action::Promote {
+            target: "db-2".into()
+        }),
+        "allow: "
+    );
+
+    let trio = Scenario::new(&["db-1", "db-2", "db-3"])
+        .answered(
+            "db-1",
+            primary(50 * MB, &[("db-2", "sync"), ("db-3", "async")]),
+        )
+        .answered("db-2", standby(50 * MB, true))
+        .answered("db-3", standby(50 * MB, true));
+    assert_eq!(
+        trio.ask(Action::Restart {
+            target: "db-3".into()
+        }),
+        "allow: "
+    );
+    assert_eq!(trio.ask(rebuild("db-3", "db-1")), "allow-after: ");
+    assert_eq!(trio.check(), "");
+    // The guard still says no where it must, on the same healthy estate.
+    assert_eq!(
+        trio.ask(Action::Promote {
+            target: "db-2".into()
+        }),
+        "deny: promote-eligibility@db-2(deny)"
+    );
+    assert_eq!(
+        trio.ask(Action::Stop {
+            target: "db-2".into()
+        }),
+        "needs-human: quorum@db-2(needs-human)"
+    );
+    assert_eq!(
+        trio.ask(rebuild("db-1", "db-1")),
+        "deny: overwrite-older@db-1(deny)"
+    );
+}
+
+#[test]
+fn fail_closed_a_never_observed_unreachable_target_needs_a_human() {
+    let scenario = Scenario::new(&["db-1", "db-2"])
+        .answered("db-1", primary(50 * MB, &[]))
+        .unreachable("db-2");
+    assert_eq!(
+        scenario.ask(rebuild("db-2", "db-1")),
+        "needs-human: stale-facts@db-2(needs-human)"
+    );
+    assert_eq!(
+        scenario.ask(Action::DeleteData {
+            target: "db-2".into()
+        }),
+        "needs-human: stale-facts@db-2(needs-human)"
+    );
+    let missing = Scenario::new(&["db-1", "db-2"]).answered("db-1", primary(50 * MB, &[]));
+    assert_eq!(
+        missing.ask(rebuild("db-2", "db-1")),
+        "needs-human: stale-facts@db-2(needs-human)"
+    );
+    assert_eq!(
+        missing.ask(rebuild("db-9", "db-1")),
+        "deny: stale-facts@db-9(deny)"
+    );
+}
+
+#[test]
+fn stale_facts_are_not_fresh_even_when_they_answered() {
+    let mut scenario =
+        Scenario::new(&["db-1", "db-2"]).answered("db-1", primary(50 * MB, &[("db-2", "sync")]));
+    scenario.facts.instances.insert(
+        "db-2".into(),
+        Probe {
+            observed_at: Timestamp(NOW.0 - 120_000),
+            outcome: ProbeOutcome::Answered(Box::new(standby(50 * MB, true))),
+        },
+    );
+    assert_eq!(
+        scenario.ask(Action::Promote {
+            target: "db-2".into()
+        }),
+        "deny: stale-facts@db-2(deny)"
+    );
+    assert_eq!(scenario.check(), "stale-facts@db-2(warn)");
+}
+
+#[test]
+fn divergent_copies_need_a_human_and_are_critical_in_check() {
+    let scenario = Scenario::new(&["db-1", "db-2"])
+        .answered(
+            "db-1",
+            state(false, position(2, 300 * MB, &[(1, 100 * MB)])),
+        )
+        .answered("db-2", state(false, position(3, 200 * MB, &[(1, 90 * MB)])));
+    // db-2 holds writes nobody else has: destroying it is also a last-copy refusal.
+    assert_eq!(
+        scenario.ask(rebuild("db-2", "db-1")),
+        "deny: last-copy@db-2(deny) overwrite-older@db-2(needs-human)"
+    );
+    assert_eq!(scenario.check(), "timeline-follow@db-1, db-2(deny)");
+}
+
+#[test]
+fn promotion_within_the_configured_lag_is_a_warning_not_a_refusal() {
+    let mut scenario = Scenario::new(&["db-1", "db-2"])
+        .remembered("db-1", true, position(1, 50 * MB + 4096, &[]), 3)
+        .unreachable("db-1")
+        .answered("db-2", standby(50 * MB, false));
+    assert_eq!(
+        scenario.ask(Action::Promote {
+            target: "db-2".into()
+        }),
+        "deny: promote-eligibility@db-2(deny)"
+    );
+    scenario.estate.clusters[0].max_lag_on_failover_bytes = 8192;
+    assert_eq!(
+        scenario.ask(Action::Promote {
+            target: "db-2".into()
+        }),
+        "allow: promote-eligibility@db-2(warn)"
+    );
+}
+
+#[test]
+fn a_receiver_flapping_to_streaming_on_an_abandoned_timeline_is_not_replicating() {
+    // db002 (recovery_target_timeline = 'current') cycles through "end of timeline 1"; caught at
+    // the instant its receiver says `streaming`, it still does not replicate.
+    let mut db002 = standby(100 * MB, true);
+    db002.recovery_target_timeline = "current".into();
+    let mut db001 = state(false, position(2, 180 * MB, &[(1, 100 * MB)]));
+    db001.replication = primary(0, &[("db002", "async")]).replication;
+    let scenario = Scenario::new(&["db001", "db002"])
+        .answered("db001", db001)
+        .answered("db002", db002);
+    assert_eq!(
+        scenario.check(),
+        "replication-stalled@db002(deny) timeline-follow@db002(deny)"
+    );
+}

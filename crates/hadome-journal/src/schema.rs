@@ -1,0 +1,170 @@
+//! Opening the journal file: recognising it, WAL mode, and the schema by `PRAGMA user_version`.
+//!
+//! A file is checked before anything is written to it, so that pointing hadome at the wrong file
+//! (someone else's SQLite database, a journal from a newer hadome, not SQLite at all) changes
+//! nothing. Migrations run in one `BEGIN IMMEDIATE` transaction, so two processes opening a new
+//! journal at once create the schema once.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::JournalError;
+
+/// The schema version this code writes, and the newest it reads.
+pub(crate) const SCHEMA_VERSION: i64 = 1;
+
+/// `PRAGMA application_id` of a hadome journal: "hado" in ASCII.
+pub(crate) const APPLICATION_ID: i64 = 0x6861_646F;
+
+/// How long a statement waits for another process's lock before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `MIGRATIONS[n]` takes a journal from version `n` to `n + 1`.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX events_at ON events (at_ms, id);
+    CREATE TABLE last_known (
+        instance TEXT PRIMARY KEY,
+        system_identifier TEXT NOT NULL,
+        timeline INTEGER NOT NULL,
+        lsn INTEGER NOT NULL,
+        history TEXT,
+        was_primary INTEGER NOT NULL,
+        was_streaming INTEGER NOT NULL,
+        observed_at_ms INTEGER NOT NULL,
+        last_replay_at_ms INTEGER
+    );
+    CREATE TABLE summaries (
+        instance TEXT PRIMARY KEY,
+        summary TEXT NOT NULL
+    );
+"];
+
+/// Opens `path`, creating it when missing, and brings its schema to [`SCHEMA_VERSION`].
+pub(crate) fn open(path: &Path) -> Result<Connection, JournalError> {
+    let open_error = |source| JournalError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let mut connection = Connection::open(path).map_err(open_error)?;
+    connection.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+
+    // Recognise the file before writing anything to it. Reading these fails on a file that is
+    // not SQLite ("file is not a database").
+    let version: i64 = connection
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(open_error)?;
+    let application_id: i64 = connection
+        .pragma_query_value(None, "application_id", |row| row.get(0))
+        .map_err(open_error)?;
+    let objects: i64 = connection
+        .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
+        .map_err(open_error)?;
+    check_identity(path, version, application_id, objects)?;
+
+    let mode: String = connection
+        .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
+        .map_err(open_error)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(JournalError::NoWal {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    connection
+        .pragma_update(None, "synchronous", "NORMAL")
+        .map_err(open_error)?;
+
+    if version < SCHEMA_VERSION {
+        migrate(&mut connection, path)?;
+    }
+    Ok(connection)
+}
+
+/// Refuses a file that is not a journal this code can read, before anything is written to it.
+fn check_identity(
+    path: &Path,
+    version: i64,
+    application_id: i64,
+    objects: i64,
+) -> Result<(), JournalError> {
+    let not_a_journal = |reason: String| JournalError::NotAJournal {
+        path: path.to_owned(),
+        reason,
+    };
+    if application_id != 0 && application_id != APPLICATION_ID {
+        return Err(not_a_journal(format!(
+            "its application id is {application_id:#x}, hadome's is {APPLICATION_ID:#x}"
+        )));
+    }
+    if !(0..=SCHEMA_VERSION).contains(&version) {
+        return Err(JournalError::UnsupportedVersion {
+            path: path.to_owned(),
+            found: version,
+            known: SCHEMA_VERSION,
+        });
+    }
+    if version == 0 && objects > 0 {
+        return Err(not_a_journal(format!(
+            "it holds {objects} tables or indexes but no hadome schema version"
+        )));
+    }
+    if version > 0 && application_id == 0 {
+        return Err(not_a_journal(format!(
+            "it has schema version {version} but not hadome's application id"
+        )));
+    }
+    Ok(())
+}
+
+/// Runs the migrations from the file's version to [`SCHEMA_VERSION`], in one transaction.
+fn migrate(connection: &mut Connection, path: &Path) -> Result<(), JournalError> {
+    let failed = |source| JournalError::Sqlite {
+        path: path.to_owned(),
+        action: "create or migrate the schema",
+        source,
+    };
+    let transaction = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(failed)?;
+    // Another process may have migrated the file between the first look and the lock.
+    let version: i64 = transaction
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(failed)?;
+    if !(0..=SCHEMA_VERSION).contains(&version) {
+        return Err(JournalError::UnsupportedVersion {
+            path: path.to_owned(),
+            found: version,
+            known: SCHEMA_VERSION,
+        });
+    }
+    let from = usize::try_from(version).unwrap_or(0);
+    for migration in MIGRATIONS.get(from..).unwrap_or_default() {
+        transaction.execute_batch(migration).map_err(failed)?;
+    }
+    transaction
+        .pragma_update(None, "application_id", APPLICATION_ID)
+        .map_err(failed)?;
+    transaction
+        .pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(failed)?;
+    transaction.commit().map_err(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn there_is_one_migration_per_version() {
+        assert_eq!(MIGRATIONS.len(), usize::try_from(SCHEMA_VERSION).unwrap());
+    }
+}

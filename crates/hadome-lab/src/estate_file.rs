@@ -1,0 +1,169 @@
+//! `DIR/estate.toml`: the lab described as a hadome estate file.
+//!
+//! `lab up` writes it once every standby streams, so hadome's own commands can be pointed at a lab
+//! exactly as at a real estate: one `[[instance]]` per node (connecting through the node's client
+//! port on the lab proxy), one `[[cluster]]` named after the topology, and a journal inside DIR.
+//! It is a text rendering on purpose: the lab does not depend on `hadome-config`; hadome's
+//! integration test `estate` loads this file with the real parser to prove the two agree.
+
+use std::fmt::Write as _;
+
+use crate::state::LabState;
+
+/// The estate file's name inside the lab directory.
+pub(crate) const ESTATE_FILE: &str = "estate.toml";
+
+/// The estate file for `state`, as TOML text.
+///
+/// Paths that are not UTF-8 are rendered lossily (TOML strings are UTF-8).
+pub(crate) fn render(state: &LabState) -> String {
+    let mut text = String::new();
+    // `writeln!` into a String cannot fail; the results are ignored for that reason.
+    let _ = writeln!(
+        text,
+        "# Written by `hadome lab up` for the lab topology `{}` in {}.",
+        state.topology.escape_debug(),
+        state.dir.display().to_string().escape_debug()
+    );
+    let _ = writeln!(
+        text,
+        "# hadome's estate file for this lab: every node is an instance (reached through the lab\n\
+         # proxy's client port), all of them one cluster. `hadome lab down` removes it with the lab."
+    );
+    text.push_str(
+        "\n[journal]\n\
+         path = \"hadome.sqlite\"\n\
+         \n[probe]\n\
+         timeout_seconds = 2.0\n\
+         interval_seconds = 1.0\n",
+    );
+    for node in &state.nodes {
+        let conninfo = format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres",
+            node.client_port
+        );
+        let _ = write!(
+            text,
+            "\n[[instance]]\n\
+             name = {}\n\
+             conninfo = {}\n\
+             data_dir = {}\n\
+             host = \"localhost\"\n\
+             application_name = {}\n",
+            quote(&node.name),
+            quote(&conninfo),
+            quote(&node.data_dir.to_string_lossy()),
+            quote(&node.name),
+        );
+    }
+    let members: Vec<String> = state.nodes.iter().map(|node| quote(&node.name)).collect();
+    let _ = write!(
+        text,
+        "\n[[cluster]]\n\
+         name = {}\n\
+         members = [{}]\n\
+         failover = \"manual\"\n",
+        quote(&state.topology),
+        members.join(", "),
+    );
+    text
+}
+
+/// A TOML string literal for `text`, escaped by the `toml` crate.
+fn quote(text: &str) -> String {
+    toml::Value::String(text.to_owned()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::state::{NodeState, RunAs};
+
+    fn lab_state(topology: &str, dir: &str, names: &[&str]) -> LabState {
+        let dir = PathBuf::from(dir);
+        LabState {
+            version: LabState::new_version(),
+            topology: topology.to_owned(),
+            dir: dir.clone(),
+            token: "t0k3n".to_owned(),
+            bindir: PathBuf::from("/usr/lib/postgresql/15/bin"),
+            run_as: RunAs::CurrentUser,
+            proxy_pid: 4242,
+            nodes: names
+                .iter()
+                .enumerate()
+                .map(|(index, name)| {
+                    let home = dir.join("nodes").join(name);
+                    NodeState {
+                        name: (*name).to_owned(),
+                        upstream: (index > 0).then(|| names[0].to_owned()),
+                        synchronous: false,
+                        slot: false,
+                        data_dir: home.join("data"),
+                        socket_dir: home.join("run"),
+                        log_file: home.join("postgresql.log"),
+                        client_port: 40_000 + u16::try_from(index).unwrap(),
+                    }
+                })
+                .collect(),
+            links: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn renders_every_node_as_an_instance_of_one_cluster() {
+        let text = render(&lab_state("pair", "/tmp/lab", &["db-1", "db-2"]));
+        assert!(
+            text.starts_with(
+                "# Written by `hadome lab up` for the lab topology `pair` in /tmp/lab.\n"
+            ),
+            "{text}"
+        );
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        assert_eq!(table["journal"]["path"].as_str(), Some("hadome.sqlite"));
+        assert_eq!(table["probe"]["timeout_seconds"].as_float(), Some(2.0));
+        assert_eq!(table["probe"]["interval_seconds"].as_float(), Some(1.0));
+        let instances = table["instance"].as_array().unwrap();
+        assert_eq!(instances.len(), 2);
+        let second = instances[1].as_table().unwrap();
+        assert_eq!(second["name"].as_str(), Some("db-2"));
+        assert_eq!(
+            second["conninfo"].as_str(),
+            Some("host=127.0.0.1 port=40001 user=postgres dbname=postgres")
+        );
+        assert_eq!(
+            second["data_dir"].as_str(),
+            Some("/tmp/lab/nodes/db-2/data")
+        );
+        assert_eq!(second["host"].as_str(), Some("localhost"));
+        assert_eq!(second["application_name"].as_str(), Some("db-2"));
+        let clusters = table["cluster"].as_array().unwrap();
+        assert_eq!(clusters.len(), 1);
+        assert_eq!(clusters[0]["name"].as_str(), Some("pair"));
+        assert_eq!(
+            clusters[0]["members"],
+            toml::Value::Array(vec!["db-1".into(), "db-2".into()])
+        );
+        assert_eq!(clusters[0]["failover"].as_str(), Some("manual"));
+    }
+
+    #[test]
+    fn quotes_and_control_characters_survive_the_round_trip() {
+        let topology = "we\"ird\\name\nwith 'quotes'";
+        let dir = "/tmp/a \"b\" 'c'\\d";
+        let text = render(&lab_state(topology, dir, &["db-1"]));
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        assert_eq!(table["cluster"][0]["name"].as_str(), Some(topology));
+        assert_eq!(
+            table["instance"][0]["data_dir"].as_str(),
+            Some("/tmp/a \"b\" 'c'\\d/nodes/db-1/data")
+        );
+        // The header comment stays one line per `#`.
+        assert!(text
+            .lines()
+            .take_while(|line| !line.is_empty())
+            .all(|line| line.starts_with('#')));
+    }
+}

@@ -1,0 +1,472 @@
+//! hadome's PostgreSQL observer: what every instance of an estate says of itself, as
+//! [`Facts`].
+//!
+//! [`observe`] probes every instance **concurrently**, one task each, and each probe is bounded
+//! as a whole (connect and query) by the estate's `probe_timeout_seconds`: a hung server
+//! (SIGSTOPped, it accepts TCP in the kernel and never answers) is reported
+//! [`ProbeOutcome::Unreachable`] within the bound and never stalls the pass. A probe that fails
+//! in any way, a panic included, is that instance's `Unreachable`: the observer fails closed.
+//!
+//! A probe is one connection and one round trip (`query.rs`): a single `SELECT` that returns a
+//! JSON document, mapped into [`hadome_core::fact::InstanceState`]. The observer is an edge of
+//! hadome: unlike the core it reads the wall clock, once per probe, for `observed_at`.
+//!
+//! The privileges hadome's role needs for the query are in `docs/privileges.md`.
+
+#![warn(missing_docs)]
+
+mod conninfo;
+mod query;
+mod settings;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hadome_core::estate::{Estate, Instance};
+use hadome_core::fact::{Facts, Probe, ProbeOutcome, Timestamp};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_postgres::{NoTls, SimpleQueryMessage};
+
+/// The application name the observer's sessions carry, unless the conninfo sets one.
+pub const APPLICATION_NAME: &str = "hadome-observer";
+
+/// How long past the probe timeout [`observe`] waits for a probe task that ignores its own bound
+/// (it cannot, short of a bug) before it abandons it as unreachable.
+const STRAGGLER_GRACE: Duration = Duration::from_secs(1);
+
+/// Probes every instance of `estate` concurrently, each bounded by `probe_timeout_seconds`.
+///
+/// Every instance of the estate gets a [`Probe`]: answered, or unreachable with the reason. The
+/// call returns within about the probe timeout whatever the servers do. It must run inside a
+/// tokio runtime (either flavour).
+pub async fn observe(estate: &Estate) -> Facts {
+    match probe_timeout(estate.probe_timeout_seconds) {
+        Ok(timeout) => {
+            observe_with(&estate.instances, timeout, |instance, timeout| async move {
+                probe_outcome(&instance, timeout).await
+            })
+            .await
+        }
+        Err(error) => all_unreachable(&estate.instances, &error),
+    }
+}
+
+/// [`observe`]'s machinery, with the probe as an argument: one task per instance, each result
+/// keyed back to its instance, a panic or a straggler turned into `Unreachable`.
+async fn observe_with<F, Fut>(instances: &[Instance], timeout: Duration, probe: F) -> Facts
+where
+    F: Fn(Instance, Duration) -> Fut,
+    Fut: Future<Output = ProbeOutcome> + Send + 'static,
+{
+    let mut tasks = JoinSet::new();
+    let mut running: HashMap<tokio::task::Id, (String, Timestamp)> = HashMap::new();
+    for instance in instances {
+        let observed_at = now();
+        let handle = tasks.spawn(probe(instance.clone(), timeout));
+        running.insert(handle.id(), (instance.name.clone(), observed_at));
+    }
+
+    let mut facts = Facts::default();
+    let deadline = Instant::now() + timeout + STRAGGLER_GRACE;
+    loop {
+        let joined = match tokio::time::timeout_at(deadline, tasks.join_next_with_id()).await {
+            Ok(Some(joined)) => joined,
+            Ok(None) => break,
+            Err(_) => {
+                tasks.abort_all();
+                break;
+            }
+        };
+        let (id, outcome) = match joined {
+            Ok((id, outcome)) => (id, outcome),
+            Err(error) => {
+                let id = error.id();
+                let error = if error.is_panic() {
+                    format!(
+                        "the probe failed: it panicked ({})",
+                        panic_text(&*error.into_panic())
+                    )
+                } else {
+                    "the probe was cancelled".to_owned()
+                };
+                (id, ProbeOutcome::Unreachable { error })
+            }
+        };
+        if let Some((name, observed_at)) = running.remove(&id) {
+            facts.instances.insert(
+                name,
+                Probe {
+                    observed_at,
+                    outcome,
+                },
+            );
+        }
+    }
+    // Whatever did not finish by the deadline is abandoned (aborted above): unreachable.
+    for (_, (name, observed_at)) in running {
+        let error = format!(
+            "the probe did not finish within {}",
+            seconds(timeout + STRAGGLER_GRACE)
+        );
+        facts.instances.insert(
+            name,
+            Probe {
+                observed_at,
+                outcome: ProbeOutcome::Unreachable { error },
+            },
+        );
+    }
+    facts
+}
+
+/// Probes one instance, bounded by `timeout` as a whole (connect and query).
+///
+/// Unlike [`observe`], it runs the probe in the caller's task: a panic (a bug) is the caller's.
+pub async fn observe_instance(instance: &Instance, timeout: Duration) -> Probe {
+    let observed_at = now();
+    let outcome = probe_outcome(instance, timeout).await;
+    Probe {
+        observed_at,
+        outcome,
+    }
+}
+
+/// The estate's probe timeout, or why it is not one.
+fn probe_timeout(seconds: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|timeout| !timeout.is_zero())
+        .ok_or_else(|| {
+            format!(
+                "not probed: probe_timeout_seconds = {seconds} is not a positive number of seconds"
+            )
+        })
+}
+
+fn all_unreachable(instances: &[Instance], error: &str) -> Facts {
+    let observed_at = now();
+    let mut facts = Facts::default();
+    for instance in instances {
+        let outcome = ProbeOutcome::Unreachable {
+            error: error.to_owned(),
+        };
+        facts.instances.insert(
+            instance.name.clone(),
+            Probe {
+                observed_at,
+                outcome,
+            },
+        );
+    }
+    facts
+}
+
+/// The wall clock, in milliseconds since the Unix epoch.
+fn now() -> Timestamp {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(since) => Timestamp(i64::try_from(since.as_millis()).unwrap_or(i64::MAX)),
+        Err(before) => Timestamp(-i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX)),
+    }
+}
+
+fn seconds(duration: Duration) -> String {
+    format!("{:.1} s", duration.as_secs_f64())
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "no message".to_owned()
+    }
+}
+
+/// Where a probe was when its time ran out.
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    Connecting,
+    Querying,
+}
+
+/// One probe: connect, run the probe query, map the answer. Never panics on what the server says;
+/// every failure is `Unreachable` with the reason.
+async fn probe_outcome(instance: &Instance, timeout: Duration) -> ProbeOutcome {
+    let mut config: tokio_postgres::Config = match instance.conninfo.parse() {
+        Ok(config) => config,
+        Err(error) => {
+            return ProbeOutcome::Unreachable {
+                error: format!("the conninfo does not parse: {}", describe(&error)),
+            }
+        }
+    };
+    let connect_timeout = config
+        .get_connect_timeout()
+        .map_or(timeout, |set| (*set).min(timeout));
+    config.connect_timeout(connect_timeout);
+    if config.get_application_name().is_none() {
+        config.application_name(APPLICATION_NAME);
+    }
+
+    let deadline = Instant::now() + timeout;
+    let mut phase = Phase::Connecting;
+    let answer =
+        tokio::time::timeout_at(deadline, connect_and_query(&config, deadline, &mut phase)).await;
+    let json = match answer {
+        Ok(Ok(json)) => json,
+        Ok(Err(error)) => return ProbeOutcome::Unreachable { error },
+        Err(_) => {
+            let awaited = match phase {
+                Phase::Connecting => "to accept the connection",
+                Phase::Querying => "to the probe query",
+            };
+            return ProbeOutcome::Unreachable {
+                error: format!(
+                    "no answer {awaited} within {} (probe_timeout_seconds)",
+                    seconds(timeout)
+                ),
+            };
+        }
+    };
+    match query::parse(&json) {
+        Ok(state) => ProbeOutcome::Answered(Box::new(state)),
+        Err(error) => ProbeOutcome::Unreachable { error },
+    }
+}
+
+/// Connects and runs the probe query; returns its JSON text. The connection is driven here, not
+/// in a task of its own, so nothing outlives the probe: when the caller's timeout drops this
+/// future, the socket closes.
+async fn connect_and_query(
+    config: &tokio_postgres::Config,
+    deadline: Instant,
+    phase: &mut Phase,
+) -> Result<String, String> {
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|error| format!("cannot connect: {}", describe(&error)))?;
+    *phase = Phase::Querying;
+    let mut connection = std::pin::pin!(connection);
+    let answer = tokio::select! {
+        answer = ask(&client) => answer,
+        ended = &mut connection => Err(match ended {
+            Ok(()) => "the server closed the connection during the probe query".to_owned(),
+            Err(error) => format!("the connection failed during the probe query: {}", describe(&error)),
+        }),
+    };
+    // End the session cleanly (a Terminate message, not a dropped socket), within the bound.
+    drop(client);
+    let _ = tokio::time::timeout_at(deadline, connection).await;
+    let messages = answer?;
+    messages
+        .iter()
+        .find_map(|message| match message {
+            SimpleQueryMessage::Row(row) => {
+                Some(row.try_get(0).map(|text| text.map(str::to_owned)))
+            }
+            _ => None,
+        })
+        .ok_or("the probe query returned no row")?
+        .map_err(|error| {
+            format!(
+                "the probe query's answer is unreadable: {}",
+                describe(&error)
+            )
+        })?
+        .ok_or_else(|| "the probe query returned NULL".to_owned())
+}
+
+/// Runs the probe query; without the timeline history when the role may not read it.
+async fn ask(client: &tokio_postgres::Client) -> Result<Vec<SimpleQueryMessage>, String> {
+    match client.simple_query(&query::probe_sql(true)).await {
+        Err(error) if lacks_read_file(&error) => {
+            client.simple_query(&query::probe_sql(false)).await
+        }
+        answer => answer,
+    }
+    .map_err(|error| format!("the probe query failed: {}", describe(&error)))
+}
+
+/// Whether `error` is `permission denied for function pg_read_file`.
+fn lacks_read_file(error: &tokio_postgres::Error) -> bool {
+    error.as_db_error().is_some_and(|db| {
+        db.code() == &tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE
+            && db.message().contains("pg_read_file")
+    })
+}
+
+/// An error with its causes, and for a server error its SQLSTATE, detail and hint:
+/// tokio-postgres's own `Display` says only "db error".
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    if let Some(db) = error
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(tokio_postgres::Error::as_db_error)
+    {
+        let mut text = format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        );
+        if let Some(detail) = db.detail() {
+            text.push_str(&format!("; {detail}"));
+        }
+        if let Some(hint) = db.hint() {
+            text.push_str(&format!("; hint: {hint}"));
+        }
+        if db.code() == &tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE {
+            text.push_str("; hadome's role lacks a grant: see docs/privileges.md");
+        }
+        return text;
+    }
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn instance(name: &str, conninfo: &str) -> Instance {
+        Instance {
+            name: name.to_owned(),
+            conninfo: conninfo.to_owned(),
+            data_dir: PathBuf::from("/nowhere"),
+            host: "localhost".to_owned(),
+            application_name: name.to_owned(),
+        }
+    }
+
+    fn error_of(probe: &Probe) -> &str {
+        match &probe.outcome {
+            ProbeOutcome::Unreachable { error } => error,
+            ProbeOutcome::Answered(state) => panic!("expected unreachable, got {state:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_probe_is_that_instance_unreachable_and_the_others_go_on() {
+        let instances = [instance("calm", ""), instance("boom", "")];
+        let facts = observe_with(
+            &instances,
+            Duration::from_secs(5),
+            |instance, _| async move {
+                assert_ne!(instance.name, "boom", "a bug in the probe");
+                ProbeOutcome::Unreachable {
+                    error: "refused".to_owned(),
+                }
+            },
+        )
+        .await;
+        assert_eq!(error_of(&facts.instances["calm"]), "refused");
+        let boom = error_of(&facts.instances["boom"]);
+        assert!(
+            boom.contains("panicked") && boom.contains("a bug in the probe"),
+            "{boom}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_probe_that_ignores_its_bound_is_abandoned_as_unreachable() {
+        let instances = [instance("stuck", ""), instance("quick", "")];
+        let started = std::time::Instant::now();
+        let facts = observe_with(
+            &instances,
+            Duration::from_millis(100),
+            |instance, _| async move {
+                if instance.name == "stuck" {
+                    std::future::pending::<()>().await;
+                }
+                ProbeOutcome::Unreachable {
+                    error: "refused".to_owned(),
+                }
+            },
+        )
+        .await;
+        assert!(error_of(&facts.instances["stuck"]).contains("did not finish within 1.1 s"));
+        assert_eq!(error_of(&facts.instances["quick"]), "refused");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "bounded: {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_invalid_timeout_or_conninfo_fails_closed() {
+        for seconds in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let estate = Estate {
+                instances: vec![instance("db-1", "host=127.0.0.1")],
+                clusters: Vec::new(),
+                journal_path: PathBuf::from("/nowhere"),
+                probe_timeout_seconds: seconds,
+                probe_interval_seconds: 5.0,
+            };
+            let facts = observe(&estate).await;
+            assert!(
+                error_of(&facts.instances["db-1"]).contains("probe_timeout_seconds"),
+                "{seconds}"
+            );
+        }
+        let probe = observe_instance(
+            &instance("db-1", "host='unterminated"),
+            Duration::from_secs(1),
+        )
+        .await;
+        assert!(
+            error_of(&probe).contains("conninfo does not parse"),
+            "{probe:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_unreachable_with_the_reason() {
+        // A port nobody listens on: bind one, note it, close it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let conninfo = format!("host=127.0.0.1 port={port} user=hadome dbname=postgres");
+        let probe = observe_instance(&instance("db-1", &conninfo), Duration::from_secs(5)).await;
+        assert!(error_of(&probe).starts_with("cannot connect"), "{probe:?}");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_accepts_and_never_answers_times_out_within_the_bound() {
+        // What a SIGSTOPped postmaster looks like from outside: the kernel completes the TCP
+        // handshake into the listen backlog, and nothing ever reads the startup packet.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let conninfo = format!("host=127.0.0.1 port={port} user=hadome dbname=postgres");
+        let started = std::time::Instant::now();
+        let probe =
+            observe_instance(&instance("db-1", &conninfo), Duration::from_millis(300)).await;
+        let elapsed = started.elapsed();
+        assert!(
+            error_of(&probe).contains("no answer to accept the connection within 0.3 s"),
+            "{probe:?}"
+        );
+        assert!(elapsed < Duration::from_secs(5), "bounded: {elapsed:?}");
+        drop(listener);
+    }
+
+    #[test]
+    fn the_clock_reads_milliseconds_since_the_epoch() {
+        // 2020-01-01 in ms: any machine running this is past it.
+        assert!(now().0 > 1_577_836_800_000);
+    }
+}

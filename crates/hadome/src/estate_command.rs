@@ -1,0 +1,377 @@
+//! `hadome check`, `status` and `ask`: observe once, remember, judge, print.
+//!
+//! All three share one pass: load the estate, observe every instance concurrently (each probe
+//! bounded by the probe timeout), record the facts in the journal (so a copy that stops answering
+//! keeps its last known position), read the journal's history back, and hand everything to the
+//! pure core with `now`.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use hadome_core::action::Action;
+use hadome_core::estate::{Estate, FailoverPolicy};
+use hadome_core::fact::{Facts, History, ProbeOutcome, Timestamp};
+use hadome_core::finding::{human_bytes, human_duration, Finding, Severity, Verdict};
+use hadome_core::interlock::{self, Assessment, View};
+use hadome_core::position::PositionOrder;
+use serde_json::{json, Value};
+
+use crate::cli::{ActionName, ConfigFile};
+use crate::error::CliError;
+use crate::exit_code;
+use crate::output::{print_json, print_text, Paint, Table};
+
+/// One observation pass and what the journal remembers.
+struct Pass {
+    estate: Estate,
+    facts: Facts,
+    history: History,
+    now: Timestamp,
+    journal: hadome_journal::Journal,
+    observe_seconds: f64,
+}
+
+fn wall_clock() -> Timestamp {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis());
+    Timestamp(i64::try_from(millis).unwrap_or(i64::MAX))
+}
+
+async fn observe(config: &ConfigFile) -> Result<Pass, CliError> {
+    let estate = hadome_config::load(&config.config)?;
+    let mut journal = hadome_journal::Journal::open(&estate.journal_path)?;
+    let started = Instant::now();
+    let facts = hadome_observer::observe(&estate).await;
+    let observe_seconds = started.elapsed().as_secs_f64();
+    journal.record_facts(&facts)?;
+    let history = journal.history()?;
+    Ok(Pass {
+        estate,
+        facts,
+        history,
+        now: wall_clock(),
+        journal,
+        observe_seconds,
+    })
+}
+
+fn severity_label(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Deny => "CRITICAL",
+        Severity::NeedsHuman => "NEEDS-HUMAN",
+        Severity::Warn => "WARNING",
+        Severity::Info => "INFO",
+    }
+}
+
+fn finding_json(finding: &Finding) -> Value {
+    json!({
+        "rule": finding.rule,
+        "severity": finding.severity.as_str(),
+        "subject": finding.subject,
+        "message": finding.message,
+        "alternative": finding.alternative,
+    })
+}
+
+/// `hadome check`.
+pub(crate) async fn check(config: ConfigFile, as_json: bool) -> Result<u8, CliError> {
+    let pass = observe(&config).await?;
+    let findings = interlock::check(&pass.estate, &pass.facts, &pass.history, pass.now);
+    let critical = findings
+        .iter()
+        .filter(|finding| finding.severity >= Severity::NeedsHuman)
+        .count();
+    let warnings = findings
+        .iter()
+        .filter(|finding| finding.severity == Severity::Warn)
+        .count();
+    if as_json {
+        print_json(&json!({
+            "version": 1,
+            "critical": critical,
+            "warnings": warnings,
+            "instances": pass.estate.instances.len(),
+            "findings": findings.iter().map(finding_json).collect::<Vec<_>>(),
+        }));
+    } else {
+        let paint = Paint::for_stdout();
+        let mut text = String::new();
+        for finding in &findings {
+            let label = severity_label(finding.severity);
+            let label = if finding.severity >= Severity::NeedsHuman {
+                paint.red(label)
+            } else {
+                paint.yellow(label)
+            };
+            text.push_str(&format!(
+                "{label:<11}  {:<20} {}\n",
+                finding.rule, finding.message
+            ));
+            if let Some(alternative) = &finding.alternative {
+                text.push_str(&format!("{:<11}  {:<20} → {alternative}\n", "", ""));
+            }
+        }
+        text.push_str(&format!(
+            "{critical} critical, {warnings} {}; {} instances observed in {:.2} s\n",
+            if warnings == 1 { "warning" } else { "warnings" },
+            pass.estate.instances.len(),
+            pass.observe_seconds
+        ));
+        print_text(&text);
+    }
+    Ok(if critical > 0 {
+        exit_code::FAILURE
+    } else {
+        exit_code::OK
+    })
+}
+
+/// `hadome status`.
+pub(crate) async fn status(config: ConfigFile, as_json: bool) -> Result<u8, CliError> {
+    let pass = observe(&config).await?;
+    let view = View {
+        estate: &pass.estate,
+        facts: &pass.facts,
+        history: &pass.history,
+        now: pass.now,
+    };
+    let mut clusters_json = Vec::new();
+    let mut text = String::new();
+    for cluster in &pass.estate.clusters {
+        let primary = view
+            .live_primaries(cluster)
+            .first()
+            .and_then(|name| view.fresh(name));
+        let mut members_json = Vec::new();
+        let mut table = Table::new([
+            "MEMBER",
+            "ROLE",
+            "TIMELINE",
+            "LSN",
+            "LAG",
+            "LAG (S)",
+            "STREAMING",
+            "LAST SEEN",
+        ]);
+        for member in &cluster.members {
+            let probe = pass.facts.instances.get(member);
+            let error = match probe.map(|probe| &probe.outcome) {
+                Some(ProbeOutcome::Unreachable { error }) => Some(error.clone()),
+                None => Some("not probed".to_owned()),
+                _ => None,
+            };
+            let known = view.position(member);
+            let state = view.fresh(member);
+            let role = match (state, known) {
+                (Some(state), _) => {
+                    if state.in_recovery {
+                        "standby"
+                    } else {
+                        "primary"
+                    }
+                }
+                (None, Some(_)) => "unreachable",
+                (None, None) => "unknown",
+            };
+            // Streaming is a standby's fact: a primary has no WAL receiver.
+            let streaming = state
+                .filter(|state| state.in_recovery)
+                .map(|_| view.streams(member));
+            let (lag_bytes, lag_seconds) = match (state, primary) {
+                (Some(state), Some(primary)) if state.in_recovery => {
+                    let bytes = match primary.position.compare(&state.position) {
+                        PositionOrder::Ahead | PositionOrder::Equal => {
+                            Some(primary.position.lsn.bytes_after(state.position.lsn))
+                        }
+                        _ => None,
+                    };
+                    let seconds = match (bytes, state.last_replay_at) {
+                        (Some(0), _) => Some(0.0),
+                        (Some(_), Some(at)) => Some(pass.now.seconds_since(at).max(0.0)),
+                        _ => None,
+                    };
+                    (bytes, seconds)
+                }
+                _ => (None, None),
+            };
+            let seen_seconds = known.map(|known| pass.now.seconds_since(known.seen_at).max(0.0));
+            members_json.push(json!({
+                "name": member,
+                "role": role,
+                "reachable": state.is_some(),
+                "timeline": known.map(|known| known.position.timeline),
+                "lsn": known.map(|known| known.position.lsn.to_string()),
+                "lag_bytes": lag_bytes,
+                "lag_seconds": lag_seconds,
+                "streaming": streaming,
+                "last_seen_seconds_ago": seen_seconds,
+                "error": error,
+            }));
+            let dash = || "-".to_owned();
+            table.row([
+                member.clone(),
+                role.to_owned(),
+                known.map_or_else(dash, |known| known.position.timeline.to_string()),
+                known.map_or_else(dash, |known| known.position.lsn.to_string()),
+                lag_bytes.map_or_else(dash, human_bytes),
+                lag_seconds.map_or_else(dash, |seconds| format!("{seconds:.0}")),
+                streaming.map_or_else(dash, |streaming| {
+                    if streaming {
+                        "yes".to_owned()
+                    } else {
+                        "no".to_owned()
+                    }
+                }),
+                seen_seconds.map_or_else(
+                    || "never".to_owned(),
+                    |seconds| {
+                        if state.is_some() {
+                            "now".to_owned()
+                        } else {
+                            format!("{} ago", human_duration(seconds))
+                        }
+                    },
+                ),
+            ]);
+            if let Some(error) = &error {
+                table.footer(format!("{member}: {error}"));
+            }
+        }
+        let failover = match cluster.failover {
+            FailoverPolicy::Manual => "manual",
+            FailoverPolicy::Auto => "auto",
+        };
+        text.push_str(&format!(
+            "cluster {} (failover {failover})\n{table}\n",
+            cluster.name
+        ));
+        clusters_json
+            .push(json!({"name": cluster.name, "failover": failover, "members": members_json}));
+    }
+    if as_json {
+        print_json(&json!({"version": 1, "clusters": clusters_json}));
+    } else {
+        print_text(&text);
+    }
+    Ok(exit_code::OK)
+}
+
+/// `hadome ask`.
+pub(crate) async fn ask(
+    action: ActionName,
+    target: String,
+    from: Option<String>,
+    config: ConfigFile,
+    as_json: bool,
+) -> Result<u8, CliError> {
+    let action =
+        match (action, from) {
+            (ActionName::Rebuild, Some(source)) => Action::Rebuild { target, source },
+            (ActionName::Rebuild, None) => return Err(CliError::Usage {
+                message:
+                    "`rebuild` needs `--from SOURCE`: the instance whose data replaces the target's"
+                        .to_owned(),
+                hint: Some("hadome ask rebuild db-3 --from db-1 --config estate.toml".to_owned()),
+            }),
+            (other, Some(_)) => {
+                return Err(CliError::Usage {
+                    message: format!(
+                        "`--from` goes with `rebuild` only, not `{}`",
+                        action_word(other)
+                    ),
+                    hint: None,
+                })
+            }
+            (ActionName::Promote, None) => Action::Promote { target },
+            (ActionName::Restart, None) => Action::Restart { target },
+            (ActionName::Stop, None) => Action::Stop { target },
+            (ActionName::DeleteData, None) => Action::DeleteData { target },
+        };
+    let mut pass = observe(&config).await?;
+    let assessment = interlock::assess(&pass.estate, &pass.facts, &pass.history, &action, pass.now);
+    pass.journal.record_verdict(
+        pass.now,
+        &assessment.action,
+        assessment.verdict,
+        &assessment.findings,
+    )?;
+    if as_json {
+        print_json(&assessment_json(&assessment));
+    } else {
+        print_text(&render_assessment(&assessment, Paint::for_stdout()));
+    }
+    Ok(match assessment.verdict {
+        Verdict::Allow | Verdict::AllowAfter => exit_code::OK,
+        Verdict::Deny => exit_code::FAILURE,
+        Verdict::NeedsHuman => exit_code::NEEDS_HUMAN,
+    })
+}
+
+fn action_word(action: ActionName) -> &'static str {
+    match action {
+        ActionName::Promote => "promote",
+        ActionName::Rebuild => "rebuild",
+        ActionName::Restart => "restart",
+        ActionName::Stop => "stop",
+        ActionName::DeleteData => "delete-data",
+    }
+}
+
+fn assessment_json(assessment: &Assessment) -> Value {
+    let (source, target) = match &assessment.action {
+        Action::Rebuild { source, target } => (Some(source.clone()), target.clone()),
+        other => (None, other.target().to_owned()),
+    };
+    json!({
+        "version": 1,
+        "action": assessment.action.name(),
+        "target": target,
+        "source": source,
+        "verdict": assessment.verdict.as_str(),
+        "findings": assessment.findings.iter().map(finding_json).collect::<Vec<_>>(),
+        "prerequisites": assessment.prerequisites,
+        "alternatives": assessment.findings.iter().filter_map(|finding| finding.alternative.clone()).collect::<Vec<_>>(),
+    })
+}
+
+fn render_assessment(assessment: &Assessment, paint: Paint) -> String {
+    let verdict = assessment.verdict.as_str().to_uppercase();
+    let verdict = match assessment.verdict {
+        Verdict::Deny | Verdict::NeedsHuman => paint.red(&verdict),
+        Verdict::AllowAfter => paint.yellow(&verdict),
+        Verdict::Allow => paint.green(&verdict),
+    };
+    let mut text = format!("{verdict:<11}  {}\n", assessment.action);
+    let width = assessment
+        .findings
+        .iter()
+        .map(|finding| finding.rule.len())
+        .max()
+        .unwrap_or(0);
+    for finding in &assessment.findings {
+        let mark = match finding.severity {
+            Severity::Deny | Severity::NeedsHuman => "✗",
+            Severity::Warn => "!",
+            Severity::Info => "·",
+        };
+        text.push_str(&format!(
+            "  {mark} {:<width$}  {}\n",
+            finding.rule, finding.message
+        ));
+    }
+    // What hadome would do first matters only when the action may go ahead.
+    if assessment.verdict <= Verdict::AllowAfter {
+        for step in &assessment.prerequisites {
+            text.push_str(&format!("  first: {step}\n"));
+        }
+    }
+    for alternative in assessment
+        .findings
+        .iter()
+        .filter_map(|finding| finding.alternative.as_ref())
+    {
+        text.push_str(&format!("  → safe instead: {alternative}\n"));
+    }
+    text
+}
