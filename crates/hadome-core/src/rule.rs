@@ -50,85 +50,106 @@ pub struct Rule {
     pub id: &'static str,
     /// The incidents (letters of the incidents page) it comes from.
     pub incidents: &'static str,
+    /// Whether an interlock of `crate::interlock` reports it today.
+    pub implemented: bool,
 }
 
 /// Every rule id in the catalogue, in its order.
 pub const CATALOGUE: &[Rule] = &[
     Rule {
-        id: "overwrite-older",
+        id: OVERWRITE_OLDER,
         incidents: "A",
+        implemented: true,
     },
     Rule {
-        id: "last-copy",
+        id: LAST_COPY,
         incidents: "A",
+        implemented: true,
     },
     Rule {
-        id: "replication-stalled",
+        id: REPLICATION_STALLED,
         incidents: "A, B",
+        implemented: true,
     },
     Rule {
-        id: "promote-eligibility",
+        id: PROMOTE_ELIGIBILITY,
         incidents: "B",
+        implemented: true,
     },
     Rule {
-        id: "primary-agreement",
+        id: PRIMARY_AGREEMENT,
         incidents: "A, B",
+        implemented: false,
     },
     Rule {
-        id: "timeline-follow",
+        id: TIMELINE_FOLLOW,
         incidents: "B",
+        implemented: true,
     },
     Rule {
-        id: "config-applied",
+        id: CONFIG_APPLIED,
         incidents: "A",
+        implemented: true,
     },
     Rule {
-        id: "budget",
+        id: BUDGET,
         incidents: "A, C",
+        implemented: false,
     },
     Rule {
-        id: "reboot-uptime",
+        id: REBOOT_UPTIME,
         incidents: "C",
+        implemented: false,
     },
     Rule {
-        id: "systemd-reboot-loop",
+        id: SYSTEMD_REBOOT_LOOP,
         incidents: "C",
+        implemented: false,
     },
     Rule {
-        id: "destroy-coverage",
+        id: DESTROY_COVERAGE,
         incidents: "C",
+        implemented: false,
     },
     Rule {
-        id: "quorum",
+        id: QUORUM,
         incidents: "D",
+        implemented: true,
     },
     Rule {
-        id: "backup-trust",
+        id: BACKUP_TRUST,
         incidents: "A",
+        implemented: false,
     },
     Rule {
-        id: "snapshot-independence",
+        id: SNAPSHOT_INDEPENDENCE,
         incidents: "A",
+        implemented: false,
     },
     Rule {
-        id: "redirect-loop",
+        id: REDIRECT_LOOP,
         incidents: "E",
+        implemented: false,
     },
     Rule {
-        id: "nginx-static-resolve",
+        id: NGINX_STATIC_RESOLVE,
         incidents: "E",
+        implemented: false,
     },
     Rule {
-        id: "port-collision",
+        id: PORT_COLLISION,
         incidents: "E",
+        implemented: false,
     },
     Rule {
-        id: "single-actor",
+        id: SINGLE_ACTOR,
         incidents: "A",
+        implemented: false,
     },
     Rule {
-        id: "stale-facts",
+        id: STALE_FACTS,
         incidents: "A, B, C, D, E",
+        implemented: true,
     },
 ];
 
@@ -158,5 +179,32 @@ mod tests {
             );
         }
         assert_eq!(CATALOGUE.len(), 19);
+    }
+
+    #[test]
+    fn every_implemented_rule_has_its_section_in_docs_rules_md() {
+        let docs = include_str!("../../../docs/rules.md");
+        for rule in CATALOGUE {
+            let section = format!("\n## `{}`\n", rule.id);
+            let listed = format!("| `{}` |", rule.id);
+            if rule.implemented {
+                assert!(
+                    docs.contains(&section),
+                    "docs/rules.md has no section `## `{}``",
+                    rule.id
+                );
+            } else {
+                assert!(
+                    docs.contains(&listed),
+                    "docs/rules.md does not list `{}` as not implemented",
+                    rule.id
+                );
+                assert!(
+                    !docs.contains(&section),
+                    "`{}` has a section but is not implemented",
+                    rule.id
+                );
+            }
+        }
     }
 }

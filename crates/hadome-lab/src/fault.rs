@@ -527,7 +527,7 @@ impl Lab {
                 let row = pg::query_one(
                     client,
                     &node.name,
-                    &format!("SELECT (SELECT setting FROM pg_settings WHERE name = '{key}')"),
+                    &format!("SELECT current_setting('{key}', true)"),
                     Duration::from_secs(5),
                 )
                 .await?;
