@@ -98,14 +98,15 @@ pub(crate) async fn check(config: ConfigFile, as_json: bool) -> Result<u8, CliEr
         let paint = Paint::for_stdout();
         let mut text = String::new();
         for finding in &findings {
-            let label = severity_label(finding.severity);
+            // Pad before painting: escape codes are invisible but would count toward the width.
+            let label = format!("{:<11}", severity_label(finding.severity));
             let label = if finding.severity >= Severity::NeedsHuman {
-                paint.red(label)
+                paint.red(&label)
             } else {
-                paint.yellow(label)
+                paint.yellow(&label)
             };
             text.push_str(&format!(
-                "{label:<11}  {:<20} {}\n",
+                "{label}  {:<20} {}\n",
                 finding.rule, finding.message
             ));
             if let Some(alternative) = &finding.alternative {
@@ -336,13 +337,14 @@ fn assessment_json(assessment: &Assessment) -> Value {
 }
 
 fn render_assessment(assessment: &Assessment, paint: Paint) -> String {
-    let verdict = assessment.verdict.as_str().to_uppercase();
+    // Pad before painting: escape codes are invisible but would count toward the width.
+    let verdict = format!("{:<11}", assessment.verdict.as_str().to_uppercase());
     let verdict = match assessment.verdict {
         Verdict::Deny | Verdict::NeedsHuman => paint.red(&verdict),
         Verdict::AllowAfter => paint.yellow(&verdict),
         Verdict::Allow => paint.green(&verdict),
     };
-    let mut text = format!("{verdict:<11}  {}\n", assessment.action);
+    let mut text = format!("{verdict}  {}\n", assessment.action);
     let width = assessment
         .findings
         .iter()
