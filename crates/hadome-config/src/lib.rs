@@ -21,6 +21,10 @@
 //! name = "db-1"
 //! conninfo = "host=10.0.0.1 port=5432 user=hadome dbname=postgres"
 //! data_dir = "/var/lib/postgresql/15/main"
+//! # Optional argv arrays (never shell strings) hadome runs to act on the instance.
+//! start_command = ["systemctl", "start", "postgresql@15-main"]
+//! stop_command = ["systemctl", "stop", "postgresql@15-main"]
+//! rebuild_command = ["/usr/local/bin/make-standby", "--from", "{source_conninfo}", "--into", "{data_dir}"]
 //!
 //! [[cluster]]
 //! name = "main"

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use hadome_core::estate::{Cluster, Estate, FailoverPolicy, Instance};
+use hadome_core::estate::{Cluster, Estate, FailoverPolicy, Instance, InstanceCommands};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
@@ -23,7 +23,16 @@ use crate::{
 const TOP_KEYS: &[&str] = &["journal", "probe", "instance", "cluster"];
 const JOURNAL_KEYS: &[&str] = &["path"];
 const PROBE_KEYS: &[&str] = &["timeout_seconds", "interval_seconds"];
-const INSTANCE_KEYS: &[&str] = &["name", "conninfo", "data_dir", "host", "application_name"];
+const INSTANCE_KEYS: &[&str] = &[
+    "name",
+    "conninfo",
+    "data_dir",
+    "host",
+    "application_name",
+    "start_command",
+    "stop_command",
+    "rebuild_command",
+];
 const CLUSTER_KEYS: &[&str] = &[
     "name",
     "members",
@@ -33,6 +42,13 @@ const CLUSTER_KEYS: &[&str] = &[
     "max_replication_lag_bytes",
 ];
 const FAILOVER_POLICIES: &[&str] = &["manual", "auto"];
+/// The placeholders `rebuild_command` may hold, as written between braces.
+const REBUILD_PLACEHOLDERS: &[&str] = &["source", "source_conninfo", "target", "data_dir"];
+/// What each of [`REBUILD_PLACEHOLDERS`] stands for, for hints.
+const REBUILD_PLACEHOLDERS_EXPLAINED: &str = "the placeholders are `{source}` (the source \
+     instance's name), `{source_conninfo}` (its `conninfo`), `{target}` (this instance's name) and \
+     `{data_dir}` (this instance's data directory, which hadome has moved aside: the command must \
+     create it)";
 
 /// The longest `application_name` PostgreSQL keeps (NAMEDATALEN - 1).
 const MAX_APPLICATION_NAME: usize = 63;
@@ -461,6 +477,133 @@ impl Context<'_> {
         self.source.get(value.span()).unwrap_or_default().trim()
     }
 
+    /// An optional argv command (`start_command` …): a non-empty array of non-empty strings, run
+    /// without a shell. `placeholders` are the `{name}`s its elements may hold; with none, a brace
+    /// is an error. `example` is a valid value, for hints.
+    fn command(
+        &self,
+        table: &Table<'_, '_>,
+        key: &str,
+        example: &[&str],
+        placeholders: &[&'static str],
+    ) -> Result<Option<Vec<String>>, ConfigError> {
+        let Some(entry) = table.get(key) else {
+            return Ok(None);
+        };
+        let written = |words: &[&str]| {
+            let quoted: Vec<String> = words.iter().map(|word| toml_string(word)).collect();
+            format!("{key} = [{}]", quoted.join(", "))
+        };
+        let array = match entry.value.get_ref() {
+            DeValue::Array(array) => array,
+            DeValue::String(text) => {
+                // A shell-style string: show it split into words (hadome runs no shell).
+                let words: Vec<&str> = text.split_whitespace().collect();
+                let shown = if words.is_empty() {
+                    written(example)
+                } else {
+                    written(&words)
+                };
+                return Err(self.wrong_type(
+                    entry.value,
+                    table.path(key),
+                    "an argv array of strings",
+                    format!(
+                        "write it as an argv array, one string per argument (hadome runs no \
+                         shell): `{shown}`"
+                    ),
+                ));
+            }
+            _ => {
+                return Err(self.wrong_type(
+                    entry.value,
+                    table.path(key),
+                    "an argv array of strings",
+                    format!(
+                        "write it as an argv array, one string per argument (hadome runs no \
+                         shell): `{}`",
+                        written(example)
+                    ),
+                ))
+            }
+        };
+        if array.is_empty() {
+            return Err(self.invalid(
+                entry.value.span().start,
+                table.path(key),
+                "is empty",
+                format!(
+                    "give the program and its arguments, such as `{}`, or leave the key out",
+                    written(example)
+                ),
+            ));
+        }
+        let mut argv = Vec::with_capacity(array.len());
+        for (position, element) in array.iter().enumerate() {
+            let element_key = format!("{}[{position}]", table.path(key));
+            let offset = element.span().start;
+            let DeValue::String(argument) = element.get_ref() else {
+                return Err(self.wrong_type(
+                    element,
+                    element_key,
+                    "a string",
+                    format!("quote every argument, numbers too: `{}`", written(example)),
+                ));
+            };
+            let argument: &str = argument.as_ref();
+            if argument.is_empty() {
+                let fix = if position == 0 {
+                    "name the program to run first, as an absolute path or a name found on \
+                     hadome's PATH"
+                        .to_owned()
+                } else {
+                    "remove the empty string: each element is passed as one argument, so `\"\"` \
+                     would be an empty argument"
+                        .to_owned()
+                };
+                return Err(self.invalid(offset, element_key, "is empty", fix));
+            }
+            if let Err(problem) = check_placeholders(argument, placeholders) {
+                let fix = if placeholders.is_empty() {
+                    format!(
+                        "write the instance's names and paths literally: `{key}` takes no \
+                         placeholders (only `rebuild_command` does)"
+                    )
+                } else {
+                    match &problem {
+                        Placeholder::Unknown(name) => match closest(name, placeholders) {
+                            Some(close) => {
+                                format!(
+                                    "did you mean `{{{close}}}`? {REBUILD_PLACEHOLDERS_EXPLAINED}"
+                                )
+                            }
+                            None => format!("use one of them: {REBUILD_PLACEHOLDERS_EXPLAINED}"),
+                        },
+                        Placeholder::Unclosed | Placeholder::Unopened => {
+                            format!("write each placeholder whole, as `{{name}}`; {REBUILD_PLACEHOLDERS_EXPLAINED}")
+                        }
+                    }
+                };
+                let what = match problem {
+                    Placeholder::Unknown(name) if placeholders.is_empty() => {
+                        format!("holds `{{{name}}}`, but `{key}` takes no placeholders")
+                    }
+                    Placeholder::Unclosed | Placeholder::Unopened if placeholders.is_empty() => {
+                        format!("holds a brace, but `{key}` takes no placeholders")
+                    }
+                    Placeholder::Unknown(name) => {
+                        format!("has the placeholder `{{{name}}}`, which hadome does not know")
+                    }
+                    Placeholder::Unclosed => "has a `{` that no `}` closes".to_owned(),
+                    Placeholder::Unopened => "has a `}` that closes no `{`".to_owned(),
+                };
+                return Err(self.invalid(offset, element_key, what, fix));
+            }
+            argv.push(argument.to_owned());
+        }
+        Ok(Some(argv))
+    }
+
     /// One `[[instance]]`; `seen` maps the names before it to their lines.
     fn instance(
         &self,
@@ -590,6 +733,32 @@ impl Context<'_> {
             data_dir: PathBuf::from(data_dir),
             host: host.to_owned(),
             application_name: application_name.to_owned(),
+            commands: InstanceCommands {
+                start: self.command(
+                    &table,
+                    "start_command",
+                    &["systemctl", "start", "postgresql@15-main"],
+                    &[],
+                )?,
+                stop: self.command(
+                    &table,
+                    "stop_command",
+                    &["systemctl", "stop", "postgresql@15-main"],
+                    &[],
+                )?,
+                rebuild: self.command(
+                    &table,
+                    "rebuild_command",
+                    &[
+                        "/usr/local/bin/make-standby",
+                        "--from",
+                        "{source_conninfo}",
+                        "--into",
+                        "{data_dir}",
+                    ],
+                    REBUILD_PLACEHOLDERS,
+                )?,
+            },
         })
     }
 
@@ -738,6 +907,57 @@ impl Context<'_> {
             )?,
         })
     }
+}
+
+/// What is wrong with the braces of a command's argument.
+enum Placeholder {
+    /// `{name}` with a name not allowed there.
+    Unknown(String),
+    /// A `{` with no `}` after it.
+    Unclosed,
+    /// A `}` with no `{` before it.
+    Unopened,
+}
+
+/// Checks that every `{…}` in `argument` is one of `allowed`, and that braces pair up.
+fn check_placeholders(argument: &str, allowed: &[&str]) -> Result<(), Placeholder> {
+    let mut rest = argument;
+    loop {
+        let open = rest.find('{');
+        let close = rest.find('}');
+        match (open, close) {
+            (None, None) => return Ok(()),
+            (None, Some(_)) => return Err(Placeholder::Unopened),
+            (Some(open), Some(close)) if close < open => return Err(Placeholder::Unopened),
+            (Some(_), None) => return Err(Placeholder::Unclosed),
+            (Some(open), Some(close)) => {
+                let name = &rest[open + 1..close];
+                if name.contains('{') {
+                    return Err(Placeholder::Unclosed);
+                }
+                if !allowed.contains(&name) {
+                    return Err(Placeholder::Unknown(name.to_owned()));
+                }
+                rest = &rest[close + 1..];
+            }
+        }
+    }
+}
+
+/// A TOML basic string for `text`, for hints that show a value written correctly.
+fn toml_string(text: &str) -> String {
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            c if c.is_control() => quoted.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
 }
 
 /// `[a-z0-9][a-z0-9_-]{0,62}`.

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hadome_core::estate::{Cluster, FailoverPolicy, Instance};
+use hadome_core::estate::{Cluster, FailoverPolicy, Instance, InstanceCommands};
 
 use crate::{load, parse, ConfigError};
 
@@ -91,6 +91,7 @@ max_replication_lag_bytes = 1_048_576
                 data_dir: "/var/lib/postgresql/15/main".into(),
                 host: "pg-a".into(),
                 application_name: "pg_a_1".into(),
+                commands: Default::default(),
             },
             Instance {
                 name: "db-2".into(),
@@ -98,6 +99,7 @@ max_replication_lag_bytes = 1_048_576
                 data_dir: "/data".into(),
                 host: "localhost".into(),
                 application_name: "db-2".into(),
+                commands: Default::default(),
             },
             Instance {
                 name: "solo".into(),
@@ -105,6 +107,7 @@ max_replication_lag_bytes = 1_048_576
                 data_dir: "/solo".into(),
                 host: "localhost".into(),
                 application_name: "solo".into(),
+                commands: Default::default(),
             },
         ]
     );
@@ -195,6 +198,230 @@ fn the_annotated_example_parses() {
         ["db-1", "db-2", "db-3"].map(String::from)
     );
     assert_eq!(estate.clusters[0].max_replication_lag_bytes, 67_108_864);
+    let commands = &estate.instances[0].commands;
+    assert_eq!(
+        commands.start.as_deref(),
+        Some(&["systemctl", "start", "postgresql@15-main"].map(String::from)[..])
+    );
+    assert_eq!(
+        commands.stop.as_deref(),
+        Some(&["systemctl", "stop", "postgresql@15-main"].map(String::from)[..])
+    );
+    assert_eq!(
+        commands.rebuild.as_deref().map(|argv| argv[0].as_str()),
+        Some("/usr/local/bin/hadome-make-standby")
+    );
+    assert_eq!(estate.instances[1].commands, InstanceCommands::default());
+}
+
+fn argv(words: &[&str]) -> Option<Vec<String>> {
+    Some(words.iter().map(|word| (*word).to_owned()).collect())
+}
+
+#[test]
+fn instance_commands_are_argv_arrays() {
+    let source = format!(
+        "{TWO_INSTANCES}\
+start_command = [\"systemctl\", \"start\", \"postgresql@15-main\"]
+stop_command = [
+  \"/usr/bin/pg_ctlcluster\",
+  \"15\", \"main\", \"stop\", \"--\", \"-m\", \"fast\",
+]
+rebuild_command = [\"/usr/local/bin/make-standby\", \"--from={{source}}\", \"{{source_conninfo}}\",
+  \"--target\", \"{{target}}\", \"--into\", \"{{data_dir}}/{{target}}\", \"it's \\\"quoted\\\"\"]
+"
+    );
+    let estate = parse(&source, Path::new("estate.toml")).unwrap();
+    assert_eq!(estate.instances[0].commands, InstanceCommands::default());
+    assert_eq!(
+        estate.instances[1].commands,
+        InstanceCommands {
+            start: argv(&["systemctl", "start", "postgresql@15-main"]),
+            stop: argv(&[
+                "/usr/bin/pg_ctlcluster",
+                "15",
+                "main",
+                "stop",
+                "--",
+                "-m",
+                "fast"
+            ]),
+            rebuild: argv(&[
+                "/usr/local/bin/make-standby",
+                "--from={source}",
+                "{source_conninfo}",
+                "--target",
+                "{target}",
+                "--into",
+                "{data_dir}/{target}",
+                "it's \"quoted\"",
+            ]),
+        }
+    );
+
+    // Each one alone; the others stay unset.
+    let estate = parse(
+        &format!("{TWO_INSTANCES}rebuild_command = [\"make-standby\"]\n"),
+        Path::new("estate.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        estate.instances[1].commands,
+        InstanceCommands {
+            start: None,
+            stop: None,
+            rebuild: argv(&["make-standby"]),
+        }
+    );
+}
+
+#[test]
+fn a_command_written_as_a_string_is_shown_as_an_argv_array() {
+    assert_eq!(
+        report(&format!(
+            "{TWO_INSTANCES}start_command = \"systemctl start postgresql@15-main\"\n"
+        )),
+        "estate.toml:10: `instance \"db-2\".start_command` is a string, but must be an argv array \
+         of strings | hint: write it as an argv array, one string per argument (hadome runs no \
+         shell): `start_command = [\"systemctl\", \"start\", \"postgresql@15-main\"]`"
+    );
+    assert_eq!(
+        report(&format!("{TWO_INSTANCES}stop_command = \"  \"\n")),
+        "estate.toml:10: `instance \"db-2\".stop_command` is a string, but must be an argv array \
+         of strings | hint: write it as an argv array, one string per argument (hadome runs no \
+         shell): `stop_command = [\"systemctl\", \"stop\", \"postgresql@15-main\"]`"
+    );
+    assert_eq!(
+        report(&TWO_INSTANCES.replace(
+            "data_dir = \"/srv/db-1\"\n",
+            "data_dir = \"/srv/db-1\"\nrebuild_command = { program = \"x\" }\n"
+        )),
+        "estate.toml:5: `instance \"db-1\".rebuild_command` is a table, but must be an argv \
+         array of strings | hint: write it as an argv array, one string per argument (hadome \
+         runs no shell): `rebuild_command = [\"/usr/local/bin/make-standby\", \"--from\", \
+         \"{source_conninfo}\", \"--into\", \"{data_dir}\"]`"
+    );
+}
+
+#[test]
+fn an_empty_command_or_argument_is_refused() {
+    assert_eq!(
+        report(&format!("{TWO_INSTANCES}stop_command = []\n")),
+        "estate.toml:10: `instance \"db-2\".stop_command` is empty | hint: give the program and \
+         its arguments, such as `stop_command = [\"systemctl\", \"stop\", \"postgresql@15-main\"]`, \
+         or leave the key out"
+    );
+    assert_eq!(
+        report(&format!(
+            "{TWO_INSTANCES}start_command = [\n  \"\",\n  \"start\",\n]\n"
+        )),
+        "estate.toml:11: `instance \"db-2\".start_command[0]` is empty | hint: name the program \
+         to run first, as an absolute path or a name found on hadome's PATH"
+    );
+    assert_eq!(
+        report(&format!(
+            "{TWO_INSTANCES}start_command = [\n  \"systemctl\",\n  \"\",\n]\n"
+        )),
+        "estate.toml:12: `instance \"db-2\".start_command[1]` is empty | hint: remove the empty \
+         string: each element is passed as one argument, so `\"\"` would be an empty argument"
+    );
+    assert_eq!(
+        report(&format!(
+            "{TWO_INSTANCES}rebuild_command = [\"make-standby\",\n  5432]\n"
+        )),
+        "estate.toml:11: `instance \"db-2\".rebuild_command[1]` is an integer, but must be a \
+         string | hint: quote every argument, numbers too: `rebuild_command = \
+         [\"/usr/local/bin/make-standby\", \"--from\", \"{source_conninfo}\", \"--into\", \
+         \"{data_dir}\"]`"
+    );
+}
+
+#[test]
+fn start_and_stop_commands_take_no_placeholders() {
+    assert_eq!(
+        report(&format!(
+            "{TWO_INSTANCES}start_command = [\"systemctl\", \"start\", \"postgresql@{{target}}\"]\n"
+        )),
+        "estate.toml:10: `instance \"db-2\".start_command[2]` holds `{target}`, but \
+         `start_command` takes no placeholders | hint: write the instance's names and paths \
+         literally: `start_command` takes no placeholders (only `rebuild_command` does)"
+    );
+    assert_eq!(
+        report(&format!(
+            "{TWO_INSTANCES}stop_command = [\n  \"stop-it\",\n  \"a{{b\",\n]\n"
+        )),
+        "estate.toml:12: `instance \"db-2\".stop_command[1]` holds a brace, but `stop_command` \
+         takes no placeholders | hint: write the instance's names and paths literally: \
+         `stop_command` takes no placeholders (only `rebuild_command` does)"
+    );
+}
+
+#[test]
+fn an_unknown_rebuild_placeholder_lists_the_allowed_ones() {
+    let explained = "the placeholders are `{source}` (the source instance's name), \
+                     `{source_conninfo}` (its `conninfo`), `{target}` (this instance's name) and \
+                     `{data_dir}` (this instance's data directory, which hadome has moved aside: \
+                     the command must create it)";
+    let rebuild = |argument: &str| {
+        format!("{TWO_INSTANCES}rebuild_command = [\n  \"make-standby\",\n  \"{argument}\",\n]\n")
+    };
+    assert_eq!(
+        report(&rebuild("--from={sorce}")),
+        format!(
+            "estate.toml:12: `instance \"db-2\".rebuild_command[1]` has the placeholder \
+             `{{sorce}}`, which hadome does not know | hint: did you mean `{{source}}`? {explained}"
+        )
+    );
+    assert_eq!(
+        report(&rebuild("{datadir}")),
+        format!(
+            "estate.toml:12: `instance \"db-2\".rebuild_command[1]` has the placeholder \
+             `{{datadir}}`, which hadome does not know | hint: did you mean `{{data_dir}}`? \
+             {explained}"
+        )
+    );
+    assert_eq!(
+        report(&rebuild("{primary}")),
+        format!(
+            "estate.toml:12: `instance \"db-2\".rebuild_command[1]` has the placeholder \
+             `{{primary}}`, which hadome does not know | hint: use one of them: {explained}"
+        )
+    );
+    assert_eq!(
+        report(&rebuild("{data_dir")),
+        format!(
+            "estate.toml:12: `instance \"db-2\".rebuild_command[1]` has a `{{` that no `}}` closes \
+             | hint: write each placeholder whole, as `{{name}}`; {explained}"
+        )
+    );
+    assert_eq!(
+        report(&rebuild("{target}}")),
+        format!(
+            "estate.toml:12: `instance \"db-2\".rebuild_command[1]` has a `}}` that closes no `{{` \
+             | hint: write each placeholder whole, as `{{name}}`; {explained}"
+        )
+    );
+    assert_eq!(
+        report(&rebuild("{{source}}")),
+        format!(
+            "estate.toml:12: `instance \"db-2\".rebuild_command[1]` has a `{{` that no `}}` closes \
+             | hint: write each placeholder whole, as `{{name}}`; {explained}"
+        )
+    );
+}
+
+#[test]
+fn a_misspelt_command_key_suggests_the_right_one() {
+    assert_eq!(
+        report(&format!("{TWO_INSTANCES}start_cmd = [\"x\"]\n")),
+        "estate.toml:10: unknown key `instance \"db-2\".start_cmd` \
+         | hint: did you mean `start_command`?"
+    );
+    assert_eq!(
+        report(&format!("{TWO_INSTANCES}rebuild_comand = [\"x\"]\n")),
+        "estate.toml:10: unknown key `instance \"db-2\".rebuild_comand` \
+         | hint: did you mean `rebuild_command`?"
+    );
 }
 
 #[test]

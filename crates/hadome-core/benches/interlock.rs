@@ -45,6 +45,7 @@ fn fixture() -> (Estate, Facts, History) {
                 data_dir: PathBuf::from(format!("/srv/{name}")),
                 host: "localhost".into(),
                 application_name: name.clone(),
+                commands: Default::default(),
             })
             .collect(),
         clusters: vec![Cluster {

@@ -34,6 +34,21 @@ pub struct Instance {
     /// The `application_name` in its `primary_conninfo` (defaults to `name`): how its upstream's
     /// `pg_stat_replication` names it.
     pub application_name: String,
+    /// How hadome starts, stops and rebuilds it (`hadome run`, the daemon).
+    pub commands: InstanceCommands,
+}
+
+/// Argv commands (never shell strings) hadome runs to act on an instance; `None` when not
+/// configured, and then the action is refused with the key to set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceCommands {
+    /// Starts the instance (`systemctl start postgresql@15-main`, `pg_ctlcluster 15 main start` …).
+    pub start: Option<Vec<String>>,
+    /// Stops it cleanly.
+    pub stop: Option<Vec<String>>,
+    /// Makes it a fresh standby of a source, into a data directory hadome has already moved
+    /// aside. `{source}`, `{source_conninfo}`, `{target}` and `{data_dir}` are replaced.
+    pub rebuild: Option<Vec<String>>,
 }
 
 /// How a cluster fails over.

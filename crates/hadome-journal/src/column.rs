@@ -83,6 +83,21 @@ impl RowReader<'_> {
         }
     }
 
+    /// 0, 1 or NULL.
+    pub(crate) fn optional_boolean(
+        &self,
+        row: &Row<'_>,
+        index: usize,
+        column: &'static str,
+    ) -> Result<Option<bool>, JournalError> {
+        match self.optional_integer(row, index, column)? {
+            None => Ok(None),
+            Some(0) => Ok(Some(false)),
+            Some(1) => Ok(Some(true)),
+            Some(other) => Err(self.corrupt(column, format!("expected 0 or 1, found {other}"))),
+        }
+    }
+
     /// Text.
     pub(crate) fn text(
         &self,

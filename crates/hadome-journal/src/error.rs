@@ -76,6 +76,18 @@ pub enum JournalError {
         /// What is wrong with the value.
         detail: String,
     },
+    /// A step or an outcome names an intent that does not exist or is closed already. Nothing was
+    /// recorded.
+    #[error("the journal `{}`: intent {id}: {reason}", path.display())]
+    Intent {
+        /// The journal file.
+        path: PathBuf,
+        /// The intent's id.
+        id: i64,
+        /// Why nothing can be recorded on it: `there is no such intent`,
+        /// `it is closed already (it failed at 1700000000000 ms)`.
+        reason: String,
+    },
     /// A record could not be encoded as JSON (a bug).
     #[error("the journal `{}`: could not encode {what} (a bug: please report it)", path.display())]
     Encode {
@@ -115,6 +127,11 @@ impl JournalError {
             ),
             JournalError::Corrupt { path, table, .. } => Some(format!(
                 "inspect it with `sqlite3 {} 'SELECT * FROM {table}'`; hadome never writes such a value",
+                path.display()
+            )),
+            JournalError::Intent { path, id, .. } => Some(format!(
+                "an intent is closed once, by the process that recorded it; look at it with \
+                 `sqlite3 {} 'SELECT * FROM intents WHERE id = {id}'`",
                 path.display()
             )),
             JournalError::Sqlite { .. } | JournalError::Encode { .. } => None,

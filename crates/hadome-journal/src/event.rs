@@ -1,4 +1,5 @@
-//! The `events` table: the append-only log of fact changes and verdicts.
+//! The `events` table: the append-only log of fact changes, verdicts, and intents with their
+//! overrides, steps and outcomes.
 //!
 //! Rows are only ever inserted. Each body is a versioned JSON record (`crate::record`); reading
 //! returns it as JSON, so a reader of an older or newer record still sees it whole.
@@ -17,9 +18,11 @@ use crate::JournalError;
 pub struct JournalEvent {
     /// Its id: increasing in the order events were appended.
     pub id: i64,
-    /// When what it records happened (a probe's start, a verdict's decision).
+    /// When what it records happened (a probe's start, a verdict's decision, an intent, step or
+    /// outcome as its caller timed it).
     pub at: Timestamp,
-    /// `fact-changed` or `verdict`.
+    /// `fact-changed`, `verdict`, `intent`, `override`, `step` or `outcome` (the `KIND_*`
+    /// constants).
     pub kind: String,
     /// What it is about: the instance, or the action's target.
     pub subject: String,

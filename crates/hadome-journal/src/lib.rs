@@ -8,18 +8,24 @@
 //!   it was a primary and streaming, when; read back as [`hadome_core::fact::History`];
 //! - **events**, appended and never changed: `fact-changed` when an instance's summary changes
 //!   (first seen, reachable or not, primary or standby, timeline, streaming, unapplied settings),
-//!   and `verdict` for each decision on an action, with its findings.
+//!   `verdict` for each decision on an action, with its findings, and the story of each action
+//!   `hadome run` carries out: `intent`, `override`, `step`, `outcome`;
+//! - **intents**: nothing executes without a journaled intent, and its outcome is journaled
+//!   after, with each step in between. An intent never closed is *open*: the process that
+//!   recorded it died mid-action (or is still at work), and [`Journal::open_intents`] finds it.
 //!
-//! The file is SQLite in WAL mode (`synchronous=NORMAL`, a 5 s busy timeout), its schema versioned
-//! by `PRAGMA user_version`. Event bodies are the journal's own versioned JSON records: the core
-//! has no serde. The API is synchronous and fast; async callers may call it directly or from
-//! `spawn_blocking`.
+//! The file is SQLite in WAL mode (`synchronous=NORMAL`, a 5 s busy timeout; intents, steps and
+//! outcomes are committed at `synchronous=FULL`, so that a power loss cannot lose them), its
+//! schema versioned by `PRAGMA user_version`. Event bodies are the journal's own versioned JSON
+//! records: the core has no serde. The API is synchronous and fast; async callers may call it
+//! directly or from `spawn_blocking`.
 
 #![warn(missing_docs)]
 
 mod column;
 mod error;
 mod event;
+mod intent;
 mod last_known;
 mod record;
 mod schema;
@@ -34,13 +40,28 @@ use rusqlite::{Connection, TransactionBehavior};
 
 pub use crate::error::JournalError;
 pub use crate::event::JournalEvent;
-use crate::record::{FactChangedRecord, VerdictRecord, FACT_CHANGED, VERDICT};
+pub use crate::intent::{IntentRecord, OpenIntent, OutcomeRecord, Override, StepRecord};
+use crate::record::{
+    FactChangedRecord, VerdictRecord, FACT_CHANGED, INTENT, OUTCOME, OVERRIDE, STEP, VERDICT,
+};
 
 /// The kind of event recording a change of an instance's summary.
 pub const KIND_FACT_CHANGED: &str = FACT_CHANGED;
 
 /// The kind of event recording a verdict on an action.
 pub const KIND_VERDICT: &str = VERDICT;
+
+/// The kind of event recording the intent to carry out an action, before anything is done.
+pub const KIND_INTENT: &str = INTENT;
+
+/// The kind of event recording one rule an intent overrides (one event per rule).
+pub const KIND_OVERRIDE: &str = OVERRIDE;
+
+/// The kind of event recording one step of an intent, done or failed.
+pub const KIND_STEP: &str = STEP;
+
+/// The kind of event recording how an intent ended.
+pub const KIND_OUTCOME: &str = OUTCOME;
 
 /// An open journal file.
 #[derive(Debug)]
@@ -65,7 +86,8 @@ pub struct FactChange {
 
 impl Journal {
     /// Opens or creates the journal at `path`: WAL mode, `synchronous=NORMAL`, a busy timeout of
-    /// 5 s, the schema created or migrated by `PRAGMA user_version` (version 1).
+    /// 5 s, the schema created or migrated by `PRAGMA user_version` (version 2; a version-1 file
+    /// is migrated in place, in one transaction).
     ///
     /// Refuses, changing nothing, a file that is not SQLite, someone else's SQLite database, and a
     /// journal whose schema version is newer than this code knows.
@@ -165,5 +187,90 @@ impl Journal {
     /// Events at or after `since`, oldest first (ties in the order they were appended).
     pub fn events_since(&self, since: Timestamp) -> Result<Vec<JournalEvent>, JournalError> {
         event::since(&self.connection, &self.path, since)
+    }
+
+    /// Records the intent to carry out `action` (verdict as assessed, the plan's steps in order,
+    /// any overrides with who and why) before anything is done. Returns the intent's id.
+    ///
+    /// Appends an `intent` event (subject: the action's target; body: version, intent id,
+    /// action, verdict, plan, overrides, actor), then one `override` event per override (body:
+    /// version, intent id, rule, reason, actor, action), in the same transaction. Durable when it
+    /// returns: committed at `synchronous=FULL`.
+    pub fn record_intent(
+        &mut self,
+        at: Timestamp,
+        action: &Action,
+        verdict: Verdict,
+        plan: &[String],
+        overrides: &[Override],
+        actor: &str,
+    ) -> Result<i64, JournalError> {
+        let new = intent::NewIntent {
+            at,
+            action,
+            verdict,
+            plan,
+            overrides,
+            actor,
+        };
+        let path = self.path.as_path();
+        intent::durably(
+            &mut self.connection,
+            path,
+            "record an intent",
+            |transaction| intent::insert(transaction, path, &new),
+        )
+    }
+
+    /// Records one step of an intent: done or failed, with a detail line.
+    ///
+    /// Appends a `step` event (subject: the action's target; body: version, intent id, step, ok,
+    /// detail) in the same transaction. A step of an unknown or closed intent is an error
+    /// ([`JournalError::Intent`]) and changes nothing. Durable when it returns.
+    pub fn record_step(
+        &mut self,
+        intent: i64,
+        at: Timestamp,
+        step: &str,
+        ok: bool,
+        detail: &str,
+    ) -> Result<(), JournalError> {
+        let path = self.path.as_path();
+        intent::durably(&mut self.connection, path, "record a step", |transaction| {
+            intent::insert_step(transaction, path, intent, at, step, ok, detail)
+        })
+    }
+
+    /// Closes an intent with its outcome. Closing an unknown or already closed intent is an error
+    /// ([`JournalError::Intent`]), and changes nothing.
+    ///
+    /// Appends an `outcome` event (subject: the action's target; body: version, intent id, ok,
+    /// detail) in the same transaction. Durable when it returns.
+    pub fn record_outcome(
+        &mut self,
+        intent: i64,
+        at: Timestamp,
+        ok: bool,
+        detail: &str,
+    ) -> Result<(), JournalError> {
+        let path = self.path.as_path();
+        intent::durably(
+            &mut self.connection,
+            path,
+            "record an outcome",
+            |transaction| intent::close(transaction, path, intent, at, ok, detail),
+        )
+    }
+
+    /// Intents recorded and never closed, oldest first (ties in the order they were recorded):
+    /// what a process that died mid-action left, or what one still at work is doing.
+    pub fn open_intents(&self) -> Result<Vec<OpenIntent>, JournalError> {
+        intent::open(&self.connection, &self.path)
+    }
+
+    /// One intent with its steps and outcome (for `hadome run` output and tests); `None` when
+    /// there is no such intent.
+    pub fn intent(&self, id: i64) -> Result<Option<IntentRecord>, JournalError> {
+        intent::read(&self.connection, &self.path, id)
     }
 }

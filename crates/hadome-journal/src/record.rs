@@ -20,6 +20,18 @@ pub(crate) const FACT_CHANGED: &str = "fact-changed";
 /// The kind of an event recording a verdict.
 pub(crate) const VERDICT: &str = "verdict";
 
+/// The kind of an event recording the intent to carry out an action, before anything is done.
+pub(crate) const INTENT: &str = "intent";
+
+/// The kind of an event recording one overridden rule of an intent.
+pub(crate) const OVERRIDE: &str = "override";
+
+/// The kind of an event recording one step of an intent.
+pub(crate) const STEP: &str = "step";
+
+/// The kind of an event recording how an intent ended.
+pub(crate) const OUTCOME: &str = "outcome";
+
 /// The body of a `fact-changed` event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct FactChangedRecord {
@@ -85,6 +97,77 @@ pub(crate) struct FindingRecord {
     pub(crate) alternative: Option<String>,
 }
 
+/// The body of an `intent` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct IntentEventRecord {
+    pub(crate) version: u32,
+    /// The intent's id, which its `step`, `override` and `outcome` events name.
+    pub(crate) intent: i64,
+    pub(crate) action: ActionRecord,
+    /// The verdict as assessed: `allow`, `allow-after`, `needs-human`, `deny`.
+    pub(crate) verdict: String,
+    /// The plan's steps, in order.
+    pub(crate) plan: Vec<String>,
+    pub(crate) overrides: Vec<OverrideRecord>,
+    /// Who asked.
+    pub(crate) actor: String,
+}
+
+/// An overridden rule, and why. Also the element of the `intents.overrides` JSON array.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OverrideRecord {
+    pub(crate) rule: String,
+    pub(crate) reason: String,
+}
+
+/// The body of an `override` event: one per overridden rule, notified and audited on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OverrideEventRecord {
+    pub(crate) version: u32,
+    pub(crate) intent: i64,
+    pub(crate) rule: String,
+    pub(crate) reason: String,
+    /// Who overrode it.
+    pub(crate) actor: String,
+    pub(crate) action: ActionRecord,
+}
+
+/// The body of a `step` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StepEventRecord {
+    pub(crate) version: u32,
+    pub(crate) intent: i64,
+    pub(crate) step: String,
+    /// Done (`true`) or failed.
+    pub(crate) ok: bool,
+    pub(crate) detail: String,
+}
+
+/// The body of an `outcome` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OutcomeEventRecord {
+    pub(crate) version: u32,
+    pub(crate) intent: i64,
+    /// Succeeded (`true`) or failed.
+    pub(crate) ok: bool,
+    pub(crate) detail: String,
+}
+
+impl ActionRecord {
+    /// The record of `action`.
+    pub(crate) fn of(action: &Action) -> Self {
+        ActionRecord {
+            text: action.to_string(),
+            name: action.name().to_owned(),
+            target: action.target().to_owned(),
+            source: match action {
+                Action::Rebuild { source, .. } => Some(source.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
 impl FactChangedRecord {
     /// The record of `instance` going from `before` to `after`, with its position when it answered.
     pub(crate) fn new(
@@ -127,15 +210,7 @@ impl VerdictRecord {
     pub(crate) fn new(action: &Action, verdict: Verdict, findings: &[Finding]) -> Self {
         VerdictRecord {
             version: RECORD_VERSION,
-            action: ActionRecord {
-                text: action.to_string(),
-                name: action.name().to_owned(),
-                target: action.target().to_owned(),
-                source: match action {
-                    Action::Rebuild { source, .. } => Some(source.clone()),
-                    _ => None,
-                },
-            },
+            action: ActionRecord::of(action),
             verdict: verdict.as_str().to_owned(),
             findings: findings
                 .iter()

@@ -13,7 +13,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::JournalError;
 
 /// The schema version this code writes, and the newest it reads.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 /// `PRAGMA application_id` of a hadome journal: "hado" in ASCII.
 pub(crate) const APPLICATION_ID: i64 = 0x6861_646F;
@@ -21,8 +21,11 @@ pub(crate) const APPLICATION_ID: i64 = 0x6861_646F;
 /// How long a statement waits for another process's lock before it fails.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// `MIGRATIONS[n]` takes a journal from version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &["
+/// `MIGRATIONS[n]` takes a journal from version `n` to `n + 1`. A migration, once released, is
+/// never edited: files of that version exist.
+const MIGRATIONS: &[&str] = &[
+    // Version 1: events, last known states, summaries.
+    "
     CREATE TABLE events (
         id INTEGER PRIMARY KEY,
         at_ms INTEGER NOT NULL,
@@ -46,7 +49,39 @@ const MIGRATIONS: &[&str] = &["
         instance TEXT PRIMARY KEY,
         summary TEXT NOT NULL
     );
-"];
+",
+    // Version 2: intents (what `hadome run` set out to do, before doing it), their steps, and
+    // their outcomes. An intent whose `outcome_at_ms` is NULL is open: its process died or is
+    // still at work. `plan` is a JSON array of step texts; `overrides` a JSON array of
+    // `{"rule", "reason"}` objects; `ok` and `outcome_ok` are 0 or 1.
+    "
+    CREATE TABLE intents (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        action_text TEXT NOT NULL,
+        action_name TEXT NOT NULL,
+        target TEXT NOT NULL,
+        source TEXT,
+        verdict TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        overrides TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        outcome_at_ms INTEGER,
+        outcome_ok INTEGER,
+        outcome_detail TEXT
+    );
+    CREATE INDEX intents_open ON intents (at_ms, id) WHERE outcome_at_ms IS NULL;
+    CREATE TABLE intent_steps (
+        id INTEGER PRIMARY KEY,
+        intent INTEGER NOT NULL REFERENCES intents (id),
+        at_ms INTEGER NOT NULL,
+        step TEXT NOT NULL,
+        ok INTEGER NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX intent_steps_intent ON intent_steps (intent, id);
+",
+];
 
 /// Opens `path`, creating it when missing, and brings its schema to [`SCHEMA_VERSION`].
 pub(crate) fn open(path: &Path) -> Result<Connection, JournalError> {
@@ -166,5 +201,62 @@ mod tests {
     #[test]
     fn there_is_one_migration_per_version() {
         assert_eq!(MIGRATIONS.len(), usize::try_from(SCHEMA_VERSION).unwrap());
+    }
+
+    /// Every table, index and its SQL, as `sqlite_master` holds them.
+    fn schema_of(connection: &Connection) -> Vec<(String, String, Option<String>)> {
+        connection
+            .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// A file as the hadome of schema `version` left it, with one event.
+    fn file_at_version(path: &Path, version: usize) {
+        let connection = Connection::open(path).unwrap();
+        for migration in &MIGRATIONS[..version] {
+            connection.execute_batch(migration).unwrap();
+        }
+        if version > 0 {
+            connection
+                .pragma_update(None, "application_id", APPLICATION_ID)
+                .unwrap();
+            connection
+                .pragma_update(None, "user_version", i64::try_from(version).unwrap())
+                .unwrap();
+            connection
+                .execute(
+                    "INSERT INTO events (at_ms, kind, subject, body) \
+                     VALUES (1000, 'verdict', 'db-1', '{\"version\":1}')",
+                    [],
+                )
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn every_older_version_migrates_to_the_schema_of_a_new_file_keeping_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let new = open(&dir.path().join("new.sqlite")).unwrap();
+        let expected = schema_of(&new);
+        assert!(expected.iter().any(|(_, name, _)| name == "intent_steps"));
+
+        for version in 1..MIGRATIONS.len() {
+            let path = dir.path().join(format!("version-{version}.sqlite"));
+            file_at_version(&path, version);
+            let migrated = open(&path).unwrap();
+            assert_eq!(schema_of(&migrated), expected, "from version {version}");
+            let found: i64 = migrated
+                .pragma_query_value(None, "user_version", |row| row.get(0))
+                .unwrap();
+            assert_eq!(found, SCHEMA_VERSION);
+            let events: i64 = migrated
+                .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
+                .unwrap();
+            assert_eq!(events, 1, "from version {version}: the event is kept");
+        }
     }
 }

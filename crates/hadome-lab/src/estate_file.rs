@@ -3,12 +3,17 @@
 //! `lab up` writes it once every standby streams, so hadome's own commands can be pointed at a lab
 //! exactly as at a real estate: one `[[instance]]` per node (connecting through the node's client
 //! port on the lab proxy), one `[[cluster]]` named after the topology, and a journal inside DIR.
+//! Each instance's `start_command`, `stop_command` and `rebuild_command` run the `hadome` binary
+//! the lab was brought up with: `lab fault start|stop` and `lab rebuild`, so `hadome run` acts on
+//! a lab as on a real estate. They are left out when that binary is unknown (a lab.json from
+//! before it was recorded) or a path would not survive as an argument (not UTF-8, or holding a
+//! brace, which the estate file reserves for placeholders).
 //! It is a text rendering on purpose: the lab does not depend on `hadome-config`; hadome's
 //! integration test `estate` loads this file with the real parser to prove the two agree.
 
 use std::fmt::Write as _;
 
-use crate::state::LabState;
+use crate::state::{LabState, NodeState};
 
 /// The estate file's name inside the lab directory.
 pub(crate) const ESTATE_FILE: &str = "estate.toml";
@@ -30,6 +35,14 @@ pub(crate) fn render(state: &LabState) -> String {
         "# hadome's estate file for this lab: every node is an instance (reached through the lab\n\
          # proxy's client port), all of them one cluster. `hadome lab down` removes it with the lab."
     );
+    let commands_binary = command_binary(state);
+    if let Err(reason) = &commands_binary {
+        let _ = writeln!(
+            text,
+            "# No start/stop/rebuild commands: {}.",
+            reason.escape_debug()
+        );
+    }
     text.push_str(
         "\n[journal]\n\
          path = \"hadome.sqlite\"\n\
@@ -55,6 +68,12 @@ pub(crate) fn render(state: &LabState) -> String {
             quote(&node.data_dir.to_string_lossy()),
             quote(&node.name),
         );
+        if let Ok((hadome, dir)) = &commands_binary {
+            for (key, argv) in commands(hadome, dir, node) {
+                let quoted: Vec<String> = argv.iter().map(|word| quote(word)).collect();
+                let _ = writeln!(text, "{key} = [{}]", quoted.join(", "));
+            }
+        }
     }
     let members: Vec<String> = state.nodes.iter().map(|node| quote(&node.name)).collect();
     let _ = write!(
@@ -67,6 +86,53 @@ pub(crate) fn render(state: &LabState) -> String {
         members.join(", "),
     );
     text
+}
+
+/// The hadome binary and the lab directory, as the commands' arguments; or why there are no
+/// commands.
+fn command_binary(state: &LabState) -> Result<(&str, &str), &'static str> {
+    let hadome = state
+        .hadome_binary
+        .as_deref()
+        .ok_or("the lab state does not record the hadome binary (a lab from an older hadome)")?;
+    let hadome = hadome
+        .to_str()
+        .ok_or("the hadome binary's path is not UTF-8")?;
+    let dir = state
+        .dir
+        .to_str()
+        .ok_or("the lab directory's path is not UTF-8")?;
+    let braced = |text: &str| text.contains(['{', '}']);
+    if braced(hadome) || braced(dir) || state.nodes.iter().any(|node| braced(&node.name)) {
+        return Err("a path or name holds a brace, which an estate file's command reserves for placeholders");
+    }
+    Ok((hadome, dir))
+}
+
+/// A node's `start_command`, `stop_command` and `rebuild_command`: this lab's own
+/// `hadome lab fault start|stop` and `hadome lab rebuild`.
+fn commands<'a>(
+    hadome: &'a str,
+    dir: &'a str,
+    node: &'a NodeState,
+) -> [(&'static str, Vec<&'a str>); 3] {
+    let name = node.name.as_str();
+    [
+        (
+            "start_command",
+            vec![hadome, "lab", "fault", "--dir", dir, "start", name],
+        ),
+        (
+            "stop_command",
+            vec![hadome, "lab", "fault", "--dir", dir, "stop", name],
+        ),
+        (
+            "rebuild_command",
+            vec![
+                hadome, "lab", "rebuild", "--dir", dir, name, "--from", "{source}",
+            ],
+        ),
+    ]
 }
 
 /// A TOML string literal for `text`, escaped by the `toml` crate.
@@ -91,6 +157,7 @@ mod tests {
             bindir: PathBuf::from("/usr/lib/postgresql/15/bin"),
             run_as: RunAs::CurrentUser,
             proxy_pid: 4242,
+            hadome_binary: Some(PathBuf::from("/usr/local/bin/hadome")),
             nodes: names
                 .iter()
                 .enumerate()
@@ -101,6 +168,7 @@ mod tests {
                         upstream: (index > 0).then(|| names[0].to_owned()),
                         synchronous: false,
                         slot: false,
+                        settings: Default::default(),
                         data_dir: home.join("data"),
                         socket_dir: home.join("run"),
                         log_file: home.join("postgresql.log"),
@@ -147,6 +215,87 @@ mod tests {
             toml::Value::Array(vec!["db-1".into(), "db-2".into()])
         );
         assert_eq!(clusters[0]["failover"].as_str(), Some("manual"));
+    }
+
+    fn argv(value: &toml::Value) -> Vec<&str> {
+        value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|word| word.as_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn every_instance_is_started_stopped_and_rebuilt_by_the_labs_own_commands() {
+        let text = render(&lab_state("pair", "/tmp/lab", &["db-1", "db-2"]));
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        for (index, name) in ["db-1", "db-2"].iter().enumerate() {
+            let instance = &table["instance"][index];
+            assert_eq!(
+                argv(&instance["start_command"]),
+                [
+                    "/usr/local/bin/hadome",
+                    "lab",
+                    "fault",
+                    "--dir",
+                    "/tmp/lab",
+                    "start",
+                    name
+                ]
+            );
+            assert_eq!(
+                argv(&instance["stop_command"]),
+                [
+                    "/usr/local/bin/hadome",
+                    "lab",
+                    "fault",
+                    "--dir",
+                    "/tmp/lab",
+                    "stop",
+                    name
+                ]
+            );
+            assert_eq!(
+                argv(&instance["rebuild_command"]),
+                [
+                    "/usr/local/bin/hadome",
+                    "lab",
+                    "rebuild",
+                    "--dir",
+                    "/tmp/lab",
+                    name,
+                    "--from",
+                    "{source}"
+                ]
+            );
+        }
+        assert!(!text.contains("No start/stop/rebuild commands"), "{text}");
+    }
+
+    #[test]
+    fn commands_are_left_out_when_the_binary_is_unknown_or_a_path_holds_a_brace() {
+        let mut old = lab_state("pair", "/tmp/lab", &["db-1", "db-2"]);
+        old.hadome_binary = None;
+        let braced = lab_state("pair", "/tmp/{lab}", &["db-1"]);
+        for (state, reason) in [
+            (old, "does not record the hadome binary"),
+            (braced, "holds a brace"),
+        ] {
+            let text = render(&state);
+            let table: toml::Table = toml::from_str(&text).unwrap();
+            for instance in table["instance"].as_array().unwrap() {
+                let instance = instance.as_table().unwrap();
+                for key in ["start_command", "stop_command", "rebuild_command"] {
+                    assert!(!instance.contains_key(key), "{key} in {text}");
+                }
+            }
+            let comment = text
+                .lines()
+                .find(|line| line.starts_with("# No start/stop/rebuild commands: "))
+                .unwrap_or_else(|| panic!("no reason given in {text}"));
+            assert!(comment.contains(reason), "{comment}");
+        }
     }
 
     #[test]

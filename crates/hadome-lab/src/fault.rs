@@ -178,8 +178,12 @@ pub struct FaultReport {
 }
 
 impl Lab {
-    /// Injects `fault` and verifies its effect.
+    /// Injects `fault` and verifies its effect, on the lab as `DIR/lab.json` now records it.
     pub async fn fault(&self, fault: &Fault) -> Result<FaultReport, LabError> {
+        self.reread()?.apply(fault).await
+    }
+
+    async fn apply(&self, fault: &Fault) -> Result<FaultReport, LabError> {
         let summary = match fault {
             Fault::Hang(node) => self.hang(self.state.node(node)?).await?,
             Fault::Resume(node) => self.resume(self.state.node(node)?).await?,
@@ -370,6 +374,11 @@ impl Lab {
     }
 
     async fn stop(&self, node: &NodeState) -> Result<String, LabError> {
+        // Idempotent, as a service manager's stop is: the executor stops a target before it
+        // preserves and rebuilds it, and a crashed target is already stopped.
+        if process_state(&self.state, node) == "stopped" {
+            return Ok(format!("`{}` is already stopped", node.name));
+        }
         self.require_process_state(node, "stop", "running")?;
         let data_dir = node.data_dir.display().to_string();
         let timeout = self.wait_timeout.as_secs().max(1).to_string();
@@ -408,7 +417,7 @@ impl Lab {
             },
         )
         .await?;
-        clear_stale_lock(node)?;
+        clear_stale_lock(node, "start")?;
         self.pg_ctl_start(node).await?;
         let pid = process::postmaster_pid(&node.data_dir).ok_or_else(|| {
             LabError::Bug(format!("`{}` started but has no postmaster.pid", node.name))
@@ -787,7 +796,8 @@ impl Lab {
 /// PID 1 does not reap orphans (some sandboxes and containers), a crashed postmaster stays a
 /// zombie for good. A lock file of a dead process protects nothing; PostgreSQL removes such a
 /// file itself when the PID is gone.
-fn clear_stale_lock(node: &NodeState) -> Result<(), LabError> {
+/// `fault` names the command that refuses when a lock's process is alive.
+pub(crate) fn clear_stale_lock(node: &NodeState, fault: &str) -> Result<(), LabError> {
     for lock in [
         node.data_dir.join("postmaster.pid"),
         node.socket_dir.join(".s.PGSQL.5432.lock"),
@@ -801,7 +811,7 @@ fn clear_stale_lock(node: &NodeState) -> Result<(), LabError> {
             .and_then(|line| line.trim().parse().ok());
         if let Some(pid) = pid.filter(|pid| process::is_alive(*pid)) {
             return Err(LabError::FaultRejected {
-                fault: "start".to_owned(),
+                fault: fault.to_owned(),
                 node: node.name.clone(),
                 reason: format!("`{}` names PID {pid}, which is alive", lock.display()),
                 fix: "make sure no other server uses this data directory or socket".to_owned(),

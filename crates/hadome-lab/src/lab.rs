@@ -209,6 +209,7 @@ impl Lab {
                     upstream: spec.upstream.clone(),
                     synchronous: spec.synchronous,
                     slot: spec.slot,
+                    settings: spec.settings.clone(),
                     data_dir: home.join("data"),
                     socket_dir: home.join("run"),
                     log_file: home.join("postgresql.log"),
@@ -228,6 +229,7 @@ impl Lab {
                     proxy_pid: 0,
                     nodes,
                     links: Vec::new(),
+                    hadome_binary: hadome_binary(&options.proxy_command),
                 },
                 wait_timeout: options.wait_timeout,
             },
@@ -245,7 +247,7 @@ impl Lab {
         write_json_atomically(&dir.join(STATE_FILE), &guard.lab.state)?;
 
         for spec in &topology.nodes {
-            guard.lab.create_node(topology, spec).await?;
+            guard.lab.create_node(spec).await?;
         }
         for spec in topology.nodes.iter().skip(1) {
             guard.lab.wait_streaming(&spec.name).await?;
@@ -344,9 +346,32 @@ impl Lab {
         pg::connect_tcp(&node.name, node.client_port, Duration::from_secs(5)).await
     }
 
-    /// The estate as set up, with every node's live state, probed concurrently; a node that does
-    /// not answer within 2 s is reported, not waited for.
+    /// The lab as `DIR/lab.json` now records it: another process (`hadome lab rebuild`, run by
+    /// hadome's executor) may have changed a node's upstream since this handle read it.
+    pub(crate) fn reread(&self) -> Result<Lab, LabError> {
+        let state = LabState::read(&self.state.dir)?;
+        if state.token != self.state.token {
+            return Err(LabError::State {
+                path: self.state.dir.join(STATE_FILE),
+                message: format!(
+                    "it now describes another lab (token {}, this one is {})",
+                    state.token, self.state.token
+                ),
+            });
+        }
+        Ok(Lab {
+            state,
+            wait_timeout: self.wait_timeout,
+        })
+    }
+
+    /// The estate as set up (and as rebuilt since), with every node's live state, probed
+    /// concurrently; a node that does not answer within 2 s is reported, not waited for.
     pub async fn status(&self) -> Result<LabStatus, LabError> {
+        self.reread()?.status_as_recorded().await
+    }
+
+    async fn status_as_recorded(&self) -> Result<LabStatus, LabError> {
         let blocked = self.blocked_routes().await;
         let mut probes = tokio::task::JoinSet::new();
         for (index, node) in self.state.nodes.iter().enumerate() {
@@ -431,7 +456,7 @@ impl Lab {
         })
     }
 
-    async fn create_node(&self, topology: &Topology, spec: &NodeSpec) -> Result<(), LabError> {
+    async fn create_node(&self, spec: &NodeSpec) -> Result<(), LabError> {
         let state = &self.state;
         let node = state.node(&spec.name)?;
         let data_dir = node.data_dir.display().to_string();
@@ -493,37 +518,9 @@ impl Lab {
                     &format!("pg_basebackup of `{}` from `{}`", spec.name, upstream.name),
                 )
                 .await?;
-                let signal = node.data_dir.join("standby.signal");
-                std::fs::write(&signal, "").map_err(|source| LabError::Io {
-                    action: "write",
-                    path: signal.clone(),
-                    source,
-                })?;
-                hand_over(&state.run_as, &signal)?;
             }
         }
-        let lab_conf = node.data_dir.join(LAB_CONF);
-        std::fs::write(&lab_conf, self.lab_conf(topology, spec)?).map_err(|source| {
-            LabError::Io {
-                action: "write",
-                path: lab_conf.clone(),
-                source,
-            }
-        })?;
-        hand_over(&state.run_as, &lab_conf)?;
-        let hba = node.data_dir.join("pg_hba.conf");
-        std::fs::write(
-            &hba,
-            "# hadome lab: trust over the Unix socket only. The server listens on no TCP port; the\n\
-             # lab proxy forwards 127.0.0.1 ports to this socket. A lab, never production.\n\
-             local   all          all   trust\n\
-             local   replication  all   trust\n",
-        )
-        .map_err(|source| LabError::Io {
-            action: "write",
-            path: hba,
-            source,
-        })?;
+        self.configure(node)?;
         self.pg_ctl_start(node).await?;
         if spec.upstream.is_none() {
             let client = self.connect(&spec.name).await?;
@@ -542,11 +539,49 @@ impl Lab {
         Ok(())
     }
 
-    fn lab_conf(&self, topology: &Topology, spec: &NodeSpec) -> Result<String, LabError> {
+    /// Writes the lab's files into `node`'s data directory, as its record in the lab state says:
+    /// `hadome-lab.conf` (its settings), `pg_hba.conf`, and `standby.signal` for a standby.
+    /// A base backup copies its source's files: these replace them.
+    pub(crate) fn configure(&self, node: &NodeState) -> Result<(), LabError> {
         let state = &self.state;
-        let node = state.node(&spec.name)?;
+        if node.upstream.is_some() {
+            let signal = node.data_dir.join("standby.signal");
+            std::fs::write(&signal, "").map_err(|source| LabError::Io {
+                action: "write",
+                path: signal.clone(),
+                source,
+            })?;
+            hand_over(&state.run_as, &signal)?;
+        }
+        let lab_conf = node.data_dir.join(LAB_CONF);
+        std::fs::write(&lab_conf, self.lab_conf(node)?).map_err(|source| LabError::Io {
+            action: "write",
+            path: lab_conf.clone(),
+            source,
+        })?;
+        hand_over(&state.run_as, &lab_conf)?;
+        let hba = node.data_dir.join("pg_hba.conf");
+        std::fs::write(
+            &hba,
+            "# hadome lab: trust over the Unix socket only. The server listens on no TCP port; the\n\
+             # lab proxy forwards 127.0.0.1 ports to this socket. A lab, never production.\n\
+             local   all          all   trust\n\
+             local   replication  all   trust\n",
+        )
+        .map_err(|source| LabError::Io {
+            action: "write",
+            path: hba.clone(),
+            source,
+        })?;
+        hand_over(&state.run_as, &hba)
+    }
+
+    /// The text of `node`'s `hadome-lab.conf`: the lab's settings, its replication (upstream,
+    /// slot, the standbys it waits for) as the lab state records it, then its topology settings.
+    fn lab_conf(&self, node: &NodeState) -> Result<String, LabError> {
+        let state = &self.state;
         let mut settings: Vec<(String, String)> = vec![
-            ("cluster_name".into(), state.cluster_name(&spec.name)),
+            ("cluster_name".into(), state.cluster_name(&node.name)),
             ("listen_addresses".into(), String::new()),
             ("port".into(), "5432".into()),
             (
@@ -562,11 +597,11 @@ impl Lab {
             ("wal_receiver_status_interval".into(), "1s".into()),
             ("log_line_prefix".into(), "%m [%p] ".into()),
         ];
-        let synchronous: Vec<String> = topology
+        let synchronous: Vec<String> = state
             .nodes
             .iter()
             .filter(|other| {
-                other.synchronous && other.upstream.as_deref() == Some(spec.name.as_str())
+                other.synchronous && other.upstream.as_deref() == Some(node.name.as_str())
             })
             .map(|other| format!("\"{}\"", other.name))
             .collect();
@@ -576,21 +611,21 @@ impl Lab {
             _ => format!("ANY 1 ({})", synchronous.join(", ")),
         };
         settings.push(("synchronous_standby_names".into(), synchronous_names));
-        if let Some(upstream) = &spec.upstream {
-            let port = state.link_port(upstream, &spec.name)?;
+        if let Some(upstream) = &node.upstream {
+            let port = state.link_port(upstream, &node.name)?;
             settings.push((
                 "primary_conninfo".into(),
                 format!(
                     "host=127.0.0.1 port={port} user=postgres application_name={}",
-                    spec.name
+                    node.name
                 ),
             ));
-            if spec.slot {
-                settings.push(("primary_slot_name".into(), spec.slot_name()));
+            if node.slot {
+                settings.push(("primary_slot_name".into(), node.slot_name()));
             }
         }
         settings.extend(
-            spec.settings
+            node.settings
                 .iter()
                 .map(|(key, value)| (key.clone(), value.clone())),
         );
@@ -598,7 +633,7 @@ impl Lab {
             "# Written by hadome's lab for node `{}` of topology `{}`.\n\
              # postgresql.conf includes this file; lines appended to postgresql.conf after the include\n\
              # (as `hadome lab fault config-change` does) take precedence.\n",
-            spec.name, topology.name
+            node.name, state.topology
         );
         for (key, value) in settings {
             text.push_str(&format!("{key} = {}\n", quote_setting(&value)));
@@ -631,7 +666,7 @@ impl Lab {
             .map_err(|error| with_log_tail(error, &node.log_file))
     }
 
-    async fn wait_streaming(&self, name: &str) -> Result<(), LabError> {
+    pub(crate) async fn wait_streaming(&self, name: &str) -> Result<(), LabError> {
         let client = self.connect(name).await?;
         poll_until(
             name,
@@ -785,6 +820,19 @@ impl LabGuard {
             }
         }
         Ok(())
+    }
+}
+
+/// The `hadome` binary of a proxy command (`HADOME lab proxy`), as an absolute path; `None` for a
+/// bare program name (found on PATH: its absolute path is not known here).
+fn hadome_binary(proxy_command: &[OsString]) -> Option<PathBuf> {
+    let program = PathBuf::from(proxy_command.first()?);
+    if program.is_absolute() {
+        Some(program)
+    } else if program.components().count() > 1 {
+        std::path::absolute(&program).ok()
+    } else {
+        None
     }
 }
 
@@ -1030,6 +1078,127 @@ fn unique_token() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hadome_binary_is_recorded_as_an_absolute_path() {
+        let command = |program: &str| vec![OsString::from(program), "lab".into(), "proxy".into()];
+        assert_eq!(
+            hadome_binary(&command("/usr/bin/hadome")),
+            Some(PathBuf::from("/usr/bin/hadome"))
+        );
+        assert_eq!(
+            hadome_binary(&command("target/debug/hadome")),
+            Some(std::env::current_dir().unwrap().join("target/debug/hadome"))
+        );
+        assert_eq!(hadome_binary(&command("hadome")), None);
+        assert_eq!(hadome_binary(&[]), None);
+    }
+
+    /// A lab state for `lab_conf`: db-1 primary, db-2 its synchronous standby with a slot, db-3
+    /// an asynchronous standby of db-2 with its own settings; link ports 5000 + a pair's index.
+    fn three_nodes() -> Lab {
+        let dir = PathBuf::from("/tmp/lab");
+        let node = |name: &str, upstream: Option<&str>, synchronous: bool, slot: bool| {
+            let home = dir.join("nodes").join(name);
+            NodeState {
+                name: name.to_owned(),
+                upstream: upstream.map(str::to_owned),
+                synchronous,
+                slot,
+                settings: if name == "db-3" {
+                    BTreeMap::from([("wal_keep_size".to_owned(), "8MB".to_owned())])
+                } else {
+                    BTreeMap::new()
+                },
+                data_dir: home.join("data"),
+                socket_dir: home.join("run"),
+                log_file: home.join("postgresql.log"),
+                client_port: 0,
+            }
+        };
+        let names = ["db-1", "db-2", "db-3"];
+        let mut links = Vec::new();
+        for upstream in names {
+            for standby in names {
+                if upstream != standby {
+                    links.push(LinkState {
+                        upstream: upstream.to_owned(),
+                        standby: standby.to_owned(),
+                        port: 5000 + u16::try_from(links.len()).unwrap(),
+                    });
+                }
+            }
+        }
+        Lab {
+            state: LabState {
+                version: LabState::new_version(),
+                topology: "three".to_owned(),
+                dir: dir.clone(),
+                token: "t0k3n".to_owned(),
+                bindir: PathBuf::from("/usr/lib/postgresql/15/bin"),
+                run_as: crate::state::RunAs::CurrentUser,
+                proxy_pid: 0,
+                nodes: vec![
+                    node("db-1", None, false, false),
+                    node("db-2", Some("db-1"), true, true),
+                    node("db-3", Some("db-2"), false, false),
+                ],
+                links,
+                hadome_binary: None,
+            },
+            wait_timeout: Duration::from_secs(1),
+        }
+    }
+
+    fn conf_lines(lab: &Lab, name: &str) -> Vec<String> {
+        lab.lab_conf(lab.state.node(name).unwrap())
+            .unwrap()
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn lab_conf_follows_the_lab_state() {
+        let mut lab = three_nodes();
+        let primary = conf_lines(&lab, "db-1");
+        assert!(primary.contains(&"cluster_name = 'hadome-lab-t0k3n-db-1'".to_owned()));
+        assert!(primary.contains(&"synchronous_standby_names = '\"db-2\"'".to_owned()));
+        assert!(!primary
+            .iter()
+            .any(|line| line.starts_with("primary_conninfo")));
+
+        let standby = conf_lines(&lab, "db-2");
+        assert!(standby.contains(&"primary_conninfo = 'host=127.0.0.1 port=5000 user=postgres application_name=db-2'".to_owned()), "{standby:?}");
+        assert!(standby.contains(&"primary_slot_name = 'db_2'".to_owned()));
+        assert!(standby.contains(&"synchronous_standby_names = ''".to_owned()));
+        assert!(standby.contains(&"unix_socket_directories = '/tmp/lab/nodes/db-2/run'".to_owned()));
+
+        let cascaded = conf_lines(&lab, "db-3");
+        // db-2 -> db-3 is the fourth link.
+        assert!(cascaded.contains(&"primary_conninfo = 'host=127.0.0.1 port=5003 user=postgres application_name=db-3'".to_owned()), "{cascaded:?}");
+        assert_eq!(
+            cascaded.last().map(String::as_str),
+            Some("wal_keep_size = '8MB'"),
+            "topology settings come last"
+        );
+
+        // As a rebuild records it: db-3 now streams from db-1, db-2 without its slot.
+        lab.state.nodes[2].upstream = Some("db-1".to_owned());
+        lab.state.nodes[1].slot = false;
+        let rebuilt = conf_lines(&lab, "db-3");
+        assert!(rebuilt.contains(&"cluster_name = 'hadome-lab-t0k3n-db-3'".to_owned()));
+        assert!(rebuilt.contains(&"primary_conninfo = 'host=127.0.0.1 port=5001 user=postgres application_name=db-3'".to_owned()), "{rebuilt:?}");
+        assert!(!conf_lines(&lab, "db-2")
+            .iter()
+            .any(|line| line.starts_with("primary_slot_name")));
+        assert_eq!(
+            conf_lines(&lab, "db-1"),
+            primary,
+            "the primary's list is unchanged"
+        );
+    }
 
     #[test]
     fn settings_are_quoted_for_postgresql_conf() {

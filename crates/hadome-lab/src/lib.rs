@@ -10,6 +10,8 @@
 //! - [`Topology`]: which nodes, who streams from whom (built-ins or a TOML file);
 //! - [`Lab`] and [`LabGuard`]: a running estate; the guard tears it down on `Drop`;
 //! - [`Fault`]: hang, crash, cut, stall, promote, config-change … each verified before it returns;
+//! - [`Lab::rebuild`]: a stopped node whose data directory was moved aside, made a fresh standby
+//!   of another (the lab's `rebuild_command` for hadome's executor);
 //! - [`LoadOptions`] / [`VerifyReport`]: a write load with an ack log, and how many acknowledged
 //!   commits a node lacks.
 //!
@@ -34,6 +36,7 @@ mod load;
 mod pg;
 mod process;
 pub mod proxy;
+mod rebuild;
 mod state;
 pub mod topology;
 mod wait;
@@ -43,4 +46,5 @@ pub use fault::{Fault, FaultReport, FAULT_NAMES};
 pub use lab::{Lab, LabGuard, LabOptions, LabStatus, LinkStatus, LiveState, NodeStatus};
 pub use load::{read_ack_log, LoadOptions, LoadReport, VerifyReport};
 pub use pg::{connect_tcp, format_lsn, locate_bindir, parse_lsn, BINDIR_ENV, DEBIAN_BINDIR};
+pub use rebuild::RebuildReport;
 pub use topology::{NodeSpec, Topology};

@@ -1,11 +1,13 @@
 //! `DIR/lab.json`: what a lab started, where, and as whom.
 //!
-//! Written once by `lab up` (atomically: a temporary file renamed into place) and read by every
-//! later command (`status`, `fault`, `load`, `verify`, `down`). It records the facts the lab chose —
+//! Written by `lab up` (atomically: a temporary file renamed into place), rewritten by `lab
+//! rebuild` (a node's new upstream), and read by every later command (`status`, `fault`, `load`,
+//! `verify`, `down`). It records the facts the lab chose —
 //! directories, ports, the proxy's PID, the OS user — never live state: a postmaster's PID is read
 //! from its `postmaster.pid`, hangs from `/proc`, cuts from the proxy, each time they are needed.
 //! This format is internal to the lab; `lab status --json` is the stable view.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -38,15 +40,26 @@ pub(crate) struct LabState {
     pub(crate) nodes: Vec<NodeState>,
     /// Every link route: one per ordered pair of nodes.
     pub(crate) links: Vec<LinkState>,
+    /// The `hadome` binary the lab was brought up with (absolute), which the estate file's
+    /// commands run; `None` in a lab.json written before it was recorded.
+    #[serde(default)]
+    pub(crate) hadome_binary: Option<PathBuf>,
 }
 
 /// One node, as the lab set it up.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct NodeState {
     pub(crate) name: String,
+    /// The node it streams from: the topology's, or the source of its last `lab rebuild`.
     pub(crate) upstream: Option<String>,
+    /// Whether the primary's `synchronous_standby_names` lists it (a rebuild does not change it).
     pub(crate) synchronous: bool,
+    /// Whether its upstream keeps a replication slot for it (a rebuild uses none).
     pub(crate) slot: bool,
+    /// Its postgresql.conf settings from the topology (`[settings]`, then the node's own); empty
+    /// in a lab.json written before they were recorded.
+    #[serde(default)]
+    pub(crate) settings: BTreeMap<String, String>,
     pub(crate) data_dir: PathBuf,
     pub(crate) socket_dir: PathBuf,
     pub(crate) log_file: PathBuf,
@@ -73,6 +86,12 @@ impl NodeState {
     /// The Unix socket file PostgreSQL listens on (port 5432 inside the node's socket dir).
     pub(crate) fn socket_file(&self) -> PathBuf {
         self.socket_dir.join(".s.PGSQL.5432")
+    }
+
+    /// The name of the replication slot its upstream keeps for it (`[a-z0-9_]` only), as
+    /// [`crate::NodeSpec::slot_name`].
+    pub(crate) fn slot_name(&self) -> String {
+        self.name.replace('-', "_")
     }
 }
 
@@ -113,6 +132,11 @@ impl LabState {
             });
         }
         Ok(state)
+    }
+
+    /// Writes it to `DIR/lab.json`, atomically.
+    pub(crate) fn write(&self) -> Result<(), LabError> {
+        write_json_atomically(&self.dir.join(STATE_FILE), self)
     }
 
     /// A node by name, or an error that lists the known ones.

@@ -347,6 +347,7 @@ mod tests {
             data_dir: PathBuf::from("/nowhere"),
             host: "localhost".to_owned(),
             application_name: name.to_owned(),
+            commands: Default::default(),
         }
     }
 

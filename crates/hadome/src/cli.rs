@@ -60,10 +60,51 @@ pub(crate) enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// Do an action, guarded: the same assessment as `ask`, then, only if it allows, the plan.
+    ///
+    /// The intent is journaled before anything is done, each step as it is done, the outcome
+    /// after. Destroying steps never destroy: a data directory is moved aside, not deleted. Uses
+    /// the instances' start_command, stop_command and rebuild_command from the estate file. Exit
+    /// 0 done, 1 refused (deny) or a step failed, 3 needs a human, 2 usage or configuration error.
+    #[command(
+        after_help = "Examples:\n  hadome run rebuild db-3 --from db-1 --config estate.toml --dry-run\n  hadome run stop db-2 --config estate.toml --override quorum --reason \"disk replacement, ticket 812\""
+    )]
+    Run {
+        /// The action.
+        #[arg(value_enum)]
+        action: ActionName,
+        /// The instance acted on.
+        #[arg(value_name = "TARGET")]
+        target: String,
+        /// For `rebuild`: the instance whose data replaces the target's.
+        #[arg(long, value_name = "SOURCE")]
+        from: Option<String>,
+        #[command(flatten)]
+        flags: RunFlags,
+        #[command(flatten)]
+        config: ConfigFile,
+        #[command(flatten)]
+        json: Json,
+    },
     /// Real PostgreSQL estates on this machine, with the incidents' faults: for tests, drills,
     /// demos and benchmarks.
     #[command(subcommand)]
     Lab(LabCommand),
+}
+
+/// `hadome run`'s flags beyond `ask`'s.
+#[derive(Debug, Args)]
+pub(crate) struct RunFlags {
+    /// Print the assessment and the plan; do nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Override a refusing rule (a deny or needs-human finding's rule id); repeat for several.
+    /// Needs --reason; the override, who and why, is journaled.
+    #[arg(long = "override", value_name = "RULE")]
+    pub(crate) overrides: Vec<String>,
+    /// Why the interlock is overridden (journaled with the override).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) reason: Option<String>,
 }
 
 /// The estate's configuration.
@@ -155,6 +196,30 @@ pub(crate) enum LabCommand {
         /// (config-change).
         #[arg(required = true, num_args = 1..=2, value_name = "NODE")]
         arguments: Vec<String>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Make a stopped node a fresh standby of a running one: the lab's rebuild_command.
+    ///
+    /// Requires TARGET stopped (`lab fault stop`), its data directory absent, and SOURCE running.
+    /// The data directory must be gone because the lab never overwrites or deletes data: move it
+    /// aside first (`hadome run rebuild` does, then runs this command, which DIR/estate.toml names
+    /// as each instance's rebuild_command). Then: pg_basebackup from SOURCE into TARGET's data
+    /// directory, TARGET's own settings with primary_conninfo on the link SOURCE -> TARGET (no
+    /// slot), a start; returns once TARGET streams. `lab status` shows SOURCE as its upstream; the
+    /// primary's synchronous_standby_names is unchanged. A refusal changes nothing.
+    #[command(
+        after_help = "Example:\n  hadome lab fault --dir /tmp/lab stop db-3\n  mv /tmp/lab/nodes/db-3/data /tmp/lab/nodes/db-3/data.aside\n  hadome lab rebuild --dir /tmp/lab db-3 --from db-1"
+    )]
+    Rebuild {
+        #[command(flatten)]
+        dir: LabDir,
+        /// The node to rebuild: stopped, its data directory moved aside.
+        #[arg(value_name = "TARGET")]
+        target: String,
+        /// The running node to copy, which TARGET then streams from.
+        #[arg(long, value_name = "SOURCE")]
+        from: String,
         #[command(flatten)]
         json: Json,
     },

@@ -21,23 +21,23 @@ use crate::exit_code;
 use crate::output::{print_json, print_text, Paint, Table};
 
 /// One observation pass and what the journal remembers.
-struct Pass {
-    estate: Estate,
-    facts: Facts,
-    history: History,
-    now: Timestamp,
-    journal: hadome_journal::Journal,
-    observe_seconds: f64,
+pub(crate) struct Pass {
+    pub(crate) estate: Estate,
+    pub(crate) facts: Facts,
+    pub(crate) history: History,
+    pub(crate) now: Timestamp,
+    pub(crate) journal: hadome_journal::Journal,
+    pub(crate) observe_seconds: f64,
 }
 
-fn wall_clock() -> Timestamp {
+pub(crate) fn wall_clock() -> Timestamp {
     let millis = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_millis());
     Timestamp(i64::try_from(millis).unwrap_or(i64::MAX))
 }
 
-async fn observe(config: &ConfigFile) -> Result<Pass, CliError> {
+pub(crate) async fn observe(config: &ConfigFile) -> Result<Pass, CliError> {
     let estate = hadome_config::load(&config.config)?;
     let mut journal = hadome_journal::Journal::open(&estate.journal_path)?;
     let started = Instant::now();
@@ -266,29 +266,7 @@ pub(crate) async fn ask(
     config: ConfigFile,
     as_json: bool,
 ) -> Result<u8, CliError> {
-    let action =
-        match (action, from) {
-            (ActionName::Rebuild, Some(source)) => Action::Rebuild { target, source },
-            (ActionName::Rebuild, None) => return Err(CliError::Usage {
-                message:
-                    "`rebuild` needs `--from SOURCE`: the instance whose data replaces the target's"
-                        .to_owned(),
-                hint: Some("hadome ask rebuild db-3 --from db-1 --config estate.toml".to_owned()),
-            }),
-            (other, Some(_)) => {
-                return Err(CliError::Usage {
-                    message: format!(
-                        "`--from` goes with `rebuild` only, not `{}`",
-                        action_word(other)
-                    ),
-                    hint: None,
-                })
-            }
-            (ActionName::Promote, None) => Action::Promote { target },
-            (ActionName::Restart, None) => Action::Restart { target },
-            (ActionName::Stop, None) => Action::Stop { target },
-            (ActionName::DeleteData, None) => Action::DeleteData { target },
-        };
+    let action = action_from(action, target, from)?;
     let mut pass = observe(&config).await?;
     let assessment = interlock::assess(&pass.estate, &pass.facts, &pass.history, &action, pass.now);
     pass.journal.record_verdict(
@@ -309,6 +287,38 @@ pub(crate) async fn ask(
     })
 }
 
+/// The typed action from the command line's words; `--from` goes with `rebuild` only.
+pub(crate) fn action_from(
+    action: ActionName,
+    target: String,
+    from: Option<String>,
+) -> Result<Action, CliError> {
+    Ok(match (action, from) {
+        (ActionName::Rebuild, Some(source)) => Action::Rebuild { target, source },
+        (ActionName::Rebuild, None) => {
+            return Err(CliError::Usage {
+                message:
+                    "`rebuild` needs `--from SOURCE`: the instance whose data replaces the target's"
+                        .to_owned(),
+                hint: Some("hadome ask rebuild db-3 --from db-1 --config estate.toml".to_owned()),
+            })
+        }
+        (other, Some(_)) => {
+            return Err(CliError::Usage {
+                message: format!(
+                    "`--from` goes with `rebuild` only, not `{}`",
+                    action_word(other)
+                ),
+                hint: None,
+            })
+        }
+        (ActionName::Promote, None) => Action::Promote { target },
+        (ActionName::Restart, None) => Action::Restart { target },
+        (ActionName::Stop, None) => Action::Stop { target },
+        (ActionName::DeleteData, None) => Action::DeleteData { target },
+    })
+}
+
 fn action_word(action: ActionName) -> &'static str {
     match action {
         ActionName::Promote => "promote",
@@ -319,7 +329,7 @@ fn action_word(action: ActionName) -> &'static str {
     }
 }
 
-fn assessment_json(assessment: &Assessment) -> Value {
+pub(crate) fn assessment_json(assessment: &Assessment) -> Value {
     let (source, target) = match &assessment.action {
         Action::Rebuild { source, target } => (Some(source.clone()), target.clone()),
         other => (None, other.target().to_owned()),
@@ -336,7 +346,7 @@ fn assessment_json(assessment: &Assessment) -> Value {
     })
 }
 
-fn render_assessment(assessment: &Assessment, paint: Paint) -> String {
+pub(crate) fn render_assessment(assessment: &Assessment, paint: Paint) -> String {
     // Pad before painting: escape codes are invisible but would count toward the width.
     let verdict = format!("{:<11}", assessment.verdict.as_str().to_uppercase());
     let verdict = match assessment.verdict {

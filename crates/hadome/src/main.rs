@@ -9,6 +9,7 @@ mod estate_command;
 mod exit_code;
 mod lab_command;
 mod output;
+mod run_command;
 
 use std::process::ExitCode;
 
@@ -46,6 +47,26 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             config,
             json,
         } => estate_command::ask(action, target, from, config, json.json).await,
+        Command::Run {
+            action,
+            target,
+            from,
+            flags,
+            config,
+            json,
+        } => {
+            run_command::run(run_command::RunOptions {
+                action,
+                target,
+                from,
+                config,
+                dry_run: flags.dry_run,
+                overrides: flags.overrides,
+                reason: flags.reason,
+                json: json.json,
+            })
+            .await
+        }
         Command::Lab(command) => lab_command::run(command).await,
     }
 }

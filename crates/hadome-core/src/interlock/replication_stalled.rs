@@ -110,38 +110,45 @@ fn stall_depth(view: &View, instance: &str, depth: usize) -> Option<(Severity, S
     None
 }
 
-/// The proof that a standby can never catch up: every copy ahead of it has recycled the WAL
-/// segment it needs next.
+/// The cause of a stall, when it can be proven: the primary has recycled the WAL segment the
+/// standby needs next. When no other copy ahead of the standby still holds that segment either,
+/// it can never catch up; copies that still hold it (a standby recycles at its next restartpoint)
+/// are named instead of claiming "never".
 fn wal_gone(view: &View, instance: &str, state: &InstanceState) -> Option<String> {
     let cluster = view.cluster_of(instance)?;
     let segment_size = state.wal_segment_size_bytes.max(1);
     let needed = state.position.lsn.0 / segment_size;
-    let mut ahead = Vec::new();
-    for member in cluster
-        .members
-        .iter()
-        .filter(|member| member.as_str() != instance)
-    {
-        let Some(other) = view.fresh(member) else {
-            continue;
-        };
-        if !View::at_or_ahead(&other.position, &state.position) || other.position == state.position
-        {
-            continue;
-        }
-        let oldest = other.oldest_wal_segment?;
-        if oldest <= needed {
-            return None; // someone still holds it: it could catch up
-        }
-        ahead.push(format!("`{member}` keeps segments from {oldest:X}"));
-    }
-    if ahead.is_empty() {
+    let primary = *view.live_primaries(cluster).first()?;
+    let primary_oldest = view.fresh(primary)?.oldest_wal_segment?;
+    if primary_oldest <= needed {
         return None;
     }
-    Some(format!(
-        "the WAL it needs next (segment {needed:X}) is gone from every copy ahead of it ({}): it can never catch up",
-        ahead.join(", ")
-    ))
+    let holders: Vec<String> = cluster
+        .members
+        .iter()
+        .filter(|member| member.as_str() != instance && member.as_str() != primary)
+        .filter_map(|member| {
+            let other = view.fresh(member)?;
+            let ahead = View::at_or_ahead(&other.position, &state.position)
+                && other.position != state.position;
+            (ahead
+                && other
+                    .oldest_wal_segment
+                    .is_some_and(|oldest| oldest <= needed))
+            .then(|| format!("`{member}`"))
+        })
+        .collect();
+    let cause = format!(
+        "the WAL it needs next (segment {needed:X}) was removed from the primary `{primary}` (it keeps segments from {primary_oldest:X})"
+    );
+    Some(if holders.is_empty() {
+        format!("{cause}; no copy ahead of it holds it any more: it can never catch up")
+    } else {
+        format!(
+            "{cause}; only {} still holds it, until its next restartpoint",
+            holders.join(", ")
+        )
+    })
 }
 
 /// `check`: every stalled or lagging standby.

@@ -35,6 +35,7 @@ fn estate(members: &[&str]) -> Estate {
                 data_dir: PathBuf::from(format!("/srv/{name}/data")),
                 host: "localhost".to_owned(),
                 application_name: (*name).to_owned(),
+                commands: Default::default(),
             })
             .collect(),
         clusters: vec![Cluster {
@@ -314,7 +315,8 @@ fn misskey_check_sees_the_stall_the_cascade_and_the_unapplied_config_before_the_
         db3.message
     );
     assert!(
-        db3.message.contains("`db-1` keeps segments from C"),
+        db3.message
+            .contains("was removed from the primary `db-1` (it keeps segments from C)"),
         "{}",
         db3.message
     );
@@ -516,4 +518,25 @@ fn a_receiver_flapping_to_streaming_on_an_abandoned_timeline_is_not_replicating(
         scenario.check(),
         "replication-stalled@db002(deny) timeline-follow@db002(deny)"
     );
+}
+
+#[test]
+fn a_standby_that_still_holds_the_segment_is_named_instead_of_claiming_never() {
+    // The primary recycled segment 9; the synchronous standby has not reached its restartpoint.
+    let mut db1 = primary(80 * MB, &[("db-2", "sync"), ("db-3", "async")]);
+    db1.oldest_wal_segment = Some(12);
+    let mut db2 = standby(80 * MB, true);
+    db2.oldest_wal_segment = Some(4);
+    let scenario = Scenario::new(&["db-1", "db-2", "db-3"])
+        .answered("db-1", db1)
+        .answered("db-2", db2)
+        .answered("db-3", standby(9 * MB, false));
+    let findings = check(&scenario.estate, &scenario.facts, &scenario.history, NOW);
+    let db3 = &findings[0].message;
+    assert!(db3.contains("was removed from the primary `db-1`"), "{db3}");
+    assert!(
+        db3.contains("only `db-2` still holds it, until its next restartpoint"),
+        "{db3}"
+    );
+    assert!(!db3.contains("never"), "{db3}");
 }

@@ -8,7 +8,7 @@ use hadome_journal::{Journal, JournalError};
 use crate::support::{answered, facts, new_journal, position, raw, state};
 
 #[test]
-fn open_creates_the_file_in_wal_mode_with_schema_version_1() {
+fn open_creates_the_file_in_wal_mode_with_schema_version_2() {
     let (_dir, path, journal) = new_journal();
     assert!(path.is_file());
     assert_eq!(journal.path(), path);
@@ -20,7 +20,7 @@ fn open_creates_the_file_in_wal_mode_with_schema_version_1() {
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     let tables: Vec<String> = connection
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .unwrap()
@@ -28,7 +28,16 @@ fn open_creates_the_file_in_wal_mode_with_schema_version_1() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(tables, ["events", "last_known", "summaries"]);
+    assert_eq!(
+        tables,
+        [
+            "events",
+            "intent_steps",
+            "intents",
+            "last_known",
+            "summaries"
+        ]
+    );
 }
 
 #[test]
@@ -72,15 +81,15 @@ fn reopening_keeps_history_and_events() {
 fn a_newer_schema_version_is_refused_and_left_alone() {
     let (_dir, path, journal) = new_journal();
     drop(journal);
-    raw(&path).pragma_update(None, "user_version", 2).unwrap();
+    raw(&path).pragma_update(None, "user_version", 3).unwrap();
 
     let error = Journal::open(&path).unwrap_err();
     assert!(
         matches!(
             error,
             JournalError::UnsupportedVersion {
-                found: 2,
-                known: 1,
+                found: 3,
+                known: 2,
                 ..
             }
         ),
@@ -89,14 +98,14 @@ fn a_newer_schema_version_is_refused_and_left_alone() {
     let message = error.to_string();
     assert!(message.contains(&path.display().to_string()), "{message}");
     assert!(
-        message.contains("schema version 2") && message.contains("up to 1"),
+        message.contains("schema version 3") && message.contains("up to 2"),
         "{message}"
     );
     assert!(error.hint().is_some());
     let version: i64 = raw(&path)
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
 
 #[test]

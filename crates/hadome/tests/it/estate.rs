@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use hadome_core::estate::FailoverPolicy;
+use hadome_core::estate::{FailoverPolicy, InstanceCommands};
 use tokio_postgres::NoTls;
 
-use crate::support::{describe, lab, value};
+use crate::support::{describe, hadome_binary, lab, show, value};
 
 /// The `port` of a `key=value` conninfo the lab wrote (no quoting there).
 fn port_of(conninfo: &str) -> Option<u16> {
@@ -68,6 +68,41 @@ async fn the_labs_estate_file_loads_as_the_lab() {
         );
         drop(client);
         let _ = connection.await;
+    }
+
+    // Each instance is started, stopped and rebuilt by the lab's own commands, run by the hadome
+    // binary the lab was brought up with.
+    let hadome = hadome_binary().to_str().unwrap().to_owned();
+    let dir = lab.dir().to_str().unwrap().to_owned();
+    for instance in &estate.instances {
+        let name = instance.name.as_str();
+        let argv = |words: &[&str]| Some(words.iter().map(|word| (*word).to_owned()).collect());
+        assert_eq!(
+            instance.commands,
+            InstanceCommands {
+                start: argv(&[&hadome, "lab", "fault", "--dir", &dir, "start", name]),
+                stop: argv(&[&hadome, "lab", "fault", "--dir", &dir, "stop", name]),
+                rebuild: argv(&[
+                    &hadome, "lab", "rebuild", "--dir", &dir, name, "--from", "{source}"
+                ]),
+            },
+            "{name}"
+        );
+    }
+    // The argv runs as it is: no shell.
+    let db4 = estate.instance("db-4").unwrap();
+    for (command, process) in [
+        (&db4.commands.stop, "stopped"),
+        (&db4.commands.start, "running"),
+    ] {
+        let argv = command.as_ref().unwrap();
+        let output = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{argv:?}: {}", show(&output));
+        let status = lab.status().await.unwrap();
+        assert_eq!(status.nodes[3].process, process, "after {argv:?}");
     }
 
     assert_eq!(estate.clusters.len(), 1, "{estate:?}");

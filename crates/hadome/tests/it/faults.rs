@@ -123,11 +123,24 @@ async fn stop_and_start_are_clean_and_the_standby_streams_again() {
         log.contains("database system is shut down"),
         "a clean shutdown:\n{log}"
     );
-    let refused = lab.fault(&Fault::Stop(node("db-2"))).await.unwrap_err();
+    // Stopping a stopped instance succeeds and says so, as a service manager's stop does.
+    let again = lab.fault(&Fault::Stop(node("db-2"))).await.unwrap();
     assert!(
-        refused.to_string().contains("stopped, not running"),
+        again.summary.contains("already stopped"),
+        "{}",
+        again.summary
+    );
+    // A hung instance cannot stop cleanly: refused, with the fix.
+    lab.fault(&Fault::HangPostmaster(node("db-1")))
+        .await
+        .unwrap();
+    let refused = lab.fault(&Fault::Stop(node("db-1"))).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("hung-postmaster, not running"),
         "{refused}"
     );
+    assert!(refused.hint().unwrap().contains("resume it first"));
+    lab.fault(&Fault::Resume(node("db-1"))).await.unwrap();
 
     lab.fault(&Fault::Start(node("db-2"))).await.unwrap();
     eventually("db-2 to stream again", LONG, || async {

@@ -27,6 +27,7 @@ fn estate_of(lab: &Lab, user: &str, probe_timeout_seconds: f64) -> Estate {
             data_dir: lab.data_dir(name).expect("a lab node"),
             host: "localhost".to_owned(),
             application_name: name.clone(),
+            commands: Default::default(),
         })
         .collect();
     Estate {

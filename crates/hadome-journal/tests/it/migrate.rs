@@ -1,0 +1,193 @@
+//! Migrations: a journal written by an older hadome is brought to the current schema in place, in
+//! one transaction, keeping what it remembers.
+
+use hadome_core::action::Action;
+use hadome_core::fact::{LastKnown, Timestamp};
+use hadome_core::finding::Verdict;
+use hadome_journal::{Journal, JournalError};
+use serde_json::json;
+
+use crate::support::{position, raw};
+
+/// The schema of version 1, as hadome's first journal wrote it. Frozen: files of version 1 exist.
+const VERSION_1: &str = "
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX events_at ON events (at_ms, id);
+    CREATE TABLE last_known (
+        instance TEXT PRIMARY KEY,
+        system_identifier TEXT NOT NULL,
+        timeline INTEGER NOT NULL,
+        lsn INTEGER NOT NULL,
+        history TEXT,
+        was_primary INTEGER NOT NULL,
+        was_streaming INTEGER NOT NULL,
+        observed_at_ms INTEGER NOT NULL,
+        last_replay_at_ms INTEGER
+    );
+    CREATE TABLE summaries (
+        instance TEXT PRIMARY KEY,
+        summary TEXT NOT NULL
+    );
+    PRAGMA application_id = 1751213167;
+    PRAGMA user_version = 1;
+";
+
+/// A version-1 journal at `path` in WAL mode, with what a pass and a verdict left in it.
+fn version_1_journal(path: &std::path::Path) {
+    let connection = raw(path);
+    let mode: String = connection
+        .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    connection.execute_batch(VERSION_1).unwrap();
+    connection
+        .execute_batch(
+            r#"
+            INSERT INTO last_known VALUES ('db-1', '7', 2, 83886080, '[[1,50331648]]', 1, 0, 1000, NULL);
+            INSERT INTO last_known VALUES ('db-3', '7', 1, 67108864, NULL, 0, 1, 1000, 999);
+            INSERT INTO summaries VALUES ('db-1', 'primary, timeline 2');
+            INSERT INTO summaries VALUES ('db-3', 'standby, timeline 1, streaming');
+            INSERT INTO events (at_ms, kind, subject, body) VALUES (1000, 'fact-changed', 'db-1',
+                '{"version":1,"instance":"db-1","before":null,"after":"primary, timeline 2","position":null}');
+            INSERT INTO events (at_ms, kind, subject, body) VALUES (2000, 'verdict', 'db-3',
+                '{"version":1,"action":{"text":"promote db-3","name":"promote","target":"db-3","source":null},"verdict":"allow","findings":[]}');
+            "#,
+        )
+        .unwrap();
+}
+
+fn user_version(path: &std::path::Path) -> i64 {
+    raw(path)
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap()
+}
+
+fn tables(path: &std::path::Path) -> Vec<String> {
+    raw(path)
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn a_version_1_journal_is_migrated_to_version_2_keeping_its_rows_and_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    version_1_journal(&path);
+    assert_eq!(user_version(&path), 1);
+
+    let mut journal = Journal::open(&path).unwrap();
+    assert_eq!(user_version(&path), 2);
+    assert_eq!(
+        tables(&path),
+        [
+            "events",
+            "intent_steps",
+            "intents",
+            "last_known",
+            "summaries"
+        ]
+    );
+
+    let history = journal.history().unwrap();
+    assert_eq!(
+        history.last_known["db-1"],
+        LastKnown {
+            position: position(7, 2, 0x500_0000, Some(&[(1, 0x300_0000)])),
+            was_primary: true,
+            was_streaming: false,
+            observed_at: Timestamp(1_000),
+            last_replay_at: None,
+        }
+    );
+    assert_eq!(
+        history.last_known["db-3"],
+        LastKnown {
+            position: position(7, 1, 0x400_0000, None),
+            was_primary: false,
+            was_streaming: true,
+            observed_at: Timestamp(1_000),
+            last_replay_at: Some(Timestamp(999)),
+        }
+    );
+    let events = journal.events_since(Timestamp(i64::MIN)).unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .map(|event| (event.id, event.kind.as_str(), event.subject.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "fact-changed", "db-1"), (2, "verdict", "db-3")]
+    );
+    assert_eq!(events[0].body["after"], "primary, timeline 2");
+    assert_eq!(events[1].body["action"]["text"], "promote db-3");
+
+    // The migrated journal records intents, after the old events.
+    assert_eq!(journal.open_intents().unwrap(), []);
+    let id = journal
+        .record_intent(
+            Timestamp(3_000),
+            &Action::Promote {
+                target: "db-3".into(),
+            },
+            Verdict::Allow,
+            &["promote db-3".into()],
+            &[],
+            "alice",
+        )
+        .unwrap();
+    assert_eq!(journal.open_intents().unwrap()[0].id, id);
+    let events = journal.events_since(Timestamp(i64::MIN)).unwrap();
+    assert_eq!(events.len(), 3);
+    assert_eq!(
+        (
+            events[2].id,
+            events[2].kind.as_str(),
+            &events[2].body["actor"]
+        ),
+        (3, "intent", &json!("alice"))
+    );
+    drop(journal);
+
+    // Reopening a migrated journal migrates nothing.
+    let reopened = Journal::open(&path).unwrap();
+    assert_eq!(user_version(&path), 2);
+    assert_eq!(reopened.history().unwrap(), history);
+    assert_eq!(reopened.open_intents().unwrap().len(), 1);
+}
+
+#[test]
+fn a_migration_that_fails_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    version_1_journal(&path);
+    // Something in the way of the migration's second table: the first must not stay behind.
+    raw(&path)
+        .execute_batch("CREATE TABLE intent_steps (anything)")
+        .unwrap();
+
+    let error = Journal::open(&path).unwrap_err();
+    assert!(
+        matches!(&error, JournalError::Sqlite { action, .. } if action.contains("migrate")),
+        "{error:?}"
+    );
+    assert_eq!(user_version(&path), 1);
+    assert_eq!(
+        tables(&path),
+        ["events", "intent_steps", "last_known", "summaries"],
+        "no `intents` table"
+    );
+
+    raw(&path).execute_batch("DROP TABLE intent_steps").unwrap();
+    let journal = Journal::open(&path).unwrap();
+    assert_eq!(user_version(&path), 2);
+    assert_eq!(journal.events_since(Timestamp(i64::MIN)).unwrap().len(), 2);
+}

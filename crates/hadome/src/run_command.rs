@@ -1,0 +1,667 @@
+//! `hadome run`: the guarded executor.
+//!
+//! The same assessment as `ask`, then, only when the verdict allows (or a person overrode the
+//! refusing rules, with a reason), the plan: each step journaled as it is done, between an intent
+//! recorded before anything happens and an outcome recorded after. Destroying steps never destroy:
+//! a data directory is moved aside, never deleted (preserve before destroy). A kill -9 between
+//! intent and outcome leaves an open intent in the journal, which `hadome run` reports.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use hadome_core::action::Action;
+use hadome_core::estate::{Estate, Instance};
+use hadome_core::fact::{ProbeOutcome, Timestamp};
+use hadome_core::finding::{Severity, Verdict};
+use hadome_core::interlock::{self, Assessment};
+use serde_json::{json, Value};
+
+use crate::cli::{ActionName, ConfigFile};
+use crate::error::CliError;
+use crate::estate_command::{action_from, assessment_json, observe, render_assessment, wall_clock};
+use crate::exit_code;
+use crate::output::{print_json, print_text, Paint};
+
+/// How long a configured command (start, stop, rebuild) may run.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long hadome waits for the effect of a step (an instance answering, streaming, promoted).
+const EFFECT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Run the instance's `stop_command`.
+    Stop(String),
+    /// Move the instance's data directory aside (never delete it).
+    Preserve { instance: String, data_dir: PathBuf },
+    /// Run the target's `rebuild_command`, then wait until it streams.
+    Rebuild { target: String, source: String },
+    /// Run the instance's `start_command`, then wait until it answers.
+    Start(String),
+    /// `pg_promote()`, then wait until it accepts writes.
+    Promote(String),
+}
+
+impl Step {
+    fn describe(&self) -> String {
+        match self {
+            Step::Stop(instance) => format!("stop `{instance}` (its stop_command)"),
+            Step::Preserve { instance, data_dir } => {
+                format!(
+                    "preserve `{instance}`'s data directory: move `{}` aside",
+                    data_dir.display()
+                )
+            }
+            Step::Rebuild { target, source } => {
+                format!("rebuild `{target}` from `{source}` (its rebuild_command), then wait until it streams")
+            }
+            Step::Start(instance) => {
+                format!("start `{instance}` (its start_command), then wait until it answers")
+            }
+            Step::Promote(instance) => {
+                format!("promote `{instance}` with pg_promote(), then wait until it accepts writes")
+            }
+        }
+    }
+}
+
+/// The steps that carry out `action`: pure, so it is tested without servers.
+pub(crate) fn plan(estate: &Estate, action: &Action) -> Vec<Step> {
+    let data_dir = |name: &str| {
+        estate
+            .instance(name)
+            .map(|instance| instance.data_dir.clone())
+            .unwrap_or_default()
+    };
+    match action {
+        Action::Promote { target } => vec![Step::Promote(target.clone())],
+        Action::Restart { target } => vec![Step::Stop(target.clone()), Step::Start(target.clone())],
+        Action::Stop { target } => vec![Step::Stop(target.clone())],
+        Action::DeleteData { target } => vec![
+            Step::Stop(target.clone()),
+            Step::Preserve {
+                instance: target.clone(),
+                data_dir: data_dir(target),
+            },
+        ],
+        Action::Rebuild { target, source } => vec![
+            Step::Stop(target.clone()),
+            Step::Preserve {
+                instance: target.clone(),
+                data_dir: data_dir(target),
+            },
+            Step::Rebuild {
+                target: target.clone(),
+                source: source.clone(),
+            },
+        ],
+    }
+}
+
+/// Every configured command the plan needs, or the first one missing, with the key to set.
+fn check_configured(estate: &Estate, plan: &[Step]) -> Result<(), CliError> {
+    for step in plan {
+        let (instance, key, present) = match step {
+            Step::Stop(name) => (
+                name,
+                "stop_command",
+                instance_of(estate, name)?.commands.stop.is_some(),
+            ),
+            Step::Start(name) => (
+                name,
+                "start_command",
+                instance_of(estate, name)?.commands.start.is_some(),
+            ),
+            Step::Rebuild { target, .. } => (
+                target,
+                "rebuild_command",
+                instance_of(estate, target)?.commands.rebuild.is_some(),
+            ),
+            Step::Preserve { .. } | Step::Promote(_) => continue,
+        };
+        if !present {
+            return Err(CliError::Usage {
+                message: format!("instance `{instance}` has no `{key}`: hadome does not know how to {}", &key[..key.len() - 8].replace('_', " ")),
+                hint: Some(format!("add `{key} = [\"program\", \"arg\", …]` to the `[[instance]]` named `{instance}` (examples/estate.toml shows each)")),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn instance_of<'a>(estate: &'a Estate, name: &str) -> Result<&'a Instance, CliError> {
+    estate.instance(name).ok_or_else(|| CliError::Usage {
+        message: format!("the estate has no instance `{name}`"),
+        hint: None,
+    })
+}
+
+/// Marks the findings of the overridden rules as warnings, with who and why; returns the new
+/// assessment, or a usage error when an override names no blocking finding.
+fn apply_overrides(
+    mut assessment: Assessment,
+    overrides: &[String],
+    reason: &str,
+) -> Result<Assessment, CliError> {
+    for rule in overrides {
+        let blocking = assessment
+            .findings
+            .iter()
+            .any(|finding| finding.rule == rule && finding.severity >= Severity::NeedsHuman);
+        if !blocking {
+            return Err(CliError::Usage {
+                message: format!("nothing to override: no `{rule}` finding refuses this action"),
+                hint: Some("`--override` takes the rule id of a deny or needs-human finding (see `hadome ask`)".to_owned()),
+            });
+        }
+    }
+    for finding in &mut assessment.findings {
+        if overrides.iter().any(|rule| rule == finding.rule)
+            && finding.severity >= Severity::NeedsHuman
+        {
+            finding.severity = Severity::Warn;
+            finding.message = format!("OVERRIDDEN ({reason}): {}", finding.message);
+        }
+    }
+    assessment.verdict = Verdict::of(&assessment.findings, &assessment.prerequisites);
+    Ok(assessment)
+}
+
+/// Options of one `hadome run`.
+pub(crate) struct RunOptions {
+    pub(crate) action: ActionName,
+    pub(crate) target: String,
+    pub(crate) from: Option<String>,
+    pub(crate) config: ConfigFile,
+    pub(crate) dry_run: bool,
+    pub(crate) overrides: Vec<String>,
+    pub(crate) reason: Option<String>,
+    pub(crate) json: bool,
+}
+
+/// `hadome run`.
+pub(crate) async fn run(options: RunOptions) -> Result<u8, CliError> {
+    let action = action_from(options.action, options.target.clone(), options.from.clone())?;
+    let reason = match (
+        options.overrides.is_empty(),
+        options.reason.as_deref().map(str::trim),
+    ) {
+        (true, _) => String::new(),
+        (false, Some(reason)) if !reason.is_empty() => reason.to_owned(),
+        (false, _) => {
+            return Err(CliError::Usage {
+                message: "`--override` needs `--reason TEXT`: why a person overrides the interlock"
+                    .to_owned(),
+                hint: Some("the reason is journaled with who overrode which rule".to_owned()),
+            })
+        }
+    };
+    let mut pass = observe(&options.config).await?;
+    let steps = plan(&pass.estate, &action);
+    check_configured(&pass.estate, &steps)?;
+    let open = pass.journal.open_intents()?;
+    let assessed = interlock::assess(&pass.estate, &pass.facts, &pass.history, &action, pass.now);
+    let assessment = apply_overrides(assessed, &options.overrides, &reason)?;
+    pass.journal.record_verdict(
+        pass.now,
+        &assessment.action,
+        assessment.verdict,
+        &assessment.findings,
+    )?;
+
+    let paint = Paint::for_stdout();
+    let mut text = render_assessment(&assessment, paint);
+    for intent in &open {
+        text.push_str(&format!(
+            "  ! intent #{} ({}, by {}) was never closed: it stopped after {} of its {} steps; check `{}` before acting again\n",
+            intent.id,
+            intent.action_text,
+            intent.actor,
+            intent.steps_done.len(),
+            intent.plan.len(),
+            intent.target
+        ));
+    }
+    let allowed = assessment.verdict <= Verdict::AllowAfter;
+    let mut report = json!({
+        "version": 1,
+        "assessment": assessment_json(&assessment),
+        "plan": steps.iter().map(Step::describe).collect::<Vec<_>>(),
+        "dry_run": options.dry_run,
+        "open_intents": open.iter().map(|intent| json!({"id": intent.id, "action": intent.action_text, "actor": intent.actor})).collect::<Vec<_>>(),
+        "executed": false,
+    });
+    if options.dry_run || !allowed {
+        text.push_str(if options.dry_run {
+            "plan (dry run: nothing is done):\n"
+        } else {
+            "nothing was done; the plan would have been:\n"
+        });
+        for (index, step) in steps.iter().enumerate() {
+            text.push_str(&format!("  {}. {}\n", index + 1, step.describe()));
+        }
+        emit(options.json, &report, &text);
+        return Ok(match assessment.verdict {
+            Verdict::Allow | Verdict::AllowAfter => exit_code::OK,
+            Verdict::Deny => exit_code::FAILURE,
+            Verdict::NeedsHuman => exit_code::NEEDS_HUMAN,
+        });
+    }
+
+    let overrides: Vec<hadome_journal::Override> = options
+        .overrides
+        .iter()
+        .map(|rule| hadome_journal::Override {
+            rule: rule.clone(),
+            reason: reason.clone(),
+        })
+        .collect();
+    let plan_text: Vec<String> = steps.iter().map(Step::describe).collect();
+    let intent = pass.journal.record_intent(
+        wall_clock(),
+        &action,
+        assessment.verdict,
+        &plan_text,
+        &overrides,
+        &actor(),
+    )?;
+    text.push_str(&format!("intent #{intent} journaled; executing:\n"));
+    let mut step_reports = Vec::new();
+    let mut failure = None;
+    for step in &steps {
+        let outcome = execute(&pass.estate, step).await;
+        let (ok, detail) = match &outcome {
+            Ok(detail) => (true, detail.clone()),
+            Err(error) => (false, error.clone()),
+        };
+        pass.journal
+            .record_step(intent, wall_clock(), &step.describe(), ok, &detail)?;
+        text.push_str(&format!(
+            "  {} {} — {detail}\n",
+            if ok {
+                paint.green("✓")
+            } else {
+                paint.red("✗")
+            },
+            step.describe()
+        ));
+        step_reports.push(json!({"step": step.describe(), "ok": ok, "detail": detail}));
+        if !ok {
+            failure = Some(format!("{} failed: {detail}", step.describe()));
+            break;
+        }
+    }
+    let (ok, detail) = match &failure {
+        None => (true, format!("{action} done")),
+        Some(failure) => (false, failure.clone()),
+    };
+    pass.journal
+        .record_outcome(intent, wall_clock(), ok, &detail)?;
+    text.push_str(&format!(
+        "outcome of intent #{intent} journaled: {}\n",
+        if ok {
+            paint.green(&detail)
+        } else {
+            paint.red(&detail)
+        }
+    ));
+    report["executed"] = true.into();
+    report["intent"] = intent.into();
+    report["steps"] = step_reports.into();
+    report["outcome"] = json!({"ok": ok, "detail": detail});
+    emit(options.json, &report, &text);
+    Ok(if ok {
+        exit_code::OK
+    } else {
+        exit_code::FAILURE
+    })
+}
+
+fn emit(as_json: bool, report: &Value, text: &str) {
+    if as_json {
+        print_json(report);
+    } else {
+        print_text(text);
+    }
+}
+
+/// Who acts, for the journal: the OS user, through `hadome run`.
+fn actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown user".to_owned());
+    format!("{user} (hadome run)")
+}
+
+/// Carries out one step and verifies its effect; `Ok` with what was done, `Err` with why not.
+async fn execute(estate: &Estate, step: &Step) -> Result<String, String> {
+    let instance = |name: &str| {
+        estate
+            .instance(name)
+            .ok_or_else(|| format!("no instance `{name}`"))
+    };
+    match step {
+        Step::Stop(name) => {
+            let command = instance(name)?.commands.stop.clone().unwrap_or_default();
+            run_argv(&command).await
+        }
+        Step::Start(name) => {
+            let target = instance(name)?;
+            let command = target.commands.start.clone().unwrap_or_default();
+            let ran = run_argv(&command).await?;
+            wait_for(estate, target, "it answers", |state| {
+                Some(state.is_some())
+                    .filter(|answered| *answered)
+                    .map(|_| ())
+            })
+            .await?;
+            Ok(format!("{ran}; it answers"))
+        }
+        Step::Preserve { data_dir, .. } => preserve(data_dir),
+        Step::Rebuild { target, source } => {
+            let target_instance = instance(target)?;
+            let source_instance = instance(source)?;
+            let command: Vec<String> = target_instance
+                .commands
+                .rebuild
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|argument| {
+                    argument
+                        .replace("{source_conninfo}", &source_instance.conninfo)
+                        .replace("{source}", source)
+                        .replace("{target}", target)
+                        .replace(
+                            "{data_dir}",
+                            &target_instance.data_dir.display().to_string(),
+                        )
+                })
+                .collect();
+            let ran = run_argv(&command).await?;
+            wait_for(estate, target_instance, "it streams", |state| {
+                let state = state?;
+                let streaming = state.in_recovery
+                    && state
+                        .wal_receiver
+                        .as_ref()
+                        .is_some_and(|receiver| receiver.status == "streaming");
+                streaming.then_some(())
+            })
+            .await?;
+            Ok(format!("{ran}; it streams"))
+        }
+        Step::Promote(name) => {
+            let target = instance(name)?;
+            promote(target).await?;
+            wait_for(estate, target, "it accepts writes", |state| {
+                state.filter(|state| !state.in_recovery).map(|_| ())
+            })
+            .await?;
+            Ok("pg_promote() returned; it accepts writes".to_owned())
+        }
+    }
+}
+
+/// Runs an argv command (never through a shell), bounded by `COMMAND_TIMEOUT`.
+async fn run_argv(command: &[String]) -> Result<String, String> {
+    let Some((program, arguments)) = command.split_first() else {
+        return Err("the command is empty".to_owned());
+    };
+    let mut process = tokio::process::Command::new(program);
+    process
+        .args(arguments)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let output = match tokio::time::timeout(COMMAND_TIMEOUT, process.output()).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(error)) => return Err(format!("could not start `{program}`: {error}")),
+        Err(_) => {
+            return Err(format!(
+                "`{program}` did not finish within {} s",
+                COMMAND_TIMEOUT.as_secs()
+            ))
+        }
+    };
+    let said = |bytes: &[u8]| {
+        String::from_utf8_lossy(bytes)
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    if output.status.success() {
+        Ok(format!(
+            "`{}` exited 0: {}",
+            command.join(" "),
+            said(&output.stdout)
+        ))
+    } else {
+        let mut detail = said(&output.stderr);
+        if detail.is_empty() {
+            detail = said(&output.stdout);
+        }
+        Err(format!(
+            "`{}` exited with {}: {detail}",
+            command.join(" "),
+            output.status
+        ))
+    }
+}
+
+/// Moves `data_dir` aside to `DATA.hadome-aside-YYYYMMDDTHHMMSSZ`; nothing is deleted.
+fn preserve(data_dir: &Path) -> Result<String, String> {
+    if data_dir.as_os_str().is_empty() {
+        return Err("the instance has no data_dir in the estate".to_owned());
+    }
+    match std::fs::symlink_metadata(data_dir) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(format!(
+                "nothing to preserve: `{}` does not exist",
+                data_dir.display()
+            ))
+        }
+        Err(error) => return Err(format!("cannot read `{}`: {error}", data_dir.display())),
+        Ok(_) => {}
+    }
+    let stamp = utc_stamp(wall_clock());
+    let mut aside = PathBuf::from(format!("{}.hadome-aside-{stamp}", data_dir.display()));
+    let mut counter = 1;
+    while aside.exists() {
+        counter += 1;
+        aside = PathBuf::from(format!(
+            "{}.hadome-aside-{stamp}-{counter}",
+            data_dir.display()
+        ));
+    }
+    std::fs::rename(data_dir, &aside).map_err(|error| {
+        format!(
+            "could not move `{}` aside to `{}`: {error}",
+            data_dir.display(),
+            aside.display()
+        )
+    })?;
+    Ok(format!("moved to `{}`", aside.display()))
+}
+
+/// `YYYYMMDDTHHMMSSZ` for a timestamp (UTC), without a date library: days to civil date after
+/// Howard Hinnant's `civil_from_days`.
+fn utc_stamp(at: Timestamp) -> String {
+    let seconds = at.0.div_euclid(1000);
+    let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
+        second_of_day / 3600,
+        second_of_day % 3600 / 60,
+        second_of_day % 60
+    )
+}
+
+async fn promote(target: &Instance) -> Result<(), String> {
+    let mut config: tokio_postgres::Config = target
+        .conninfo
+        .parse()
+        .map_err(|error| format!("bad conninfo: {error}"))?;
+    config.connect_timeout(Duration::from_secs(5));
+    let connecting = tokio::time::timeout(
+        Duration::from_secs(10),
+        config.connect(tokio_postgres::NoTls),
+    )
+    .await;
+    let (client, connection) = match connecting {
+        Ok(Ok(pair)) => pair,
+        Ok(Err(error)) => return Err(format!("cannot connect to `{}`: {error}", target.name)),
+        Err(_) => {
+            return Err(format!(
+                "`{}` did not accept a connection within 10 s",
+                target.name
+            ))
+        }
+    };
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let promoting = client.query_one("SELECT pg_promote(true, 60)", &[]);
+    match tokio::time::timeout(Duration::from_secs(70), promoting).await {
+        Ok(Ok(row)) if row.get::<_, bool>(0) => Ok(()),
+        Ok(Ok(_)) => {
+            Err("pg_promote() returned false: the promotion did not finish within 60 s".to_owned())
+        }
+        Ok(Err(error)) => Err(format!("pg_promote() failed: {error}")),
+        Err(_) => Err("pg_promote() did not answer within 70 s".to_owned()),
+    }
+}
+
+/// Probes `target` until `ready` says the effect is there, or `EFFECT_TIMEOUT` passes.
+async fn wait_for(
+    estate: &Estate,
+    target: &Instance,
+    what: &str,
+    ready: impl Fn(Option<&hadome_core::fact::InstanceState>) -> Option<()>,
+) -> Result<(), String> {
+    let started = Instant::now();
+    let probe_timeout = Duration::from_secs_f64(estate.probe_timeout_seconds.max(0.1));
+    let mut last = String::from("not probed yet");
+    while started.elapsed() < EFFECT_TIMEOUT {
+        let probe = hadome_observer::observe_instance(target, probe_timeout).await;
+        let state = match &probe.outcome {
+            ProbeOutcome::Answered(state) => Some(state.as_ref()),
+            ProbeOutcome::Unreachable { error } => {
+                last = error.clone();
+                None
+            }
+        };
+        if ready(state).is_some() {
+            return Ok(());
+        }
+        if let Some(state) = state {
+            last = format!(
+                "in recovery: {}, receiver: {}",
+                state.in_recovery,
+                state
+                    .wal_receiver
+                    .as_ref()
+                    .map_or("none", |receiver| receiver.status.as_str())
+            );
+        }
+        // The interval between two probes; the deadline above bounds the wait.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!(
+        "`{}`: timed out after {} s waiting until {what} (last seen: {last})",
+        target.name,
+        EFFECT_TIMEOUT.as_secs()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destroying_plans_preserve_first_and_never_delete() {
+        let estate = Estate {
+            instances: Vec::new(),
+            clusters: Vec::new(),
+            journal_path: PathBuf::from("/tmp/j"),
+            probe_timeout_seconds: 2.0,
+            probe_interval_seconds: 1.0,
+        };
+        let rebuild = plan(
+            &estate,
+            &Action::Rebuild {
+                target: "db-3".into(),
+                source: "db-1".into(),
+            },
+        );
+        assert!(
+            matches!(
+                rebuild.as_slice(),
+                [Step::Stop(_), Step::Preserve { .. }, Step::Rebuild { .. }]
+            ),
+            "{rebuild:?}"
+        );
+        let delete = plan(
+            &estate,
+            &Action::DeleteData {
+                target: "db-3".into(),
+            },
+        );
+        assert!(
+            matches!(delete.as_slice(), [Step::Stop(_), Step::Preserve { .. }]),
+            "{delete:?}"
+        );
+        assert_eq!(
+            plan(
+                &estate,
+                &Action::Promote {
+                    target: "db-2".into()
+                }
+            ),
+            [Step::Promote("db-2".into())]
+        );
+    }
+
+    #[test]
+    fn utc_stamps_are_calendar_dates() {
+        assert_eq!(utc_stamp(Timestamp(0)), "19700101T000000Z");
+        assert_eq!(utc_stamp(Timestamp(1_795_000_000_000)), "20261118T110640Z");
+        assert_eq!(utc_stamp(Timestamp(951_782_400_000)), "20000229T000000Z");
+    }
+
+    #[test]
+    fn preserve_moves_aside_and_never_deletes() {
+        let scratch = tempfile::tempdir().unwrap();
+        let data = scratch.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("PG_VERSION"), "15\n").unwrap();
+        let detail = preserve(&data).unwrap();
+        assert!(!data.exists());
+        let aside: Vec<PathBuf> = std::fs::read_dir(scratch.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        assert_eq!(aside.len(), 1, "{aside:?}");
+        assert_eq!(
+            std::fs::read_to_string(aside[0].join("PG_VERSION")).unwrap(),
+            "15\n"
+        );
+        assert!(detail.contains(".hadome-aside-"), "{detail}");
+        assert!(preserve(&data).unwrap().contains("nothing to preserve"));
+    }
+}

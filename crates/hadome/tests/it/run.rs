@@ -1,0 +1,222 @@
+//! `hadome run`, the guarded executor, on real servers: it does only what the interlocks allow,
+//! preserves before it destroys, and journals intent, steps and outcome.
+
+use std::path::{Path, PathBuf};
+
+use hadome_lab::Fault;
+use serde_json::Value;
+
+use crate::support::{lab, run_hadome, show, value, wait_for_row, write_row};
+
+fn hadome_json(config: &Path, args: &[&str]) -> (i32, Value) {
+    let mut full: Vec<&str> = args.to_vec();
+    full.extend(["--config", config.to_str().unwrap(), "--json"]);
+    let output = run_hadome(&full, &[]);
+    let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "JSON from `hadome {}` ({error}):\n{}",
+            args.join(" "),
+            show(&output)
+        )
+    });
+    (output.status.code().unwrap_or(-1), json)
+}
+
+/// The directories beside `data_dir` that hadome moved aside.
+fn asides(data_dir: &Path) -> Vec<PathBuf> {
+    let name = data_dir.file_name().unwrap().to_str().unwrap().to_owned();
+    let mut found: Vec<PathBuf> = std::fs::read_dir(data_dir.parent().unwrap())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with(&format!("{name}.hadome-aside-"))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn journal(lab: &hadome_lab::Lab) -> hadome_journal::Journal {
+    hadome_journal::Journal::open(&lab.dir().join("hadome.sqlite")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_rebuild_preserves_the_stale_copy_and_makes_it_stream_again() {
+    let lab = lab("misskey").await;
+    let config = lab.dir().join("estate.toml");
+    lab.fault(&Fault::Stall("db-3".into())).await.unwrap();
+    let data_dir = lab.data_dir("db-3").unwrap();
+
+    let (code, dry) = hadome_json(
+        &config,
+        &["run", "rebuild", "db-3", "--from", "db-1", "--dry-run"],
+    );
+    assert_eq!(
+        (code, dry["executed"].as_bool()),
+        (0, Some(false)),
+        "{dry:#}"
+    );
+    assert_eq!(dry["plan"].as_array().unwrap().len(), 3, "{dry:#}");
+    assert!(asides(&data_dir).is_empty(), "a dry run moves nothing");
+    assert!(data_dir.join("PG_VERSION").exists());
+
+    let (code, done) = hadome_json(&config, &["run", "rebuild", "db-3", "--from", "db-1"]);
+    assert_eq!(code, 0, "{done:#}");
+    assert_eq!(done["outcome"]["ok"], true, "{done:#}");
+    let moved = asides(&data_dir);
+    assert_eq!(moved.len(), 1, "the old data dir is kept aside: {moved:?}");
+    assert!(moved[0].join("PG_VERSION").exists(), "with its data");
+
+    write_row(&lab, "db-1", "after-rebuild").await;
+    wait_for_row(&lab, "db-3", "after-rebuild").await;
+    let (_, check) = hadome_json(&config, &["check"]);
+    let stalled: Vec<&Value> = check["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|finding| finding["rule"] == "replication-stalled" && finding["subject"] == "db-3")
+        .collect();
+    assert!(stalled.is_empty(), "db-3 replicates again: {check:#}");
+
+    let intent = journal(&lab)
+        .intent(done["intent"].as_i64().unwrap())
+        .unwrap()
+        .expect("the intent is journaled");
+    assert_eq!(intent.steps.len(), 3);
+    assert!(intent.steps.iter().all(|step| step.ok), "{intent:?}");
+    assert!(
+        intent.outcome.as_ref().is_some_and(|outcome| outcome.ok),
+        "{intent:?}"
+    );
+    assert!(journal(&lab).open_intents().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_refuses_the_bots_overwrite_and_touches_nothing() {
+    let lab = lab("misskey").await;
+    let config = lab.dir().join("estate.toml");
+    lab.fault(&Fault::Stall("db-3".into())).await.unwrap();
+    let (code, _) = hadome_json(&config, &["check"]);
+    assert_eq!(code, 1);
+    lab.fault(&Fault::Hang("db-1".into())).await.unwrap();
+
+    let (code, refused) = hadome_json(&config, &["run", "rebuild", "db-1", "--from", "db-3"]);
+    assert_eq!(
+        (code, refused["executed"].as_bool()),
+        (1, Some(false)),
+        "{refused:#}"
+    );
+    assert_eq!(refused["assessment"]["verdict"], "deny");
+    let data_dir = lab.data_dir("db-1").unwrap();
+    assert!(asides(&data_dir).is_empty(), "nothing moved");
+    assert!(
+        data_dir.join("PG_VERSION").exists(),
+        "db-1's data is where it was"
+    );
+    assert!(
+        journal(&lab).open_intents().unwrap().is_empty(),
+        "no intent for a refused action"
+    );
+    lab.fault(&Fault::Resume("db-1".into())).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_promote_after_a_crash_and_an_override_with_its_reason() {
+    let pair = lab("pair").await;
+    let config = pair.dir().join("estate.toml");
+    let (code, _) = hadome_json(&config, &["status"]);
+    assert_eq!(code, 0);
+    pair.fault(&Fault::Crash("db-1".into())).await.unwrap();
+    let (code, promoted) = hadome_json(&config, &["run", "promote", "db-2"]);
+    assert_eq!(code, 0, "{promoted:#}");
+    let client = pair.connect("db-2").await.unwrap();
+    assert_eq!(
+        value(&client, "db-2", "SELECT pg_is_in_recovery()::text")
+            .await
+            .as_deref(),
+        Some("false")
+    );
+
+    // The crashed old primary comes back only as a standby of the new one, its data kept aside.
+    let (code, repaired) = hadome_json(&config, &["run", "rebuild", "db-1", "--from", "db-2"]);
+    assert_eq!(code, 0, "{repaired:#}");
+    let old_primary = pair.data_dir("db-1").unwrap();
+    assert_eq!(
+        asides(&old_primary).len(),
+        1,
+        "the old primary's data is kept aside"
+    );
+    let client = pair.connect("db-1").await.unwrap();
+    assert_eq!(
+        value(&client, "db-1", "SELECT pg_is_in_recovery()::text")
+            .await
+            .as_deref(),
+        Some("true")
+    );
+    write_row(&pair, "db-2", "on-the-new-primary").await;
+    wait_for_row(&pair, "db-1", "on-the-new-primary").await;
+
+    let trio = lab("trio").await;
+    let config = trio.dir().join("estate.toml");
+    let (code, refused) = hadome_json(&config, &["run", "stop", "db-2"]);
+    assert_eq!(
+        (code, refused["executed"].as_bool()),
+        (3, Some(false)),
+        "the only sync standby: {refused:#}"
+    );
+    let without_reason = run_hadome(
+        &[
+            "run",
+            "stop",
+            "db-2",
+            "--override",
+            "quorum",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(
+        without_reason.status.code(),
+        Some(2),
+        "{}",
+        show(&without_reason)
+    );
+    let (code, overridden) = hadome_json(
+        &config,
+        &[
+            "run",
+            "stop",
+            "db-2",
+            "--override",
+            "quorum",
+            "--reason",
+            "disk replacement, ticket 812",
+        ],
+    );
+    assert_eq!(code, 0, "{overridden:#}");
+    assert_eq!(
+        trio.postmaster_pid("db-2").unwrap(),
+        None,
+        "db-2 was stopped"
+    );
+    let events = journal(&trio)
+        .events_since(hadome_core::fact::Timestamp(0))
+        .unwrap();
+    let override_event = events
+        .iter()
+        .find(|event| event.kind == "override")
+        .expect("the override is journaled");
+    assert!(
+        override_event
+            .body
+            .to_string()
+            .contains("disk replacement, ticket 812"),
+        "{:?}",
+        override_event.body
+    );
+}
