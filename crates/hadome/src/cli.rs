@@ -7,9 +7,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// hadome (歯止め, "a brake"): a safety interlock and guarded auto-remediation supervisor for
 /// self-hosted PostgreSQL estates.
 ///
-/// Exit codes: 0 ok (`ask`: allow or allow-after); 1 failure (`check`: something critical;
-/// `ask`: deny; `lab verify`: acknowledged commits missing); 2 usage or configuration error,
-/// nothing changed; 3 `ask`: needs a human.
+/// Exit codes: 0 ok (`ask`: allow or allow-after; `run`: done); 1 failure (`check`: something
+/// critical; `ask`, `run`: deny; `run`: a step failed; `lab verify`: acknowledged commits
+/// missing); 2 usage or configuration error, nothing changed; 3 `ask`, `run`: needs a human.
 #[derive(Debug, Parser)]
 #[command(name = "hadome", version, propagate_version = true)]
 pub(crate) struct Cli {
@@ -127,7 +127,8 @@ pub(crate) enum ActionName {
     Restart,
     /// Stop an instance.
     Stop,
-    /// Delete an instance's data directory.
+    /// Retire an instance's data directory: stop it, then move the directory aside (hadome never
+    /// deletes; removing it is a person's decision).
     DeleteData,
 }
 
