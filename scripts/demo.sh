@@ -2,7 +2,8 @@
 # hadome's main job on a local lab estate, narrated: installs what is missing, builds hadome,
 # brings up the `misskey` estate (incident A's four PostgreSQL copies), replays the incident's
 # faults, and shows `hadome check` and `hadome ask` refusing the overwrite that lost six months of
-# data, then allowing the safe direction. Tears everything down, even on failure or Ctrl-C.
+# data, then `hadome run` doing the safe direction until the estate checks clean. Tears everything
+# down, even on failure or Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,6 +47,14 @@ say "The freeze passes. The safe direction: rebuild the stale copy from the fres
 show lab fault --dir "$dir" resume db-1
 show lab fault --dir "$dir" resume db-2
 show ask rebuild db-3 --from db-1 --config "$config"
+
+say "hadome run does it, guarded: intent journaled, db-3 stopped, its old data moved aside (never deleted), rebuilt, streaming."
+show run rebuild db-3 --from db-1 --config "$config"
+
+say "Rebuilding db-3 strands its cascade: db-4 needs WAL the new db-3 never had. hadome says so, and how to fix it."
+show check --config "$config" || true
+show run rebuild db-4 --from db-3 --config "$config"
+show check --config "$config"
 
 say "Tearing the estate down: every process by PID, then the directory."
 show lab down --dir "$dir"

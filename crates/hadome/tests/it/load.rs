@@ -34,6 +34,7 @@ async fn a_synchronous_standby_misses_nothing_and_a_cut_asynchronous_one_misses_
             {
                 return;
             }
+            // The interval between two polls of the ack log; the deadline above bounds the wait.
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };

@@ -1,28 +1,12 @@
 //! The incidents replayed on real servers: every step runs the real `hadome` binary against the
 //! lab's `estate.toml` and asserts the verdict and the rule ids.
 
-use std::path::Path;
 use std::time::Duration;
 
 use hadome_lab::{Fault, LoadOptions};
 use serde_json::Value;
 
-use crate::support::{lab, run_hadome, show};
-
-/// Runs `hadome ARGS --config CONFIG --json`; returns the exit code and the JSON.
-fn hadome_json(config: &Path, args: &[&str]) -> (i32, Value) {
-    let mut full: Vec<&str> = args.to_vec();
-    full.extend(["--config", config.to_str().unwrap(), "--json"]);
-    let output = run_hadome(&full, &[]);
-    let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
-        panic!(
-            "JSON from `hadome {}` ({error}):\n{}",
-            args.join(" "),
-            show(&output)
-        )
-    });
-    (output.status.code().unwrap_or(-1), json)
-}
+use crate::support::{hadome_json, lab};
 
 /// The (rule, subject) pairs of the findings of one severity or worse.
 fn rules(json: &Value, worst_first: &[&str]) -> Vec<(String, String)> {

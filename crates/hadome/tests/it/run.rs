@@ -6,21 +6,7 @@ use std::path::{Path, PathBuf};
 use hadome_lab::Fault;
 use serde_json::Value;
 
-use crate::support::{lab, run_hadome, show, value, wait_for_row, write_row};
-
-fn hadome_json(config: &Path, args: &[&str]) -> (i32, Value) {
-    let mut full: Vec<&str> = args.to_vec();
-    full.extend(["--config", config.to_str().unwrap(), "--json"]);
-    let output = run_hadome(&full, &[]);
-    let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
-        panic!(
-            "JSON from `hadome {}` ({error}):\n{}",
-            args.join(" "),
-            show(&output)
-        )
-    });
-    (output.status.code().unwrap_or(-1), json)
-}
+use crate::support::{hadome_json, lab, run_hadome, show, value, wait_for_row, write_row};
 
 /// The directories beside `data_dir` that hadome moved aside.
 fn asides(data_dir: &Path) -> Vec<PathBuf> {

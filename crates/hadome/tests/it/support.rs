@@ -199,3 +199,18 @@ pub(crate) fn show(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// Runs `hadome ARGS --config CONFIG --json`; returns the exit code and the JSON it printed.
+pub(crate) fn hadome_json(config: &std::path::Path, args: &[&str]) -> (i32, serde_json::Value) {
+    let mut full: Vec<&str> = args.to_vec();
+    full.extend(["--config", config.to_str().expect("a UTF-8 path"), "--json"]);
+    let output = run_hadome(&full, &[]);
+    let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "JSON from `hadome {}` ({error}):\n{}",
+            args.join(" "),
+            show(&output)
+        )
+    });
+    (output.status.code().unwrap_or(-1), json)
+}
