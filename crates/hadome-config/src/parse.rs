@@ -165,6 +165,7 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
         journal_path,
         probe_timeout_seconds,
         probe_interval_seconds,
+        notify: Default::default(),
     })
 }
 
@@ -758,6 +759,8 @@ impl Context<'_> {
                     ],
                     REBUILD_PLACEHOLDERS,
                 )?,
+                fence: None,
+                follow: None,
             },
         })
     }
@@ -905,6 +908,7 @@ impl Context<'_> {
                 DEFAULT_MAX_REPLICATION_LAG_BYTES,
                 1,
             )?,
+            automation: Default::default(),
         })
     }
 }

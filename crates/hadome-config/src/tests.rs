@@ -120,6 +120,7 @@ max_replication_lag_bytes = 1_048_576
             max_lag_on_failover_bytes: 256,
             freshness_seconds: 10.0,
             max_replication_lag_bytes: 1_048_576,
+            automation: Default::default(),
         }]
     );
     assert_eq!(estate.cluster_of("db-1").unwrap().name, "main");
@@ -256,6 +257,8 @@ rebuild_command = [\"/usr/local/bin/make-standby\", \"--from={{source}}\", \"{{s
                 "{data_dir}/{target}",
                 "it's \"quoted\"",
             ]),
+            fence: None,
+            follow: None,
         }
     );
 
@@ -271,6 +274,8 @@ rebuild_command = [\"/usr/local/bin/make-standby\", \"--from={{source}}\", \"{{s
             start: None,
             stop: None,
             rebuild: argv(&["make-standby"]),
+            fence: None,
+            follow: None,
         }
     );
 }

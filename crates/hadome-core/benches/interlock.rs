@@ -55,10 +55,12 @@ fn fixture() -> (Estate, Facts, History) {
             max_lag_on_failover_bytes: 0,
             freshness_seconds: 30.0,
             max_replication_lag_bytes: 64 << 20,
+            automation: Default::default(),
         }],
         journal_path: PathBuf::from("/tmp/j"),
         probe_timeout_seconds: 2.0,
         probe_interval_seconds: 1.0,
+        notify: Default::default(),
     };
     let mut facts = Facts::default();
     let mut history = History::default();
@@ -82,6 +84,7 @@ fn fixture() -> (Estate, Facts, History) {
                 received_timeline: 2,
                 flushed_lsn: Some(Lsn(lsn)),
                 last_message_at: Some(NOW),
+                last_message_age_ms: Some(0),
                 sender: None,
                 slot_name: None,
             }),

@@ -18,6 +18,15 @@ pub struct Estate {
     pub probe_timeout_seconds: f64,
     /// How often the daemon probes (and the window `check` findings are promised within).
     pub probe_interval_seconds: f64,
+    /// Where the daemon sends escalations.
+    pub notify: Notify,
+}
+
+/// Where escalations go (besides the journal, which always has them).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Notify {
+    /// A webhook that takes a Slack- or Discord-compatible JSON body (`text` and `content`).
+    pub webhook_url: Option<String>,
 }
 
 /// One PostgreSQL instance.
@@ -49,6 +58,14 @@ pub struct InstanceCommands {
     /// Makes it a fresh standby of a source, into a data directory hadome has already moved
     /// aside. `{source}`, `{source_conninfo}`, `{target}` and `{data_dir}` are replaced.
     pub rebuild: Option<Vec<String>>,
+    /// Makes sure the instance accepts no more writes, even when it is hung or its host does not
+    /// answer: kill its processes, power its machine off, and keep it from starting again as a
+    /// primary (a `standby.signal` in its data directory). `{target}` and `{data_dir}` are
+    /// replaced. The daemon runs it before promoting another member.
+    pub fence: Option<Vec<String>>,
+    /// Makes a running standby stream from another upstream (after a failover): `{source}`,
+    /// `{source_conninfo}`, `{target}` and `{data_dir}` are replaced.
+    pub follow: Option<Vec<String>>,
 }
 
 /// How a cluster fails over.
@@ -76,6 +93,83 @@ pub struct Cluster {
     pub freshness_seconds: f64,
     /// A streaming standby further than this behind its primary is lagging (a warning).
     pub max_replication_lag_bytes: u64,
+    /// What the daemon does on its own, and how much of it.
+    pub automation: Automation,
+}
+
+/// What the daemon does when a primary's postmaster is gone (refused connections, its standbys
+/// disconnected).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CrashPolicy {
+    /// Start it again in place (within the restart budget); fail over when that is over budget
+    /// or does not bring it back within `restart_window_seconds`.
+    #[default]
+    Restart,
+    /// Fail over at once (after the detection window), as for a hang.
+    Failover,
+}
+
+/// What becomes of a failed primary once another member was promoted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OldPrimaryPolicy {
+    /// It stays fenced and stopped until a person decides (its data is untouched).
+    #[default]
+    Stop,
+    /// It is rebuilt as a standby of the new primary, its diverged data directory moved aside.
+    Rebuild,
+}
+
+/// How the daemon automates one cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Automation {
+    /// What to do when the primary crashed.
+    pub on_primary_crash: CrashPolicy,
+    /// What becomes of the old primary after a failover.
+    pub on_old_primary: OldPrimaryPolicy,
+    /// How long the primary must be unreachable, and its standbys must have heard nothing from
+    /// it, before it counts as failed (`primary-agreement`).
+    pub detection_seconds: f64,
+    /// How long a restart may take to bring an instance back before it counts as failed.
+    pub restart_window_seconds: f64,
+    /// How much the daemon may do within a window.
+    pub budget: Budget,
+}
+
+impl Default for Automation {
+    fn default() -> Automation {
+        Automation {
+            on_primary_crash: CrashPolicy::Restart,
+            on_old_primary: OldPrimaryPolicy::Stop,
+            detection_seconds: 3.0,
+            restart_window_seconds: 15.0,
+            budget: Budget::default(),
+        }
+    }
+}
+
+/// The `budget` rule's limits: automated actions within a sliding window. A person's
+/// `hadome ack <target>` starts the count again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Budget {
+    /// The window the counts cover.
+    pub window_seconds: f64,
+    /// Restarts of one instance.
+    pub restarts_per_target: u32,
+    /// Rebuilds of one instance.
+    pub rebuilds_per_target: u32,
+    /// Failovers of the cluster.
+    pub failovers: u32,
+}
+
+impl Default for Budget {
+    fn default() -> Budget {
+        Budget {
+            window_seconds: 3600.0,
+            restarts_per_target: 3,
+            rebuilds_per_target: 2,
+            failovers: 1,
+        }
+    }
 }
 
 impl Estate {

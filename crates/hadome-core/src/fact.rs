@@ -45,7 +45,84 @@ pub enum ProbeOutcome {
     Unreachable {
         /// What went wrong.
         error: String,
+        /// What kind of failure that is.
+        kind: FailureKind,
     },
+}
+
+impl ProbeOutcome {
+    /// An `Unreachable` outcome, its kind read from the error text ([`FailureKind::of_error`]).
+    pub fn unreachable(error: impl Into<String>) -> ProbeOutcome {
+        let error = error.into();
+        ProbeOutcome::Unreachable {
+            kind: FailureKind::of_error(&error),
+            error,
+        }
+    }
+}
+
+/// Why an instance did not answer: the difference between dead, hung and busy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// Nothing answered within the probe timeout: hung, or cut off by the network.
+    Timeout,
+    /// The connection was refused or closed at once: no postmaster (crashed or stopped).
+    Down,
+    /// It answered that it is saturated (too many connections, a statement timeout): alive.
+    Overloaded,
+    /// It answered that it is starting up, recovering or shutting down.
+    Starting,
+    /// Anything else (bad conninfo, authentication, a query error).
+    Other,
+}
+
+impl FailureKind {
+    /// The kind of a probe's error text (the observer's own wording and PostgreSQL's messages).
+    pub fn of_error(error: &str) -> FailureKind {
+        let text = error.to_ascii_lowercase();
+        let any = |needles: &[&str]| needles.iter().any(|needle| text.contains(needle));
+        if any(&[
+            "too many clients",
+            "connection slots are reserved",
+            "statement timeout",
+            "canceling statement",
+            "out of memory",
+        ]) {
+            FailureKind::Overloaded
+        } else if any(&[
+            "starting up",
+            "shutting down",
+            "in recovery mode",
+            "not yet accepting connections",
+        ]) {
+            FailureKind::Starting
+        } else if any(&["no answer", "timed out", "timeout"]) {
+            FailureKind::Timeout
+        } else if any(&[
+            "refused",
+            "connection closed",
+            "unexpected eof",
+            "reset by peer",
+            "broken pipe",
+            "no such file",
+            "error communicating with the server",
+        ]) {
+            FailureKind::Down
+        } else {
+            FailureKind::Other
+        }
+    }
+
+    /// The kind as one word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Timeout => "timeout",
+            FailureKind::Down => "down",
+            FailureKind::Overloaded => "overloaded",
+            FailureKind::Starting => "starting",
+            FailureKind::Other => "other",
+        }
+    }
 }
 
 /// What a PostgreSQL instance said of itself.
@@ -94,6 +171,8 @@ pub struct WalReceiver {
     pub flushed_lsn: Option<Lsn>,
     /// `last_msg_receipt_time`.
     pub last_message_at: Option<Timestamp>,
+    /// Milliseconds since `last_msg_receipt_time`, by the standby's own clock (no clock skew).
+    pub last_message_age_ms: Option<i64>,
     /// `sender_host:sender_port`.
     pub sender: Option<String>,
     /// `slot_name`.

@@ -12,7 +12,7 @@ use hadome_core::fact::ProbeOutcome;
 pub(crate) fn of(outcome: &ProbeOutcome) -> String {
     let state = match outcome {
         ProbeOutcome::Answered(state) => state,
-        ProbeOutcome::Unreachable { error } => return format!("unreachable: {error}"),
+        ProbeOutcome::Unreachable { error, .. } => return format!("unreachable: {error}"),
     };
     let mut summary = if state.in_recovery {
         let streaming = if is_streaming(state) {

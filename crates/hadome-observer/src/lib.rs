@@ -91,7 +91,7 @@ where
                 } else {
                     "the probe was cancelled".to_owned()
                 };
-                (id, ProbeOutcome::Unreachable { error })
+                (id, ProbeOutcome::unreachable(error))
             }
         };
         if let Some((name, observed_at)) = running.remove(&id) {
@@ -114,7 +114,7 @@ where
             name,
             Probe {
                 observed_at,
-                outcome: ProbeOutcome::Unreachable { error },
+                outcome: ProbeOutcome::unreachable(error),
             },
         );
     }
@@ -149,9 +149,7 @@ fn all_unreachable(instances: &[Instance], error: &str) -> Facts {
     let observed_at = now();
     let mut facts = Facts::default();
     for instance in instances {
-        let outcome = ProbeOutcome::Unreachable {
-            error: error.to_owned(),
-        };
+        let outcome = ProbeOutcome::unreachable(error.to_owned());
         facts.instances.insert(
             instance.name.clone(),
             Probe {
@@ -198,9 +196,10 @@ async fn probe_outcome(instance: &Instance, timeout: Duration) -> ProbeOutcome {
     let mut config: tokio_postgres::Config = match instance.conninfo.parse() {
         Ok(config) => config,
         Err(error) => {
-            return ProbeOutcome::Unreachable {
-                error: format!("the conninfo does not parse: {}", describe(&error)),
-            }
+            return ProbeOutcome::unreachable(format!(
+                "the conninfo does not parse: {}",
+                describe(&error)
+            ))
         }
     };
     let connect_timeout = config
@@ -217,23 +216,21 @@ async fn probe_outcome(instance: &Instance, timeout: Duration) -> ProbeOutcome {
         tokio::time::timeout_at(deadline, connect_and_query(&config, deadline, &mut phase)).await;
     let json = match answer {
         Ok(Ok(json)) => json,
-        Ok(Err(error)) => return ProbeOutcome::Unreachable { error },
+        Ok(Err(error)) => return ProbeOutcome::unreachable(error),
         Err(_) => {
             let awaited = match phase {
                 Phase::Connecting => "to accept the connection",
                 Phase::Querying => "to the probe query",
             };
-            return ProbeOutcome::Unreachable {
-                error: format!(
-                    "no answer {awaited} within {} (probe_timeout_seconds)",
-                    seconds(timeout)
-                ),
-            };
+            return ProbeOutcome::unreachable(format!(
+                "no answer {awaited} within {} (probe_timeout_seconds)",
+                seconds(timeout)
+            ));
         }
     };
     match query::parse(&json) {
         Ok(state) => ProbeOutcome::Answered(Box::new(state)),
-        Err(error) => ProbeOutcome::Unreachable { error },
+        Err(error) => ProbeOutcome::unreachable(error),
     }
 }
 
@@ -353,7 +350,7 @@ mod tests {
 
     fn error_of(probe: &Probe) -> &str {
         match &probe.outcome {
-            ProbeOutcome::Unreachable { error } => error,
+            ProbeOutcome::Unreachable { error, .. } => error,
             ProbeOutcome::Answered(state) => panic!("expected unreachable, got {state:?}"),
         }
     }
@@ -366,9 +363,7 @@ mod tests {
             Duration::from_secs(5),
             |instance, _| async move {
                 assert_ne!(instance.name, "boom", "a bug in the probe");
-                ProbeOutcome::Unreachable {
-                    error: "refused".to_owned(),
-                }
+                ProbeOutcome::unreachable("refused".to_owned())
             },
         )
         .await;
@@ -391,9 +386,7 @@ mod tests {
                 if instance.name == "stuck" {
                     std::future::pending::<()>().await;
                 }
-                ProbeOutcome::Unreachable {
-                    error: "refused".to_owned(),
-                }
+                ProbeOutcome::unreachable("refused".to_owned())
             },
         )
         .await;
@@ -415,6 +408,7 @@ mod tests {
                 journal_path: PathBuf::from("/nowhere"),
                 probe_timeout_seconds: seconds,
                 probe_interval_seconds: 5.0,
+                notify: Default::default(),
             };
             let facts = observe(&estate).await;
             assert!(

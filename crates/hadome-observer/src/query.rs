@@ -84,6 +84,7 @@ SELECT json_build_object(
         'received_tli', r.received_tli,
         'flushed_lsn', r.flushed_lsn::text,
         'last_msg_receipt_ms', (extract(epoch FROM r.last_msg_receipt_time) * 1000)::bigint,
+        'last_msg_age_ms', (extract(epoch FROM clock_timestamp() - r.last_msg_receipt_time) * 1000)::bigint,
         'sender_host', r.sender_host,
         'sender_port', r.sender_port,
         'slot_name', r.slot_name)
@@ -169,6 +170,8 @@ struct RawReceiver {
     received_tli: Option<i64>,
     flushed_lsn: Option<String>,
     last_msg_receipt_ms: Option<i64>,
+    #[serde(default)]
+    last_msg_age_ms: Option<i64>,
     sender_host: Option<String>,
     sender_port: Option<i64>,
     slot_name: Option<String>,
@@ -366,6 +369,7 @@ fn receiver(raw: RawReceiver) -> Result<WalReceiver, Malformed> {
             "pg_stat_wal_receiver.flushed_lsn",
         )?,
         last_message_at: raw.last_msg_receipt_ms.map(Timestamp),
+        last_message_age_ms: raw.last_msg_age_ms,
         sender,
         slot_name: raw.slot_name,
     })

@@ -158,7 +158,7 @@ pub(crate) async fn status(config: ConfigFile, as_json: bool) -> Result<u8, CliE
         for member in &cluster.members {
             let probe = pass.facts.instances.get(member);
             let error = match probe.map(|probe| &probe.outcome) {
-                Some(ProbeOutcome::Unreachable { error }) => Some(error.clone()),
+                Some(ProbeOutcome::Unreachable { error, .. }) => Some(error.clone()),
                 None => Some("not probed".to_owned()),
                 _ => None,
             };

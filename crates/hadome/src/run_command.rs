@@ -561,7 +561,7 @@ async fn wait_for(
         let probe = hadome_observer::observe_instance(target, probe_timeout).await;
         let state = match &probe.outcome {
             ProbeOutcome::Answered(state) => Some(state.as_ref()),
-            ProbeOutcome::Unreachable { error } => {
+            ProbeOutcome::Unreachable { error, .. } => {
                 last = error.clone();
                 None
             }
@@ -601,6 +601,7 @@ mod tests {
             journal_path: PathBuf::from("/tmp/j"),
             probe_timeout_seconds: 2.0,
             probe_interval_seconds: 1.0,
+            notify: Default::default(),
         };
         let rebuild = plan(
             &estate,

@@ -45,10 +45,12 @@ fn estate(members: &[&str]) -> Estate {
             max_lag_on_failover_bytes: 0,
             freshness_seconds: 30.0,
             max_replication_lag_bytes: 64 * MB,
+            automation: Default::default(),
         }],
         journal_path: PathBuf::from("/tmp/journal.sqlite"),
         probe_timeout_seconds: 2.0,
         probe_interval_seconds: 1.0,
+        notify: Default::default(),
     }
 }
 
@@ -113,6 +115,7 @@ fn standby(lsn: u64, streaming: bool) -> InstanceState {
         received_timeline: 1,
         flushed_lsn: Some(Lsn(lsn)),
         last_message_at: Some(NOW),
+        last_message_age_ms: Some(0),
         sender: None,
         slot_name: None,
     });
@@ -144,9 +147,7 @@ impl Scenario {
             name.to_owned(),
             Probe {
                 observed_at: NOW,
-                outcome: ProbeOutcome::Unreachable {
-                    error: "timed out after 2 s".to_owned(),
-                },
+                outcome: ProbeOutcome::unreachable("timed out after 2 s"),
             },
         );
         self

@@ -83,7 +83,7 @@ impl<'a> View<'a> {
                     Knowledge::Stale { state, age_seconds }
                 }
             }
-            ProbeOutcome::Unreachable { error } => Knowledge::Unreachable { error },
+            ProbeOutcome::Unreachable { error, .. } => Knowledge::Unreachable { error },
         }
     }
 

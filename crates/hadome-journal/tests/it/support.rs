@@ -60,6 +60,7 @@ pub(crate) fn state(
             received_timeline: position.timeline,
             flushed_lsn: Some(lsn),
             last_message_at: Some(Timestamp(1_700_000_000_000)),
+            last_message_age_ms: Some(0),
             sender: Some("db-0:5432".to_owned()),
             slot_name: Some("db_1".to_owned()),
         }),
@@ -95,9 +96,7 @@ pub(crate) fn answered(at: i64, state: InstanceState) -> Probe {
 pub(crate) fn unreachable(at: i64, error: &str) -> Probe {
     Probe {
         observed_at: Timestamp(at),
-        outcome: ProbeOutcome::Unreachable {
-            error: error.to_owned(),
-        },
+        outcome: ProbeOutcome::unreachable(error.to_owned()),
     }
 }
 

@@ -85,6 +85,8 @@ async fn the_labs_estate_file_loads_as_the_lab() {
                 rebuild: argv(&[
                     &hadome, "lab", "rebuild", "--dir", &dir, name, "--from", "{source}"
                 ]),
+                fence: None,
+                follow: None,
             },
             "{name}"
         );

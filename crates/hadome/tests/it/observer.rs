@@ -39,10 +39,12 @@ fn estate_of(lab: &Lab, user: &str, probe_timeout_seconds: f64) -> Estate {
             max_lag_on_failover_bytes: 0,
             freshness_seconds: 30.0,
             max_replication_lag_bytes: 16 * 1024 * 1024,
+            automation: Default::default(),
         }],
         journal_path: lab.dir().join("journal.sqlite"),
         probe_timeout_seconds,
         probe_interval_seconds: 5.0,
+        notify: Default::default(),
     }
 }
 
@@ -50,7 +52,7 @@ fn estate_of(lab: &Lab, user: &str, probe_timeout_seconds: f64) -> Estate {
 fn answered<'a>(facts: &'a Facts, name: &str) -> &'a InstanceState {
     match facts.instances.get(name).map(|probe| &probe.outcome) {
         Some(ProbeOutcome::Answered(state)) => state,
-        Some(ProbeOutcome::Unreachable { error }) => panic!("`{name}` did not answer: {error}"),
+        Some(ProbeOutcome::Unreachable { error, .. }) => panic!("`{name}` did not answer: {error}"),
         None => panic!("`{name}` was not probed: {facts:?}"),
     }
 }
@@ -171,7 +173,7 @@ async fn observer_reports_a_hung_instance_unreachable_within_the_bound() {
     eprintln!("observe(pair) with db-1 hung, 1 s timeout: {elapsed:?}");
 
     match &facts.instances["db-1"].outcome {
-        ProbeOutcome::Unreachable { error } => {
+        ProbeOutcome::Unreachable { error, .. } => {
             assert!(
                 error.contains("no answer") && error.contains("1.0 s"),
                 "{error}"
