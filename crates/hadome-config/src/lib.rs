@@ -17,6 +17,9 @@
 //! timeout_seconds = 2.0
 //! interval_seconds = 1.0
 //!
+//! [notify]
+//! webhook_url = "https://hooks.slack.com/services/T000/B000/XXXX"   # escalations
+//!
 //! [[instance]]
 //! name = "db-1"
 //! conninfo = "host=10.0.0.1 port=5432 user=hadome dbname=postgres"
@@ -25,11 +28,22 @@
 //! start_command = ["systemctl", "start", "postgresql@15-main"]
 //! stop_command = ["systemctl", "stop", "postgresql@15-main"]
 //! rebuild_command = ["/usr/local/bin/make-standby", "--from", "{source_conninfo}", "--into", "{data_dir}"]
+//! fence_command = ["/usr/local/bin/fence-postgres", "{target}", "{data_dir}"]
+//! follow_command = ["/usr/local/bin/follow", "{target}", "--upstream", "{source_conninfo}"]
 //!
 //! [[cluster]]
 //! name = "main"
 //! members = ["db-1"]
 //! failover = "manual"
+//! # What the daemon does on its own (defaults: `hadome_core::estate::Automation::default()`).
+//! on_primary_crash = "restart"  # or "failover"
+//! on_old_primary = "stop"       # or "rebuild"
+//! detection_seconds = 3.0       # at least `[probe] interval_seconds`
+//! restart_window_seconds = 15.0
+//! budget_window_seconds = 3600.0
+//! max_restarts_per_target = 3
+//! max_rebuilds_per_target = 2
+//! max_failovers = 1
 //! ```
 //!
 //! ```

@@ -9,7 +9,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use hadome_core::estate::{Cluster, Estate, FailoverPolicy, Instance, InstanceCommands};
+use hadome_core::estate::{
+    Automation, Budget, Cluster, CrashPolicy, Estate, FailoverPolicy, Instance, InstanceCommands,
+    Notify, OldPrimaryPolicy,
+};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
@@ -20,9 +23,10 @@ use crate::{
     DEFAULT_PROBE_INTERVAL_SECONDS, DEFAULT_PROBE_TIMEOUT_SECONDS,
 };
 
-const TOP_KEYS: &[&str] = &["journal", "probe", "instance", "cluster"];
+const TOP_KEYS: &[&str] = &["journal", "probe", "notify", "instance", "cluster"];
 const JOURNAL_KEYS: &[&str] = &["path"];
 const PROBE_KEYS: &[&str] = &["timeout_seconds", "interval_seconds"];
+const NOTIFY_KEYS: &[&str] = &["webhook_url"];
 const INSTANCE_KEYS: &[&str] = &[
     "name",
     "conninfo",
@@ -32,6 +36,8 @@ const INSTANCE_KEYS: &[&str] = &[
     "start_command",
     "stop_command",
     "rebuild_command",
+    "fence_command",
+    "follow_command",
 ];
 const CLUSTER_KEYS: &[&str] = &[
     "name",
@@ -40,15 +46,95 @@ const CLUSTER_KEYS: &[&str] = &[
     "max_lag_on_failover_bytes",
     "freshness_seconds",
     "max_replication_lag_bytes",
+    "on_primary_crash",
+    "on_old_primary",
+    "detection_seconds",
+    "restart_window_seconds",
+    "budget_window_seconds",
+    "max_restarts_per_target",
+    "max_rebuilds_per_target",
+    "max_failovers",
 ];
-const FAILOVER_POLICIES: &[&str] = &["manual", "auto"];
-/// The placeholders `rebuild_command` may hold, as written between braces.
-const REBUILD_PLACEHOLDERS: &[&str] = &["source", "source_conninfo", "target", "data_dir"];
-/// What each of [`REBUILD_PLACEHOLDERS`] stands for, for hints.
-const REBUILD_PLACEHOLDERS_EXPLAINED: &str = "the placeholders are `{source}` (the source \
-     instance's name), `{source_conninfo}` (its `conninfo`), `{target}` (this instance's name) and \
-     `{data_dir}` (this instance's data directory, which hadome has moved aside: the command must \
-     create it)";
+
+/// The `{name}`s an argv command may hold, and what each stands for there (for hints).
+struct Placeholders {
+    /// The names, as written between braces.
+    names: &'static [&'static str],
+    /// What each stands for, as a phrase for hints ("the placeholders are …").
+    explained: &'static str,
+}
+
+/// Every placeholder some command takes.
+const ALL_PLACEHOLDERS: &[&str] = &["source", "source_conninfo", "target", "data_dir"];
+/// `start_command` and `stop_command`: a brace is an error.
+const NO_PLACEHOLDERS: Placeholders = Placeholders {
+    names: &[],
+    explained: "",
+};
+/// `rebuild_command`'s placeholders.
+const REBUILD_PLACEHOLDERS: Placeholders = Placeholders {
+    names: &["source", "source_conninfo", "target", "data_dir"],
+    explained: "the placeholders are `{source}` (the source instance's name), \
+                `{source_conninfo}` (its `conninfo`), `{target}` (this instance's name) and \
+                `{data_dir}` (this instance's data directory, which hadome has moved aside: the \
+                command must create it)",
+};
+/// `fence_command`'s placeholders: a fence has no source.
+const FENCE_PLACEHOLDERS: Placeholders = Placeholders {
+    names: &["target", "data_dir"],
+    explained: "the placeholders are `{target}` (this instance's name) and `{data_dir}` (its data \
+                directory)",
+};
+/// `follow_command`'s placeholders: the same names as `rebuild_command`'s, but the data directory
+/// is the running standby's own.
+const FOLLOW_PLACEHOLDERS: Placeholders = Placeholders {
+    names: &["source", "source_conninfo", "target", "data_dir"],
+    explained: "the placeholders are `{source}` (the new upstream instance's name), \
+                `{source_conninfo}` (its `conninfo`), `{target}` (this instance's name) and \
+                `{data_dir}` (this instance's data directory)",
+};
+
+/// The values of `failover`, each with what it means (for hints) and what it stands for; the
+/// default first.
+const FAILOVER_POLICIES: &[(&str, &str, FailoverPolicy)] = &[
+    (
+        "manual",
+        "hadome never promotes on its own",
+        FailoverPolicy::Manual,
+    ),
+    (
+        "auto",
+        "the daemon promotes an eligible standby",
+        FailoverPolicy::Auto,
+    ),
+];
+/// The values of `on_primary_crash`, the default first.
+const CRASH_POLICIES: &[(&str, &str, CrashPolicy)] = &[
+    (
+        "restart",
+        "start it again in place, within `max_restarts_per_target`, and fail over when that does \
+         not bring it back within `restart_window_seconds`",
+        CrashPolicy::Restart,
+    ),
+    (
+        "failover",
+        "promote a standby at once, as for a hang",
+        CrashPolicy::Failover,
+    ),
+];
+/// The values of `on_old_primary`, the default first.
+const OLD_PRIMARY_POLICIES: &[(&str, &str, OldPrimaryPolicy)] = &[
+    (
+        "stop",
+        "it stays fenced and stopped, its data untouched, until a person decides",
+        OldPrimaryPolicy::Stop,
+    ),
+    (
+        "rebuild",
+        "it is rebuilt as a standby of the new primary, its data directory moved aside",
+        OldPrimaryPolicy::Rebuild,
+    ),
+];
 
 /// The longest `application_name` PostgreSQL keeps (NAMEDATALEN - 1).
 const MAX_APPLICATION_NAME: usize = 63;
@@ -115,6 +201,17 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
         }
     };
 
+    let notify = match top.get("notify") {
+        None => Notify::default(),
+        Some(entry) => {
+            let notify = cx.subtable(entry, "notify", "`[notify]`")?;
+            cx.check_known(&notify, NOTIFY_KEYS)?;
+            Notify {
+                webhook_url: cx.webhook_url(&notify)?,
+            }
+        }
+    };
+
     let instance_entries = match top.get("instance") {
         None => Vec::new(),
         Some(entry) => cx.array_of_tables(entry, "instance")?,
@@ -154,6 +251,7 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
             &cluster_lines,
             &instance_names,
             &mut membership,
+            probe_interval_seconds,
         )?;
         cluster_lines.insert(cluster.name.clone(), cx.line(element.span().start));
         clusters.push(cluster);
@@ -165,7 +263,7 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
         journal_path,
         probe_timeout_seconds,
         probe_interval_seconds,
-        notify: Default::default(),
+        notify,
     })
 }
 
@@ -473,6 +571,113 @@ impl Context<'_> {
         })
     }
 
+    /// A whole number of times (a budget's limit): 0 or more, up to `u32::MAX`.
+    fn count(&self, table: &Table<'_, '_>, key: &str, default: u32) -> Result<u32, ConfigError> {
+        let Some(entry) = table.get(key) else {
+            return Ok(default);
+        };
+        let example = format!("{key} = {default}");
+        let DeValue::Integer(integer) = entry.value.get_ref() else {
+            return Err(self.wrong_type(
+                entry.value,
+                table.path(key),
+                "a whole number",
+                format!("write it as an integer, without quotes: `{example}`"),
+            ));
+        };
+        i128::from_str_radix(integer.as_str(), integer.radix())
+            .ok()
+            .and_then(|value| u32::try_from(value).ok())
+            .ok_or_else(|| {
+                self.invalid(
+                    entry.value.span().start,
+                    table.path(key),
+                    format!(
+                        "must be a whole number from 0 to {}, not `{}`",
+                        u32::MAX,
+                        self.text(entry.value)
+                    ),
+                    format!(
+                        "write how many times the daemon may do it within \
+                         `budget_window_seconds`, 0 (never on its own) or more, such as \
+                         `{example}`"
+                    ),
+                )
+            })
+    }
+
+    /// An optional word from a closed set: `values` pairs each word with what it means (for hints)
+    /// and what it stands for, the default first. `what` names the set ("a failover policy").
+    fn choice<T: Copy>(
+        &self,
+        table: &Table<'_, '_>,
+        key: &str,
+        what: &str,
+        values: &[(&'static str, &'static str, T)],
+    ) -> Result<Option<T>, ConfigError> {
+        let example = format!("{key} = \"{}\"", values.first().map_or("", |value| value.0));
+        let Some((word, offset)) = self.string(table, key, &example)? else {
+            return Ok(None);
+        };
+        if let Some((_, _, value)) = values.iter().find(|value| value.0 == word) {
+            return Ok(Some(*value));
+        }
+        let words: Vec<&str> = values.iter().map(|value| value.0).collect();
+        let explained: Vec<String> = values
+            .iter()
+            .map(|(word, meaning, _)| format!("`{word}` ({meaning})"))
+            .collect();
+        let fix = match closest(word, &words) {
+            Some(close) => format!(
+                "did you mean `{close}`? the values are {}",
+                enumerate(&explained, "and")
+            ),
+            None => format!("use {}", enumerate(&explained, "or")),
+        };
+        Err(self.invalid(
+            offset,
+            table.path(key),
+            format!("is `{word}`, which is not {what}"),
+            fix,
+        ))
+    }
+
+    /// `[notify]`'s `webhook_url`: an `http://` or `https://` URL. The value is never repeated in
+    /// an error: a webhook's URL is its secret (Slack's and Discord's carry their token).
+    fn webhook_url(&self, notify: &Table<'_, '_>) -> Result<Option<String>, ConfigError> {
+        let example = "webhook_url = \"https://hooks.slack.com/services/T000/B000/XXXX\"";
+        let fix = format!(
+            "write the webhook's whole URL, scheme included, such as `{example}`, or leave the \
+             key out"
+        );
+        match self.string(notify, "webhook_url", example)? {
+            None => Ok(None),
+            Some(("", offset)) => {
+                Err(self.invalid(offset, notify.path("webhook_url"), "is empty", fix))
+            }
+            Some((url, offset)) => {
+                let after_scheme = url
+                    .strip_prefix("https://")
+                    .or_else(|| url.strip_prefix("http://"));
+                match after_scheme {
+                    None => Err(self.invalid(
+                        offset,
+                        notify.path("webhook_url"),
+                        "does not start with `http://` or `https://`",
+                        fix,
+                    )),
+                    Some("") => Err(self.invalid(
+                        offset,
+                        notify.path("webhook_url"),
+                        "has nothing after its scheme",
+                        fix,
+                    )),
+                    Some(_) => Ok(Some(url.to_owned())),
+                }
+            }
+        }
+    }
+
     /// A value as the file writes it.
     fn text<'s>(&'s self, value: &Value<'_>) -> &'s str {
         self.source.get(value.span()).unwrap_or_default().trim()
@@ -486,7 +691,7 @@ impl Context<'_> {
         table: &Table<'_, '_>,
         key: &str,
         example: &[&str],
-        placeholders: &[&'static str],
+        placeholders: &Placeholders,
     ) -> Result<Option<Vec<String>>, ConfigError> {
         let Some(entry) = table.get(key) else {
             return Ok(None);
@@ -564,33 +769,38 @@ impl Context<'_> {
                 };
                 return Err(self.invalid(offset, element_key, "is empty", fix));
             }
-            if let Err(problem) = check_placeholders(argument, placeholders) {
-                let fix = if placeholders.is_empty() {
+            if let Err(problem) = check_placeholders(argument, placeholders.names) {
+                let explained = placeholders.explained;
+                let fix = if placeholders.names.is_empty() {
                     format!(
                         "write the instance's names and paths literally: `{key}` takes no \
-                         placeholders (only `rebuild_command` does)"
+                         placeholders (only `rebuild_command`, `fence_command` and \
+                         `follow_command` do)"
                     )
                 } else {
                     match &problem {
-                        Placeholder::Unknown(name) => match closest(name, placeholders) {
-                            Some(close) => {
-                                format!(
-                                    "did you mean `{{{close}}}`? {REBUILD_PLACEHOLDERS_EXPLAINED}"
-                                )
-                            }
-                            None => format!("use one of them: {REBUILD_PLACEHOLDERS_EXPLAINED}"),
+                        Placeholder::Unknown(name) => match closest(name, placeholders.names) {
+                            Some(close) => format!("did you mean `{{{close}}}`? {explained}"),
+                            None => format!("use one of them: {explained}"),
                         },
                         Placeholder::Unclosed | Placeholder::Unopened => {
-                            format!("write each placeholder whole, as `{{name}}`; {REBUILD_PLACEHOLDERS_EXPLAINED}")
+                            format!("write each placeholder whole, as `{{name}}`; {explained}")
                         }
                     }
                 };
                 let what = match problem {
-                    Placeholder::Unknown(name) if placeholders.is_empty() => {
+                    Placeholder::Unknown(name) if placeholders.names.is_empty() => {
                         format!("holds `{{{name}}}`, but `{key}` takes no placeholders")
                     }
-                    Placeholder::Unclosed | Placeholder::Unopened if placeholders.is_empty() => {
+                    Placeholder::Unclosed | Placeholder::Unopened
+                        if placeholders.names.is_empty() =>
+                    {
                         format!("holds a brace, but `{key}` takes no placeholders")
+                    }
+                    // A placeholder of another command (`{source}` in `fence_command`): hadome
+                    // knows it, but has nothing to put in its place here.
+                    Placeholder::Unknown(name) if ALL_PLACEHOLDERS.contains(&name.as_str()) => {
+                        format!("has the placeholder `{{{name}}}`, which `{key}` does not take")
                     }
                     Placeholder::Unknown(name) => {
                         format!("has the placeholder `{{{name}}}`, which hadome does not know")
@@ -739,13 +949,13 @@ impl Context<'_> {
                     &table,
                     "start_command",
                     &["systemctl", "start", "postgresql@15-main"],
-                    &[],
+                    &NO_PLACEHOLDERS,
                 )?,
                 stop: self.command(
                     &table,
                     "stop_command",
                     &["systemctl", "stop", "postgresql@15-main"],
-                    &[],
+                    &NO_PLACEHOLDERS,
                 )?,
                 rebuild: self.command(
                     &table,
@@ -757,16 +967,32 @@ impl Context<'_> {
                         "--into",
                         "{data_dir}",
                     ],
-                    REBUILD_PLACEHOLDERS,
+                    &REBUILD_PLACEHOLDERS,
                 )?,
-                fence: None,
-                follow: None,
+                fence: self.command(
+                    &table,
+                    "fence_command",
+                    &["/usr/local/bin/fence-postgres", "{target}", "{data_dir}"],
+                    &FENCE_PLACEHOLDERS,
+                )?,
+                follow: self.command(
+                    &table,
+                    "follow_command",
+                    &[
+                        "/usr/local/bin/follow",
+                        "{target}",
+                        "--upstream",
+                        "{source_conninfo}",
+                    ],
+                    &FOLLOW_PLACEHOLDERS,
+                )?,
             },
         })
     }
 
     /// One `[[cluster]]`. `seen` maps the cluster names before it to their lines; `membership`
-    /// records which cluster lists each instance.
+    /// records which cluster lists each instance; `probe_interval_seconds` bounds its detection
+    /// window from below.
     fn cluster(
         &self,
         index: usize,
@@ -774,6 +1000,7 @@ impl Context<'_> {
         seen: &BTreeMap<String, usize>,
         instances: &[String],
         membership: &mut BTreeMap<String, (String, usize)>,
+        probe_interval_seconds: f64,
     ) -> Result<Cluster, ConfigError> {
         let DeValue::Table(raw) = element.get_ref() else {
             return Err(self.wrong_type(
@@ -868,24 +1095,9 @@ impl Context<'_> {
             membership.insert(member.clone(), (name.to_owned(), line));
         }
 
-        let failover = match self.string(&table, "failover", "failover = \"manual\"")? {
-            None | Some(("manual", _)) => FailoverPolicy::Manual,
-            Some(("auto", _)) => FailoverPolicy::Auto,
-            Some((other, offset)) => {
-                let fix = match closest(other, FAILOVER_POLICIES) {
-                    Some(close) => format!("did you mean `{close}`?"),
-                    None => "use `manual` (hadome never promotes on its own) or `auto` (the \
-                             daemon promotes an eligible standby)"
-                        .to_owned(),
-                };
-                return Err(self.invalid(
-                    offset,
-                    table.path("failover"),
-                    format!("is `{other}`, which is not a failover policy"),
-                    fix,
-                ));
-            }
-        };
+        let failover = self
+            .choice(&table, "failover", "a failover policy", FAILOVER_POLICIES)?
+            .unwrap_or(FailoverPolicy::Manual);
 
         Ok(Cluster {
             name: name.to_owned(),
@@ -908,8 +1120,101 @@ impl Context<'_> {
                 DEFAULT_MAX_REPLICATION_LAG_BYTES,
                 1,
             )?,
-            automation: Default::default(),
+            automation: self.automation(&table, probe_interval_seconds)?,
         })
+    }
+
+    /// A cluster's automation keys, flat on its table; what it leaves out is
+    /// [`Automation::default`].
+    fn automation(
+        &self,
+        table: &Table<'_, '_>,
+        probe_interval_seconds: f64,
+    ) -> Result<Automation, ConfigError> {
+        let defaults = Automation::default();
+        let budget = Budget::default();
+        let automation = Automation {
+            on_primary_crash: self
+                .choice(
+                    table,
+                    "on_primary_crash",
+                    "a policy for a crashed primary",
+                    CRASH_POLICIES,
+                )?
+                .unwrap_or(defaults.on_primary_crash),
+            on_old_primary: self
+                .choice(
+                    table,
+                    "on_old_primary",
+                    "a policy for the old primary",
+                    OLD_PRIMARY_POLICIES,
+                )?
+                .unwrap_or(defaults.on_old_primary),
+            detection_seconds: self.seconds(
+                table,
+                "detection_seconds",
+                defaults.detection_seconds,
+            )?,
+            restart_window_seconds: self.seconds(
+                table,
+                "restart_window_seconds",
+                defaults.restart_window_seconds,
+            )?,
+            budget: Budget {
+                window_seconds: self.seconds(
+                    table,
+                    "budget_window_seconds",
+                    budget.window_seconds,
+                )?,
+                restarts_per_target: self.count(
+                    table,
+                    "max_restarts_per_target",
+                    budget.restarts_per_target,
+                )?,
+                rebuilds_per_target: self.count(
+                    table,
+                    "max_rebuilds_per_target",
+                    budget.rebuilds_per_target,
+                )?,
+                failovers: self.count(table, "max_failovers", budget.failovers)?,
+            },
+        };
+
+        // A probe is lost now and then (a dropped packet, a stall): a window shorter than the probe
+        // interval would call the primary failed on that one miss and fail over a healthy
+        // primary. At least one interval means at least two probes missed it.
+        if automation.detection_seconds < probe_interval_seconds {
+            let suggested = (3.0 * probe_interval_seconds * 1000.0).round() / 1000.0;
+            let example = format!("detection_seconds = {suggested:?}");
+            let (offset, written, set) = match table.get("detection_seconds") {
+                Some(entry) => (
+                    entry.value.span().start,
+                    format!("`{}` seconds", self.text(entry.value)),
+                    format!("make it at least the probe interval, such as `{example}`"),
+                ),
+                // The default is too short for this estate's probe interval: the cluster's
+                // header is where the key belongs.
+                None => (
+                    table.offset,
+                    format!("{:?} seconds (the default)", automation.detection_seconds),
+                    format!("add `{example}` to {}", table.header),
+                ),
+            };
+            return Err(self.invalid(
+                offset,
+                table.path("detection_seconds"),
+                format!(
+                    "is {written}, less than `probe.interval_seconds` \
+                     ({probe_interval_seconds:?})"
+                ),
+                format!(
+                    "{set}, or probe more often: the primary must be missed on more than one \
+                     probe before it counts as failed, so that one lost probe never causes a \
+                     failover"
+                ),
+            ));
+        }
+        Ok(automation)
     }
 }
 
@@ -945,6 +1250,15 @@ fn check_placeholders(argument: &str, allowed: &[&str]) -> Result<(), Placeholde
                 rest = &rest[close + 1..];
             }
         }
+    }
+}
+
+/// `a`, `b` and `c` (or `a`, `b` or `c`): a list in a sentence.
+fn enumerate(items: &[String], conjunction: &str) -> String {
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} {conjunction} {last}", rest.join(", ")),
     }
 }
 

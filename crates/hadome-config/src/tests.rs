@@ -5,7 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use hadome_core::estate::{Cluster, FailoverPolicy, Instance, InstanceCommands};
+use hadome_core::estate::{
+    Automation, Budget, Cluster, CrashPolicy, FailoverPolicy, Instance, InstanceCommands, Notify,
+    OldPrimaryPolicy,
+};
 
 use crate::{load, parse, ConfigError};
 
@@ -212,7 +215,26 @@ fn the_annotated_example_parses() {
         commands.rebuild.as_deref().map(|argv| argv[0].as_str()),
         Some("/usr/local/bin/hadome-make-standby")
     );
+    assert_eq!(
+        commands.fence,
+        argv(&["/usr/local/bin/fence-postgres", "{target}", "{data_dir}"])
+    );
+    assert_eq!(
+        commands.follow,
+        argv(&[
+            "/usr/local/bin/follow",
+            "{target}",
+            "--upstream",
+            "{source_conninfo}"
+        ])
+    );
     assert_eq!(estate.instances[1].commands, InstanceCommands::default());
+    // It shows every automation key with its default value.
+    assert_eq!(estate.clusters[0].automation, Automation::default());
+    assert_eq!(
+        estate.notify.webhook_url.as_deref(),
+        Some("https://hooks.slack.com/services/T000/B000/XXXX")
+    );
 }
 
 fn argv(words: &[&str]) -> Option<Vec<String>> {
@@ -349,7 +371,8 @@ fn start_and_stop_commands_take_no_placeholders() {
         )),
         "estate.toml:10: `instance \"db-2\".start_command[2]` holds `{target}`, but \
          `start_command` takes no placeholders | hint: write the instance's names and paths \
-         literally: `start_command` takes no placeholders (only `rebuild_command` does)"
+         literally: `start_command` takes no placeholders (only `rebuild_command`, \
+         `fence_command` and `follow_command` do)"
     );
     assert_eq!(
         report(&format!(
@@ -357,7 +380,8 @@ fn start_and_stop_commands_take_no_placeholders() {
         )),
         "estate.toml:12: `instance \"db-2\".stop_command[1]` holds a brace, but `stop_command` \
          takes no placeholders | hint: write the instance's names and paths literally: \
-         `stop_command` takes no placeholders (only `rebuild_command` does)"
+         `stop_command` takes no placeholders (only `rebuild_command`, `fence_command` and \
+         `follow_command` do)"
     );
 }
 
@@ -416,6 +440,144 @@ fn an_unknown_rebuild_placeholder_lists_the_allowed_ones() {
 }
 
 #[test]
+fn fence_and_follow_commands_take_their_placeholders() {
+    let source = format!(
+        "{TWO_INSTANCES}\
+fence_command = [\"/usr/local/bin/fence-postgres\", \"{{target}}\", \"{{data_dir}}/standby.signal\"]
+follow_command = [\"/usr/local/bin/follow\", \"{{target}}\", \"--upstream\", \"{{source_conninfo}}\",
+  \"--name={{source}}\", \"{{data_dir}}\"]
+"
+    );
+    let estate = parse(&source, Path::new("estate.toml")).unwrap();
+    assert_eq!(estate.instances[0].commands, InstanceCommands::default());
+    assert_eq!(
+        estate.instances[1].commands,
+        InstanceCommands {
+            start: None,
+            stop: None,
+            rebuild: None,
+            fence: argv(&[
+                "/usr/local/bin/fence-postgres",
+                "{target}",
+                "{data_dir}/standby.signal",
+            ]),
+            follow: argv(&[
+                "/usr/local/bin/follow",
+                "{target}",
+                "--upstream",
+                "{source_conninfo}",
+                "--name={source}",
+                "{data_dir}",
+            ]),
+        }
+    );
+}
+
+#[test]
+fn a_fence_command_takes_no_source() {
+    let explained = "the placeholders are `{target}` (this instance's name) and `{data_dir}` (its \
+                     data directory)";
+    let fence = |argument: &str| {
+        format!("{TWO_INSTANCES}fence_command = [\n  \"fence-it\",\n  \"{argument}\",\n]\n")
+    };
+    assert_eq!(
+        report(&fence("{source}")),
+        format!(
+            "estate.toml:12: `instance \"db-2\".fence_command[1]` has the placeholder \
+             `{{source}}`, which `fence_command` does not take | hint: use one of them: \
+             {explained}"
+        )
+    );
+    assert_eq!(
+        report(&fence("--host={source_conninfo}")),
+        format!(
+            "estate.toml:12: `instance \"db-2\".fence_command[1]` has the placeholder \
+             `{{source_conninfo}}`, which `fence_command` does not take | hint: use one of them: \
+             {explained}"
+        )
+    );
+    assert_eq!(
+        report(&fence("{targt}")),
+        format!(
+            "estate.toml:12: `instance \"db-2\".fence_command[1]` has the placeholder \
+             `{{targt}}`, which hadome does not know | hint: did you mean `{{target}}`? \
+             {explained}"
+        )
+    );
+    assert_eq!(
+        report(&fence("{data_dir")),
+        format!(
+            "estate.toml:12: `instance \"db-2\".fence_command[1]` has a `{{` that no `}}` closes \
+             | hint: write each placeholder whole, as `{{name}}`; {explained}"
+        )
+    );
+}
+
+#[test]
+fn an_unknown_follow_placeholder_lists_the_allowed_ones() {
+    let explained = "the placeholders are `{source}` (the new upstream instance's name), \
+                     `{source_conninfo}` (its `conninfo`), `{target}` (this instance's name) and \
+                     `{data_dir}` (this instance's data directory)";
+    let follow = |argument: &str| {
+        format!("{TWO_INSTANCES}follow_command = [\n  \"follow\",\n  \"{argument}\",\n]\n")
+    };
+    assert_eq!(
+        report(&follow("{primary}")),
+        format!(
+            "estate.toml:12: `instance \"db-2\".follow_command[1]` has the placeholder \
+             `{{primary}}`, which hadome does not know | hint: use one of them: {explained}"
+        )
+    );
+    assert_eq!(
+        report(&follow("{source_coninfo}")),
+        format!(
+            "estate.toml:12: `instance \"db-2\".follow_command[1]` has the placeholder \
+             `{{source_coninfo}}`, which hadome does not know | hint: did you mean \
+             `{{source_conninfo}}`? {explained}"
+        )
+    );
+    assert_eq!(
+        report(&follow("}")),
+        format!(
+            "estate.toml:12: `instance \"db-2\".follow_command[1]` has a `}}` that closes no `{{` \
+             | hint: write each placeholder whole, as `{{name}}`; {explained}"
+        )
+    );
+}
+
+#[test]
+fn fence_and_follow_commands_are_argv_arrays_too() {
+    assert_eq!(
+        report(&format!(
+            "{TWO_INSTANCES}fence_command = \"fence-postgres {{target}}\"\n"
+        )),
+        "estate.toml:10: `instance \"db-2\".fence_command` is a string, but must be an argv array \
+         of strings | hint: write it as an argv array, one string per argument (hadome runs no \
+         shell): `fence_command = [\"fence-postgres\", \"{target}\"]`"
+    );
+    assert_eq!(
+        report(&format!("{TWO_INSTANCES}fence_command = []\n")),
+        "estate.toml:10: `instance \"db-2\".fence_command` is empty | hint: give the program and \
+         its arguments, such as `fence_command = [\"/usr/local/bin/fence-postgres\", \"{target}\", \
+         \"{data_dir}\"]`, or leave the key out"
+    );
+    assert_eq!(
+        report(&format!("{TWO_INSTANCES}follow_command = true\n")),
+        "estate.toml:10: `instance \"db-2\".follow_command` is a boolean, but must be an argv \
+         array of strings | hint: write it as an argv array, one string per argument (hadome \
+         runs no shell): `follow_command = [\"/usr/local/bin/follow\", \"{target}\", \
+         \"--upstream\", \"{source_conninfo}\"]`"
+    );
+    assert_eq!(
+        report(&format!(
+            "{TWO_INSTANCES}follow_command = [\"follow\", \"\"]\n"
+        )),
+        "estate.toml:10: `instance \"db-2\".follow_command[1]` is empty | hint: remove the empty \
+         string: each element is passed as one argument, so `\"\"` would be an empty argument"
+    );
+}
+
+#[test]
 fn a_misspelt_command_key_suggests_the_right_one() {
     assert_eq!(
         report(&format!("{TWO_INSTANCES}start_cmd = [\"x\"]\n")),
@@ -426,6 +588,18 @@ fn a_misspelt_command_key_suggests_the_right_one() {
         report(&format!("{TWO_INSTANCES}rebuild_comand = [\"x\"]\n")),
         "estate.toml:10: unknown key `instance \"db-2\".rebuild_comand` \
          | hint: did you mean `rebuild_command`?"
+    );
+    assert_eq!(
+        report(&format!("{TWO_INSTANCES}fence = [\"x\"]\n")),
+        "estate.toml:10: unknown key `instance \"db-2\".fence` \
+         | hint: the keys allowed here are `name`, `conninfo`, `data_dir`, `host`, \
+         `application_name`, `start_command`, `stop_command`, `rebuild_command`, \
+         `fence_command`, `follow_command`"
+    );
+    assert_eq!(
+        report(&format!("{TWO_INSTANCES}follow_cmd = [\"x\"]\n")),
+        "estate.toml:10: unknown key `instance \"db-2\".follow_cmd` \
+         | hint: did you mean `follow_command`?"
     );
 }
 
@@ -548,12 +722,351 @@ fn a_bad_failover_value_is_refused() {
     assert_eq!(
         report(&cluster("\"Auto\"")),
         "estate.toml:13: `cluster \"main\".failover` is `Auto`, which is not a failover policy \
-         | hint: did you mean `auto`?"
+         | hint: did you mean `auto`? the values are `manual` (hadome never promotes on its own) \
+         and `auto` (the daemon promotes an eligible standby)"
     );
     assert_eq!(
         report(&cluster("true")),
         "estate.toml:13: `cluster \"main\".failover` is a boolean, but must be a string \
          | hint: write it as a quoted string: `failover = \"manual\"`"
+    );
+}
+
+#[test]
+fn automation_keys_become_the_clusters_automation() {
+    let estate = parse(
+        &with_cluster(
+            "[[cluster]]
+name = \"main\"
+members = [\"db-1\", \"db-2\"]
+failover = \"auto\"
+on_primary_crash = \"failover\"
+on_old_primary = \"rebuild\"
+detection_seconds = 5
+restart_window_seconds = 30.5
+budget_window_seconds = 86_400
+max_restarts_per_target = 0
+max_rebuilds_per_target = 10
+max_failovers = 0x2
+",
+        ),
+        Path::new("estate.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        estate.clusters[0].automation,
+        Automation {
+            on_primary_crash: CrashPolicy::Failover,
+            on_old_primary: OldPrimaryPolicy::Rebuild,
+            detection_seconds: 5.0,
+            restart_window_seconds: 30.5,
+            budget: Budget {
+                window_seconds: 86_400.0,
+                restarts_per_target: 0,
+                rebuilds_per_target: 10,
+                failovers: 2,
+            },
+        }
+    );
+
+    // Each one alone; the others keep their defaults.
+    let estate = parse(
+        &with_cluster(
+            "[[cluster]]\nname = \"main\"\nmembers = [\"db-1\"]\non_primary_crash = \"restart\"\n\
+             on_old_primary = \"stop\"\nmax_failovers = 4\n",
+        ),
+        Path::new("estate.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        estate.clusters[0].automation,
+        Automation {
+            budget: Budget {
+                failovers: 4,
+                ..Budget::default()
+            },
+            ..Automation::default()
+        }
+    );
+}
+
+#[test]
+fn automation_defaults_are_the_cores() {
+    let estate = parse(
+        &with_cluster("[[cluster]]\nname = \"main\"\nmembers = [\"db-1\", \"db-2\"]\n"),
+        Path::new("estate.toml"),
+    )
+    .unwrap();
+    let automation = &estate.clusters[0].automation;
+    assert_eq!(*automation, Automation::default());
+    // The numbers `examples/estate.toml` documents as the defaults: a change to the core's
+    // defaults must update its comments too.
+    assert_eq!(automation.on_primary_crash, CrashPolicy::Restart);
+    assert_eq!(automation.on_old_primary, OldPrimaryPolicy::Stop);
+    assert_eq!(automation.detection_seconds, 3.0);
+    assert_eq!(automation.restart_window_seconds, 15.0);
+    assert_eq!(
+        automation.budget,
+        Budget {
+            window_seconds: 3600.0,
+            restarts_per_target: 3,
+            rebuilds_per_target: 2,
+            failovers: 1,
+        }
+    );
+}
+
+#[test]
+fn a_bad_automation_policy_lists_the_values() {
+    let cluster = |line: &str| {
+        with_cluster(&format!(
+            "[[cluster]]\nname = \"main\"\nmembers = [\"db-1\"]\n{line}\n"
+        ))
+    };
+    let crash_values = "`restart` (start it again in place, within `max_restarts_per_target`, and \
+                        fail over when that does not bring it back within \
+                        `restart_window_seconds`) {or} `failover` (promote a standby at once, as \
+                        for a hang)";
+    assert_eq!(
+        report(&cluster("on_primary_crash = \"promote\"")),
+        format!(
+            "estate.toml:13: `cluster \"main\".on_primary_crash` is `promote`, which is not a \
+             policy for a crashed primary | hint: use {}",
+            crash_values.replace("{or}", "or")
+        )
+    );
+    assert_eq!(
+        report(&cluster("on_primary_crash = \"failvoer\"")),
+        format!(
+            "estate.toml:13: `cluster \"main\".on_primary_crash` is `failvoer`, which is not a \
+             policy for a crashed primary | hint: did you mean `failover`? the values are {}",
+            crash_values.replace("{or}", "and")
+        )
+    );
+    assert_eq!(
+        report(&cluster("on_old_primary = \"delete\"")),
+        "estate.toml:13: `cluster \"main\".on_old_primary` is `delete`, which is not a policy for \
+         the old primary | hint: use `stop` (it stays fenced and stopped, its data untouched, \
+         until a person decides) or `rebuild` (it is rebuilt as a standby of the new primary, \
+         its data directory moved aside)"
+    );
+    assert_eq!(
+        report(&cluster("on_old_primary = \"Rebuild\"")),
+        "estate.toml:13: `cluster \"main\".on_old_primary` is `Rebuild`, which is not a policy \
+         for the old primary | hint: did you mean `rebuild`? the values are `stop` (it stays \
+         fenced and stopped, its data untouched, until a person decides) and `rebuild` (it is \
+         rebuilt as a standby of the new primary, its data directory moved aside)"
+    );
+    assert_eq!(
+        report(&cluster("on_old_primary = 1")),
+        "estate.toml:13: `cluster \"main\".on_old_primary` is an integer, but must be a string \
+         | hint: write it as a quoted string: `on_old_primary = \"stop\"`"
+    );
+}
+
+#[test]
+fn automation_seconds_must_be_positive() {
+    let cluster = |line: &str| {
+        with_cluster(&format!(
+            "[[cluster]]\nname = \"main\"\nmembers = [\"db-1\"]\n{line}\n"
+        ))
+    };
+    assert_eq!(
+        report(&cluster("detection_seconds = 0")),
+        "estate.toml:13: `cluster \"main\".detection_seconds` must be a number of seconds above \
+         0, not `0` | hint: write a positive number of seconds, such as `detection_seconds = 3.0`"
+    );
+    assert_eq!(
+        report(&cluster("restart_window_seconds = -15")),
+        "estate.toml:13: `cluster \"main\".restart_window_seconds` must be a number of seconds \
+         above 0, not `-15` | hint: write a positive number of seconds, such as \
+         `restart_window_seconds = 15.0`"
+    );
+    assert_eq!(
+        report(&cluster("budget_window_seconds = \"1h\"")),
+        "estate.toml:13: `cluster \"main\".budget_window_seconds` is a string, but must be a \
+         number of seconds | hint: write it as a number, without quotes or unit: \
+         `budget_window_seconds = 3600.0`"
+    );
+}
+
+#[test]
+fn budget_counts_are_whole_numbers_from_zero() {
+    let cluster = |line: &str| {
+        with_cluster(&format!(
+            "[[cluster]]\nname = \"main\"\nmembers = [\"db-1\"]\n{line}\n"
+        ))
+    };
+    assert_eq!(
+        report(&cluster("max_restarts_per_target = -1")),
+        "estate.toml:13: `cluster \"main\".max_restarts_per_target` must be a whole number from \
+         0 to 4294967295, not `-1` | hint: write how many times the daemon may do it within \
+         `budget_window_seconds`, 0 (never on its own) or more, such as \
+         `max_restarts_per_target = 3`"
+    );
+    assert_eq!(
+        report(&cluster("max_rebuilds_per_target = 4_294_967_296")),
+        "estate.toml:13: `cluster \"main\".max_rebuilds_per_target` must be a whole number from \
+         0 to 4294967295, not `4_294_967_296` | hint: write how many times the daemon may do it \
+         within `budget_window_seconds`, 0 (never on its own) or more, such as \
+         `max_rebuilds_per_target = 2`"
+    );
+    assert_eq!(
+        report(&cluster("max_failovers = 1.0")),
+        "estate.toml:13: `cluster \"main\".max_failovers` is a float, but must be a whole number \
+         | hint: write it as an integer, without quotes: `max_failovers = 1`"
+    );
+    assert_eq!(
+        report(&cluster("max_failovers = \"1\"")),
+        "estate.toml:13: `cluster \"main\".max_failovers` is a string, but must be a whole number \
+         | hint: write it as an integer, without quotes: `max_failovers = 1`"
+    );
+    assert_eq!(
+        report(&cluster("max_failover = 1")),
+        "estate.toml:13: unknown key `cluster \"main\".max_failover` \
+         | hint: did you mean `max_failovers`?"
+    );
+}
+
+#[test]
+fn detection_shorter_than_the_probe_interval_is_refused() {
+    let why = "the primary must be missed on more than one probe before it counts as failed, so \
+               that one lost probe never causes a failover";
+    // Set on the cluster: the error is at the key.
+    assert_eq!(
+        report(&format!(
+            "[probe]\ninterval_seconds = 2\n{TWO_INSTANCES}\
+             [[cluster]]\nname = \"main\"\nmembers = [\"db-1\"]\ndetection_seconds = 1.5\n"
+        )),
+        format!(
+            "estate.toml:15: `cluster \"main\".detection_seconds` is `1.5` seconds, less than \
+             `probe.interval_seconds` (2.0) | hint: make it at least the probe interval, such as \
+             `detection_seconds = 6.0`, or probe more often: {why}"
+        )
+    );
+    // Left to its default (3 s) under a slower probe: the error is at the cluster's header.
+    assert_eq!(
+        report(&format!(
+            "[probe]\ninterval_seconds = 5\n{TWO_INSTANCES}\n\
+             [[cluster]]\nname = \"main\"\nmembers = [\"db-1\"]\n"
+        )),
+        format!(
+            "estate.toml:13: `cluster \"main\".detection_seconds` is 3.0 seconds (the default), \
+             less than `probe.interval_seconds` (5.0) | hint: add `detection_seconds = 15.0` to \
+             this `[[cluster]]`, or probe more often: {why}"
+        )
+    );
+    // A suggestion stays readable for a fractional interval.
+    assert_eq!(
+        report(&format!(
+            "[probe]\ninterval_seconds = 0.1\n{TWO_INSTANCES}\
+             [[cluster]]\nname = \"main\"\nmembers = [\"db-1\"]\ndetection_seconds = 0.05\n"
+        )),
+        format!(
+            "estate.toml:15: `cluster \"main\".detection_seconds` is `0.05` seconds, less than \
+             `probe.interval_seconds` (0.1) | hint: make it at least the probe interval, such as \
+             `detection_seconds = 0.3`, or probe more often: {why}"
+        )
+    );
+
+    // Exactly one interval is enough: two probes missed the primary by then.
+    let estate = parse(
+        &format!(
+            "[probe]\ninterval_seconds = 2\n{TWO_INSTANCES}\
+             [[cluster]]\nname = \"main\"\nmembers = [\"db-1\"]\ndetection_seconds = 2\n"
+        ),
+        Path::new("estate.toml"),
+    )
+    .unwrap();
+    assert_eq!(estate.clusters[0].automation.detection_seconds, 2.0);
+}
+
+#[test]
+fn notify_takes_a_webhook_url() {
+    let webhook = |notify: &str| {
+        parse(
+            &format!("{notify}{TWO_INSTANCES}"),
+            Path::new("estate.toml"),
+        )
+        .unwrap()
+        .notify
+    };
+    assert_eq!(
+        webhook("[notify]\nwebhook_url = \"https://hooks.slack.com/services/T0/B0/x\"\n"),
+        Notify {
+            webhook_url: Some("https://hooks.slack.com/services/T0/B0/x".into()),
+        }
+    );
+    assert_eq!(
+        webhook("[notify]\nwebhook_url = \"http://10.0.0.9:8080/hadome\"\n")
+            .webhook_url
+            .as_deref(),
+        Some("http://10.0.0.9:8080/hadome")
+    );
+    assert_eq!(webhook(""), Notify::default());
+    assert_eq!(webhook("[notify]\n"), Notify { webhook_url: None });
+}
+
+#[test]
+fn a_bad_webhook_url_is_refused_without_repeating_it() {
+    let fix = "write the webhook's whole URL, scheme included, such as \
+               `webhook_url = \"https://hooks.slack.com/services/T000/B000/XXXX\"`, or leave the \
+               key out";
+    let notify = |line: &str| format!("[notify]\n{line}\n{TWO_INSTANCES}");
+    assert_eq!(
+        report(&notify(
+            "webhook_url = \"hooks.slack.com/services/T0/B0/secret\""
+        )),
+        format!(
+            "estate.toml:2: `notify.webhook_url` does not start with `http://` or `https://` \
+             | hint: {fix}"
+        )
+    );
+    assert_eq!(
+        report(&notify("webhook_url = \"ftp://example.org/secret\"")),
+        format!(
+            "estate.toml:2: `notify.webhook_url` does not start with `http://` or `https://` \
+             | hint: {fix}"
+        )
+    );
+    assert_eq!(
+        report(&notify("webhook_url = \"https://\"")),
+        format!("estate.toml:2: `notify.webhook_url` has nothing after its scheme | hint: {fix}")
+    );
+    assert_eq!(
+        report(&notify("webhook_url = \"\"")),
+        format!("estate.toml:2: `notify.webhook_url` is empty | hint: {fix}")
+    );
+    assert_eq!(
+        report(&notify("webhook_url = [\"https://a.example\"]")),
+        "estate.toml:2: `notify.webhook_url` is an array, but must be a string \
+         | hint: write it as a quoted string: \
+         `webhook_url = \"https://hooks.slack.com/services/T000/B000/XXXX\"`"
+    );
+}
+
+#[test]
+fn notify_is_a_table_of_known_keys() {
+    assert_eq!(
+        report(&format!(
+            "[notify]\nwebhook_uri = \"https://a.example\"\n{TWO_INSTANCES}"
+        )),
+        "estate.toml:2: unknown key `notify.webhook_uri` | hint: did you mean `webhook_url`?"
+    );
+    assert_eq!(
+        report(&format!(
+            "[notify]\nemail = \"ops@example.org\"\n{TWO_INSTANCES}"
+        )),
+        "estate.toml:2: unknown key `notify.email` | hint: the keys allowed here are `webhook_url`"
+    );
+    assert_eq!(
+        report(&format!("notify = \"https://a.example\"\n{TWO_INSTANCES}")),
+        "estate.toml:1: `notify` is a string, but must be a table \
+         | hint: write it as a table: a `[notify]` header with its keys on the lines below"
+    );
+    assert_eq!(
+        report(&format!("[notfy]\n{TWO_INSTANCES}")),
+        "estate.toml:1: unknown key `notfy` | hint: did you mean `notify`?"
     );
 }
 

@@ -88,6 +88,16 @@ pub enum JournalError {
         /// `it is closed already (it failed at 1700000000000 ms)`.
         reason: String,
     },
+    /// A notification names an escalation that does not exist. Nothing was recorded.
+    #[error("the journal `{}`: escalation {id}: {reason}", path.display())]
+    Escalation {
+        /// The journal file.
+        path: PathBuf,
+        /// The escalation's id.
+        id: i64,
+        /// Why nothing can be recorded on it: `there is no such escalation`.
+        reason: String,
+    },
     /// A record could not be encoded as JSON (a bug).
     #[error("the journal `{}`: could not encode {what} (a bug: please report it)", path.display())]
     Encode {
@@ -132,6 +142,11 @@ impl JournalError {
             JournalError::Intent { path, id, .. } => Some(format!(
                 "an intent is closed once, by the process that recorded it; look at it with \
                  `sqlite3 {} 'SELECT * FROM intents WHERE id = {id}'`",
+                path.display()
+            )),
+            JournalError::Escalation { path, .. } => Some(format!(
+                "record a notification on the id `record_escalation` returned; the escalations are \
+                 `sqlite3 {} 'SELECT * FROM escalations'`",
                 path.display()
             )),
             JournalError::Sqlite { .. } | JournalError::Encode { .. } => None,

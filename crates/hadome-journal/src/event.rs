@@ -1,5 +1,5 @@
-//! The `events` table: the append-only log of fact changes, verdicts, and intents with their
-//! overrides, steps and outcomes.
+//! The `events` table: the append-only log of fact changes, verdicts, intents with their
+//! overrides, steps and outcomes, and the daemon's leases, pauses, acks and escalations.
 //!
 //! Rows are only ever inserted. Each body is a versioned JSON record (`crate::record`); reading
 //! returns it as JSON, so a reader of an older or newer record still sees it whole.
@@ -18,13 +18,14 @@ use crate::JournalError;
 pub struct JournalEvent {
     /// Its id: increasing in the order events were appended.
     pub id: i64,
-    /// When what it records happened (a probe's start, a verdict's decision, an intent, step or
-    /// outcome as its caller timed it).
+    /// When what it records happened (a probe's start, a verdict's decision, an intent, step,
+    /// outcome, lease change, pause, ack, escalation or notification as its caller timed it).
     pub at: Timestamp,
-    /// `fact-changed`, `verdict`, `intent`, `override`, `step` or `outcome` (the `KIND_*`
-    /// constants).
+    /// `fact-changed`, `verdict`, `intent`, `override`, `step`, `outcome`, `lease`, `pause`,
+    /// `ack`, `escalation` or `notified` (the `KIND_*` constants).
     pub kind: String,
-    /// What it is about: the instance, or the action's target.
+    /// What it is about: the instance, the action's target, the lease's cluster, the paused or
+    /// acknowledged target, or the escalation's subject.
     pub subject: String,
     /// The record, with its `"version"`.
     pub body: serde_json::Value,

@@ -403,6 +403,51 @@ pub(crate) fn open(connection: &Connection, path: &Path) -> Result<Vec<OpenInten
     Ok(open)
 }
 
+/// How many intents `actor` recorded for `action_name` on one of `targets`, at or after `since`
+/// (served by the `intents_budget` index).
+pub(crate) fn count(
+    connection: &Connection,
+    path: &Path,
+    actor: &str,
+    action_name: &str,
+    targets: &[&str],
+    since: Timestamp,
+) -> Result<u32, JournalError> {
+    if targets.is_empty() {
+        return Ok(0);
+    }
+    let failed = |source| sqlite(path, "count intents", source);
+    // Placeholders ?3, ?4 … for the targets: their number varies, hence one statement per count.
+    let placeholders: Vec<String> = (0..targets.len())
+        .map(|index| format!("?{}", index + 3))
+        .collect();
+    let sql = format!(
+        "SELECT count(*) FROM intents WHERE actor = ?1 AND action_name = ?2 AND target IN ({}) \
+         AND at_ms >= ?{}",
+        placeholders.join(", "),
+        targets.len() + 3
+    );
+    let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(targets.len() + 3);
+    values.push(actor.to_owned().into());
+    values.push(action_name.to_owned().into());
+    values.extend(targets.iter().map(|target| (*target).to_owned().into()));
+    values.push(since.0.into());
+    let mut statement = connection.prepare_cached(&sql).map_err(failed)?;
+    let mut rows = statement
+        .query(rusqlite::params_from_iter(values))
+        .map_err(failed)?;
+    let count = match rows.next().map_err(failed)? {
+        Some(row) => RowReader {
+            path,
+            table: INTENTS,
+            row: "a count of intents".to_owned(),
+        }
+        .integer(row, 0, "count(*)")?,
+        None => 0,
+    };
+    Ok(u32::try_from(count).unwrap_or(u32::MAX))
+}
+
 fn intent_reader(path: &Path, id: i64) -> RowReader<'_> {
     RowReader {
         path,

@@ -12,10 +12,16 @@
 //!   `hadome run` carries out: `intent`, `override`, `step`, `outcome`;
 //! - **intents**: nothing executes without a journaled intent, and its outcome is journaled
 //!   after, with each step in between. An intent never closed is *open*: the process that
-//!   recorded it died mid-action (or is still at work), and [`Journal::open_intents`] finds it.
+//!   recorded it died mid-action (or is still at work), and [`Journal::open_intents`] finds it;
+//! - what the daemon needs: each cluster's **lease** (one daemon automates a cluster at a time,
+//!   rule `single-actor`), **pauses** and **acks** (automation that did not restore health or ran
+//!   out of budget pauses until a person acknowledges, rule `budget`; the budget counts intents
+//!   with [`Journal::count_intents`] since the last ack), and **escalations** with whether their
+//!   notification got through. Their events: `lease`, `pause`, `ack`, `escalation`, `notified`.
 //!
-//! The file is SQLite in WAL mode (`synchronous=NORMAL`, a 5 s busy timeout; intents, steps and
-//! outcomes are committed at `synchronous=FULL`, so that a power loss cannot lose them), its
+//! The file is SQLite in WAL mode (`synchronous=NORMAL`, a 5 s busy timeout; intents, steps,
+//! outcomes, leases, pauses, acks and escalations are committed at `synchronous=FULL`, so that a
+//! power loss cannot lose them), its
 //! schema versioned by `PRAGMA user_version`. Event bodies are the journal's own versioned JSON
 //! records: the core has no serde. The API is synchronous and fast; async callers may call it
 //! directly or from `spawn_blocking`.
@@ -24,9 +30,12 @@
 
 mod column;
 mod error;
+mod escalation;
 mod event;
 mod intent;
 mod last_known;
+mod lease;
+mod pause;
 mod record;
 mod schema;
 mod summary;
@@ -39,10 +48,14 @@ use hadome_core::finding::{Finding, Verdict};
 use rusqlite::{Connection, TransactionBehavior};
 
 pub use crate::error::JournalError;
+pub use crate::escalation::Escalation;
 pub use crate::event::JournalEvent;
 pub use crate::intent::{IntentRecord, OpenIntent, OutcomeRecord, Override, StepRecord};
+pub use crate::lease::{Lease, LeaseOutcome};
+pub use crate::pause::{Ack, Pause};
 use crate::record::{
-    FactChangedRecord, VerdictRecord, FACT_CHANGED, INTENT, OUTCOME, OVERRIDE, STEP, VERDICT,
+    FactChangedRecord, VerdictRecord, ACK, ESCALATION, FACT_CHANGED, INTENT, LEASE, NOTIFIED,
+    OUTCOME, OVERRIDE, PAUSE, STEP, VERDICT,
 };
 
 /// The kind of event recording a change of an instance's summary.
@@ -62,6 +75,22 @@ pub const KIND_STEP: &str = STEP;
 
 /// The kind of event recording how an intent ended.
 pub const KIND_OUTCOME: &str = OUTCOME;
+
+/// The kind of event recording a cluster's lease taken, taken over from an expired holder, or
+/// released (not renewed: renewals are no events).
+pub const KIND_LEASE: &str = LEASE;
+
+/// The kind of event recording that automation paused on a target.
+pub const KIND_PAUSE: &str = PAUSE;
+
+/// The kind of event recording a person's acknowledgement of a target.
+pub const KIND_ACK: &str = ACK;
+
+/// The kind of event recording an escalation: something needs a person.
+pub const KIND_ESCALATION: &str = ESCALATION;
+
+/// The kind of event recording one attempt to notify a person of an escalation.
+pub const KIND_NOTIFIED: &str = NOTIFIED;
 
 /// An open journal file.
 #[derive(Debug)]
@@ -86,8 +115,8 @@ pub struct FactChange {
 
 impl Journal {
     /// Opens or creates the journal at `path`: WAL mode, `synchronous=NORMAL`, a busy timeout of
-    /// 5 s, the schema created or migrated by `PRAGMA user_version` (version 2; a version-1 file
-    /// is migrated in place, in one transaction).
+    /// 5 s, the schema created or migrated by `PRAGMA user_version` (version 3; a file of version
+    /// 1 or 2 is migrated in place, in one transaction).
     ///
     /// Refuses, changing nothing, a file that is not SQLite, someone else's SQLite database, and a
     /// journal whose schema version is newer than this code knows.
@@ -272,5 +301,190 @@ impl Journal {
     /// there is no such intent.
     pub fn intent(&self, id: i64) -> Result<Option<IntentRecord>, JournalError> {
         intent::read(&self.connection, &self.path, id)
+    }
+
+    /// Takes, takes over or renews `cluster`'s lease for `holder`, until `now + ttl_ms`: one
+    /// daemon automates a cluster at a time (rule `single-actor`).
+    ///
+    /// In one `BEGIN IMMEDIATE` transaction, so that two handles (two processes) never both get
+    /// [`LeaseOutcome::Held`] for a lease unexpired at their `now`: when there is no lease, when
+    /// the lease expired (`expires_at <= now`), or when `holder` holds it, the lease becomes
+    /// `holder`'s until `now + ttl_ms` and the answer is `Held` (a renewal keeps `acquired_at`;
+    /// `ttl_ms` should be positive, else the lease is expired at once). Otherwise the answer is
+    /// [`LeaseOutcome::HeldBy`] with the other holder's lease, and nothing changes.
+    ///
+    /// Appends a `lease` event (subject: the cluster) only when the lease is taken (`taken`, no
+    /// lease before) or taken over from an expired lease (`taken-over`, naming the previous
+    /// holder and when its lease expired; the previous holder may be `holder` itself, whose
+    /// lease lapsed), never on a renewal. Durable when it returns.
+    pub fn acquire_lease(
+        &mut self,
+        cluster: &str,
+        holder: &str,
+        now: Timestamp,
+        ttl_ms: i64,
+    ) -> Result<LeaseOutcome, JournalError> {
+        let path = self.path.as_path();
+        intent::durably(&mut self.connection, path, "take a lease", |transaction| {
+            lease::acquire(transaction, path, cluster, holder, now, ttl_ms)
+        })
+    }
+
+    /// Releases `cluster`'s lease if `holder` holds it (expired or not), so that another daemon
+    /// may take it at once; returns whether it did. Another holder's lease is left alone.
+    ///
+    /// Appends a `lease` event (`released`) at `now` when it releases. Durable when it returns.
+    pub fn release_lease(
+        &mut self,
+        cluster: &str,
+        holder: &str,
+        now: Timestamp,
+    ) -> Result<bool, JournalError> {
+        let path = self.path.as_path();
+        intent::durably(
+            &mut self.connection,
+            path,
+            "release a lease",
+            |transaction| lease::release(transaction, path, cluster, holder, now),
+        )
+    }
+
+    /// `cluster`'s lease, expired or not ([`Lease::is_expired`] tells); `None` when it was never
+    /// taken or was released.
+    pub fn lease(&self, cluster: &str) -> Result<Option<Lease>, JournalError> {
+        lease::read(&self.connection, &self.path, cluster)
+    }
+
+    /// Every cluster's lease, expired or not, by cluster name.
+    pub fn leases(&self) -> Result<Vec<Lease>, JournalError> {
+        lease::read_all(&self.connection, &self.path)
+    }
+
+    /// Pauses automation on `target` (an instance or a cluster, by name) until a person
+    /// acknowledges it (rule `budget`), and returns the pause.
+    ///
+    /// Idempotent: when `target` is paused already, returns the open pause unchanged (its time
+    /// and reason) and records nothing. Otherwise appends a `pause` event (subject: the target;
+    /// body: version, pause id, target, reason). Durable when it returns.
+    pub fn pause(
+        &mut self,
+        at: Timestamp,
+        target: &str,
+        reason: &str,
+    ) -> Result<Pause, JournalError> {
+        let path = self.path.as_path();
+        intent::durably(
+            &mut self.connection,
+            path,
+            "record a pause",
+            |transaction| pause::pause(transaction, path, at, target, reason),
+        )
+    }
+
+    /// The pauses not yet acknowledged, oldest first (ties in the order they were recorded).
+    pub fn paused(&self) -> Result<Vec<Pause>, JournalError> {
+        pause::open(&self.connection, &self.path)
+    }
+
+    /// Records a person's acknowledgement of `target`, and clears every open pause of that
+    /// target (exactly that name: acknowledging a cluster does not clear its members' pauses).
+    /// Returns the ack with the pauses it cleared.
+    ///
+    /// An ack with nothing paused is recorded too: it restarts the target's budget count
+    /// ([`Journal::last_ack`]). Appends an `ack` event (subject: the target; body: version, ack
+    /// id, target, who, note, and the cleared pauses' ids, times and reasons). Durable when it
+    /// returns.
+    pub fn ack(
+        &mut self,
+        at: Timestamp,
+        target: &str,
+        who: &str,
+        note: &str,
+    ) -> Result<Ack, JournalError> {
+        let path = self.path.as_path();
+        intent::durably(&mut self.connection, path, "record an ack", |transaction| {
+            pause::ack(transaction, path, at, target, who, note)
+        })
+    }
+
+    /// When `target` was last acknowledged (the latest ack's time); `None` when it never was.
+    pub fn last_ack(&self, target: &str) -> Result<Option<Timestamp>, JournalError> {
+        pause::last_ack(&self.connection, &self.path, target)
+    }
+
+    /// How many intents `actor` recorded (its `actor` exactly, e.g. `daemon`) for the action
+    /// `action_name` (as [`Action::name`] spells it: `promote`, `rebuild`, `restart`, `stop`,
+    /// `delete-data`) on any of `targets`, at or after `since`: a budget's count. Open and
+    /// closed intents count alike. No targets: 0.
+    pub fn count_intents(
+        &self,
+        actor: &str,
+        action_name: &str,
+        targets: &[&str],
+        since: Timestamp,
+    ) -> Result<u32, JournalError> {
+        intent::count(
+            &self.connection,
+            &self.path,
+            actor,
+            action_name,
+            targets,
+            since,
+        )
+    }
+
+    /// Records an escalation: something in `cluster` about `subject` (an instance or the cluster)
+    /// needs a person, by `rule`, with a `message` for them. Returns its id, on which to record
+    /// the notification ([`Journal::record_notified`]).
+    ///
+    /// Appends an `escalation` event (subject: `subject`; body: version, escalation id, cluster,
+    /// subject, rule, message). Durable when it returns.
+    pub fn record_escalation(
+        &mut self,
+        at: Timestamp,
+        cluster: &str,
+        subject: &str,
+        rule: &str,
+        message: &str,
+    ) -> Result<i64, JournalError> {
+        let new = escalation::NewEscalation {
+            at,
+            cluster,
+            subject,
+            rule,
+            message,
+        };
+        let path = self.path.as_path();
+        intent::durably(
+            &mut self.connection,
+            path,
+            "record an escalation",
+            |transaction| escalation::record(transaction, path, &new),
+        )
+    }
+
+    /// Records one attempt, at `at`, to notify a person of escalation `id`: `Ok(())` when it got
+    /// through, `Err` with why not. The escalation keeps the last attempt; each attempt appends a
+    /// `notified` event (subject: the escalation's subject; body: version, escalation id, ok,
+    /// error). An unknown escalation is a [`JournalError::Escalation`] and changes nothing.
+    /// Durable when it returns.
+    pub fn record_notified(
+        &mut self,
+        id: i64,
+        at: Timestamp,
+        result: Result<(), String>,
+    ) -> Result<(), JournalError> {
+        let path = self.path.as_path();
+        intent::durably(
+            &mut self.connection,
+            path,
+            "record a notification",
+            |transaction| escalation::notified(transaction, path, id, at, result),
+        )
+    }
+
+    /// Escalations at or after `since`, newest first (ties: the last recorded first).
+    pub fn escalations_since(&self, since: Timestamp) -> Result<Vec<Escalation>, JournalError> {
+        escalation::since(&self.connection, &self.path, since)
     }
 }

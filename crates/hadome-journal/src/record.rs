@@ -32,6 +32,21 @@ pub(crate) const STEP: &str = "step";
 /// The kind of an event recording how an intent ended.
 pub(crate) const OUTCOME: &str = "outcome";
 
+/// The kind of an event recording a change of a cluster's lease holder, or its release.
+pub(crate) const LEASE: &str = "lease";
+
+/// The kind of an event recording that automation paused on a target.
+pub(crate) const PAUSE: &str = "pause";
+
+/// The kind of an event recording a person's acknowledgement of a target.
+pub(crate) const ACK: &str = "ack";
+
+/// The kind of an event recording an escalation: something needs a person.
+pub(crate) const ESCALATION: &str = "escalation";
+
+/// The kind of an event recording one attempt to notify a person of an escalation.
+pub(crate) const NOTIFIED: &str = "notified";
+
 /// The body of a `fact-changed` event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct FactChangedRecord {
@@ -224,4 +239,75 @@ impl VerdictRecord {
                 .collect(),
         }
     }
+}
+
+/// The body of a `lease` event: a lease taken (none before), taken over (from an expired lease,
+/// possibly the same holder's), or released. Renewals append nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LeaseEventRecord {
+    pub(crate) version: u32,
+    pub(crate) cluster: String,
+    /// `taken`, `taken-over` or `released`.
+    pub(crate) change: String,
+    /// Who holds it now (`taken`, `taken-over`) or held it until now (`released`).
+    pub(crate) holder: String,
+    /// Until when it is held; `None` when released.
+    pub(crate) expires_at_ms: Option<i64>,
+    /// For `taken-over`: whose lease expired, and when.
+    pub(crate) previous_holder: Option<String>,
+    pub(crate) previous_expired_at_ms: Option<i64>,
+}
+
+/// The body of a `pause` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PauseEventRecord {
+    pub(crate) version: u32,
+    /// The pause's id.
+    pub(crate) pause: i64,
+    pub(crate) target: String,
+    pub(crate) reason: String,
+}
+
+/// The body of an `ack` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AckEventRecord {
+    pub(crate) version: u32,
+    /// The ack's id.
+    pub(crate) ack: i64,
+    pub(crate) target: String,
+    pub(crate) who: String,
+    pub(crate) note: String,
+    /// The pauses it cleared (possibly none).
+    pub(crate) cleared: Vec<ClearedPauseRecord>,
+}
+
+/// A pause an ack cleared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ClearedPauseRecord {
+    pub(crate) pause: i64,
+    pub(crate) paused_at_ms: i64,
+    pub(crate) reason: String,
+}
+
+/// The body of an `escalation` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct EscalationEventRecord {
+    pub(crate) version: u32,
+    /// The escalation's id.
+    pub(crate) escalation: i64,
+    pub(crate) cluster: String,
+    pub(crate) subject: String,
+    pub(crate) rule: String,
+    pub(crate) message: String,
+}
+
+/// The body of a `notified` event: one attempt to notify a person of an escalation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct NotifiedEventRecord {
+    pub(crate) version: u32,
+    pub(crate) escalation: i64,
+    /// The notification got through (`true`) or not.
+    pub(crate) ok: bool,
+    /// Why it did not.
+    pub(crate) error: Option<String>,
 }

@@ -13,7 +13,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::JournalError;
 
 /// The schema version this code writes, and the newest it reads.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 /// `PRAGMA application_id` of a hadome journal: "hado" in ASCII.
 pub(crate) const APPLICATION_ID: i64 = 0x6861_646F;
@@ -80,6 +80,49 @@ const MIGRATIONS: &[&str] = &[
         detail TEXT NOT NULL
     );
     CREATE INDEX intent_steps_intent ON intent_steps (intent, id);
+",
+    // Version 3: what the daemon needs. `leases`: which daemon automates each cluster, until
+    // when (rule `single-actor`). `pauses` and `acks`: automation paused on a target (an instance
+    // or a cluster) until a person acknowledges (rule `budget`); an open pause has
+    // `acked_at_ms` NULL. `intents_budget` serves the budget's counts of recent intents.
+    // `escalations`: what needed a person, and whether the notification got through
+    // (`notified_at_ms` NULL: not attempted yet; `notify_error` NULL after an attempt: it did).
+    "
+    CREATE TABLE leases (
+        cluster TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        acquired_at_ms INTEGER NOT NULL,
+        renewed_at_ms INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE pauses (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        target TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        acked_at_ms INTEGER
+    );
+    CREATE INDEX pauses_open ON pauses (target, id) WHERE acked_at_ms IS NULL;
+    CREATE TABLE acks (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        target TEXT NOT NULL,
+        who TEXT NOT NULL,
+        note TEXT NOT NULL
+    );
+    CREATE INDEX acks_target ON acks (target, at_ms);
+    CREATE INDEX intents_budget ON intents (actor, action_name, target, at_ms);
+    CREATE TABLE escalations (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        cluster TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        message TEXT NOT NULL,
+        notified_at_ms INTEGER,
+        notify_error TEXT
+    );
+    CREATE INDEX escalations_at ON escalations (at_ms, id);
 ",
 ];
 
@@ -242,7 +285,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let new = open(&dir.path().join("new.sqlite")).unwrap();
         let expected = schema_of(&new);
-        assert!(expected.iter().any(|(_, name, _)| name == "intent_steps"));
+        for table in ["intent_steps", "leases", "pauses", "acks", "escalations"] {
+            assert!(expected.iter().any(|(_, name, _)| name == table), "{table}");
+        }
 
         for version in 1..MIGRATIONS.len() {
             let path = dir.path().join(format!("version-{version}.sqlite"));

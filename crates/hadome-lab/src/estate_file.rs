@@ -3,11 +3,17 @@
 //! `lab up` writes it once every standby streams, so hadome's own commands can be pointed at a lab
 //! exactly as at a real estate: one `[[instance]]` per node (connecting through the node's client
 //! port on the lab proxy), one `[[cluster]]` named after the topology, and a journal inside DIR.
-//! Each instance's `start_command`, `stop_command` and `rebuild_command` run the `hadome` binary
-//! the lab was brought up with: `lab fault start|stop` and `lab rebuild`, so `hadome run` acts on
-//! a lab as on a real estate. They are left out when that binary is unknown (a lab.json from
-//! before it was recorded) or a path would not survive as an argument (not UTF-8, or holding a
-//! brace, which the estate file reserves for placeholders).
+//! Each instance's `start_command`, `stop_command`, `rebuild_command`, `fence_command` and
+//! `follow_command` run the `hadome` binary the lab was brought up with: `lab fault
+//! start|stop|fence|follow` and `lab rebuild`, so `hadome run` and `hadome daemon` act on a lab as
+//! on a real estate. They are left out when that binary is unknown (a lab.json from before it was
+//! recorded) or a path would not survive as an argument (not UTF-8, or holding a brace, which the
+//! estate file reserves for placeholders).
+//!
+//! The cluster fails over on its own (`failover = "auto"`), and the probe and detection settings
+//! are short, so a drill's failover takes seconds: a probe every 0.5 s bounded by 1 s, a primary
+//! failed after 1.5 s (the lab's `wal_sender_timeout = '2s'` makes standbys hear an idle primary
+//! about every second, see `docs/lab.md`), and a crashed primary restarted in place first.
 //! It is a text rendering on purpose: the lab does not depend on `hadome-config`; hadome's
 //! integration test `estate` loads this file with the real parser to prove the two agree.
 
@@ -39,7 +45,7 @@ pub(crate) fn render(state: &LabState) -> String {
     if let Err(reason) = &commands_binary {
         let _ = writeln!(
             text,
-            "# No start/stop/rebuild commands: {}.",
+            "# No start/stop/rebuild/fence/follow commands: {}.",
             reason.escape_debug()
         );
     }
@@ -47,8 +53,8 @@ pub(crate) fn render(state: &LabState) -> String {
         "\n[journal]\n\
          path = \"hadome.sqlite\"\n\
          \n[probe]\n\
-         timeout_seconds = 2.0\n\
-         interval_seconds = 1.0\n",
+         timeout_seconds = 1.0\n\
+         interval_seconds = 0.5\n",
     );
     for node in &state.nodes {
         let conninfo = format!(
@@ -81,7 +87,9 @@ pub(crate) fn render(state: &LabState) -> String {
         "\n[[cluster]]\n\
          name = {}\n\
          members = [{}]\n\
-         failover = \"manual\"\n",
+         failover = \"auto\"\n\
+         detection_seconds = 1.5\n\
+         on_primary_crash = \"restart\"\n",
         quote(&state.topology),
         members.join(", "),
     );
@@ -109,13 +117,14 @@ fn command_binary(state: &LabState) -> Result<(&str, &str), &'static str> {
     Ok((hadome, dir))
 }
 
-/// A node's `start_command`, `stop_command` and `rebuild_command`: this lab's own
-/// `hadome lab fault start|stop` and `hadome lab rebuild`.
+/// A node's `start_command`, `stop_command`, `rebuild_command`, `fence_command` and
+/// `follow_command`: this lab's own `hadome lab fault start|stop|fence|follow` and
+/// `hadome lab rebuild`.
 fn commands<'a>(
     hadome: &'a str,
     dir: &'a str,
     node: &'a NodeState,
-) -> [(&'static str, Vec<&'a str>); 3] {
+) -> [(&'static str, Vec<&'a str>); 5] {
     let name = node.name.as_str();
     [
         (
@@ -130,6 +139,16 @@ fn commands<'a>(
             "rebuild_command",
             vec![
                 hadome, "lab", "rebuild", "--dir", dir, name, "--from", "{source}",
+            ],
+        ),
+        (
+            "fence_command",
+            vec![hadome, "lab", "fault", "--dir", dir, "fence", name],
+        ),
+        (
+            "follow_command",
+            vec![
+                hadome, "lab", "fault", "--dir", dir, "follow", name, "{source}",
             ],
         ),
     ]
@@ -191,8 +210,8 @@ mod tests {
         );
         let table: toml::Table = toml::from_str(&text).unwrap();
         assert_eq!(table["journal"]["path"].as_str(), Some("hadome.sqlite"));
-        assert_eq!(table["probe"]["timeout_seconds"].as_float(), Some(2.0));
-        assert_eq!(table["probe"]["interval_seconds"].as_float(), Some(1.0));
+        assert_eq!(table["probe"]["timeout_seconds"].as_float(), Some(1.0));
+        assert_eq!(table["probe"]["interval_seconds"].as_float(), Some(0.5));
         let instances = table["instance"].as_array().unwrap();
         assert_eq!(instances.len(), 2);
         let second = instances[1].as_table().unwrap();
@@ -214,7 +233,9 @@ mod tests {
             clusters[0]["members"],
             toml::Value::Array(vec!["db-1".into(), "db-2".into()])
         );
-        assert_eq!(clusters[0]["failover"].as_str(), Some("manual"));
+        assert_eq!(clusters[0]["failover"].as_str(), Some("auto"));
+        assert_eq!(clusters[0]["detection_seconds"].as_float(), Some(1.5));
+        assert_eq!(clusters[0]["on_primary_crash"].as_str(), Some("restart"));
     }
 
     fn argv(value: &toml::Value) -> Vec<&str> {
@@ -227,7 +248,7 @@ mod tests {
     }
 
     #[test]
-    fn every_instance_is_started_stopped_and_rebuilt_by_the_labs_own_commands() {
+    fn every_instance_is_started_stopped_rebuilt_fenced_and_repointed_by_the_labs_own_commands() {
         let text = render(&lab_state("pair", "/tmp/lab", &["db-1", "db-2"]));
         let table: toml::Table = toml::from_str(&text).unwrap();
         for (index, name) in ["db-1", "db-2"].iter().enumerate() {
@@ -269,8 +290,33 @@ mod tests {
                     "{source}"
                 ]
             );
+            assert_eq!(
+                argv(&instance["fence_command"]),
+                [
+                    "/usr/local/bin/hadome",
+                    "lab",
+                    "fault",
+                    "--dir",
+                    "/tmp/lab",
+                    "fence",
+                    name
+                ]
+            );
+            assert_eq!(
+                argv(&instance["follow_command"]),
+                [
+                    "/usr/local/bin/hadome",
+                    "lab",
+                    "fault",
+                    "--dir",
+                    "/tmp/lab",
+                    "follow",
+                    name,
+                    "{source}"
+                ]
+            );
         }
-        assert!(!text.contains("No start/stop/rebuild commands"), "{text}");
+        assert!(!text.contains("No start/stop/rebuild"), "{text}");
     }
 
     #[test]
@@ -286,13 +332,19 @@ mod tests {
             let table: toml::Table = toml::from_str(&text).unwrap();
             for instance in table["instance"].as_array().unwrap() {
                 let instance = instance.as_table().unwrap();
-                for key in ["start_command", "stop_command", "rebuild_command"] {
+                for key in [
+                    "start_command",
+                    "stop_command",
+                    "rebuild_command",
+                    "fence_command",
+                    "follow_command",
+                ] {
                     assert!(!instance.contains_key(key), "{key} in {text}");
                 }
             }
             let comment = text
                 .lines()
-                .find(|line| line.starts_with("# No start/stop/rebuild commands: "))
+                .find(|line| line.starts_with("# No start/stop/rebuild/fence/follow commands: "))
                 .unwrap_or_else(|| panic!("no reason given in {text}"));
             assert!(comment.contains(reason), "{comment}");
         }

@@ -55,8 +55,22 @@ pub enum Fault {
     /// write and recycle more WAL than `wal_keep_size` keeps, heal. Returns when the standby's log
     /// says the WAL segment it requested has already been removed.
     Stall(String),
-    /// `pg_promote()` on a standby; returns when it accepts writes.
+    /// `pg_promote()` on a standby; returns when it accepts writes. The lab state then records it
+    /// as a primary (no upstream).
     Promote(String),
+    /// The lab's STONITH: SIGKILL every process of the instance, hung or not (idempotent: a down
+    /// instance is already fenced), verify they are gone, and write `standby.signal` into its data
+    /// directory, so a later start brings it up read-only, in recovery, never as a second primary.
+    Fence(String),
+    /// Make a running standby stream from another node: `primary_conninfo` on the link route from
+    /// the new upstream (and its replication slot there, when it uses one), a reload; returns once
+    /// it streams from the new upstream.
+    Follow {
+        /// The running standby to repoint.
+        standby: String,
+        /// The node it streams from afterwards: a primary (perhaps just promoted), or a standby.
+        upstream: String,
+    },
     /// Write `key = value` to the node's postgresql.conf without reloading: on disk, not applied.
     ConfigChange {
         /// The node.
@@ -83,6 +97,8 @@ pub const FAULT_NAMES: &[&str] = &[
     "stall",
     "promote",
     "config-change",
+    "fence",
+    "follow",
 ];
 
 impl Fault {
@@ -104,6 +120,16 @@ impl Fault {
             "rejoin" => one(Fault::Rejoin),
             "stall" => one(Fault::Stall),
             "promote" => one(Fault::Promote),
+            "fence" => one(Fault::Fence),
+            "follow" => match arguments {
+                [standby, upstream] => Ok(Fault::Follow {
+                    standby: standby.clone(),
+                    upstream: upstream.clone(),
+                }),
+                _ => Err(usage(
+                    "two nodes, the standby then its new upstream: `follow db-3 db-2`",
+                )),
+            },
             "cut" | "heal" => match arguments {
                 [upstream, standby] => {
                     let (upstream, standby) = (upstream.clone(), standby.clone());
@@ -164,6 +190,8 @@ impl Fault {
             Fault::Stall(_) => "stall",
             Fault::Promote(_) => "promote",
             Fault::ConfigChange { .. } => "config-change",
+            Fault::Fence(_) => "fence",
+            Fault::Follow { .. } => "follow",
         }
     }
 }
@@ -201,6 +229,8 @@ impl Lab {
                 self.config_change(self.state.node(node)?, key, value)
                     .await?
             }
+            Fault::Fence(node) => self.fence(self.state.node(node)?).await?,
+            Fault::Follow { standby, upstream } => self.follow(standby, upstream).await?,
         };
         Ok(FaultReport {
             fault: fault.name(),
@@ -422,8 +452,14 @@ impl Lab {
         let pid = process::postmaster_pid(&node.data_dir).ok_or_else(|| {
             LabError::Bug(format!("`{}` started but has no postmaster.pid", node.name))
         })?;
+        // A fenced node (or a standby) has a standby.signal: it came up read-only, in recovery.
+        let recovery = if node.data_dir.join("standby.signal").exists() {
+            " read-only, in recovery (standby.signal)"
+        } else {
+            ""
+        };
         Ok(format!(
-            "started `{}` (postmaster PID {pid}); it accepts connections",
+            "started `{}` (postmaster PID {pid}); it accepts connections{recovery}",
             node.name
         ))
     }
@@ -513,6 +549,13 @@ impl Lab {
         let timeline: String = row.get(0);
         let lsn: String = row.get(1);
         let timeline = i64::from_str_radix(&timeline, 16).unwrap_or_default();
+        // The lab state follows: a primary has no upstream (`lab status`, and the files the lab
+        // writes for it, say so from now on).
+        let mut recorded = Lab {
+            state: self.state.clone(),
+            wait_timeout: self.wait_timeout,
+        };
+        recorded.record_promoted(&node.name).await?;
         Ok(format!(
             "promoted `{}`: it accepts writes on timeline {timeline} at {lsn}",
             node.name
@@ -874,12 +917,46 @@ mod tests {
             .contains("faults: hang"));
         for name in FAULT_NAMES {
             let arguments: Vec<String> = match *name {
-                "cut" | "heal" => vec!["a".into(), "b".into()],
+                "cut" | "heal" | "follow" => vec!["a".into(), "b".into()],
                 "config-change" => vec!["a".into(), "k=v".into()],
                 _ => vec!["a".into()],
             };
             assert_eq!(Fault::from_words(name, &arguments).unwrap().name(), *name);
         }
+    }
+
+    #[test]
+    fn fence_takes_one_node_and_follow_the_standby_then_its_new_upstream() {
+        assert_eq!(
+            Fault::from_words("fence", &["db-1".into()]),
+            Ok(Fault::Fence("db-1".into()))
+        );
+        assert_eq!(
+            Fault::from_words("follow", &["db-3".into(), "db-2".into()]),
+            Ok(Fault::Follow {
+                standby: "db-3".into(),
+                upstream: "db-2".into()
+            })
+        );
+        assert!(Fault::from_words("fence", &[])
+            .unwrap_err()
+            .contains("`fence` takes one node"));
+        assert!(Fault::from_words("fence", &["db-1".into(), "db-2".into()])
+            .unwrap_err()
+            .contains("one node"));
+        for arguments in [
+            vec![],
+            vec!["db-3".to_owned()],
+            vec!["a".into(), "b".into(), "c".into()],
+        ] {
+            let error = Fault::from_words("follow", &arguments).unwrap_err();
+            assert!(
+                error.contains("the standby then its new upstream: `follow db-3 db-2`"),
+                "{error}"
+            );
+        }
+        let unknown = Fault::from_words("stonith", &["db-1".into()]).unwrap_err();
+        assert!(unknown.contains("fence, follow"), "{unknown}");
     }
 
     #[test]

@@ -553,13 +553,7 @@ impl Lab {
             })?;
             hand_over(&state.run_as, &signal)?;
         }
-        let lab_conf = node.data_dir.join(LAB_CONF);
-        std::fs::write(&lab_conf, self.lab_conf(node)?).map_err(|source| LabError::Io {
-            action: "write",
-            path: lab_conf.clone(),
-            source,
-        })?;
-        hand_over(&state.run_as, &lab_conf)?;
+        self.write_lab_conf(node)?;
         let hba = node.data_dir.join("pg_hba.conf");
         std::fs::write(
             &hba,
@@ -574,6 +568,62 @@ impl Lab {
             source,
         })?;
         hand_over(&state.run_as, &hba)
+    }
+
+    /// Writes `node`'s `hadome-lab.conf` as the lab state records the node.
+    pub(crate) fn write_lab_conf(&self, node: &NodeState) -> Result<(), LabError> {
+        let lab_conf = node.data_dir.join(LAB_CONF);
+        std::fs::write(&lab_conf, self.lab_conf(node)?).map_err(|source| LabError::Io {
+            action: "write",
+            path: lab_conf.clone(),
+            source,
+        })?;
+        hand_over(&self.state.run_as, &lab_conf)
+    }
+
+    /// Rewrites `name`'s `hadome-lab.conf` from the lab state and, when the instance runs, makes
+    /// it read the file again (`pg_reload_conf()`), so that state, file and server agree.
+    pub(crate) async fn rewrite_lab_conf(&self, name: &str) -> Result<(), LabError> {
+        let node = self.state.node(name)?;
+        self.write_lab_conf(node)?;
+        if process_state(&self.state, node) == "running" {
+            let client = self.connect(name).await?;
+            pg::execute(
+                &client,
+                name,
+                "SELECT pg_reload_conf()",
+                Duration::from_secs(10),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Whether `name`'s `hadome-lab.conf` on disk is what the lab state says it should be.
+    pub(crate) fn lab_conf_is_current(&self, name: &str) -> Result<bool, LabError> {
+        let node = self.state.node(name)?;
+        let on_disk = std::fs::read_to_string(node.data_dir.join(LAB_CONF)).unwrap_or_default();
+        Ok(on_disk == self.lab_conf(node)?)
+    }
+
+    /// Records `name`, which the server says is not in recovery, as a primary (no upstream): it
+    /// was promoted, by the lab or by someone else (hadome's daemon promotes with SQL), and the
+    /// lab state still names its old upstream. Its `hadome-lab.conf` is rewritten (no
+    /// `primary_conninfo`) and reloaded. Returns whether the record changed.
+    pub(crate) async fn record_promoted(&mut self, name: &str) -> Result<bool, LabError> {
+        let node = self
+            .state
+            .nodes
+            .iter_mut()
+            .find(|node| node.name == name)
+            .ok_or_else(|| LabError::Bug(format!("`{name}` vanished from the lab state")))?;
+        if node.upstream.is_none() {
+            return Ok(false);
+        }
+        node.upstream = None;
+        self.state.write()?;
+        self.rewrite_lab_conf(name).await?;
+        Ok(true)
     }
 
     /// The text of `node`'s `hadome-lab.conf`: the lab's settings, its replication (upstream,
@@ -595,6 +645,10 @@ impl Lab {
             ("wal_keep_size".into(), "64MB".into()),
             ("wal_retrieve_retry_interval".into(), "1s".into()),
             ("wal_receiver_status_interval".into(), "1s".into()),
+            // An idle sender pings its standbys once half of this has passed without a reply, so
+            // each standby hears its upstream about every second (`last_msg_receipt_time`), and a
+            // dead standby is dropped after 2 s. `docs/lab.md` says why hadome needs it.
+            ("wal_sender_timeout".into(), "2s".into()),
             ("log_line_prefix".into(), "%m [%p] ".into()),
         ];
         let synchronous: Vec<String> = state
@@ -1165,6 +1219,9 @@ mod tests {
         let primary = conf_lines(&lab, "db-1");
         assert!(primary.contains(&"cluster_name = 'hadome-lab-t0k3n-db-1'".to_owned()));
         assert!(primary.contains(&"synchronous_standby_names = '\"db-2\"'".to_owned()));
+        // Standbys hear even an idle primary about every second (`docs/lab.md`).
+        assert!(primary.contains(&"wal_sender_timeout = '2s'".to_owned()));
+        assert!(conf_lines(&lab, "db-3").contains(&"wal_sender_timeout = '2s'".to_owned()));
         assert!(!primary
             .iter()
             .any(|line| line.starts_with("primary_conninfo")));

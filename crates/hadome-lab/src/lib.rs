@@ -9,7 +9,8 @@
 //! The main types:
 //! - [`Topology`]: which nodes, who streams from whom (built-ins or a TOML file);
 //! - [`Lab`] and [`LabGuard`]: a running estate; the guard tears it down on `Drop`;
-//! - [`Fault`]: hang, crash, cut, stall, promote, config-change … each verified before it returns;
+//! - [`Fault`]: hang, crash, cut, stall, promote, config-change, and the failover's fence and
+//!   follow … each verified before it returns;
 //! - [`Lab::rebuild`]: a stopped node whose data directory was moved aside, made a fresh standby
 //!   of another (the lab's `rebuild_command` for hadome's executor);
 //! - [`LoadOptions`] / [`VerifyReport`]: a write load with an ack log, and how many acknowledged
@@ -30,6 +31,7 @@
 
 mod error;
 mod estate_file;
+mod failover;
 mod fault;
 mod lab;
 mod load;

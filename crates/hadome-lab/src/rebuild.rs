@@ -11,12 +11,13 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::fault::clear_stale_lock;
 use crate::lab::{instance_pids, process_state, Lab};
-use crate::pg::run;
+use crate::pg::{self, run};
 use crate::process;
 use crate::proxy;
 use crate::LabError;
@@ -157,6 +158,18 @@ impl Lab {
                 format!("heal it first: `hadome lab fault --dir DIR heal {source} {target}`"),
             ));
         }
+        // Whether SOURCE is a primary, as the server says: hadome's daemon promotes with SQL, so
+        // the lab state may still record a promoted SOURCE as a standby.
+        let source_client = current.connect(source).await?;
+        let source_in_recovery: bool = pg::query_one(
+            &source_client,
+            source,
+            "SELECT pg_is_in_recovery()",
+            Duration::from_secs(10),
+        )
+        .await?
+        .get(0);
+        drop(source_client);
         // A crashed instance may have left its socket's lock file; a live one is refused here.
         clear_stale_lock(target_node, "rebuild")?;
 
@@ -169,7 +182,7 @@ impl Lab {
             .ok_or_else(|| LabError::Bug(format!("`{target}` vanished from the lab state")))?;
         node.upstream = Some(source.to_owned());
         node.slot = false;
-        let lab = Lab {
+        let mut lab = Lab {
             state: rebuilt,
             wait_timeout: self.wait_timeout,
         };
@@ -204,17 +217,24 @@ impl Lab {
         lab.state.write()?;
         lab.pg_ctl_start(node).await?;
         lab.wait_streaming(target).await?;
-        let pid = process::postmaster_pid(&node.data_dir);
+        let data_dir = node.data_dir.clone();
+        let pid = process::postmaster_pid(&data_dir);
+        let promoted = !source_in_recovery && lab.record_promoted(source).await?;
         Ok(RebuildReport {
             target: target.to_owned(),
             source: source.to_owned(),
-            data_dir: node.data_dir.clone(),
+            data_dir: data_dir.clone(),
             pid,
             summary: format!(
                 "rebuilt `{target}` from `{source}` (pg_basebackup into `{}`); it streams from \
-                 `{source}` through link port {port}{}",
-                node.data_dir.display(),
+                 `{source}` through link port {port}{}{}",
+                data_dir.display(),
                 pid.map_or_else(String::new, |pid| format!(" (postmaster PID {pid})")),
+                if promoted {
+                    format!("; the lab now records `{source}` as a primary: it is not in recovery")
+                } else {
+                    String::new()
+                },
             ),
         })
     }

@@ -11,25 +11,40 @@
 //! JSON document, mapped into [`hadome_core::fact::InstanceState`]. The observer is an edge of
 //! hadome: unlike the core it reads the wall clock, once per probe, for `observed_at`.
 //!
-//! The privileges hadome's role needs for the query are in `docs/privileges.md`.
+//! A probe that fails carries a [`FailureKind`]: set here where the observer knows it (its own
+//! timeout, a bad conninfo or timeout setting), read from the error text otherwise
+//! ([`FailureKind::of_error`]: refused or closed at once is down, too many clients is overloaded).
+//!
+//! Beyond the probe, [`session`] gives a supervision daemon what it needs from PostgreSQL: a
+//! persistent [`Session`] (heartbeat, ping), [`promote`], [`set_synchronous_standby_names`] and
+//! [`accepts_writes`], each bounded by a timeout. Unlike the probe, these change servers.
+//!
+//! The privileges hadome's role needs for the query and for supervision are in
+//! `docs/privileges.md`.
 
 #![warn(missing_docs)]
 
 mod conninfo;
 mod query;
+pub mod session;
 mod settings;
+
+pub use session::{
+    accepts_writes, promote, set_synchronous_standby_names, Session, HEARTBEAT_PREFIX,
+};
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hadome_core::estate::{Estate, Instance};
-use hadome_core::fact::{Facts, Probe, ProbeOutcome, Timestamp};
+use hadome_core::fact::{Facts, FailureKind, Probe, ProbeOutcome, Timestamp};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
-/// The application name the observer's sessions carry, unless the conninfo sets one.
+/// The application name the observer's sessions (probes and [`Session`]s) carry, unless the
+/// conninfo sets one.
 pub const APPLICATION_NAME: &str = "hadome-observer";
 
 /// How long past the probe timeout [`observe`] waits for a probe task that ignores its own bound
@@ -91,7 +106,7 @@ where
                 } else {
                     "the probe was cancelled".to_owned()
                 };
-                (id, ProbeOutcome::unreachable(error))
+                (id, unreachable(error, FailureKind::Other))
             }
         };
         if let Some((name, observed_at)) = running.remove(&id) {
@@ -114,7 +129,7 @@ where
             name,
             Probe {
                 observed_at,
-                outcome: ProbeOutcome::unreachable(error),
+                outcome: unreachable(error, FailureKind::Timeout),
             },
         );
     }
@@ -149,7 +164,9 @@ fn all_unreachable(instances: &[Instance], error: &str) -> Facts {
     let observed_at = now();
     let mut facts = Facts::default();
     for instance in instances {
-        let outcome = ProbeOutcome::unreachable(error.to_owned());
+        // A bad setting, not a server's failure (its text names probe_timeout_seconds, which
+        // the text classification would take for a timeout).
+        let outcome = unreachable(error.to_owned(), FailureKind::Other);
         facts.instances.insert(
             instance.name.clone(),
             Probe {
@@ -161,15 +178,20 @@ fn all_unreachable(instances: &[Instance], error: &str) -> Facts {
     facts
 }
 
+/// An `Unreachable` outcome whose kind the observer knows, whatever its text says.
+fn unreachable(error: String, kind: FailureKind) -> ProbeOutcome {
+    ProbeOutcome::Unreachable { error, kind }
+}
+
 /// The wall clock, in milliseconds since the Unix epoch.
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
         Ok(since) => Timestamp(i64::try_from(since.as_millis()).unwrap_or(i64::MAX)),
         Err(before) => Timestamp(-i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX)),
     }
 }
 
-fn seconds(duration: Duration) -> String {
+pub(crate) fn seconds(duration: Duration) -> String {
     format!("{:.1} s", duration.as_secs_f64())
 }
 
@@ -193,22 +215,10 @@ enum Phase {
 /// One probe: connect, run the probe query, map the answer. Never panics on what the server says;
 /// every failure is `Unreachable` with the reason.
 async fn probe_outcome(instance: &Instance, timeout: Duration) -> ProbeOutcome {
-    let mut config: tokio_postgres::Config = match instance.conninfo.parse() {
+    let config = match connect_config(&instance.conninfo, timeout) {
         Ok(config) => config,
-        Err(error) => {
-            return ProbeOutcome::unreachable(format!(
-                "the conninfo does not parse: {}",
-                describe(&error)
-            ))
-        }
+        Err(error) => return unreachable(error, FailureKind::Other),
     };
-    let connect_timeout = config
-        .get_connect_timeout()
-        .map_or(timeout, |set| (*set).min(timeout));
-    config.connect_timeout(connect_timeout);
-    if config.get_application_name().is_none() {
-        config.application_name(APPLICATION_NAME);
-    }
 
     let deadline = Instant::now() + timeout;
     let mut phase = Phase::Connecting;
@@ -216,22 +226,46 @@ async fn probe_outcome(instance: &Instance, timeout: Duration) -> ProbeOutcome {
         tokio::time::timeout_at(deadline, connect_and_query(&config, deadline, &mut phase)).await;
     let json = match answer {
         Ok(Ok(json)) => json,
+        // What the server or the socket said: the kind is read from the text.
         Ok(Err(error)) => return ProbeOutcome::unreachable(error),
         Err(_) => {
             let awaited = match phase {
                 Phase::Connecting => "to accept the connection",
                 Phase::Querying => "to the probe query",
             };
-            return ProbeOutcome::unreachable(format!(
-                "no answer {awaited} within {} (probe_timeout_seconds)",
-                seconds(timeout)
-            ));
+            return unreachable(
+                format!(
+                    "no answer {awaited} within {} (probe_timeout_seconds)",
+                    seconds(timeout)
+                ),
+                FailureKind::Timeout,
+            );
         }
     };
     match query::parse(&json) {
         Ok(state) => ProbeOutcome::Answered(Box::new(state)),
-        Err(error) => ProbeOutcome::unreachable(error),
+        // It answered, with something hadome cannot vouch for: neither dead nor hung.
+        Err(error) => unreachable(error, FailureKind::Other),
     }
+}
+
+/// The connection settings for `conninfo`: its connect timeout bounded by `timeout`, and
+/// [`APPLICATION_NAME`] unless it names one. The error says the conninfo does not parse, and why.
+pub(crate) fn connect_config(
+    conninfo: &str,
+    timeout: Duration,
+) -> Result<tokio_postgres::Config, String> {
+    let mut config: tokio_postgres::Config = conninfo
+        .parse()
+        .map_err(|error| format!("the conninfo does not parse: {}", describe(&error)))?;
+    let connect_timeout = config
+        .get_connect_timeout()
+        .map_or(timeout, |set| (*set).min(timeout));
+    config.connect_timeout(connect_timeout);
+    if config.get_application_name().is_none() {
+        config.application_name(APPLICATION_NAME);
+    }
+    Ok(config)
 }
 
 /// Connects and runs the probe query; returns its JSON text. The connection is driven here, not
@@ -251,7 +285,8 @@ async fn connect_and_query(
     let answer = tokio::select! {
         answer = ask(&client) => answer,
         ended = &mut connection => Err(match ended {
-            Ok(()) => "the server closed the connection during the probe query".to_owned(),
+            // Worded so that FailureKind::of_error reads it as down.
+            Ok(()) => "the connection closed during the probe query: the server ended it".to_owned(),
             Err(error) => format!("the connection failed during the probe query: {}", describe(&error)),
         }),
     };
@@ -298,7 +333,7 @@ fn lacks_read_file(error: &tokio_postgres::Error) -> bool {
 
 /// An error with its causes, and for a server error its SQLSTATE, detail and hint:
 /// tokio-postgres's own `Display` says only "db error".
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     if let Some(db) = error
         .downcast_ref::<tokio_postgres::Error>()
         .and_then(tokio_postgres::Error::as_db_error)
@@ -355,6 +390,13 @@ mod tests {
         }
     }
 
+    fn kind_of(probe: &Probe) -> FailureKind {
+        match &probe.outcome {
+            ProbeOutcome::Unreachable { kind, .. } => *kind,
+            ProbeOutcome::Answered(state) => panic!("expected unreachable, got {state:?}"),
+        }
+    }
+
     #[tokio::test]
     async fn a_panicking_probe_is_that_instance_unreachable_and_the_others_go_on() {
         let instances = [instance("calm", ""), instance("boom", "")];
@@ -373,6 +415,7 @@ mod tests {
             boom.contains("panicked") && boom.contains("a bug in the probe"),
             "{boom}"
         );
+        assert_eq!(kind_of(&facts.instances["boom"]), FailureKind::Other);
     }
 
     #[tokio::test]
@@ -391,6 +434,7 @@ mod tests {
         )
         .await;
         assert!(error_of(&facts.instances["stuck"]).contains("did not finish within 1.1 s"));
+        assert_eq!(kind_of(&facts.instances["stuck"]), FailureKind::Timeout);
         assert_eq!(error_of(&facts.instances["quick"]), "refused");
         assert!(
             started.elapsed() < Duration::from_secs(10),
@@ -415,6 +459,11 @@ mod tests {
                 error_of(&facts.instances["db-1"]).contains("probe_timeout_seconds"),
                 "{seconds}"
             );
+            assert_eq!(
+                kind_of(&facts.instances["db-1"]),
+                FailureKind::Other,
+                "a bad setting, not a timeout"
+            );
         }
         let probe = observe_instance(
             &instance("db-1", "host='unterminated"),
@@ -425,6 +474,7 @@ mod tests {
             error_of(&probe).contains("conninfo does not parse"),
             "{probe:?}"
         );
+        assert_eq!(kind_of(&probe), FailureKind::Other);
     }
 
     #[tokio::test]
@@ -438,6 +488,7 @@ mod tests {
         let conninfo = format!("host=127.0.0.1 port={port} user=hadome dbname=postgres");
         let probe = observe_instance(&instance("db-1", &conninfo), Duration::from_secs(5)).await;
         assert!(error_of(&probe).starts_with("cannot connect"), "{probe:?}");
+        assert_eq!(kind_of(&probe), FailureKind::Down, "{probe:?}");
     }
 
     #[tokio::test]
@@ -455,6 +506,7 @@ mod tests {
             error_of(&probe).contains("no answer to accept the connection within 0.3 s"),
             "{probe:?}"
         );
+        assert_eq!(kind_of(&probe), FailureKind::Timeout);
         assert!(elapsed < Duration::from_secs(5), "bounded: {elapsed:?}");
         drop(listener);
     }

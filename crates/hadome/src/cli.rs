@@ -86,6 +86,33 @@ pub(crate) enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// Acknowledge a paused instance or cluster, so that automation resumes on it.
+    ///
+    /// Automation has budgets (rule `budget`): when its actions on a target did not restore
+    /// health, or it spent its budget (so many restarts, rebuilds or failovers in a window), it
+    /// pauses on that target, escalates, and does nothing more there until a person has looked.
+    /// `ack` is that person saying so: it journals who and why, clears the target's pauses, and
+    /// restarts the target's budget count from now. An ack with nothing paused is journaled too,
+    /// and restarts the count. No server is contacted. Exit 0 acknowledged, 2 usage or
+    /// configuration error (a target the estate does not name).
+    #[command(
+        after_help = "Examples:\n  hadome ack db-3 --config estate.toml --note \"disk replaced, ticket 812\"\n  hadome ack misskey --config estate.toml --by alice --json"
+    )]
+    Ack {
+        /// The instance or cluster, as the estate file names it.
+        #[arg(value_name = "TARGET")]
+        target: String,
+        /// Who acknowledges (journaled). Default: $SUDO_USER, else $USER.
+        #[arg(long, value_name = "WHO")]
+        by: Option<String>,
+        /// What was done, or why automation may resume (journaled).
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+        #[command(flatten)]
+        config: ConfigFile,
+        #[command(flatten)]
+        json: Json,
+    },
     /// Real PostgreSQL estates on this machine, with the incidents' faults: for tests, drills,
     /// demos and benchmarks.
     #[command(subcommand)]
@@ -184,8 +211,11 @@ pub(crate) enum LabCommand {
     /// a replication link. isolate/rejoin: close/reopen the node's client port (links stay).
     /// stall: leave a standby running but never able to catch up (its WAL is recycled upstream).
     /// promote: pg_promote(). config-change NODE KEY=VALUE: write to postgresql.conf, do not apply.
+    /// fence: SIGKILL every process of the instance, hung or not, and write standby.signal, so a
+    /// later start is read-only (the lab's fence_command). follow STANDBY UPSTREAM: repoint a running
+    /// standby at UPSTREAM and wait until it streams from there (the lab's follow_command).
     #[command(
-        after_help = "Examples:\n  hadome lab fault --dir /tmp/lab hang db-1\n  hadome lab fault --dir /tmp/lab cut db-1 db-3\n  hadome lab fault --dir /tmp/lab config-change db-4 work_mem=64MB"
+        after_help = "Examples:\n  hadome lab fault --dir /tmp/lab hang db-1\n  hadome lab fault --dir /tmp/lab cut db-1 db-3\n  hadome lab fault --dir /tmp/lab config-change db-4 work_mem=64MB\n  hadome lab fault --dir /tmp/lab fence db-1\n  hadome lab fault --dir /tmp/lab follow db-3 db-2"
     )]
     Fault {
         #[command(flatten)]
@@ -194,7 +224,7 @@ pub(crate) enum LabCommand {
         #[arg(value_enum)]
         fault: FaultName,
         /// The node, or the upstream and the standby (cut, heal), or the node and KEY=VALUE
-        /// (config-change).
+        /// (config-change), or the standby and its new upstream (follow).
         #[arg(required = true, num_args = 1..=2, value_name = "NODE")]
         arguments: Vec<String>,
         #[command(flatten)]
@@ -308,6 +338,10 @@ pub(crate) enum FaultName {
     Promote,
     /// Write KEY=VALUE to postgresql.conf without applying it.
     ConfigChange,
+    /// SIGKILL every process of the instance and write standby.signal.
+    Fence,
+    /// Make a running STANDBY stream from UPSTREAM.
+    Follow,
 }
 
 impl FaultName {
@@ -326,6 +360,8 @@ impl FaultName {
             FaultName::Stall => "stall",
             FaultName::Promote => "promote",
             FaultName::ConfigChange => "config-change",
+            FaultName::Fence => "fence",
+            FaultName::Follow => "follow",
         }
     }
 }

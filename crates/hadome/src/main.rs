@@ -3,6 +3,7 @@
 //! Everything else lives in the libraries (`hadome-core`, `hadome-lab`) and in the command modules
 //! here, which turn their answers into tables or JSON.
 
+mod ack_command;
 mod cli;
 mod error;
 mod estate_command;
@@ -67,6 +68,13 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             })
             .await
         }
+        Command::Ack {
+            target,
+            by,
+            note,
+            config,
+            json,
+        } => ack_command::ack(target, by, note, config, json.json),
         Command::Lab(command) => lab_command::run(command).await,
     }
 }

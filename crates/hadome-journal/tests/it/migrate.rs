@@ -62,6 +62,87 @@ fn version_1_journal(path: &std::path::Path) {
         .unwrap();
 }
 
+/// What version 2 added to version 1, as hadome's second journal wrote it. Frozen: files of
+/// version 2 exist.
+const VERSION_2: &str = "
+    CREATE TABLE intents (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        action_text TEXT NOT NULL,
+        action_name TEXT NOT NULL,
+        target TEXT NOT NULL,
+        source TEXT,
+        verdict TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        overrides TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        outcome_at_ms INTEGER,
+        outcome_ok INTEGER,
+        outcome_detail TEXT
+    );
+    CREATE INDEX intents_open ON intents (at_ms, id) WHERE outcome_at_ms IS NULL;
+    CREATE TABLE intent_steps (
+        id INTEGER PRIMARY KEY,
+        intent INTEGER NOT NULL REFERENCES intents (id),
+        at_ms INTEGER NOT NULL,
+        step TEXT NOT NULL,
+        ok INTEGER NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX intent_steps_intent ON intent_steps (intent, id);
+    PRAGMA user_version = 2;
+";
+
+/// The tables of a version-3 journal.
+const VERSION_3_TABLES: [&str; 9] = [
+    "acks",
+    "escalations",
+    "events",
+    "intent_steps",
+    "intents",
+    "last_known",
+    "leases",
+    "pauses",
+    "summaries",
+];
+
+/// A version-2 journal at `path`: a version-1 journal migrated by the hadome of version 2, with
+/// two intents of the daemon's (one closed, one left open with a step) and their events.
+fn version_2_journal(path: &std::path::Path) {
+    version_1_journal(path);
+    let connection = raw(path);
+    connection.execute_batch(VERSION_2).unwrap();
+    connection
+        .execute_batch(
+            r#"
+            INSERT INTO intents VALUES (1, 3000, 'restart db-3', 'restart', 'db-3', NULL, 'allow',
+                '["restart db-3"]', '[]', 'daemon', 3500, 1, 'restarted');
+            INSERT INTO intents VALUES (2, 4000, 'restart db-3', 'restart', 'db-3', NULL, 'allow',
+                '["stop db-3","start db-3"]', '[]', 'daemon', NULL, NULL, NULL);
+            INSERT INTO intent_steps VALUES (1, 2, 4100, 'stop db-3', 1, 'stopped');
+            INSERT INTO events (at_ms, kind, subject, body) VALUES (3000, 'intent', 'db-3',
+                '{"version":1,"intent":1}');
+            INSERT INTO events (at_ms, kind, subject, body) VALUES (3500, 'outcome', 'db-3',
+                '{"version":1,"intent":1,"ok":true,"detail":"restarted"}');
+            INSERT INTO events (at_ms, kind, subject, body) VALUES (4000, 'intent', 'db-3',
+                '{"version":1,"intent":2}');
+            INSERT INTO events (at_ms, kind, subject, body) VALUES (4100, 'step', 'db-3',
+                '{"version":1,"intent":2,"step":"stop db-3","ok":true,"detail":"stopped"}');
+            "#,
+        )
+        .unwrap();
+}
+
+fn indexes(path: &std::path::Path) -> Vec<String> {
+    raw(path)
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 fn user_version(path: &std::path::Path) -> i64 {
     raw(path)
         .query_row("PRAGMA user_version", [], |row| row.get(0))
@@ -79,24 +160,15 @@ fn tables(path: &std::path::Path) -> Vec<String> {
 }
 
 #[test]
-fn a_version_1_journal_is_migrated_to_version_2_keeping_its_rows_and_events() {
+fn a_version_1_journal_is_migrated_to_version_3_keeping_its_rows_and_events() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.sqlite");
     version_1_journal(&path);
     assert_eq!(user_version(&path), 1);
 
     let mut journal = Journal::open(&path).unwrap();
-    assert_eq!(user_version(&path), 2);
-    assert_eq!(
-        tables(&path),
-        [
-            "events",
-            "intent_steps",
-            "intents",
-            "last_known",
-            "summaries"
-        ]
-    );
+    assert_eq!(user_version(&path), 3);
+    assert_eq!(tables(&path), VERSION_3_TABLES);
 
     let history = journal.history().unwrap();
     assert_eq!(
@@ -159,7 +231,7 @@ fn a_version_1_journal_is_migrated_to_version_2_keeping_its_rows_and_events() {
 
     // Reopening a migrated journal migrates nothing.
     let reopened = Journal::open(&path).unwrap();
-    assert_eq!(user_version(&path), 2);
+    assert_eq!(user_version(&path), 3);
     assert_eq!(reopened.history().unwrap(), history);
     assert_eq!(reopened.open_intents().unwrap().len(), 1);
 }
@@ -188,6 +260,132 @@ fn a_migration_that_fails_changes_nothing() {
 
     raw(&path).execute_batch("DROP TABLE intent_steps").unwrap();
     let journal = Journal::open(&path).unwrap();
-    assert_eq!(user_version(&path), 2);
+    assert_eq!(user_version(&path), 3);
     assert_eq!(journal.events_since(Timestamp(i64::MIN)).unwrap().len(), 2);
+}
+
+#[test]
+fn a_version_2_journal_is_migrated_to_version_3_keeping_its_intents_and_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    version_2_journal(&path);
+    assert_eq!(user_version(&path), 2);
+
+    let mut journal = Journal::open(&path).unwrap();
+    assert_eq!(user_version(&path), 3);
+    assert_eq!(tables(&path), VERSION_3_TABLES);
+    for index in [
+        "acks_target",
+        "escalations_at",
+        "intents_budget",
+        "pauses_open",
+    ] {
+        assert!(
+            indexes(&path).iter().any(|name| name == index),
+            "{index} in {:?}",
+            indexes(&path)
+        );
+    }
+
+    // What version 2 knew is all there.
+    let open = journal.open_intents().unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(
+        (open[0].id, open[0].steps_done.as_slice()),
+        (2, &["stop db-3".to_owned()][..])
+    );
+    assert_eq!(journal.history().unwrap().last_known.len(), 2);
+    let events = journal.events_since(Timestamp(i64::MIN)).unwrap();
+    assert_eq!(events.len(), 6, "the version-1 and version-2 events");
+    // The budget counts the intents version 2 recorded.
+    assert_eq!(
+        journal
+            .count_intents("daemon", "restart", &["db-3"], Timestamp(0))
+            .unwrap(),
+        2
+    );
+
+    // And the journal does what version 3 added, its events after the old ones.
+    assert!(journal
+        .acquire_lease("misskey", "daemon@a", Timestamp(5_000), 10_000)
+        .unwrap()
+        .is_held());
+    let pause = journal
+        .pause(Timestamp(5_100), "db-3", "restarted twice; still down")
+        .unwrap();
+    assert_eq!(journal.paused().unwrap(), [pause]);
+    let escalation = journal
+        .record_escalation(Timestamp(5_200), "misskey", "db-3", "budget", "db-3 paused")
+        .unwrap();
+    journal
+        .record_notified(escalation, Timestamp(5_300), Ok(()))
+        .unwrap();
+    let ack = journal
+        .ack(Timestamp(6_000), "db-3", "alice", "disk replaced")
+        .unwrap();
+    assert_eq!(ack.cleared.len(), 1);
+    assert_eq!(journal.paused().unwrap(), []);
+    let kinds: Vec<(i64, String)> = journal
+        .events_since(Timestamp(5_000))
+        .unwrap()
+        .into_iter()
+        .map(|event| (event.id, event.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (7, "lease".to_owned()),
+            (8, "pause".to_owned()),
+            (9, "escalation".to_owned()),
+            (10, "notified".to_owned()),
+            (11, "ack".to_owned()),
+        ]
+    );
+    drop(journal);
+
+    // Reopening migrates nothing and loses nothing.
+    let reopened = Journal::open(&path).unwrap();
+    assert_eq!(user_version(&path), 3);
+    assert_eq!(
+        reopened.lease("misskey").unwrap().unwrap().holder,
+        "daemon@a"
+    );
+    assert_eq!(reopened.last_ack("db-3").unwrap(), Some(Timestamp(6_000)));
+    assert_eq!(reopened.escalations_since(Timestamp(0)).unwrap().len(), 1);
+}
+
+#[test]
+fn a_failed_migration_from_version_2_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    version_2_journal(&path);
+    // Something in the way of version 3's fourth table: the first three must not stay behind.
+    raw(&path)
+        .execute_batch("CREATE TABLE escalations (anything)")
+        .unwrap();
+
+    let error = Journal::open(&path).unwrap_err();
+    assert!(
+        matches!(&error, JournalError::Sqlite { action, .. } if action.contains("migrate")),
+        "{error:?}"
+    );
+    assert_eq!(user_version(&path), 2);
+    assert_eq!(
+        tables(&path),
+        [
+            "escalations",
+            "events",
+            "intent_steps",
+            "intents",
+            "last_known",
+            "summaries"
+        ],
+        "no `leases`, `pauses` or `acks`"
+    );
+    assert!(!indexes(&path).iter().any(|name| name == "intents_budget"));
+
+    raw(&path).execute_batch("DROP TABLE escalations").unwrap();
+    let journal = Journal::open(&path).unwrap();
+    assert_eq!(user_version(&path), 3);
+    assert_eq!(journal.open_intents().unwrap().len(), 1);
 }

@@ -8,7 +8,7 @@ use hadome_journal::{Journal, JournalError};
 use crate::support::{answered, facts, new_journal, position, raw, state};
 
 #[test]
-fn open_creates_the_file_in_wal_mode_with_schema_version_2() {
+fn open_creates_the_file_in_wal_mode_with_schema_version_3() {
     let (_dir, path, journal) = new_journal();
     assert!(path.is_file());
     assert_eq!(journal.path(), path);
@@ -20,7 +20,7 @@ fn open_creates_the_file_in_wal_mode_with_schema_version_2() {
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     let tables: Vec<String> = connection
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .unwrap()
@@ -31,10 +31,14 @@ fn open_creates_the_file_in_wal_mode_with_schema_version_2() {
     assert_eq!(
         tables,
         [
+            "acks",
+            "escalations",
             "events",
             "intent_steps",
             "intents",
             "last_known",
+            "leases",
+            "pauses",
             "summaries"
         ]
     );
@@ -81,15 +85,15 @@ fn reopening_keeps_history_and_events() {
 fn a_newer_schema_version_is_refused_and_left_alone() {
     let (_dir, path, journal) = new_journal();
     drop(journal);
-    raw(&path).pragma_update(None, "user_version", 3).unwrap();
+    raw(&path).pragma_update(None, "user_version", 4).unwrap();
 
     let error = Journal::open(&path).unwrap_err();
     assert!(
         matches!(
             error,
             JournalError::UnsupportedVersion {
-                found: 3,
-                known: 2,
+                found: 4,
+                known: 3,
                 ..
             }
         ),
@@ -98,14 +102,14 @@ fn a_newer_schema_version_is_refused_and_left_alone() {
     let message = error.to_string();
     assert!(message.contains(&path.display().to_string()), "{message}");
     assert!(
-        message.contains("schema version 3") && message.contains("up to 2"),
+        message.contains("schema version 4") && message.contains("up to 3"),
         "{message}"
     );
     assert!(error.hint().is_some());
     let version: i64 = raw(&path)
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use hadome_core::estate::{FailoverPolicy, InstanceCommands};
+use hadome_core::estate::{Automation, CrashPolicy, FailoverPolicy, InstanceCommands};
 use tokio_postgres::NoTls;
 
 use crate::support::{describe, hadome_binary, lab, show, value};
@@ -70,8 +70,8 @@ async fn the_labs_estate_file_loads_as_the_lab() {
         let _ = connection.await;
     }
 
-    // Each instance is started, stopped and rebuilt by the lab's own commands, run by the hadome
-    // binary the lab was brought up with.
+    // Each instance is started, stopped, rebuilt, fenced and repointed by the lab's own commands,
+    // run by the hadome binary the lab was brought up with.
     let hadome = hadome_binary().to_str().unwrap().to_owned();
     let dir = lab.dir().to_str().unwrap().to_owned();
     for instance in &estate.instances {
@@ -85,8 +85,8 @@ async fn the_labs_estate_file_loads_as_the_lab() {
                 rebuild: argv(&[
                     &hadome, "lab", "rebuild", "--dir", &dir, name, "--from", "{source}"
                 ]),
-                fence: None,
-                follow: None,
+                fence: argv(&[&hadome, "lab", "fault", "--dir", &dir, "fence", name]),
+                follow: argv(&[&hadome, "lab", "fault", "--dir", &dir, "follow", name, "{source}"]),
             },
             "{name}"
         );
@@ -111,8 +111,17 @@ async fn the_labs_estate_file_loads_as_the_lab() {
     let cluster = &estate.clusters[0];
     assert_eq!(cluster.name, "misskey");
     assert_eq!(cluster.members, names);
-    assert_eq!(cluster.failover, FailoverPolicy::Manual);
+    // A lab fails over on its own, quickly: a drill's failover takes seconds.
+    assert_eq!(cluster.failover, FailoverPolicy::Auto);
+    assert_eq!(
+        cluster.automation,
+        Automation {
+            on_primary_crash: CrashPolicy::Restart,
+            detection_seconds: 1.5,
+            ..Automation::default()
+        }
+    );
     assert_eq!(estate.journal_path, lab.dir().join("hadome.sqlite"));
-    assert_eq!(estate.probe_timeout_seconds, 2.0);
-    assert_eq!(estate.probe_interval_seconds, 1.0);
+    assert_eq!(estate.probe_timeout_seconds, 1.0);
+    assert_eq!(estate.probe_interval_seconds, 0.5);
 }

@@ -226,3 +226,49 @@ async fn refused_rebuilds_change_nothing() {
     wait_for_row(&lab, "db-3", "through-db-2").await;
     assert!(aside.join("PG_VERSION").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fenced_old_primary_is_rebuilt_from_a_standby_promoted_behind_the_labs_back() {
+    // The daemon's failover with `on_old_primary = "rebuild"`: fence db-1, promote db-2 with SQL
+    // (the lab is not told), stop and move aside db-1, rebuild it from db-2.
+    let lab = lab("pair").await;
+    write_row(&lab, "db-1", "before-failover").await;
+    lab.fault(&Fault::Fence("db-1".into())).await.unwrap();
+    let db2 = lab.connect("db-2").await.unwrap();
+    assert_eq!(
+        value(&db2, "db-2", "SELECT pg_promote()::text")
+            .await
+            .as_deref(),
+        Some("true")
+    );
+    let status = lab.status().await.unwrap();
+    assert_eq!(upstream_of(&status, "db-2").as_deref(), Some("db-1"));
+    lab.fault(&Fault::Stop("db-1".into())).await.unwrap();
+    let aside = move_aside(&lab, "db-1");
+    assert!(
+        aside.join("standby.signal").exists(),
+        "the fence's signal went aside with the old data"
+    );
+
+    let report = lab.rebuild("db-1", "db-2").await.unwrap();
+    assert!(
+        report
+            .summary
+            .contains("the lab now records `db-2` as a primary"),
+        "{}",
+        report.summary
+    );
+    let status = lab.status().await.unwrap();
+    assert_eq!(upstream_of(&status, "db-2"), None, "no cycle db-1 <-> db-2");
+    assert_eq!(upstream_of(&status, "db-1").as_deref(), Some("db-2"));
+    assert_eq!(
+        value(&db2, "db-2", "SHOW primary_conninfo")
+            .await
+            .as_deref(),
+        Some("")
+    );
+    write_row(&lab, "db-2", "after-failover").await;
+    wait_for_row(&lab, "db-1", "after-failover").await;
+    let (receiver, _) = receiver_and_replay(&lab, "db-1").await;
+    assert_eq!(receiver.as_deref(), Some("streaming"));
+}

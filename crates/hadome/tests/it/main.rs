@@ -2,6 +2,7 @@
 //!
 //! One test binary (faster to link than one per file); each module is a feature area.
 
+mod ack;
 mod cli;
 mod estate;
 mod faults;
@@ -11,5 +12,6 @@ mod load;
 mod observer;
 mod replay;
 mod run;
+mod session;
 mod support;
 mod topologies;

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use hadome_core::estate::{Cluster, Estate, FailoverPolicy, Instance};
-use hadome_core::fact::{Facts, InstanceState, ProbeOutcome, Timestamp};
+use hadome_core::fact::{Facts, FailureKind, InstanceState, ProbeOutcome, Timestamp};
 use hadome_core::position::{Lsn, PositionOrder};
 use hadome_lab::{Fault, Lab};
 use hadome_observer::observe;
@@ -173,11 +173,12 @@ async fn observer_reports_a_hung_instance_unreachable_within_the_bound() {
     eprintln!("observe(pair) with db-1 hung, 1 s timeout: {elapsed:?}");
 
     match &facts.instances["db-1"].outcome {
-        ProbeOutcome::Unreachable { error, .. } => {
+        ProbeOutcome::Unreachable { error, kind } => {
             assert!(
                 error.contains("no answer") && error.contains("1.0 s"),
                 "{error}"
-            )
+            );
+            assert_eq!(*kind, FailureKind::Timeout, "{error}");
         }
         ProbeOutcome::Answered(state) => panic!("a hung db-1 answered: {state:?}"),
     }
@@ -362,6 +363,7 @@ fn comparable(state: &InstanceState, settled: bool) -> InstanceState {
     if let Some(receiver) = &mut state.wal_receiver {
         blur(&mut receiver.flushed_lsn);
         zero(&mut receiver.last_message_at);
+        receiver.last_message_age_ms = receiver.last_message_age_ms.map(|_| 0);
     }
     for peer in &mut state.replication {
         blur(&mut peer.sent_lsn);

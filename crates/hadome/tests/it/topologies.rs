@@ -115,3 +115,37 @@ async fn a_topology_file_with_a_slot_comes_up_and_its_slotted_standby_cannot_be_
     );
     assert!(refused.hint().unwrap().contains("slot = false"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standbys_hear_an_idle_primary_about_every_second() {
+    // The lab's wal_sender_timeout = '2s': a sender pings a standby that has not replied for 1 s,
+    // so `last_msg_receipt_time` moves on an idle primary too (hadome's daemon reads it to tell
+    // whether standbys still hear the primary). With PostgreSQL's default of 60 s it would move
+    // every 30 s at best.
+    let lab = crate::support::lab("pair").await;
+    let client = lab.connect("db-2").await.unwrap();
+    let sql = "SELECT current_setting('wal_sender_timeout'), \
+               extract(epoch FROM last_msg_receipt_time)::text FROM pg_stat_wal_receiver";
+    let receipt = || async {
+        let row = client.query_one(sql, &[]).await.unwrap();
+        let timeout: String = row.get(0);
+        assert_eq!(timeout, "2s");
+        row.get::<_, String>(1)
+    };
+    let seen = std::sync::Mutex::new(vec![receipt().await]);
+    // Four fresh messages, with nothing written on the primary.
+    crate::support::eventually(
+        "db-2 to receive four messages from an idle db-1",
+        std::time::Duration::from_secs(15),
+        || async {
+            let now = receipt().await;
+            let mut seen = seen.lock().unwrap();
+            if seen.last() != Some(&now) {
+                seen.push(now);
+            }
+            (seen.len() >= 5).then_some(())
+        },
+    )
+    .await;
+    eprintln!("last_msg_receipt_time on db-2: {:?}", seen.lock().unwrap());
+}

@@ -1,0 +1,560 @@
+//! What a supervision daemon needs from PostgreSQL beyond the probe: a persistent [`Session`]
+//! (heartbeat, ping), [`promote`], [`set_synchronous_standby_names`] and [`accepts_writes`].
+//!
+//! Every call is bounded by the timeout it is given, connect included, and fails with a
+//! `String` that says what was asked and what went wrong: PostgreSQL's message with its SQLSTATE,
+//! or `no answer to … within N s`. The text reads as a [`FailureKind`] through
+//! [`FailureKind::of_error`], as a probe's does: `no answer` is a timeout, a refused or closed
+//! connection is down, `too many clients` is overloaded.
+//!
+//! Connections are made as the probe's are (the conninfo, [`crate::APPLICATION_NAME`] unless it
+//! names one, no TLS). Unlike the probe, [`promote`] and [`set_synchronous_standby_names`] change
+//! servers, and [`Session::heartbeat`] writes WAL; the privileges they need are in
+//! `docs/privileges.md`.
+//!
+//! [`FailureKind`]: hadome_core::fact::FailureKind
+//! [`FailureKind::of_error`]: hadome_core::fact::FailureKind::of_error
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hadome_core::estate::Instance;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+use crate::{connect_config, describe, now, seconds};
+
+/// The prefix of hadome's heartbeat messages in the WAL (`pg_logical_emit_message`): a logical
+/// decoding plugin that sees them can filter on it.
+pub const HEARTBEAT_PREFIX: &str = "hadome-heartbeat";
+
+/// How long a dropped [`Session`]'s connection may take to end cleanly (a Terminate message)
+/// before its socket is closed: a hung server never answers, and the task must not outlive it.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// The interval between two polls of a condition; every poll loop is bounded by a deadline.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// A persistent connection to one instance, for what must be asked often or when new
+/// connections fail: [`heartbeat`](Session::heartbeat) and [`ping`](Session::ping).
+///
+/// The connection runs in a task of its own (spawned on the current tokio runtime). Dropping the
+/// session ends it: cleanly when the server answers, and within a couple of seconds when it does
+/// not. A session whose connection ended stays closed ([`is_closed`](Session::is_closed)):
+/// connect a new one.
+pub struct Session {
+    // Field order matters: the client goes first, so that when the task hears the session is
+    // dropped, the connection is already free to send its Terminate message.
+    client: Client,
+    /// Why the connection ended, once it has.
+    ended: Arc<Mutex<Option<String>>>,
+    /// Dropped with the session: tells the connection task to finish.
+    _dropped: oneshot::Sender<()>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Session")
+            .field("closed", &self.is_closed())
+            .field("ended", &self.end_reason())
+            .finish()
+    }
+}
+
+impl Session {
+    /// Opens a session to `instance`, within `timeout` (connect and authentication).
+    ///
+    /// Must run inside a tokio runtime: the connection's task is spawned on it.
+    pub async fn connect(instance: &Instance, timeout: Duration) -> Result<Session, String> {
+        let deadline = Instant::now() + timeout;
+        let config = connect_config(&instance.conninfo, timeout)?;
+        let (client, connection) =
+            match tokio::time::timeout_at(deadline, config.connect(NoTls)).await {
+                Ok(Ok(pair)) => pair,
+                Ok(Err(error)) => return Err(format!("cannot connect: {}", describe(&error))),
+                Err(_) => {
+                    return Err(format!(
+                        "no answer to accept the connection within {}",
+                        seconds(timeout)
+                    ))
+                }
+            };
+        let ended = Arc::new(Mutex::new(None));
+        let (dropped, session_dropped) = oneshot::channel();
+        tokio::spawn(drive(connection, ended.clone(), session_dropped));
+        Ok(Session {
+            client,
+            ended,
+            _dropped: dropped,
+        })
+    }
+
+    /// Whether the connection has ended (the server closed it, or it failed): every call on the
+    /// session will fail. A session that merely waits for a hung server is not closed.
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// Writes a heartbeat into the WAL, on a primary, within `timeout`; no table needed.
+    ///
+    /// `SELECT pg_logical_emit_message(false, 'hadome-heartbeat', <the wall clock in ms>)`. It
+    /// works at `wal_level = replica`: PostgreSQL 15 checks no WAL level for it (the record is
+    /// only *decoded* at `logical`; streaming replication carries it like any other record). By
+    /// default every role may execute it (`docs/privileges.md`).
+    ///
+    /// The message is non-transactional and the statement takes no transaction ID, so the
+    /// commit waits neither for a flush nor for a synchronous standby: a heartbeat never blocks
+    /// on a missing standby and consumes no XID. PostgreSQL hands such a commit's WAL to the WAL
+    /// writer (as for `synchronous_commit = off`), which flushes it within `wal_writer_delay`;
+    /// the WAL senders then stream it, so each standby's `pg_stat_wal_receiver`
+    /// `last_msg_receipt_time` (and its receive LSN) advance: the primary is alive and its WAL
+    /// flows. Without writes, a WAL sender sends nothing but a keepalive when its standby asks,
+    /// every `wal_receiver_timeout / 2`.
+    ///
+    /// Fails on a standby (`cannot make new WAL entries during recovery`).
+    pub async fn heartbeat(&self, timeout: Duration) -> Result<(), String> {
+        // The payload is digits only: nothing to escape.
+        let sql = format!(
+            "SELECT pg_logical_emit_message(false, '{HEARTBEAT_PREFIX}', '{}')::text",
+            now().0
+        );
+        let what = "the heartbeat (pg_logical_emit_message)";
+        let answer = self.one_value(&sql, what, timeout).await.map_err(|error| {
+            if error.contains("during recovery") {
+                format!("{error}; it is a standby: heartbeats are written on the primary")
+            } else {
+                error
+            }
+        })?;
+        match answer {
+            Some(_) => Ok(()),
+            None => Err(format!("{what} returned NULL, not the message's LSN")),
+        }
+    }
+
+    /// `SELECT 1` on the open session, within `timeout`: the instance still executes queries,
+    /// even when its postmaster accepts no new connection.
+    pub async fn ping(&self, timeout: Duration) -> Result<(), String> {
+        match self.one_value("SELECT 1", "`SELECT 1`", timeout).await? {
+            Some(one) if one == "1" => Ok(()),
+            other => Err(format!("`SELECT 1` returned {other:?}")),
+        }
+    }
+
+    /// Why the connection ended, if it has.
+    fn end_reason(&self) -> Option<String> {
+        self.ended
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Runs `sql` (one statement) within `timeout`; returns the first column of its first row
+    /// (`None`: no row, or NULL). `what` names the statement in errors.
+    async fn one_value(
+        &self,
+        sql: &str,
+        what: &str,
+        timeout: Duration,
+    ) -> Result<Option<String>, String> {
+        let messages = self
+            .bounded(what, timeout, self.client.simple_query(sql))
+            .await?;
+        first_value(&messages, what)
+    }
+
+    /// Awaits `query` within `timeout`; its error with the session's end when that is the cause.
+    async fn bounded<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        query: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, String> {
+        match tokio::time::timeout(timeout, query).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(error)) => Err(self.failed(what, &error)),
+            Err(_) => Err(format!("no answer to {what} within {}", seconds(timeout))),
+        }
+    }
+
+    fn failed(&self, what: &str, error: &tokio_postgres::Error) -> String {
+        if self.is_closed() && error.as_db_error().is_none() {
+            // "connection closed" says nothing: the task recorded why.
+            let reason = self
+                .end_reason()
+                .unwrap_or_else(|| "the server ended it".to_owned());
+            return format!("{what} failed: the session's connection closed: {reason}");
+        }
+        format!("{what} failed: {}", describe(error))
+    }
+}
+
+/// Drives a session's connection until it ends (recording why) or until the session is dropped;
+/// then lets it end cleanly, for at most [`CLOSE_GRACE`].
+async fn drive(
+    connection: impl Future<Output = Result<(), tokio_postgres::Error>>,
+    ended: Arc<Mutex<Option<String>>>,
+    session_dropped: oneshot::Receiver<()>,
+) {
+    let mut connection = std::pin::pin!(connection);
+    let outcome = tokio::select! {
+        outcome = &mut connection => Some(outcome),
+        _ = session_dropped => None,
+    };
+    let reason = match outcome {
+        Some(Ok(())) => "the server ended it".to_owned(),
+        Some(Err(error)) => describe(&error),
+        None => {
+            // The client is gone: the connection sends Terminate once no answer is pending, and
+            // ends. A hung server keeps an answer pending for ever: give up after the grace.
+            let _ = tokio::time::timeout(CLOSE_GRACE, connection).await;
+            return;
+        }
+    };
+    *ended
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(reason);
+}
+
+/// The first column of the first row of a simple query's answer (`None`: no row, or NULL).
+fn first_value(messages: &[SimpleQueryMessage], what: &str) -> Result<Option<String>, String> {
+    let Some(row) = messages.iter().find_map(|message| match message {
+        SimpleQueryMessage::Row(row) => Some(row),
+        _ => None,
+    }) else {
+        return Ok(None);
+    };
+    row.try_get(0)
+        .map(|value| value.map(str::to_owned))
+        .map_err(|error| format!("{what} answered unreadably: {}", describe(&error)))
+}
+
+/// The time left before `deadline`.
+fn remaining(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+/// Polls `check` (given the time left) until it returns `Ok(Ok(_))`, or fails (`Err`), or until
+/// `deadline`: then `Err` naming `awaited`, the caller's `timeout` and what the last poll saw
+/// (`Ok(Err(_))`).
+async fn poll_until<T, F, Fut>(
+    deadline: Instant,
+    timeout: Duration,
+    awaited: &str,
+    mut check: F,
+) -> Result<T, String>
+where
+    F: FnMut(Duration) -> Fut,
+    Fut: Future<Output = Result<Result<T, String>, String>>,
+{
+    loop {
+        let left = remaining(deadline);
+        let last_seen = match check(left).await? {
+            Ok(value) => return Ok(value),
+            Err(last_seen) => last_seen,
+        };
+        if Instant::now() + POLL_INTERVAL >= deadline {
+            return Err(format!(
+                "no answer {awaited} within {}: {last_seen}",
+                seconds(timeout)
+            ));
+        }
+        // The interval between two polls; the deadline above bounds the wait.
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// A fresh session for a one-off call, within what is left of `deadline`.
+async fn session_for(
+    instance: &Instance,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<Session, String> {
+    Session::connect(instance, remaining(deadline))
+        .await
+        .map_err(|error| {
+            // The connect's own bound is what was left; the caller's is what it asked for.
+            if error.starts_with("no answer to accept the connection") {
+                format!(
+                    "no answer to accept the connection within {}",
+                    seconds(timeout)
+                )
+            } else {
+                error
+            }
+        })
+}
+
+/// Whether `session`'s instance is in recovery (a standby).
+async fn in_recovery(session: &Session, left: Duration) -> Result<bool, String> {
+    let what = "`SELECT pg_is_in_recovery()`";
+    match session
+        .one_value("SELECT pg_is_in_recovery()::text", what, left)
+        .await?
+        .as_deref()
+    {
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        other => Err(format!("{what} returned {other:?}")),
+    }
+}
+
+/// Promotes the standby `instance` (`SELECT pg_promote(true, N)` on a new connection) and returns
+/// once it answers `pg_is_in_recovery() = false`, all within `timeout`.
+///
+/// Fails without asking when the instance is not a standby. When the time runs out after
+/// PostgreSQL was asked, the error says so: the promotion may still complete, and only
+/// `pg_is_in_recovery()` tells. Needs `EXECUTE` on `pg_promote` (`docs/privileges.md`).
+pub async fn promote(instance: &Instance, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    let session = session_for(instance, deadline, timeout).await?;
+    if !in_recovery(&session, remaining(deadline)).await? {
+        return Err(
+            "it is not a standby (pg_is_in_recovery() is false): there is nothing to promote"
+                .to_owned(),
+        );
+    }
+    let asked = "PostgreSQL was asked to promote and may still do so: check pg_is_in_recovery()";
+    // pg_promote waits whole seconds (at least one); the deadline bounds the call in any case.
+    let wait_seconds = remaining(deadline).as_secs().clamp(1, i32::MAX as u64);
+    let what = "`SELECT pg_promote(true, …)`";
+    let promoted = session
+        .one_value(
+            &format!("SELECT pg_promote(true, {wait_seconds})::text"),
+            what,
+            remaining(deadline),
+        )
+        .await
+        .map_err(|error| {
+            if error.starts_with("no answer") {
+                format!("no answer to {what} within {}; {asked}", seconds(timeout))
+            } else {
+                error
+            }
+        })?;
+    // `false`: not promoted within wait_seconds (PostgreSQL warns and goes on). Either way, the
+    // instance's own answer decides.
+    if !matches!(promoted.as_deref(), Some("true" | "false")) {
+        return Err(format!("{what} returned {promoted:?}; {asked}"));
+    }
+    poll_until(
+        deadline,
+        timeout,
+        "to the promotion (pg_is_in_recovery() = false)",
+        |left| {
+            let session = &session;
+            async move {
+                match in_recovery(session, left).await {
+                    Ok(false) => Ok(Ok(())),
+                    Ok(true) => Ok(Err(format!("it is still in recovery; {asked}"))),
+                    Err(error) => Err(format!("{error}; {asked}")),
+                }
+            }
+        },
+    )
+    .await
+}
+
+/// Sets `synchronous_standby_names` on `instance` to `value` (`ALTER SYSTEM SET …`, then
+/// `SELECT pg_reload_conf()`), and returns once the server runs with it (`SHOW
+/// synchronous_standby_names` equals `value`), all within `timeout`.
+///
+/// `value` may be empty (no synchronous standby). ALTER SYSTEM writes `postgresql.auto.conf`,
+/// which overrides `postgresql.conf` and its includes; a value PostgreSQL does not accept fails
+/// with its message, and nothing is written. Needs `ALTER SYSTEM` on the parameter and `EXECUTE`
+/// on `pg_reload_conf` (`docs/privileges.md`).
+pub async fn set_synchronous_standby_names(
+    instance: &Instance,
+    value: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    if value.contains('\0') {
+        return Err("the value contains a NUL character, which PostgreSQL cannot store".to_owned());
+    }
+    let deadline = Instant::now() + timeout;
+    let session = session_for(instance, deadline, timeout).await?;
+    let alter = format!(
+        "ALTER SYSTEM SET synchronous_standby_names = {}",
+        quote_literal(value)
+    );
+    session
+        .bounded(
+            "`ALTER SYSTEM SET synchronous_standby_names`",
+            remaining(deadline),
+            session.client.simple_query(&alter),
+        )
+        .await?;
+    let reloaded = session
+        .one_value(
+            "SELECT pg_reload_conf()::text",
+            "`SELECT pg_reload_conf()`",
+            remaining(deadline),
+        )
+        .await?;
+    if reloaded.as_deref() != Some("true") {
+        return Err(format!(
+            "`SELECT pg_reload_conf()` returned {reloaded:?}: the server was not signalled \
+             (postgresql.auto.conf holds the new value)"
+        ));
+    }
+    // The backend applies the reload before its next command: poll on the same session.
+    poll_until(
+        deadline,
+        timeout,
+        "to the reload (SHOW synchronous_standby_names)",
+        |left| {
+            let session = &session;
+            async move {
+                let shown = session
+                    .one_value(
+                        "SHOW synchronous_standby_names",
+                        "`SHOW synchronous_standby_names`",
+                        left,
+                    )
+                    .await?
+                    .unwrap_or_default();
+                Ok(if shown == value {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "it still runs with `{shown}` (postgresql.auto.conf holds `{value}`)"
+                    ))
+                })
+            }
+        },
+    )
+    .await
+}
+
+/// Whether `instance` accepts writes, asked on a new connection within `timeout`: not in
+/// recovery, and `transaction_read_only` off (`default_transaction_read_only` makes a primary
+/// refuse writes too).
+pub async fn accepts_writes(instance: &Instance, timeout: Duration) -> Result<bool, String> {
+    let deadline = Instant::now() + timeout;
+    let session = session_for(instance, deadline, timeout).await?;
+    let what = "`SELECT pg_is_in_recovery(), current_setting('transaction_read_only')`";
+    let answer = session
+        .one_value(
+            "SELECT (NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off')::text",
+            what,
+            remaining(deadline),
+        )
+        .await?;
+    match answer.as_deref() {
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        other => Err(format!("{what} returned {other:?}")),
+    }
+}
+
+/// `value` as an SQL string literal, as libpq's `PQescapeLiteral` writes it: quotes doubled, and
+/// with backslashes the `E''` form (backslashes doubled), so the literal means `value` whatever
+/// `standard_conforming_strings` says.
+fn quote_literal(value: &str) -> String {
+    let escaped = value.replace('\'', "''");
+    if value.contains('\\') {
+        format!("E'{}'", escaped.replace('\\', "\\\\"))
+    } else {
+        format!("'{escaped}'")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hadome_core::fact::FailureKind;
+    use std::path::PathBuf;
+
+    fn instance(conninfo: &str) -> Instance {
+        Instance {
+            name: "db-1".to_owned(),
+            conninfo: conninfo.to_owned(),
+            data_dir: PathBuf::from("/nowhere"),
+            host: "localhost".to_owned(),
+            application_name: "db-1".to_owned(),
+            commands: Default::default(),
+        }
+    }
+
+    #[test]
+    fn literals_are_quoted_as_libpq_does() {
+        assert_eq!(quote_literal(""), "''");
+        assert_eq!(quote_literal(r#""db-2""#), r#"'"db-2"'"#);
+        assert_eq!(
+            quote_literal(r#"ANY 1 ("it's", b)"#),
+            r#"'ANY 1 ("it''s", b)'"#
+        );
+        assert_eq!(quote_literal(r"a\b'"), r"E'a\\b'''");
+    }
+
+    #[tokio::test]
+    async fn a_bad_conninfo_or_value_fails_before_connecting() {
+        let bad = instance("host='unterminated");
+        for error in [
+            Session::connect(&bad, Duration::from_secs(1))
+                .await
+                .unwrap_err(),
+            promote(&bad, Duration::from_secs(1)).await.unwrap_err(),
+            accepts_writes(&bad, Duration::from_secs(1))
+                .await
+                .unwrap_err(),
+        ] {
+            assert!(error.contains("conninfo does not parse"), "{error}");
+        }
+        let error = set_synchronous_standby_names(&bad, "a\0b", Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(error.contains("NUL"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_reads_as_down() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let refused = instance(&format!("host=127.0.0.1 port={port} user=hadome"));
+        let error = accepts_writes(&refused, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(error.starts_with("cannot connect"), "{error}");
+        assert_eq!(FailureKind::of_error(&error), FailureKind::Down, "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_times_out_within_the_bound() {
+        // Accepts TCP in the kernel's backlog, never reads: a SIGSTOPped postmaster.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hung = instance(&format!("host=127.0.0.1 port={port} user=hadome"));
+        let started = std::time::Instant::now();
+        let errors = [
+            Session::connect(&hung, Duration::from_millis(300))
+                .await
+                .unwrap_err(),
+            promote(&hung, Duration::from_millis(300))
+                .await
+                .unwrap_err(),
+            set_synchronous_standby_names(&hung, "", Duration::from_millis(300))
+                .await
+                .unwrap_err(),
+        ];
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "bounded: {:?}",
+            started.elapsed()
+        );
+        for error in errors {
+            assert_eq!(
+                error, "no answer to accept the connection within 0.3 s",
+                "{error}"
+            );
+            assert_eq!(FailureKind::of_error(&error), FailureKind::Timeout);
+        }
+        drop(listener);
+    }
+}

@@ -1,0 +1,282 @@
+//! `hadome ack TARGET`: a person acknowledges a target, so that automation resumes on it.
+//!
+//! Automation has budgets (rule `budget`): when its actions on a target did not restore health,
+//! or it spent its budget, it pauses on that target until a person acknowledges it. The ack is
+//! journaled (who, when, why), clears the target's open pauses, and restarts the target's budget
+//! count. It contacts no server: the estate file names the targets, the journal holds the rest.
+
+use hadome_core::estate::Estate;
+use hadome_core::fact::Timestamp;
+use hadome_journal::{Ack, Pause};
+use serde_json::{json, Value};
+
+use crate::cli::ConfigFile;
+use crate::error::CliError;
+use crate::estate_command::wall_clock;
+use crate::exit_code;
+use crate::output::{print_json, print_text};
+
+/// `hadome ack`.
+pub(crate) fn ack(
+    target: String,
+    by: Option<String>,
+    note: Option<String>,
+    config: ConfigFile,
+    as_json: bool,
+) -> Result<u8, CliError> {
+    let estate = hadome_config::load(&config.config)?;
+    // Bad input changes nothing: the target is checked before the journal is opened.
+    let kind = target_kind(&estate, &target)?;
+    let mut journal = hadome_journal::Journal::open(&estate.journal_path)?;
+    let who = by.unwrap_or_else(default_who);
+    let note = note.unwrap_or_default();
+    let recorded = journal.ack(wall_clock(), &target, &who, &note)?;
+    let still_paused = journal.paused()?;
+    if as_json {
+        print_json(&ack_json(kind, &recorded, &still_paused));
+    } else {
+        print_text(&render(&recorded, &still_paused));
+    }
+    Ok(exit_code::OK)
+}
+
+/// `instance` or `cluster`, or a usage error naming the estate's targets.
+fn target_kind(estate: &Estate, target: &str) -> Result<&'static str, CliError> {
+    if estate.instance(target).is_some() {
+        return Ok("instance");
+    }
+    if estate.clusters.iter().any(|cluster| cluster.name == target) {
+        return Ok("cluster");
+    }
+    let instances: Vec<&str> = estate
+        .instances
+        .iter()
+        .map(|instance| instance.name.as_str())
+        .collect();
+    let clusters: Vec<&str> = estate
+        .clusters
+        .iter()
+        .map(|cluster| cluster.name.as_str())
+        .collect();
+    let all: Vec<&str> = instances.iter().chain(&clusters).copied().collect();
+    let names = format!(
+        "its instances are {}; its clusters are {}",
+        backticked(&instances),
+        if clusters.is_empty() {
+            "none".to_owned()
+        } else {
+            backticked(&clusters)
+        }
+    );
+    let hint = match closest(target, &all) {
+        Some(close) => format!("did you mean `{close}`? {names}"),
+        None => names,
+    };
+    Err(CliError::Usage {
+        message: format!("the estate has no instance or cluster named `{target}`"),
+        hint: Some(hint),
+    })
+}
+
+/// Who acknowledges when `--by` is not given: the person behind `sudo`, else the OS user.
+fn default_who() -> String {
+    ["SUDO_USER", "USER"]
+        .iter()
+        .filter_map(|key| std::env::var(key).ok())
+        .find(|value| !value.trim().is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn render(ack: &Ack, still_paused: &[Pause]) -> String {
+    let mut text = String::new();
+    for pause in &ack.cleared {
+        text.push_str(&format!(
+            "{}: automation resumed (paused {}: {})\n",
+            ack.target,
+            utc_text(pause.at),
+            pause.reason
+        ));
+    }
+    if ack.cleared.is_empty() {
+        text.push_str(&format!("{}: nothing was paused\n", ack.target));
+    }
+    let note = if ack.note.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", ack.note)
+    };
+    text.push_str(&format!(
+        "acknowledged by {}{note} at {}; {}'s budget counts from now\n",
+        ack.who,
+        utc_text(ack.at),
+        ack.target
+    ));
+    for pause in still_paused {
+        text.push_str(&format!(
+            "still paused: {} since {}: {} (hadome ack {})\n",
+            pause.target,
+            utc_text(pause.at),
+            pause.reason,
+            pause.target
+        ));
+    }
+    text
+}
+
+fn pause_json(pause: &Pause) -> Value {
+    json!({
+        "pause": pause.id,
+        "target": pause.target,
+        "paused_at_ms": pause.at.0,
+        "paused_at": utc_text(pause.at),
+        "reason": pause.reason,
+    })
+}
+
+fn ack_json(kind: &str, ack: &Ack, still_paused: &[Pause]) -> Value {
+    json!({
+        "version": 1,
+        "ack": ack.id,
+        "target": ack.target,
+        "kind": kind,
+        "by": ack.who,
+        "note": ack.note,
+        "at_ms": ack.at.0,
+        "at": utc_text(ack.at),
+        "cleared": ack.cleared.iter().map(pause_json).collect::<Vec<_>>(),
+        "budget_counts_from_ms": ack.at.0,
+        "still_paused": still_paused.iter().map(pause_json).collect::<Vec<_>>(),
+    })
+}
+
+/// `a`, `b`, `c`: names for a hint.
+fn backticked(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The closest of `candidates` to `given`, when it is close enough to be a likely typo.
+fn closest<'a>(given: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let given_length = given.chars().count();
+    candidates
+        .iter()
+        .map(|candidate| (edit_distance(given, candidate), *candidate))
+        .filter(|(distance, candidate)| {
+            *distance < given_length && *distance <= 2.max(candidate.len() / 3)
+        })
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b_chars: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b_chars.len()).collect();
+    for (i, a_char) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, b_char) in b_chars.iter().enumerate() {
+            let substitution = previous[j] + usize::from(a_char != *b_char);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b_chars.len()]
+}
+
+/// `2026-03-01 14:02:03 UTC` for a timestamp, without a date library: days to civil date after
+/// Howard Hinnant's `civil_from_days`.
+fn utc_text(at: Timestamp) -> String {
+    let seconds = at.0.div_euclid(1000);
+    let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        second_of_day / 3600,
+        second_of_day % 3600 / 60,
+        second_of_day % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_read_as_utc_dates() {
+        assert_eq!(utc_text(Timestamp(0)), "1970-01-01 00:00:00 UTC");
+        assert_eq!(
+            utc_text(Timestamp(1_709_301_723_999)),
+            "2024-03-01 14:02:03 UTC"
+        );
+        assert_eq!(
+            utc_text(Timestamp(951_782_400_000)),
+            "2000-02-29 00:00:00 UTC"
+        );
+        assert_eq!(utc_text(Timestamp(-1_000)), "1969-12-31 23:59:59 UTC");
+    }
+
+    #[test]
+    fn a_typo_suggests_the_close_name_and_nothing_far() {
+        let names = ["db-1", "db-2", "misskey"];
+        assert_eq!(closest("db-l", &names), Some("db-1"));
+        assert_eq!(closest("miskey", &names), Some("misskey"));
+        assert_eq!(closest("postgres", &names), None);
+    }
+
+    fn pause(id: i64, target: &str, at: i64, reason: &str) -> Pause {
+        Pause {
+            id,
+            at: Timestamp(at),
+            target: target.to_owned(),
+            reason: reason.to_owned(),
+            acked_at: None,
+        }
+    }
+
+    #[test]
+    fn the_text_says_what_resumed_or_that_nothing_was_paused() {
+        let cleared = Ack {
+            id: 7,
+            at: Timestamp(1_709_305_200_000),
+            target: "db-3".to_owned(),
+            who: "alice".to_owned(),
+            note: "disk replaced".to_owned(),
+            cleared: vec![Pause {
+                acked_at: Some(Timestamp(1_709_305_200_000)),
+                ..pause(3, "db-3", 1_709_301_723_000, "still down after 3 restarts")
+            }],
+        };
+        assert_eq!(
+            render(&cleared, &[pause(4, "db-2", 1_709_301_000_000, "rebuild failed")]),
+            "db-3: automation resumed (paused 2024-03-01 14:02:03 UTC: still down after 3 restarts)\n\
+             acknowledged by alice (disk replaced) at 2024-03-01 15:00:00 UTC; db-3's budget counts from now\n\
+             still paused: db-2 since 2024-03-01 13:50:00 UTC: rebuild failed (hadome ack db-2)\n"
+        );
+        let nothing = Ack {
+            cleared: Vec::new(),
+            note: String::new(),
+            ..cleared
+        };
+        assert_eq!(
+            render(&nothing, &[]),
+            "db-3: nothing was paused\n\
+             acknowledged by alice at 2024-03-01 15:00:00 UTC; db-3's budget counts from now\n"
+        );
+    }
+}
