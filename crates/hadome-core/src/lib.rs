@@ -20,3 +20,4 @@ pub mod finding;
 pub mod interlock;
 pub mod position;
 pub mod rule;
+pub mod supervise;

@@ -53,7 +53,7 @@ pub(crate) fn render(state: &LabState) -> String {
         "\n[journal]\n\
          path = \"hadome.sqlite\"\n\
          \n[probe]\n\
-         timeout_seconds = 1.0\n\
+         timeout_seconds = 0.5\n\
          interval_seconds = 0.5\n",
     );
     for node in &state.nodes {

@@ -188,7 +188,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// `2026-03-01 14:02:03 UTC` for a timestamp, without a date library: days to civil date after
 /// Howard Hinnant's `civil_from_days`.
-fn utc_text(at: Timestamp) -> String {
+pub(crate) fn utc_text(at: Timestamp) -> String {
     let seconds = at.0.div_euclid(1000);
     let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
     let z = days + 719_468;

@@ -113,6 +113,32 @@ pub(crate) enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// Supervise the estate: detect a failed primary, fail over safely, repair, escalate.
+    ///
+    /// Every `[probe] interval_seconds` the daemon probes each instance (a new connection, and an
+    /// open session it keeps), writes a heartbeat into the primary's WAL, journals what changed,
+    /// and acts on clusters with `failover = "auto"` whose lease it holds (one daemon acts per
+    /// cluster: rule `single-actor`). A primary counts as failed only when hadome has not reached
+    /// it for `detection_seconds` and its standbys have heard nothing from it either, or when its
+    /// postmaster hangs while hadome's open session still answers (`primary-agreement`); an
+    /// overloaded primary is never failed over. A failover fences the old primary
+    /// (`fence_command`), promotes the most advanced standby the interlocks allow, and repoints
+    /// the others (`follow_command`); with no eligible standby it escalates and waits. Restarts,
+    /// rebuilds and failovers have budgets; past them, or when an action did not help, automation
+    /// of the target pauses until `hadome ack`. Every action is an intent in the journal before
+    /// it starts and an outcome after; a daemon killed mid-failover finishes it when it starts
+    /// again. Escalations go to the journal and to `[notify] webhook_url` (Slack/Discord JSON).
+    /// It runs in the foreground and stops on SIGTERM or SIGINT, releasing its leases.
+    #[command(
+        after_help = "Examples:\n  hadome daemon --config /etc/hadome/estate.toml\n  hadome lab up --dir /tmp/lab --topology trio && hadome daemon --config /tmp/lab/estate.toml"
+    )]
+    Daemon {
+        #[command(flatten)]
+        config: ConfigFile,
+        /// Run one pass and exit (for scripts and tests).
+        #[arg(long)]
+        once: bool,
+    },
     /// Real PostgreSQL estates on this machine, with the incidents' faults: for tests, drills,
     /// demos and benchmarks.
     #[command(subcommand)]

@@ -5,10 +5,12 @@
 
 mod ack_command;
 mod cli;
+mod daemon;
 mod error;
 mod estate_command;
 mod exit_code;
 mod lab_command;
+mod notify;
 mod output;
 mod run_command;
 
@@ -75,6 +77,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             config,
             json,
         } => ack_command::ack(target, by, note, config, json.json),
+        Command::Daemon { config, once } => daemon::run(config, once).await,
         Command::Lab(command) => lab_command::run(command).await,
     }
 }

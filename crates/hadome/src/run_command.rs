@@ -40,10 +40,13 @@ pub(crate) enum Step {
     Start(String),
     /// `pg_promote()`, then wait until it accepts writes.
     Promote(String),
+    /// Run the instance's `fence_command` (its `stop_command` when it has none): it must accept
+    /// no more writes, even when hung.
+    Fence(String),
 }
 
 impl Step {
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Step::Stop(instance) => format!("stop `{instance}` (its stop_command)"),
             Step::Preserve { instance, data_dir } => {
@@ -61,6 +64,7 @@ impl Step {
             Step::Promote(instance) => {
                 format!("promote `{instance}` with pg_promote(), then wait until it accepts writes")
             }
+            Step::Fence(instance) => format!("fence `{instance}` (its fence_command)"),
         }
     }
 }
@@ -116,6 +120,12 @@ fn check_configured(estate: &Estate, plan: &[Step]) -> Result<(), CliError> {
                 target,
                 "rebuild_command",
                 instance_of(estate, target)?.commands.rebuild.is_some(),
+            ),
+            Step::Fence(name) => (
+                name,
+                "fence_command",
+                instance_of(estate, name)?.commands.fence.is_some()
+                    || instance_of(estate, name)?.commands.stop.is_some(),
             ),
             Step::Preserve { .. } | Step::Promote(_) => continue,
         };
@@ -334,7 +344,7 @@ fn actor() -> String {
 }
 
 /// Carries out one step and verifies its effect; `Ok` with what was done, `Err` with why not.
-async fn execute(estate: &Estate, step: &Step) -> Result<String, String> {
+pub(crate) async fn execute(estate: &Estate, step: &Step) -> Result<String, String> {
     let instance = |name: &str| {
         estate
             .instance(name)
@@ -343,6 +353,21 @@ async fn execute(estate: &Estate, step: &Step) -> Result<String, String> {
     match step {
         Step::Stop(name) => {
             let command = instance(name)?.commands.stop.clone().unwrap_or_default();
+            run_argv(&command).await
+        }
+        Step::Fence(name) => {
+            let target = instance(name)?;
+            let command: Vec<String> = match &target.commands.fence {
+                Some(fence) => fence
+                    .iter()
+                    .map(|argument| {
+                        argument
+                            .replace("{target}", name)
+                            .replace("{data_dir}", &target.data_dir.display().to_string())
+                    })
+                    .collect(),
+                None => target.commands.stop.clone().unwrap_or_default(),
+            };
             run_argv(&command).await
         }
         Step::Start(name) => {
@@ -404,7 +429,7 @@ async fn execute(estate: &Estate, step: &Step) -> Result<String, String> {
 }
 
 /// Runs an argv command (never through a shell), bounded by `COMMAND_TIMEOUT`.
-async fn run_argv(command: &[String]) -> Result<String, String> {
+pub(crate) async fn run_argv(command: &[String]) -> Result<String, String> {
     let Some((program, arguments)) = command.split_first() else {
         return Err("the command is empty".to_owned());
     };

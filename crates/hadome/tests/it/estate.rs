@@ -122,6 +122,6 @@ async fn the_labs_estate_file_loads_as_the_lab() {
         }
     );
     assert_eq!(estate.journal_path, lab.dir().join("hadome.sqlite"));
-    assert_eq!(estate.probe_timeout_seconds, 1.0);
+    assert_eq!(estate.probe_timeout_seconds, 0.5);
     assert_eq!(estate.probe_interval_seconds, 0.5);
 }

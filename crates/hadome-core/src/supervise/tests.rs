@@ -1,0 +1,482 @@
+//! The supervisor on hand-built passes: each failure the daemon must tell apart, pass by pass.
+//! The same paths run on real servers in `crates/hadome/tests/it/daemon.rs`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use super::*;
+use crate::estate::{Automation, Instance};
+use crate::fact::{InstanceState, LastKnown, Probe, ReplicationPeer, WalReceiver};
+use crate::position::{DataPosition, Lsn};
+
+const T0: i64 = 1_000_000_000;
+const MB: u64 = 1 << 20;
+
+fn estate() -> Estate {
+    let names = ["db-1", "db-2", "db-3"];
+    Estate {
+        instances: names
+            .iter()
+            .map(|name| Instance {
+                name: (*name).to_owned(),
+                conninfo: format!("host=127.0.0.1 application_name={name}"),
+                data_dir: PathBuf::from(format!("/srv/{name}")),
+                host: "localhost".to_owned(),
+                application_name: (*name).to_owned(),
+                commands: Default::default(),
+            })
+            .collect(),
+        clusters: vec![Cluster {
+            name: "main".to_owned(),
+            members: names.iter().map(|name| (*name).to_owned()).collect(),
+            failover: FailoverPolicy::Auto,
+            max_lag_on_failover_bytes: 0,
+            freshness_seconds: 5.0,
+            max_replication_lag_bytes: 64 * MB,
+            automation: Automation {
+                detection_seconds: 1.5,
+                restart_window_seconds: 10.0,
+                ..Automation::default()
+            },
+        }],
+        journal_path: PathBuf::from("/tmp/j.sqlite"),
+        probe_timeout_seconds: 1.0,
+        probe_interval_seconds: 0.5,
+        notify: Default::default(),
+    }
+}
+
+fn position(timeline: u32, lsn: u64) -> DataPosition {
+    DataPosition {
+        system_identifier: 7,
+        timeline,
+        lsn: Lsn(lsn),
+        history: Some(Vec::new()),
+    }
+}
+
+fn state(in_recovery: bool, lsn: u64) -> InstanceState {
+    InstanceState {
+        in_recovery,
+        position: position(1, lsn),
+        receive_lsn: None,
+        replay_lsn: None,
+        last_replay_at: None,
+        postmaster_started_at: Timestamp(0),
+        wal_segment_size_bytes: MB,
+        oldest_wal_segment: Some(1),
+        recovery_target_timeline: "latest".to_owned(),
+        primary_conninfo: String::new(),
+        wal_receiver: None,
+        replication: Vec::new(),
+        slots: Vec::new(),
+        unapplied_settings: Vec::new(),
+    }
+}
+
+fn primary(lsn: u64) -> InstanceState {
+    let mut primary = state(false, lsn);
+    primary.replication = [("db-2", "sync"), ("db-3", "async")]
+        .iter()
+        .map(|(name, sync_state)| ReplicationPeer {
+            application_name: (*name).to_owned(),
+            state: "streaming".to_owned(),
+            sent_lsn: Some(Lsn(lsn)),
+            flush_lsn: Some(Lsn(lsn)),
+            replay_lsn: Some(Lsn(lsn)),
+            sync_state: (*sync_state).to_owned(),
+            reply_at: None,
+        })
+        .collect();
+    primary
+}
+
+/// A standby at `lsn` whose receiver is `status`, last message `age_ms` ago.
+fn standby(lsn: u64, status: &str, age_ms: i64) -> InstanceState {
+    let mut standby = state(true, lsn);
+    standby.wal_receiver = Some(WalReceiver {
+        status: status.to_owned(),
+        received_timeline: 1,
+        flushed_lsn: Some(Lsn(lsn)),
+        last_message_at: None,
+        last_message_age_ms: Some(age_ms),
+        sender: None,
+        slot_name: None,
+    });
+    standby
+}
+
+/// The world the supervisor sees, pass after pass.
+struct World {
+    estate: Estate,
+    facts: Facts,
+    history: History,
+    now: Timestamp,
+    sessions: BTreeMap<String, bool>,
+    leases: BTreeSet<String>,
+    paused: BTreeSet<String>,
+    spent: Spent,
+    supervisor: Supervisor,
+}
+
+impl World {
+    /// A healthy trio seen once: db-1 primary at 100 MB, both standbys caught up.
+    fn healthy() -> World {
+        let mut world = World {
+            estate: estate(),
+            facts: Facts::default(),
+            history: History::default(),
+            now: Timestamp(T0),
+            sessions: BTreeMap::new(),
+            leases: BTreeSet::from(["main".to_owned()]),
+            paused: BTreeSet::new(),
+            spent: Spent::default(),
+            supervisor: Supervisor::new(),
+        };
+        world.answer("db-1", primary(100 * MB));
+        world.answer("db-2", standby(100 * MB, "streaming", 200));
+        world.answer("db-3", standby(100 * MB, "streaming", 200));
+        world
+    }
+
+    fn answer(&mut self, name: &str, state: InstanceState) {
+        self.history.last_known.insert(
+            name.to_owned(),
+            LastKnown {
+                position: state.position.clone(),
+                was_primary: !state.in_recovery,
+                was_streaming: state.wal_receiver.is_some(),
+                observed_at: self.now,
+                last_replay_at: None,
+            },
+        );
+        self.facts.instances.insert(
+            name.to_owned(),
+            Probe {
+                observed_at: self.now,
+                outcome: ProbeOutcome::Answered(Box::new(state)),
+            },
+        );
+    }
+
+    fn fail(&mut self, name: &str, error: &str) {
+        self.facts.instances.insert(
+            name.to_owned(),
+            Probe {
+                observed_at: self.now,
+                outcome: ProbeOutcome::unreachable(error),
+            },
+        );
+    }
+
+    /// Time passes and the next pass sees the same as the last one (until a test says otherwise);
+    /// the journal remembers the answers as of when they were given.
+    fn later(&mut self, seconds: f64) {
+        self.now = Timestamp(self.now.0 + (seconds * 1000.0) as i64);
+        for probe in self.facts.instances.values_mut() {
+            probe.observed_at = self.now;
+        }
+    }
+
+    fn step(&mut self) -> Decision {
+        let tick = Tick {
+            estate: &self.estate,
+            facts: &self.facts,
+            history: &self.history,
+            now: self.now,
+            sessions: &self.sessions,
+            leases: &self.leases,
+            paused: &self.paused,
+            spent: &self.spent,
+        };
+        self.supervisor.step(&tick)
+    }
+}
+
+const HUNG: &str = "no answer to accept the connection within 1.0 s (probe_timeout_seconds)";
+const CRASHED: &str = "cannot connect: error communicating with the server: Connection reset by peer";
+
+fn state_of(decision: &Decision) -> ClusterState {
+    decision.reports[0].state
+}
+
+fn failover_to(decision: &Decision) -> Option<String> {
+    decision.commands.iter().find_map(|command| match command {
+        Command::Failover(plan) => Some(plan.candidate.clone()),
+        _ => None,
+    })
+}
+
+fn escalations(decision: &Decision) -> Vec<&Escalation> {
+    decision
+        .commands
+        .iter()
+        .filter_map(|command| match command {
+            Command::Escalate(escalation) | Command::Pause { escalation } => Some(escalation),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The primary hangs: hadome's probes time out, and then the standbys hear nothing either.
+fn hang_primary(world: &mut World, seconds: f64) {
+    world.later(seconds);
+    world.fail("db-1", HUNG);
+    let age = (seconds * 1000.0) as i64;
+    world.answer("db-2", standby(100 * MB, "streaming", age));
+    world.answer("db-3", standby(100 * MB, "streaming", age));
+}
+
+#[test]
+fn a_healthy_primary_gets_a_heartbeat_and_nothing_else() {
+    let mut world = World::healthy();
+    let decision = world.step();
+    assert_eq!(state_of(&decision), ClusterState::Healthy);
+    assert_eq!(
+        decision.commands,
+        vec![Command::Heartbeat {
+            instance: "db-1".to_owned()
+        }]
+    );
+    assert_eq!(world.supervisor.primary_of("main"), Some("db-1"));
+}
+
+#[test]
+fn a_hung_primary_is_failed_over_once_the_window_passed_and_its_standbys_lost_it() {
+    let mut world = World::healthy();
+    world.step();
+    hang_primary(&mut world, 0.5);
+    let decision = world.step();
+    assert_eq!(state_of(&decision), ClusterState::Suspect, "{decision:?}");
+    assert!(decision.commands.is_empty());
+    hang_primary(&mut world, 1.6);
+    let decision = world.step();
+    assert_eq!(state_of(&decision), ClusterState::FailingOver, "{decision:?}");
+    // Equal positions: the synchronous standby.
+    assert_eq!(failover_to(&decision).as_deref(), Some("db-2"));
+    assert!(decision.reports[0].detail.contains("its standbys lost it too"));
+}
+
+#[test]
+fn the_most_advanced_standby_is_chosen_over_the_synchronous_one() {
+    let mut world = World::healthy();
+    world.step();
+    hang_primary(&mut world, 2.0);
+    world.answer("db-3", standby(100 * MB + 4096, "streaming", 2000));
+    assert_eq!(failover_to(&world.step()).as_deref(), Some("db-3"));
+}
+
+#[test]
+fn standbys_that_still_hear_the_primary_veto_the_failover() {
+    // hadome is cut off from db-1 (isolated), the standbys still receive its keepalives.
+    let mut world = World::healthy();
+    world.step();
+    world.later(5.0);
+    world.fail("db-1", CRASHED);
+    world.answer("db-2", standby(100 * MB, "streaming", 300));
+    world.answer("db-3", standby(100 * MB, "streaming", 900));
+    let decision = world.step();
+    assert_eq!(state_of(&decision), ClusterState::Suspect);
+    assert!(decision.commands.is_empty(), "{decision:?}");
+    assert!(
+        decision.reports[0].detail.contains("its standbys still hear it"),
+        "{}",
+        decision.reports[0].detail
+    );
+}
+
+#[test]
+fn a_hung_postmaster_is_failed_over_though_the_standbys_still_hear_it() {
+    let mut world = World::healthy();
+    world.step();
+    world.later(2.0);
+    world.fail("db-1", HUNG);
+    world.sessions.insert("db-1".to_owned(), true);
+    let decision = world.step();
+    assert_eq!(failover_to(&decision).as_deref(), Some("db-2"), "{decision:?}");
+    assert!(decision.reports[0].detail.contains("its postmaster hangs"));
+}
+
+#[test]
+fn an_overloaded_primary_is_never_failed_over() {
+    let mut world = World::healthy();
+    world.step();
+    for _ in 0..10 {
+        world.later(1.0);
+        world.fail("db-1", "db error: FATAL: sorry, too many clients already");
+        world.answer("db-2", standby(100 * MB, "streaming", 5000));
+        let decision = world.step();
+        assert_eq!(state_of(&decision), ClusterState::Overloaded);
+        assert!(decision.commands.is_empty());
+    }
+}
+
+#[test]
+fn a_crashed_primary_is_restarted_in_place_then_failed_over_when_that_does_not_help() {
+    let mut world = World::healthy();
+    world.step();
+    world.later(1.6);
+    world.fail("db-1", CRASHED);
+    world.answer("db-2", standby(100 * MB, "waiting", 1600));
+    world.answer("db-3", standby(100 * MB, "waiting", 1600));
+    let decision = world.step();
+    assert!(
+        matches!(&decision.commands[..], [Command::Restart { target, .. }] if target == "db-1"),
+        "{decision:?}"
+    );
+    world.spent.restarts.insert("db-1".to_owned(), 1);
+    world.later(5.0);
+    let decision = world.step();
+    assert_eq!(state_of(&decision), ClusterState::Restarting);
+    assert!(decision.commands.is_empty());
+    world.later(6.0);
+    let decision = world.step();
+    assert_eq!(failover_to(&decision).as_deref(), Some("db-2"), "{decision:?}");
+}
+
+#[test]
+fn a_crashed_primary_fails_over_at_once_under_the_failover_policy() {
+    let mut world = World::healthy();
+    world.estate.clusters[0].automation.on_primary_crash = CrashPolicy::Failover;
+    world.step();
+    world.later(1.6);
+    world.fail("db-1", CRASHED);
+    world.answer("db-2", standby(100 * MB, "waiting", 1600));
+    world.answer("db-3", standby(100 * MB, "waiting", 1600));
+    assert_eq!(failover_to(&world.step()).as_deref(), Some("db-2"));
+}
+
+#[test]
+fn with_no_eligible_candidate_it_escalates_once_and_never_fails_over() {
+    let mut world = World::healthy();
+    world.step();
+    // db-2 stalled long ago; db-3 does not answer.
+    world.later(2.0);
+    world.fail("db-1", HUNG);
+    world.answer("db-2", standby(60 * MB, "waiting", 600_000));
+    world.fail("db-3", CRASHED);
+    let decision = world.step();
+    assert_eq!(state_of(&decision), ClusterState::NoCandidate, "{decision:?}");
+    assert_eq!(failover_to(&decision), None);
+    let escalated = escalations(&decision);
+    assert_eq!(escalated.len(), 1);
+    assert_eq!(escalated[0].rule, rule::PROMOTE_ELIGIBILITY);
+    assert!(escalated[0].message.contains("40.0 MiB behind"), "{}", escalated[0].message);
+    // The next pass says the same, without a second escalation.
+    world.later(0.5);
+    let decision = world.step();
+    assert_eq!(state_of(&decision), ClusterState::NoCandidate);
+    assert!(decision.commands.is_empty());
+}
+
+#[test]
+fn a_spent_failover_budget_pauses_the_cluster() {
+    let mut world = World::healthy();
+    world.spent.failovers.insert("main".to_owned(), 1);
+    world.step();
+    hang_primary(&mut world, 2.0);
+    let decision = world.step();
+    assert_eq!(state_of(&decision), ClusterState::Paused);
+    assert!(matches!(&decision.commands[..], [Command::Pause { escalation }] if escalation.subject == "main" && escalation.rule == rule::BUDGET));
+    world.paused.insert("main".to_owned());
+    world.later(0.5);
+    let decision = world.step();
+    assert_eq!(state_of(&decision), ClusterState::Paused);
+    assert!(decision.commands.is_empty());
+}
+
+#[test]
+fn an_old_primary_that_comes_back_writable_is_fenced_at_once() {
+    let mut world = World::healthy();
+    world.step();
+    // db-2 was promoted (timeline 2); db-1 restarted as a primary on timeline 1.
+    world.later(10.0);
+    let mut new = primary(101 * MB);
+    new.position.timeline = 2;
+    world.answer("db-2", new);
+    world.answer("db-1", primary(100 * MB));
+    world.answer("db-3", standby(101 * MB, "streaming", 100));
+    let decision = world.step();
+    assert_eq!(decision.reports[0].primary.as_deref(), Some("db-2"));
+    assert!(
+        decision
+            .commands
+            .iter()
+            .any(|command| matches!(command, Command::Fence { target, .. } if target == "db-1")),
+        "{decision:?}"
+    );
+}
+
+#[test]
+fn without_the_lease_it_observes_and_never_acts() {
+    let mut world = World::healthy();
+    world.leases.clear();
+    world.step();
+    hang_primary(&mut world, 2.0);
+    let decision = world.step();
+    assert_eq!(state_of(&decision), ClusterState::NotActor);
+    assert_eq!(failover_to(&decision), None);
+    assert!(decision
+        .commands
+        .iter()
+        .all(|command| matches!(command, Command::Escalate(_))));
+}
+
+#[test]
+fn a_crashing_standby_is_restarted_within_budget_then_paused() {
+    let mut world = World::healthy();
+    world.step();
+    world.later(0.5);
+    world.fail("db-3", CRASHED);
+    let decision = world.step();
+    assert!(decision
+        .commands
+        .iter()
+        .any(|command| matches!(command, Command::Restart { target, .. } if target == "db-3")));
+    // It came back, then crashed again; the budget of 3 is spent.
+    world.later(0.5);
+    world.answer("db-3", standby(100 * MB, "streaming", 100));
+    world.step();
+    world.spent.restarts.insert("db-3".to_owned(), 3);
+    world.later(0.5);
+    world.fail("db-3", CRASHED);
+    let decision = world.step();
+    let paused: Vec<&Escalation> = escalations(&decision);
+    assert_eq!(paused.len(), 1, "{decision:?}");
+    assert_eq!(paused[0].subject, "db-3");
+    assert!(paused[0].message.contains("max_restarts_per_target = 3"));
+    assert!(!decision
+        .commands
+        .iter()
+        .any(|command| matches!(command, Command::Restart { .. })));
+}
+
+#[test]
+fn a_restart_that_did_not_bring_a_standby_back_pauses_it() {
+    let mut world = World::healthy();
+    world.step();
+    world.later(0.5);
+    world.fail("db-3", CRASHED);
+    world.step();
+    world.later(5.0);
+    assert!(world.step().commands.iter().all(|command| matches!(command, Command::Heartbeat { .. })));
+    world.later(6.0);
+    let decision = world.step();
+    assert!(decision.commands.iter().any(|command| matches!(command, Command::Pause { escalation } if escalation.subject == "db-3")), "{decision:?}");
+}
+
+#[test]
+fn the_candidate_is_rechosen_on_facts_after_the_fence() {
+    let world = World::healthy();
+    let cluster = &world.estate.clusters[0];
+    let mut facts = world.facts.clone();
+    facts.instances.insert(
+        "db-1".to_owned(),
+        Probe {
+            observed_at: world.now,
+            outcome: ProbeOutcome::unreachable(CRASHED),
+        },
+    );
+    let chosen = choose_candidate(&world.estate, &facts, &world.history, world.now, cluster, "db-1", &["db-2".to_owned()]).unwrap();
+    assert_eq!(chosen.name, "db-2");
+}
