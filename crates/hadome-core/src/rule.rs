@@ -79,7 +79,7 @@ pub const CATALOGUE: &[Rule] = &[
     Rule {
         id: PRIMARY_AGREEMENT,
         incidents: "A, B",
-        implemented: false,
+        implemented: true,
     },
     Rule {
         id: TIMELINE_FOLLOW,
@@ -94,7 +94,7 @@ pub const CATALOGUE: &[Rule] = &[
     Rule {
         id: BUDGET,
         incidents: "A, C",
-        implemented: false,
+        implemented: true,
     },
     Rule {
         id: REBOOT_UPTIME,
@@ -144,7 +144,7 @@ pub const CATALOGUE: &[Rule] = &[
     Rule {
         id: SINGLE_ACTOR,
         incidents: "A",
-        implemented: false,
+        implemented: true,
     },
     Rule {
         id: STALE_FACTS,

@@ -210,7 +210,7 @@ mod tests {
         );
         let table: toml::Table = toml::from_str(&text).unwrap();
         assert_eq!(table["journal"]["path"].as_str(), Some("hadome.sqlite"));
-        assert_eq!(table["probe"]["timeout_seconds"].as_float(), Some(1.0));
+        assert_eq!(table["probe"]["timeout_seconds"].as_float(), Some(0.5));
         assert_eq!(table["probe"]["interval_seconds"].as_float(), Some(0.5));
         let instances = table["instance"].as_array().unwrap();
         assert_eq!(instances.len(), 2);

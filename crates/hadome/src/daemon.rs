@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use hadome_core::action::Action;
 use hadome_core::estate::{Cluster, Estate};
 use hadome_core::fact::{Facts, History, ProbeOutcome, Timestamp};
@@ -29,7 +30,6 @@ use hadome_core::supervise::{
 };
 use hadome_journal::{Journal, JournalError};
 use hadome_observer::Session;
-use futures_util::future::join_all;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cli::ConfigFile;
@@ -54,7 +54,9 @@ impl Journaled {
     ) -> Result<T, CliError> {
         let journal = Arc::clone(&self.0);
         tokio::task::spawn_blocking(move || {
-            let mut journal = journal.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut journal = journal
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             work(&mut journal)
         })
         .await
@@ -77,7 +79,10 @@ struct Daemon {
 }
 
 fn log(line: &str) {
-    eprintln!("{} hadome daemon: {line}", crate::ack_command::utc_text(wall_clock()));
+    eprintln!(
+        "{} hadome daemon: {line}",
+        crate::ack_command::utc_text(wall_clock())
+    );
 }
 
 /// `hadome daemon`.
@@ -98,7 +103,9 @@ pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> 
         supervisor: Supervisor::new(),
         sessions: BTreeMap::new(),
         last_reports: BTreeMap::new(),
-        failpoint: std::env::var("HADOME_FAILPOINT").ok().filter(|value| !value.is_empty()),
+        failpoint: std::env::var("HADOME_FAILPOINT")
+            .ok()
+            .filter(|value| !value.is_empty()),
     };
     log(&format!(
         "supervising {} instance(s) in {} cluster(s) every {} s as `{}` (journal {})",
@@ -173,10 +180,15 @@ impl Daemon {
                         intent.steps_done.len(),
                         intent.plan.len()
                     );
-                    log(&format!("intent #{} ({}): {detail}", intent.id, intent.action_text));
+                    log(&format!(
+                        "intent #{} ({}): {detail}",
+                        intent.id, intent.action_text
+                    ));
                     let id = intent.id;
                     self.journal
-                        .call(move |journal| journal.record_outcome(id, wall_clock(), false, &detail))
+                        .call(move |journal| {
+                            journal.record_outcome(id, wall_clock(), false, &detail)
+                        })
                         .await?;
                 }
             }
@@ -188,7 +200,11 @@ impl Daemon {
         let now = wall_clock();
         let mut leases = BTreeSet::new();
         for cluster in &self.estate.clusters {
-            let (name, holder, ttl) = (cluster.name.clone(), self.holder.clone(), self.lease_ttl_ms());
+            let (name, holder, ttl) = (
+                cluster.name.clone(),
+                self.holder.clone(),
+                self.lease_ttl_ms(),
+            );
             let outcome = self
                 .journal
                 .call(move |journal| journal.acquire_lease(&name, &holder, now, ttl))
@@ -198,7 +214,8 @@ impl Daemon {
             }
         }
         let estate = self.estate.clone();
-        let (facts, sessions) = tokio::join!(hadome_observer::observe(&estate), self.ping_sessions());
+        let (facts, sessions) =
+            tokio::join!(hadome_observer::observe(&estate), self.ping_sessions());
         let facts_for_journal = facts.clone();
         let history = self
             .journal
@@ -236,7 +253,10 @@ impl Daemon {
             .get(&report.cluster)
             .is_none_or(|(state, _)| *state != line.0);
         if changed {
-            log(&format!("cluster `{}`: {}: {}", report.cluster, line.0, line.1));
+            log(&format!(
+                "cluster `{}`: {}: {}",
+                report.cluster, line.0, line.1
+            ));
             self.last_reports.insert(report.cluster.clone(), line);
         }
     }
@@ -253,15 +273,15 @@ impl Daemon {
             .cloned()
             .collect();
         let connects = missing.iter().map(|instance| async move {
-            (instance.name.clone(), Session::connect(instance, timeout).await)
+            (
+                instance.name.clone(),
+                Session::connect(instance, timeout).await,
+            )
         });
         let pings = self.sessions.iter().map(|(name, session)| async move {
             (name.clone(), session.ping(timeout).await.is_ok())
         });
-        let (connected, pinged) = tokio::join!(
-            join_all(connects),
-            join_all(pings)
-        );
+        let (connected, pinged) = tokio::join!(join_all(connects), join_all(pings));
         let mut answers: BTreeMap<String, bool> = pinged.into_iter().collect();
         for (name, session) in connected {
             if let Ok(session) = session {
@@ -278,15 +298,20 @@ impl Daemon {
         let estate = self.estate.clone();
         self.journal
             .call(move |journal| {
-                let paused: BTreeSet<String> =
-                    journal.paused()?.into_iter().map(|pause| pause.target).collect();
+                let paused: BTreeSet<String> = journal
+                    .paused()?
+                    .into_iter()
+                    .map(|pause| pause.target)
+                    .collect();
                 let mut spent = Spent::default();
                 for cluster in &estate.clusters {
                     let window = Timestamp(
                         now.0 - (cluster.automation.budget.window_seconds * 1000.0) as i64,
                     );
                     let since = |target: &str| -> Result<Timestamp, JournalError> {
-                        Ok(journal.last_ack(target)?.map_or(window, |ack| ack.max(window)))
+                        Ok(journal
+                            .last_ack(target)?
+                            .map_or(window, |ack| ack.max(window)))
                     };
                     for member in &cluster.members {
                         let from = since(member)?;
@@ -315,7 +340,8 @@ impl Daemon {
         match command {
             Command::Heartbeat { instance } => {
                 if let Some(session) = self.sessions.get(&instance) {
-                    let timeout = Duration::from_secs_f64(self.estate.probe_timeout_seconds.max(0.1));
+                    let timeout =
+                        Duration::from_secs_f64(self.estate.probe_timeout_seconds.max(0.1));
                     if let Err(error) = session.heartbeat(timeout).await {
                         log(&format!("heartbeat on `{instance}` failed: {error}"));
                     }
@@ -332,18 +358,23 @@ impl Daemon {
                 ..
             } => {
                 log(&format!("rebuilding `{target}` from `{source}`: {reason}"));
-                self.act(Action::Rebuild { target, source }, &reason).await?;
+                self.act(Action::Rebuild { target, source }, &reason)
+                    .await?;
             }
             Command::Fence { target, reason, .. } => {
                 log(&format!("fencing `{target}`: {reason}"));
                 let steps = vec![Step::Fence(target.clone())];
-                self.act_steps(Action::Stop { target }, steps, &reason).await?;
+                self.act_steps(Action::Stop { target }, steps, &reason)
+                    .await?;
             }
             Command::Failover(plan) => self.failover(plan, facts).await?,
             Command::Escalate(escalation) => self.escalate(escalation).await?,
             Command::Pause { escalation } => {
-                let (at, target, reason) =
-                    (wall_clock(), escalation.subject.clone(), escalation.message.clone());
+                let (at, target, reason) = (
+                    wall_clock(),
+                    escalation.subject.clone(),
+                    escalation.message.clone(),
+                );
                 self.journal
                     .call(move |journal| journal.pause(at, &target, &reason))
                     .await?;
@@ -375,7 +406,9 @@ impl Daemon {
         if let Some(url) = self.estate.notify.webhook_url.clone() {
             let result = notify::send(&url, &escalation).await;
             if let Err(error) = &result {
-                log(&format!("the webhook did not take escalation #{id}: {error}"));
+                log(&format!(
+                    "the webhook did not take escalation #{id}: {error}"
+                ));
             }
             self.journal
                 .call(move |journal| journal.record_notified(id, wall_clock(), result))
@@ -390,14 +423,26 @@ impl Daemon {
         self.act_steps(action, steps, reason).await
     }
 
-    async fn act_steps(&self, action: Action, steps: Vec<Step>, reason: &str) -> Result<bool, CliError> {
+    async fn act_steps(
+        &self,
+        action: Action,
+        steps: Vec<Step>,
+        reason: &str,
+    ) -> Result<bool, CliError> {
         let mut plan_text: Vec<String> = steps.iter().map(Step::describe).collect();
         plan_text.push(format!("because: {reason}"));
         let intent = {
             let (action, plan_text) = (action.clone(), plan_text.clone());
             self.journal
                 .call(move |journal| {
-                    journal.record_intent(wall_clock(), &action, Verdict::Allow, &plan_text, &[], ACTOR)
+                    journal.record_intent(
+                        wall_clock(),
+                        &action,
+                        Verdict::Allow,
+                        &plan_text,
+                        &[],
+                        ACTOR,
+                    )
                 })
                 .await?
         };
@@ -417,7 +462,9 @@ impl Daemon {
             let described = step.describe();
             let journaled = step_detail.clone();
             self.journal
-                .call(move |journal| journal.record_step(intent, wall_clock(), &described, step_ok, &journaled))
+                .call(move |journal| {
+                    journal.record_step(intent, wall_clock(), &described, step_ok, &journaled)
+                })
                 .await?;
             if !step_ok {
                 ok = false;
@@ -433,7 +480,10 @@ impl Daemon {
     }
 
     async fn step(&self, intent: i64, step: &str, ok: bool, detail: &str) -> Result<(), CliError> {
-        log(&format!("  {} {step}: {detail}", if ok { "done" } else { "FAILED" }));
+        log(&format!(
+            "  {} {step}: {detail}",
+            if ok { "done" } else { "FAILED" }
+        ));
         let (step, detail) = (step.to_owned(), detail.to_owned());
         self.journal
             .call(move |journal| journal.record_step(intent, wall_clock(), &step, ok, &detail))
@@ -445,7 +495,13 @@ impl Daemon {
             "FAILOVER of `{}`: {}; candidate `{}`",
             plan.cluster, plan.evidence, plan.candidate
         ));
-        let Some(cluster) = self.estate.clusters.iter().find(|c| c.name == plan.cluster).cloned() else {
+        let Some(cluster) = self
+            .estate
+            .clusters
+            .iter()
+            .find(|c| c.name == plan.cluster)
+            .cloned()
+        else {
             return Ok(());
         };
         let followers: Vec<String> = cluster
@@ -457,9 +513,15 @@ impl Daemon {
         let plan_text = vec![
             format!("{FENCE_PREFIX}{}` (its fence_command)", plan.old_primary),
             "observe again and re-choose the most advanced eligible standby".to_owned(),
-            format!("promote it with pg_promote() (chosen now: `{}`)", plan.candidate),
+            format!(
+                "promote it with pg_promote() (chosen now: `{}`)",
+                plan.candidate
+            ),
             "make its synchronous_standby_names its own".to_owned(),
-            format!("repoint the other standbys at it ({})", followers.join(", ")),
+            format!(
+                "repoint the other standbys at it ({})",
+                followers.join(", ")
+            ),
             format!("because: {}", plan.evidence),
         ];
         let action = Action::Promote {
@@ -467,15 +529,30 @@ impl Daemon {
         };
         let intent = self
             .journal
-            .call(move |journal| journal.record_intent(wall_clock(), &action, Verdict::Allow, &plan_text, &[], ACTOR))
+            .call(move |journal| {
+                journal.record_intent(
+                    wall_clock(),
+                    &action,
+                    Verdict::Allow,
+                    &plan_text,
+                    &[],
+                    ACTOR,
+                )
+            })
             .await?;
-        self.failover_steps(intent, &cluster, &plan.old_primary).await
+        self.failover_steps(intent, &cluster, &plan.old_primary)
+            .await
     }
 
     /// The steps of a failover whose intent is journaled (also finishing one an earlier daemon
     /// left open). Safe to repeat: fencing a fenced instance succeeds; a member that already
     /// accepts writes is recognised and not promoted twice.
-    async fn failover_steps(&mut self, intent: i64, cluster: &Cluster, old: &str) -> Result<(), CliError> {
+    async fn failover_steps(
+        &mut self,
+        intent: i64,
+        cluster: &Cluster,
+        old: &str,
+    ) -> Result<(), CliError> {
         // A member other than the old primary that already accepts writes: the failover is done.
         let facts = hadome_observer::observe(&self.estate).await;
         if let Some(primary) = cluster.members.iter().find(|member| {
@@ -523,7 +600,15 @@ impl Daemon {
             })
             .await?;
         let synchronous = self.synchronous_of(cluster);
-        let candidate = match choose_candidate(&self.estate, &facts, &history, wall_clock(), cluster, old, &synchronous) {
+        let candidate = match choose_candidate(
+            &self.estate,
+            &facts,
+            &history,
+            wall_clock(),
+            cluster,
+            old,
+            &synchronous,
+        ) {
             Ok(candidate) => candidate,
             Err(refusals) => {
                 let message = format!(
@@ -531,7 +616,8 @@ impl Daemon {
                     cluster.name,
                     refusals.join("; ")
                 );
-                self.step(intent, "re-choose the candidate", false, &message).await?;
+                self.step(intent, "re-choose the candidate", false, &message)
+                    .await?;
                 self.escalate(Escalation {
                     cluster: cluster.name.clone(),
                     subject: old.to_owned(),
@@ -542,13 +628,25 @@ impl Daemon {
                 return self.close(intent, false, &message).await;
             }
         };
-        self.step(intent, "re-choose the candidate", true, &format!("`{}` is the most advanced eligible standby", candidate.name)).await?;
+        self.step(
+            intent,
+            "re-choose the candidate",
+            true,
+            &format!("`{}` is the most advanced eligible standby", candidate.name),
+        )
+        .await?;
         let Some(instance) = self.estate.instance(&candidate.name).cloned() else {
             return Ok(());
         };
         let timeout = Duration::from_secs(60);
         if let Err(error) = hadome_observer::promote(&instance, timeout).await {
-            self.step(intent, &format!("promote `{}`", candidate.name), false, &error).await?;
+            self.step(
+                intent,
+                &format!("promote `{}`", candidate.name),
+                false,
+                &error,
+            )
+            .await?;
             let message = format!("promoting `{}` failed: {error}", candidate.name);
             self.escalate(Escalation {
                 cluster: cluster.name.clone(),
@@ -559,13 +657,33 @@ impl Daemon {
             .await?;
             return self.close(intent, false, &message).await;
         }
-        self.step(intent, &format!("promote `{}`", candidate.name), true, "pg_promote() returned; it accepts writes").await?;
-        self.supervisor.remember_failover(&cluster.name, old, &candidate.name);
+        self.step(
+            intent,
+            &format!("promote `{}`", candidate.name),
+            true,
+            "pg_promote() returned; it accepts writes",
+        )
+        .await?;
+        self.supervisor
+            .remember_failover(&cluster.name, old, &candidate.name);
         // The new primary must not wait for a synchronous standby named after itself or the old
         // primary: it starts asynchronous; its followers become synchronous once they stream.
-        match hadome_observer::set_synchronous_standby_names(&instance, "", Duration::from_secs(10)).await {
-            Ok(()) => self.step(intent, "synchronous_standby_names = ''", true, "writes do not wait for a standby until one follows").await?,
-            Err(error) => self.step(intent, "synchronous_standby_names = ''", false, &error).await?,
+        match hadome_observer::set_synchronous_standby_names(&instance, "", Duration::from_secs(10))
+            .await
+        {
+            Ok(()) => {
+                self.step(
+                    intent,
+                    "synchronous_standby_names = ''",
+                    true,
+                    "writes do not wait for a standby until one follows",
+                )
+                .await?
+            }
+            Err(error) => {
+                self.step(intent, "synchronous_standby_names = ''", false, &error)
+                    .await?
+            }
         }
         let followed = self.follow(intent, cluster, old, &candidate.name).await?;
         if !synchronous.is_empty() && !followed.is_empty() {
@@ -575,12 +693,42 @@ impl Daemon {
                 .map(|instance| format!("\"{}\"", instance.application_name))
                 .collect();
             let value = format!("ANY 1 ({})", names.join(", "));
-            match hadome_observer::set_synchronous_standby_names(&instance, &value, Duration::from_secs(10)).await {
-                Ok(()) => self.step(intent, &format!("synchronous_standby_names = '{value}'"), true, "commits wait for a follower again").await?,
-                Err(error) => self.step(intent, &format!("synchronous_standby_names = '{value}'"), false, &error).await?,
+            match hadome_observer::set_synchronous_standby_names(
+                &instance,
+                &value,
+                Duration::from_secs(10),
+            )
+            .await
+            {
+                Ok(()) => {
+                    self.step(
+                        intent,
+                        &format!("synchronous_standby_names = '{value}'"),
+                        true,
+                        "commits wait for a follower again",
+                    )
+                    .await?
+                }
+                Err(error) => {
+                    self.step(
+                        intent,
+                        &format!("synchronous_standby_names = '{value}'"),
+                        false,
+                        &error,
+                    )
+                    .await?
+                }
             }
         }
-        self.close(intent, true, &format!("failover of `{}` from `{old}` to `{}` done", cluster.name, candidate.name)).await
+        self.close(
+            intent,
+            true,
+            &format!(
+                "failover of `{}` from `{old}` to `{}` done",
+                cluster.name, candidate.name
+            ),
+        )
+        .await
     }
 
     /// The application names the old primary last listed as synchronous (the supervisor
@@ -590,20 +738,43 @@ impl Daemon {
     }
 
     /// Repoints every other standby at the new primary with its `follow_command`.
-    async fn follow(&self, intent: i64, cluster: &Cluster, old: &str, primary: &str) -> Result<Vec<String>, CliError> {
+    async fn follow(
+        &self,
+        intent: i64,
+        cluster: &Cluster,
+        old: &str,
+        primary: &str,
+    ) -> Result<Vec<String>, CliError> {
         let source = self.estate.instance(primary).cloned();
         let mut followed = Vec::new();
-        for member in cluster.members.iter().filter(|member| *member != old && *member != primary) {
-            let Some(instance) = self.estate.instance(member) else { continue };
+        for member in cluster
+            .members
+            .iter()
+            .filter(|member| *member != old && *member != primary)
+        {
+            let Some(instance) = self.estate.instance(member) else {
+                continue;
+            };
             let Some(command) = &instance.commands.follow else {
-                self.step(intent, &format!("`{member}` follows `{primary}`"), false, "no follow_command: it keeps its old upstream").await?;
+                self.step(
+                    intent,
+                    &format!("`{member}` follows `{primary}`"),
+                    false,
+                    "no follow_command: it keeps its old upstream",
+                )
+                .await?;
                 continue;
             };
             let argv: Vec<String> = command
                 .iter()
                 .map(|argument| {
                     argument
-                        .replace("{source_conninfo}", source.as_ref().map_or("", |source| source.conninfo.as_str()))
+                        .replace(
+                            "{source_conninfo}",
+                            source
+                                .as_ref()
+                                .map_or("", |source| source.conninfo.as_str()),
+                        )
                         .replace("{source}", primary)
                         .replace("{target}", member)
                         .replace("{data_dir}", &instance.data_dir.display().to_string())
@@ -611,10 +782,24 @@ impl Daemon {
                 .collect();
             match run_argv(&argv).await {
                 Ok(detail) => {
-                    self.step(intent, &format!("`{member}` follows `{primary}`"), true, &detail).await?;
+                    self.step(
+                        intent,
+                        &format!("`{member}` follows `{primary}`"),
+                        true,
+                        &detail,
+                    )
+                    .await?;
                     followed.push(member.clone());
                 }
-                Err(error) => self.step(intent, &format!("`{member}` follows `{primary}`"), false, &error).await?,
+                Err(error) => {
+                    self.step(
+                        intent,
+                        &format!("`{member}` follows `{primary}`"),
+                        false,
+                        &error,
+                    )
+                    .await?
+                }
             }
         }
         Ok(followed)

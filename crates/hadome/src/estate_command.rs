@@ -247,8 +247,14 @@ pub(crate) async fn status(config: ConfigFile, as_json: bool) -> Result<u8, CliE
             "cluster {} (failover {failover})\n{table}\n",
             cluster.name
         ));
-        clusters_json
-            .push(json!({"name": cluster.name, "failover": failover, "members": members_json}));
+        let automation = automation_status(&pass, cluster)?;
+        text.push_str(&automation.text);
+        clusters_json.push(json!({
+            "name": cluster.name,
+            "failover": failover,
+            "members": members_json,
+            "daemon": automation.json,
+        }));
     }
     if as_json {
         print_json(&json!({"version": 1, "clusters": clusters_json}));
@@ -256,6 +262,90 @@ pub(crate) async fn status(config: ConfigFile, as_json: bool) -> Result<u8, CliE
         print_text(&text);
     }
     Ok(exit_code::OK)
+}
+
+/// What the daemon's journal says of a cluster: who holds its lease, what is paused, and the
+/// escalations of the last day, newest first: `status` says why automation does or does not act.
+struct AutomationStatus {
+    text: String,
+    json: Value,
+}
+
+/// How far back `status` shows escalations.
+const ESCALATIONS_SHOWN_MS: i64 = 24 * 3600 * 1000;
+
+fn automation_status(
+    pass: &Pass,
+    cluster: &hadome_core::estate::Cluster,
+) -> Result<AutomationStatus, CliError> {
+    let lease = pass.journal.lease(&cluster.name)?;
+    let paused: Vec<_> = pass
+        .journal
+        .paused()?
+        .into_iter()
+        .filter(|pause| pause.target == cluster.name || cluster.members.contains(&pause.target))
+        .collect();
+    let escalations: Vec<_> = pass
+        .journal
+        .escalations_since(Timestamp(pass.now.0 - ESCALATIONS_SHOWN_MS))?
+        .into_iter()
+        .filter(|escalation| escalation.cluster == cluster.name)
+        .collect();
+    let mut text = String::new();
+    match &lease {
+        Some(lease) if !lease.is_expired(pass.now) => text.push_str(&format!(
+            "  daemon: `{}` holds the lease (renewed {} ago)\n",
+            lease.holder,
+            human_duration(pass.now.seconds_since(lease.renewed_at).max(0.0))
+        )),
+        Some(lease) => text.push_str(&format!(
+            "  daemon: none running (the last lease, `{}`'s, expired {} ago)\n",
+            lease.holder,
+            human_duration(pass.now.seconds_since(lease.expires_at).max(0.0))
+        )),
+        None => text.push_str("  daemon: none has supervised this cluster\n"),
+    }
+    for pause in &paused {
+        text.push_str(&format!(
+            "  PAUSED `{}` since {} ago: {} — resume with `hadome ack {}`\n",
+            pause.target,
+            human_duration(pass.now.seconds_since(pause.at).max(0.0)),
+            pause.reason,
+            pause.target
+        ));
+    }
+    for escalation in escalations.iter().take(5) {
+        text.push_str(&format!(
+            "  escalated {} ago [{}] {}: {}\n",
+            human_duration(pass.now.seconds_since(escalation.at).max(0.0)),
+            escalation.rule,
+            escalation.subject,
+            escalation.message
+        ));
+    }
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    let json = json!({
+        "lease": lease.as_ref().map(|lease| json!({
+            "holder": lease.holder,
+            "renewed_at_ms": lease.renewed_at.0,
+            "expires_at_ms": lease.expires_at.0,
+            "expired": lease.is_expired(pass.now),
+        })),
+        "paused": paused.iter().map(|pause| json!({
+            "target": pause.target, "at_ms": pause.at.0, "reason": pause.reason,
+        })).collect::<Vec<_>>(),
+        "escalations": escalations.iter().map(|escalation| json!({
+            "at_ms": escalation.at.0,
+            "subject": escalation.subject,
+            "rule": escalation.rule,
+            "message": escalation.message,
+            "notified": escalation.notified_at.is_some() && escalation.notify_error.is_none(),
+            "notify_error": escalation.notify_error,
+        })).collect::<Vec<_>>(),
+    });
+    Ok(AutomationStatus { text, json })
 }
 
 /// `hadome ask`.

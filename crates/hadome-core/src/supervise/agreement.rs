@@ -59,11 +59,10 @@ pub fn standby_view(
     let window_ms = (window_seconds * 1000.0) as i64;
     let witness = |member: &str| {
         direct.is_empty()
-            || view.estate.instance(member).is_some_and(|instance| {
-                direct
-                    .iter()
-                    .any(|name| *name == instance.application_name)
-            })
+            || view
+                .estate
+                .instance(member)
+                .is_some_and(|instance| direct.contains(&instance.application_name))
     };
     cluster
         .members

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::action::Action;
 use crate::estate::{Cluster, CrashPolicy, Estate, FailoverPolicy, OldPrimaryPolicy};
-use crate::fact::{FailureKind, Facts, History, ProbeOutcome, Timestamp};
+use crate::fact::{Facts, FailureKind, History, ProbeOutcome, Timestamp};
 use crate::finding::{human_duration, Severity, Verdict};
 use crate::interlock::{self, Assessment, View};
 use crate::position::PositionOrder;
@@ -290,7 +290,12 @@ fn view<'a>(tick: &Tick<'a>) -> View<'a> {
     }
 }
 
-fn report(cluster: &Cluster, primary: Option<&str>, state: ClusterState, detail: String) -> ClusterReport {
+fn report(
+    cluster: &Cluster,
+    primary: Option<&str>,
+    state: ClusterState,
+    detail: String,
+) -> ClusterReport {
     ClusterReport {
         cluster: cluster.name.clone(),
         primary: primary.map(str::to_owned),
@@ -307,7 +312,12 @@ fn failure_kind(tick: &Tick, instance: &str) -> Option<FailureKind> {
 }
 
 fn error_of(tick: &Tick, instance: &str) -> String {
-    match tick.facts.instances.get(instance).map(|probe| &probe.outcome) {
+    match tick
+        .facts
+        .instances
+        .get(instance)
+        .map(|probe| &probe.outcome)
+    {
         Some(ProbeOutcome::Unreachable { error, .. }) => error.clone(),
         Some(ProbeOutcome::Answered(_)) => "it answered".to_owned(),
         None => "it was not probed".to_owned(),
@@ -315,7 +325,12 @@ fn error_of(tick: &Tick, instance: &str) -> String {
 }
 
 /// Escalates once per key until the key is forgotten.
-fn escalate_once(watch: &mut Watch, commands: &mut Vec<Command>, key: String, escalation: Escalation) {
+fn escalate_once(
+    watch: &mut Watch,
+    commands: &mut Vec<Command>,
+    key: String,
+    escalation: Escalation,
+) {
     if watch.escalated.insert(key) {
         commands.push(Command::Escalate(escalation));
     }
@@ -342,7 +357,12 @@ fn pause(
     });
 }
 
-fn supervise(watch: &mut Watch, tick: &Tick, cluster: &Cluster, commands: &mut Vec<Command>) -> ClusterReport {
+fn supervise(
+    watch: &mut Watch,
+    tick: &Tick,
+    cluster: &Cluster,
+    commands: &mut Vec<Command>,
+) -> ClusterReport {
     let view = view(tick);
     let automation = &cluster.automation;
     let live = view.live_primaries(cluster);
@@ -381,7 +401,9 @@ fn supervise(watch: &mut Watch, tick: &Tick, cluster: &Cluster, commands: &mut V
         watch.old_primaries.remove(leader);
         watch.missing_since = None;
         watch.restarted_at = None;
-        watch.escalated.retain(|key| key.starts_with("pause ") || key.starts_with("standby "));
+        watch
+            .escalated
+            .retain(|key| key.starts_with("pause ") || key.starts_with("standby "));
         if let Some(state) = view.fresh(leader) {
             watch.synchronous = state
                 .replication
@@ -439,16 +461,18 @@ fn supervise(watch: &mut Watch, tick: &Tick, cluster: &Cluster, commands: &mut V
     }
 
     // No primary answers.
-    let Some(primary) = watch
-        .leader
-        .clone()
-        .or_else(|| view.last_known_primary(cluster).map(|(name, _)| name.to_owned()))
-    else {
+    let Some(primary) = watch.leader.clone().or_else(|| {
+        view.last_known_primary(cluster)
+            .map(|(name, _)| name.to_owned())
+    }) else {
         return report(
             cluster,
             None,
             ClusterState::NoPrimary,
-            format!("no member of `{}` answers as a primary, and hadome never saw one", cluster.name),
+            format!(
+                "no member of `{}` answers as a primary, and hadome never saw one",
+                cluster.name
+            ),
         );
     };
     watch.leader = Some(primary.clone());
@@ -494,9 +518,19 @@ fn supervise(watch: &mut Watch, tick: &Tick, cluster: &Cluster, commands: &mut V
 
     // The window has passed: do its standbys agree?
     let session_answers = tick.sessions.get(&primary).copied().unwrap_or(false);
-    let standbys = standby_view(&view, cluster, &primary, &watch.direct, automation.detection_seconds);
+    let standbys = standby_view(
+        &view,
+        cluster,
+        &primary,
+        &watch.direct,
+        automation.detection_seconds,
+    );
     let answering: Vec<&StandbyView> = standbys.iter().filter(|standby| standby.answers).collect();
-    let still_hear: Vec<&StandbyView> = answering.iter().copied().filter(|standby| standby.hears_primary).collect();
+    let still_hear: Vec<&StandbyView> = answering
+        .iter()
+        .copied()
+        .filter(|standby| standby.hears_primary)
+        .collect();
     let evidence = if view.fresh(&primary).is_some() {
         format!("`{primary}` answers, but as a standby: no member accepts writes")
     } else if session_answers && kind == Some(FailureKind::Timeout) {
@@ -522,7 +556,10 @@ fn supervise(watch: &mut Watch, tick: &Tick, cluster: &Cluster, commands: &mut V
         );
         return report(cluster, Some(&primary), ClusterState::Suspect, message);
     } else if !still_hear.is_empty() {
-        let names: Vec<String> = still_hear.iter().map(|standby| standby.describe()).collect();
+        let names: Vec<String> = still_hear
+            .iter()
+            .map(|standby| standby.describe())
+            .collect();
         return report(
             cluster,
             Some(&primary),
@@ -556,7 +593,10 @@ fn supervise(watch: &mut Watch, tick: &Tick, cluster: &Cluster, commands: &mut V
                 cluster: cluster.name.clone(),
                 subject: primary.clone(),
                 rule: rule::PRIMARY_AGREEMENT,
-                message: format!("{evidence}; hadome does not fail over here ({})", state.as_str()),
+                message: format!(
+                    "{evidence}; hadome does not fail over here ({})",
+                    state.as_str()
+                ),
             },
         );
         return report(cluster, Some(&primary), state, evidence);
@@ -583,7 +623,12 @@ fn supervise(watch: &mut Watch, tick: &Tick, cluster: &Cluster, commands: &mut V
                         target: primary.clone(),
                         reason: format!("{evidence}: on_primary_crash = \"restart\""),
                     });
-                    return report(cluster, Some(&primary), ClusterState::Restarting, format!("{evidence}; restarting it in place"));
+                    return report(
+                        cluster,
+                        Some(&primary),
+                        ClusterState::Restarting,
+                        format!("{evidence}; restarting it in place"),
+                    );
                 }
             }
             Some(at) if tick.now.seconds_since(at) < automation.restart_window_seconds => {
@@ -602,7 +647,12 @@ fn supervise(watch: &mut Watch, tick: &Tick, cluster: &Cluster, commands: &mut V
         }
     }
 
-    let failovers = tick.spent.failovers.get(&cluster.name).copied().unwrap_or(0);
+    let failovers = tick
+        .spent
+        .failovers
+        .get(&cluster.name)
+        .copied()
+        .unwrap_or(0);
     if failovers >= automation.budget.failovers {
         let message = format!(
             "{evidence}; but `{}` already failed over {failovers} time(s) within {} (max_failovers = {}): automation pauses until `hadome ack {}`",
@@ -611,11 +661,26 @@ fn supervise(watch: &mut Watch, tick: &Tick, cluster: &Cluster, commands: &mut V
             automation.budget.failovers,
             cluster.name
         );
-        pause(watch, tick, commands, cluster, &cluster.name, message.clone());
+        pause(
+            watch,
+            tick,
+            commands,
+            cluster,
+            &cluster.name,
+            message.clone(),
+        );
         return report(cluster, Some(&primary), ClusterState::Paused, message);
     }
 
-    match choose_candidate(tick.estate, tick.facts, tick.history, tick.now, cluster, &primary, &watch.synchronous) {
+    match choose_candidate(
+        tick.estate,
+        tick.facts,
+        tick.history,
+        tick.now,
+        cluster,
+        &primary,
+        &watch.synchronous,
+    ) {
         Ok(candidate) => {
             commands.push(Command::Failover(FailoverPlan {
                 cluster: cluster.name.clone(),
@@ -654,10 +719,12 @@ fn supervise(watch: &mut Watch, tick: &Tick, cluster: &Cluster, commands: &mut V
 
 fn timeline_note(view: &View, other: &str, leader: &str) -> String {
     match (view.fresh(other), view.fresh(leader)) {
-        (Some(mine), Some(theirs)) if mine.position.timeline != theirs.position.timeline => format!(
-            " on timeline {} (the primary is on {})",
-            mine.position.timeline, theirs.position.timeline
-        ),
+        (Some(mine), Some(theirs)) if mine.position.timeline != theirs.position.timeline => {
+            format!(
+                " on timeline {} (the primary is on {})",
+                mine.position.timeline, theirs.position.timeline
+            )
+        }
         _ => String::new(),
     }
 }
@@ -667,7 +734,11 @@ fn timeline_note(view: &View, other: &str, leader: &str) -> String {
 fn leading_primary<'a>(view: &View, live: &[&'a str], known: Option<&str>) -> Option<&'a str> {
     let timeline = |name: &str| view.fresh(name).map_or(0, |state| state.position.timeline);
     let newest = live.iter().map(|name| timeline(name)).max()?;
-    let leaders: Vec<&'a str> = live.iter().copied().filter(|name| timeline(name) == newest).collect();
+    let leaders: Vec<&'a str> = live
+        .iter()
+        .copied()
+        .filter(|name| timeline(name) == newest)
+        .collect();
     match leaders.as_slice() {
         [one] => Some(one),
         several => several.iter().copied().find(|name| Some(*name) == known),
@@ -675,10 +746,20 @@ fn leading_primary<'a>(view: &View, live: &[&'a str], known: Option<&str>) -> Op
 }
 
 /// Standbys: restart the crashed, rebuild the stalled from the primary, deal with old primaries.
-fn care_for_standbys(watch: &mut Watch, tick: &Tick, cluster: &Cluster, leader: &str, commands: &mut Vec<Command>) {
+fn care_for_standbys(
+    watch: &mut Watch,
+    tick: &Tick,
+    cluster: &Cluster,
+    leader: &str,
+    commands: &mut Vec<Command>,
+) {
     let view = view(tick);
     let automation = &cluster.automation;
-    let members: Vec<&String> = cluster.members.iter().filter(|member| member.as_str() != leader).collect();
+    let members: Vec<&String> = cluster
+        .members
+        .iter()
+        .filter(|member| member.as_str() != leader)
+        .collect();
     for member in members {
         if tick.paused.contains(member.as_str()) {
             continue;
@@ -687,7 +768,10 @@ fn care_for_standbys(watch: &mut Watch, tick: &Tick, cluster: &Cluster, leader: 
         if old_primary {
             if let Some(state) = view.fresh(member) {
                 let streams_from_leader = view.streams(member) && view.feeder_of(member).is_some();
-                if state.in_recovery && !streams_from_leader && automation.on_old_primary == OldPrimaryPolicy::Rebuild {
+                if state.in_recovery
+                    && !streams_from_leader
+                    && automation.on_old_primary == OldPrimaryPolicy::Rebuild
+                {
                     rebuild(watch, tick, cluster, member, leader, format!("`{member}` was the primary before the failover: on_old_primary = \"rebuild\" makes it a standby of `{leader}`, its diverged data moved aside"), commands);
                 } else if streams_from_leader {
                     watch.old_primaries.remove(member.as_str());
@@ -697,9 +781,16 @@ fn care_for_standbys(watch: &mut Watch, tick: &Tick, cluster: &Cluster, leader: 
         }
         // A standby whose postmaster is gone: restart it within budget.
         if failure_kind(tick, member) == Some(FailureKind::Down)
-            && view.last_known(member).is_some_and(|known| !known.was_primary)
+            && view
+                .last_known(member)
+                .is_some_and(|known| !known.was_primary)
         {
-            let spent = tick.spent.restarts.get(member.as_str()).copied().unwrap_or(0);
+            let spent = tick
+                .spent
+                .restarts
+                .get(member.as_str())
+                .copied()
+                .unwrap_or(0);
             if spent >= automation.budget.restarts_per_target {
                 pause(watch, tick, commands, cluster, member, format!(
                     "`{member}` is down again ({}) after {spent} restart(s) within {} (max_restarts_per_target = {}): automation of `{member}` pauses until `hadome ack {member}`",
@@ -711,7 +802,9 @@ fn care_for_standbys(watch: &mut Watch, tick: &Tick, cluster: &Cluster, leader: 
             }
             match watch.restarts.get(member.as_str()) {
                 Some(at) if tick.now.seconds_since(*at) < automation.restart_window_seconds => {}
-                Some(at) if tick.now.seconds_since(*at) < 2.0 * automation.restart_window_seconds => {
+                Some(at)
+                    if tick.now.seconds_since(*at) < 2.0 * automation.restart_window_seconds =>
+                {
                     // Restarted within the window before this one and still down: it did not help.
                     let at = *at;
                     pause(watch, tick, commands, cluster, member, format!(
@@ -737,9 +830,21 @@ fn care_for_standbys(watch: &mut Watch, tick: &Tick, cluster: &Cluster, leader: 
         // A standby that can never catch up: rebuild it from the primary (never the reverse).
         if let Some(finding) = interlock::check(tick.estate, tick.facts, tick.history, tick.now)
             .into_iter()
-            .find(|finding| finding.rule == rule::REPLICATION_STALLED && finding.subject == *member && finding.severity >= Severity::NeedsHuman)
+            .find(|finding| {
+                finding.rule == rule::REPLICATION_STALLED
+                    && finding.subject == *member
+                    && finding.severity >= Severity::NeedsHuman
+            })
         {
-            rebuild(watch, tick, cluster, member, leader, finding.message, commands);
+            rebuild(
+                watch,
+                tick,
+                cluster,
+                member,
+                leader,
+                finding.message,
+                commands,
+            );
         }
     }
 }
@@ -788,8 +893,14 @@ fn rebuild(
             Escalation {
                 cluster: cluster.name.clone(),
                 subject: target.to_owned(),
-                rule: assessment.findings.first().map_or(rule::OVERWRITE_OLDER, |finding| finding.rule),
-                message: format!("{reason}; the rebuild from `{source}` is refused: {}", refusal(&assessment)),
+                rule: assessment
+                    .findings
+                    .first()
+                    .map_or(rule::OVERWRITE_OLDER, |finding| finding.rule),
+                message: format!(
+                    "{reason}; the rebuild from `{source}` is refused: {}",
+                    refusal(&assessment)
+                ),
             },
         );
     }
@@ -834,7 +945,11 @@ pub fn choose_candidate(
     };
     let mut eligible: Vec<Candidate> = Vec::new();
     let mut refusals = Vec::new();
-    for member in cluster.members.iter().filter(|member| member.as_str() != old_primary) {
+    for member in cluster
+        .members
+        .iter()
+        .filter(|member| member.as_str() != old_primary)
+    {
         let assessment = interlock::assess(
             estate,
             facts,
@@ -856,7 +971,7 @@ pub fn choose_candidate(
     let synchronous_of = |name: &str| {
         estate
             .instance(name)
-            .is_some_and(|instance| synchronous.iter().any(|sync| *sync == instance.application_name))
+            .is_some_and(|instance| synchronous.contains(&instance.application_name))
     };
     let mut best: Option<Candidate> = None;
     for candidate in eligible {
@@ -865,7 +980,9 @@ pub fn choose_candidate(
             Some(current) => match (view.fresh(&candidate.name), view.fresh(&current.name)) {
                 (Some(mine), Some(theirs)) => match mine.position.compare(&theirs.position) {
                     PositionOrder::Ahead => true,
-                    PositionOrder::Equal => synchronous_of(&candidate.name) && !synchronous_of(&current.name),
+                    PositionOrder::Equal => {
+                        synchronous_of(&candidate.name) && !synchronous_of(&current.name)
+                    }
                     _ => false,
                 },
                 _ => false,

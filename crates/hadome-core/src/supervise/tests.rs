@@ -194,7 +194,8 @@ impl World {
 }
 
 const HUNG: &str = "no answer to accept the connection within 1.0 s (probe_timeout_seconds)";
-const CRASHED: &str = "cannot connect: error communicating with the server: Connection reset by peer";
+const CRASHED: &str =
+    "cannot connect: error communicating with the server: Connection reset by peer";
 
 fn state_of(decision: &Decision) -> ClusterState {
     decision.reports[0].state
@@ -251,10 +252,16 @@ fn a_hung_primary_is_failed_over_once_the_window_passed_and_its_standbys_lost_it
     assert!(decision.commands.is_empty());
     hang_primary(&mut world, 1.6);
     let decision = world.step();
-    assert_eq!(state_of(&decision), ClusterState::FailingOver, "{decision:?}");
+    assert_eq!(
+        state_of(&decision),
+        ClusterState::FailingOver,
+        "{decision:?}"
+    );
     // Equal positions: the synchronous standby.
     assert_eq!(failover_to(&decision).as_deref(), Some("db-2"));
-    assert!(decision.reports[0].detail.contains("its standbys lost it too"));
+    assert!(decision.reports[0]
+        .detail
+        .contains("its standbys lost it too"));
 }
 
 #[test]
@@ -279,7 +286,9 @@ fn standbys_that_still_hear_the_primary_veto_the_failover() {
     assert_eq!(state_of(&decision), ClusterState::Suspect);
     assert!(decision.commands.is_empty(), "{decision:?}");
     assert!(
-        decision.reports[0].detail.contains("its standbys still hear it"),
+        decision.reports[0]
+            .detail
+            .contains("its standbys still hear it"),
         "{}",
         decision.reports[0].detail
     );
@@ -293,7 +302,11 @@ fn a_hung_postmaster_is_failed_over_though_the_standbys_still_hear_it() {
     world.fail("db-1", HUNG);
     world.sessions.insert("db-1".to_owned(), true);
     let decision = world.step();
-    assert_eq!(failover_to(&decision).as_deref(), Some("db-2"), "{decision:?}");
+    assert_eq!(
+        failover_to(&decision).as_deref(),
+        Some("db-2"),
+        "{decision:?}"
+    );
     assert!(decision.reports[0].detail.contains("its postmaster hangs"));
 }
 
@@ -331,7 +344,11 @@ fn a_crashed_primary_is_restarted_in_place_then_failed_over_when_that_does_not_h
     assert!(decision.commands.is_empty());
     world.later(6.0);
     let decision = world.step();
-    assert_eq!(failover_to(&decision).as_deref(), Some("db-2"), "{decision:?}");
+    assert_eq!(
+        failover_to(&decision).as_deref(),
+        Some("db-2"),
+        "{decision:?}"
+    );
 }
 
 #[test]
@@ -356,12 +373,20 @@ fn with_no_eligible_candidate_it_escalates_once_and_never_fails_over() {
     world.answer("db-2", standby(60 * MB, "waiting", 600_000));
     world.fail("db-3", CRASHED);
     let decision = world.step();
-    assert_eq!(state_of(&decision), ClusterState::NoCandidate, "{decision:?}");
+    assert_eq!(
+        state_of(&decision),
+        ClusterState::NoCandidate,
+        "{decision:?}"
+    );
     assert_eq!(failover_to(&decision), None);
     let escalated = escalations(&decision);
     assert_eq!(escalated.len(), 1);
     assert_eq!(escalated[0].rule, rule::PROMOTE_ELIGIBILITY);
-    assert!(escalated[0].message.contains("40.0 MiB behind"), "{}", escalated[0].message);
+    assert!(
+        escalated[0].message.contains("40.0 MiB behind"),
+        "{}",
+        escalated[0].message
+    );
     // The next pass says the same, without a second escalation.
     world.later(0.5);
     let decision = world.step();
@@ -377,7 +402,9 @@ fn a_spent_failover_budget_pauses_the_cluster() {
     hang_primary(&mut world, 2.0);
     let decision = world.step();
     assert_eq!(state_of(&decision), ClusterState::Paused);
-    assert!(matches!(&decision.commands[..], [Command::Pause { escalation }] if escalation.subject == "main" && escalation.rule == rule::BUDGET));
+    assert!(
+        matches!(&decision.commands[..], [Command::Pause { escalation }] if escalation.subject == "main" && escalation.rule == rule::BUDGET)
+    );
     world.paused.insert("main".to_owned());
     world.later(0.5);
     let decision = world.step();
@@ -459,7 +486,11 @@ fn a_restart_that_did_not_bring_a_standby_back_pauses_it() {
     world.fail("db-3", CRASHED);
     world.step();
     world.later(5.0);
-    assert!(world.step().commands.iter().all(|command| matches!(command, Command::Heartbeat { .. })));
+    assert!(world
+        .step()
+        .commands
+        .iter()
+        .all(|command| matches!(command, Command::Heartbeat { .. })));
     world.later(6.0);
     let decision = world.step();
     assert!(decision.commands.iter().any(|command| matches!(command, Command::Pause { escalation } if escalation.subject == "db-3")), "{decision:?}");
@@ -477,6 +508,15 @@ fn the_candidate_is_rechosen_on_facts_after_the_fence() {
             outcome: ProbeOutcome::unreachable(CRASHED),
         },
     );
-    let chosen = choose_candidate(&world.estate, &facts, &world.history, world.now, cluster, "db-1", &["db-2".to_owned()]).unwrap();
+    let chosen = choose_candidate(
+        &world.estate,
+        &facts,
+        &world.history,
+        world.now,
+        cluster,
+        "db-1",
+        &["db-2".to_owned()],
+    )
+    .unwrap();
     assert_eq!(chosen.name, "db-2");
 }
