@@ -50,3 +50,37 @@ pub(crate) async fn send(url: &str, escalation: &Escalation) -> Result<(), Strin
         Err(format!("the webhook answered HTTP {status}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_speaks_slack_discord_and_json() {
+        let escalation = Escalation {
+            cluster: "trio".to_owned(),
+            subject: "db-1".to_owned(),
+            rule: "promote-eligibility",
+            message: "no standby may be promoted: `db-2` is 40 MiB behind".to_owned(),
+        };
+        let body = body(&escalation);
+        let text = "hadome [promote-eligibility] trio — db-1: no standby may be promoted: `db-2` is 40 MiB behind";
+        assert_eq!(body["text"], text);
+        assert_eq!(body["content"], text);
+        assert_eq!(body["hadome"]["rule"], "promote-eligibility");
+        assert_eq!(body["hadome"]["subject"], "db-1");
+    }
+
+    #[test]
+    fn discord_content_is_cut_at_its_limit() {
+        let escalation = Escalation {
+            cluster: "c".to_owned(),
+            subject: "s".to_owned(),
+            rule: "budget",
+            message: "x".repeat(5000),
+        };
+        let body = body(&escalation);
+        assert_eq!(body["content"].as_str().unwrap().chars().count(), 2000);
+        assert!(body["text"].as_str().unwrap().len() > 5000);
+    }
+}

@@ -276,6 +276,9 @@ pub(crate) async fn run(options: RunOptions) -> Result<u8, CliError> {
         &actor(),
     )?;
     text.push_str(&format!("intent #{intent} journaled; executing:\n"));
+    for overridden in &overrides {
+        text.push_str(&notify_override(&mut pass, &action, overridden).await?);
+    }
     let mut step_reports = Vec::new();
     let mut failure = None;
     for step in &steps {
@@ -325,6 +328,52 @@ pub(crate) async fn run(options: RunOptions) -> Result<u8, CliError> {
     } else {
         exit_code::FAILURE
     })
+}
+
+/// An override is an escalation: journaled (so `hadome status` shows it) and sent to the webhook.
+async fn notify_override(
+    pass: &mut crate::estate_command::Pass,
+    action: &Action,
+    overridden: &hadome_journal::Override,
+) -> Result<String, CliError> {
+    let cluster = pass
+        .estate
+        .cluster_of(action.target())
+        .map_or_else(String::new, |cluster| cluster.name.clone());
+    let escalation = hadome_core::supervise::Escalation {
+        cluster,
+        subject: action.target().to_owned(),
+        rule: hadome_core::rule::CATALOGUE
+            .iter()
+            .find(|rule| rule.id == overridden.rule)
+            .map_or("override", |rule| rule.id),
+        message: format!(
+            "{} overrode `{}` to {action}: {}",
+            actor(),
+            overridden.rule,
+            overridden.reason
+        ),
+    };
+    let id = pass.journal.record_escalation(
+        wall_clock(),
+        &escalation.cluster,
+        &escalation.subject,
+        escalation.rule,
+        &escalation.message,
+    )?;
+    let Some(url) = pass.estate.notify.webhook_url.clone() else {
+        return Ok(format!("  override of `{}` journaled\n", overridden.rule));
+    };
+    let result = crate::notify::send(&url, &escalation).await;
+    let said = match &result {
+        Ok(()) => format!("  override of `{}` journaled and notified\n", overridden.rule),
+        Err(error) => format!(
+            "  override of `{}` journaled; the webhook did not take it: {error}\n",
+            overridden.rule
+        ),
+    };
+    pass.journal.record_notified(id, wall_clock(), result)?;
+    Ok(said)
 }
 
 fn emit(as_json: bool, report: &Value, text: &str) {
