@@ -2,8 +2,10 @@
 # hadome's main job on a local lab estate, narrated: installs what is missing, builds hadome,
 # brings up the `misskey` estate (incident A's four PostgreSQL copies), replays the incident's
 # faults, and shows `hadome check` and `hadome ask` refusing the overwrite that lost six months of
-# data, then `hadome run` doing the safe direction until the estate checks clean. Tears everything
-# down, even on failure or Ctrl-C.
+# data, then `hadome run` doing the safe direction until the estate checks clean. Then incident B:
+# `hadome daemon` supervises a `trio`, db-1 freezes, and the daemon fences it and promotes the
+# synchronous standby. Tears everything down (the daemon and every server by PID), even on failure
+# or Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,8 +18,13 @@ scratch=$(mktemp -d /tmp/hadome-demo-XXXXXX)
 # mktemp makes the directory 0700; PostgreSQL runs as `postgres` and must reach the lab inside.
 chmod 755 "$scratch"
 dir="$scratch/lab"
+trio="$scratch/trio"
+daemon_pid=""
 cleanup() {
+  if [ -n "$daemon_pid" ]; then kill "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; fi
   if [ -e "$dir/lab.json" ]; then "$hadome" lab down --dir "$dir" || true; fi
+  if [ -e "$trio/lab.json" ]; then "$hadome" lab down --dir "$trio" || true; fi
+  rm -f "$scratch/daemon.log"
   rmdir "$scratch" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -58,3 +65,35 @@ show check --config "$config"
 
 say "Tearing the estate down: every process by PID, then the directory."
 show lab down --dir "$dir"
+
+# Polls `hadome status` until its text matches a pattern, for at most $2 seconds.
+await_status() {
+  local pattern=$1 deadline=$((SECONDS + $2))
+  until "$hadome" status --config "$trio/estate.toml" 2>/dev/null | grep -Eq "$pattern"; do
+    if ((SECONDS >= deadline)); then echo "timed out waiting for: $pattern" >&2; return 1; fi
+    sleep 0.2
+  done
+}
+
+say "Incident B, guarded: a trio (db-1 primary, db-2 synchronous, db-3 asynchronous) under hadome daemon."
+show lab up trio --dir "$trio"
+printf '$ hadome daemon --config %s &\n' "$trio/estate.toml"
+"$hadome" daemon --config "$trio/estate.toml" 2>"$scratch/daemon.log" &
+daemon_pid=$!
+deadline=$((SECONDS + 20))
+until grep -q "healthy: \`db-1\` is the primary" "$scratch/daemon.log"; do
+  if ((SECONDS >= deadline)); then echo "the daemon did not report db-1 healthy within 20 s" >&2; exit 1; fi
+  sleep 0.2
+done
+
+say "db-1 freezes (every process stopped), as the Mackerel primary did. Its standbys keep a 'streaming' connection open."
+show lab fault --dir "$trio" hang db-1
+await_status "^db-2 +primary" 30
+say "The daemon waited until db-1's standbys heard nothing from it either, fenced db-1, promoted db-2 (it holds every acknowledged commit), and repointed db-3:"
+sed 's/^/    /' "$scratch/daemon.log"
+show status --config "$trio/estate.toml"
+
+say "The fence left db-1 unable to come back as a second primary: started again, it is read-only."
+show lab fault --dir "$trio" start db-1
+kill "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=""
+show lab down --dir "$trio"
