@@ -745,7 +745,8 @@ fn leading_primary<'a>(view: &View, live: &[&'a str], known: Option<&str>) -> Op
     }
 }
 
-/// Standbys: restart the crashed, rebuild the stalled from the primary, deal with old primaries.
+/// Standbys: restart the crashed, rebuild the stalled from the primary, deal with old primaries;
+/// at most one repair per pass.
 fn care_for_standbys(
     watch: &mut Watch,
     tick: &Tick,
@@ -760,7 +761,17 @@ fn care_for_standbys(
         .iter()
         .filter(|member| member.as_str() != leader)
         .collect();
+    let acted = |commands: &[Command]| {
+        commands
+            .iter()
+            .any(|command| matches!(command, Command::Restart { .. } | Command::Rebuild { .. }))
+    };
     for member in members {
+        // One repair per cluster and pass: the next pass decides on facts observed after it (a
+        // rebuilt standby changes what its cascades need).
+        if acted(commands) {
+            break;
+        }
         if tick.paused.contains(member.as_str()) {
             continue;
         }

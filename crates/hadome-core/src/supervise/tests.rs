@@ -520,3 +520,30 @@ fn the_candidate_is_rechosen_on_facts_after_the_fence() {
     .unwrap();
     assert_eq!(chosen.name, "db-2");
 }
+
+#[test]
+fn one_repair_per_pass_so_the_next_is_decided_on_fresh_facts() {
+    let mut world = World::healthy();
+    world.step();
+    world.later(0.5);
+    world.fail("db-2", CRASHED);
+    world.fail("db-3", CRASHED);
+    let repairs = |decision: &Decision| {
+        decision
+            .commands
+            .iter()
+            .filter(|command| matches!(command, Command::Restart { .. }))
+            .count()
+    };
+    assert_eq!(repairs(&world.step()), 1);
+    world.later(0.5);
+    world.answer("db-2", standby(100 * MB, "streaming", 100));
+    let decision = world.step();
+    assert!(
+        decision
+            .commands
+            .iter()
+            .any(|command| matches!(command, Command::Restart { target, .. } if target == "db-3")),
+        "{decision:?}"
+    );
+}
