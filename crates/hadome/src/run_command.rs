@@ -366,7 +366,10 @@ async fn notify_override(
     };
     let result = crate::notify::send(&url, &escalation).await;
     let said = match &result {
-        Ok(()) => format!("  override of `{}` journaled and notified\n", overridden.rule),
+        Ok(()) => format!(
+            "  override of `{}` journaled and notified\n",
+            overridden.rule
+        ),
         Err(error) => format!(
             "  override of `{}` journaled; the webhook did not take it: {error}\n",
             overridden.rule
