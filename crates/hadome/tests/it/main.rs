@@ -4,6 +4,7 @@
 
 mod ack;
 mod cli;
+mod daemon;
 mod estate;
 mod faults;
 mod guard;

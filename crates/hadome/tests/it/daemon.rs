@@ -1,0 +1,1107 @@
+//! `hadome daemon` on real servers: the real binary supervising a lab estate (`DIR/estate.toml`:
+//! `failover = "auto"`, a probe every 0.5 s, a primary failed after 1.5 s), while the lab injects
+//! the incidents' faults and a write load records every acknowledged commit.
+//!
+//! Each test starts its daemon as a child process whose guard ([`Daemon`]) ends it by PID when
+//! the test ends, passes or fails (and prints its log on failure); the lab's own guard then tears
+//! the servers down. What the daemon did is read back from its journal (`DIR/hadome.sqlite`):
+//! intents with their steps and outcomes, escalations, pauses and the cluster's lease, whose
+//! renewals count the daemon's passes.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hadome_core::fact::Timestamp;
+use hadome_journal::{IntentRecord, Journal, KIND_INTENT};
+use hadome_lab::{read_ack_log, Fault, Lab, LabOptions, LoadOptions, LoadReport, Topology};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_postgres::error::SqlState;
+
+use crate::support::{
+    eventually, hadome_binary, hadome_json, lab, run_hadome, scratch, show, value, wait_for_row,
+    write_row, TestLab,
+};
+
+/// How long any one thing the daemon does may take before a test gives up on it.
+const WAIT: Duration = Duration::from_secs(90);
+
+/// `hadome daemon --config DIR/estate.toml`, running as a child process. Dropped, it is sent
+/// SIGTERM (SIGKILL after 10 s) and waited for; when the test is failing, its log is printed.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+    exited: bool,
+}
+
+impl Daemon {
+    /// Starts a daemon on `lab`'s estate file, its stdout and stderr in `DIR/daemon-NAME.log`.
+    fn start(lab: &Lab, name: &str, env: &[(&str, &str)]) -> Daemon {
+        let log = lab.dir().join(format!("daemon-{name}.log"));
+        let file = std::fs::File::create(&log).expect("the daemon's log file");
+        let stdout = file.try_clone().expect("the daemon's log file, again");
+        let mut command = Command::new(hadome_binary());
+        command
+            .arg("daemon")
+            .arg("--config")
+            .arg(lab.dir().join("estate.toml"))
+            .env_remove("HADOME_FAILPOINT")
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(file);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("hadome daemon starts");
+        Daemon {
+            child,
+            log,
+            exited: false,
+        }
+    }
+
+    /// What the daemon has logged so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the daemon's log has `needle` at least `times` times.
+    async fn wait_for_log(&self, what: &str, needle: &str, times: usize) {
+        wait_until(what, WAIT, || {
+            (self.log().matches(needle).count() >= times).then_some(())
+        })
+        .await;
+    }
+
+    /// `kill -9`, by PID, and reaps it.
+    fn kill_9(&mut self) {
+        self.child.kill().expect("SIGKILL to the daemon");
+        self.child.wait().expect("the killed daemon is reaped");
+        self.exited = true;
+    }
+
+    /// SIGTERM, by PID; returns once it exited, with its exit status.
+    async fn stop(&mut self) -> std::process::ExitStatus {
+        self.terminate();
+        let status = wait_until("the daemon to exit after SIGTERM", WAIT, || {
+            self.child.try_wait().expect("the daemon's status")
+        })
+        .await;
+        self.exited = true;
+        status
+    }
+
+    fn terminate(&self) {
+        // The child is not reaped yet, so its PID cannot have been reused.
+        let sent = Command::new("kill")
+            .args(["-s", "TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill(1) runs");
+        assert!(sent.success(), "SIGTERM to daemon PID {}", self.child.id());
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if !self.exited && matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .args(["-s", "TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                // The interval between two checks whether it exited; the deadline bounds them.
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if matches!(self.child.try_wait(), Ok(None)) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+        if std::thread::panicking() || std::env::var_os("SHOW_DAEMON_LOG").is_some() {
+            eprintln!(
+                "--- the daemon's log ({}):\n{}",
+                self.log.display(),
+                self.log()
+            );
+        }
+    }
+}
+
+/// [`eventually`] for a check that needs no await.
+async fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    eventually(what, timeout, || std::future::ready(check())).await
+}
+
+/// A write load on one node (the lab's: it does not follow a new primary), with its ack log.
+/// Dropped without [`Load::stop`], its task ends on its own (the stop signal's sender is gone).
+struct Load {
+    ack_log: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<LoadReport, hadome_lab::LabError>>,
+}
+
+impl Load {
+    fn start(lab: &TestLab, node: &str) -> Load {
+        let handle = Lab::open(lab.dir()).expect("a second handle on the lab");
+        let ack_log = lab.scratch.path().join("acks");
+        let options = LoadOptions {
+            node: node.to_owned(),
+            rate_per_second: 200.0,
+            ack_log: ack_log.clone(),
+            commit_timeout: Duration::from_secs(2),
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            handle
+                .load(&options, async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Load {
+            ack_log,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    fn acknowledged(&self) -> usize {
+        read_ack_log(&self.ack_log).expect("the ack log").len()
+    }
+
+    async fn until_acknowledged(&self, count: usize) {
+        wait_until(
+            &format!("the load to have {count} acknowledged commits"),
+            WAIT,
+            || (self.acknowledged() >= count).then_some(()),
+        )
+        .await;
+    }
+
+    async fn stop(mut self) -> LoadReport {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task)
+            .await
+            .expect("the load task")
+            .expect("the load")
+    }
+}
+
+/// One intent of the journal, with the action's name and target from its `intent` event.
+#[derive(Debug)]
+struct Intent {
+    name: String,
+    target: String,
+    record: IntentRecord,
+}
+
+impl Intent {
+    fn closed_ok(&self) -> bool {
+        self.record
+            .outcome
+            .as_ref()
+            .is_some_and(|outcome| outcome.ok)
+    }
+}
+
+fn journal(lab: &Lab) -> Journal {
+    Journal::open(&lab.dir().join("hadome.sqlite")).expect("the lab's journal")
+}
+
+/// Every intent in the journal, oldest first.
+fn intents(lab: &Lab) -> Vec<Intent> {
+    let journal = journal(lab);
+    journal
+        .events_since(Timestamp(i64::MIN))
+        .expect("the journal's events")
+        .into_iter()
+        .filter(|event| event.kind == KIND_INTENT)
+        .map(|event| {
+            let id = event.body["intent"].as_i64().expect("an intent id");
+            Intent {
+                name: event.body["action"]["name"]
+                    .as_str()
+                    .expect("an action name")
+                    .to_owned(),
+                target: event.body["action"]["target"]
+                    .as_str()
+                    .expect("an action target")
+                    .to_owned(),
+                record: journal
+                    .intent(id)
+                    .expect("the intent")
+                    .expect("the intent exists"),
+            }
+        })
+        .collect()
+}
+
+/// The intents of action `name` (`promote`, `restart`, …), oldest first.
+fn intents_named(lab: &Lab, name: &str) -> Vec<Intent> {
+    intents(lab)
+        .into_iter()
+        .filter(|intent| intent.name == name)
+        .collect()
+}
+
+/// Waits for the first failover (a `promote` intent) to be closed, and returns it.
+async fn closed_failover(lab: &Lab) -> Intent {
+    wait_until("a failover intent to be closed", WAIT, || {
+        intents_named(lab, "promote")
+            .into_iter()
+            .find(|intent| intent.record.outcome.is_some())
+    })
+    .await
+}
+
+/// Waits until the daemon has started `count` more passes (it renews `cluster`'s lease at the
+/// start of each; a pass starts only when the one before it ended).
+async fn passes(lab: &Lab, cluster: &str, count: usize) {
+    let renewed = || {
+        journal(lab)
+            .lease(cluster)
+            .expect("the lease")
+            .map(|lease| lease.renewed_at)
+    };
+    let before = renewed();
+    let mut seen = BTreeSet::new();
+    wait_until(
+        &format!("{count} more passes of the daemon on `{cluster}`"),
+        WAIT,
+        || {
+            if let Some(at) = renewed().filter(|at| Some(*at) > before) {
+                seen.insert(at);
+            }
+            (seen.len() >= count).then_some(())
+        },
+    )
+    .await;
+}
+
+/// The intents whose action targets `node`, oldest first.
+fn intents_on(lab: &Lab, node: &str) -> Vec<Intent> {
+    intents(lab)
+        .into_iter()
+        .filter(|intent| intent.target == node)
+        .collect()
+}
+
+/// Whether standby `node` answers and its WAL receiver streams.
+async fn streams(lab: &Lab, node: &str) -> bool {
+    let Ok(client) = lab.connect(node).await else {
+        return false;
+    };
+    let status = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.query_opt("SELECT status FROM pg_stat_wal_receiver", &[]),
+    )
+    .await;
+    matches!(status, Ok(Ok(Some(row))) if row.get::<_, String>(0) == "streaming")
+}
+
+/// Waits until standby `node` streams, nothing the daemon does to it is open, and the daemon has
+/// started two passes since then (so one whole pass saw it streaming); again if the daemon acted
+/// on it meanwhile (it rebuilds a standby it catches between its start and its first stream).
+async fn settled(lab: &Lab, cluster: &str, node: &str) {
+    let quiet = || async {
+        let open = journal(lab)
+            .open_intents()
+            .expect("open intents")
+            .into_iter()
+            .any(|intent| intent.target == node);
+        (!open && streams(lab, node).await).then_some(())
+    };
+    for _ in 0..5 {
+        eventually(
+            &format!("`{node}` to stream with no open intent on it"),
+            WAIT,
+            quiet,
+        )
+        .await;
+        passes(lab, cluster, 2).await;
+        if quiet().await.is_some() {
+            return;
+        }
+    }
+    panic!("`{node}` never stayed streaming for two passes of the daemon");
+}
+
+/// The nodes that answer as primaries (the lab's own view, over their sockets).
+async fn writable(lab: &Lab) -> Vec<String> {
+    lab.status()
+        .await
+        .expect("lab status")
+        .nodes
+        .into_iter()
+        .filter(|node| node.live.as_ref().is_some_and(|live| !live.in_recovery))
+        .map(|node| node.name)
+        .collect()
+}
+
+/// The lab's process state of `node` (`running`, `hung`, `stopped`, …).
+async fn process_of(lab: &Lab, node: &str) -> String {
+    lab.status()
+        .await
+        .expect("lab status")
+        .nodes
+        .into_iter()
+        .find(|status| status.name == node)
+        .map(|status| status.process.to_owned())
+        .expect("the node")
+}
+
+/// Rewrites the lab's estate file with `edit`, which must change it.
+fn edit_estate(lab: &Lab, edit: impl FnOnce(&str) -> String) {
+    let path = lab.dir().join("estate.toml");
+    let before = std::fs::read_to_string(&path).expect("the estate file");
+    let after = edit(&before);
+    assert_ne!(before, after, "the edit changed nothing in\n{before}");
+    std::fs::write(&path, after).expect("the estate file is written");
+}
+
+/// Sets `key = value` in the lab estate's `[[cluster]]` table (after `on_primary_crash`).
+fn set_cluster_key(lab: &Lab, key: &str, value: &str) {
+    edit_estate(lab, |text| {
+        text.replace(
+            "on_primary_crash = \"restart\"\n",
+            &format!("on_primary_crash = \"restart\"\n{key} = {value}\n"),
+        )
+    });
+}
+
+/// Whether an INSERT into the load table on `node`, through its client port as an application
+/// sends it, is refused: `Ok(reason)` when refused, `Err` when it was committed.
+async fn insert_refused(lab: &Lab, node: &str) -> Result<String, String> {
+    let client = match lab.connect_client(node).await {
+        Ok(client) => client,
+        Err(error) => return Ok(format!("no connection: {error}")),
+    };
+    match tokio::time::timeout(
+        Duration::from_secs(10),
+        client.batch_execute("INSERT INTO hadome_lab_load (id) VALUES (-1)"),
+    )
+    .await
+    {
+        Err(_) => Err("the INSERT did not answer within 10 s".to_owned()),
+        Ok(Ok(())) => Err("the INSERT was committed".to_owned()),
+        Ok(Err(error)) if error.code() == Some(&SqlState::READ_ONLY_SQL_TRANSACTION) => {
+            Ok(format!("read-only: {error:?}"))
+        }
+        Ok(Err(error)) if error.as_db_error().is_none() => {
+            Ok(format!("the connection failed: {error}"))
+        }
+        Ok(Err(error)) => Err(format!("refused, but not as read-only: {error:?}")),
+    }
+}
+
+/// The `promote` intents after a failover has settled (a few more passes, so a second one would
+/// show): exactly one, closed ok. Returns it.
+async fn the_one_failover(lab: &Lab, cluster: &str) -> Intent {
+    let first = closed_failover(lab).await;
+    passes(lab, cluster, 4).await;
+    let mut promotes = intents_named(lab, "promote");
+    assert_eq!(promotes.len(), 1, "exactly one failover: {promotes:#?}");
+    let failover = promotes.remove(0);
+    assert_eq!(failover.record.id, first.record.id);
+    assert!(
+        failover.closed_ok(),
+        "the failover succeeded: {failover:#?}"
+    );
+    assert!(
+        failover.record.steps.iter().all(|step| step.ok),
+        "every step of the failover succeeded: {failover:#?}"
+    );
+    assert_eq!(failover.record.actor, "daemon");
+    failover
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_primary_is_failed_over_once_to_the_synchronous_standby_under_load() {
+    let lab = lab("trio").await;
+    let load = Load::start(&lab, "db-1");
+    let mut daemon = Daemon::start(&lab, "1", &[]);
+    daemon
+        .wait_for_log(
+            "the daemon to find `trio` healthy",
+            "cluster `trio`: healthy",
+            1,
+        )
+        .await;
+    load.until_acknowledged(50).await;
+
+    lab.fault(&Fault::Hang("db-1".into())).await.unwrap();
+    let failover = the_one_failover(&lab, "trio").await;
+    assert_eq!(
+        failover.target, "db-2",
+        "the synchronous standby is promoted (db-3 only if it was strictly ahead): {failover:#?}"
+    );
+    assert_eq!(
+        failover.record.steps.first().map(|step| step.step.as_str()),
+        Some("fence `db-1`"),
+        "the old primary is fenced first: {failover:#?}"
+    );
+
+    let report = load.stop().await;
+    let verified = lab.verify("db-2", &load_log(&lab)).await.unwrap();
+    assert!(verified.acknowledged >= 50, "{report:?} {verified:?}");
+    assert_eq!(
+        verified.missing, 0,
+        "every acknowledged commit is on the new primary: {verified:?}"
+    );
+
+    // db-3 streams from db-2 on the link route db-2 → db-3, and gets what db-2 writes.
+    let link_port = lab
+        .status()
+        .await
+        .unwrap()
+        .links
+        .into_iter()
+        .find(|link| link.upstream == "db-2" && link.standby == "db-3")
+        .expect("the lab records db-2 as db-3's upstream")
+        .port;
+    let db3 = lab.connect("db-3").await.unwrap();
+    eventually("db-3's WAL receiver to stream from db-2", WAIT, || async {
+        let receiver = value(
+            &db3,
+            "db-3",
+            "SELECT status || ' ' || sender_port FROM pg_stat_wal_receiver",
+        )
+        .await;
+        (receiver == Some(format!("streaming {link_port}"))).then_some(())
+    })
+    .await;
+    write_row(&lab, "db-2", "after-the-failover").await;
+    wait_for_row(&lab, "db-3", "after-the-failover").await;
+
+    // The old primary is fenced: stopped, and read-only when started again.
+    assert_eq!(process_of(&lab, "db-1").await, "stopped");
+    lab.fault(&Fault::Start("db-1".into())).await.unwrap();
+    let db1 = lab.connect("db-1").await.unwrap();
+    assert_eq!(
+        value(&db1, "db-1", "SELECT pg_is_in_recovery()::text")
+            .await
+            .as_deref(),
+        Some("true"),
+        "the fenced old primary starts in recovery"
+    );
+    let refused = insert_refused(&lab, "db-1").await;
+    assert!(
+        refused
+            .as_ref()
+            .is_ok_and(|why| why.starts_with("read-only")),
+        "{refused:?}"
+    );
+    passes(&lab, "trio", 3).await;
+    assert_eq!(writable(&lab).await, ["db-2"], "one primary");
+    assert_eq!(intents(&lab).len(), 1, "{:#?}", intents(&lab));
+
+    let status = daemon.stop().await;
+    assert!(status.success(), "{status:?}\n{}", daemon.log());
+    assert!(daemon.log().contains("hadome daemon: stopped"));
+}
+
+/// The ack log of [`Load::start`].
+fn load_log(lab: &TestLab) -> PathBuf {
+    lab.scratch.path().join("acks")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_primary_is_restarted_in_place_under_the_restart_policy() {
+    let lab = lab("trio").await;
+    let load = Load::start(&lab, "db-1");
+    let daemon = Daemon::start(&lab, "1", &[]);
+    daemon
+        .wait_for_log(
+            "the daemon to find `trio` healthy",
+            "cluster `trio`: healthy",
+            1,
+        )
+        .await;
+    load.until_acknowledged(50).await;
+
+    lab.fault(&Fault::Crash("db-1".into())).await.unwrap();
+    let restart = wait_until("the restart of db-1 to be closed", WAIT, || {
+        intents_named(&lab, "restart")
+            .into_iter()
+            .find(|intent| intent.target == "db-1" && intent.record.outcome.is_some())
+    })
+    .await;
+    assert!(restart.closed_ok(), "{restart:#?}");
+    assert_eq!(restart.record.actor, "daemon");
+
+    // It takes writes again: the load (through its client port) gets acknowledgements again.
+    let before = load.acknowledged();
+    load.until_acknowledged(before + 50).await;
+    passes(&lab, "trio", 4).await;
+    let all = intents(&lab);
+    assert!(
+        all.iter().all(|intent| intent.name != "promote"),
+        "no failover: {all:#?}"
+    );
+    assert_eq!(
+        all.iter()
+            .filter(|intent| intent.name == "restart" && intent.target == "db-1")
+            .count(),
+        1,
+        "{all:#?}"
+    );
+
+    let report = load.stop().await;
+    let verified = lab.verify("db-1", &load_log(&lab)).await.unwrap();
+    assert_eq!(
+        verified.missing, 0,
+        "the restarted primary lost nothing: {verified:?} {report:?}"
+    );
+    assert_eq!(writable(&lab).await, ["db-1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_primary_fails_over_under_the_failover_policy() {
+    let lab = lab("trio").await;
+    edit_estate(&lab, |text| {
+        text.replace(
+            "on_primary_crash = \"restart\"",
+            "on_primary_crash = \"failover\"",
+        )
+    });
+    let load = Load::start(&lab, "db-1");
+    let daemon = Daemon::start(&lab, "1", &[]);
+    daemon
+        .wait_for_log(
+            "the daemon to find `trio` healthy",
+            "cluster `trio`: healthy",
+            1,
+        )
+        .await;
+    load.until_acknowledged(50).await;
+
+    lab.fault(&Fault::Crash("db-1".into())).await.unwrap();
+    let failover = the_one_failover(&lab, "trio").await;
+    let report = load.stop().await;
+    let verified = lab.verify(&failover.target, &load_log(&lab)).await.unwrap();
+    assert!(verified.acknowledged >= 50, "{verified:?}");
+    assert_eq!(
+        verified.missing, 0,
+        "every acknowledged commit is on the new primary: {verified:?} {report:?} {failover:#?}"
+    );
+    assert_eq!(
+        writable(&lab).await,
+        [failover.target.as_str()],
+        "one primary"
+    );
+    let all = intents(&lab);
+    assert!(
+        all.iter().all(|intent| intent.name != "restart"),
+        "no restart under the failover policy: {all:#?}"
+    );
+    assert_eq!(process_of(&lab, "db-1").await, "stopped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isolated_primary_is_not_failed_over() {
+    let lab = lab("trio").await;
+    let daemon = Daemon::start(&lab, "1", &[]);
+    daemon
+        .wait_for_log(
+            "the daemon to find `trio` healthy",
+            "cluster `trio`: healthy",
+            1,
+        )
+        .await;
+
+    lab.fault(&Fault::Isolate("db-1".into())).await.unwrap();
+    daemon
+        .wait_for_log("the daemon to suspect db-1", "cluster `trio`: suspect", 1)
+        .await;
+    // Ten probe intervals past the detection window (1.5 s): the standbys still hear db-1.
+    passes(&lab, "trio", 10).await;
+    let log = daemon.log();
+    assert!(!log.contains("FAILOVER"), "{log}");
+    assert!(!log.contains("failing-over"), "{log}");
+    assert_eq!(
+        log.matches("cluster `trio`: ").count(),
+        2,
+        "healthy, then suspect, nothing else: {log}"
+    );
+    let all = intents(&lab);
+    assert!(
+        all.is_empty(),
+        "nothing is done to an isolated primary: {all:#?}"
+    );
+
+    lab.fault(&Fault::Rejoin("db-1".into())).await.unwrap();
+    daemon
+        .wait_for_log(
+            "the daemon to find `trio` healthy again",
+            "cluster `trio`: healthy",
+            2,
+        )
+        .await;
+    assert_eq!(
+        writable(&lab).await,
+        ["db-1"],
+        "db-1 is still the only primary"
+    );
+    let all = intents(&lab);
+    assert!(all.is_empty(), "{all:#?}");
+}
+
+/// A tiny webhook: answers 200 to every request and keeps each request line and JSON body.
+struct Webhook {
+    url: String,
+    requests: Arc<Mutex<Vec<(String, Value)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Webhook {
+    async fn start() -> Webhook {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+        let kept = Arc::clone(&requests);
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let kept = Arc::clone(&kept);
+                tokio::spawn(async move {
+                    let served = tokio::time::timeout(Duration::from_secs(10), serve(stream)).await;
+                    if let Ok(Some(request)) = served {
+                        kept.lock().unwrap().push(request);
+                    }
+                });
+            }
+        });
+        Webhook {
+            url: format!("http://127.0.0.1:{port}/hook"),
+            requests,
+            task,
+        }
+    }
+
+    fn bodies(&self) -> Vec<(String, Value)> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// Reads one HTTP/1.1 request with a `Content-Length` body, answers 200, returns the request
+/// line and the body as JSON.
+async fn serve(mut stream: tokio::net::TcpStream) -> Option<(String, Value)> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0_u8; 4096];
+    let head_end = loop {
+        if let Some(at) = buffer.windows(4).position(|window| window == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let read = stream.read(&mut chunk).await.ok()?;
+        if read == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+    };
+    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+    let request_line = head.lines().next()?.to_owned();
+    let length: usize = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse().ok())?
+    })?;
+    while buffer.len() < head_end + length {
+        let read = stream.read(&mut chunk).await.ok()?;
+        if read == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+    }
+    stream
+        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        .await
+        .ok()?;
+    let body = serde_json::from_slice(&buffer[head_end..head_end + length]).ok()?;
+    Some((request_line, body))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_only_candidate_is_never_promoted_and_the_escalation_reaches_the_webhook() {
+    // A pair whose standby has no slot, so that `stall` can leave it unable ever to catch up.
+    let topology = Topology::parse(
+        "lonely",
+        "the daemon test's topology",
+        "[[node]]\nname = \"db-1\"\n\n[[node]]\nname = \"db-2\"\nupstream = \"db-1\"\nslot = false\n",
+    )
+    .unwrap();
+    let scratch = scratch();
+    let guard = Lab::up(
+        &topology,
+        &scratch.path().join("lab"),
+        &LabOptions::with_hadome_binary(hadome_binary()),
+    )
+    .await
+    .unwrap();
+    let lab = TestLab { guard, scratch };
+    lab.fault(&Fault::Stall("db-2".into())).await.unwrap();
+    // The daemon would rebuild the stalled standby from the primary (the safe direction); with
+    // no rebuild budget it pauses it instead, so db-2 stays the stalled only candidate.
+    set_cluster_key(&lab, "max_rebuilds_per_target", "0");
+    let webhook = Webhook::start().await;
+    edit_estate(&lab, |text| {
+        format!("{text}\n[notify]\nwebhook_url = \"{}\"\n", webhook.url)
+    });
+    let daemon = Daemon::start(&lab, "1", &[]);
+    daemon
+        .wait_for_log(
+            "the daemon to find `lonely` healthy",
+            "cluster `lonely`: healthy",
+            1,
+        )
+        .await;
+    wait_until("db-2 to be paused (no rebuild budget)", WAIT, || {
+        journal(&lab)
+            .paused()
+            .unwrap()
+            .into_iter()
+            .find(|pause| pause.target == "db-2")
+    })
+    .await;
+
+    lab.fault(&Fault::Hang("db-1".into())).await.unwrap();
+    let escalation = wait_until(
+        "an escalation that no standby may be promoted",
+        WAIT,
+        || {
+            journal(&lab)
+                .escalations_since(Timestamp(i64::MIN))
+                .unwrap()
+                .into_iter()
+                .find(|escalation| escalation.rule == "promote-eligibility")
+        },
+    )
+    .await;
+    assert_eq!(
+        (escalation.cluster.as_str(), escalation.subject.as_str()),
+        ("lonely", "db-1"),
+        "{escalation:#?}"
+    );
+    assert!(
+        escalation.message.contains("`db-2`"),
+        "it says why db-2 may not be promoted: {escalation:#?}"
+    );
+    let (request, body) = wait_until("the escalation to reach the webhook", WAIT, || {
+        webhook
+            .bodies()
+            .into_iter()
+            .find(|(_, body)| body["hadome"]["rule"] == "promote-eligibility")
+    })
+    .await;
+    assert!(request.starts_with("POST /hook "), "{request}");
+    assert_eq!(body["hadome"]["cluster"], "lonely", "{body:#}");
+    assert_eq!(body["hadome"]["subject"], "db-1", "{body:#}");
+    assert_eq!(body["hadome"]["message"], escalation.message.as_str());
+    for key in ["text", "content"] {
+        assert!(
+            body[key]
+                .as_str()
+                .is_some_and(|text| text.contains("promote-eligibility")),
+            "{body:#}"
+        );
+    }
+    wait_until("the delivery to be journaled", WAIT, || {
+        journal(&lab)
+            .escalations_since(Timestamp(i64::MIN))
+            .unwrap()
+            .into_iter()
+            .find(|journaled| journaled.id == escalation.id && journaled.delivered())
+    })
+    .await;
+
+    // It goes on waiting, never promoting, and says so once, not every pass.
+    passes(&lab, "lonely", 6).await;
+    let all = intents(&lab);
+    assert!(
+        all.iter().all(|intent| intent.name != "promote"),
+        "the stalled standby is never promoted: {all:#?}"
+    );
+    let eligibility: Vec<Value> = webhook
+        .bodies()
+        .into_iter()
+        .map(|(_, body)| body)
+        .filter(|body| body["hadome"]["rule"] == "promote-eligibility")
+        .collect();
+    assert_eq!(eligibility.len(), 1, "{eligibility:#?}");
+    assert!(
+        webhook
+            .bodies()
+            .iter()
+            .any(|(_, body)| body["hadome"]["rule"] == "budget"
+                && body["hadome"]["subject"] == "db-2"),
+        "the rebuild budget's pause reached the webhook too: {:#?}",
+        webhook.bodies()
+    );
+    assert_eq!(writable(&lab).await, Vec::<String>::new());
+
+    // `hadome status` says why.
+    let config = lab.dir().join("estate.toml");
+    let (_, status) = hadome_json(&config, &["status"]);
+    let escalations = status["clusters"][0]["daemon"]["escalations"]
+        .as_array()
+        .unwrap_or_else(|| panic!("status --json shows escalations: {status:#}"));
+    assert!(
+        escalations.iter().any(|shown| {
+            shown["rule"] == "promote-eligibility"
+                && shown["subject"] == "db-1"
+                && shown["notified"] == true
+                && shown["message"]
+                    .as_str()
+                    .is_some_and(|message| message.contains("no standby may be promoted"))
+        }),
+        "{status:#}"
+    );
+    assert!(
+        status["clusters"][0]["daemon"]["paused"]
+            .as_array()
+            .is_some_and(|paused| paused.iter().any(|pause| pause["target"] == "db-2")),
+        "{status:#}"
+    );
+    let text = run_hadome(&["status", "--config", config.to_str().unwrap()], &[]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        stdout.contains("[promote-eligibility] db-1: ")
+            && stdout.contains("no standby may be promoted"),
+        "{}",
+        show(&text)
+    );
+    lab.fault(&Fault::Resume("db-1".into())).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_that_keeps_crashing_is_restarted_within_budget_then_paused() {
+    let lab = lab("trio").await;
+    set_cluster_key(&lab, "max_restarts_per_target", "2");
+    // The daemon rebuilds a standby that one probe finds up without a WAL receiver, as a probe can
+    // while the standby crashes or before its first stream after a start: such rebuilds have a
+    // budget of their own, which must not pause db-3 before the restart budget under test does.
+    set_cluster_key(&lab, "max_rebuilds_per_target", "10");
+    let daemon = Daemon::start(&lab, "1", &[]);
+    daemon
+        .wait_for_log(
+            "the daemon to find `trio` healthy",
+            "cluster `trio`: healthy",
+            1,
+        )
+        .await;
+    let restarts = || {
+        intents_named(&lab, "restart")
+            .into_iter()
+            .filter(|intent| intent.target == "db-3")
+            .collect::<Vec<_>>()
+    };
+    let paused = || {
+        journal(&lab)
+            .paused()
+            .unwrap()
+            .into_iter()
+            .find(|pause| pause.target == "db-3")
+    };
+
+    // Whenever db-3 is back, streaming, and the daemon has seen it so, crash it again.
+    let mut crashes = 0;
+    let pause = loop {
+        assert!(
+            crashes < 6,
+            "no pause after {crashes} crashes: {:#?}",
+            intents_on(&lab, "db-3")
+        );
+        let before = intents_on(&lab, "db-3").len();
+        lab.fault(&Fault::Crash("db-3".into())).await.unwrap();
+        crashes += 1;
+        let paused_now = wait_until("db-3 to be restarted or paused", WAIT, || {
+            if let Some(pause) = paused() {
+                return Some(Some(pause));
+            }
+            let acted = intents_on(&lab, "db-3");
+            (acted.len() > before && acted.iter().all(|intent| intent.record.outcome.is_some()))
+                .then_some(None)
+        })
+        .await;
+        if let Some(pause) = paused_now {
+            break pause;
+        }
+        settled(&lab, "trio", "db-3").await;
+    };
+    let done = restarts();
+    assert!(done.len() <= 2, "at most 2 restarts: {done:#?}");
+    assert_eq!(
+        done.len(),
+        2,
+        "restarted twice, then paused ({crashes} crashes): {:#?}",
+        intents_on(&lab, "db-3")
+    );
+    assert!(
+        pause.reason.contains("max_restarts_per_target = 2"),
+        "{pause:#?}"
+    );
+    assert!(done.iter().all(Intent::closed_ok), "{done:#?}");
+    let escalation = wait_until("the budget escalation", WAIT, || {
+        journal(&lab)
+            .escalations_since(Timestamp(i64::MIN))
+            .unwrap()
+            .into_iter()
+            .find(|escalation| escalation.rule == "budget" && escalation.subject == "db-3")
+    })
+    .await;
+    assert!(
+        escalation.message.contains("hadome ack db-3"),
+        "{escalation:#?}"
+    );
+    passes(&lab, "trio", 4).await;
+    assert_eq!(restarts().len(), 2, "paused: no more restarts");
+    assert_eq!(process_of(&lab, "db-3").await, "stopped");
+
+    // A person acknowledges: the pause is cleared, the budget counts from the ack, and the
+    // daemon restarts db-3 again.
+    let config = lab.dir().join("estate.toml");
+    let ack = run_hadome(
+        &[
+            "ack",
+            "db-3",
+            "--config",
+            config.to_str().unwrap(),
+            "--by",
+            "the test",
+        ],
+        &[],
+    );
+    assert_eq!(ack.status.code(), Some(0), "{}", show(&ack));
+    assert!(paused().is_none(), "the ack cleared db-3's pause");
+    let again = wait_until("db-3 to be restarted after the ack", WAIT, || {
+        restarts()
+            .into_iter()
+            .nth(2)
+            .filter(|intent| intent.record.outcome.is_some())
+    })
+    .await;
+    assert!(again.closed_ok(), "{again:#?}");
+    settled(&lab, "trio", "db-3").await;
+    let db3 = lab.connect("db-3").await.unwrap();
+    assert_eq!(
+        value(&db3, "db-3", "SELECT pg_is_in_recovery()::text")
+            .await
+            .as_deref(),
+        Some("true")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_between_fence_and_promotion_finishes_the_failover_once() {
+    let lab = lab("trio").await;
+    let mut first = Daemon::start(&lab, "1", &[("HADOME_FAILPOINT", "after-fence")]);
+    first
+        .wait_for_log(
+            "the daemon to find `trio` healthy",
+            "cluster `trio`: healthy",
+            1,
+        )
+        .await;
+
+    lab.fault(&Fault::Hang("db-1".into())).await.unwrap();
+    let open = wait_until("the failover's fence step to be journaled", WAIT, || {
+        journal(&lab)
+            .open_intents()
+            .unwrap()
+            .into_iter()
+            .find(|intent| {
+                intent.action_name == "promote"
+                    && intent.steps_done.iter().any(|step| step == "fence `db-1`")
+            })
+    })
+    .await;
+    first
+        .wait_for_log(
+            "the daemon to stop at its failpoint",
+            "failpoint after-fence",
+            1,
+        )
+        .await;
+    first.kill_9();
+    let still_open = journal(&lab).open_intents().unwrap();
+    assert_eq!(still_open.len(), 1, "{still_open:#?}");
+    assert_eq!(still_open[0].id, open.id);
+    assert_eq!(
+        writable(&lab).await,
+        Vec::<String>::new(),
+        "fenced, nothing promoted yet"
+    );
+
+    let second = Daemon::start(&lab, "2", &[]);
+    let finished = wait_until("the open failover to be finished", WAIT, || {
+        journal(&lab)
+            .intent(open.id)
+            .unwrap()
+            .filter(|intent| intent.outcome.is_some())
+    })
+    .await;
+    assert!(
+        finished.outcome.as_ref().is_some_and(|outcome| outcome.ok),
+        "{finished:#?}"
+    );
+    assert!(
+        second.log().contains("was left open by an earlier daemon"),
+        "{}",
+        second.log()
+    );
+    // The second daemon takes the lease once the killed one's expires, and acts no more.
+    passes(&lab, "trio", 4).await;
+    let promotes = intents_named(&lab, "promote");
+    assert_eq!(promotes.len(), 1, "one failover: {promotes:#?}");
+    assert_eq!(promotes[0].target, "db-2", "{promotes:#?}");
+    assert_eq!(writable(&lab).await, ["db-2"], "one primary");
+    write_row(&lab, "db-2", "after-the-resumed-failover").await;
+    wait_for_row(&lab, "db-3", "after-the-resumed-failover").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_old_primary_that_resumes_after_a_failover_never_accepts_writes() {
+    let lab = lab("trio").await;
+    let load = Load::start(&lab, "db-1");
+    let daemon = Daemon::start(&lab, "1", &[]);
+    daemon
+        .wait_for_log(
+            "the daemon to find `trio` healthy",
+            "cluster `trio`: healthy",
+            1,
+        )
+        .await;
+    load.until_acknowledged(50).await;
+
+    lab.fault(&Fault::Hang("db-1".into())).await.unwrap();
+    let failover = the_one_failover(&lab, "trio").await;
+    assert_eq!(failover.target, "db-2", "{failover:#?}");
+
+    // The fence killed every process of db-1, so there may be nothing left to resume.
+    match lab.fault(&Fault::Resume("db-1".into())).await {
+        Ok(report) => eprintln!("resume db-1: {}", report.summary),
+        Err(error) => assert!(
+            error.to_string().contains("not running"),
+            "resume refused for another reason: {error}"
+        ),
+    }
+    let refused = insert_refused(&lab, "db-1").await;
+    assert!(refused.is_ok(), "db-1 took a write: {refused:?}");
+    passes(&lab, "trio", 3).await;
+    assert_eq!(writable(&lab).await, ["db-2"], "one primary");
+    assert_eq!(intents_named(&lab, "promote").len(), 1);
+
+    let report = load.stop().await;
+    let verified = lab.verify("db-2", &load_log(&lab)).await.unwrap();
+    assert!(verified.acknowledged >= 50, "{verified:?}");
+    assert_eq!(verified.missing, 0, "{verified:?} {report:?}");
+}
