@@ -777,12 +777,16 @@ fn care_for_standbys(
         }
         let old_primary = watch.old_primaries.contains(member.as_str());
         if old_primary {
-            if let Some(state) = view.fresh(member) {
+            let rebuild_policy = automation.on_old_primary == OldPrimaryPolicy::Rebuild;
+            // Down (refused connections: its fence killed it) is the usual state of an old
+            // primary after a failover. Under the rebuild policy it is rebuilt from there; it is
+            // never restarted as it is, which would bring back a primary of the old timeline. A
+            // hung or unreachable one is left alone: the executor could not stop it.
+            if rebuild_policy && failure_kind(tick, member) == Some(FailureKind::Down) {
+                rebuild(watch, tick, cluster, member, leader, format!("`{member}` was the primary before the failover and is down (fenced): on_old_primary = \"rebuild\" makes it a standby of `{leader}`, its diverged data moved aside"), commands);
+            } else if let Some(state) = view.fresh(member) {
                 let streams_from_leader = view.streams(member) && view.feeder_of(member).is_some();
-                if state.in_recovery
-                    && !streams_from_leader
-                    && automation.on_old_primary == OldPrimaryPolicy::Rebuild
-                {
+                if state.in_recovery && !streams_from_leader && rebuild_policy {
                     rebuild(watch, tick, cluster, member, leader, format!("`{member}` was the primary before the failover: on_old_primary = \"rebuild\" makes it a standby of `{leader}`, its diverged data moved aside"), commands);
                 } else if streams_from_leader {
                     watch.old_primaries.remove(member.as_str());

@@ -547,3 +547,74 @@ fn one_repair_per_pass_so_the_next_is_decided_on_fresh_facts() {
         "{decision:?}"
     );
 }
+
+/// After a failover to db-2 (timeline 2, switched at 100 MB), the fenced old primary db-1 is
+/// down: its fence killed it.
+fn after_failover_with_old_primary_fenced(policy: OldPrimaryPolicy) -> World {
+    let mut world = World::healthy();
+    world.estate.clusters[0].automation.on_old_primary = policy;
+    world.step();
+    world.later(3.0);
+    world.supervisor.remember_failover("main", "db-1", "db-2");
+    let mut new = primary(101 * MB);
+    new.position.timeline = 2;
+    new.position.history = Some(vec![crate::position::TimelineSwitch {
+        timeline: 1,
+        switch_lsn: Lsn(100 * MB),
+    }]);
+    new.replication
+        .retain(|peer| peer.application_name == "db-3");
+    world.answer("db-2", new);
+    let mut follower = standby(101 * MB, "streaming", 100);
+    follower.position.timeline = 2;
+    world.answer("db-3", follower);
+    world.fail(
+        "db-1",
+        "cannot connect: error connecting to server: Connection refused",
+    );
+    world
+}
+
+fn rebuilds(decision: &Decision) -> Vec<(String, String)> {
+    decision
+        .commands
+        .iter()
+        .filter_map(|command| match command {
+            Command::Rebuild { target, source, .. } => Some((target.clone(), source.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_fenced_old_primary_is_rebuilt_from_the_new_primary_under_the_rebuild_policy() {
+    let mut world = after_failover_with_old_primary_fenced(OldPrimaryPolicy::Rebuild);
+    let decision = world.step();
+    assert_eq!(decision.reports[0].primary.as_deref(), Some("db-2"));
+    assert_eq!(
+        rebuilds(&decision),
+        [("db-1".to_owned(), "db-2".to_owned())],
+        "{decision:?}"
+    );
+    // It is never restarted as it is: that would bring back a primary of timeline 1.
+    assert!(!decision
+        .commands
+        .iter()
+        .any(|command| matches!(command, Command::Restart { target, .. } if target == "db-1")));
+}
+
+#[test]
+fn a_fenced_old_primary_stays_stopped_under_the_stop_policy() {
+    let mut world = after_failover_with_old_primary_fenced(OldPrimaryPolicy::Stop);
+    for _ in 0..3 {
+        let decision = world.step();
+        assert_eq!(
+            decision.commands,
+            vec![Command::Heartbeat {
+                instance: "db-2".to_owned()
+            }],
+            "{decision:?}"
+        );
+        world.later(0.5);
+    }
+}

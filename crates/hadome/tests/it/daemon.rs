@@ -1105,3 +1105,133 @@ async fn a_hung_old_primary_that_resumes_after_a_failover_never_accepts_writes()
     assert!(verified.acknowledged >= 50, "{verified:?}");
     assert_eq!(verified.missing, 0, "{verified:?} {report:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_primary_restarted_as_a_primary_after_a_failover_is_fenced_at_once_and_keeps_no_write(
+) {
+    let lab = lab("trio").await;
+    let load = Load::start(&lab, "db-1");
+    let daemon = Daemon::start(&lab, "1", &[]);
+    daemon
+        .wait_for_log(
+            "the daemon to find `trio` healthy",
+            "cluster `trio`: healthy",
+            1,
+        )
+        .await;
+    load.until_acknowledged(50).await;
+    lab.fault(&Fault::Hang("db-1".into())).await.unwrap();
+    let failover = the_one_failover(&lab, "trio").await;
+    assert_eq!(failover.target, "db-2", "{failover:#?}");
+    let fences_before = intents_named(&lab, "stop").len();
+
+    // A person starts the old primary as it was: the fence's standby.signal removed, as on a
+    // machine whose service manager starts PostgreSQL at boot from a data directory it restored.
+    let data_dir = lab
+        .status()
+        .await
+        .unwrap()
+        .nodes
+        .into_iter()
+        .find(|node| node.name == "db-1")
+        .expect("db-1")
+        .data_dir;
+    let signal = data_dir.join("standby.signal");
+    assert!(signal.exists(), "the fence left {}", signal.display());
+    std::fs::remove_file(&signal).unwrap();
+    lab.fault(&Fault::Start("db-1".into())).await.unwrap();
+
+    // An application that still points at it writes there: the write is never acknowledged.
+    let refused = insert_refused(&lab, "db-1").await;
+    assert!(refused.is_ok(), "db-1 took a write: {refused:?}");
+    let fence = wait_until("the daemon to fence db-1 again", WAIT, || {
+        intents_named(&lab, "stop")
+            .into_iter()
+            .skip(fences_before)
+            .find(|intent| intent.target == "db-1" && intent.record.outcome.is_some())
+    })
+    .await;
+    assert!(fence.closed_ok(), "{fence:#?}");
+    assert!(
+        daemon.log().contains("a second primary"),
+        "the daemon says why: {}",
+        daemon.log()
+    );
+    assert_eq!(process_of(&lab, "db-1").await, "stopped");
+    assert!(signal.exists(), "the fence left its standby.signal again");
+    passes(&lab, "trio", 3).await;
+    assert_eq!(writable(&lab).await, ["db-2"], "one primary");
+    assert_eq!(intents_named(&lab, "promote").len(), 1, "one failover");
+
+    let report = load.stop().await;
+    let verified = lab.verify("db-2", &load_log(&lab)).await.unwrap();
+    assert!(verified.acknowledged >= 50, "{verified:?}");
+    assert_eq!(verified.missing, 0, "{verified:?} {report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_the_rebuild_policy_the_old_primary_becomes_a_standby_of_the_new_one_its_data_moved_aside(
+) {
+    let lab = lab("trio").await;
+    set_cluster_key(&lab, "on_old_primary", "\"rebuild\"");
+    let load = Load::start(&lab, "db-1");
+    let daemon = Daemon::start(&lab, "1", &[]);
+    daemon
+        .wait_for_log(
+            "the daemon to find `trio` healthy",
+            "cluster `trio`: healthy",
+            1,
+        )
+        .await;
+    load.until_acknowledged(50).await;
+    lab.fault(&Fault::Hang("db-1".into())).await.unwrap();
+    let failover = closed_failover(&lab).await;
+    assert_eq!(failover.target, "db-2", "{failover:#?}");
+    assert!(failover.closed_ok(), "{failover:#?}");
+
+    let rebuild = wait_until("the daemon to rebuild db-1", WAIT, || {
+        intents_on(&lab, "db-1")
+            .into_iter()
+            .find(|intent| intent.name == "rebuild" && intent.record.outcome.is_some())
+    })
+    .await;
+    assert!(rebuild.closed_ok(), "{rebuild:#?}\n{}", daemon.log());
+    let steps: Vec<&str> = rebuild
+        .record
+        .steps
+        .iter()
+        .map(|step| step.step.as_str())
+        .collect();
+    assert!(
+        steps.iter().any(|step| step.starts_with("preserve")),
+        "the old data is moved aside first: {steps:?}"
+    );
+    settled(&lab, "trio", "db-1").await;
+    let status = lab.status().await.unwrap();
+    let db1 = status
+        .nodes
+        .iter()
+        .find(|node| node.name == "db-1")
+        .expect("db-1");
+    assert_eq!(db1.upstream.as_deref(), Some("db-2"), "{status:#?}");
+    let parent = db1.data_dir.parent().expect("a parent directory");
+    let aside: Vec<String> = std::fs::read_dir(parent)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("hadome-aside-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "the old data directory, aside: {aside:?}");
+    assert!(
+        parent.join(&aside[0]).join("PG_VERSION").exists(),
+        "nothing of it was deleted"
+    );
+    write_row(&lab, "db-2", "after-the-rebuild").await;
+    wait_for_row(&lab, "db-1", "after-the-rebuild").await;
+    assert_eq!(writable(&lab).await, ["db-2"], "one primary");
+    assert_eq!(intents_named(&lab, "promote").len(), 1, "one failover");
+
+    let report = load.stop().await;
+    let verified = lab.verify("db-2", &load_log(&lab)).await.unwrap();
+    assert!(verified.acknowledged >= 50, "{verified:?}");
+    assert_eq!(verified.missing, 0, "{verified:?} {report:?}");
+}
