@@ -40,6 +40,7 @@
 //! on_old_primary = "stop"       # or "rebuild"
 //! detection_seconds = 3.0       # at least `[probe] interval_seconds`
 //! restart_window_seconds = 15.0
+//! stall_seconds = 30.0          # a standby not streaming this long is rebuilt from the primary
 //! budget_window_seconds = 3600.0
 //! max_restarts_per_target = 3
 //! max_rebuilds_per_target = 2

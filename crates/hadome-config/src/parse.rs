@@ -50,6 +50,7 @@ const CLUSTER_KEYS: &[&str] = &[
     "on_old_primary",
     "detection_seconds",
     "restart_window_seconds",
+    "stall_seconds",
     "budget_window_seconds",
     "max_restarts_per_target",
     "max_rebuilds_per_target",
@@ -1160,6 +1161,7 @@ impl Context<'_> {
                 "restart_window_seconds",
                 defaults.restart_window_seconds,
             )?,
+            stall_seconds: self.seconds(table, "stall_seconds", defaults.stall_seconds)?,
             budget: Budget {
                 window_seconds: self.seconds(
                     table,

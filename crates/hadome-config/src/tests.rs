@@ -744,6 +744,7 @@ on_primary_crash = \"failover\"
 on_old_primary = \"rebuild\"
 detection_seconds = 5
 restart_window_seconds = 30.5
+stall_seconds = 12
 budget_window_seconds = 86_400
 max_restarts_per_target = 0
 max_rebuilds_per_target = 10
@@ -760,6 +761,7 @@ max_failovers = 0x2
             on_old_primary: OldPrimaryPolicy::Rebuild,
             detection_seconds: 5.0,
             restart_window_seconds: 30.5,
+            stall_seconds: 12.0,
             budget: Budget {
                 window_seconds: 86_400.0,
                 restarts_per_target: 0,

@@ -131,6 +131,12 @@ pub struct Automation {
     pub detection_seconds: f64,
     /// How long a restart may take to bring an instance back before it counts as failed.
     pub restart_window_seconds: f64,
+    /// How long a standby that answers may go without streaming, while its primary answers,
+    /// before the daemon rebuilds it from the primary. A standby reconnects on its own after its
+    /// primary restarts or a network blip (every `wal_retrieve_retry_interval`, 5 s by default),
+    /// so one probe that finds no WAL receiver proves nothing; a proven cause (the WAL it needs
+    /// removed upstream, its slot lost) needs no wait.
+    pub stall_seconds: f64,
     /// How much the daemon may do within a window.
     pub budget: Budget,
 }
@@ -142,6 +148,7 @@ impl Default for Automation {
             on_old_primary: OldPrimaryPolicy::Stop,
             detection_seconds: 3.0,
             restart_window_seconds: 15.0,
+            stall_seconds: 30.0,
             budget: Budget::default(),
         }
     }

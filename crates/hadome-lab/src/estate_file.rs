@@ -13,7 +13,9 @@
 //! The cluster fails over on its own (`failover = "auto"`), and the probe and detection settings
 //! are short, so a drill's failover takes seconds: a probe every 0.5 s bounded by 1 s, a primary
 //! failed after 1.5 s (the lab's `wal_sender_timeout = '2s'` makes standbys hear an idle primary
-//! about every second, see `docs/lab.md`), and a crashed primary restarted in place first.
+//! about every second, see `docs/lab.md`), a crashed primary restarted in place first, and a
+//! standby rebuilt once it has not streamed for 5 s (the lab's `wal_retrieve_retry_interval` is
+//! 1 s, so a standby that can reconnect has by then).
 //! It is a text rendering on purpose: the lab does not depend on `hadome-config`; hadome's
 //! integration test `estate` loads this file with the real parser to prove the two agree.
 
@@ -89,7 +91,8 @@ pub(crate) fn render(state: &LabState) -> String {
          members = [{}]\n\
          failover = \"auto\"\n\
          detection_seconds = 1.5\n\
-         on_primary_crash = \"restart\"\n",
+         on_primary_crash = \"restart\"\n\
+         stall_seconds = 5.0\n",
         quote(&state.topology),
         members.join(", "),
     );

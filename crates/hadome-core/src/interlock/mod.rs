@@ -22,6 +22,7 @@ mod view;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use replication_stalled::cannot_catch_up;
 pub use view::{Knowledge, KnownPosition, View};
 
 /// The answer to one proposed action.

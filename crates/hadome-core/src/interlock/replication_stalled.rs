@@ -67,28 +67,8 @@ fn stall_depth(view: &View, instance: &str, depth: usize) -> Option<(Severity, S
         }
     }
 
-    for member in &cluster.members {
-        let Some(upstream) = view.fresh(member) else {
-            continue;
-        };
-        let slot_name = view
-            .estate
-            .instance(instance)
-            .map(|i| i.application_name.replace('-', "_"));
-        let receiver_slot = state
-            .wal_receiver
-            .as_ref()
-            .and_then(|receiver| receiver.slot_name.clone());
-        for slot in &upstream.slots {
-            let mine = Some(&slot.name) == receiver_slot.as_ref()
-                || Some(&slot.name) == slot_name.as_ref();
-            if mine && slot.wal_status.as_deref() == Some("lost") {
-                return Some((
-                    Severity::Deny,
-                    format!("`{instance}`'s replication slot `{}` on `{member}` is lost: the WAL it needs was removed", slot.name),
-                ));
-            }
-        }
+    if let Some(lost) = lost_slot(view, instance, state) {
+        return Some((Severity::Deny, lost));
     }
 
     if let Some(primary) = primaries.first().and_then(|name| view.fresh(name)) {
@@ -108,6 +88,45 @@ fn stall_depth(view: &View, instance: &str, depth: usize) -> Option<(Severity, S
         }
     }
     None
+}
+
+/// Whether standby `instance` can never catch up as it is, for a cause the facts prove: the WAL
+/// it needs next was removed from the primary, or a replication slot it relies on is lost. A
+/// standby that merely has no WAL receiver now (reconnecting after its primary restarted, or
+/// after a blip) is stalled for `check`, but not proven lost: the daemon waits before it
+/// rebuilds such a copy (`stall_seconds`).
+pub(crate) fn cannot_catch_up(view: &View, instance: &str) -> bool {
+    let Some(state) = view.fresh(instance).filter(|state| state.in_recovery) else {
+        return false;
+    };
+    (!view.streams(instance) && wal_gone(view, instance, state).is_some())
+        || lost_slot(view, instance, state).is_some()
+}
+
+/// The replication slot `instance` relies on, on any member, when its `wal_status` is `lost`.
+fn lost_slot(view: &View, instance: &str, state: &InstanceState) -> Option<String> {
+    let cluster = view.cluster_of(instance)?;
+    let slot_name = view
+        .estate
+        .instance(instance)
+        .map(|i| i.application_name.replace('-', "_"));
+    let receiver_slot = state
+        .wal_receiver
+        .as_ref()
+        .and_then(|receiver| receiver.slot_name.clone());
+    cluster.members.iter().find_map(|member| {
+        let upstream = view.fresh(member)?;
+        upstream.slots.iter().find_map(|slot| {
+            let mine = Some(&slot.name) == receiver_slot.as_ref()
+                || Some(&slot.name) == slot_name.as_ref();
+            (mine && slot.wal_status.as_deref() == Some("lost")).then(|| {
+                format!(
+                    "`{instance}`'s replication slot `{}` on `{member}` is lost: the WAL it needs was removed",
+                    slot.name
+                )
+            })
+        })
+    })
 }
 
 /// The cause of a stall, when it can be proven: the primary has recycled the WAL segment the

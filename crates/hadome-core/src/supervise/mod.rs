@@ -237,6 +237,9 @@ struct Watch {
     old_primaries: BTreeSet<String>,
     /// Per instance, when a restart of it was ordered (to judge whether it helped).
     restarts: BTreeMap<String, Timestamp>,
+    /// Per standby that answers without streaming while the primary answers: since when
+    /// (counted from the first such pass; forgotten while no primary answers).
+    not_streaming_since: BTreeMap<String, Timestamp>,
     /// Escalations already sent (not repeated every pass).
     escalated: BTreeSet<String>,
 }
@@ -460,7 +463,9 @@ fn supervise(
         return report(cluster, Some(leader), state, detail);
     }
 
-    // No primary answers.
+    // No primary answers. Standbys that lost their stream now lost it to this failure: how long
+    // they have not streamed counts again once a primary answers.
+    watch.not_streaming_since.clear();
     let Some(primary) = watch.leader.clone().or_else(|| {
         view.last_known_primary(cluster)
             .map(|(name, _)| name.to_owned())
@@ -761,6 +766,20 @@ fn care_for_standbys(
         .iter()
         .filter(|member| member.as_str() != leader)
         .collect();
+    // How long each standby has gone without streaming, before any repair is decided.
+    for member in &members {
+        let not_streaming = view
+            .fresh(member)
+            .is_some_and(|state| state.in_recovery && !view.streams(member));
+        if not_streaming {
+            watch
+                .not_streaming_since
+                .entry((*member).clone())
+                .or_insert(tick.now);
+        } else {
+            watch.not_streaming_since.remove(member.as_str());
+        }
+    }
     let acted = |commands: &[Command]| {
         commands
             .iter()
@@ -843,6 +862,17 @@ fn care_for_standbys(
             watch.restarts.remove(member.as_str());
         }
         // A standby that can never catch up: rebuild it from the primary (never the reverse).
+        // Proven by the facts (the WAL it needs is gone, its slot lost), or not streaming for
+        // `stall_seconds` while the primary answers; one probe without a WAL receiver proves
+        // nothing (it reconnects on its own after a restart or a blip).
+        let stalled_for = watch
+            .not_streaming_since
+            .get(member.as_str())
+            .map_or(0.0, |since| tick.now.seconds_since(*since));
+        let proven = interlock::cannot_catch_up(&view, member);
+        if !proven && stalled_for < automation.stall_seconds {
+            continue;
+        }
         if let Some(finding) = interlock::check(tick.estate, tick.facts, tick.history, tick.now)
             .into_iter()
             .find(|finding| {
@@ -851,15 +881,17 @@ fn care_for_standbys(
                     && finding.severity >= Severity::NeedsHuman
             })
         {
-            rebuild(
-                watch,
-                tick,
-                cluster,
-                member,
-                leader,
-                finding.message,
-                commands,
-            );
+            let reason = if proven {
+                finding.message
+            } else {
+                format!(
+                    "{}; it has not streamed for {} (stall_seconds = {})",
+                    finding.message,
+                    human_duration(stalled_for),
+                    automation.stall_seconds
+                )
+            };
+            rebuild(watch, tick, cluster, member, leader, reason, commands);
         }
     }
 }

@@ -618,3 +618,62 @@ fn a_fenced_old_primary_stays_stopped_under_the_stop_policy() {
         world.later(0.5);
     }
 }
+
+#[test]
+fn a_standby_reconnecting_after_its_primary_restarted_is_not_rebuilt_before_stall_seconds() {
+    let mut world = World::healthy();
+    world.step();
+    // db-1 crashed and was restarted; db-2's WAL receiver has not reconnected yet.
+    world.later(2.0);
+    world.fail("db-1", CRASHED);
+    world.answer("db-2", state(true, 100 * MB));
+    world.answer("db-3", state(true, 100 * MB));
+    world.step();
+    world.later(0.5);
+    world.answer("db-1", primary(100 * MB));
+    for _ in 0..4 {
+        let decision = world.step();
+        assert!(rebuilds(&decision).is_empty(), "{decision:?}");
+        world.later(1.0);
+    }
+    // It reconnects: its clock is forgotten.
+    world.answer("db-2", standby(100 * MB, "streaming", 100));
+    assert!(rebuilds(&world.step()).is_empty());
+    // db-3 never does: rebuilt from the primary once stall_seconds (30 s) passed, not before.
+    world.later(20.0);
+    assert!(rebuilds(&world.step()).is_empty());
+    world.later(11.0);
+    let decision = world.step();
+    assert_eq!(
+        rebuilds(&decision),
+        [("db-3".to_owned(), "db-1".to_owned())],
+        "{decision:?}"
+    );
+    let reason = decision
+        .commands
+        .iter()
+        .find_map(|command| match command {
+            Command::Rebuild { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(reason.contains("stall_seconds = 30"), "{reason}");
+}
+
+#[test]
+fn a_standby_whose_wal_was_removed_upstream_is_rebuilt_at_once() {
+    let mut world = World::healthy();
+    world.step();
+    world.later(0.5);
+    // db-3 stands in segment 10 (10 MB); the primary keeps segments from 50 on.
+    let mut primary = primary(100 * MB);
+    primary.oldest_wal_segment = Some(50);
+    world.answer("db-1", primary);
+    world.answer("db-3", state(true, 10 * MB));
+    let decision = world.step();
+    assert_eq!(
+        rebuilds(&decision),
+        [("db-3".to_owned(), "db-1".to_owned())],
+        "{decision:?}"
+    );
+}
