@@ -110,6 +110,7 @@ fn fixture() -> (Estate, Facts, History) {
             },
             slots: Vec::new(),
             unapplied_settings: Vec::new(),
+            keepalive: hadome_core::fact::KeepaliveSettings::UNKNOWN,
         };
         history.last_known.insert(
             name.clone(),

@@ -158,6 +158,60 @@ pub struct InstanceState {
     pub slots: Vec<ReplicationSlot>,
     /// Settings changed on disk but not applied, or waiting for a restart.
     pub unapplied_settings: Vec<UnappliedSetting>,
+    /// The settings that bound how long an idle primary's standbys may hear nothing from it
+    /// (`primary-agreement`).
+    pub keepalive: KeepaliveSettings,
+}
+
+/// The live replication timeouts of an instance, in milliseconds (`None`: not read). Together
+/// they bound how often an idle primary that hadome cannot reach still reaches its standbys:
+/// a WAL sender pings a standby it has not heard from for half its `wal_sender_timeout`, unless
+/// the standby's own status messages (every `wal_receiver_status_interval`) keep resetting that
+/// clock; a WAL receiver that has received nothing for half its `wal_receiver_timeout` asks for
+/// a reply itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepaliveSettings {
+    /// `wal_sender_timeout` (0: the sender never pings).
+    pub sender_timeout_ms: Option<u64>,
+    /// `wal_receiver_status_interval` (0: no periodic status messages).
+    pub receiver_status_interval_ms: Option<u64>,
+    /// `wal_receiver_timeout` (0: the receiver never asks).
+    pub receiver_timeout_ms: Option<u64>,
+}
+
+impl KeepaliveSettings {
+    /// None of them read.
+    pub const UNKNOWN: KeepaliveSettings = KeepaliveSettings {
+        sender_timeout_ms: None,
+        receiver_status_interval_ms: None,
+        receiver_timeout_ms: None,
+    };
+
+    /// The longest an idle primary with these sender settings (`self`) leaves `standby` (its
+    /// receiver settings) without a message, in milliseconds: `None` when nothing bounds it.
+    ///
+    /// The sender's ping comes every `wal_sender_timeout / 2` only while the standby's status
+    /// messages come less often than that (each one resets the sender's clock); the receiver's
+    /// own request comes after `wal_receiver_timeout / 2` of silence in any case.
+    pub fn idle_gap_ms(&self, standby: &KeepaliveSettings) -> Option<u64> {
+        let sender = self
+            .sender_timeout_ms
+            .filter(|timeout| *timeout > 0)
+            .map(|timeout| timeout / 2)
+            .filter(|half| {
+                standby
+                    .receiver_status_interval_ms
+                    .is_some_and(|interval| interval == 0 || interval > *half)
+            });
+        let receiver = standby
+            .receiver_timeout_ms
+            .filter(|timeout| *timeout > 0)
+            .map(|timeout| timeout / 2);
+        match (sender, receiver) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 /// A standby's WAL receiver.

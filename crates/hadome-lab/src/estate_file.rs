@@ -11,9 +11,10 @@
 //! estate file reserves for placeholders).
 //!
 //! The cluster fails over on its own (`failover = "auto"`), and the probe and detection settings
-//! are short, so a drill's failover takes seconds: a probe every 0.5 s bounded by 1 s, a primary
-//! failed after 1.5 s (the lab's `wal_sender_timeout = '2s'` makes standbys hear an idle primary
-//! about every second, see `docs/lab.md`), a crashed primary restarted in place first, and a
+//! are short, so a drill's failover takes seconds: a probe every 0.5 s bounded by 0.5 s, a primary
+//! failed once hadome has not reached it for 1.5 s and its standbys have heard nothing from it for
+//! 2 s (the lab's `wal_sender_timeout = '2s'` makes them hear an idle primary about every second,
+//! see `docs/lab.md`), a crashed primary restarted in place first, and a
 //! standby rebuilt once it has not streamed for 5 s (the lab's `wal_retrieve_retry_interval` is
 //! 1 s, so a standby that can reconnect has by then).
 //! It is a text rendering on purpose: the lab does not depend on `hadome-config`; hadome's

@@ -10,7 +10,11 @@
 //! past 2^53) as text. Nothing read from the server is trusted to be well formed: a NULL or an odd
 //! value is an error that names it, never a panic.
 
-use hadome_core::fact::{InstanceState, ReplicationPeer, ReplicationSlot, Timestamp, WalReceiver};
+use std::collections::HashMap;
+
+use hadome_core::fact::{
+    InstanceState, KeepaliveSettings, ReplicationPeer, ReplicationSlot, Timestamp, WalReceiver,
+};
 use hadome_core::position::{parse_history, DataPosition, Lsn};
 use serde::Deserialize;
 
@@ -77,6 +81,11 @@ SELECT json_build_object(
         SELECT min(('x' || substr(w.name, 9, 8))::bit(32)::bigint * (4294967296 / t.segment_size)
                    + ('x' || substr(w.name, 17, 8))::bit(32)::bigint)
         FROM pg_ls_waldir() AS w WHERE w.name ~ '^[0-9A-F]{24}$'),
+    'keepalive_ms', (SELECT json_object_agg(s.name, CASE s.unit WHEN 's' THEN s.setting::bigint * 1000
+                                                             ELSE s.setting::bigint END)
+                     FROM pg_settings AS s
+                     WHERE s.name IN ('wal_sender_timeout', 'wal_receiver_status_interval',
+                                      'wal_receiver_timeout')),
     'recovery_target_timeline', current_setting('recovery_target_timeline'),
     'primary_conninfo', current_setting('primary_conninfo'),
     'wal_receiver', (SELECT json_build_object(
@@ -151,6 +160,9 @@ pub(crate) struct Raw {
     postmaster_started_at_ms: Option<i64>,
     segment_size: Option<i64>,
     oldest_segment: Option<i64>,
+    /// `wal_sender_timeout`, `wal_receiver_status_interval`, `wal_receiver_timeout`, in ms.
+    #[serde(default)]
+    keepalive_ms: Option<HashMap<String, i64>>,
     recovery_target_timeline: Option<String>,
     primary_conninfo: Option<String>,
     wal_receiver: Option<RawReceiver>,
@@ -344,6 +356,19 @@ pub(crate) fn into_state(raw: Raw) -> Result<InstanceState, Malformed> {
         replication,
         slots,
         unapplied_settings: settings::unapplied(&files, &removed),
+        keepalive: {
+            let setting = |name: &str| {
+                raw.keepalive_ms
+                    .as_ref()
+                    .and_then(|settings| settings.get(name))
+                    .and_then(|value| u64::try_from(*value).ok())
+            };
+            KeepaliveSettings {
+                sender_timeout_ms: setting("wal_sender_timeout"),
+                receiver_status_interval_ms: setting("wal_receiver_status_interval"),
+                receiver_timeout_ms: setting("wal_receiver_timeout"),
+            }
+        },
     })
 }
 

@@ -78,10 +78,14 @@ struct Daemon {
     failpoint: Option<String>,
 }
 
+/// One line on stderr, stamped to the millisecond (to line up with PostgreSQL's own log).
 fn log(line: &str) {
+    let now = wall_clock();
+    let utc = crate::ack_command::utc_text(now);
     eprintln!(
-        "{} hadome daemon: {line}",
-        crate::ack_command::utc_text(wall_clock())
+        "{}.{:03} UTC hadome daemon: {line}",
+        utc.trim_end_matches(" UTC"),
+        now.0.rem_euclid(1000)
     );
 }
 
@@ -172,7 +176,9 @@ impl Daemon {
                         "intent #{} (failover of `{}` from `{old}` to `{}`) was left open by an earlier daemon after {} of {} steps: finishing it",
                         intent.id, cluster.name, intent.target, intent.steps_done.len(), intent.plan.len()
                     ));
-                    self.failover_steps(intent.id, &cluster, &old).await?;
+                    let facts = hadome_observer::observe(&self.estate).await;
+                    self.failover_steps(intent.id, &cluster, &old, &facts)
+                        .await?;
                 }
                 _ => {
                     let detail = format!(
@@ -214,8 +220,9 @@ impl Daemon {
             }
         }
         let estate = self.estate.clone();
-        let (facts, sessions) =
+        let (mut facts, sessions) =
             tokio::join!(hadome_observer::observe(&estate), self.ping_sessions());
+        self.ask_witnesses_again(&mut facts).await;
         let facts_for_journal = facts.clone();
         let history = self
             .journal
@@ -244,6 +251,44 @@ impl Daemon {
             self.carry_out(command, &facts).await?;
         }
         Ok(())
+    }
+
+    /// When a cluster's primary did not answer this pass, probes its other members again and
+    /// keeps their newer answers. They were probed at the pass's start, while hadome waited out
+    /// the primary's probe timeout; what they have heard from it since (`primary-agreement`
+    /// judges their silence by it) is worth that many milliseconds of detection.
+    async fn ask_witnesses_again(&self, facts: &mut Facts) {
+        let answered = |facts: &Facts, name: &str| {
+            matches!(
+                facts.instances.get(name).map(|probe| &probe.outcome),
+                Some(ProbeOutcome::Answered(_))
+            )
+        };
+        let mut witnesses = BTreeSet::new();
+        for cluster in &self.estate.clusters {
+            let Some(primary) = self.supervisor.primary_of(&cluster.name) else {
+                continue;
+            };
+            if answered(facts, primary) {
+                continue;
+            }
+            witnesses.extend(
+                cluster
+                    .members
+                    .iter()
+                    .filter(|member| member.as_str() != primary && answered(facts, member))
+                    .cloned(),
+            );
+        }
+        if witnesses.is_empty() {
+            return;
+        }
+        let mut estate = self.estate.clone();
+        estate
+            .instances
+            .retain(|instance| witnesses.contains(&instance.name));
+        let again = hadome_observer::observe(&estate).await;
+        facts.instances.extend(again.instances);
     }
 
     fn log_report(&mut self, report: &ClusterReport) {
@@ -490,7 +535,7 @@ impl Daemon {
             .await
     }
 
-    async fn failover(&mut self, plan: FailoverPlan, _facts: &Facts) -> Result<(), CliError> {
+    async fn failover(&mut self, plan: FailoverPlan, facts: &Facts) -> Result<(), CliError> {
         log(&format!(
             "FAILOVER of `{}`: {}; candidate `{}`",
             plan.cluster, plan.evidence, plan.candidate
@@ -540,21 +585,26 @@ impl Daemon {
                 )
             })
             .await?;
-        self.failover_steps(intent, &cluster, &plan.old_primary)
+        self.failover_steps(intent, &cluster, &plan.old_primary, facts)
             .await
     }
 
     /// The steps of a failover whose intent is journaled (also finishing one an earlier daemon
-    /// left open). Safe to repeat: fencing a fenced instance succeeds; a member that already
-    /// accepts writes is recognised and not promoted twice.
+    /// left open), starting from `facts`: the pass's own for a failover it just decided, a fresh
+    /// observation when finishing an open one. Safe to repeat: fencing a fenced instance succeeds;
+    /// a member that already accepts writes is recognised and not promoted twice.
+    ///
+    /// The pass's facts are enough to start from: the candidate is chosen again on facts observed
+    /// after the fence, and a member that became a primary meanwhile makes that choice refuse.
+    /// Observing again here would cost a whole probe timeout on the hung primary.
     async fn failover_steps(
         &mut self,
         intent: i64,
         cluster: &Cluster,
         old: &str,
+        facts: &Facts,
     ) -> Result<(), CliError> {
         // A member other than the old primary that already accepts writes: the failover is done.
-        let facts = hadome_observer::observe(&self.estate).await;
         if let Some(primary) = cluster.members.iter().find(|member| {
             *member != old
                 && matches!(&facts.instances.get(*member).map(|probe| &probe.outcome), Some(ProbeOutcome::Answered(state)) if !state.in_recovery)

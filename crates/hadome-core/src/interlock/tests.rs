@@ -87,6 +87,7 @@ fn state(in_recovery: bool, position: DataPosition) -> InstanceState {
         replication: Vec::new(),
         slots: Vec::new(),
         unapplied_settings: Vec::new(),
+        keepalive: crate::fact::KeepaliveSettings::UNKNOWN,
     }
 }
 

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::action::Action;
 use crate::estate::{Cluster, CrashPolicy, Estate, FailoverPolicy, OldPrimaryPolicy};
-use crate::fact::{Facts, FailureKind, History, ProbeOutcome, Timestamp};
+use crate::fact::{Facts, FailureKind, History, KeepaliveSettings, ProbeOutcome, Timestamp};
 use crate::finding::{human_duration, Severity, Verdict};
 use crate::interlock::{self, Assessment, View};
 use crate::position::PositionOrder;
@@ -229,6 +229,9 @@ struct Watch {
     synchronous: Vec<String>,
     /// Every standby streaming from it directly, as it last listed them.
     direct: Vec<String>,
+    /// Its replication timeouts, as last seen (they bound how long its standbys may hear
+    /// nothing from it while it is idle).
+    keepalive: Option<KeepaliveSettings>,
     /// Since when the leader has not answered.
     missing_since: Option<Timestamp>,
     /// When the leader was restarted in place for this failure.
@@ -419,6 +422,7 @@ fn supervise(
                 .iter()
                 .map(|peer| peer.application_name.clone())
                 .collect();
+            watch.keepalive = Some(state.keepalive);
         }
         commands.push(Command::Heartbeat {
             instance: leader.to_owned(),
@@ -529,6 +533,7 @@ fn supervise(
         &primary,
         &watch.direct,
         automation.detection_seconds,
+        &watch.keepalive.unwrap_or(KeepaliveSettings::UNKNOWN),
     );
     let answering: Vec<&StandbyView> = standbys.iter().filter(|standby| standby.answers).collect();
     let still_hear: Vec<&StandbyView> = answering

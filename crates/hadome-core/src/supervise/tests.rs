@@ -71,6 +71,11 @@ fn state(in_recovery: bool, lsn: u64) -> InstanceState {
         replication: Vec::new(),
         slots: Vec::new(),
         unapplied_settings: Vec::new(),
+        keepalive: KeepaliveSettings {
+            sender_timeout_ms: Some(1_000),
+            receiver_status_interval_ms: Some(10_000),
+            receiver_timeout_ms: Some(60_000),
+        },
     }
 }
 
@@ -674,6 +679,94 @@ fn a_standby_whose_wal_was_removed_upstream_is_rebuilt_at_once() {
     assert_eq!(
         rebuilds(&decision),
         [("db-3".to_owned(), "db-1".to_owned())],
+        "{decision:?}"
+    );
+}
+
+fn keepalive(sender_ms: u64, status_ms: u64, receiver_ms: u64) -> KeepaliveSettings {
+    KeepaliveSettings {
+        sender_timeout_ms: Some(sender_ms),
+        receiver_status_interval_ms: Some(status_ms),
+        receiver_timeout_ms: Some(receiver_ms),
+    }
+}
+
+#[test]
+fn an_idle_primarys_longest_gap_follows_its_replication_timeouts() {
+    // The lab: the sender pings after 1 s without a reply; standbys report every 10 s.
+    let lab = keepalive(2_000, 10_000, 60_000);
+    assert_eq!(lab.idle_gap_ms(&lab), Some(1_000));
+    // Standbys reporting every second reset the sender's clock before it pings: only the
+    // receiver's own request (after 30 s of silence) bounds the gap. Seen in bench/failover.
+    let chatty = keepalive(2_000, 1_000, 60_000);
+    assert_eq!(lab.idle_gap_ms(&chatty), Some(30_000));
+    // PostgreSQL's defaults: the same, at 30 s.
+    let defaults = keepalive(60_000, 10_000, 60_000);
+    assert_eq!(defaults.idle_gap_ms(&defaults), Some(30_000));
+    // Nobody pings: nothing bounds it.
+    let silent = keepalive(0, 10_000, 0);
+    assert_eq!(silent.idle_gap_ms(&silent), None);
+    // The primary never seen: the standby's own timeout still bounds it.
+    assert_eq!(KeepaliveSettings::UNKNOWN.idle_gap_ms(&lab), Some(30_000));
+}
+
+/// The healthy trio, every member with `settings`.
+fn world_with_keepalive(settings: KeepaliveSettings) -> World {
+    let mut world = World::healthy();
+    for probe in world.facts.instances.values_mut() {
+        if let ProbeOutcome::Answered(state) = &mut probe.outcome {
+            state.keepalive = settings;
+        }
+    }
+    world
+}
+
+/// `later` seconds pass; the primary hangs, and its standbys have heard nothing for `silent`
+/// seconds (their settings: `settings`).
+fn silence_for(world: &mut World, later: f64, silent: f64, settings: KeepaliveSettings) {
+    world.later(later);
+    world.fail("db-1", HUNG);
+    let age = (silent * 1000.0) as i64;
+    for name in ["db-2", "db-3"] {
+        let mut state = standby(100 * MB, "streaming", age);
+        state.keepalive = settings;
+        world.answer(name, state);
+    }
+}
+
+#[test]
+fn standbys_silent_for_less_than_twice_the_keepalive_gap_still_hear_the_primary() {
+    let lab = keepalive(2_000, 10_000, 60_000);
+    let mut world = world_with_keepalive(lab);
+    world.step();
+    // 1.6 s: past the 1.5 s window, but an idle primary may leave them 1 s apart: not yet.
+    silence_for(&mut world, 1.6, 1.6, lab);
+    let decision = world.step();
+    assert_eq!(state_of(&decision), ClusterState::Suspect, "{decision:?}");
+    assert!(
+        decision.reports[0].detail.contains("counts after 2 s"),
+        "{decision:?}"
+    );
+    silence_for(&mut world, 0.5, 2.1, lab);
+    let decision = world.step();
+    assert_eq!(
+        failover_to(&decision).as_deref(),
+        Some("db-2"),
+        "{decision:?}"
+    );
+}
+
+#[test]
+fn with_nothing_bounding_the_keepalive_gap_the_standbys_silence_proves_nothing() {
+    let silent = keepalive(0, 10_000, 0);
+    let mut world = world_with_keepalive(silent);
+    world.step();
+    silence_for(&mut world, 120.0, 120.0, silent);
+    let decision = world.step();
+    assert_eq!(state_of(&decision), ClusterState::Suspect, "{decision:?}");
+    assert_eq!(failover_to(&decision), None);
+    assert!(
+        decision.reports[0].detail.contains("proves nothing"),
         "{decision:?}"
     );
 }

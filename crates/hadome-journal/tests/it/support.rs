@@ -80,6 +80,7 @@ pub(crate) fn state(
                 pending_restart: index % 2 == 1,
             })
             .collect(),
+        keepalive: hadome_core::fact::KeepaliveSettings::UNKNOWN,
         position,
     }
 }
