@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use hadome_core::estate::{
-    Automation, Budget, Cluster, CrashPolicy, Estate, FailoverPolicy, Instance, InstanceCommands,
-    Notify, OldPrimaryPolicy,
+    Automation, Backup, BackupKind, Budget, Cluster, CrashPolicy, Estate, FailoverPolicy, Instance,
+    InstanceCommands, Notify, OldPrimaryPolicy, Snapshot,
 };
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
@@ -23,7 +23,21 @@ use crate::{
     DEFAULT_PROBE_INTERVAL_SECONDS, DEFAULT_PROBE_TIMEOUT_SECONDS,
 };
 
-const TOP_KEYS: &[&str] = &["journal", "probe", "notify", "instance", "cluster"];
+const TOP_KEYS: &[&str] = &[
+    "journal", "probe", "notify", "instance", "cluster", "backup", "snapshot",
+];
+const BACKUP_KEYS: &[&str] = &[
+    "name",
+    "type",
+    "instance",
+    "path",
+    "command",
+    "max_age_seconds",
+    "min_size_bytes",
+    "max_shrink_ratio",
+    "restore_test_max_age_seconds",
+];
+const SNAPSHOT_KEYS: &[&str] = &["name", "protects", "location"];
 const JOURNAL_KEYS: &[&str] = &["path"];
 const PROBE_KEYS: &[&str] = &["timeout_seconds", "interval_seconds"];
 const NOTIFY_KEYS: &[&str] = &["webhook_url"];
@@ -136,6 +150,33 @@ const OLD_PRIMARY_POLICIES: &[(&str, &str, OldPrimaryPolicy)] = &[
         OldPrimaryPolicy::Rebuild,
     ),
 ];
+
+/// The values of a backup's `type`, the most common first.
+const BACKUP_KINDS: &[(&str, &str, BackupKind)] = &[
+    (
+        "pg_dump",
+        "a `pg_dump -Fc` archive: its header, table of contents and data blocks are checked",
+        BackupKind::PgDump,
+    ),
+    (
+        "basebackup",
+        "a `pg_basebackup` directory with its `backup_manifest`, checked by `pg_verifybackup`",
+        BackupKind::BaseBackup,
+    ),
+    (
+        "files",
+        "any file: its size and checksum are checked",
+        BackupKind::Files,
+    ),
+];
+/// `command`'s placeholders in a `[[backup]]`.
+const BACKUP_PLACEHOLDERS: Placeholders = Placeholders {
+    names: &["output", "snapshot"],
+    explained: "the placeholders are `{output}` (the temporary path the command writes, which \
+                hadome verifies, then renames into place) and `{snapshot}` (a snapshot of the \
+                instance exported by hadome, for `pg_dump --snapshot={snapshot}`, so the row \
+                counts hadome records are the dump's own)",
+};
 
 /// The longest `application_name` PostgreSQL keeps (NAMEDATALEN - 1).
 const MAX_APPLICATION_NAME: usize = 63;
@@ -258,6 +299,30 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
         clusters.push(cluster);
     }
 
+    let backup_entries = match top.get("backup") {
+        None => Vec::new(),
+        Some(entry) => cx.array_of_tables(entry, "backup")?,
+    };
+    let mut backups = Vec::with_capacity(backup_entries.len());
+    let mut backup_lines: BTreeMap<String, usize> = BTreeMap::new();
+    for (index, element) in backup_entries.iter().enumerate() {
+        let backup = cx.backup(index, element, &backup_lines, &instance_names)?;
+        backup_lines.insert(backup.name.clone(), cx.line(element.span().start));
+        backups.push(backup);
+    }
+
+    let snapshot_entries = match top.get("snapshot") {
+        None => Vec::new(),
+        Some(entry) => cx.array_of_tables(entry, "snapshot")?,
+    };
+    let mut snapshots = Vec::with_capacity(snapshot_entries.len());
+    let mut snapshot_lines: BTreeMap<String, usize> = BTreeMap::new();
+    for (index, element) in snapshot_entries.iter().enumerate() {
+        let snapshot = cx.snapshot(index, element, &snapshot_lines)?;
+        snapshot_lines.insert(snapshot.name.clone(), cx.line(element.span().start));
+        snapshots.push(snapshot);
+    }
+
     Ok(Estate {
         instances,
         clusters,
@@ -265,6 +330,8 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
         probe_timeout_seconds,
         probe_interval_seconds,
         notify,
+        backups,
+        snapshots,
     })
 }
 
@@ -1122,6 +1189,257 @@ impl Context<'_> {
                 1,
             )?,
             automation: self.automation(&table, probe_interval_seconds)?,
+        })
+    }
+
+    /// The `[[backup]]` or `[[snapshot]]` table at `index`, named: its table (keys checked) and
+    /// name. `seen` maps the names before it to their lines.
+    fn named_table<'d, 'i>(
+        &self,
+        index: usize,
+        element: &'d Value<'i>,
+        seen: &BTreeMap<String, usize>,
+        what: &'static str,
+        keys: &'static [&'static str],
+    ) -> Result<(Table<'d, 'i>, &'d str), ConfigError> {
+        let DeValue::Table(raw) = element.get_ref() else {
+            return Err(self.wrong_type(
+                element,
+                format!("{what}[{index}]"),
+                "a table",
+                format!("start each {what} with its own `[[{what}]]` header"),
+            ));
+        };
+        let header = if what == "backup" {
+            "this `[[backup]]`"
+        } else {
+            "this `[[snapshot]]`"
+        };
+        let mut table = self.table(
+            raw,
+            format!("{what}[{index}]"),
+            header,
+            element.span().start,
+        );
+        let (name, name_offset) = self.required_string(&table, "name", "name = \"nightly\"")?;
+        if !valid_instance_name(name) {
+            return Err(self.invalid(
+                name_offset,
+                table.path("name"),
+                format!("is `{name}`, which is not a valid {what} name"),
+                "use 1 to 63 characters of a-z, 0-9, `-` and `_`, starting with a letter or digit",
+            ));
+        }
+        if let Some(first_line) = seen.get(name) {
+            return Err(ConfigError::DuplicateName {
+                at: self.at(name_offset),
+                key: table.path("name"),
+                what,
+                name: name.to_owned(),
+                first_line: *first_line,
+            });
+        }
+        table.prefix = format!("{what} \"{name}\"");
+        self.check_known(&table, keys)?;
+        Ok((table, name))
+    }
+
+    /// A required absolute path.
+    fn absolute_path(
+        &self,
+        table: &Table<'_, '_>,
+        key: &str,
+        example: &str,
+        what: &str,
+    ) -> Result<PathBuf, ConfigError> {
+        let written = format!("{key} = \"{example}\"");
+        let (text, offset) = self.required_string(table, key, &written)?;
+        if !Path::new(text).is_absolute() {
+            return Err(self.invalid(
+                offset,
+                table.path(key),
+                format!("is `{text}`, a relative path"),
+                format!("give {what} as an absolute path, such as `{example}`"),
+            ));
+        }
+        Ok(PathBuf::from(text))
+    }
+
+    /// An optional positive number of seconds.
+    fn optional_seconds(
+        &self,
+        table: &Table<'_, '_>,
+        key: &str,
+        example: f64,
+    ) -> Result<Option<f64>, ConfigError> {
+        match table.get(key) {
+            None => Ok(None),
+            Some(_) => self.seconds(table, key, example).map(Some),
+        }
+    }
+
+    /// One `[[backup]]`; `seen` maps the names before it to their lines.
+    fn backup(
+        &self,
+        index: usize,
+        element: &Value<'_>,
+        seen: &BTreeMap<String, usize>,
+        instances: &[String],
+    ) -> Result<Backup, ConfigError> {
+        let (table, name) = self.named_table(index, element, seen, "backup", BACKUP_KEYS)?;
+        let Some(kind) = self.choice(&table, "type", "a backup type", BACKUP_KINDS)? else {
+            return Err(self.missing(&table, "type", "type = \"pg_dump\""));
+        };
+        let instance = match self.string(&table, "instance", "instance = \"db-2\"")? {
+            None => None,
+            Some((instance, offset)) => {
+                if !instances.iter().any(|known| known == instance) {
+                    return Err(ConfigError::UnknownInstance {
+                        at: self.at(offset),
+                        key: table.path("instance"),
+                        name: instance.to_owned(),
+                        known: instances.to_vec(),
+                    });
+                }
+                Some(instance.to_owned())
+            }
+        };
+        let example = "/srv/backups/nightly-*.dump";
+        let path = self.absolute_path(&table, "path", example, "where the copies are")?;
+        let offset = table
+            .get("path")
+            .map_or(table.offset, |entry| entry.value.span().start);
+        let file_name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or("");
+        let in_directory = path
+            .parent()
+            .and_then(|parent| parent.to_str())
+            .unwrap_or("");
+        if file_name.matches('*').count() != 1 || in_directory.contains('*') {
+            return Err(self.invalid(
+                offset,
+                table.path("path"),
+                format!(
+                    "is `{}`, but its file name must hold exactly one `*`, where each copy's stamp goes",
+                    path.display()
+                ),
+                format!("name the copies with one `*` in the file name, such as `path = \"{example}\"`"),
+            ));
+        }
+        let command = self.command(
+            &table,
+            "command",
+            &[
+                "pg_dump",
+                "-Fc",
+                "--snapshot={snapshot}",
+                "-f",
+                "{output}",
+                "host=/run/postgresql dbname=app",
+            ],
+            &BACKUP_PLACEHOLDERS,
+        )?;
+        if let Some(argv) = &command {
+            if !argv.iter().any(|argument| argument.contains("{output}")) {
+                let entry = table
+                    .get("command")
+                    .map_or(table.offset, |entry| entry.value.span().start);
+                return Err(self.invalid(
+                    entry,
+                    table.path("command"),
+                    "never writes `{output}`",
+                    "pass `{output}` where the command writes its file (`-f {output}` for pg_dump, `-D {output}` for pg_basebackup): hadome verifies it there before renaming it into place",
+                ));
+            }
+            if argv.iter().any(|argument| argument.contains("{snapshot}")) && instance.is_none() {
+                let entry = table
+                    .get("command")
+                    .map_or(table.offset, |entry| entry.value.span().start);
+                return Err(self.invalid(
+                    entry,
+                    table.path("command"),
+                    "uses `{snapshot}`, but the backup names no `instance` to export it from",
+                    "add `instance = \"db-2\"` (the instance the dump reads), or drop `{snapshot}`",
+                ));
+            }
+        }
+        let min_size_bytes = match table.get("min_size_bytes") {
+            None => None,
+            Some(_) => Some(self.bytes(&table, "min_size_bytes", 1_048_576, 1)?),
+        };
+        let max_shrink_ratio = match table.get("max_shrink_ratio") {
+            None => None,
+            Some(entry) => {
+                let ratio = match entry.value.get_ref() {
+                    DeValue::Float(float) => float.as_str().parse::<f64>().ok(),
+                    DeValue::Integer(integer) => {
+                        i128::from_str_radix(integer.as_str(), integer.radix())
+                            .ok()
+                            .map(|value| value as f64)
+                    }
+                    _ => {
+                        return Err(self.wrong_type(
+                            entry.value,
+                            table.path("max_shrink_ratio"),
+                            "a number",
+                            "write it as a fraction, without quotes: `max_shrink_ratio = 0.5`",
+                        ))
+                    }
+                };
+                match ratio.filter(|ratio| ratio.is_finite() && *ratio > 0.0 && *ratio <= 1.0) {
+                    Some(ratio) => Some(ratio),
+                    None => {
+                        return Err(self.invalid(
+                            entry.value.span().start,
+                            table.path("max_shrink_ratio"),
+                            format!("must be a fraction above 0 and at most 1, not `{}`", self.text(entry.value)),
+                            "write the smallest share of the copy before it that a new copy may have, such as `max_shrink_ratio = 0.5` (half)",
+                        ))
+                    }
+                }
+            }
+        };
+        Ok(Backup {
+            name: name.to_owned(),
+            kind,
+            instance,
+            path,
+            command,
+            max_age_seconds: self.optional_seconds(&table, "max_age_seconds", 93_600.0)?,
+            min_size_bytes,
+            max_shrink_ratio,
+            restore_test_max_age_seconds: self.optional_seconds(
+                &table,
+                "restore_test_max_age_seconds",
+                2_678_400.0,
+            )?,
+        })
+    }
+
+    /// One `[[snapshot]]`; `seen` maps the names before it to their lines.
+    fn snapshot(
+        &self,
+        index: usize,
+        element: &Value<'_>,
+        seen: &BTreeMap<String, usize>,
+    ) -> Result<Snapshot, ConfigError> {
+        let (table, name) = self.named_table(index, element, seen, "snapshot", SNAPSHOT_KEYS)?;
+        Ok(Snapshot {
+            name: name.to_owned(),
+            protects: self.absolute_path(
+                &table,
+                "protects",
+                "/srv/pg",
+                "what the snapshots are of",
+            )?,
+            location: self.absolute_path(
+                &table,
+                "location",
+                "/mnt/snapshots/pg",
+                "where the snapshots are kept",
+            )?,
         })
     }
 

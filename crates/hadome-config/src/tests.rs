@@ -1311,3 +1311,114 @@ fn a_missing_file_is_an_error_naming_it() {
     let directory = load(Path::new("/")).unwrap_err();
     assert!(matches!(directory, ConfigError::Read { .. }), "{directory}");
 }
+
+#[test]
+fn backups_and_snapshots_become_the_estates() {
+    let estate = parse(
+        &with_cluster(
+            "[[backup]]
+name = \"nightly\"
+type = \"pg_dump\"
+instance = \"db-2\"
+path = \"/srv/backups/nightly-*.dump\"
+command = [\"pg_dump\", \"-Fc\", \"--snapshot={snapshot}\", \"-f\", \"{output}\", \"dbname=app\"]
+max_age_seconds = 93600
+min_size_bytes = 1048576
+max_shrink_ratio = 0.5
+restore_test_max_age_seconds = 2678400
+
+[[backup]]
+name = \"base\"
+type = \"basebackup\"
+path = \"/srv/backups/base-*\"
+
+[[snapshot]]
+name = \"hourly\"
+protects = \"/srv/db-1\"
+location = \"/mnt/snapshots/db-1\"
+",
+        ),
+        Path::new("estate.toml"),
+    )
+    .unwrap();
+    let nightly = estate.backup("nightly").unwrap();
+    assert_eq!(nightly.kind, hadome_core::estate::BackupKind::PgDump);
+    assert_eq!(nightly.instance.as_deref(), Some("db-2"));
+    assert_eq!(nightly.path, PathBuf::from("/srv/backups/nightly-*.dump"));
+    assert_eq!(nightly.command.as_ref().unwrap()[4], "{output}");
+    assert_eq!(nightly.max_age_seconds, Some(93_600.0));
+    assert_eq!(nightly.min_size_bytes, Some(1_048_576));
+    assert_eq!(nightly.max_shrink_ratio, Some(0.5));
+    assert_eq!(nightly.restore_test_max_age_seconds, Some(2_678_400.0));
+    let base = estate.backup("base").unwrap();
+    assert_eq!(base.kind, hadome_core::estate::BackupKind::BaseBackup);
+    assert_eq!(
+        (
+            base.command.as_ref(),
+            base.max_age_seconds,
+            base.max_shrink_ratio
+        ),
+        (None, None, None)
+    );
+    assert_eq!(
+        estate.snapshots[0].location,
+        PathBuf::from("/mnt/snapshots/db-1")
+    );
+}
+
+#[test]
+fn a_bad_backup_or_snapshot_names_its_key_and_the_fix() {
+    let backup = |body: &str| {
+        report(&with_cluster(&format!(
+            "[[backup]]\nname = \"nightly\"\n{body}"
+        )))
+    };
+    assert_eq!(
+        backup("path = \"/srv/b/n-*.dump\"\n"),
+        "estate.toml:10: `backup \"nightly\".type` is missing | hint: add `type = \"pg_dump\"` to this `[[backup]]`"
+    );
+    assert!(
+        backup("type = \"pgdump\"\npath = \"/srv/b/n-*.dump\"\n")
+            .contains("did you mean `pg_dump`"),
+        "{}",
+        backup("type = \"pgdump\"\npath = \"/srv/b/n-*.dump\"\n")
+    );
+    let no_star = backup("type = \"pg_dump\"\npath = \"/srv/b/nightly.dump\"\n");
+    assert!(no_star.starts_with("estate.toml:13: `backup \"nightly\".path` is `/srv/b/nightly.dump`, but its file name must hold exactly one `*`"), "{no_star}");
+    let relative = backup("type = \"pg_dump\"\npath = \"b/n-*.dump\"\n");
+    assert!(
+        relative.contains("is `b/n-*.dump`, a relative path"),
+        "{relative}"
+    );
+    let no_output = backup("type = \"pg_dump\"\npath = \"/srv/b/n-*.dump\"\ncommand = [\"pg_dump\", \"-f\", \"/tmp/x\"]\n");
+    assert!(
+        no_output.contains("`backup \"nightly\".command` never writes `{output}`"),
+        "{no_output}"
+    );
+    let typo = backup("type = \"pg_dump\"\npath = \"/srv/b/n-*.dump\"\ncommand = [\"pg_dump\", \"-f\", \"{ouput}\"]\n");
+    assert!(typo.contains("did you mean `{output}`?"), "{typo}");
+    let no_instance = backup("type = \"pg_dump\"\npath = \"/srv/b/n-*.dump\"\ncommand = [\"pg_dump\", \"--snapshot={snapshot}\", \"-f\", \"{output}\"]\n");
+    assert!(
+        no_instance.contains("uses `{snapshot}`, but the backup names no `instance`"),
+        "{no_instance}"
+    );
+    let unknown = backup("type = \"pg_dump\"\ninstance = \"db-9\"\npath = \"/srv/b/n-*.dump\"\n");
+    assert!(
+        unknown.contains("names `db-9`, which is not an instance"),
+        "{unknown}"
+    );
+    let ratio = backup("type = \"pg_dump\"\npath = \"/srv/b/n-*.dump\"\nmax_shrink_ratio = 1.5\n");
+    assert!(
+        ratio.contains("must be a fraction above 0 and at most 1, not `1.5`"),
+        "{ratio}"
+    );
+    let snapshot = report(&with_cluster(
+        "[[snapshot]]\nname = \"hourly\"\nprotects = \"/srv/db-1\"\n",
+    ));
+    assert_eq!(
+        snapshot,
+        "estate.toml:10: `snapshot \"hourly\".location` is missing | hint: add `location = \"/mnt/snapshots/pg\"` to this `[[snapshot]]`"
+    );
+    let twice = report(&with_cluster("[[snapshot]]\nname = \"a\"\nprotects = \"/p\"\nlocation = \"/l\"\n[[snapshot]]\nname = \"a\"\nprotects = \"/p\"\nlocation = \"/m\"\n"));
+    assert!(twice.contains("snapshot"), "{twice}");
+}

@@ -61,6 +61,8 @@ fn fixture() -> (Estate, Facts, History) {
         probe_timeout_seconds: 2.0,
         probe_interval_seconds: 1.0,
         notify: Default::default(),
+        backups: Vec::new(),
+        snapshots: Vec::new(),
     };
     let mut facts = Facts::default();
     let mut history = History::default();

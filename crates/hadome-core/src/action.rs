@@ -32,6 +32,13 @@ pub enum Action {
         /// The instance.
         target: String,
     },
+    /// Replace an instance's data with the newest copy of a backup.
+    RestoreBackup {
+        /// The instance whose data is replaced.
+        target: String,
+        /// The backup (its name in the estate).
+        backup: String,
+    },
 }
 
 /// What an action does to the estate, so interlocks can judge it.
@@ -54,6 +61,7 @@ impl Action {
             Action::Restart { .. } => "restart",
             Action::Stop { .. } => "stop",
             Action::DeleteData { .. } => "delete-data",
+            Action::RestoreBackup { .. } => "restore-backup",
         }
     }
 
@@ -64,7 +72,8 @@ impl Action {
             | Action::Rebuild { target, .. }
             | Action::Restart { target }
             | Action::Stop { target }
-            | Action::DeleteData { target } => target,
+            | Action::DeleteData { target }
+            | Action::RestoreBackup { target, .. } => target,
         }
     }
 
@@ -87,6 +96,11 @@ impl Action {
                 destroyed: vec![target],
                 ..Impact::default()
             },
+            Action::RestoreBackup { backup, .. } => Impact {
+                unavailable: vec![target.clone()],
+                overwritten: vec![(target.clone(), format!("backup {backup}"))],
+                destroyed: vec![target],
+            },
         }
     }
 }
@@ -96,6 +110,9 @@ impl fmt::Display for Action {
         match self {
             Action::Rebuild { target, source } => {
                 write!(formatter, "rebuild {target} from {source}")
+            }
+            Action::RestoreBackup { target, backup } => {
+                write!(formatter, "restore-backup {target} from {backup}")
             }
             other => write!(formatter, "{} {}", other.name(), other.target()),
         }

@@ -20,6 +20,70 @@ pub struct Estate {
     pub probe_interval_seconds: f64,
     /// Where the daemon sends escalations.
     pub notify: Notify,
+    /// Backups, in the order of the file.
+    pub backups: Vec<Backup>,
+    /// Snapshots, in the order of the file.
+    pub snapshots: Vec<Snapshot>,
+}
+
+/// What a backup is made of, and so how hadome checks its structure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackupKind {
+    /// A `pg_dump -Fc` archive: header and table of contents, every data block complete.
+    PgDump,
+    /// A `pg_basebackup` directory with its `backup_manifest` (`pg_verifybackup`).
+    BaseBackup,
+    /// Any file: size and checksum only.
+    Files,
+}
+
+impl BackupKind {
+    /// The `type` of the estate file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackupKind::PgDump => "pg_dump",
+            BackupKind::BaseBackup => "basebackup",
+            BackupKind::Files => "files",
+        }
+    }
+}
+
+/// One backup: a series of copies on disk, made by hadome (`command`) or by something else, each
+/// judged against its bounds and against the copies before it (`backup-trust`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backup {
+    /// Its name in the estate.
+    pub name: String,
+    /// What its copies are.
+    pub kind: BackupKind,
+    /// The instance it is taken from (and can restore), when it is a database's.
+    pub instance: Option<String>,
+    /// Where its copies are: a path whose file name holds one `*` (`/srv/backups/nightly-*.dump`);
+    /// hadome names a new copy by putting a UTC stamp there.
+    pub path: PathBuf,
+    /// How hadome makes a copy (argv; `{output}` is the temporary path it verifies, then renames
+    /// into place; `{snapshot}` an exported snapshot of the instance, for `pg_dump --snapshot`).
+    pub command: Option<Vec<String>>,
+    /// The newest copy must be younger than this.
+    pub max_age_seconds: Option<f64>,
+    /// The newest copy must be at least this big.
+    pub min_size_bytes: Option<u64>,
+    /// The newest copy must be at least this fraction of the size of the one before it.
+    pub max_shrink_ratio: Option<f64>,
+    /// A restore test must have passed within this long.
+    pub restore_test_max_age_seconds: Option<f64>,
+}
+
+/// Where snapshots of a path are kept (`snapshot-independence`: never inside what they protect,
+/// nor on its filesystem).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Its name in the estate.
+    pub name: String,
+    /// What the snapshots are of.
+    pub protects: PathBuf,
+    /// Where they are stored.
+    pub location: PathBuf,
 }
 
 /// Where escalations go (besides the journal, which always has them).
@@ -183,6 +247,11 @@ impl Estate {
     /// An instance by name.
     pub fn instance(&self, name: &str) -> Option<&Instance> {
         self.instances.iter().find(|instance| instance.name == name)
+    }
+
+    /// A backup by name.
+    pub fn backup(&self, name: &str) -> Option<&Backup> {
+        self.backups.iter().find(|backup| backup.name == name)
     }
 
     /// The cluster `instance` belongs to.

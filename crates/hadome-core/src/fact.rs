@@ -5,7 +5,9 @@
 //! clock: every age is computed against the `now` it is given.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
+use crate::backup::{BackupHistory, BackupObservation, Storage};
 use crate::position::{DataPosition, Lsn};
 
 /// A point in time: milliseconds since the Unix epoch.
@@ -25,6 +27,11 @@ pub struct Facts {
     /// Per instance name, what its probe returned. An instance of the estate that is missing here
     /// was not probed: its facts are unknown.
     pub instances: BTreeMap<String, Probe>,
+    /// Per backup name, its copies as listed now (missing: not looked at).
+    pub backups: BTreeMap<String, BackupObservation>,
+    /// Per path of interest (snapshot and backup locations, what they protect, data
+    /// directories), the filesystem that holds it; missing when it could not be looked up.
+    pub storage: BTreeMap<PathBuf, Storage>,
 }
 
 /// One probe of one instance.
@@ -285,6 +292,8 @@ pub struct UnappliedSetting {
 pub struct History {
     /// Per instance, the last time it answered.
     pub last_known: BTreeMap<String, LastKnown>,
+    /// Per backup name, the copies hadome made and the restore tests.
+    pub backups: BTreeMap<String, BackupHistory>,
 }
 
 /// An instance as it was the last time it answered.

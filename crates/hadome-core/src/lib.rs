@@ -9,11 +9,13 @@
 //!   (what the journal remembers, from `hadome-journal`);
 //! - [`position::DataPosition`] and [`position::PositionOrder`]: which copy holds more;
 //! - [`action::Action`]: what someone proposes to do;
+//! - [`backup`]: backups and snapshots as facts, and what the journal remembers of them;
 //! - [`finding::Finding`] and [`finding::Verdict`]: what the interlocks say.
 
 #![warn(missing_docs)]
 
 pub mod action;
+pub mod backup;
 pub mod estate;
 pub mod fact;
 pub mod finding;

@@ -119,12 +119,12 @@ pub const CATALOGUE: &[Rule] = &[
     Rule {
         id: BACKUP_TRUST,
         incidents: "A",
-        implemented: false,
+        implemented: true,
     },
     Rule {
         id: SNAPSHOT_INDEPENDENCE,
         incidents: "A",
-        implemented: false,
+        implemented: true,
     },
     Rule {
         id: REDIRECT_LOOP,

@@ -130,7 +130,10 @@ pub(crate) fn read_all(connection: &Connection, path: &Path) -> Result<History, 
         let known = read_row(&reader, row)?;
         last_known.insert(instance, known);
     }
-    Ok(History { last_known })
+    Ok(History {
+        last_known,
+        ..History::default()
+    })
 }
 
 fn read_row(reader: &RowReader<'_>, row: &rusqlite::Row<'_>) -> Result<LastKnown, JournalError> {

@@ -17,7 +17,10 @@
 //!   rule `single-actor`), **pauses** and **acks** (automation that did not restore health or ran
 //!   out of budget pauses until a person acknowledges, rule `budget`; the budget counts intents
 //!   with [`Journal::count_intents`] since the last ack), and **escalations** with whether their
-//!   notification got through. Their events: `lease`, `pause`, `ack`, `escalation`, `notified`.
+//!   notification got through. Their events: `lease`, `pause`, `ack`, `escalation`, `notified`;
+//! - **backups** (schema version 4): each copy hadome made (size, SHA-256, the source's position
+//!   and row counts at dump time) and each restore test, read back into `History::backups`; their
+//!   events: `backup-made`, `backup-failed`, `restore-test`.
 //!
 //! The file is SQLite in WAL mode (`synchronous=NORMAL`, a 5 s busy timeout; intents, steps,
 //! outcomes, leases, pauses, acks and escalations are committed at `synchronous=FULL`, so that a
@@ -28,6 +31,7 @@
 
 #![warn(missing_docs)]
 
+mod backup;
 mod column;
 mod error;
 mod escalation;
@@ -47,6 +51,7 @@ use hadome_core::fact::{Facts, History, ProbeOutcome, Timestamp};
 use hadome_core::finding::{Finding, Verdict};
 use rusqlite::{Connection, TransactionBehavior};
 
+pub use crate::backup::{BackupMade, RestoreTestDone};
 pub use crate::error::JournalError;
 pub use crate::escalation::Escalation;
 pub use crate::event::JournalEvent;
@@ -91,6 +96,19 @@ pub const KIND_ESCALATION: &str = ESCALATION;
 
 /// The kind of event recording one attempt to notify a person of an escalation.
 pub const KIND_NOTIFIED: &str = NOTIFIED;
+
+/// The kind of event recording a backup copy hadome made, verified and kept.
+pub const KIND_BACKUP_MADE: &str = BACKUP_MADE;
+
+/// The kind of event recording a backup run that kept nothing, and why.
+pub const KIND_BACKUP_FAILED: &str = BACKUP_FAILED;
+
+/// The kind of event recording a restore test and how it ended.
+pub const KIND_RESTORE_TEST: &str = RESTORE_TEST;
+
+pub(crate) const BACKUP_MADE: &str = "backup-made";
+pub(crate) const BACKUP_FAILED: &str = "backup-failed";
+pub(crate) const RESTORE_TEST: &str = "restore-test";
 
 /// An open journal file.
 #[derive(Debug)]
@@ -189,7 +207,68 @@ impl Journal {
 
     /// What earlier passes remember: the last known state of every instance that ever answered.
     pub fn history(&self) -> Result<History, JournalError> {
-        last_known::read_all(&self.connection, &self.path)
+        let mut history = last_known::read_all(&self.connection, &self.path)?;
+        history.backups = backup::read_all(&self.connection, &self.path)?;
+        Ok(history)
+    }
+
+    /// Records a copy of a backup that hadome made, verified and renamed into place (a row of
+    /// `backup_records` and a `backup-made` event). Durable when it returns.
+    pub fn record_backup_made(
+        &mut self,
+        at: Timestamp,
+        made: &BackupMade,
+    ) -> Result<(), JournalError> {
+        let path = self.path.as_path();
+        intent::durably(
+            &mut self.connection,
+            path,
+            "record a backup",
+            |transaction| backup::made(transaction, path, at, made),
+        )
+    }
+
+    /// Records a backup run that kept nothing: `stage` (`command`, `verify` …) and why (a
+    /// `backup-failed` event). Durable when it returns.
+    pub fn record_backup_failed(
+        &mut self,
+        at: Timestamp,
+        backup_name: &str,
+        stage: &str,
+        detail: &str,
+    ) -> Result<(), JournalError> {
+        let path = self.path.as_path();
+        intent::durably(
+            &mut self.connection,
+            path,
+            "record a failed backup",
+            |transaction| backup::failed(transaction, path, at, backup_name, stage, detail),
+        )
+    }
+
+    /// Records a restore test (a row of `backup_records` and a `restore-test` event). Durable
+    /// when it returns.
+    pub fn record_restore_test(
+        &mut self,
+        at: Timestamp,
+        done: &RestoreTestDone,
+    ) -> Result<(), JournalError> {
+        let path = self.path.as_path();
+        intent::durably(
+            &mut self.connection,
+            path,
+            "record a restore test",
+            |transaction| backup::restore_test(transaction, path, at, done),
+        )
+    }
+
+    /// What hadome recorded when it made `copy` of `backup_name`, if it did.
+    pub fn made_copy(
+        &self,
+        backup_name: &str,
+        copy: &Path,
+    ) -> Result<Option<hadome_core::backup::MadeCopy>, JournalError> {
+        backup::made_copy(&self.connection, &self.path, backup_name, copy)
     }
 
     /// Appends a `verdict` event: the action (its text, name, target and source), the verdict,

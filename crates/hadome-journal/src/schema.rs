@@ -13,7 +13,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::JournalError;
 
 /// The schema version this code writes, and the newest it reads.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 /// `PRAGMA application_id` of a hadome journal: "hado" in ASCII.
 pub(crate) const APPLICATION_ID: i64 = 0x6861_646F;
@@ -123,6 +123,19 @@ const MIGRATIONS: &[&str] = &[
         notify_error TEXT
     );
     CREATE INDEX escalations_at ON escalations (at_ms, id);
+",
+    // Version 4: backups. One row per copy hadome made (`kind` = 'made') and per restore test
+    // (`kind` = 'restore-test'); `path` is the copy's; `body` a versioned JSON record.
+    "
+    CREATE TABLE backup_records (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        backup TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        path TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX backup_records_backup ON backup_records (backup, at_ms, id);
 ",
 ];
 

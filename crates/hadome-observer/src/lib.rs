@@ -453,6 +453,8 @@ mod tests {
                 probe_timeout_seconds: seconds,
                 probe_interval_seconds: 5.0,
                 notify: Default::default(),
+                backups: Vec::new(),
+                snapshots: Vec::new(),
             };
             let facts = observe(&estate).await;
             assert!(

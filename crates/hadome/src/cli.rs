@@ -52,7 +52,8 @@ pub(crate) enum Command {
         /// The instance acted on.
         #[arg(value_name = "TARGET")]
         target: String,
-        /// For `rebuild`: the instance whose data replaces the target's.
+        /// For `rebuild`: the instance whose data replaces the target's; for `restore-backup`:
+        /// the backup.
         #[arg(long, value_name = "SOURCE")]
         from: Option<String>,
         #[command(flatten)]
@@ -139,6 +140,9 @@ pub(crate) enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Backups that are real: make, verify and restore-test them, each judged by its history.
+    #[command(subcommand)]
+    Backup(BackupCommand),
     /// Real PostgreSQL estates on this machine, with the incidents' faults: for tests, drills,
     /// demos and benchmarks.
     #[command(subcommand)]
@@ -183,6 +187,69 @@ pub(crate) enum ActionName {
     /// Retire an instance's data directory: stop it, then move the directory aside (hadome never
     /// deletes; removing it is a person's decision).
     DeleteData,
+    /// Replace TARGET's data with the newest copy of --from BACKUP (`ask` only, today).
+    RestoreBackup,
+}
+
+/// `hadome backup …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BackupCommand {
+    /// Make a copy: run the backup's command, verify its output, rename it into place.
+    ///
+    /// The command writes `{output}`, a temporary path in the backup's directory. hadome checks
+    /// its exit status, then reads the output whole: it must not be empty, must reach
+    /// `min_size_bytes`, and must have a sound structure (a pg_dump archive's header, table of
+    /// contents and every data block; a base backup through pg_verifybackup). Only then is it
+    /// renamed into place, with a UTC stamp where the path's `*` is, and the journal records its
+    /// size, SHA-256, how long it took, the source's position and, when the command uses
+    /// `{snapshot}`, every table's row count in the dump's own snapshot. A failed or empty output
+    /// is never renamed into place: it is moved aside (`.hadome-failed-…`) and escalated. Exit 0
+    /// made, 1 failed, 2 usage or configuration error.
+    #[command(after_help = "Example:
+  hadome backup run nightly --config estate.toml")]
+    Run {
+        /// The backup, as the estate's `[[backup]]` names it.
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[command(flatten)]
+        config: ConfigFile,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Read the newest copy whole and judge it (rules backup-trust, snapshot-independence).
+    ///
+    /// Exists, age, size floor, shrink against the copy before it, SHA-256 against what hadome
+    /// recorded when it made it, structure, and the last restore test. Exit 0 trusted, 1 not.
+    #[command(after_help = "Example:
+  hadome backup verify nightly --config estate.toml --json")]
+    Verify {
+        /// The backup, as the estate's `[[backup]]` names it.
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[command(flatten)]
+        config: ConfigFile,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Restore the newest copy into a scratch PostgreSQL and compare it with the record.
+    ///
+    /// The scratch server is started like the lab's (as `postgres`, on a Unix socket and a
+    /// loopback port) in a temporary directory and removed afterwards. Its tables and their row
+    /// counts are compared with what hadome recorded when it made the copy; pass or fail is
+    /// journaled with the numbers (`backup-trust` flags a backup whose last pass is older than
+    /// `restore_test_max_age_seconds`). A progress bar shows on a terminal. Exit 0 passed,
+    /// 1 failed.
+    #[command(after_help = "Example:
+  hadome backup restore-test nightly --config estate.toml")]
+    RestoreTest {
+        /// The backup, as the estate's `[[backup]]` names it.
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[command(flatten)]
+        config: ConfigFile,
+        #[command(flatten)]
+        json: Json,
+    },
 }
 
 /// Where the lab lives.

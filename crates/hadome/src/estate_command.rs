@@ -15,6 +15,7 @@ use hadome_core::interlock::{self, Assessment, View};
 use hadome_core::position::PositionOrder;
 use serde_json::{json, Value};
 
+use crate::backup_command::{observe_backups, BackupReading};
 use crate::cli::{ActionName, ConfigFile};
 use crate::error::CliError;
 use crate::exit_code;
@@ -37,11 +38,17 @@ pub(crate) fn wall_clock() -> Timestamp {
     Timestamp(i64::try_from(millis).unwrap_or(i64::MAX))
 }
 
-pub(crate) async fn observe(config: &ConfigFile) -> Result<Pass, CliError> {
+/// One pass: the instances probed and, concurrently, the backups read as deep as `reading` says.
+pub(crate) async fn observe(config: &ConfigFile, reading: BackupReading) -> Result<Pass, CliError> {
     let estate = hadome_config::load(&config.config)?;
     let mut journal = hadome_journal::Journal::open(&estate.journal_path)?;
     let started = Instant::now();
-    let facts = hadome_observer::observe(&estate).await;
+    let (mut facts, (backups, storage)) = tokio::join!(
+        hadome_observer::observe(&estate),
+        observe_backups(&estate, reading)
+    );
+    facts.backups = backups;
+    facts.storage = storage;
     let observe_seconds = started.elapsed().as_secs_f64();
     journal.record_facts(&facts)?;
     let history = journal.history()?;
@@ -55,7 +62,7 @@ pub(crate) async fn observe(config: &ConfigFile) -> Result<Pass, CliError> {
     })
 }
 
-fn severity_label(severity: Severity) -> &'static str {
+pub(crate) fn severity_label(severity: Severity) -> &'static str {
     match severity {
         Severity::Deny => "CRITICAL",
         Severity::NeedsHuman => "NEEDS-HUMAN",
@@ -64,7 +71,7 @@ fn severity_label(severity: Severity) -> &'static str {
     }
 }
 
-fn finding_json(finding: &Finding) -> Value {
+pub(crate) fn finding_json(finding: &Finding) -> Value {
     json!({
         "rule": finding.rule,
         "severity": finding.severity.as_str(),
@@ -76,7 +83,7 @@ fn finding_json(finding: &Finding) -> Value {
 
 /// `hadome check`.
 pub(crate) async fn check(config: ConfigFile, as_json: bool) -> Result<u8, CliError> {
-    let pass = observe(&config).await?;
+    let pass = observe(&config, BackupReading::VerifyNewest).await?;
     let findings = interlock::check(&pass.estate, &pass.facts, &pass.history, pass.now);
     let critical = findings
         .iter()
@@ -130,7 +137,7 @@ pub(crate) async fn check(config: ConfigFile, as_json: bool) -> Result<u8, CliEr
 
 /// `hadome status`.
 pub(crate) async fn status(config: ConfigFile, as_json: bool) -> Result<u8, CliError> {
-    let pass = observe(&config).await?;
+    let pass = observe(&config, BackupReading::ListOnly).await?;
     let view = View {
         estate: &pass.estate,
         facts: &pass.facts,
@@ -357,7 +364,12 @@ pub(crate) async fn ask(
     as_json: bool,
 ) -> Result<u8, CliError> {
     let action = action_from(action, target, from)?;
-    let mut pass = observe(&config).await?;
+    // Restoring from a backup needs its newest copy read whole; nothing else does.
+    let reading = match action {
+        Action::RestoreBackup { .. } => BackupReading::VerifyNewest,
+        _ => BackupReading::ListOnly,
+    };
+    let mut pass = observe(&config, reading).await?;
     let assessment = interlock::assess(&pass.estate, &pass.facts, &pass.history, &action, pass.now);
     pass.journal.record_verdict(
         pass.now,
@@ -393,10 +405,17 @@ pub(crate) fn action_from(
                 hint: Some("hadome ask rebuild db-3 --from db-1 --config estate.toml".to_owned()),
             })
         }
+        (ActionName::RestoreBackup, Some(backup)) => Action::RestoreBackup { target, backup },
+        (ActionName::RestoreBackup, None) => {
+            return Err(CliError::Usage {
+                message: "`restore-backup` needs `--from BACKUP`: the backup (its name in the estate) whose newest copy replaces the target's data".to_owned(),
+                hint: Some("hadome ask restore-backup db-1 --from nightly --config estate.toml".to_owned()),
+            })
+        }
         (other, Some(_)) => {
             return Err(CliError::Usage {
                 message: format!(
-                    "`--from` goes with `rebuild` only, not `{}`",
+                    "`--from` goes with `rebuild` and `restore-backup` only, not `{}`",
                     action_word(other)
                 ),
                 hint: None,
@@ -416,12 +435,14 @@ fn action_word(action: ActionName) -> &'static str {
         ActionName::Restart => "restart",
         ActionName::Stop => "stop",
         ActionName::DeleteData => "delete-data",
+        ActionName::RestoreBackup => "restore-backup",
     }
 }
 
 pub(crate) fn assessment_json(assessment: &Assessment) -> Value {
     let (source, target) = match &assessment.action {
         Action::Rebuild { source, target } => (Some(source.clone()), target.clone()),
+        Action::RestoreBackup { backup, target } => (Some(backup.clone()), target.clone()),
         other => (None, other.target().to_owned()),
     };
     json!({

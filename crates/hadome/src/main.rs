@@ -4,6 +4,7 @@
 //! here, which turn their answers into tables or JSON.
 
 mod ack_command;
+mod backup_command;
 mod cli;
 mod daemon;
 mod error;
@@ -12,13 +13,14 @@ mod exit_code;
 mod lab_command;
 mod notify;
 mod output;
+mod restore_test;
 mod run_command;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{BackupCommand, Cli, Command};
 use crate::error::CliError;
 
 fn main() -> ExitCode {
@@ -78,6 +80,17 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             json,
         } => ack_command::ack(target, by, note, config, json.json),
         Command::Daemon { config, once } => daemon::run(config, once).await,
+        Command::Backup(command) => match command {
+            BackupCommand::Run { name, config, json } => {
+                backup_command::run(name, config, json.json).await
+            }
+            BackupCommand::Verify { name, config, json } => {
+                backup_command::verify(name, config, json.json).await
+            }
+            BackupCommand::RestoreTest { name, config, json } => {
+                backup_command::restore_test(name, config, json.json).await
+            }
+        },
         Command::Lab(command) => lab_command::run(command).await,
     }
 }

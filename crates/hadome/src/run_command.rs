@@ -88,6 +88,8 @@ pub(crate) fn plan(estate: &Estate, action: &Action) -> Vec<Step> {
                 data_dir: data_dir(target),
             },
         ],
+        // Refused before planning (`run`): there is no restore step yet.
+        Action::RestoreBackup { .. } => Vec::new(),
         Action::Rebuild { target, source } => vec![
             Step::Stop(target.clone()),
             Step::Preserve {
@@ -206,7 +208,17 @@ pub(crate) async fn run(options: RunOptions) -> Result<u8, CliError> {
             })
         }
     };
-    let mut pass = observe(&options.config).await?;
+    if let Action::RestoreBackup { backup, target } = &action {
+        return Err(CliError::Usage {
+            message: format!("`run restore-backup` cannot execute yet: hadome has no restore step for `{target}`"),
+            hint: Some(format!("`hadome ask restore-backup {target} --from {backup}` judges it; `hadome backup restore-test {backup}` proves the backup restores")),
+        });
+    }
+    let mut pass = observe(
+        &options.config,
+        crate::backup_command::BackupReading::ListOnly,
+    )
+    .await?;
     let steps = plan(&pass.estate, &action);
     check_configured(&pass.estate, &steps)?;
     let open = pass.journal.open_intents()?;
@@ -564,7 +576,7 @@ fn preserve(data_dir: &Path) -> Result<String, String> {
 
 /// `YYYYMMDDTHHMMSSZ` for a timestamp (UTC), without a date library: days to civil date after
 /// Howard Hinnant's `civil_from_days`.
-fn utc_stamp(at: Timestamp) -> String {
+pub(crate) fn utc_stamp(at: Timestamp) -> String {
     let seconds = at.0.div_euclid(1000);
     let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
     let z = days + 719_468;
@@ -679,6 +691,8 @@ mod tests {
             probe_timeout_seconds: 2.0,
             probe_interval_seconds: 1.0,
             notify: Default::default(),
+            backups: Vec::new(),
+            snapshots: Vec::new(),
         };
         let rebuild = plan(
             &estate,

@@ -10,15 +10,19 @@ use crate::estate::Estate;
 use crate::fact::{Facts, History, Timestamp};
 use crate::finding::{Finding, Severity, Verdict};
 
+mod backup_trust;
 mod config_applied;
 mod last_copy;
 mod overwrite_older;
 mod promote_eligibility;
 mod replication_stalled;
+mod snapshot_independence;
 mod stale_facts;
 mod timeline_follow;
 mod view;
 
+#[cfg(test)]
+mod backup_tests;
 #[cfg(test)]
 mod tests;
 
@@ -56,6 +60,17 @@ pub fn assess(
     if estate.instance(action.target()).is_none() {
         findings.push(unknown_instance(action.target()));
     }
+    if let Action::RestoreBackup { backup, .. } = action {
+        if estate.backup(backup).is_none() {
+            findings.push(Finding {
+                rule: crate::rule::BACKUP_TRUST,
+                severity: Severity::Deny,
+                subject: backup.clone(),
+                message: format!("the estate has no backup `{backup}`"),
+                alternative: None,
+            });
+        }
+    }
     if let Action::Rebuild { source, target } = action {
         if estate.instance(source).is_none() {
             findings.push(unknown_instance(source));
@@ -73,6 +88,9 @@ pub fn assess(
     if findings.is_empty() {
         findings.extend(stale_facts::assess(&view, action));
         findings.extend(overwrite_older::assess(&view, action));
+        findings.extend(overwrite_older::assess_restore(&view, action));
+        findings.extend(backup_trust::assess(&view, action));
+        findings.extend(snapshot_independence::assess(&view, action));
         findings.extend(last_copy::assess(&view, action));
         findings.extend(promote_eligibility::assess(&view, action));
         findings.extend(availability(&view, action));
@@ -100,6 +118,8 @@ pub fn check(estate: &Estate, facts: &Facts, history: &History, now: Timestamp) 
     findings.extend(replication_stalled::check(&view));
     findings.extend(timeline_follow::check(&view));
     findings.extend(config_applied::check(&view));
+    findings.extend(backup_trust::check(&view));
+    findings.extend(snapshot_independence::check(&view));
     findings.sort_by_key(|finding| std::cmp::Reverse(finding.severity));
     findings
 }

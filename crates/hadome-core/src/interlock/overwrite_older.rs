@@ -111,3 +111,85 @@ pub(crate) fn assess(view: &View, action: &Action) -> Vec<Finding> {
     }
     findings
 }
+
+/// `ask restore-backup`: the backup's newest copy must not be behind the target.
+///
+/// A restore of `target` from a backup MUST be denied when the position hadome recorded when it
+/// made the backup's newest copy is behind the target's position (live, or last known), and is
+/// `needs-human` when hadome did not make that copy (no recorded position), or the two cannot be
+/// compared. A dump's position is where its snapshot was taken.
+pub(crate) fn assess_restore(view: &View, action: &Action) -> Vec<Finding> {
+    let Action::RestoreBackup { target, backup } = action else {
+        return Vec::new();
+    };
+    let newest = view
+        .facts
+        .backups
+        .get(backup)
+        .and_then(|observation| observation.copies.as_ref().ok())
+        .and_then(|copies| copies.first());
+    let Some(newest) = newest else {
+        // backup-trust says it has no copy.
+        return Vec::new();
+    };
+    let made = view
+        .history
+        .backups
+        .get(backup)
+        .and_then(|history| history.made.get(&newest.path));
+    let Some(backup_position) = made.and_then(|made| made.position.as_ref()) else {
+        return vec![Finding {
+            rule: OVERWRITE_OLDER,
+            severity: Severity::NeedsHuman,
+            subject: target.clone(),
+            message: format!(
+                "hadome does not know how far `{}` (the newest copy of `{backup}`) goes: it did not make it, so it recorded no position",
+                newest.path.display()
+            ),
+            alternative: Some(format!(
+                "make copies with `hadome backup run {backup}`, which records the source's position"
+            )),
+        }];
+    };
+    let Some(target_known) = view.position(target) else {
+        // stale-facts says what is missing.
+        return Vec::new();
+    };
+    let target_position = target_known.position;
+    let seen = if target_known.live {
+        "is".to_owned()
+    } else {
+        format!("was last seen, {},", view.ago(target_known.seen_at))
+    };
+    let made_at = made.map_or_else(String::new, |made| {
+        format!(", made {}", view.ago(made.made_at))
+    });
+    let backup_text = format!(
+        "backup `{backup}` (`{}`{made_at}) is at {backup_position}",
+        newest.path.display()
+    );
+    match backup_position.compare(target_position) {
+        PositionOrder::Ahead | PositionOrder::Equal => Vec::new(),
+        PositionOrder::Behind => vec![Finding {
+            rule: OVERWRITE_OLDER,
+            severity: Severity::Deny,
+            subject: target.clone(),
+            message: format!(
+                "{backup_text}; `{target}` {seen} at {target_position}. Restoring it over `{target}` discards {} of WAL written since",
+                human_bytes(target_position.lsn.bytes_after(backup_position.lsn))
+            ),
+            alternative: Some(format!(
+                "keep `{target}`; to test the backup, `hadome backup restore-test {backup}` restores it into a scratch server"
+            )),
+        }],
+        PositionOrder::Divergent | PositionOrder::Incomparable => vec![Finding {
+            rule: OVERWRITE_OLDER,
+            severity: Severity::NeedsHuman,
+            subject: target.clone(),
+            message: format!(
+                "{backup_text}; `{target}` {seen} at {target_position}: hadome cannot tell that the backup holds everything `{target}` does"
+            ),
+            alternative: None,
+        }],
+    }
+}

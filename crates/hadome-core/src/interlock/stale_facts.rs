@@ -2,7 +2,8 @@
 //!
 //! A destructive action MUST NOT be allowed on facts that are missing or stale: a rebuild needs a
 //! source that answers now, and a target whose data is known (now or from the journal); a target
-//! never observed is `needs-human`, never `allow`. A promotion needs a candidate that answers now.
+//! never observed is `needs-human`, never `allow` (a restore from a backup too). A promotion needs a
+//! candidate that answers now.
 //! In `check`, every instance that did not answer is critical: hadome is blind to it.
 
 use crate::action::Action;
@@ -53,7 +54,7 @@ pub(crate) fn assess(view: &View, action: &Action) -> Vec<Finding> {
                 ));
             }
         }
-        Action::DeleteData { target } => {
+        Action::DeleteData { target } | Action::RestoreBackup { target, .. } => {
             if view.fresh(target).is_none() && view.last_known(target).is_none() {
                 findings.push(finding(
                     target,

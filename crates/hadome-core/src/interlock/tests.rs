@@ -51,6 +51,8 @@ fn estate(members: &[&str]) -> Estate {
         probe_timeout_seconds: 2.0,
         probe_interval_seconds: 1.0,
         notify: Default::default(),
+        backups: Vec::new(),
+        snapshots: Vec::new(),
     }
 }
 

@@ -43,6 +43,8 @@ fn estate() -> Estate {
         probe_timeout_seconds: 1.0,
         probe_interval_seconds: 0.5,
         notify: Default::default(),
+        backups: Vec::new(),
+        snapshots: Vec::new(),
     }
 }
 

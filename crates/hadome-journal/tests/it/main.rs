@@ -1,6 +1,7 @@
 //! The journal's tests: one binary over the public API, on real SQLite files in temporary
 //! directories. Raw `rusqlite` is used only to look at the file, or to damage it on purpose.
 
+mod backup;
 mod budget;
 mod corrupt;
 mod crash;

@@ -9,6 +9,9 @@ use serde_json::json;
 
 use crate::support::{position, raw};
 
+/// The schema version this hadome writes (`PRAGMA user_version` after every migration).
+pub(crate) const CURRENT_VERSION: i64 = 4;
+
 /// The schema of version 1, as hadome's first journal wrote it. Frozen: files of version 1 exist.
 const VERSION_1: &str = "
     CREATE TABLE events (
@@ -93,9 +96,10 @@ const VERSION_2: &str = "
     PRAGMA user_version = 2;
 ";
 
-/// The tables of a version-3 journal.
-const VERSION_3_TABLES: [&str; 9] = [
+/// The tables of a current journal.
+const CURRENT_TABLES: [&str; 10] = [
     "acks",
+    "backup_records",
     "escalations",
     "events",
     "intent_steps",
@@ -160,15 +164,15 @@ fn tables(path: &std::path::Path) -> Vec<String> {
 }
 
 #[test]
-fn a_version_1_journal_is_migrated_to_version_3_keeping_its_rows_and_events() {
+fn a_version_1_journal_is_migrated_to_the_current_version_keeping_its_rows_and_events() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.sqlite");
     version_1_journal(&path);
     assert_eq!(user_version(&path), 1);
 
     let mut journal = Journal::open(&path).unwrap();
-    assert_eq!(user_version(&path), 3);
-    assert_eq!(tables(&path), VERSION_3_TABLES);
+    assert_eq!(user_version(&path), CURRENT_VERSION);
+    assert_eq!(tables(&path), CURRENT_TABLES);
 
     let history = journal.history().unwrap();
     assert_eq!(
@@ -231,7 +235,7 @@ fn a_version_1_journal_is_migrated_to_version_3_keeping_its_rows_and_events() {
 
     // Reopening a migrated journal migrates nothing.
     let reopened = Journal::open(&path).unwrap();
-    assert_eq!(user_version(&path), 3);
+    assert_eq!(user_version(&path), CURRENT_VERSION);
     assert_eq!(reopened.history().unwrap(), history);
     assert_eq!(reopened.open_intents().unwrap().len(), 1);
 }
@@ -260,20 +264,20 @@ fn a_migration_that_fails_changes_nothing() {
 
     raw(&path).execute_batch("DROP TABLE intent_steps").unwrap();
     let journal = Journal::open(&path).unwrap();
-    assert_eq!(user_version(&path), 3);
+    assert_eq!(user_version(&path), CURRENT_VERSION);
     assert_eq!(journal.events_since(Timestamp(i64::MIN)).unwrap().len(), 2);
 }
 
 #[test]
-fn a_version_2_journal_is_migrated_to_version_3_keeping_its_intents_and_events() {
+fn a_version_2_journal_is_migrated_to_the_current_version_keeping_its_intents_and_events() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.sqlite");
     version_2_journal(&path);
     assert_eq!(user_version(&path), 2);
 
     let mut journal = Journal::open(&path).unwrap();
-    assert_eq!(user_version(&path), 3);
-    assert_eq!(tables(&path), VERSION_3_TABLES);
+    assert_eq!(user_version(&path), CURRENT_VERSION);
+    assert_eq!(tables(&path), CURRENT_TABLES);
     for index in [
         "acks_target",
         "escalations_at",
@@ -345,7 +349,7 @@ fn a_version_2_journal_is_migrated_to_version_3_keeping_its_intents_and_events()
 
     // Reopening migrates nothing and loses nothing.
     let reopened = Journal::open(&path).unwrap();
-    assert_eq!(user_version(&path), 3);
+    assert_eq!(user_version(&path), CURRENT_VERSION);
     assert_eq!(
         reopened.lease("misskey").unwrap().unwrap().holder,
         "daemon@a"
@@ -386,6 +390,6 @@ fn a_failed_migration_from_version_2_changes_nothing() {
 
     raw(&path).execute_batch("DROP TABLE escalations").unwrap();
     let journal = Journal::open(&path).unwrap();
-    assert_eq!(user_version(&path), 3);
+    assert_eq!(user_version(&path), CURRENT_VERSION);
     assert_eq!(journal.open_intents().unwrap().len(), 1);
 }

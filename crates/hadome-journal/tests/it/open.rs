@@ -8,7 +8,7 @@ use hadome_journal::{Journal, JournalError};
 use crate::support::{answered, facts, new_journal, position, raw, state};
 
 #[test]
-fn open_creates_the_file_in_wal_mode_with_schema_version_3() {
+fn open_creates_the_file_in_wal_mode_with_the_current_schema_version() {
     let (_dir, path, journal) = new_journal();
     assert!(path.is_file());
     assert_eq!(journal.path(), path);
@@ -20,7 +20,7 @@ fn open_creates_the_file_in_wal_mode_with_schema_version_3() {
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, crate::migrate::CURRENT_VERSION);
     let tables: Vec<String> = connection
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .unwrap()
@@ -32,6 +32,7 @@ fn open_creates_the_file_in_wal_mode_with_schema_version_3() {
         tables,
         [
             "acks",
+            "backup_records",
             "escalations",
             "events",
             "intent_steps",
@@ -85,15 +86,17 @@ fn reopening_keeps_history_and_events() {
 fn a_newer_schema_version_is_refused_and_left_alone() {
     let (_dir, path, journal) = new_journal();
     drop(journal);
-    raw(&path).pragma_update(None, "user_version", 4).unwrap();
+    raw(&path)
+        .pragma_update(None, "user_version", crate::migrate::CURRENT_VERSION + 1)
+        .unwrap();
 
     let error = Journal::open(&path).unwrap_err();
     assert!(
         matches!(
             error,
             JournalError::UnsupportedVersion {
-                found: 4,
-                known: 3,
+                found: 5,
+                known: 4,
                 ..
             }
         ),
@@ -102,14 +105,14 @@ fn a_newer_schema_version_is_refused_and_left_alone() {
     let message = error.to_string();
     assert!(message.contains(&path.display().to_string()), "{message}");
     assert!(
-        message.contains("schema version 4") && message.contains("up to 3"),
+        message.contains("schema version 5") && message.contains("up to 4"),
         "{message}"
     );
     assert!(error.hint().is_some());
     let version: i64 = raw(&path)
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
 }
 
 #[test]

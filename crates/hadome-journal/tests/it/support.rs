@@ -108,6 +108,7 @@ pub(crate) fn facts<const N: usize>(probes: [(&str, Probe); N]) -> Facts {
             .into_iter()
             .map(|(name, probe)| (name.to_owned(), probe))
             .collect(),
+        ..Facts::default()
     }
 }
 

@@ -118,6 +118,8 @@ async fn the_labs_estate_file_loads_as_the_lab() {
         Automation {
             on_primary_crash: CrashPolicy::Restart,
             detection_seconds: 1.5,
+            // The lab's standbys reconnect within a second (`wal_retrieve_retry_interval`).
+            stall_seconds: 5.0,
             ..Automation::default()
         }
     );

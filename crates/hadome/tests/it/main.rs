@@ -3,6 +3,8 @@
 //! One test binary (faster to link than one per file); each module is a feature area.
 
 mod ack;
+mod backup;
+mod backup_archive;
 mod cli;
 mod daemon;
 mod estate;
@@ -12,6 +14,7 @@ mod lab_rebuild;
 mod load;
 mod observer;
 mod replay;
+mod restore_test;
 mod run;
 mod session;
 mod support;

@@ -45,6 +45,8 @@ fn estate_of(lab: &Lab, user: &str, probe_timeout_seconds: f64) -> Estate {
         probe_timeout_seconds,
         probe_interval_seconds: 5.0,
         notify: Default::default(),
+        backups: Vec::new(),
+        snapshots: Vec::new(),
     }
 }
 
