@@ -490,6 +490,10 @@ async fn position_of(
 }
 
 /// Runs `argv` to its end (bounded by [`COMMAND_TIMEOUT`]); `Err` says how it failed.
+///
+/// Not `run_command::run_argv`: that one names the whole command line in its result, and a
+/// backup's command usually carries a conninfo, which may hold a password; this result is
+/// journaled and sent to the webhook, so it names the program only.
 async fn run_to_end(argv: &[String]) -> Result<(), String> {
     let Some((program, arguments)) = argv.split_first() else {
         return Err("the command is empty".to_owned());
