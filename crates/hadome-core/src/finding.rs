@@ -108,7 +108,10 @@ pub fn human_bytes(bytes: u64) -> String {
 /// A duration in seconds as people say it: `45 s`, `12 min`, `3.5 h`, `187 days`.
 pub fn human_duration(seconds: f64) -> String {
     let seconds = seconds.max(0.0);
-    if seconds < 120.0 {
+    // Under 10 s, tenths matter: a 1.5 s detection window is not "2 s".
+    if seconds < 9.95 {
+        format!("{seconds:.1} s")
+    } else if seconds < 120.0 {
         format!("{seconds:.0} s")
     } else if seconds < 7200.0 {
         format!("{:.0} min", seconds / 60.0)
@@ -182,6 +185,8 @@ mod tests {
     fn numbers_read_like_a_person_wrote_them() {
         assert_eq!(human_bytes(512), "512 bytes");
         assert_eq!(human_bytes(10_307_921_510), "9.6 GiB");
+        assert_eq!(human_duration(1.5), "1.5 s");
+        assert_eq!(human_duration(9.96), "10 s");
         assert_eq!(human_duration(45.0), "45 s");
         assert_eq!(human_duration(240.0), "4 min");
         assert_eq!(human_duration(187.0 * 86_400.0), "187 days");

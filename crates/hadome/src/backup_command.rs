@@ -239,9 +239,13 @@ fn verification_of(inspection: &Inspection) -> CopyVerification {
             offset_bytes,
             reason,
         } => (
+            // hadome-backup's reasons name the byte where they can; the offset is added only
+            // where the reason does not.
             Err(match offset_bytes {
-                Some(offset) => format!("{reason} (at byte {offset})"),
-                None => reason.clone(),
+                Some(offset) if !reason.contains(&format!("byte {offset}")) => {
+                    format!("{reason} (at byte {offset})")
+                }
+                _ => reason.clone(),
             }),
             Vec::new(),
         ),
@@ -543,22 +547,12 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
     let started_at = wall_clock();
     let dir = directory(&backup).to_path_buf();
     let (prefix, suffix) = pattern(&backup);
-    let copy_name = format!("{prefix}{}{suffix}", stamp(started_at));
+    let copy_name = free_name(&prefix, &suffix, &stamp(started_at), |name| {
+        std::fs::symlink_metadata(dir.join(name)).is_ok()
+            || std::fs::symlink_metadata(dir.join(format!("{TEMPORARY_PREFIX}{name}"))).is_ok()
+    });
     let final_path = dir.join(&copy_name);
     let output = dir.join(format!("{TEMPORARY_PREFIX}{copy_name}"));
-    if std::fs::symlink_metadata(&final_path).is_ok() || std::fs::symlink_metadata(&output).is_ok()
-    {
-        return Err(CliError::Usage {
-            message: format!(
-                "`{}` exists already: hadome never overwrites a copy",
-                final_path.display()
-            ),
-            hint: Some(
-                "run it again in a second; each copy's name holds the second it was started"
-                    .to_owned(),
-            ),
-        });
-    }
     if let Err(error) = std::fs::create_dir_all(&dir) {
         return Err(CliError::Usage {
             message: format!(
@@ -644,9 +638,9 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
         Err(error) => Some(format!("the command exited 0, but its output cannot be read: {error}")),
         Ok(inspection) if inspection.size_bytes == 0 => Some("the command exited 0, but its output is empty (0 bytes): a pipeline that \"succeeds\" on no input".to_owned()),
         Ok(inspection) => match (&inspection.structure, backup.min_size_bytes) {
-            (Structure::Invalid { offset_bytes, reason }, _) => Some(format!(
-                "the command exited 0, but its output is broken: {reason}{}",
-                offset_bytes.map_or_else(String::new, |offset| format!(" (at byte {offset})"))
+            (Structure::Invalid { .. }, _) => Some(format!(
+                "the command exited 0, but its output is broken: {}",
+                verification_of(inspection).structure.err().unwrap_or_default()
             )),
             (_, Some(floor)) if inspection.size_bytes < floor => Some(format!(
                 "the command exited 0, but its output is {} ({} bytes), under the floor of {} (min_size_bytes)",
@@ -741,6 +735,18 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
         print_text(&text);
     }
     Ok(exit_code::OK)
+}
+
+/// A new copy's file name: the stamp where the pattern's `*` is, and `-2`, `-3` … after it when a
+/// copy (or a run in progress) already has that name: hadome never overwrites a copy.
+fn free_name(prefix: &str, suffix: &str, stamp: &str, taken: impl Fn(&str) -> bool) -> String {
+    let mut name = format!("{prefix}{stamp}{suffix}");
+    let mut counter = 1;
+    while taken(&name) {
+        counter += 1;
+        name = format!("{prefix}{stamp}-{counter}{suffix}");
+    }
+    name
 }
 
 fn report_failure(
@@ -962,4 +968,25 @@ pub(crate) async fn restore_test(
     } else {
         exit_code::FAILURE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_copy_within_the_same_second_gets_its_own_name() {
+        let taken = [
+            "nightly-20261201T031500Z.dump",
+            "nightly-20261201T031500Z-2.dump",
+        ];
+        let name = free_name("nightly-", ".dump", "20261201T031500Z", |name| {
+            taken.contains(&name)
+        });
+        assert_eq!(name, "nightly-20261201T031500Z-3.dump");
+        let first = free_name("nightly-", ".dump", "20261201T031501Z", |name| {
+            taken.contains(&name)
+        });
+        assert_eq!(first, "nightly-20261201T031501Z.dump");
+    }
 }

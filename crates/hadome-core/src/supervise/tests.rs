@@ -746,7 +746,7 @@ fn standbys_silent_for_less_than_twice_the_keepalive_gap_still_hear_the_primary(
     let decision = world.step();
     assert_eq!(state_of(&decision), ClusterState::Suspect, "{decision:?}");
     assert!(
-        decision.reports[0].detail.contains("counts after 2 s"),
+        decision.reports[0].detail.contains("counts after 2.0 s"),
         "{decision:?}"
     );
     silence_for(&mut world, 0.5, 2.1, lab);
