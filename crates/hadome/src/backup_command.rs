@@ -691,8 +691,19 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
     };
     pass.journal.record_backup_made(wall_clock(), &made)?;
 
-    // Judge the new copy against its history (a copy much smaller than the one before it).
-    let pass = crate::estate_command::observe(&config, BackupReading::VerifyNewest).await?;
+    // Judge the new copy against its history (a copy much smaller than the one before it). It
+    // was just read whole: its verification is reused, not read a second time.
+    let mut pass = crate::estate_command::observe(&config, BackupReading::ListOnly).await?;
+    if let Some(Ok(copies)) = pass
+        .facts
+        .backups
+        .get_mut(&name)
+        .map(|observation| observation.copies.as_mut())
+    {
+        for copy in copies.iter_mut().filter(|copy| copy.path == final_path) {
+            copy.verification = Some(verification.clone());
+        }
+    }
     let findings = findings_of(&pass, &name);
     if as_json {
         print_json(&json!({
