@@ -36,6 +36,9 @@ const BACKUP_KEYS: &[&str] = &[
     "min_size_bytes",
     "max_shrink_ratio",
     "restore_test_max_age_seconds",
+    "every_seconds",
+    "restore_test_every_seconds",
+    "restore_command",
 ];
 const SNAPSHOT_KEYS: &[&str] = &["name", "protects", "location"];
 const JOURNAL_KEYS: &[&str] = &["path"];
@@ -80,7 +83,15 @@ struct Placeholders {
 }
 
 /// Every placeholder some command takes.
-const ALL_PLACEHOLDERS: &[&str] = &["source", "source_conninfo", "target", "data_dir"];
+const ALL_PLACEHOLDERS: &[&str] = &[
+    "source",
+    "source_conninfo",
+    "target",
+    "data_dir",
+    "output",
+    "snapshot",
+    "copy",
+];
 /// `start_command` and `stop_command`: a brace is an error.
 const NO_PLACEHOLDERS: Placeholders = Placeholders {
     names: &[],
@@ -176,6 +187,13 @@ const BACKUP_PLACEHOLDERS: Placeholders = Placeholders {
                 hadome verifies, then renames into place) and `{snapshot}` (a snapshot of the \
                 instance exported by hadome, for `pg_dump --snapshot={snapshot}`, so the row \
                 counts hadome records are the dump's own)",
+};
+/// `restore_command`'s placeholders in a `[[backup]]`.
+const RESTORE_PLACEHOLDERS: Placeholders = Placeholders {
+    names: &["copy", "target", "data_dir"],
+    explained: "the placeholders are `{copy}` (the newest copy, which hadome has verified), \
+                `{target}` (the instance restored) and `{data_dir}` (its data directory, which \
+                hadome has moved aside: the command must create it, and leave it stopped)",
 };
 
 /// The longest `application_name` PostgreSQL keeps (NAMEDATALEN - 1).
@@ -1401,12 +1419,59 @@ impl Context<'_> {
                 }
             }
         };
+        let restore_command = self.command(
+            &table,
+            "restore_command",
+            &["/usr/local/bin/restore-dump", "{copy}", "{data_dir}"],
+            &RESTORE_PLACEHOLDERS,
+        )?;
+        if let Some(argv) = &restore_command {
+            if !argv.iter().any(|argument| argument.contains("{copy}")) {
+                let entry = table
+                    .get("restore_command")
+                    .map_or(table.offset, |entry| entry.value.span().start);
+                return Err(self.invalid(
+                    entry,
+                    table.path("restore_command"),
+                    "never reads `{copy}`",
+                    "pass `{copy}` where the command reads the copy to restore: hadome puts the newest verified copy there",
+                ));
+            }
+        }
+        let every_seconds = self.optional_seconds(&table, "every_seconds", 86_400.0)?;
+        if every_seconds.is_some() && command.is_none() {
+            let entry = table
+                .get("every_seconds")
+                .map_or(table.offset, |entry| entry.value.span().start);
+            return Err(self.invalid(
+                entry,
+                table.path("every_seconds"),
+                "schedules copies, but the backup has no `command` to make one",
+                "add `command = [\"pg_dump\", \"-Fc\", \"--snapshot={snapshot}\", \"-f\", \"{output}\", \"…\"]`, or drop `every_seconds`",
+            ));
+        }
+        let restore_test_every_seconds =
+            self.optional_seconds(&table, "restore_test_every_seconds", 604_800.0)?;
+        if restore_test_every_seconds.is_some() && kind != BackupKind::PgDump {
+            let entry = table
+                .get("restore_test_every_seconds")
+                .map_or(table.offset, |entry| entry.value.span().start);
+            return Err(self.invalid(
+                entry,
+                table.path("restore_test_every_seconds"),
+                "schedules restore tests, but hadome restore-tests `pg_dump` backups only",
+                "drop `restore_test_every_seconds` (a base backup is checked by `pg_verifybackup` on every `hadome check`)",
+            ));
+        }
         Ok(Backup {
             name: name.to_owned(),
             kind,
             instance,
             path,
             command,
+            restore_command,
+            every_seconds,
+            restore_test_every_seconds,
             max_age_seconds: self.optional_seconds(&table, "max_age_seconds", 93_600.0)?,
             min_size_bytes,
             max_shrink_ratio,

@@ -1326,6 +1326,9 @@ max_age_seconds = 93600
 min_size_bytes = 1048576
 max_shrink_ratio = 0.5
 restore_test_max_age_seconds = 2678400
+every_seconds = 86400
+restore_test_every_seconds = 604800
+restore_command = [\"/usr/local/bin/restore-dump\", \"{copy}\", \"{data_dir}\", \"{target}\"]
 
 [[backup]]
 name = \"base\"
@@ -1350,6 +1353,9 @@ location = \"/mnt/snapshots/db-1\"
     assert_eq!(nightly.min_size_bytes, Some(1_048_576));
     assert_eq!(nightly.max_shrink_ratio, Some(0.5));
     assert_eq!(nightly.restore_test_max_age_seconds, Some(2_678_400.0));
+    assert_eq!(nightly.every_seconds, Some(86_400.0));
+    assert_eq!(nightly.restore_test_every_seconds, Some(604_800.0));
+    assert_eq!(nightly.restore_command.as_ref().unwrap()[1], "{copy}");
     let base = estate.backup("base").unwrap();
     assert_eq!(base.kind, hadome_core::estate::BackupKind::BaseBackup);
     assert_eq!(
@@ -1411,6 +1417,31 @@ fn a_bad_backup_or_snapshot_names_its_key_and_the_fix() {
     assert!(
         ratio.contains("must be a fraction above 0 and at most 1, not `1.5`"),
         "{ratio}"
+    );
+    let unscheduled =
+        backup("type = \"pg_dump\"\npath = \"/srv/b/n-*.dump\"\nevery_seconds = 3600\n");
+    assert!(
+        unscheduled.contains("`backup \"nightly\".every_seconds` schedules copies, but the backup has no `command` to make one"),
+        "{unscheduled}"
+    );
+    let base_test = backup(
+        "type = \"basebackup\"\npath = \"/srv/b/base-*\"\nrestore_test_every_seconds = 3600\n",
+    );
+    assert!(
+        base_test
+            .contains("schedules restore tests, but hadome restore-tests `pg_dump` backups only"),
+        "{base_test}"
+    );
+    let no_copy = backup("type = \"pg_dump\"\npath = \"/srv/b/n-*.dump\"\nrestore_command = [\"restore\", \"{data_dir}\"]\n");
+    assert!(
+        no_copy.contains("`backup \"nightly\".restore_command` never reads `{copy}`"),
+        "{no_copy}"
+    );
+    let wrong_placeholder = backup("type = \"pg_dump\"\npath = \"/srv/b/n-*.dump\"\nrestore_command = [\"restore\", \"{output}\"]\n");
+    assert!(
+        wrong_placeholder
+            .contains("has the placeholder `{output}`, which `restore_command` does not take"),
+        "{wrong_placeholder}"
     );
     let snapshot = report(&with_cluster(
         "[[snapshot]]\nname = \"hourly\"\nprotects = \"/srv/db-1\"\n",

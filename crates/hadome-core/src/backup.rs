@@ -93,3 +93,101 @@ pub struct RestoreTestRecord {
     /// One line, with numbers.
     pub detail: String,
 }
+
+/// A job the daemon runs for a backup on its schedule (`every_seconds`,
+/// `restore_test_every_seconds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum BackupJob {
+    /// `hadome backup run`: make a copy.
+    Make,
+    /// `hadome backup restore-test`: restore the newest copy into a scratch server.
+    RestoreTest,
+}
+
+impl BackupJob {
+    /// The job's name in logs and the journal (`backup run`, `restore-test`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackupJob::Make => "backup run",
+            BackupJob::RestoreTest => "restore-test",
+        }
+    }
+}
+
+/// What the daemon knows of a backup's jobs beyond the journal: whether one runs now, and when
+/// each kind last started (a failed `backup run` keeps no row, so the journal cannot pace retries).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobsState {
+    /// A job of this backup is running: no second one starts beside it.
+    pub running: bool,
+    /// When this daemon last started a `backup run` of it.
+    pub make_started: Option<Timestamp>,
+    /// When this daemon last started a restore test of it.
+    pub test_started: Option<Timestamp>,
+}
+
+/// A job that did not bring its backup up to date is tried again after its interval, but never
+/// later than this (a nightly backup that failed is retried within the hour).
+pub const MAX_RETRY_SECONDS: f64 = 3600.0;
+
+/// The job `backup` is due for now, with why; `None` when none is.
+///
+/// A copy is due when the backup has `every_seconds` and its newest copy (on disk, or as the
+/// journal recorded it) is at least that old, or there is none. A restore test is due when it has
+/// `restore_test_every_seconds`, a copy exists, no copy is due, and the last restore test is at
+/// least that old, or there was none. Nothing starts while a job of the backup runs, nor sooner
+/// than `min(interval, MAX_RETRY_SECONDS)` after the same kind of job last started: a failing
+/// job is retried, not hammered.
+pub fn due_job(
+    backup: &crate::estate::Backup,
+    observation: Option<&BackupObservation>,
+    history: Option<&BackupHistory>,
+    jobs: &JobsState,
+    now: Timestamp,
+) -> Option<(BackupJob, String)> {
+    if jobs.running {
+        return None;
+    }
+    let rested = |started: Option<Timestamp>, interval: f64| {
+        started.is_none_or(|started| now.seconds_since(started) >= interval.min(MAX_RETRY_SECONDS))
+    };
+    let copies: &[BackupCopy] = observation
+        .and_then(|observation| observation.copies.as_ref().ok())
+        .map_or(&[], Vec::as_slice);
+    let newest = copies
+        .iter()
+        .map(|copy| copy.modified_at)
+        .chain(
+            history
+                .into_iter()
+                .flat_map(|history| history.made.values().map(|made| made.made_at)),
+        )
+        .max();
+    if let Some(every) = backup.every_seconds {
+        let why = match newest {
+            None => Some("it has no copy yet".to_owned()),
+            Some(newest) if now.seconds_since(newest) >= every => Some(format!(
+                "its newest copy is {} old (every_seconds = {every})",
+                crate::finding::human_duration(now.seconds_since(newest))
+            )),
+            Some(_) => None,
+        };
+        if let Some(why) = why {
+            return rested(jobs.make_started, every).then_some((BackupJob::Make, why));
+        }
+    }
+    let every = backup.restore_test_every_seconds?;
+    if copies.is_empty() || !rested(jobs.test_started, every) {
+        return None;
+    }
+    let last = history.and_then(|history| history.last_restore_test.as_ref());
+    let why = match last {
+        None => "it was never restore-tested".to_owned(),
+        Some(last) if now.seconds_since(last.at) >= every => format!(
+            "its last restore test is {} old (restore_test_every_seconds = {every})",
+            crate::finding::human_duration(now.seconds_since(last.at))
+        ),
+        Some(_) => return None,
+    };
+    Some((BackupJob::RestoreTest, why))
+}

@@ -64,6 +64,14 @@ pub struct Backup {
     /// How hadome makes a copy (argv; `{output}` is the temporary path it verifies, then renames
     /// into place; `{snapshot}` an exported snapshot of the instance, for `pg_dump --snapshot`).
     pub command: Option<Vec<String>>,
+    /// How hadome restores a copy onto an instance (`hadome run restore-backup`, argv; `{copy}`
+    /// is the newest verified copy, `{target}` the instance, `{data_dir}` its data directory,
+    /// which hadome has moved aside: the command creates it and leaves the instance stopped).
+    pub restore_command: Option<Vec<String>>,
+    /// The daemon makes a copy when the newest is this old (needs `command`).
+    pub every_seconds: Option<f64>,
+    /// The daemon restore-tests the newest copy when the last restore test is this old.
+    pub restore_test_every_seconds: Option<f64>,
     /// The newest copy must be younger than this.
     pub max_age_seconds: Option<f64>,
     /// The newest copy must be at least this big.

@@ -456,40 +456,44 @@ impl Lab {
         })
     }
 
+    /// A fresh primary's data directory for `node`: initdb as the lab runs it, and the include
+    /// of the node's `hadome-lab.conf` (written by `configure`).
+    pub(crate) async fn initdb(&self, node: &NodeState) -> Result<(), LabError> {
+        let state = &self.state;
+        let data_dir = node.data_dir.display().to_string();
+        run(
+            &state.run_as,
+            &state.dir,
+            &state.bindir.join("initdb"),
+            [
+                "-D",
+                &data_dir,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--no-instructions",
+                // 1 MB segments: `stall` recycles past a standby in milliseconds, not minutes.
+                "--wal-segsize=1",
+            ],
+            &format!("initdb for `{}`", node.name),
+        )
+        .await?;
+        let conf = node.data_dir.join("postgresql.conf");
+        append(
+            &conf,
+            &format!("\n# hadome lab: this node's settings\ninclude_if_exists = '{LAB_CONF}'\n"),
+        )
+    }
+
     async fn create_node(&self, spec: &NodeSpec) -> Result<(), LabError> {
         let state = &self.state;
         let node = state.node(&spec.name)?;
         let data_dir = node.data_dir.display().to_string();
         match &spec.upstream {
-            None => {
-                run(
-                    &state.run_as,
-                    &state.dir,
-                    &state.bindir.join("initdb"),
-                    [
-                        "-D",
-                        &data_dir,
-                        "-U",
-                        "postgres",
-                        "--auth=trust",
-                        "--encoding=UTF8",
-                        "--locale=C",
-                        "--no-sync",
-                        "--no-instructions",
-                        // 1 MB segments: `stall` recycles past a standby in milliseconds, not minutes.
-                        "--wal-segsize=1",
-                    ],
-                    &format!("initdb for `{}`", spec.name),
-                )
-                .await?;
-                let conf = node.data_dir.join("postgresql.conf");
-                append(
-                    &conf,
-                    &format!(
-                        "\n# hadome lab: this node's settings\ninclude_if_exists = '{LAB_CONF}'\n"
-                    ),
-                )?;
-            }
+            None => self.initdb(node).await?,
             Some(upstream) => {
                 let upstream = state.node(upstream)?;
                 let socket_dir = upstream.socket_dir.display().to_string();
@@ -694,6 +698,31 @@ impl Lab {
             text.push_str(&format!("{key} = {}\n", quote_setting(&value)));
         }
         Ok(text)
+    }
+
+    /// Stops `node`'s server cleanly (`pg_ctl stop -m fast`), waiting for it.
+    pub(crate) async fn pg_ctl_stop(&self, node: &NodeState) -> Result<(), LabError> {
+        let state = &self.state;
+        let timeout = self.wait_timeout.as_secs().max(1).to_string();
+        run(
+            &state.run_as,
+            &state.dir,
+            &state.bindir.join("pg_ctl"),
+            [
+                OsString::from("stop"),
+                "-D".into(),
+                node.data_dir.clone().into(),
+                "-m".into(),
+                "fast".into(),
+                "-w".into(),
+                "-t".into(),
+                timeout.into(),
+                "-s".into(),
+            ],
+            &format!("stopping `{}`", node.name),
+        )
+        .await
+        .map(drop)
     }
 
     pub(crate) async fn pg_ctl_start(&self, node: &NodeState) -> Result<(), LabError> {

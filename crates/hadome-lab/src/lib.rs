@@ -13,6 +13,8 @@
 //!   follow … each verified before it returns;
 //! - [`Lab::rebuild`]: a stopped node whose data directory was moved aside, made a fresh standby
 //!   of another (the lab's `rebuild_command` for hadome's executor);
+//! - [`Lab::restore`]: a stopped primary node whose data directory was moved aside, given a fresh
+//!   one restored from a `pg_dump -Fc` archive (a `[[backup]]`'s `restore_command` in the lab);
 //! - [`LoadOptions`] / [`VerifyReport`]: a write load with an ack log, and how many acknowledged
 //!   commits a node lacks.
 //!
@@ -39,6 +41,7 @@ mod pg;
 mod process;
 pub mod proxy;
 mod rebuild;
+mod restore;
 mod state;
 pub mod topology;
 mod wait;
@@ -49,4 +52,5 @@ pub use lab::{Lab, LabGuard, LabOptions, LabStatus, LinkStatus, LiveState, NodeS
 pub use load::{read_ack_log, LoadOptions, LoadReport, VerifyReport};
 pub use pg::{connect_tcp, format_lsn, locate_bindir, parse_lsn, BINDIR_ENV, DEBIAN_BINDIR};
 pub use rebuild::RebuildReport;
+pub use restore::RestoreReport;
 pub use topology::{NodeSpec, Topology};

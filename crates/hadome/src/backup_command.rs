@@ -39,6 +39,7 @@ use crate::error::CliError;
 use crate::estate_command::{finding_json, severity_label, wall_clock};
 use crate::exit_code;
 use crate::output::{print_json, print_text};
+use tokio::signal::unix::{signal, SignalKind};
 
 /// How long a backup's command may run before hadome gives up on it (and keeps nothing).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
@@ -441,9 +442,27 @@ async fn failed_run(
             )),
         }
     }
-    let at = wall_clock();
     pass.journal
-        .record_backup_failed(at, &backup.name, stage, &detail)?;
+        .record_backup_failed(wall_clock(), &backup.name, stage, &detail)?;
+    said.push_str(
+        &escalate(
+            pass,
+            backup,
+            format!("backup `{}` kept nothing: {detail}", backup.name),
+        )
+        .await?,
+    );
+    Ok(said)
+}
+
+/// Journals an escalation about `backup` and sends it to the webhook; says what was done.
+async fn escalate(
+    pass: &mut crate::estate_command::Pass,
+    backup: &Backup,
+    message: String,
+) -> Result<String, CliError> {
+    let mut said = String::new();
+    let at = wall_clock();
     let escalation = Escalation {
         cluster: backup
             .instance
@@ -452,7 +471,7 @@ async fn failed_run(
             .map_or_else(String::new, |cluster| cluster.name.clone()),
         subject: backup.name.clone(),
         rule: rule::BACKUP_TRUST,
-        message: format!("backup `{}` kept nothing: {detail}", backup.name),
+        message,
     };
     let id = pass.journal.record_escalation(
         at,
@@ -509,7 +528,18 @@ async fn run_to_end(argv: &[String]) -> Result<(), String> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
-    let output = match tokio::time::timeout(COMMAND_TIMEOUT, process.output()).await {
+    // SIGTERM or SIGINT (a stopping daemon, a person's Ctrl-C) ends the command — the dropped
+    // future kills it — and the run fails like any other: its output is moved aside, journaled.
+    let mut terminate = signal(SignalKind::terminate())
+        .map_err(|error| format!("cannot watch for SIGTERM: {error}"))?;
+    let mut interrupt = signal(SignalKind::interrupt())
+        .map_err(|error| format!("cannot watch for SIGINT: {error}"))?;
+    let output = tokio::select! {
+        ran = tokio::time::timeout(COMMAND_TIMEOUT, process.output()) => ran,
+        _ = terminate.recv() => return Err(format!("interrupted by SIGTERM: `{program}` was killed")),
+        _ = interrupt.recv() => return Err(format!("interrupted by SIGINT: `{program}` was killed")),
+    };
+    let output = match output {
         Ok(Ok(output)) => output,
         Ok(Err(error)) => return Err(format!("could not start `{program}`: {error}")),
         Err(_) => {
@@ -874,11 +904,15 @@ pub(crate) async fn restore_test(
         on_terminal: std::io::stderr().is_terminal() && !as_json,
         shown: None,
     };
-    let report =
-        crate::restore_test::restore_test(&newest.path, &expected, &options, &mut |done, total| {
-            progress.update(done, total)
-        })
-        .await;
+    // SIGTERM or SIGINT drops the test: pg_restore is killed and the scratch server torn down.
+    let mut terminate = signal(SignalKind::terminate()).map_err(CliError::Runtime)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(CliError::Runtime)?;
+    let mut on_progress = |done, total| progress.update(done, total);
+    let report = tokio::select! {
+        report = crate::restore_test::restore_test(&newest.path, &expected, &options, &mut on_progress) => report,
+        _ = terminate.recv() => Err("interrupted by SIGTERM; the scratch server was torn down".to_owned()),
+        _ = interrupt.recv() => Err("interrupted by SIGINT; the scratch server was torn down".to_owned()),
+    };
     progress.finish();
     let report = report.map_err(|error| CliError::Usage {
         message: format!("the restore test of `{name}` could not run: {error}"),
@@ -953,6 +987,19 @@ pub(crate) async fn restore_test(
             mismatches: mismatches.clone(),
         },
     )?;
+    let escalated = if ok {
+        String::new()
+    } else {
+        escalate(
+            &mut pass,
+            &backup,
+            format!(
+                "the restore test of `{name}` FAILED (`{}`): {detail}",
+                newest.path.display()
+            ),
+        )
+        .await?
+    };
     if as_json {
         print_json(&json!({
             "version": 1,
@@ -969,7 +1016,7 @@ pub(crate) async fn restore_test(
         }));
     } else {
         print_text(&format!(
-            "{} restore test of `{name}` (`{}`): {detail}\n",
+            "{} restore test of `{name}` (`{}`): {detail}\n{escalated}",
             if ok { "PASSED" } else { "FAILED" },
             newest.path.display()
         ));

@@ -129,14 +129,17 @@ pub(crate) enum Command {
     /// of the target pauses until `hadome ack`. Every action is an intent in the journal before
     /// it starts and an outcome after; a daemon killed mid-failover finishes it when it starts
     /// again. Escalations go to the journal and to `[notify] webhook_url` (Slack/Discord JSON).
-    /// It runs in the foreground and stops on SIGTERM or SIGINT, releasing its leases.
+    /// Backups with `every_seconds` or `restore_test_every_seconds` are made and restore-tested
+    /// on that schedule, each as a child `hadome backup run|restore-test` the passes never wait
+    /// on (`--once` starts none). It runs in the foreground and stops on SIGTERM or SIGINT,
+    /// ending its backup jobs (SIGTERM, 30 s) and releasing its leases.
     #[command(
         after_help = "Examples:\n  hadome daemon --config /etc/hadome/estate.toml\n  hadome lab up --dir /tmp/lab --topology trio && hadome daemon --config /tmp/lab/estate.toml"
     )]
     Daemon {
         #[command(flatten)]
         config: ConfigFile,
-        /// Run one pass and exit (for scripts and tests).
+        /// Run one pass and exit (for scripts and tests); it starts no backup job.
         #[arg(long)]
         once: bool,
     },
@@ -344,6 +347,30 @@ pub(crate) enum LabCommand {
         /// The running node to copy, which TARGET then streams from.
         #[arg(long, value_name = "SOURCE")]
         from: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Restore a pg_dump archive into a stopped primary node: a [[backup]]'s restore_command.
+    ///
+    /// Requires TARGET a primary node (a standby is rebuilt, not restored), stopped, and its data
+    /// directory absent: the lab never overwrites or deletes data, so move it aside first (`hadome
+    /// run restore-backup` does, then runs this command as the backup's restore_command). Then:
+    /// initdb with the lab's settings, a start, pg_restore of ARCHIVE (read by this process and
+    /// fed on pg_restore's standard input), a clean stop. TARGET is left stopped, ready for its
+    /// start_command. Its standbys cannot follow the new data directory: rebuild them from it.
+    /// A refusal changes nothing.
+    #[command(
+        after_help = "Example:\n  hadome lab fault --dir /tmp/lab stop db-1\n  mv /tmp/lab/nodes/db-1/data /tmp/lab/nodes/db-1/data.aside\n  hadome lab restore --dir /tmp/lab db-1 --from /srv/backups/nightly-20261201T031500Z.dump\n\nIn an estate file:\n  restore_command = [\"hadome\", \"lab\", \"restore\", \"--dir\", \"/tmp/lab\", \"{target}\", \"--from\", \"{copy}\"]"
+    )]
+    Restore {
+        #[command(flatten)]
+        dir: LabDir,
+        /// The primary node to restore: stopped, its data directory moved aside.
+        #[arg(value_name = "TARGET")]
+        target: String,
+        /// The pg_dump -Fc archive to restore.
+        #[arg(long, value_name = "ARCHIVE")]
+        from: PathBuf,
         #[command(flatten)]
         json: Json,
     },

@@ -32,6 +32,7 @@ use hadome_journal::{Journal, JournalError};
 use hadome_observer::Session;
 use tokio::signal::unix::{signal, SignalKind};
 
+use crate::backup_jobs::BackupJobs;
 use crate::cli::ConfigFile;
 use crate::error::CliError;
 use crate::estate_command::wall_clock;
@@ -42,6 +43,11 @@ use crate::run_command::{execute, plan, run_argv, Step};
 pub(crate) const ACTOR: &str = "daemon";
 /// The prefix of the first step of a failover intent's plan (read back by [`resume`]).
 const FENCE_PREFIX: &str = "fence the failed primary `";
+
+/// The name of the journal lease that lets one daemon run `backup`'s scheduled jobs.
+fn backup_lease(backup: &str) -> String {
+    format!("backup:{backup}")
+}
 
 /// The journal, shared with the blocking pool.
 #[derive(Clone)]
@@ -76,10 +82,12 @@ struct Daemon {
     sessions: BTreeMap<String, Session>,
     last_reports: BTreeMap<String, (String, String)>,
     failpoint: Option<String>,
+    /// The scheduled backup jobs; `None` with `--once` (one pass starts no job).
+    jobs: Option<BackupJobs>,
 }
 
 /// One line on stderr, stamped to the millisecond (to line up with PostgreSQL's own log).
-fn log(line: &str) {
+pub(crate) fn log(line: &str) {
     let now = wall_clock();
     let utc = crate::ack_command::utc_text(now);
     eprintln!(
@@ -100,6 +108,7 @@ pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> 
             .unwrap_or_else(|_| "localhost".to_owned()),
         std::process::id()
     );
+    let jobs = (!once).then(|| BackupJobs::new(config.config.clone()));
     let mut daemon = Daemon {
         estate,
         journal,
@@ -110,6 +119,7 @@ pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> 
         failpoint: std::env::var("HADOME_FAILPOINT")
             .ok()
             .filter(|value| !value.is_empty()),
+        jobs,
     };
     log(&format!(
         "supervising {} instance(s) in {} cluster(s) every {} s as `{}` (journal {})",
@@ -139,6 +149,9 @@ pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> 
             break;
         }
     }
+    if let Some(jobs) = daemon.jobs.as_mut() {
+        jobs.stop().await;
+    }
     daemon.release().await;
     log("stopped");
     Ok(crate::exit_code::OK)
@@ -149,9 +162,30 @@ impl Daemon {
         ((self.estate.probe_interval_seconds * 6.0).max(5.0) * 1000.0) as i64
     }
 
+    /// The leases this daemon takes: one per cluster, and one per scheduled backup
+    /// ([`backup_lease`]), so that two daemons on one estate never run the same backup twice.
+    fn lease_names(&self) -> Vec<String> {
+        let clusters = self
+            .estate
+            .clusters
+            .iter()
+            .map(|cluster| cluster.name.clone());
+        let backups = self
+            .estate
+            .backups
+            .iter()
+            .filter(|backup| {
+                self.jobs.is_some()
+                    && (backup.every_seconds.is_some()
+                        || backup.restore_test_every_seconds.is_some())
+            })
+            .map(|backup| backup_lease(&backup.name));
+        clusters.chain(backups).collect()
+    }
+
     async fn release(&self) {
-        for cluster in &self.estate.clusters {
-            let (name, holder) = (cluster.name.clone(), self.holder.clone());
+        for name in self.lease_names() {
+            let holder = self.holder.clone();
             let _ = self
                 .journal
                 .call(move |journal| journal.release_lease(&name, &holder, wall_clock()))
@@ -205,18 +239,14 @@ impl Daemon {
     async fn pass(&mut self) -> Result<(), CliError> {
         let now = wall_clock();
         let mut leases = BTreeSet::new();
-        for cluster in &self.estate.clusters {
-            let (name, holder, ttl) = (
-                cluster.name.clone(),
-                self.holder.clone(),
-                self.lease_ttl_ms(),
-            );
+        for lease in self.lease_names() {
+            let (name, holder, ttl) = (lease.clone(), self.holder.clone(), self.lease_ttl_ms());
             let outcome = self
                 .journal
                 .call(move |journal| journal.acquire_lease(&name, &holder, now, ttl))
                 .await?;
             if outcome.is_held() {
-                leases.insert(cluster.name.clone());
+                leases.insert(lease);
             }
         }
         let estate = self.estate.clone();
@@ -249,6 +279,10 @@ impl Daemon {
         }
         for command in decision.commands {
             self.carry_out(command, &facts).await?;
+        }
+        if let Some(jobs) = self.jobs.as_mut() {
+            let held = |backup: &str| leases.contains(&backup_lease(backup));
+            jobs.tend(&self.estate, &history, &held).await;
         }
         Ok(())
     }

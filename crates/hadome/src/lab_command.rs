@@ -95,6 +95,20 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
             }
             Ok(exit_code::OK)
         }
+        LabCommand::Restore {
+            dir,
+            target,
+            from,
+            json,
+        } => {
+            let report = Lab::open(&dir.dir)?.restore(&target, &from).await?;
+            if json.json {
+                print_json(&serde_json::json!({"version": 1, "restore": report}));
+            } else {
+                print_text(&format!("{}\n", report.summary));
+            }
+            Ok(exit_code::OK)
+        }
         LabCommand::Load {
             dir,
             node,

@@ -5,6 +5,7 @@
 
 mod ack_command;
 mod backup_command;
+mod backup_jobs;
 mod cli;
 mod daemon;
 mod error;

@@ -242,6 +242,35 @@ pub(crate) async fn snapshot_counts(
     })
 }
 
+/// Rows per table (`schema.table`) of the database `conninfo` reaches, counted in one snapshot,
+/// with `row_security` off (as [`snapshot_counts`] counts them). Each step bounded by `timeout`;
+/// the error never repeats the conninfo.
+pub(crate) async fn current_counts(
+    conninfo: &str,
+    timeout: Duration,
+) -> Result<BTreeMap<String, u64>, String> {
+    let config = connect_config(conninfo, timeout)?;
+    let (client, connection) = bounded(timeout, "connect", config.connect(NoTls)).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    bounded(
+        timeout,
+        "open a REPEATABLE READ transaction",
+        client.batch_execute(
+            "SET row_security = off; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+        ),
+    )
+    .await?;
+    match tokio::time::timeout(timeout, table_row_counts(&client)).await {
+        Ok(counts) => counts,
+        Err(_) => Err(format!(
+            "counting the rows of every table took more than {} s; allow more time",
+            timeout.as_secs_f64()
+        )),
+    }
+}
+
 /// The connection settings for `conninfo`: its connect timeout bounded by `timeout`, and
 /// [`APPLICATION_NAME`] unless it names one.
 fn connect_config(conninfo: &str, timeout: Duration) -> Result<tokio_postgres::Config, String> {

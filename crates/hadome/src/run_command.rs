@@ -6,6 +6,7 @@
 //! a data directory is moved aside, never deleted (preserve before destroy). A kill -9 between
 //! intent and outcome leaves an open intent in the journal, which `hadome run` reports.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,19 @@ pub(crate) enum Step {
     /// Run the instance's `fence_command` (its `stop_command` when it has none): it must accept
     /// no more writes, even when hung.
     Fence(String),
+    /// Run the backup's `restore_command` on `copy` (the newest copy, verified by the
+    /// assessment), which creates the target's data directory and leaves it stopped.
+    Restore {
+        backup: String,
+        target: String,
+        copy: Option<PathBuf>,
+    },
+    /// Count the target's rows in every table and compare them with those recorded when the copy
+    /// was made (in the dump's own snapshot).
+    Compare {
+        target: String,
+        expected: BTreeMap<String, u64>,
+    },
 }
 
 impl Step {
@@ -65,6 +79,22 @@ impl Step {
                 format!("promote `{instance}` with pg_promote(), then wait until it accepts writes")
             }
             Step::Fence(instance) => format!("fence `{instance}` (its fence_command)"),
+            Step::Restore {
+                backup,
+                target,
+                copy,
+            } => format!(
+                "restore `{backup}`'s copy {} onto `{target}` (the backup's restore_command)",
+                copy.as_ref().map_or_else(
+                    || "(the newest, as verified)".to_owned(),
+                    |copy| format!("`{}`", copy.display())
+                )
+            ),
+            Step::Compare { target, expected } => format!(
+                "compare `{target}`'s tables with the {} tables and {} rows recorded when the copy was made",
+                expected.len(),
+                expected.values().sum::<u64>()
+            ),
         }
     }
 }
@@ -88,8 +118,21 @@ pub(crate) fn plan(estate: &Estate, action: &Action) -> Vec<Step> {
                 data_dir: data_dir(target),
             },
         ],
-        // Refused before planning (`run`): there is no restore step yet.
-        Action::RestoreBackup { .. } => Vec::new(),
+        // `run` puts the copy the assessment verified into `Restore`, and adds `Compare` when
+        // the journal recorded the copy's row counts.
+        Action::RestoreBackup { target, backup } => vec![
+            Step::Stop(target.clone()),
+            Step::Preserve {
+                instance: target.clone(),
+                data_dir: data_dir(target),
+            },
+            Step::Restore {
+                backup: backup.clone(),
+                target: target.clone(),
+                copy: None,
+            },
+            Step::Start(target.clone()),
+        ],
         Action::Rebuild { target, source } => vec![
             Step::Stop(target.clone()),
             Step::Preserve {
@@ -129,7 +172,19 @@ fn check_configured(estate: &Estate, plan: &[Step]) -> Result<(), CliError> {
                 instance_of(estate, name)?.commands.fence.is_some()
                     || instance_of(estate, name)?.commands.stop.is_some(),
             ),
-            Step::Preserve { .. } | Step::Promote(_) => continue,
+            Step::Restore { backup, .. } => {
+                let present = estate
+                    .backup(backup)
+                    .is_some_and(|backup| backup.restore_command.is_some());
+                if !present {
+                    return Err(CliError::Usage {
+                        message: format!("backup `{backup}` has no `restore_command`: hadome does not know how to restore it"),
+                        hint: Some(format!("add `restore_command = [\"program\", \"{{copy}}\", \"{{data_dir}}\", …]` to the `[[backup]]` named `{backup}`: it must create the data directory from the copy and leave the instance stopped (examples/estate.toml)")),
+                    });
+                }
+                continue;
+            }
+            Step::Preserve { .. } | Step::Promote(_) | Step::Compare { .. } => continue,
         };
         if !present {
             return Err(CliError::Usage {
@@ -208,19 +263,42 @@ pub(crate) async fn run(options: RunOptions) -> Result<u8, CliError> {
             })
         }
     };
-    if let Action::RestoreBackup { backup, target } = &action {
-        return Err(CliError::Usage {
-            message: format!("`run restore-backup` cannot execute yet: hadome has no restore step for `{target}`"),
-            hint: Some(format!("`hadome ask restore-backup {target} --from {backup}` judges it; `hadome backup restore-test {backup}` proves the backup restores")),
-        });
-    }
-    let mut pass = observe(
-        &options.config,
-        crate::backup_command::BackupReading::ListOnly,
-    )
-    .await?;
-    let steps = plan(&pass.estate, &action);
+    // A restore reads the newest copy whole first: `backup-trust` judges what is restored.
+    let reading = match &action {
+        Action::RestoreBackup { .. } => crate::backup_command::BackupReading::VerifyNewest,
+        _ => crate::backup_command::BackupReading::ListOnly,
+    };
+    let mut pass = observe(&options.config, reading).await?;
+    let mut steps = plan(&pass.estate, &action);
     check_configured(&pass.estate, &steps)?;
+    if let Action::RestoreBackup { backup, target } = &action {
+        let newest = pass
+            .facts
+            .backups
+            .get(backup)
+            .and_then(|observation| observation.copies.as_ref().ok())
+            .and_then(|copies| copies.first())
+            .map(|copy| copy.path.clone());
+        let recorded = match &newest {
+            Some(copy) => pass
+                .journal
+                .made_copy(backup, copy)?
+                .map(|made| made.row_counts)
+                .filter(|counts| !counts.is_empty()),
+            None => None,
+        };
+        for step in &mut steps {
+            if let Step::Restore { copy, .. } = step {
+                copy.clone_from(&newest);
+            }
+        }
+        if let Some(expected) = recorded {
+            steps.push(Step::Compare {
+                target: target.clone(),
+                expected,
+            });
+        }
+    }
     let open = pass.journal.open_intents()?;
     let assessed = interlock::assess(&pass.estate, &pass.facts, &pass.history, &action, pass.now);
     let assessment = apply_overrides(assessed, &options.overrides, &reason)?;
@@ -479,6 +557,56 @@ pub(crate) async fn execute(estate: &Estate, step: &Step) -> Result<String, Stri
             })
             .await?;
             Ok(format!("{ran}; it streams"))
+        }
+        Step::Restore {
+            backup,
+            target,
+            copy,
+        } => {
+            let copy = copy.as_ref().ok_or_else(|| {
+                format!("backup `{backup}` has no copy to restore (nothing was verified)")
+            })?;
+            let target_instance = instance(target)?;
+            let command: Vec<String> = estate
+                .backup(backup)
+                .and_then(|backup| backup.restore_command.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|argument| {
+                    argument
+                        .replace("{copy}", &copy.display().to_string())
+                        .replace("{target}", target)
+                        .replace(
+                            "{data_dir}",
+                            &target_instance.data_dir.display().to_string(),
+                        )
+                })
+                .collect();
+            run_argv(&command).await
+        }
+        Step::Compare { target, expected } => {
+            let target = instance(target)?;
+            let timeout = Duration::from_secs_f64(estate.probe_timeout_seconds.max(10.0));
+            let counts = crate::restore_test::current_counts(&target.conninfo, timeout).await?;
+            let mut problems = Vec::new();
+            for (table, recorded) in expected {
+                match counts.get(table) {
+                    None => problems.push(format!("`{table}` is missing")),
+                    Some(found) if found != recorded => problems.push(format!(
+                        "`{table}` has {found} rows, {recorded} when the copy was made"
+                    )),
+                    Some(_) => {}
+                }
+            }
+            if problems.is_empty() {
+                Ok(format!(
+                    "{} tables and {} rows, as recorded when the copy was made",
+                    expected.len(),
+                    expected.values().sum::<u64>()
+                ))
+            } else {
+                Err(problems.join("; "))
+            }
         }
         Step::Promote(name) => {
             let target = instance(name)?;

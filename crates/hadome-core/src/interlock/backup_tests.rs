@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use crate::action::Action;
 use crate::backup::{
-    BackupCopy, BackupHistory, BackupObservation, CopyVerification, MadeCopy, RestoreTestRecord,
-    Storage,
+    due_job, BackupCopy, BackupHistory, BackupJob, BackupObservation, CopyVerification, JobsState,
+    MadeCopy, RestoreTestRecord, Storage,
 };
 use crate::estate::{Backup, BackupKind, Estate, Instance, Snapshot};
 use crate::fact::{Facts, History, LastKnown, Timestamp};
@@ -51,6 +51,9 @@ fn estate() -> Estate {
             min_size_bytes: Some(MB),
             max_shrink_ratio: Some(0.5),
             restore_test_max_age_seconds: Some(31.0 * 86_400.0),
+            restore_command: None,
+            every_seconds: None,
+            restore_test_every_seconds: None,
         }],
         snapshots: Vec::new(),
     }
@@ -411,4 +414,96 @@ fn delete_data_names_what_goes_with_the_data_dir_and_denies_when_they_are_the_on
         "{text}"
     );
     assert_eq!(assessment.verdict.as_str(), "deny");
+}
+
+/// The daemon's schedule (`due_job`) for `nightly`, made every day and restore-tested every week.
+fn due(case: &Case, jobs: JobsState) -> Option<(BackupJob, String)> {
+    let mut backup = case.estate.backups[0].clone();
+    backup.every_seconds = Some(86_400.0);
+    backup.restore_test_every_seconds = Some(7.0 * 86_400.0);
+    due_job(
+        &backup,
+        case.facts.backups.get("nightly"),
+        case.history.backups.get("nightly"),
+        &jobs,
+        NOW,
+    )
+}
+
+#[test]
+fn a_copy_is_due_when_the_newest_is_older_than_its_interval() {
+    let fresh = Case::with(vec![copy("nightly-2.dump", 10 * MB, 3, None)]);
+    assert_eq!(due(&fresh, JobsState::default()), None);
+    let old = Case::with(vec![copy("nightly-2.dump", 10 * MB, 25, None)]);
+    let (job, why) = due(&old, JobsState::default()).expect("a copy is due");
+    assert_eq!(job, BackupJob::Make);
+    assert!(why.contains("25.0 h old (every_seconds = 86400)"), "{why}");
+    let none = Case::with(Vec::new());
+    assert_eq!(
+        due(&none, JobsState::default()).map(|(job, _)| job),
+        Some(BackupJob::Make)
+    );
+}
+
+#[test]
+fn a_recorded_copy_counts_even_when_the_listing_failed() {
+    let mut case = Case::with(vec![copy("nightly-2.dump", 10 * MB, 3, None)]);
+    case.facts.backups.get_mut("nightly").unwrap().copies = Err("permission denied".to_owned());
+    // The journal says a copy was made 3 h ago: nothing is due, and without a listing no
+    // restore test starts either.
+    assert_eq!(due(&case, JobsState::default()), None);
+}
+
+#[test]
+fn nothing_starts_beside_a_running_job_and_a_failed_one_is_retried_within_the_hour() {
+    let old = Case::with(vec![copy("nightly-2.dump", 10 * MB, 25, None)]);
+    let running = JobsState {
+        running: true,
+        ..JobsState::default()
+    };
+    assert_eq!(due(&old, running), None);
+    let just_failed = JobsState {
+        make_started: Some(Timestamp(NOW.0 - 10 * 60_000)),
+        ..JobsState::default()
+    };
+    assert_eq!(due(&old, just_failed), None);
+    let an_hour_ago = JobsState {
+        make_started: Some(Timestamp(NOW.0 - HOUR_MS)),
+        ..JobsState::default()
+    };
+    assert_eq!(
+        due(&old, an_hour_ago).map(|(job, _)| job),
+        Some(BackupJob::Make)
+    );
+}
+
+#[test]
+fn a_restore_test_is_due_after_its_interval_once_no_copy_is() {
+    let mut case = Case::with(vec![copy("nightly-2.dump", 10 * MB, 3, None)]);
+    // The last restore test was an hour ago.
+    assert_eq!(due(&case, JobsState::default()), None);
+    let history = case.history.backups.get_mut("nightly").unwrap();
+    history.last_restore_test.as_mut().unwrap().at = Timestamp(NOW.0 - 8 * 24 * HOUR_MS);
+    let (job, why) = due(&case, JobsState::default()).expect("a restore test is due");
+    assert_eq!(job, BackupJob::RestoreTest);
+    assert!(why.contains("8 days old"), "{why}");
+    history_never_tested(&mut case);
+    let (job, why) = due(&case, JobsState::default()).expect("a restore test is due");
+    assert_eq!(
+        (job, why.as_str()),
+        (BackupJob::RestoreTest, "it was never restore-tested")
+    );
+    // A copy that is due comes first: the fresh copy is the one worth testing.
+    let mut stale = Case::with(vec![copy("nightly-2.dump", 10 * MB, 25, None)]);
+    history_never_tested(&mut stale);
+    assert_eq!(
+        due(&stale, JobsState::default()).map(|(job, _)| job),
+        Some(BackupJob::Make)
+    );
+}
+
+fn history_never_tested(case: &mut Case) {
+    let history = case.history.backups.get_mut("nightly").unwrap();
+    history.last_restore_test = None;
+    history.last_restore_pass = None;
 }

@@ -414,13 +414,54 @@ async fn snapshots_inside_the_data_dir_are_a_finding_and_go_with_delete_data() {
     );
 }
 
+/// `restore_command`: the lab's own restore of a pg_dump archive into a stopped primary node.
+fn lab_restore(lab: &TestLab) -> String {
+    format!(
+        "restore_command = {}\n",
+        quoted(&[
+            crate::support::hadome_binary().display().to_string(),
+            "lab".to_owned(),
+            "restore".to_owned(),
+            "--dir".to_owned(),
+            lab.dir().display().to_string(),
+            "{target}".to_owned(),
+            "--from".to_owned(),
+            "{copy}".to_owned(),
+        ])
+    )
+}
+
+async fn count(lab: &TestLab, node: &str, sql: &str) -> i64 {
+    let client = lab.connect(node).await.unwrap();
+    client.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+/// The data directories `hadome run` moved aside next to `node`'s.
+fn aside(lab: &TestLab, node: &str) -> Vec<PathBuf> {
+    let data_dir = lab.data_dir(node).unwrap();
+    let name = data_dir.file_name().unwrap().to_string_lossy().into_owned();
+    let mut found: Vec<PathBuf> = std::fs::read_dir(data_dir.parent().unwrap())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{name}.hadome-aside-"))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restoring_a_backup_over_a_copy_that_is_ahead_of_it_is_denied() {
+async fn restoring_a_backup_over_a_copy_that_is_ahead_of_it_is_denied_and_an_override_keeps_the_newer_data(
+) {
     let (lab, _backups) = backup_lab().await;
     seed(&lab, 1_000).await;
     append(
         &lab,
-        &backup_table(&lab, "nightly", &pg_dump(&lab, &[]), ""),
+        &backup_table(&lab, "nightly", &pg_dump(&lab, &[]), &lab_restore(&lab)),
     );
     let (code, made) = hadome(&lab, &["backup", "run", "nightly"]);
     assert_eq!(code, 0, "{made}");
@@ -431,6 +472,7 @@ async fn restoring_a_backup_over_a_copy_that_is_ahead_of_it_is_denied() {
         "INSERT INTO notes SELECT g, 'after the dump' FROM generate_series(100001, 120000) g",
     )
     .await;
+    drop(db1);
     let output = run_hadome(
         &[
             "ask",
@@ -448,23 +490,95 @@ async fn restoring_a_backup_over_a_copy_that_is_ahead_of_it_is_denied() {
     assert!(stdout.starts_with("DENY"), "{}", show(&output));
     assert!(stdout.contains("overwrite-older"), "{}", show(&output));
     assert!(stdout.contains("discards"), "{}", show(&output));
-    // `run` does not pretend to restore.
-    let (code, _) = (
-        run_hadome(
-            &[
-                "run",
-                "restore-backup",
-                "db-1",
-                "--from",
-                "nightly",
-                "--config",
-                config(&lab).to_str().unwrap(),
-            ],
-            &[],
-        )
-        .status
-        .code(),
-        (),
+
+    // `run` refuses the same, and changes nothing.
+    let (code, refused) = hadome(
+        &lab,
+        &["run", "restore-backup", "db-1", "--from", "nightly"],
     );
-    assert_eq!(code, Some(2));
+    assert_eq!(code, 1, "{refused}");
+    assert_eq!(refused["executed"], false, "{refused}");
+    assert!(aside(&lab, "db-1").is_empty());
+    assert_eq!(
+        count(&lab, "db-1", "SELECT count(*) FROM notes").await,
+        21_000
+    );
+
+    // The lab's restore_command alone refuses a running node and a standby, changing nothing.
+    let copy = copies(&lab, "nightly")[0].display().to_string();
+    let dir = lab.dir().display().to_string();
+    for (node, reason) in [
+        (
+            "db-1",
+            "the instance is running: only a stopped instance is restored",
+        ),
+        (
+            "db-2",
+            "it is a standby of `db-1`: only a primary node is restored from a backup",
+        ),
+    ] {
+        let output = run_hadome(
+            &["lab", "restore", "--dir", &dir, node, "--from", &copy],
+            &[],
+        );
+        assert_ne!(output.status.code(), Some(0), "{}", show(&output));
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains(reason),
+            "{}",
+            show(&output)
+        );
+    }
+    assert_eq!(
+        count(&lab, "db-1", "SELECT count(*) FROM notes").await,
+        21_000
+    );
+
+    // A person overrides: the newer data directory is moved aside (never deleted), the copy is
+    // restored, the instance started, and its rows are the dump's.
+    let (code, done) = hadome(
+        &lab,
+        &[
+            "run",
+            "restore-backup",
+            "db-1",
+            "--from",
+            "nightly",
+            "--override",
+            "overwrite-older",
+            "--reason",
+            "restore drill",
+        ],
+    );
+    assert_eq!(code, 0, "{done}");
+    assert_eq!(done["executed"], true, "{done}");
+    let steps: Vec<String> = done["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| format!("{} {}", step["ok"], step["step"].as_str().unwrap()))
+        .collect();
+    assert_eq!(steps.len(), 5, "{steps:#?}");
+    assert!(
+        steps.iter().all(|step| step.starts_with("true")),
+        "{steps:#?}"
+    );
+    assert!(
+        steps[2].contains(&format!(
+            "restore `nightly`'s copy `{}`",
+            copies(&lab, "nightly")[0].display()
+        )),
+        "{steps:#?}"
+    );
+    assert!(
+        steps[4].contains("compare `db-1`'s tables with the 3 tables and 1050 rows"),
+        "{steps:#?}"
+    );
+    assert_eq!(
+        count(&lab, "db-1", "SELECT count(*) FROM notes").await,
+        1_000
+    );
+    assert_eq!(count(&lab, "db-1", "SELECT count(*) FROM users").await, 50);
+    let kept = aside(&lab, "db-1");
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].join("PG_VERSION").is_file(), "{kept:?}");
 }

@@ -1226,3 +1226,144 @@ async fn under_the_rebuild_policy_the_old_primary_becomes_a_standby_of_the_new_o
     assert!(verified.acknowledged >= 50, "{verified:?}");
     assert_eq!(verified.missing, 0, "{verified:?} {report:?}");
 }
+
+/// Whether a process whose command line holds `marker` still runs (read from `/proc`).
+fn runs_with(marker: &str) -> bool {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .any(|entry| {
+            std::fs::read(entry.path().join("cmdline"))
+                .map(|cmdline| String::from_utf8_lossy(&cmdline).contains(marker))
+                .unwrap_or(false)
+        })
+}
+
+/// The daemon makes copies and restore-tests them on their schedule, as child processes that
+/// never stall supervision: a dump that never ends does not stop the passes, and stopping the
+/// daemon interrupts it (journaled, escalated) and leaves no process behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_are_made_and_restore_tested_on_schedule_without_stalling_supervision() {
+    let lab = lab("pair").await;
+    let db1 = lab.connect("db-1").await.unwrap();
+    crate::support::execute(
+        &db1,
+        "db-1",
+        "CREATE TABLE notes (id bigint PRIMARY KEY, body text);
+         INSERT INTO notes SELECT g, md5(g::text) FROM generate_series(1, 500) g",
+    )
+    .await;
+    drop(db1);
+    let copies = lab.scratch.path().join("backups");
+    let pg_dump = hadome_lab::locate_bindir().unwrap().join("pg_dump");
+    // A marker no other process has: the never-ending "dump" is found by it in /proc.
+    let marker = format!("600.{}", std::process::id());
+    edit_estate(&lab, |estate| {
+        format!(
+            "{estate}\n[[backup]]\nname = \"nightly\"\ntype = \"pg_dump\"\ninstance = \"db-1\"\n\
+             path = \"{}/nightly-*.dump\"\n\
+             command = [\"{}\", \"-Fc\", \"--snapshot={{snapshot}}\", \"-f\", \"{{output}}\", \"host=127.0.0.1 port={} user=postgres dbname=postgres\"]\n\
+             every_seconds = 3600\nrestore_test_every_seconds = 3600\n\
+             \n[[backup]]\nname = \"endless\"\ntype = \"pg_dump\"\n\
+             path = \"{}/endless-*.dump\"\n\
+             command = [\"sh\", \"-c\", \"exec sleep {marker}\", \"{{output}}\"]\n\
+             every_seconds = 3600\n",
+            copies.display(),
+            pg_dump.display(),
+            lab.client_port("db-1").unwrap(),
+            copies.display(),
+        )
+    });
+    let mut daemon = Daemon::start(&lab, "backups", &[]);
+    daemon
+        .wait_for_log(
+            "the scheduled copy of `nightly` to be kept",
+            "backup `nightly`: backup run",
+            2,
+        )
+        .await;
+    daemon
+        .wait_for_log(
+            "the scheduled restore test of `nightly` to pass",
+            "the restore test passed",
+            1,
+        )
+        .await;
+    let log = daemon.log();
+    assert!(
+        log.contains("backup `nightly`: backup run started") && log.contains("it has no copy yet"),
+        "{log}"
+    );
+    assert!(log.contains("a copy was made and kept"), "{log}");
+    assert!(
+        log.contains("restore-test started") && log.contains("it was never restore-tested"),
+        "{log}"
+    );
+    let history = journal(&lab).history().unwrap();
+    let nightly = &history.backups["nightly"];
+    assert_eq!(nightly.made.len(), 1, "{nightly:#?}");
+    assert!(
+        nightly
+            .last_restore_pass
+            .as_ref()
+            .is_some_and(|pass| pass.ok),
+        "{nightly:#?}"
+    );
+
+    // `status` shows each backup: its copies, its last restore test, its schedule.
+    let (code, status) = hadome_json(&lab.dir().join("estate.toml"), &["status"]);
+    assert_eq!(code, 0, "{status}");
+    let shown = &status["backups"][0];
+    assert_eq!(
+        (
+            &shown["name"],
+            &shown["copies"],
+            &shown["last_restore_test"]["ok"],
+            &shown["every_seconds"]
+        ),
+        (
+            &Value::from("nightly"),
+            &Value::from(1),
+            &Value::from(true),
+            &Value::from(3600.0)
+        ),
+        "{status:#}"
+    );
+    assert_eq!(status["backups"][1]["copies"], 0, "{status:#}");
+
+    // The endless dump still runs, and supervision goes on beside it.
+    assert!(runs_with(&marker), "the endless dump runs");
+    passes(&lab, "pair", 4).await;
+    assert!(runs_with(&marker), "the endless dump still runs");
+    // Each backup ran once: nothing is due again within the hour.
+    assert_eq!(
+        daemon.log().matches("backup run started").count(),
+        2,
+        "{}",
+        daemon.log()
+    );
+
+    // Stopping the daemon interrupts the endless dump: journaled, escalated, nothing left.
+    assert!(daemon.stop().await.success(), "{}", daemon.log());
+    assert!(
+        !runs_with(&marker),
+        "the endless dump was ended with the daemon"
+    );
+    let escalation = journal(&lab)
+        .escalations_since(Timestamp(i64::MIN))
+        .unwrap()
+        .into_iter()
+        .find(|escalation| escalation.subject == "endless")
+        .expect("the interrupted dump is escalated");
+    assert!(
+        escalation.message.contains("interrupted by SIGTERM"),
+        "{escalation:#?}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&copies)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("endless") || name.contains(".hadome-tmp-endless"))
+        .collect();
+    assert!(left.is_empty(), "no copy of `endless`: {left:?}");
+}
