@@ -65,7 +65,8 @@ pub(crate) enum Command {
     ///
     /// The intent is journaled before anything is done, each step as it is done, the outcome
     /// after. Destroying steps never destroy: a data directory is moved aside, not deleted. Uses
-    /// the instances' start_command, stop_command and rebuild_command from the estate file. Exit
+    /// the instances' start_command, stop_command and rebuild_command, and a backup's
+    /// restore_command, from the estate file. Exit
     /// 0 done, 1 refused (deny) or a step failed, 3 needs a human, 2 usage or configuration error.
     #[command(
         after_help = "Examples:\n  hadome run rebuild db-3 --from db-1 --config estate.toml --dry-run\n  hadome run stop db-2 --config estate.toml --override quorum --reason \"disk replacement, ticket 812\""
@@ -190,7 +191,8 @@ pub(crate) enum ActionName {
     /// Retire an instance's data directory: stop it, then move the directory aside (hadome never
     /// deletes; removing it is a person's decision).
     DeleteData,
-    /// Replace TARGET's data with the newest copy of --from BACKUP (`ask` only, today).
+    /// Replace TARGET's data with the newest copy of --from BACKUP: stop it, move its data
+    /// directory aside, the backup's restore_command, start it, compare its row counts.
     RestoreBackup,
 }
 
