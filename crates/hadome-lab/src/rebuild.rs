@@ -58,8 +58,6 @@ impl Lab {
             reason,
             fix,
         };
-        let data_dir = target_node.data_dir.clone();
-        let shown = data_dir.display();
 
         if target == source {
             let other = state
@@ -78,58 +76,7 @@ impl Lab {
             ));
         }
 
-        let process = process_state(state, target_node);
-        if process != "stopped" {
-            let resume = if process == "running" {
-                String::new()
-            } else {
-                format!("resume it (`hadome lab fault --dir DIR resume {target}`), then ")
-            };
-            return Err(refuse(
-                format!("the instance is {process}: only a stopped instance is rebuilt"),
-                format!(
-                    "{resume}stop it (`hadome lab fault --dir DIR stop {target}`), move its data \
-                     directory aside (`mv {shown} {shown}.aside`), then rebuild; `hadome run \
-                     rebuild` does all of this"
-                ),
-            ));
-        }
-        let left = instance_pids(state, target_node);
-        if !left.is_empty() {
-            return Err(refuse(
-                format!(
-                    "processes of its instance still run (PIDs {left:?}), though `{shown}` names \
-                     no postmaster"
-                ),
-                "if its data directory was moved aside while it ran, stop the server there \
-                 (`pg_ctl stop -D MOVED_DIR -m fast`); a crashed instance's backends exit on \
-                 their own within seconds. Then rebuild again"
-                    .to_owned(),
-            ));
-        }
-
-        match std::fs::symlink_metadata(&data_dir) {
-            Ok(_) => {
-                return Err(refuse(
-                    format!(
-                        "its data directory `{shown}` exists: the lab never overwrites or deletes \
-                         data"
-                    ),
-                    format!(
-                        "move it aside first (`mv {shown} {shown}.aside`), as `hadome run \
-                         rebuild` does, then rebuild into the empty place"
-                    ),
-                ))
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(LabError::Io {
-                    action: "look for the data directory",
-                    path: data_dir,
-                    source,
-                })
-            }
-        }
+        require_empty_place(state, target_node, &Replacing::REBUILD)?;
 
         let source_process = process_state(state, source_node);
         if source_process != "running" {
@@ -237,5 +184,95 @@ impl Lab {
                 },
             ),
         })
+    }
+}
+
+/// What replaces a node's data directory: how its refusals name the operation.
+pub(crate) struct Replacing {
+    /// The fault name in [`LabError::FaultRejected`] and the lab command (`rebuild`).
+    pub(crate) verb: &'static str,
+    /// "rebuilt".
+    pub(crate) done: &'static str,
+    /// The hadome command that stops, moves aside and replaces in one go.
+    pub(crate) by: &'static str,
+}
+
+impl Replacing {
+    pub(crate) const REBUILD: Replacing = Replacing {
+        verb: "rebuild",
+        done: "rebuilt",
+        by: "hadome run rebuild",
+    };
+    pub(crate) const RESTORE: Replacing = Replacing {
+        verb: "restore",
+        done: "restored",
+        by: "hadome run restore-backup",
+    };
+}
+
+/// Refuses with [`LabError::FaultRejected`], changing nothing, unless `node` is stopped, no
+/// process of its instance is left, and its data directory does not exist: the lab never
+/// overwrites or deletes data, so a rebuild or a restore needs the place empty.
+pub(crate) fn require_empty_place(
+    state: &crate::state::LabState,
+    node: &crate::state::NodeState,
+    replacing: &Replacing,
+) -> Result<(), LabError> {
+    let Replacing { verb, done, by } = replacing;
+    let target = node.name.as_str();
+    let refuse = |reason: String, fix: String| LabError::FaultRejected {
+        fault: (*verb).to_owned(),
+        node: target.to_owned(),
+        reason,
+        fix,
+    };
+    let data_dir = &node.data_dir;
+    let shown = data_dir.display();
+    let process = process_state(state, node);
+    if process != "stopped" {
+        let resume = if process == "running" {
+            String::new()
+        } else {
+            format!("resume it (`hadome lab fault --dir DIR resume {target}`), then ")
+        };
+        return Err(refuse(
+            format!("the instance is {process}: only a stopped instance is {done}"),
+            format!(
+                "{resume}stop it (`hadome lab fault --dir DIR stop {target}`), move its data \
+                 directory aside (`mv {shown} {shown}.aside`), then {verb}; `{by}` does all of \
+                 this"
+            ),
+        ));
+    }
+    let left = instance_pids(state, node);
+    if !left.is_empty() {
+        return Err(refuse(
+            format!(
+                "processes of its instance still run (PIDs {left:?}), though `{shown}` names \
+                 no postmaster"
+            ),
+            format!(
+                "if its data directory was moved aside while it ran, stop the server there \
+                 (`pg_ctl stop -D MOVED_DIR -m fast`); a crashed instance's backends exit on \
+                 their own within seconds. Then {verb} again"
+            ),
+        ));
+    }
+    match std::fs::symlink_metadata(data_dir) {
+        Ok(_) => Err(refuse(
+            format!(
+                "its data directory `{shown}` exists: the lab never overwrites or deletes data"
+            ),
+            format!(
+                "move it aside first (`mv {shown} {shown}.aside`), as `{by}` does, then {verb} \
+                 into the empty place"
+            ),
+        )),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(LabError::Io {
+            action: "look for the data directory",
+            path: data_dir.clone(),
+            source,
+        }),
     }
 }

@@ -22,7 +22,8 @@ use std::process::Stdio;
 use serde::Serialize;
 
 use crate::fault::clear_stale_lock;
-use crate::lab::{instance_pids, process_state, Lab};
+use crate::lab::Lab;
+use crate::rebuild::{require_empty_place, Replacing};
 use crate::LabError;
 
 /// What [`Lab::restore`] did.
@@ -58,58 +59,13 @@ impl Lab {
             fix,
         };
         let data_dir = node.data_dir.clone();
-        let shown = data_dir.display();
         if let Some(upstream) = &node.upstream {
             return Err(refuse(
                 format!("it is a standby of `{upstream}`: only a primary node is restored from a backup"),
                 format!("rebuild it from its upstream instead: `hadome lab rebuild --dir DIR {target} --from {upstream}`"),
             ));
         }
-        let process = process_state(state, node);
-        if process != "stopped" {
-            return Err(refuse(
-                format!("the instance is {process}: only a stopped instance is restored"),
-                format!(
-                    "stop it (`hadome lab fault --dir DIR stop {target}`), move its data \
-                     directory aside (`mv {shown} {shown}.aside`), then restore; `hadome run \
-                     restore-backup` does all of this"
-                ),
-            ));
-        }
-        let left = instance_pids(state, node);
-        if !left.is_empty() {
-            return Err(refuse(
-                format!(
-                    "processes of its instance still run (PIDs {left:?}), though `{shown}` names \
-                     no postmaster"
-                ),
-                "a crashed instance's backends exit on their own within seconds; restore again \
-                 then"
-                    .to_owned(),
-            ));
-        }
-        match std::fs::symlink_metadata(&data_dir) {
-            Ok(_) => {
-                return Err(refuse(
-                    format!(
-                        "its data directory `{shown}` exists: the lab never overwrites or deletes \
-                         data"
-                    ),
-                    format!(
-                        "move it aside first (`mv {shown} {shown}.aside`), as `hadome run \
-                         restore-backup` does, then restore into the empty place"
-                    ),
-                ))
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(LabError::Io {
-                    action: "look for the data directory",
-                    path: data_dir,
-                    source,
-                })
-            }
-        }
+        require_empty_place(state, node, &Replacing::RESTORE)?;
         let input = std::fs::File::open(archive).map_err(|source| LabError::Io {
             action: "open the archive to restore",
             path: archive.to_owned(),
