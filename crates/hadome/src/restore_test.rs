@@ -196,23 +196,12 @@ pub(crate) async fn snapshot_counts(
     conninfo: &str,
     timeout: Duration,
 ) -> Result<SnapshotCounts, String> {
-    let config = connect_config(conninfo, timeout)?;
-    let (client, connection) = bounded(timeout, "connect", config.connect(NoTls)).await?;
-    tokio::spawn(async move {
-        // The connection ends when `SnapshotCounts` drops the client, or the server ends it;
-        // `SnapshotCounts::is_open` tells the second.
-        let _ = connection.await;
-    });
-    bounded(
+    // The connection ends when `SnapshotCounts` drops the client, or the server ends it;
+    // `SnapshotCounts::is_open` tells the second.
+    let client = counting_session(
+        conninfo,
         timeout,
-        "prepare the snapshot session",
-        client.batch_execute("SET idle_in_transaction_session_timeout = 0; SET row_security = off"),
-    )
-    .await?;
-    bounded(
-        timeout,
-        "open a REPEATABLE READ transaction",
-        client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
+        "SET idle_in_transaction_session_timeout = 0; SET row_security = off",
     )
     .await?;
     // The first statement of a REPEATABLE READ transaction takes its snapshot: the one exported
@@ -226,15 +215,7 @@ pub(crate) async fn snapshot_counts(
     let snapshot_id: String = row
         .try_get(0)
         .map_err(|error| format!("unreadable `pg_export_snapshot()`: {}", describe(&error)))?;
-    let counts = match tokio::time::timeout(timeout, table_row_counts(&client)).await {
-        Ok(counts) => counts?,
-        Err(_) => {
-            return Err(format!(
-                "counting the rows of every table took more than {} s; allow more time",
-                timeout.as_secs_f64()
-            ))
-        }
-    };
+    let counts = counts_within(&client, timeout).await?;
     Ok(SnapshotCounts {
         snapshot_id,
         counts,
@@ -249,6 +230,18 @@ pub(crate) async fn current_counts(
     conninfo: &str,
     timeout: Duration,
 ) -> Result<BTreeMap<String, u64>, String> {
+    let client = counting_session(conninfo, timeout, "SET row_security = off").await?;
+    counts_within(&client, timeout).await
+}
+
+/// A new session on `conninfo` that ran `settings`, then opened a READ ONLY REPEATABLE READ
+/// transaction (its first statement takes the snapshot every count reads). Its connection task
+/// ends when the client is dropped or the server ends it.
+async fn counting_session(
+    conninfo: &str,
+    timeout: Duration,
+    settings: &str,
+) -> Result<Client, String> {
     let config = connect_config(conninfo, timeout)?;
     let (client, connection) = bounded(timeout, "connect", config.connect(NoTls)).await?;
     tokio::spawn(async move {
@@ -256,13 +249,25 @@ pub(crate) async fn current_counts(
     });
     bounded(
         timeout,
-        "open a REPEATABLE READ transaction",
-        client.batch_execute(
-            "SET row_security = off; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-        ),
+        "prepare the session",
+        client.batch_execute(settings),
     )
     .await?;
-    match tokio::time::timeout(timeout, table_row_counts(&client)).await {
+    bounded(
+        timeout,
+        "open a REPEATABLE READ transaction",
+        client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
+    )
+    .await?;
+    Ok(client)
+}
+
+/// [`table_row_counts`], bounded by `timeout`.
+async fn counts_within(
+    client: &Client,
+    timeout: Duration,
+) -> Result<BTreeMap<String, u64>, String> {
+    match tokio::time::timeout(timeout, table_row_counts(client)).await {
         Ok(counts) => counts,
         Err(_) => Err(format!(
             "counting the rows of every table took more than {} s; allow more time",
