@@ -30,7 +30,7 @@ pub mod session;
 mod settings;
 
 pub use session::{
-    accepts_writes, promote, set_synchronous_standby_names, Session, HEARTBEAT_PREFIX,
+    accepts_writes, promote, retry_stream, set_synchronous_standby_names, Session, HEARTBEAT_PREFIX,
 };
 
 use std::collections::HashMap;

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hadome_core::estate::Instance;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
@@ -69,6 +69,25 @@ impl Session {
     ///
     /// Must run inside a tokio runtime: the connection's task is spawned on it.
     pub async fn connect(instance: &Instance, timeout: Duration) -> Result<Session, String> {
+        Session::open(instance, timeout, None).await
+    }
+
+    /// [`connect`](Session::connect), and `ended.notify_one()` when the connection ends on its
+    /// own (the server closed it, or it failed; not when the session is dropped): a supervisor
+    /// can wake at once when an instance goes away instead of at its next pass.
+    pub async fn connect_notifying(
+        instance: &Instance,
+        timeout: Duration,
+        ended: Arc<Notify>,
+    ) -> Result<Session, String> {
+        Session::open(instance, timeout, Some(ended)).await
+    }
+
+    async fn open(
+        instance: &Instance,
+        timeout: Duration,
+        notice: Option<Arc<Notify>>,
+    ) -> Result<Session, String> {
         let deadline = Instant::now() + timeout;
         let config = connect_config(&instance.conninfo, timeout)?;
         let (client, connection) =
@@ -84,7 +103,7 @@ impl Session {
             };
         let ended = Arc::new(Mutex::new(None));
         let (dropped, session_dropped) = oneshot::channel();
-        tokio::spawn(drive(connection, ended.clone(), session_dropped));
+        tokio::spawn(drive(connection, ended.clone(), session_dropped, notice));
         Ok(Session {
             client,
             ended,
@@ -198,25 +217,34 @@ async fn drive(
     connection: impl Future<Output = Result<(), tokio_postgres::Error>>,
     ended: Arc<Mutex<Option<String>>>,
     session_dropped: oneshot::Receiver<()>,
+    notice: Option<Arc<Notify>>,
 ) {
-    let mut connection = std::pin::pin!(connection);
-    let outcome = tokio::select! {
-        outcome = &mut connection => Some(outcome),
-        _ = session_dropped => None,
-    };
-    let reason = match outcome {
-        Some(Ok(())) => "the server ended it".to_owned(),
-        Some(Err(error)) => describe(&error),
-        None => {
-            // The client is gone: the connection sends Terminate once no answer is pending, and
-            // ends. A hung server keeps an answer pending for ever: give up after the grace.
-            let _ = tokio::time::timeout(CLOSE_GRACE, connection).await;
-            return;
+    // Leaving this block drops the connection, so the session reads as closed before anyone is
+    // told it ended.
+    let reason = {
+        let mut connection = std::pin::pin!(connection);
+        let outcome = tokio::select! {
+            outcome = &mut connection => Some(outcome),
+            _ = session_dropped => None,
+        };
+        match outcome {
+            Some(Ok(())) => "the server ended it".to_owned(),
+            Some(Err(error)) => describe(&error),
+            None => {
+                // The client is gone: the connection sends Terminate once no answer is pending,
+                // and ends. A hung server keeps an answer pending for ever: give up after the
+                // grace.
+                let _ = tokio::time::timeout(CLOSE_GRACE, connection).await;
+                return;
+            }
         }
     };
     *ended
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(reason);
+    if let Some(notice) = notice {
+        notice.notify_one();
+    }
 }
 
 /// The first column of the first row of a simple query's answer (`None`: no row, or NULL).
@@ -427,6 +455,45 @@ pub async fn set_synchronous_standby_names(
         },
     )
     .await
+}
+
+/// Asks the standby `instance` to retry its stream now (`SELECT pg_reload_conf()` on a new
+/// connection, within `timeout`), and says whether its WAL receiver streams at that moment.
+///
+/// A standby whose upstream went away retries streaming every `wal_retrieve_retry_interval`
+/// (5 s by default), and a synchronous primary's commits wait until it is back. The reload's
+/// SIGHUP wakes the standby's startup process out of that wait, so it retries at once: after an
+/// in-place restart of its primary, it streams again within milliseconds. The reload also applies
+/// any configuration change made on the standby and not reloaded yet, as `pg_ctl reload` would.
+///
+/// Fails without asking when the instance is not a standby. Needs `EXECUTE` on `pg_reload_conf`
+/// (`docs/privileges.md`).
+pub async fn retry_stream(instance: &Instance, timeout: Duration) -> Result<String, String> {
+    let deadline = Instant::now() + timeout;
+    let session = session_for(instance, deadline, timeout).await?;
+    if !in_recovery(&session, remaining(deadline)).await? {
+        return Err(
+            "it is not a standby (pg_is_in_recovery() is false): it streams from no one".to_owned(),
+        );
+    }
+    let what = "`SELECT pg_reload_conf()`";
+    let reloaded = session
+        .one_value("SELECT pg_reload_conf()::text", what, remaining(deadline))
+        .await?;
+    if reloaded.as_deref() != Some("true") {
+        return Err(format!(
+            "{what} returned {reloaded:?}: the server was not signalled"
+        ));
+    }
+    let status = session
+        .one_value(
+            "SELECT coalesce((SELECT status FROM pg_stat_wal_receiver), 'no WAL receiver')",
+            "`SELECT status FROM pg_stat_wal_receiver`",
+            remaining(deadline),
+        )
+        .await?
+        .unwrap_or_else(|| "no WAL receiver".to_owned());
+    Ok(format!("asked to retry its stream (receiver: {status})"))
 }
 
 /// Whether `instance` accepts writes, asked on a new connection within `timeout`: not in

@@ -31,6 +31,8 @@ use hadome_core::supervise::{
 use hadome_journal::{Journal, JournalError};
 use hadome_observer::Session;
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::backup_jobs::BackupJobs;
 use crate::cli::ConfigFile;
@@ -38,6 +40,9 @@ use crate::error::CliError;
 use crate::estate_command::wall_clock;
 use crate::notify;
 use crate::run_command::{execute, plan, run_argv, Step};
+
+/// The shortest time between two passes when an ended session starts one early.
+const EARLY_PASS_GAP: Duration = Duration::from_millis(50);
 
 /// The journal's actor name for what the daemon does.
 pub(crate) const ACTOR: &str = "daemon";
@@ -80,6 +85,8 @@ struct Daemon {
     holder: String,
     supervisor: Supervisor,
     sessions: BTreeMap<String, Session>,
+    /// Notified when an open session ends on its own: the next pass starts at once.
+    session_ended: Arc<Notify>,
     last_reports: BTreeMap<String, (String, String)>,
     failpoint: Option<String>,
     /// The scheduled backup jobs; `None` with `--once` (one pass starts no job).
@@ -115,6 +122,7 @@ pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> 
         holder,
         supervisor: Supervisor::new(),
         sessions: BTreeMap::new(),
+        session_ended: Arc::new(Notify::new()),
         last_reports: BTreeMap::new(),
         failpoint: std::env::var("HADOME_FAILPOINT")
             .ok()
@@ -136,12 +144,22 @@ pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> 
     let interval = Duration::from_secs_f64(daemon.estate.probe_interval_seconds.max(0.05));
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let session_ended = Arc::clone(&daemon.session_ended);
+    let mut last_pass = Instant::now();
     loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
+        let early = tokio::select! {
+            _ = ticker.tick() => false,
+            _ = session_ended.notified() => true,
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
+        };
+        if early {
+            // An open session ended (a crash closes them all at once): pass now, not at the
+            // next tick, but never more often than every EARLY_PASS_GAP.
+            tokio::time::sleep_until(last_pass + EARLY_PASS_GAP).await;
+            ticker.reset();
         }
+        last_pass = Instant::now();
         if let Err(error) = daemon.pass().await {
             log(&format!("pass failed: {error}"));
         }
@@ -351,10 +369,11 @@ impl Daemon {
             .filter(|instance| !self.sessions.contains_key(&instance.name))
             .cloned()
             .collect();
+        let ended = &self.session_ended;
         let connects = missing.iter().map(|instance| async move {
             (
                 instance.name.clone(),
-                Session::connect(instance, timeout).await,
+                Session::connect_notifying(instance, timeout, Arc::clone(ended)).await,
             )
         });
         let pings = self.sessions.iter().map(|(name, session)| async move {
@@ -426,9 +445,19 @@ impl Daemon {
                     }
                 }
             }
-            Command::Restart { target, reason, .. } => {
+            Command::Restart {
+                target,
+                reason,
+                wake,
+                ..
+            } => {
                 log(&format!("restarting `{target}`: {reason}"));
-                self.act(Action::Restart { target }, &reason).await?;
+                let action = Action::Restart { target };
+                let mut steps = plan(&self.estate, &action);
+                if !wake.is_empty() {
+                    steps.push(Step::RetryStreams(wake));
+                }
+                self.act_steps(action, steps, &reason).await?;
             }
             Command::Rebuild {
                 target,

@@ -57,6 +57,10 @@ pub(crate) enum Step {
         target: String,
         expected: BTreeMap<String, u64>,
     },
+    /// Ask standbys to retry their stream at once (`pg_reload_conf()`), after their primary was
+    /// restarted in place. Advisory: a standby that cannot be asked retries on its own within
+    /// `wal_retrieve_retry_interval`, so the step reports each answer and never fails.
+    RetryStreams(Vec<String>),
 }
 
 impl Step {
@@ -94,6 +98,10 @@ impl Step {
                 "compare `{target}`'s tables with the {} tables and {} rows recorded when the copy was made",
                 expected.len(),
                 expected.values().sum::<u64>()
+            ),
+            Step::RetryStreams(standbys) => format!(
+                "ask `{}` to retry their stream at once (pg_reload_conf(); synchronous commits wait for them)",
+                standbys.join("`, `")
             ),
         }
     }
@@ -184,7 +192,10 @@ fn check_configured(estate: &Estate, plan: &[Step]) -> Result<(), CliError> {
                 }
                 continue;
             }
-            Step::Preserve { .. } | Step::Promote(_) | Step::Compare { .. } => continue,
+            Step::Preserve { .. }
+            | Step::Promote(_)
+            | Step::Compare { .. }
+            | Step::RetryStreams(_) => continue,
         };
         if !present {
             return Err(CliError::Usage {
@@ -583,6 +594,22 @@ pub(crate) async fn execute(estate: &Estate, step: &Step) -> Result<String, Stri
                 })
                 .collect();
             run_argv(&command).await
+        }
+        Step::RetryStreams(standbys) => {
+            let timeout = Duration::from_secs_f64(estate.probe_timeout_seconds.max(0.1));
+            let asks = standbys.iter().map(|name| async move {
+                let answer = match estate.instance(name) {
+                    Some(standby) => hadome_observer::retry_stream(standby, timeout).await,
+                    None => Err("no such instance".to_owned()),
+                };
+                match answer {
+                    Ok(detail) => format!("`{name}`: {detail}"),
+                    Err(error) => format!(
+                        "`{name}`: not asked ({error}); it retries on its own within wal_retrieve_retry_interval"
+                    ),
+                }
+            });
+            Ok(futures_util::future::join_all(asks).await.join("; "))
         }
         Step::Compare { target, expected } => {
             let target = instance(target)?;

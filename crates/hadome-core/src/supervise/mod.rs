@@ -13,7 +13,10 @@
 //!   `detection_seconds` *and* every standby that answers has lost it too (no WAL receiver
 //!   streaming, or nothing received for `detection_seconds`, by the standby's own clock), or when
 //!   hadome's open session to it still answers while new connections hang for the window (a hung
-//!   postmaster: a local fault, proven by the open session). An instance that says it is
+//!   postmaster: a local fault, proven by the open session). A proven crash (refused at once,
+//!   hadome's open session closed, no answering witness's WAL receiver streaming) is restarted
+//!   in place without waiting out the window, under `on_primary_crash = "restart"`; a failover
+//!   always waits it out. An instance that says it is
 //!   saturated (too many connections, statement timeouts) is `overloaded`: reported, never failed
 //!   over.
 //! - **`promote-eligibility`**: the candidate is the most advanced member whose promotion the
@@ -91,6 +94,10 @@ pub enum Command {
         target: String,
         /// Why, with the evidence.
         reason: String,
+        /// Once a restarted primary answers, the standbys to ask to retry their stream at once
+        /// (they retry every `wal_retrieve_retry_interval` otherwise, and synchronous commits
+        /// wait for them); empty for a standby's restart.
+        wake: Vec<String>,
     },
     /// Rebuild a standby from the primary (its data directory moved aside first).
     Rebuild {
@@ -509,10 +516,30 @@ fn supervise(
             format!("`{primary}` is reachable but saturated ({error}): overload follows the load, so it is never failed over"),
         );
     }
+    let session_answers = tick.sessions.get(&primary).copied().unwrap_or(false);
+    let standbys = standby_view(
+        &view,
+        cluster,
+        &primary,
+        &watch.direct,
+        automation.detection_seconds,
+        &watch.keepalive.unwrap_or(KeepaliveSettings::UNKNOWN),
+    );
+    let answering: Vec<&StandbyView> = standbys.iter().filter(|standby| standby.answers).collect();
+    // A proven crash needs no detection window before an in-place restart: nothing listens, and
+    // every witness lost its stream. Only the restart skips the window; a failover waits it out.
+    let restart_at_once = automation.on_primary_crash == CrashPolicy::Restart
+        && acting
+        && watch.restarted_at.is_none()
+        && !tick.paused.contains(&cluster.name)
+        && !tick.paused.contains(&primary)
+        && tick.spent.restarts.get(&primary).copied().unwrap_or(0)
+            < automation.budget.restarts_per_target
+        && proven_crash(kind, session_answers, &answering);
     if view.fresh(&primary).is_some() {
         // It answers, in recovery: the cluster has no primary at all (demoted, fenced and
         // restarted read-only). That is a proven failure of the primary role.
-    } else if missing_for < automation.detection_seconds {
+    } else if missing_for < automation.detection_seconds && !restart_at_once {
         return report(
             cluster,
             Some(&primary),
@@ -525,17 +552,7 @@ fn supervise(
         );
     }
 
-    // The window has passed: do its standbys agree?
-    let session_answers = tick.sessions.get(&primary).copied().unwrap_or(false);
-    let standbys = standby_view(
-        &view,
-        cluster,
-        &primary,
-        &watch.direct,
-        automation.detection_seconds,
-        &watch.keepalive.unwrap_or(KeepaliveSettings::UNKNOWN),
-    );
-    let answering: Vec<&StandbyView> = standbys.iter().filter(|standby| standby.answers).collect();
+    // The window has passed (or the crash is proven): do its standbys agree?
     let still_hear: Vec<&StandbyView> = answering
         .iter()
         .copied()
@@ -582,8 +599,13 @@ fn supervise(
         );
     } else {
         let names: Vec<String> = answering.iter().map(|standby| standby.describe()).collect();
+        let proven = if restart_at_once && missing_for < automation.detection_seconds {
+            ": a proven crash (refused at once, hadome's open session closed, no witness's WAL receiver streams), so the detection window is not waited out"
+        } else {
+            ""
+        };
         format!(
-            "`{primary}` has not answered for {} ({error}) and its standbys lost it too ({})",
+            "`{primary}` has not answered for {} ({error}) and its standbys lost it too ({}){proven}",
             human_duration(missing_for),
             names.join("; ")
         )
@@ -632,6 +654,10 @@ fn supervise(
                         cluster: cluster.name.clone(),
                         target: primary.clone(),
                         reason: format!("{evidence}: on_primary_crash = \"restart\""),
+                        wake: answering
+                            .iter()
+                            .map(|standby| standby.name.clone())
+                            .collect(),
                     });
                     return report(
                         cluster,
@@ -725,6 +751,24 @@ fn supervise(
             report(cluster, Some(&primary), ClusterState::NoCandidate, message)
         }
     }
+}
+
+/// Whether the primary's crash is proven, not merely suspected: its new connections are refused
+/// or closed at once (nothing listens: a hang or a cut network answers nothing instead),
+/// hadome's open session to it closed (a live postmaster's sessions stay open), and at least one
+/// standby answers while no answering witness's WAL receiver streams (a primary that is only cut
+/// off from hadome still streams to them: the `isolate` blip).
+fn proven_crash(
+    kind: Option<FailureKind>,
+    session_answers: bool,
+    answering: &[&StandbyView],
+) -> bool {
+    kind == Some(FailureKind::Down)
+        && !session_answers
+        && !answering.is_empty()
+        && answering
+            .iter()
+            .all(|standby| standby.receiver.as_deref() != Some("streaming"))
 }
 
 fn timeline_note(view: &View, other: &str, leader: &str) -> String {
@@ -858,6 +902,7 @@ fn care_for_standbys(
                         cluster: cluster.name.clone(),
                         target: member.clone(),
                         reason: format!("standby `{member}` is down ({})", error_of(tick, member)),
+                        wake: Vec::new(),
                     });
                 }
             }

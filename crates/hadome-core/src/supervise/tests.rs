@@ -772,3 +772,114 @@ fn with_nothing_bounding_the_keepalive_gap_the_standbys_silence_proves_nothing()
         "{decision:?}"
     );
 }
+
+/// db-1's postmaster was killed `seconds` ago: connections are refused, hadome's open session
+/// closed with it, and the standbys' WAL receivers exited (no `pg_stat_wal_receiver` row).
+fn crash_primary(world: &mut World, seconds: f64) {
+    world.later(seconds);
+    world.fail("db-1", CRASHED);
+    world.sessions.insert("db-1".to_owned(), false);
+    world.answer("db-2", state(true, 100 * MB));
+    world.answer("db-3", state(true, 100 * MB));
+}
+
+#[test]
+fn a_proven_crash_is_restarted_in_place_without_waiting_out_the_detection_window() {
+    let mut world = World::healthy();
+    world.step();
+    crash_primary(&mut world, 0.3);
+    let decision = world.step();
+    assert_eq!(
+        state_of(&decision),
+        ClusterState::Restarting,
+        "{decision:?}"
+    );
+    match &decision.commands[..] {
+        [Command::Restart {
+            target,
+            reason,
+            wake,
+            ..
+        }] => {
+            assert_eq!(target, "db-1");
+            assert!(reason.contains("a proven crash"), "{reason}");
+            assert!(reason.contains("not waited out"), "{reason}");
+            // Once it answers, both standbys are asked to retry their stream at once.
+            assert_eq!(wake, &["db-2".to_owned(), "db-3".to_owned()]);
+        }
+        other => panic!("expected one restart of db-1, got {other:?}"),
+    }
+}
+
+#[test]
+fn without_every_piece_of_proof_a_refused_primary_waits_out_the_detection_window() {
+    type Change = fn(&mut World);
+    let cases: [(&str, Change); 6] = [
+        (
+            "a standby still streams from it (the isolate blip)",
+            |world| {
+                world.answer("db-2", standby(100 * MB, "streaming", 300));
+            },
+        ),
+        ("hadome's open session to it still answers", |world| {
+            world.sessions.insert("db-1".to_owned(), true);
+        }),
+        ("no standby answers to witness it", |world| {
+            world.fail("db-2", CRASHED);
+            world.fail("db-3", HUNG);
+        }),
+        (
+            "its connections time out instead of being refused",
+            |world| {
+                world.fail("db-1", HUNG);
+            },
+        ),
+        ("the policy fails over on a crash", |world| {
+            world.estate.clusters[0].automation.on_primary_crash = CrashPolicy::Failover;
+        }),
+        ("its restart budget is spent", |world| {
+            let budget = world.estate.clusters[0]
+                .automation
+                .budget
+                .restarts_per_target;
+            world.spent.restarts.insert("db-1".to_owned(), budget);
+        }),
+    ];
+    for (case, change) in cases {
+        let mut world = World::healthy();
+        world.step();
+        crash_primary(&mut world, 0.3);
+        change(&mut world);
+        let decision = world.step();
+        assert_eq!(
+            state_of(&decision),
+            ClusterState::Suspect,
+            "{case}: {decision:?}"
+        );
+        assert!(decision.commands.is_empty(), "{case}: {decision:?}");
+        assert!(
+            decision.reports[0]
+                .detail
+                .contains("the detection window is 1.5 s"),
+            "{case}: {}",
+            decision.reports[0].detail
+        );
+    }
+}
+
+#[test]
+fn a_proven_crash_of_a_paused_or_unleased_cluster_waits_out_the_window_too() {
+    for pause in [true, false] {
+        let mut world = World::healthy();
+        world.step();
+        if pause {
+            world.paused.insert("main".to_owned());
+        } else {
+            world.leases.clear();
+        }
+        crash_primary(&mut world, 0.3);
+        let decision = world.step();
+        assert_eq!(state_of(&decision), ClusterState::Suspect, "{decision:?}");
+        assert!(decision.commands.is_empty(), "{decision:?}");
+    }
+}

@@ -554,6 +554,32 @@ async fn a_crashed_primary_is_restarted_in_place_under_the_restart_policy() {
     .await;
     assert!(restart.closed_ok(), "{restart:#?}");
     assert_eq!(restart.record.actor, "daemon");
+    // Refused at once, its session closed, its standbys' receivers gone: a proven crash, restarted
+    // without waiting out the detection window; then both standbys are asked to retry their
+    // stream at once instead of within wal_retrieve_retry_interval.
+    let because = restart.record.plan.last().cloned().unwrap_or_default();
+    assert!(
+        because.contains("a proven crash") && because.contains("not waited out"),
+        "{restart:#?}"
+    );
+    let retry = restart
+        .record
+        .steps
+        .iter()
+        .find(|step| {
+            step.step
+                .starts_with("ask `db-2`, `db-3` to retry their stream")
+        })
+        .unwrap_or_else(|| panic!("no retry-stream step: {restart:#?}"));
+    assert!(retry.ok, "{retry:?}");
+    for standby in ["db-2", "db-3"] {
+        assert!(
+            retry
+                .detail
+                .contains(&format!("`{standby}`: asked to retry its stream")),
+            "{retry:?}"
+        );
+    }
 
     // It takes writes again: the load (through its client port) gets acknowledgements again.
     let before = load.acknowledged();

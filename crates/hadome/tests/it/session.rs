@@ -1,16 +1,18 @@
 //! What a supervision daemon asks of PostgreSQL (`hadome_observer::session`), on real servers:
 //! failures classified as down, hung or overloaded; a session that outlives a hung postmaster;
-//! heartbeats that reach the standby; promotion; `synchronous_standby_names`; and that the
-//! documented grants are enough.
+//! heartbeats that reach the standby; promotion; `synchronous_standby_names`; a standby woken
+//! out of its stream-retry wait; and that the documented grants are enough.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hadome_core::estate::Instance;
 use hadome_core::fact::{FailureKind, Probe, ProbeOutcome};
 use hadome_lab::{Fault, Lab};
 use hadome_observer::{
-    accepts_writes, observe_instance, promote, set_synchronous_standby_names, Session,
+    accepts_writes, observe_instance, promote, retry_stream, set_synchronous_standby_names, Session,
 };
+use tokio::sync::Notify;
 
 use crate::support::{describe, eventually, execute, lab, value};
 
@@ -82,8 +84,17 @@ async fn a_crashed_instance_probes_as_down_and_its_session_closes() {
     let db1 = instance_of(&lab, "db-1", "postgres");
     let session = Session::connect(&db1, QUICK).await.unwrap();
     session.ping(QUICK).await.unwrap();
+    let ended = Arc::new(Notify::new());
+    let watched = Session::connect_notifying(&db1, QUICK, Arc::clone(&ended))
+        .await
+        .unwrap();
 
     lab.fault(&Fault::Crash("db-1".into())).await.unwrap();
+    // The daemon wakes on this notice: by then the session already reads as closed.
+    tokio::time::timeout(LONG, ended.notified())
+        .await
+        .expect("a notice that the session to the crashed db-1 ended");
+    assert!(watched.is_closed());
     let probe = observe_instance(&db1, QUICK).await;
     let (error, kind) = failure(&probe);
     eprintln!("probe of a crashed db-1: {error}");
@@ -316,6 +327,7 @@ async fn promote_makes_the_standby_accept_writes() {
     assert!(error.contains("not a standby"), "{error}");
     assert!(accepts_writes(&db1, QUICK).await.unwrap(), "db-1 unchanged");
 
+    retry_stream(&db2, QUICK).await.unwrap();
     promote(&db2, LONG).await.unwrap();
     assert!(accepts_writes(&db2, QUICK).await.unwrap());
     let client = lab.connect("db-2").await.unwrap();
@@ -435,6 +447,7 @@ async fn the_documented_supervision_grants_are_enough() {
         set_synchronous_standby_names(&db1, "", QUICK)
             .await
             .unwrap_err(),
+        retry_stream(&db2, QUICK).await.unwrap_err(),
     ] {
         assert!(
             error.contains("permission denied") && error.contains("docs/privileges.md"),
@@ -474,6 +487,7 @@ async fn the_documented_supervision_grants_are_enough() {
         "{error}"
     );
 
+    retry_stream(&db2, QUICK).await.unwrap();
     promote(&db2, LONG).await.unwrap();
     assert!(accepts_writes(&db2, QUICK).await.unwrap());
     // The promoted standby has the grants too (they replicated).
@@ -482,4 +496,64 @@ async fn the_documented_supervision_grants_are_enough() {
         .unwrap();
     let db2_session = Session::connect(&db2, QUICK).await.unwrap();
     db2_session.heartbeat(QUICK).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_stream_wakes_a_standby_out_of_its_retry_wait_after_its_primary_restarted() {
+    let lab = lab("pair").await;
+    let (db1, db2) = (
+        instance_of(&lab, "db-1", "postgres"),
+        instance_of(&lab, "db-2", "postgres"),
+    );
+    let error = retry_stream(&db1, QUICK).await.unwrap_err();
+    assert!(error.contains("not a standby"), "{error}");
+    // Ten minutes between two attempts: without being woken, db-2 would not stream again within
+    // this test's deadlines.
+    let standby = lab.connect("db-2").await.unwrap();
+    execute(
+        &standby,
+        "db-2",
+        "ALTER SYSTEM SET wal_retrieve_retry_interval = '10min'",
+    )
+    .await;
+    execute(&standby, "db-2", "SELECT pg_reload_conf()").await;
+    eventually(
+        "db-2 to run with wal_retrieve_retry_interval = 10min",
+        LONG,
+        || async {
+            let shown = lab_value(&lab, "db-2", "SHOW wal_retrieve_retry_interval").await;
+            (shown.as_deref() == Some("10min")).then_some(())
+        },
+    )
+    .await;
+
+    lab.fault(&Fault::Crash("db-1".into())).await.unwrap();
+    // Its first attempt failed at once; now it waits out the interval.
+    let waiting = "SELECT count(*)::text FROM pg_stat_activity \
+                   WHERE backend_type = 'startup' AND wait_event = 'RecoveryRetrieveRetryInterval'";
+    eventually(
+        "db-2's startup process to wait out its retry interval",
+        LONG,
+        || async { (lab_value(&lab, "db-2", waiting).await.as_deref() == Some("1")).then_some(()) },
+    )
+    .await;
+    lab.fault(&Fault::Start("db-1".into())).await.unwrap();
+    let receiver = "SELECT coalesce((SELECT status FROM pg_stat_wal_receiver), 'none')";
+    assert_eq!(
+        lab_value(&lab, "db-2", waiting).await.as_deref(),
+        Some("1"),
+        "db-2 still waits once db-1 is back"
+    );
+
+    let asked = retry_stream(&db2, QUICK).await.unwrap();
+    eprintln!("retry_stream on db-2: {asked}");
+    assert!(asked.starts_with("asked to retry its stream"), "{asked}");
+    eventually(
+        "db-2 to stream from the restarted db-1 again",
+        LONG,
+        || async {
+            (lab_value(&lab, "db-2", receiver).await.as_deref() == Some("streaming")).then_some(())
+        },
+    )
+    .await;
 }
