@@ -58,6 +58,13 @@ pub use crate::event::JournalEvent;
 pub use crate::intent::{IntentRecord, OpenIntent, OutcomeRecord, Override, StepRecord};
 pub use crate::lease::{Lease, LeaseOutcome};
 pub use crate::pause::{Ack, Pause};
+
+/// The name of the lease a person's `hadome run` holds on `cluster` while it acts there: a daemon
+/// takes no automated action on the cluster while another holder's hold is unexpired (rule
+/// `single-actor`; [`Journal::record_automated_intent`]).
+pub fn hold_lease(cluster: &str) -> String {
+    format!("hold:{cluster}")
+}
 use crate::record::{
     FactChangedRecord, VerdictRecord, ACK, ESCALATION, FACT_CHANGED, INTENT, LEASE, NOTIFIED,
     OUTCOME, OVERRIDE, PAUSE, STEP, VERDICT,
@@ -327,6 +334,42 @@ impl Journal {
             path,
             "record an intent",
             |transaction| intent::insert(transaction, path, &new),
+        )
+    }
+
+    /// Records an automated intent (verdict `allow`, no override), as
+    /// [`record_intent`](Journal::record_intent) does, unless the lease `hold` is unexpired at
+    /// `at`: then nothing is recorded and the answer is that lease.
+    ///
+    /// The check and the insert are one `BEGIN IMMEDIATE` transaction. A person's `hadome run`
+    /// takes the hold first and then looks for open automated intents, so the two are serialised:
+    /// either this intent was recorded before the hold was taken (and `run` finds it open and
+    /// refuses), or the daemon is told of the hold and does not act.
+    pub fn record_automated_intent(
+        &mut self,
+        hold: &str,
+        at: Timestamp,
+        action: &Action,
+        plan: &[String],
+        actor: &str,
+    ) -> Result<Result<i64, Lease>, JournalError> {
+        let new = intent::NewIntent {
+            at,
+            action,
+            verdict: Verdict::Allow,
+            plan,
+            overrides: &[],
+            actor,
+        };
+        let path = self.path.as_path();
+        intent::durably(
+            &mut self.connection,
+            path,
+            "record an intent",
+            |transaction| match lease::read(transaction, path, hold)? {
+                Some(lease) if !lease.is_expired(at) => Ok(Err(lease)),
+                _ => intent::insert(transaction, path, &new).map(Ok),
+            },
         )
     }
 

@@ -66,8 +66,11 @@ pub(crate) enum Command {
     /// The intent is journaled before anything is done, each step as it is done, the outcome
     /// after. Destroying steps never destroy: a data directory is moved aside, not deleted. Uses
     /// the instances' start_command, stop_command and rebuild_command, and a backup's
-    /// restore_command, from the estate file. Exit
-    /// 0 done, 1 refused (deny) or a step failed, 3 needs a human, 2 usage or configuration error.
+    /// restore_command, from the estate file. While it acts it holds the target's cluster: a
+    /// running daemon takes no action there until the outcome is journaled, and a second `run`,
+    /// or one that would start in the middle of the daemon's own action, is refused. Exit
+    /// 0 done, 1 refused (deny) or a step failed, 3 needs a human, 2 usage or configuration error
+    /// (a held cluster included).
     #[command(
         after_help = "Examples:\n  hadome run rebuild db-3 --from db-1 --config estate.toml --dry-run\n  hadome run stop db-2 --config estate.toml --override quorum --reason \"disk replacement, ticket 812\""
     )]

@@ -24,11 +24,10 @@ use futures_util::future::join_all;
 use hadome_core::action::Action;
 use hadome_core::estate::{Cluster, Estate};
 use hadome_core::fact::{Facts, History, ProbeOutcome, Timestamp};
-use hadome_core::finding::Verdict;
 use hadome_core::supervise::{
     choose_candidate, ClusterReport, Command, Escalation, FailoverPlan, Spent, Supervisor, Tick,
 };
-use hadome_journal::{Journal, JournalError};
+use hadome_journal::{hold_lease, Journal, JournalError};
 use hadome_observer::Session;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Notify;
@@ -281,6 +280,7 @@ impl Daemon {
             .await?;
         let (paused, spent) = self.budget_state(wall_clock()).await?;
         let now = wall_clock();
+        let held = self.held(now).await?;
         let tick = Tick {
             estate: &self.estate,
             facts: &facts,
@@ -290,6 +290,7 @@ impl Daemon {
             leases: &leases,
             paused: &paused,
             spent: &spent,
+            held: &held,
         };
         let decision = self.supervisor.step(&tick);
         for report in &decision.reports {
@@ -390,6 +391,30 @@ impl Daemon {
         // A session that did not answer is dropped after this pass only if it closed; a hung
         // one stays (it may answer again when the instance resumes).
         answers
+    }
+
+    /// The clusters a person's `hadome run` holds at `now` (an unexpired hold lease), with its
+    /// holder.
+    async fn held(&self, now: Timestamp) -> Result<BTreeMap<String, String>, CliError> {
+        let clusters: Vec<String> = self
+            .estate
+            .clusters
+            .iter()
+            .map(|cluster| cluster.name.clone())
+            .collect();
+        self.journal
+            .call(move |journal| {
+                let mut held = BTreeMap::new();
+                for cluster in clusters {
+                    if let Some(lease) = journal.lease(&hold_lease(&cluster))? {
+                        if !lease.is_expired(now) {
+                            held.insert(cluster, lease.holder);
+                        }
+                    }
+                }
+                Ok(held)
+            })
+            .await
     }
 
     async fn budget_state(&self, now: Timestamp) -> Result<(BTreeSet<String>, Spent), CliError> {
@@ -539,20 +564,8 @@ impl Daemon {
     ) -> Result<bool, CliError> {
         let mut plan_text: Vec<String> = steps.iter().map(Step::describe).collect();
         plan_text.push(format!("because: {reason}"));
-        let intent = {
-            let (action, plan_text) = (action.clone(), plan_text.clone());
-            self.journal
-                .call(move |journal| {
-                    journal.record_intent(
-                        wall_clock(),
-                        &action,
-                        Verdict::Allow,
-                        &plan_text,
-                        &[],
-                        ACTOR,
-                    )
-                })
-                .await?
+        let Some(intent) = self.record_automated(&action, plan_text).await? else {
+            return Ok(false);
         };
         let mut ok = true;
         let mut detail = format!("{action} done");
@@ -585,6 +598,41 @@ impl Daemon {
             .call(move |journal| journal.record_outcome(intent, wall_clock(), ok, &outcome_detail))
             .await?;
         Ok(ok)
+    }
+
+    /// Journals the intent of an automated action, unless a person's `hadome run` holds the
+    /// target's cluster (taken since this pass began): then logs it and returns `None`, and the
+    /// daemon does not act.
+    async fn record_automated(
+        &self,
+        action: &Action,
+        plan_text: Vec<String>,
+    ) -> Result<Option<i64>, CliError> {
+        let hold = self
+            .estate
+            .cluster_of(action.target())
+            .map(|cluster| hold_lease(&cluster.name))
+            .unwrap_or_default();
+        let recorded = {
+            let action = action.clone();
+            self.journal
+                .call(move |journal| {
+                    journal.record_automated_intent(&hold, wall_clock(), &action, &plan_text, ACTOR)
+                })
+                .await?
+        };
+        Ok(match recorded {
+            Ok(intent) => Some(intent),
+            Err(lease) => {
+                log(&format!(
+                    "not acting on `{}`: `{}` holds it for `hadome run` (`{}`), so {action} is left to that person",
+                    action.target(),
+                    lease.holder,
+                    lease.cluster
+                ));
+                None
+            }
+        })
     }
 
     async fn step(&self, intent: i64, step: &str, ok: bool, detail: &str) -> Result<(), CliError> {
@@ -635,19 +683,9 @@ impl Daemon {
         let action = Action::Promote {
             target: plan.candidate.clone(),
         };
-        let intent = self
-            .journal
-            .call(move |journal| {
-                journal.record_intent(
-                    wall_clock(),
-                    &action,
-                    Verdict::Allow,
-                    &plan_text,
-                    &[],
-                    ACTOR,
-                )
-            })
-            .await?;
+        let Some(intent) = self.record_automated(&action, plan_text).await? else {
+            return Ok(());
+        };
         self.failover_steps(intent, &cluster, &plan.old_primary, facts)
             .await
     }

@@ -416,6 +416,17 @@ fn automation_status(
         )),
         None => text.push_str("  daemon: none has supervised this cluster\n"),
     }
+    let hold = pass
+        .journal
+        .lease(&hadome_journal::hold_lease(&cluster.name))?
+        .filter(|hold| !hold.is_expired(pass.now));
+    if let Some(hold) = &hold {
+        text.push_str(&format!(
+            "  HELD by `{}` (hadome run) since {} ago: the daemon takes no action here until it is done\n",
+            hold.holder,
+            human_duration(pass.now.seconds_since(hold.acquired_at).max(0.0))
+        ));
+    }
     for pause in &paused {
         text.push_str(&format!(
             "  PAUSED `{}` since {} ago: {} — resume with `hadome ack {}`\n",
@@ -443,6 +454,11 @@ fn automation_status(
             "renewed_at_ms": lease.renewed_at.0,
             "expires_at_ms": lease.expires_at.0,
             "expired": lease.is_expired(pass.now),
+        })),
+        "held_by": hold.as_ref().map(|hold| json!({
+            "holder": hold.holder,
+            "acquired_at_ms": hold.acquired_at.0,
+            "expires_at_ms": hold.expires_at.0,
         })),
         "paused": paused.iter().map(|pause| json!({
             "target": pause.target, "at_ms": pause.at.0, "reason": pause.reason,

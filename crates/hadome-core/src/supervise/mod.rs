@@ -64,6 +64,9 @@ pub struct Tick<'a> {
     pub paused: &'a BTreeSet<String>,
     /// What the budget already spent, from the journal.
     pub spent: &'a Spent,
+    /// Clusters a person's `hadome run` holds while it acts there, with the holder: the daemon
+    /// takes no action on them (`single-actor`).
+    pub held: &'a BTreeMap<String, String>,
 }
 
 /// Automated actions already taken within their budget windows (since the window started or the
@@ -189,6 +192,8 @@ pub enum ClusterState {
     Paused,
     /// Another actor holds the lease: this daemon observes only.
     NotActor,
+    /// A person's `hadome run` acts on the cluster: this daemon observes only until it is done.
+    Held,
     /// `failover = "manual"`: this daemon observes and reports only.
     Manual,
     /// hadome has never seen a primary of this cluster.
@@ -207,6 +212,7 @@ impl ClusterState {
             ClusterState::NoCandidate => "no-candidate",
             ClusterState::Paused => "paused",
             ClusterState::NotActor => "not-actor",
+            ClusterState::Held => "held",
             ClusterState::Manual => "manual",
             ClusterState::NoPrimary => "no-primary",
         }
@@ -376,6 +382,21 @@ fn supervise(
     cluster: &Cluster,
     commands: &mut Vec<Command>,
 ) -> ClusterReport {
+    if let Some(holder) = tick.held.get(&cluster.name) {
+        // The person acts; what this daemon saw meanwhile must not be acted on later as if it
+        // were a failure (the person stops and starts members on purpose).
+        watch.missing_since = None;
+        watch.not_streaming_since.clear();
+        return report(
+            cluster,
+            watch.leader.as_deref(),
+            ClusterState::Held,
+            format!(
+                "`{holder}` holds `{}` for `hadome run`: this daemon observes only until that is done",
+                cluster.name
+            ),
+        );
+    }
     let view = view(tick);
     let automation = &cluster.automation;
     let live = view.live_primaries(cluster);

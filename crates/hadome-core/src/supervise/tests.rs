@@ -123,6 +123,7 @@ struct World {
     leases: BTreeSet<String>,
     paused: BTreeSet<String>,
     spent: Spent,
+    held: BTreeMap<String, String>,
     supervisor: Supervisor,
 }
 
@@ -138,6 +139,7 @@ impl World {
             leases: BTreeSet::from(["main".to_owned()]),
             paused: BTreeSet::new(),
             spent: Spent::default(),
+            held: BTreeMap::new(),
             supervisor: Supervisor::new(),
         };
         world.answer("db-1", primary(100 * MB));
@@ -195,6 +197,7 @@ impl World {
             leases: &self.leases,
             paused: &self.paused,
             spent: &self.spent,
+            held: &self.held,
         };
         self.supervisor.step(&tick)
     }
@@ -882,4 +885,29 @@ fn a_proven_crash_of_a_paused_or_unleased_cluster_waits_out_the_window_too() {
         assert_eq!(state_of(&decision), ClusterState::Suspect, "{decision:?}");
         assert!(decision.commands.is_empty(), "{decision:?}");
     }
+}
+
+#[test]
+fn a_cluster_a_person_holds_is_only_observed_and_its_failure_counts_from_the_release() {
+    let mut world = World::healthy();
+    world.step();
+    world
+        .held
+        .insert("main".to_owned(), "run:vm:4242".to_owned());
+    // The person stops the primary (a restore, say): a proven crash, were it not held.
+    crash_primary(&mut world, 0.3);
+    for _ in 0..6 {
+        let decision = world.step();
+        assert_eq!(state_of(&decision), ClusterState::Held, "{decision:?}");
+        assert!(decision.commands.is_empty(), "{decision:?}");
+        assert!(decision.reports[0].detail.contains("run:vm:4242"));
+        world.later(0.5);
+    }
+    // Released, with db-1 still down: the daemon judges it afresh (here a proven crash).
+    world.held.clear();
+    let decision = world.step();
+    assert!(
+        matches!(&decision.commands[..], [Command::Restart { target, .. }] if target == "db-1"),
+        "{decision:?}"
+    );
 }

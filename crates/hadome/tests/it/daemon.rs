@@ -1393,3 +1393,87 @@ async fn backups_are_made_and_restore_tested_on_schedule_without_stalling_superv
         .collect();
     assert!(left.is_empty(), "no copy of `endless`: {left:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_held_by_a_persons_run_is_left_to_that_person_until_the_hold_is_released() {
+    let lab = lab("trio").await;
+    let config = lab.dir().join("estate.toml");
+    let config = config.to_str().expect("a UTF-8 path");
+    let daemon = Daemon::start(&lab, "1", &[]);
+    daemon
+        .wait_for_log(
+            "the daemon to find `trio` healthy",
+            "cluster `trio`: healthy",
+            1,
+        )
+        .await;
+
+    // Another person's `hadome run` holds the cluster (as `Hold::take` takes it).
+    let hold = hadome_journal::hold_lease("trio");
+    let other = "someone (hadome run) pid 1 on elsewhere";
+    let now = Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis() as i64,
+    );
+    let taken = journal(&lab)
+        .acquire_lease(&hold, other, now, 600_000)
+        .expect("the hold");
+    assert!(taken.is_held(), "{taken:?}");
+
+    // A second person's run is refused, and changes nothing.
+    let refused = run_hadome(&["run", "restart", "db-2", "--config", config], &[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", show(&refused));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("cluster `trio` is held by another `hadome run`") && stderr.contains(other),
+        "{}",
+        show(&refused)
+    );
+    assert!(intents(&lab).is_empty(), "{:#?}", intents(&lab));
+
+    // The daemon leaves the held cluster alone, even a proven crash of its primary.
+    lab.fault(&Fault::Crash("db-1".into())).await.unwrap();
+    daemon
+        .wait_for_log(
+            "the daemon to report `trio` held",
+            "cluster `trio`: held",
+            1,
+        )
+        .await;
+    passes(&lab, "trio", 4).await;
+    assert!(intents(&lab).is_empty(), "{:#?}", intents(&lab));
+    assert!(daemon.log().contains(other), "{}", daemon.log());
+    let (_, status) = hadome_json(&lab.dir().join("estate.toml"), &["status"]);
+    assert_eq!(
+        status["clusters"][0]["daemon"]["held_by"]["holder"], other,
+        "{status:#}"
+    );
+
+    // Released: the daemon judges db-1 afresh and restarts it.
+    assert!(journal(&lab)
+        .release_lease(&hold, other, now)
+        .expect("the release"));
+    let restart = wait_until("the daemon's restart of db-1 to be closed", WAIT, || {
+        intents_named(&lab, "restart")
+            .into_iter()
+            .find(|intent| intent.target == "db-1" && intent.record.outcome.is_some())
+    })
+    .await;
+    assert!(restart.closed_ok(), "{restart:#?}");
+    assert_eq!(restart.record.actor, "daemon");
+
+    // A person's own run takes the hold and gives it back when it is done.
+    settled(&lab, "trio", "db-2").await;
+    let done = run_hadome(&["run", "restart", "db-2", "--config", config], &[]);
+    assert_eq!(done.status.code(), Some(0), "{}", show(&done));
+    assert_eq!(journal(&lab).lease(&hold).expect("the hold"), None);
+    let restarts = intents_named(&lab, "restart");
+    assert!(
+        restarts
+            .iter()
+            .any(|intent| intent.target == "db-2" && intent.record.actor.contains("hadome run")),
+        "{restarts:#?}"
+    );
+}

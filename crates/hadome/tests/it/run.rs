@@ -206,3 +206,100 @@ async fn run_promote_after_a_crash_and_an_override_with_its_reason() {
         override_event.body
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_restart_of_a_primary_asks_its_standbys_to_retry_their_stream_and_holds_the_cluster_meanwhile(
+) {
+    let lab = lab("trio").await;
+    let config = lab.dir().join("estate.toml");
+
+    // A standby's restart wakes no one.
+    let (code, standby) = hadome_json(&config, &["run", "restart", "db-3", "--dry-run"]);
+    assert_eq!(code, 0, "{standby:#}");
+    assert_eq!(standby["plan"].as_array().unwrap().len(), 2, "{standby:#}");
+
+    // A live daemon in the middle of its own action on the cluster: refused, nothing done.
+    let now = hadome_core::fact::Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+    );
+    let mut journal_now = journal(&lab);
+    assert!(journal_now
+        .acquire_lease("trio", "vm:1", now, 600_000)
+        .unwrap()
+        .is_held());
+    let busy = journal_now
+        .record_intent(
+            now,
+            &hadome_core::action::Action::Restart {
+                target: "db-3".into(),
+            },
+            hadome_core::finding::Verdict::Allow,
+            &["stop `db-3`".to_owned(), "start `db-3`".to_owned()],
+            &[],
+            "daemon",
+        )
+        .unwrap();
+    let refused = run_hadome(
+        &[
+            "run",
+            "restart",
+            "db-1",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(refused.status.code(), Some(2), "{}", show(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains(&format!(
+            "the daemon is carrying out intent #{busy} (restart db-3)"
+        )),
+        "{}",
+        show(&refused)
+    );
+    assert_eq!(
+        journal_now
+            .lease(&hadome_journal::hold_lease("trio"))
+            .unwrap(),
+        None
+    );
+    journal_now
+        .record_outcome(busy, now, true, "restart db-3 done")
+        .unwrap();
+    assert!(journal_now.release_lease("trio", "vm:1", now).unwrap());
+
+    let (code, done) = hadome_json(&config, &["run", "restart", "db-1"]);
+    assert_eq!(code, 0, "{done:#}");
+    assert_eq!(done["outcome"]["ok"], true, "{done:#}");
+    let steps = done["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 3, "stop, start, wake: {done:#}");
+    let wake = &steps[2];
+    assert!(
+        wake["step"]
+            .as_str()
+            .unwrap()
+            .starts_with("ask `db-2`, `db-3` to retry their stream"),
+        "{done:#}"
+    );
+    for standby in ["db-2", "db-3"] {
+        assert!(
+            wake["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("`{standby}`: asked to retry its stream")),
+            "{done:#}"
+        );
+    }
+    // The hold it took while acting is gone with it.
+    assert_eq!(
+        journal(&lab)
+            .lease(&hadome_journal::hold_lease("trio"))
+            .unwrap(),
+        None
+    );
+    write_row(&lab, "db-1", "after-restart").await;
+    wait_for_row(&lab, "db-2", "after-restart").await;
+}
