@@ -65,6 +65,12 @@ pub use crate::pause::{Ack, Pause};
 pub fn hold_lease(cluster: &str) -> String {
     format!("hold:{cluster}")
 }
+
+/// The name of the lease a `hadome backup run` holds on `backup` while it makes a copy: one copy
+/// of a backup is made at a time, whoever started it (the daemon's schedule, a person, cron).
+pub fn making_lease(backup: &str) -> String {
+    format!("making:{backup}")
+}
 use crate::record::{
     FactChangedRecord, VerdictRecord, ACK, ESCALATION, FACT_CHANGED, INTENT, LEASE, NOTIFIED,
     OUTCOME, OVERRIDE, PAUSE, STEP, VERDICT,

@@ -561,6 +561,9 @@ async fn run_to_end(argv: &[String]) -> Result<(), String> {
 }
 
 /// `hadome backup run <name>`.
+/// How long a `backup run`'s claim on its backup lasts unless renewed (every third of that).
+const MAKING_TTL_MS: i64 = 30_000;
+
 pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Result<u8, CliError> {
     let mut pass = crate::estate_command::observe(&config, BackupReading::ListOnly).await?;
     let Some(backup) = pass.estate.backup(&name).cloned() else {
@@ -573,6 +576,33 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
                 "add `command = [\"pg_dump\", \"-Fc\", \"--snapshot={{snapshot}}\", \"-f\", \"{{output}}\", \"…\"]` to the `[[backup]]` named `{name}`"
             )),
         });
+    };
+    // Held until the copy is judged and journaled; a `backup run` killed with -9 holds it for at
+    // most MAKING_TTL_MS more.
+    let _making = match crate::held::HeldLease::take(
+        &pass.estate.journal_path,
+        &hadome_journal::making_lease(&name),
+        &format!(
+            "hadome backup run pid {} on {}",
+            std::process::id(),
+            crate::held::hostname()
+        ),
+        MAKING_TTL_MS,
+    )? {
+        Ok(making) => making,
+        Err(lease) => {
+            return Err(CliError::Usage {
+                message: format!(
+                    "a copy of backup `{name}` is being made already, by `{}` (since {}): one at a time; nothing was done",
+                    lease.holder,
+                    crate::ack_command::utc_text(lease.acquired_at)
+                ),
+                hint: Some(format!(
+                    "wait until it is done (`hadome status` lists the backup's copies); if that process is gone, its claim lapses {} s after it stopped",
+                    MAKING_TTL_MS / 1000
+                )),
+            })
+        }
     };
     let started_at = wall_clock();
     let dir = directory(&backup).to_path_buf();

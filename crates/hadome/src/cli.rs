@@ -211,8 +211,9 @@ pub(crate) enum BackupCommand {
     /// renamed into place, with a UTC stamp where the path's `*` is, and the journal records its
     /// size, SHA-256, how long it took, the source's position and, when the command uses
     /// `{snapshot}`, every table's row count in the dump's own snapshot. A failed or empty output
-    /// is never renamed into place: it is moved aside (`.hadome-failed-…`) and escalated. Exit 0
-    /// made, 1 failed, 2 usage or configuration error.
+    /// is never renamed into place: it is moved aside (`.hadome-failed-…`) and escalated. One copy
+    /// of a backup is made at a time: a second `backup run` of it is refused. Exit 0 made, 1
+    /// failed, 2 usage or configuration error, or a copy of it already being made.
     #[command(after_help = "Example:
   hadome backup run nightly --config estate.toml")]
     Run {

@@ -107,13 +107,7 @@ pub(crate) fn log(line: &str) {
 pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> {
     let estate = hadome_config::load(&config.config)?;
     let journal = Journaled(Arc::new(Mutex::new(Journal::open(&estate.journal_path)?)));
-    let holder = format!(
-        "{}:{}",
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|name| name.trim().to_owned())
-            .unwrap_or_else(|_| "localhost".to_owned()),
-        std::process::id()
-    );
+    let holder = format!("{}:{}", crate::held::hostname(), std::process::id());
     let jobs = (!once).then(|| BackupJobs::new(config.config.clone()));
     let mut daemon = Daemon {
         estate,

@@ -11,6 +11,7 @@ mod daemon;
 mod error;
 mod estate_command;
 mod exit_code;
+mod held;
 mod lab_command;
 mod notify;
 mod output;

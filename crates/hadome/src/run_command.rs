@@ -21,6 +21,7 @@ use crate::cli::{ActionName, ConfigFile};
 use crate::error::CliError;
 use crate::estate_command::{action_from, assessment_json, observe, render_assessment, wall_clock};
 use crate::exit_code;
+use crate::held::HeldLease;
 use crate::output::{print_json, print_text, Paint};
 
 /// How long a configured command (start, stop, rebuild) may run.
@@ -375,7 +376,7 @@ pub(crate) async fn run(options: RunOptions) -> Result<u8, CliError> {
         .collect();
     let plan_text: Vec<String> = steps.iter().map(Step::describe).collect();
     // Held until the outcome is journaled: a daemon supervising the cluster stays off it.
-    let _hold = Hold::take(&mut pass, &action)?;
+    let _hold = hold_cluster(&mut pass, &action)?;
     let intent = pass.journal.record_intent(
         wall_clock(),
         &action,
@@ -525,48 +526,30 @@ fn standbys_to_wake(pass: &crate::estate_command::Pass, target: &str) -> Vec<Str
         .collect()
 }
 
-/// How long a person's hold on a cluster lasts unless renewed; `run` renews it every third of
-/// that, so a `run` that was killed holds the cluster off its daemon for at most this long.
+/// How long a person's hold on a cluster lasts unless renewed (the renewals come every third of
+/// that), so a `run` that was killed holds the cluster off its daemon for at most this long.
 const HOLD_TTL_MS: i64 = 30_000;
 
-/// A person's hold on the cluster `hadome run` acts on ([`hadome_journal::hold_lease`]): while
-/// it is unexpired, a daemon supervising the cluster takes no action there (`single-actor`).
-/// Renewed by a thread of its own while the plan runs; released when dropped.
-struct Hold {
-    /// Dropped to stop the renewals and release the hold.
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    renewer: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Hold {
-    /// Takes the hold on `action`'s cluster (none when its target is in no cluster). Refuses,
-    /// changing nothing, when another `hadome run` holds the cluster, or when a live daemon is in
-    /// the middle of an automated action there (an open intent of its own).
-    fn take(
-        pass: &mut crate::estate_command::Pass,
-        action: &Action,
-    ) -> Result<Option<Hold>, CliError> {
-        let Some(cluster) = pass
-            .estate
-            .cluster_of(action.target())
-            .map(|cluster| cluster.name.clone())
-        else {
-            return Ok(None);
-        };
-        let name = hadome_journal::hold_lease(&cluster);
-        let holder = format!(
-            "{} pid {} on {}",
-            actor(),
-            std::process::id(),
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|host| host.trim().to_owned())
-                .unwrap_or_else(|_| "localhost".to_owned())
-        );
-        let now = wall_clock();
-        if let hadome_journal::LeaseOutcome::HeldBy(lease) =
-            pass.journal
-                .acquire_lease(&name, &holder, now, HOLD_TTL_MS)?
-        {
+/// Takes the person's hold on `action`'s cluster ([`hadome_journal::hold_lease`]; none when its
+/// target is in no cluster): while it is held, a daemon supervising the cluster takes no action
+/// there (`single-actor`). Refuses, changing nothing, when another `hadome run` holds the
+/// cluster, or when a live daemon is in the middle of an automated action there (an open intent
+/// of its own).
+fn hold_cluster(
+    pass: &mut crate::estate_command::Pass,
+    action: &Action,
+) -> Result<Option<HeldLease>, CliError> {
+    let Some(cluster) = pass
+        .estate
+        .cluster_of(action.target())
+        .map(|cluster| cluster.name.clone())
+    else {
+        return Ok(None);
+    };
+    let name = hadome_journal::hold_lease(&cluster);
+    let hold = match HeldLease::take(&pass.estate.journal_path, &name, &holder_name(), HOLD_TTL_MS)? {
+        Ok(hold) => hold,
+        Err(lease) => {
             return Err(CliError::Usage {
                 message: format!(
                     "cluster `{cluster}` is held by another `hadome run` (`{}`, until {} unless renewed): one actor at a time; nothing was done",
@@ -577,68 +560,35 @@ impl Hold {
                     "run again once it is done; a hold lapses {} s after its `hadome run` stopped",
                     HOLD_TTL_MS / 1000
                 )),
-            });
+            })
         }
-        let daemon_alive = pass
-            .journal
-            .lease(&cluster)?
-            .is_some_and(|lease| !lease.is_expired(now));
-        let busy = pass.journal.open_intents()?.into_iter().find(|intent| {
-            intent.actor == crate::daemon::ACTOR
-                && pass
-                    .estate
-                    .cluster_of(&intent.target)
-                    .is_some_and(|of| of.name == cluster)
+    };
+    let now = wall_clock();
+    let daemon_alive = pass
+        .journal
+        .lease(&cluster)?
+        .is_some_and(|lease| !lease.is_expired(now));
+    let busy = pass.journal.open_intents()?.into_iter().find(|intent| {
+        intent.actor == crate::daemon::ACTOR
+            && pass
+                .estate
+                .cluster_of(&intent.target)
+                .is_some_and(|of| of.name == cluster)
+    });
+    if let (true, Some(intent)) = (daemon_alive, busy) {
+        drop(hold);
+        return Err(CliError::Usage {
+            message: format!(
+                "the daemon is carrying out intent #{} ({}) on cluster `{cluster}`, after {} of its {} steps: one actor at a time; nothing was done",
+                intent.id,
+                intent.action_text,
+                intent.steps_done.len(),
+                intent.plan.len()
+            ),
+            hint: Some("run again once it is closed (`hadome status` lists open intents)".to_owned()),
         });
-        if let (true, Some(intent)) = (daemon_alive, busy) {
-            pass.journal.release_lease(&name, &holder, wall_clock())?;
-            return Err(CliError::Usage {
-                message: format!(
-                    "the daemon is carrying out intent #{} ({}) on cluster `{cluster}`, after {} of its {} steps: one actor at a time; nothing was done",
-                    intent.id,
-                    intent.action_text,
-                    intent.steps_done.len(),
-                    intent.plan.len()
-                ),
-                hint: Some("run again once it is closed (`hadome status` lists open intents)".to_owned()),
-            });
-        }
-        let mut journal = hadome_journal::Journal::open(&pass.estate.journal_path)?;
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let renewer = std::thread::spawn(move || {
-            let every = Duration::from_millis((HOLD_TTL_MS / 3) as u64);
-            // Waits between renewals, until the hold is dropped.
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every)
-            {
-                match journal.acquire_lease(&name, &holder, wall_clock(), HOLD_TTL_MS) {
-                    Ok(outcome) if outcome.is_held() => {}
-                    Ok(outcome) => eprintln!(
-                        "hadome run: the hold on `{cluster}` lapsed and `{}` took it",
-                        outcome.lease().holder
-                    ),
-                    Err(error) => {
-                        eprintln!("hadome run: could not renew the hold on `{cluster}`: {error}")
-                    }
-                }
-            }
-            if let Err(error) = journal.release_lease(&name, &holder, wall_clock()) {
-                eprintln!("hadome run: could not release the hold on `{cluster}` (it lapses on its own): {error}");
-            }
-        });
-        Ok(Some(Hold {
-            stop: Some(stop),
-            renewer: Some(renewer),
-        }))
     }
-}
-
-impl Drop for Hold {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(renewer) = self.renewer.take() {
-            let _ = renewer.join();
-        }
-    }
+    Ok(Some(hold))
 }
 
 fn actor() -> String {
@@ -646,6 +596,16 @@ fn actor() -> String {
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown user".to_owned());
     format!("{user} (hadome run)")
+}
+
+/// This `hadome run`, as a lease holder: the person, the PID and the host.
+fn holder_name() -> String {
+    format!(
+        "{} pid {} on {}",
+        actor(),
+        std::process::id(),
+        crate::held::hostname()
+    )
 }
 
 /// Carries out one step and verifies its effect; `Ok` with what was done, `Err` with why not.

@@ -240,9 +240,57 @@ async fn a_real_dump_is_made_verified_and_restore_tested_and_a_truncated_one_fai
             "min_size_bytes = 1024\n",
         ),
     );
+    // Another `backup run` of the same backup is at work (its claim in the journal): refused,
+    // nothing made, nothing journaled as failed.
+    let journal_path = lab.dir().join("hadome.sqlite");
+    let making = hadome_journal::making_lease("nightly");
+    let other = "hadome backup run pid 1 on elsewhere";
+    let at = hadome_core::fact::Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+    );
+    let mut journal = hadome_journal::Journal::open(&journal_path).unwrap();
+    assert!(journal
+        .acquire_lease(&making, other, at, 600_000)
+        .unwrap()
+        .is_held());
+    let refused = run_hadome(
+        &[
+            "backup",
+            "run",
+            "nightly",
+            "--config",
+            config(&lab).to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(refused.status.code(), Some(2), "{}", show(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("a copy of backup `nightly` is being made already, by `hadome backup run pid 1 on elsewhere`"),
+        "{}",
+        show(&refused)
+    );
+    assert!(copies(&lab, "nightly").is_empty());
+    assert!(std::fs::read_dir(backups_dir(&lab))
+        .map(|entries| entries.count() == 0)
+        .unwrap_or(true));
+    let failed = journal
+        .events_since(hadome_core::fact::Timestamp(i64::MIN))
+        .unwrap()
+        .into_iter()
+        .filter(|event| event.kind == hadome_journal::KIND_BACKUP_FAILED)
+        .count();
+    assert_eq!(failed, 0, "a refused run journals no failure");
+    assert!(journal.release_lease(&making, other, at).unwrap());
+
     let (code, made) = hadome(&lab, &["backup", "run", "nightly"]);
     assert_eq!(code, 0, "{made}");
     assert_eq!(made["made"], true);
+    // Its own claim is gone with it.
+    assert_eq!(journal.lease(&making).unwrap(), None);
     assert_eq!(made["row_counts"]["public.notes"], 2_000, "{made}");
     assert_eq!(made["row_counts"]["public.users"], 50, "{made}");
     assert!(made["position"].as_str().is_some(), "{made}");
