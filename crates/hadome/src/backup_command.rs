@@ -579,31 +579,25 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
     };
     // Held until the copy is judged and journaled; a `backup run` killed with -9 holds it for at
     // most MAKING_TTL_MS more.
-    let _making = match crate::held::HeldLease::take(
+    let _making = crate::held::HeldLease::take(
         &pass.estate.journal_path,
         &hadome_journal::making_lease(&name),
-        &format!(
-            "hadome backup run pid {} on {}",
-            std::process::id(),
-            crate::held::hostname()
-        ),
+        "hadome backup run",
         MAKING_TTL_MS,
-    )? {
-        Ok(making) => making,
-        Err(lease) => {
-            return Err(CliError::Usage {
-                message: format!(
-                    "a copy of backup `{name}` is being made already, by `{}` (since {}): one at a time; nothing was done",
-                    lease.holder,
-                    crate::ack_command::utc_text(lease.acquired_at)
-                ),
-                hint: Some(format!(
-                    "wait until it is done (`hadome status` lists the backup's copies); if that process is gone, its claim lapses {} s after it stopped",
-                    MAKING_TTL_MS / 1000
-                )),
-            })
+        |lease| {
+            CliError::Usage {
+            message: format!(
+                "a copy of backup `{name}` is being made already, by `{}` (since {}): one at a time; nothing was done",
+                lease.holder,
+                crate::ack_command::utc_text(lease.acquired_at)
+            ),
+            hint: Some(format!(
+                "wait until it is done (`hadome status` lists the backup's copies); if that process is gone, its claim lapses {} s after it stopped",
+                MAKING_TTL_MS / 1000
+            )),
         }
-    };
+        },
+    )?;
     let started_at = wall_clock();
     let dir = directory(&backup).to_path_buf();
     let (prefix, suffix) = pattern(&backup);

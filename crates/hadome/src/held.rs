@@ -24,22 +24,24 @@ pub(crate) struct HeldLease {
 }
 
 impl HeldLease {
-    /// Takes the lease `name` for `holder` for `ttl_ms`, on a journal handle of its own, and
-    /// renews it every third of that until dropped. `Ok(Err(lease))`: another holder's lease is
-    /// unexpired, and nothing changed.
+    /// Takes the lease `name` for `who` (named with this process's PID and host) for `ttl_ms`,
+    /// on a journal handle of its own, and renews it every third of that until dropped. When
+    /// another holder's lease is unexpired, nothing changes and the error is `refusal`'s.
     pub(crate) fn take(
         journal_path: &Path,
         name: &str,
-        holder: &str,
+        who: &str,
         ttl_ms: i64,
-    ) -> Result<Result<HeldLease, Lease>, CliError> {
+        refusal: impl FnOnce(&Lease) -> CliError,
+    ) -> Result<HeldLease, CliError> {
+        let holder = format!("{who} pid {} on {}", std::process::id(), hostname());
         let mut journal = Journal::open(journal_path)?;
         if let LeaseOutcome::HeldBy(lease) =
-            journal.acquire_lease(name, holder, wall_clock(), ttl_ms)?
+            journal.acquire_lease(name, &holder, wall_clock(), ttl_ms)?
         {
-            return Ok(Err(lease));
+            return Err(refusal(&lease));
         }
-        let (name, holder) = (name.to_owned(), holder.to_owned());
+        let name = name.to_owned();
         let (stop, stopped) = channel::<()>();
         let renewer = std::thread::spawn(move || {
             let every = Duration::from_millis((ttl_ms / 3).max(1) as u64);
@@ -60,10 +62,10 @@ impl HeldLease {
                 );
             }
         });
-        Ok(Ok(HeldLease {
+        Ok(HeldLease {
             stop: Some(stop),
             renewer: Some(renewer),
-        }))
+        })
     }
 }
 

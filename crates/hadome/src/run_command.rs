@@ -547,22 +547,25 @@ fn hold_cluster(
         return Ok(None);
     };
     let name = hadome_journal::hold_lease(&cluster);
-    let hold = match HeldLease::take(&pass.estate.journal_path, &name, &holder_name(), HOLD_TTL_MS)? {
-        Ok(hold) => hold,
-        Err(lease) => {
-            return Err(CliError::Usage {
-                message: format!(
-                    "cluster `{cluster}` is held by another `hadome run` (`{}`, until {} unless renewed): one actor at a time; nothing was done",
-                    lease.holder,
-                    crate::ack_command::utc_text(lease.expires_at)
-                ),
-                hint: Some(format!(
-                    "run again once it is done; a hold lapses {} s after its `hadome run` stopped",
-                    HOLD_TTL_MS / 1000
-                )),
-            })
+    let hold = HeldLease::take(
+        &pass.estate.journal_path,
+        &name,
+        &actor(),
+        HOLD_TTL_MS,
+        |lease| {
+            CliError::Usage {
+            message: format!(
+                "cluster `{cluster}` is held by another `hadome run` (`{}`, until {} unless renewed): one actor at a time; nothing was done",
+                lease.holder,
+                crate::ack_command::utc_text(lease.expires_at)
+            ),
+            hint: Some(format!(
+                "run again once it is done; a hold lapses {} s after its `hadome run` stopped",
+                HOLD_TTL_MS / 1000
+            )),
         }
-    };
+        },
+    )?;
     let now = wall_clock();
     let daemon_alive = pass
         .journal
@@ -596,16 +599,6 @@ fn actor() -> String {
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown user".to_owned());
     format!("{user} (hadome run)")
-}
-
-/// This `hadome run`, as a lease holder: the person, the PID and the host.
-fn holder_name() -> String {
-    format!(
-        "{} pid {} on {}",
-        actor(),
-        std::process::id(),
-        crate::held::hostname()
-    )
 }
 
 /// Carries out one step and verifies its effect; `Ok` with what was done, `Err` with why not.

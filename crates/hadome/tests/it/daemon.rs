@@ -63,6 +63,19 @@ impl Daemon {
         }
     }
 
+    /// [`start`](Daemon::start), then waits until it has found the `trio` lab healthy.
+    async fn start_healthy(lab: &Lab, name: &str, env: &[(&str, &str)]) -> Daemon {
+        let daemon = Daemon::start(lab, name, env);
+        daemon
+            .wait_for_log(
+                "the daemon to find `trio` healthy",
+                "cluster `trio`: healthy",
+                1,
+            )
+            .await;
+        daemon
+    }
+
     /// What the daemon has logged so far.
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -435,14 +448,7 @@ fn promoted_and_other(target: &str) -> (&'static str, &'static str) {
 /// acknowledged, and the daemon's first pass seen healthy.
 async fn supervised_under_load(lab: &TestLab) -> (Load, Daemon) {
     let load = Load::start(lab, "db-1");
-    let daemon = Daemon::start(lab, "1", &[]);
-    daemon
-        .wait_for_log(
-            "the daemon to find `trio` healthy",
-            "cluster `trio`: healthy",
-            1,
-        )
-        .await;
+    let daemon = Daemon::start_healthy(lab, "1", &[]).await;
     load.until_acknowledged(50).await;
     (load, daemon)
 }
@@ -646,14 +652,7 @@ async fn a_crashed_primary_fails_over_under_the_failover_policy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_isolated_primary_is_not_failed_over() {
     let lab = lab("trio").await;
-    let daemon = Daemon::start(&lab, "1", &[]);
-    daemon
-        .wait_for_log(
-            "the daemon to find `trio` healthy",
-            "cluster `trio`: healthy",
-            1,
-        )
-        .await;
+    let daemon = Daemon::start_healthy(&lab, "1", &[]).await;
 
     lab.fault(&Fault::Isolate("db-1".into())).await.unwrap();
     daemon
@@ -927,14 +926,8 @@ async fn a_stalled_only_candidate_is_never_promoted_and_the_escalation_reaches_t
 async fn a_standby_that_keeps_crashing_is_restarted_within_budget_then_paused() {
     let lab = lab("trio").await;
     set_cluster_key(&lab, "max_restarts_per_target", "2");
-    let daemon = Daemon::start(&lab, "1", &[]);
-    daemon
-        .wait_for_log(
-            "the daemon to find `trio` healthy",
-            "cluster `trio`: healthy",
-            1,
-        )
-        .await;
+    // Kept until the test ends: dropped, it stops the daemon.
+    let _daemon = Daemon::start_healthy(&lab, "1", &[]).await;
     let restarts = || {
         intents_named(&lab, "restart")
             .into_iter()
@@ -1046,14 +1039,7 @@ async fn a_standby_that_keeps_crashing_is_restarted_within_budget_then_paused() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_killed_between_fence_and_promotion_finishes_the_failover_once() {
     let lab = lab("trio").await;
-    let mut first = Daemon::start(&lab, "1", &[("HADOME_FAILPOINT", "after-fence")]);
-    first
-        .wait_for_log(
-            "the daemon to find `trio` healthy",
-            "cluster `trio`: healthy",
-            1,
-        )
-        .await;
+    let mut first = Daemon::start_healthy(&lab, "1", &[("HADOME_FAILPOINT", "after-fence")]).await;
 
     lab.fault(&Fault::Hang("db-1".into())).await.unwrap();
     let open = wait_until("the failover's fence step to be journaled", WAIT, || {
@@ -1399,16 +1385,9 @@ async fn a_cluster_held_by_a_persons_run_is_left_to_that_person_until_the_hold_i
     let lab = lab("trio").await;
     let config = lab.dir().join("estate.toml");
     let config = config.to_str().expect("a UTF-8 path");
-    let daemon = Daemon::start(&lab, "1", &[]);
-    daemon
-        .wait_for_log(
-            "the daemon to find `trio` healthy",
-            "cluster `trio`: healthy",
-            1,
-        )
-        .await;
+    let daemon = Daemon::start_healthy(&lab, "1", &[]).await;
 
-    // Another person's `hadome run` holds the cluster (as `Hold::take` takes it).
+    // Another person's `hadome run` holds the cluster (the lease `hold_cluster` takes).
     let hold = hadome_journal::hold_lease("trio");
     let other = "someone (hadome run) pid 1 on elsewhere";
     let now = Timestamp(
