@@ -8,8 +8,9 @@
 /// What stands in for a connection string that could not be parsed.
 pub(crate) const WITHHELD: &str = "(withheld: it could not be parsed, and may hold a password)";
 
-/// `conninfo` without any password.
-pub(crate) fn strip_password(conninfo: &str) -> String {
+/// `conninfo` without any password (both libpq forms); a string that cannot be read as one is
+/// withheld whole.
+pub fn strip_password(conninfo: &str) -> String {
     let trimmed = conninfo.trim_start();
     if trimmed.starts_with("postgresql://") || trimmed.starts_with("postgres://") {
         return strip_uri(trimmed).unwrap_or_else(|| WITHHELD.to_owned());

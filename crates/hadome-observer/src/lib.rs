@@ -29,6 +29,7 @@ mod query;
 pub mod session;
 mod settings;
 
+pub use conninfo::strip_password;
 pub use session::{
     accepts_writes, promote, retry_stream, set_synchronous_standby_names, Session, HEARTBEAT_PREFIX,
 };

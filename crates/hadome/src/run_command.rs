@@ -783,7 +783,7 @@ pub(crate) async fn run_argv(command: &[String]) -> Result<String, String> {
     if output.status.success() {
         Ok(format!(
             "`{}` exited 0: {}",
-            command.join(" "),
+            shown_argv(command),
             said(&output.stdout)
         ))
     } else {
@@ -793,10 +793,31 @@ pub(crate) async fn run_argv(command: &[String]) -> Result<String, String> {
         }
         Err(format!(
             "`{}` exited with {}: {detail}",
-            command.join(" "),
+            shown_argv(command),
             output.status
         ))
     }
+}
+
+/// A command line as it is logged and journaled: an argument that is (or holds) a connection
+/// string with a password — `password=…`, or a `postgres://user:secret@…` URI, as
+/// `{source_conninfo}` becomes when the instance's conninfo has one — is shown without it.
+fn shown_argv(command: &[String]) -> String {
+    command
+        .iter()
+        .map(|argument| {
+            let lower = argument.to_ascii_lowercase();
+            if lower.contains("password=")
+                || lower.starts_with("postgres://")
+                || lower.starts_with("postgresql://")
+            {
+                hadome_observer::strip_password(argument)
+            } else {
+                argument.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Moves `data_dir` aside to `DATA.hadome-aside-YYYYMMDDTHHMMSSZ`; nothing is deleted.
@@ -987,6 +1008,35 @@ mod tests {
             ),
             [Step::Promote("db-2".into())]
         );
+    }
+
+    #[test]
+    fn command_lines_are_shown_without_passwords() {
+        let argv = |words: &[&str]| {
+            words
+                .iter()
+                .map(|word| (*word).to_owned())
+                .collect::<Vec<_>>()
+        };
+        let shown = shown_argv(&argv(&[
+            "pg_basebackup",
+            "-d",
+            "host=db-1 user=replicator password=hunter2 dbname=postgres",
+            "--dbname=host=db-1 password='two words'",
+            "postgres://replicator:s3cret@db-1:5432/postgres",
+            "--no-password",
+            "-D",
+            "/srv/db-3",
+        ]));
+        for secret in ["hunter2", "two words", "s3cret"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(
+            shown.contains("host=db-1 user=replicator dbname=postgres"),
+            "{shown}"
+        );
+        assert!(shown.contains("--no-password -D /srv/db-3"), "{shown}");
+        assert!(shown.starts_with("pg_basebackup -d "), "{shown}");
     }
 
     #[test]
