@@ -207,6 +207,7 @@ impl Daemon {
     /// Open intents of an earlier daemon (killed mid-action): finish a failover, close the rest.
     async fn resume(&mut self) -> Result<(), CliError> {
         let open = self.journal.call(|journal| journal.open_intents()).await?;
+        let held = self.held(wall_clock()).await?;
         for intent in open.into_iter().filter(|intent| intent.actor == ACTOR) {
             let old = intent
                 .plan
@@ -215,8 +216,9 @@ impl Daemon {
                 .and_then(|rest| rest.split('`').next())
                 .map(str::to_owned);
             let cluster = self.estate.cluster_of(&intent.target).cloned();
+            let holder = cluster.as_ref().and_then(|cluster| held.get(&cluster.name));
             match (intent.action_name.as_str(), old, cluster) {
-                ("promote", Some(old), Some(cluster)) => {
+                ("promote", Some(old), Some(cluster)) if holder.is_none() => {
                     log(&format!(
                         "intent #{} (failover of `{}` from `{old}` to `{}`) was left open by an earlier daemon after {} of {} steps: finishing it",
                         intent.id, cluster.name, intent.target, intent.steps_done.len(), intent.plan.len()
@@ -226,8 +228,13 @@ impl Daemon {
                         .await?;
                 }
                 _ => {
+                    let left = holder.map_or_else(String::new, |holder| {
+                        format!(
+                            ", and left the rest to `{holder}`, whose `hadome run` holds the cluster"
+                        )
+                    });
                     let detail = format!(
-                        "interrupted: the daemon that recorded it stopped after {} of {} steps; a new daemon closed it at start-up",
+                        "interrupted: the daemon that recorded it stopped after {} of {} steps; a new daemon closed it at start-up{left}",
                         intent.steps_done.len(),
                         intent.plan.len()
                     );

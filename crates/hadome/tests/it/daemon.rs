@@ -1099,6 +1099,85 @@ async fn a_daemon_killed_between_fence_and_promotion_finishes_the_failover_once(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_left_open_is_not_finished_while_a_person_holds_the_cluster() {
+    let lab = lab("trio").await;
+    let mut first = Daemon::start_healthy(&lab, "1", &[("HADOME_FAILPOINT", "after-fence")]).await;
+    lab.fault(&Fault::Hang("db-1".into())).await.unwrap();
+    first
+        .wait_for_log(
+            "the daemon to stop at its failpoint",
+            "failpoint after-fence",
+            1,
+        )
+        .await;
+    first.kill_9();
+    let open = journal(&lab).open_intents().unwrap();
+    assert_eq!(open.len(), 1, "{open:#?}");
+
+    // A person took the cluster in hand before the next daemon started.
+    let hold = hadome_journal::hold_lease("trio");
+    let person = "someone (hadome run) pid 1 on elsewhere";
+    let now = Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis() as i64,
+    );
+    assert!(journal(&lab)
+        .acquire_lease(&hold, person, now, 600_000)
+        .unwrap()
+        .is_held());
+    let second = Daemon::start(&lab, "2", &[]);
+    let closed = wait_until("the open failover to be closed", WAIT, || {
+        journal(&lab)
+            .intent(open[0].id)
+            .unwrap()
+            .and_then(|intent| intent.outcome)
+    })
+    .await;
+    assert!(!closed.ok, "{closed:?}");
+    assert!(
+        closed
+            .detail
+            .contains(&format!("left the rest to `{person}`")),
+        "{closed:?}"
+    );
+    second
+        .wait_for_log(
+            "the daemon to report `trio` held",
+            "cluster `trio`: held",
+            1,
+        )
+        .await;
+    passes(&lab, "trio", 4).await;
+    assert_eq!(
+        writable(&lab).await,
+        Vec::<String>::new(),
+        "nothing promoted"
+    );
+    assert_eq!(intents_named(&lab, "promote").len(), 1);
+
+    // Released, the daemon judges the cluster afresh. The failover it left open counts against
+    // its budget (max_failovers = 1): it pauses the cluster and tells a person, and promotes
+    // nothing on its own.
+    assert!(journal(&lab).release_lease(&hold, person, now).unwrap());
+    second
+        .wait_for_log(
+            "the daemon to pause `trio` on its failover budget",
+            "automation pauses until `hadome ack trio`",
+            1,
+        )
+        .await;
+    passes(&lab, "trio", 4).await;
+    assert_eq!(
+        writable(&lab).await,
+        Vec::<String>::new(),
+        "nothing promoted"
+    );
+    assert_eq!(intents_named(&lab, "promote").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_old_primary_that_resumes_after_a_failover_never_accepts_writes() {
     let lab = lab("trio").await;
     let (load, _daemon) = supervised_under_load(&lab).await;
