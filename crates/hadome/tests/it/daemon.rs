@@ -541,6 +541,33 @@ async fn a_hung_primary_is_failed_over_once_to_the_most_advanced_standby_under_l
     assert!(daemon.log().contains("hadome daemon: stopped"));
 }
 
+/// Takes `trio`'s hold lease as `person`'s `hadome run` would (for 10 min, not renewed); returns
+/// the time it was taken (to release it with).
+fn hold_trio(lab: &Lab, person: &str) -> Timestamp {
+    let now = Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis() as i64,
+    );
+    let taken = journal(lab)
+        .acquire_lease(&hadome_journal::hold_lease("trio"), person, now, 600_000)
+        .expect("the hold");
+    assert!(taken.is_held(), "{taken:?}");
+    now
+}
+
+/// Four more passes later: no member accepts writes, and the only failover is the one left open.
+async fn nothing_more_promoted(lab: &Lab) {
+    passes(lab, "trio", 4).await;
+    assert_eq!(
+        writable(lab).await,
+        Vec::<String>::new(),
+        "nothing promoted"
+    );
+    assert_eq!(intents_named(lab, "promote").len(), 1);
+}
+
 /// The ack log of [`Load::start`].
 fn load_log(lab: &TestLab) -> PathBuf {
     lab.scratch.path().join("acks")
@@ -1117,16 +1144,7 @@ async fn a_failover_left_open_is_not_finished_while_a_person_holds_the_cluster()
     // A person took the cluster in hand before the next daemon started.
     let hold = hadome_journal::hold_lease("trio");
     let person = "someone (hadome run) pid 1 on elsewhere";
-    let now = Timestamp(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("after 1970")
-            .as_millis() as i64,
-    );
-    assert!(journal(&lab)
-        .acquire_lease(&hold, person, now, 600_000)
-        .unwrap()
-        .is_held());
+    let now = hold_trio(&lab, person);
     let second = Daemon::start(&lab, "2", &[]);
     let closed = wait_until("the open failover to be closed", WAIT, || {
         journal(&lab)
@@ -1149,13 +1167,7 @@ async fn a_failover_left_open_is_not_finished_while_a_person_holds_the_cluster()
             1,
         )
         .await;
-    passes(&lab, "trio", 4).await;
-    assert_eq!(
-        writable(&lab).await,
-        Vec::<String>::new(),
-        "nothing promoted"
-    );
-    assert_eq!(intents_named(&lab, "promote").len(), 1);
+    nothing_more_promoted(&lab).await;
 
     // Released, the daemon judges the cluster afresh. The failover it left open counts against
     // its budget (max_failovers = 1): it pauses the cluster and tells a person, and promotes
@@ -1168,13 +1180,7 @@ async fn a_failover_left_open_is_not_finished_while_a_person_holds_the_cluster()
             1,
         )
         .await;
-    passes(&lab, "trio", 4).await;
-    assert_eq!(
-        writable(&lab).await,
-        Vec::<String>::new(),
-        "nothing promoted"
-    );
-    assert_eq!(intents_named(&lab, "promote").len(), 1);
+    nothing_more_promoted(&lab).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1469,16 +1475,7 @@ async fn a_cluster_held_by_a_persons_run_is_left_to_that_person_until_the_hold_i
     // Another person's `hadome run` holds the cluster (the lease `hold_cluster` takes).
     let hold = hadome_journal::hold_lease("trio");
     let other = "someone (hadome run) pid 1 on elsewhere";
-    let now = Timestamp(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("after 1970")
-            .as_millis() as i64,
-    );
-    let taken = journal(&lab)
-        .acquire_lease(&hold, other, now, 600_000)
-        .expect("the hold");
-    assert!(taken.is_held(), "{taken:?}");
+    let now = hold_trio(&lab, other);
 
     // A second person's run is refused, and changes nothing.
     let refused = run_hadome(&["run", "restart", "db-2", "--config", config], &[]);
