@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::support::{execute, hadome_json, lab, run_hadome, show, TestLab};
+use crate::support::{asides, execute, hadome_json, lab, run_hadome, show, TestLab};
 
 /// The lab's PostgreSQL programs.
 fn bin(program: &str) -> String {
@@ -486,20 +486,7 @@ async fn count(lab: &TestLab, node: &str, sql: &str) -> i64 {
 
 /// The data directories `hadome run` moved aside next to `node`'s.
 fn aside(lab: &TestLab, node: &str) -> Vec<PathBuf> {
-    let data_dir = lab.data_dir(node).unwrap();
-    let name = data_dir.file_name().unwrap().to_string_lossy().into_owned();
-    let mut found: Vec<PathBuf> = std::fs::read_dir(data_dir.parent().unwrap())
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| {
-            path.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(&format!("{name}.hadome-aside-"))
-        })
-        .collect();
-    found.sort();
-    found
+    asides(&lab.data_dir(node).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

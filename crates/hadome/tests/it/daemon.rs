@@ -1063,14 +1063,13 @@ async fn a_standby_that_keeps_crashing_is_restarted_within_budget_then_paused() 
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_daemon_killed_between_fence_and_promotion_finishes_the_failover_once() {
-    let lab = lab("trio").await;
-    let mut first = Daemon::start_healthy(&lab, "1", &[("HADOME_FAILPOINT", "after-fence")]).await;
-
+/// A daemon fails over a hung db-1 and is killed with -9 right after the fence: returns the
+/// failover's intent, left open, with db-1 fenced and nothing promoted.
+async fn failover_killed_after_fence(lab: &TestLab) -> hadome_journal::OpenIntent {
+    let mut first = Daemon::start_healthy(lab, "1", &[("HADOME_FAILPOINT", "after-fence")]).await;
     lab.fault(&Fault::Hang("db-1".into())).await.unwrap();
     let open = wait_until("the failover's fence step to be journaled", WAIT, || {
-        journal(&lab)
+        journal(lab)
             .open_intents()
             .unwrap()
             .into_iter()
@@ -1088,14 +1087,21 @@ async fn a_daemon_killed_between_fence_and_promotion_finishes_the_failover_once(
         )
         .await;
     first.kill_9();
-    let still_open = journal(&lab).open_intents().unwrap();
+    let still_open = journal(lab).open_intents().unwrap();
     assert_eq!(still_open.len(), 1, "{still_open:#?}");
     assert_eq!(still_open[0].id, open.id);
     assert_eq!(
-        writable(&lab).await,
+        writable(lab).await,
         Vec::<String>::new(),
         "fenced, nothing promoted yet"
     );
+    open
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_between_fence_and_promotion_finishes_the_failover_once() {
+    let lab = lab("trio").await;
+    let open = failover_killed_after_fence(&lab).await;
 
     let second = Daemon::start(&lab, "2", &[]);
     let finished = wait_until("the open failover to be finished", WAIT, || {
@@ -1128,18 +1134,7 @@ async fn a_daemon_killed_between_fence_and_promotion_finishes_the_failover_once(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failover_left_open_is_not_finished_while_a_person_holds_the_cluster() {
     let lab = lab("trio").await;
-    let mut first = Daemon::start_healthy(&lab, "1", &[("HADOME_FAILPOINT", "after-fence")]).await;
-    lab.fault(&Fault::Hang("db-1".into())).await.unwrap();
-    first
-        .wait_for_log(
-            "the daemon to stop at its failpoint",
-            "failpoint after-fence",
-            1,
-        )
-        .await;
-    first.kill_9();
-    let open = journal(&lab).open_intents().unwrap();
-    assert_eq!(open.len(), 1, "{open:#?}");
+    let open = failover_killed_after_fence(&lab).await;
 
     // A person took the cluster in hand before the next daemon started.
     let hold = hadome_journal::hold_lease("trio");
@@ -1148,7 +1143,7 @@ async fn a_failover_left_open_is_not_finished_while_a_person_holds_the_cluster()
     let second = Daemon::start(&lab, "2", &[]);
     let closed = wait_until("the open failover to be closed", WAIT, || {
         journal(&lab)
-            .intent(open[0].id)
+            .intent(open.id)
             .unwrap()
             .and_then(|intent| intent.outcome)
     })

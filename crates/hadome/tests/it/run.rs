@@ -1,30 +1,10 @@
 //! `hadome run`, the guarded executor, on real servers: it does only what the interlocks allow,
 //! preserves before it destroys, and journals intent, steps and outcome.
 
-use std::path::{Path, PathBuf};
-
 use hadome_lab::Fault;
 use serde_json::Value;
 
-use crate::support::{hadome_json, lab, run_hadome, show, value, wait_for_row, write_row};
-
-/// The directories beside `data_dir` that hadome moved aside.
-fn asides(data_dir: &Path) -> Vec<PathBuf> {
-    let name = data_dir.file_name().unwrap().to_str().unwrap().to_owned();
-    let mut found: Vec<PathBuf> = std::fs::read_dir(data_dir.parent().unwrap())
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| {
-            path.file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with(&format!("{name}.hadome-aside-"))
-        })
-        .collect();
-    found.sort();
-    found
-}
+use crate::support::{asides, hadome_json, lab, run_hadome, show, value, wait_for_row, write_row};
 
 fn journal(lab: &hadome_lab::Lab) -> hadome_journal::Journal {
     hadome_journal::Journal::open(&lab.dir().join("hadome.sqlite")).unwrap()

@@ -4,7 +4,7 @@
 //! [`TestLab`] guard tears it down by PID even when the test panics. Waits poll with a deadline.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -213,4 +213,22 @@ pub(crate) fn hadome_json(config: &std::path::Path, args: &[&str]) -> (i32, serd
         )
     });
     (output.status.code().unwrap_or(-1), json)
+}
+
+/// The directories beside `data_dir` that hadome moved aside.
+pub(crate) fn asides(data_dir: &Path) -> Vec<PathBuf> {
+    let name = data_dir.file_name().unwrap().to_str().unwrap().to_owned();
+    let mut found: Vec<PathBuf> = std::fs::read_dir(data_dir.parent().unwrap())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with(&format!("{name}.hadome-aside-"))
+        })
+        .collect();
+    found.sort();
+    found
 }
