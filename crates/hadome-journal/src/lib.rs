@@ -20,7 +20,10 @@
 //!   notification got through. Their events: `lease`, `pause`, `ack`, `escalation`, `notified`;
 //! - **backups** (schema version 4): each copy hadome made (size, SHA-256, the source's position
 //!   and row counts at dump time) and each restore test, read back into `History::backups`; their
-//!   events: `backup-made`, `backup-failed`, `restore-test`.
+//!   events: `backup-made`, `backup-failed`, `restore-test`;
+//! - **failovers** (schema version 5): the daemon's failover, recorded at every phase it reaches
+//!   (the core's `Failover`: old primary and whether it is fenced, candidate, followers), so a
+//!   daemon started after a `kill -9` carries it on from what was done; their event: `failover`.
 //!
 //! The file is SQLite in WAL mode (`synchronous=NORMAL`, a 5 s busy timeout; intents, steps,
 //! outcomes, leases, pauses, acks and escalations are committed at `synchronous=FULL`, so that a
@@ -36,6 +39,7 @@ mod column;
 mod error;
 mod escalation;
 mod event;
+mod failover;
 mod intent;
 mod last_known;
 mod lease;
@@ -119,6 +123,10 @@ pub const KIND_BACKUP_FAILED: &str = BACKUP_FAILED;
 /// The kind of event recording a restore test and how it ended.
 pub const KIND_RESTORE_TEST: &str = RESTORE_TEST;
 
+/// The kind of event recording a failover's state as it reached a phase (schema version 5).
+pub const KIND_FAILOVER: &str = FAILOVER;
+
+pub(crate) const FAILOVER: &str = "failover";
 pub(crate) const BACKUP_MADE: &str = "backup-made";
 pub(crate) const BACKUP_FAILED: &str = "backup-failed";
 pub(crate) const RESTORE_TEST: &str = "restore-test";
@@ -417,6 +425,39 @@ impl Journal {
             "record an outcome",
             |transaction| intent::close(transaction, path, intent, at, ok, detail),
         )
+    }
+
+    /// Records the state `failover` reached, as a record of its intent `intent` (one row per
+    /// phase reached, appended; a `failover` event). Durable when it returns.
+    pub fn record_failover(
+        &mut self,
+        intent: i64,
+        at: Timestamp,
+        failover: &hadome_core::supervise::Failover,
+    ) -> Result<(), JournalError> {
+        let path = self.path.as_path();
+        intent::durably(
+            &mut self.connection,
+            path,
+            "record a failover",
+            |transaction| failover::insert(transaction, path, intent, at, failover),
+        )
+    }
+
+    /// The newest record of the failover of intent `intent`; `None` when it has none.
+    pub fn failover(
+        &self,
+        intent: i64,
+    ) -> Result<Option<hadome_core::supervise::Failover>, JournalError> {
+        failover::of_intent(&self.connection, &self.path, intent)
+    }
+
+    /// Per cluster, its newest failover (finished, open or interrupted) as last recorded, with
+    /// its intent's id: what a daemon must know at start-up of what its predecessors did.
+    pub fn last_failovers(
+        &self,
+    ) -> Result<Vec<(i64, hadome_core::supervise::Failover)>, JournalError> {
+        failover::last_per_cluster(&self.connection, &self.path)
     }
 
     /// Intents recorded and never closed, oldest first (ties in the order they were recorded):

@@ -13,7 +13,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::JournalError;
 
 /// The schema version this code writes, and the newest it reads.
-pub(crate) const SCHEMA_VERSION: i64 = 4;
+pub(crate) const SCHEMA_VERSION: i64 = 5;
 
 /// `PRAGMA application_id` of a hadome journal: "hado" in ASCII.
 pub(crate) const APPLICATION_ID: i64 = 0x6861_646F;
@@ -136,6 +136,20 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL
     );
     CREATE INDEX backup_records_backup ON backup_records (backup, at_ms, id);
+",
+    // Version 5: failovers. One row per phase a failover reached, tied to its intent; `body` a
+    // versioned JSON record of the core's `Failover`.
+    "
+    CREATE TABLE failover_records (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        intent_id INTEGER NOT NULL REFERENCES intents (id),
+        cluster TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX failover_records_intent ON failover_records (intent_id, id);
+    CREATE INDEX failover_records_cluster ON failover_records (cluster, id);
 ",
 ];
 

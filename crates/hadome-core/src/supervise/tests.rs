@@ -5,14 +5,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use super::*;
-use crate::estate::{Automation, Instance};
-use crate::fact::{InstanceState, LastKnown, Probe, ReplicationPeer, WalReceiver};
+use crate::estate::{Automation, Cluster, CrashPolicy, FailoverPolicy, Instance, OldPrimaryPolicy};
+use crate::fact::{
+    InstanceState, KeepaliveSettings, LastKnown, Probe, ProbeOutcome, ReplicationPeer, WalReceiver,
+};
 use crate::position::{DataPosition, Lsn};
+use crate::rule;
 
-const T0: i64 = 1_000_000_000;
-const MB: u64 = 1 << 20;
+pub(super) const T0: i64 = 1_000_000_000;
+pub(super) const MB: u64 = 1 << 20;
 
-fn estate() -> Estate {
+pub(super) fn estate() -> Estate {
     let names = ["db-1", "db-2", "db-3"];
     Estate {
         instances: names
@@ -48,7 +51,7 @@ fn estate() -> Estate {
     }
 }
 
-fn position(timeline: u32, lsn: u64) -> DataPosition {
+pub(super) fn position(timeline: u32, lsn: u64) -> DataPosition {
     DataPosition {
         system_identifier: 7,
         timeline,
@@ -57,7 +60,7 @@ fn position(timeline: u32, lsn: u64) -> DataPosition {
     }
 }
 
-fn state(in_recovery: bool, lsn: u64) -> InstanceState {
+pub(super) fn state(in_recovery: bool, lsn: u64) -> InstanceState {
     InstanceState {
         in_recovery,
         position: position(1, lsn),
@@ -81,7 +84,7 @@ fn state(in_recovery: bool, lsn: u64) -> InstanceState {
     }
 }
 
-fn primary(lsn: u64) -> InstanceState {
+pub(super) fn primary(lsn: u64) -> InstanceState {
     let mut primary = state(false, lsn);
     primary.replication = [("db-2", "sync"), ("db-3", "async")]
         .iter()
@@ -99,7 +102,7 @@ fn primary(lsn: u64) -> InstanceState {
 }
 
 /// A standby at `lsn` whose receiver is `status`, last message `age_ms` ago.
-fn standby(lsn: u64, status: &str, age_ms: i64) -> InstanceState {
+pub(super) fn standby(lsn: u64, status: &str, age_ms: i64) -> InstanceState {
     let mut standby = state(true, lsn);
     standby.wal_receiver = Some(WalReceiver {
         status: status.to_owned(),
@@ -114,22 +117,22 @@ fn standby(lsn: u64, status: &str, age_ms: i64) -> InstanceState {
 }
 
 /// The world the supervisor sees, pass after pass.
-struct World {
-    estate: Estate,
-    facts: Facts,
-    history: History,
-    now: Timestamp,
-    sessions: BTreeMap<String, bool>,
-    leases: BTreeSet<String>,
-    paused: BTreeSet<String>,
-    spent: Spent,
-    held: BTreeMap<String, String>,
-    supervisor: Supervisor,
+pub(super) struct World {
+    pub(super) estate: Estate,
+    pub(super) facts: Facts,
+    pub(super) history: History,
+    pub(super) now: Timestamp,
+    pub(super) sessions: BTreeMap<String, bool>,
+    pub(super) leases: BTreeSet<String>,
+    pub(super) paused: BTreeSet<String>,
+    pub(super) spent: Spent,
+    pub(super) held: BTreeMap<String, String>,
+    pub(super) supervisor: Supervisor,
 }
 
 impl World {
     /// A healthy trio seen once: db-1 primary at 100 MB, both standbys caught up.
-    fn healthy() -> World {
+    pub(super) fn healthy() -> World {
         let mut world = World {
             estate: estate(),
             facts: Facts::default(),
@@ -148,7 +151,7 @@ impl World {
         world
     }
 
-    fn answer(&mut self, name: &str, state: InstanceState) {
+    pub(super) fn answer(&mut self, name: &str, state: InstanceState) {
         self.history.last_known.insert(
             name.to_owned(),
             LastKnown {
@@ -168,7 +171,7 @@ impl World {
         );
     }
 
-    fn fail(&mut self, name: &str, error: &str) {
+    pub(super) fn fail(&mut self, name: &str, error: &str) {
         self.facts.instances.insert(
             name.to_owned(),
             Probe {
@@ -180,14 +183,14 @@ impl World {
 
     /// Time passes and the next pass sees the same as the last one (until a test says otherwise);
     /// the journal remembers the answers as of when they were given.
-    fn later(&mut self, seconds: f64) {
+    pub(super) fn later(&mut self, seconds: f64) {
         self.now = Timestamp(self.now.0 + (seconds * 1000.0) as i64);
         for probe in self.facts.instances.values_mut() {
             probe.observed_at = self.now;
         }
     }
 
-    fn step(&mut self) -> Decision {
+    pub(super) fn step(&mut self) -> Decision {
         let tick = Tick {
             estate: &self.estate,
             facts: &self.facts,
@@ -203,22 +206,23 @@ impl World {
     }
 }
 
-const HUNG: &str = "no answer to accept the connection within 1.0 s (probe_timeout_seconds)";
-const CRASHED: &str =
+pub(super) const HUNG: &str =
+    "no answer to accept the connection within 1.0 s (probe_timeout_seconds)";
+pub(super) const CRASHED: &str =
     "cannot connect: error communicating with the server: Connection reset by peer";
 
-fn state_of(decision: &Decision) -> ClusterState {
+pub(super) fn state_of(decision: &Decision) -> ClusterState {
     decision.reports[0].state
 }
 
-fn failover_to(decision: &Decision) -> Option<String> {
+pub(super) fn failover_to(decision: &Decision) -> Option<String> {
     decision.commands.iter().find_map(|command| match command {
         Command::Failover(plan) => Some(plan.candidate.clone()),
         _ => None,
     })
 }
 
-fn escalations(decision: &Decision) -> Vec<&Escalation> {
+pub(super) fn escalations(decision: &Decision) -> Vec<&Escalation> {
     decision
         .commands
         .iter()
@@ -230,7 +234,7 @@ fn escalations(decision: &Decision) -> Vec<&Escalation> {
 }
 
 /// The primary hangs: hadome's probes time out, and then the standbys hear nothing either.
-fn hang_primary(world: &mut World, seconds: f64) {
+pub(super) fn hang_primary(world: &mut World, seconds: f64) {
     world.later(seconds);
     world.fail("db-1", HUNG);
     let age = (seconds * 1000.0) as i64;
@@ -558,6 +562,22 @@ fn one_repair_per_pass_so_the_next_is_decided_on_fresh_facts() {
     );
 }
 
+/// A failover from `old` to `new` as its journal record reads once it is done.
+pub(super) fn done_failover(old: &str, new: &str) -> Failover {
+    Failover {
+        cluster: "main".to_owned(),
+        old_primary: old.to_owned(),
+        evidence: "test".to_owned(),
+        synchronous: vec![new.to_owned()],
+        phase: FailoverPhase::Done,
+        fenced: true,
+        new_primary: Some(new.to_owned()),
+        followers: Vec::new(),
+        synchronous_restored: true,
+        stopped_because: String::new(),
+    }
+}
+
 /// After a failover to db-2 (timeline 2, switched at 100 MB), the fenced old primary db-1 is
 /// down: its fence killed it.
 fn after_failover_with_old_primary_fenced(policy: OldPrimaryPolicy) -> World {
@@ -565,7 +585,9 @@ fn after_failover_with_old_primary_fenced(policy: OldPrimaryPolicy) -> World {
     world.estate.clusters[0].automation.on_old_primary = policy;
     world.step();
     world.later(3.0);
-    world.supervisor.remember_failover("main", "db-1", "db-2");
+    world
+        .supervisor
+        .handle_failover(&done_failover("db-1", "db-2"));
     let mut new = primary(101 * MB);
     new.position.timeline = 2;
     new.position.history = Some(vec![crate::position::TimelineSwitch {

@@ -6,6 +6,7 @@ mod budget;
 mod corrupt;
 mod crash;
 mod escalation;
+mod failover;
 mod intent;
 mod last_known;
 mod lease;

@@ -35,6 +35,7 @@ fn open_creates_the_file_in_wal_mode_with_the_current_schema_version() {
             "backup_records",
             "escalations",
             "events",
+            "failover_records",
             "intent_steps",
             "intents",
             "last_known",
@@ -95,8 +96,8 @@ fn a_newer_schema_version_is_refused_and_left_alone() {
         matches!(
             error,
             JournalError::UnsupportedVersion {
-                found: 5,
-                known: 4,
+                found: 6,
+                known: 5,
                 ..
             }
         ),
@@ -105,14 +106,14 @@ fn a_newer_schema_version_is_refused_and_left_alone() {
     let message = error.to_string();
     assert!(message.contains(&path.display().to_string()), "{message}");
     assert!(
-        message.contains("schema version 5") && message.contains("up to 4"),
+        message.contains("schema version 6") && message.contains("up to 5"),
         "{message}"
     );
     assert!(error.hint().is_some());
     let version: i64 = raw(&path)
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, crate::migrate::CURRENT_VERSION + 1);
 }
 
 #[test]

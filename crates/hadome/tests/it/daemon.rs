@@ -1099,39 +1099,6 @@ async fn failover_killed_after_fence(lab: &TestLab) -> hadome_journal::OpenInten
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_daemon_killed_between_fence_and_promotion_finishes_the_failover_once() {
-    let lab = lab("trio").await;
-    let open = failover_killed_after_fence(&lab).await;
-
-    let second = Daemon::start(&lab, "2", &[]);
-    let finished = wait_until("the open failover to be finished", WAIT, || {
-        journal(&lab)
-            .intent(open.id)
-            .unwrap()
-            .filter(|intent| intent.outcome.is_some())
-    })
-    .await;
-    assert!(
-        finished.outcome.as_ref().is_some_and(|outcome| outcome.ok),
-        "{finished:#?}"
-    );
-    assert!(
-        second.log().contains("was left open by an earlier daemon"),
-        "{}",
-        second.log()
-    );
-    // The second daemon takes the lease once the killed one's expires, and acts no more.
-    passes(&lab, "trio", 4).await;
-    let promotes = intents_named(&lab, "promote");
-    assert_eq!(promotes.len(), 1, "one failover: {promotes:#?}");
-    let writable_now = writable(&lab).await;
-    assert_eq!(writable_now.len(), 1, "one primary: {writable_now:?}");
-    let (new, other) = promoted_and_other(&writable_now[0]);
-    write_row(&lab, new, "after-the-resumed-failover").await;
-    wait_for_row(&lab, other, "after-the-resumed-failover").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failover_left_open_is_not_finished_while_a_person_holds_the_cluster() {
     let lab = lab("trio").await;
     let open = failover_killed_after_fence(&lab).await;
@@ -1526,4 +1493,120 @@ async fn a_cluster_held_by_a_persons_run_is_left_to_that_person_until_the_hold_i
             .any(|intent| intent.target == "db-2" && intent.record.actor.contains("hadome run")),
         "{restarts:#?}"
     );
+}
+
+/// Issue 11: a daemon killed with SIGKILL once its failover reached a phase (`failpoint`, the
+/// daemon's `HADOME_FAILPOINT`), on `trio` under a write load, and a new daemon started: the
+/// failover ends once, with exactly one primary, the old primary fenced and known as such (the
+/// journal's failover record, and the new daemon never restarts it), every acknowledged commit on
+/// the new primary, and no escalation for lack of a candidate.
+async fn a_failover_killed_at(failpoint: &str) {
+    let lab = lab("trio").await;
+    let load = Load::start(&lab, "db-1");
+    let mut first = Daemon::start_healthy(&lab, "1", &[("HADOME_FAILPOINT", failpoint)]).await;
+    load.until_acknowledged(50).await;
+
+    lab.fault(&Fault::Hang("db-1".into())).await.unwrap();
+    first
+        .wait_for_log(
+            "the daemon to stop at its failpoint",
+            &format!("failpoint {failpoint}:"),
+            1,
+        )
+        .await;
+    first.kill_9();
+    let open = journal(&lab).open_intents().unwrap();
+    assert_eq!(open.len(), 1, "the failover is left open: {open:#?}");
+    let open = open.into_iter().next().unwrap();
+    assert_eq!(open.action_name, "promote");
+
+    let second = Daemon::start(&lab, "2", &[]);
+    let finished = wait_until("the open failover to be finished", WAIT, || {
+        journal(&lab)
+            .intent(open.id)
+            .unwrap()
+            .filter(|intent| intent.outcome.is_some())
+    })
+    .await;
+    assert!(
+        finished.outcome.as_ref().is_some_and(|outcome| outcome.ok),
+        "{finished:#?}\n{}",
+        second.log()
+    );
+    assert!(
+        second.log().contains("was left open by an earlier daemon"),
+        "{}",
+        second.log()
+    );
+
+    let writable_now = writable(&lab).await;
+    assert_eq!(writable_now.len(), 1, "one primary: {writable_now:?}");
+    let new = writable_now[0].clone();
+    assert_ne!(new, "db-1");
+    let (recorded_intent, record) = journal(&lab)
+        .last_failovers()
+        .unwrap()
+        .into_iter()
+        .find(|(_, failover)| failover.cluster == "trio")
+        .expect("the failover's record");
+    assert_eq!(recorded_intent, open.id);
+    assert_eq!(record.phase, hadome_core::supervise::FailoverPhase::Done);
+    assert!(
+        record.fenced,
+        "the old primary is known fenced: {record:#?}"
+    );
+    assert_eq!(record.old_primary, "db-1");
+    assert_eq!(record.new_primary.as_deref(), Some(new.as_str()));
+
+    // The new daemon acts no more: db-1 stays fenced (stopped, never restarted as it is), one
+    // failover in all, and nobody was told there was no candidate.
+    passes(&lab, "trio", 4).await;
+    assert_eq!(process_of(&lab, "db-1").await, "stopped");
+    assert_eq!(intents_named(&lab, "promote").len(), 1);
+    assert!(
+        intents_on(&lab, "db-1").is_empty(),
+        "nothing was done to the fenced db-1: {:#?}",
+        intents_on(&lab, "db-1")
+    );
+    let escalations = journal(&lab).escalations_since(Timestamp(0)).unwrap();
+    assert!(
+        escalations
+            .iter()
+            .all(|escalation| !escalation.message.contains("no standby may be promoted")),
+        "{escalations:#?}"
+    );
+    assert_eq!(writable(&lab).await, [new.as_str()], "still one primary");
+
+    let report = load.stop().await;
+    let verified = lab.verify(&new, &load_log(&lab)).await.unwrap();
+    assert!(verified.acknowledged >= 50, "{report:?} {verified:?}");
+    assert_eq!(
+        verified.missing, 0,
+        "every acknowledged commit is on the new primary: {verified:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_after_the_fence_is_carried_on_by_the_next() {
+    a_failover_killed_at("after-fence").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_after_choosing_the_candidate_is_carried_on_by_the_next() {
+    a_failover_killed_at("after-reobserve").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_after_the_promotion_is_carried_on_by_the_next() {
+    a_failover_killed_at("after-promote").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_after_the_resync_is_carried_on_by_the_next() {
+    a_failover_killed_at("after-resync").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_after_the_follows_is_carried_on_by_the_next() {
+    a_failover_killed_at("after-follow").await;
 }

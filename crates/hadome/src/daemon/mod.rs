@@ -10,11 +10,11 @@
 //! The journal is SQLite: every call is short, but it is blocking I/O, so it runs on tokio's
 //! blocking pool ([`Journaled`]).
 //!
-//! A failover is: intent → fence the old primary → observe again → re-choose the candidate on the
-//! fresh facts ([`choose_candidate`]) and assess its promotion → `pg_promote()` → make the new
-//! primary's `synchronous_standby_names` its own → each other standby follows it → outcome. A
-//! daemon killed between intent and outcome finds the intent open at its next start and finishes
-//! it (`resume`): the failover is done once, never twice.
+//! A failover is the core's state machine (`hadome_core::supervise::Failover`: fence → observe
+//! again → choose → promote → resync → follow), driven by `failover.rs`, which journals its state
+//! at every phase. A daemon killed at any phase finds the intent open and its record at its next
+//! start and carries it on from there (`resume`): the failover is done once, never twice, and the
+//! old primary stays known as fenced.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -22,31 +22,29 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use hadome_core::action::Action;
-use hadome_core::estate::{Cluster, Estate};
-use hadome_core::fact::{Facts, History, ProbeOutcome, Timestamp};
-use hadome_core::supervise::{
-    choose_candidate, ClusterReport, Command, Escalation, FailoverPlan, Spent, Supervisor, Tick,
-};
+use hadome_core::estate::Estate;
+use hadome_core::fact::{Facts, ProbeOutcome, Timestamp};
+use hadome_core::supervise::{ClusterReport, Command, Escalation, Spent, Supervisor, Tick};
 use hadome_journal::{hold_lease, Journal, JournalError};
 use hadome_observer::Session;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+mod failover;
+
 use crate::backup_jobs::BackupJobs;
 use crate::cli::ConfigFile;
 use crate::error::CliError;
 use crate::estate_command::wall_clock;
 use crate::notify;
-use crate::run_command::{execute, plan, run_argv, Step};
+use crate::run_command::{execute, plan, Step};
 
 /// The shortest time between two passes when an ended session starts one early.
 const EARLY_PASS_GAP: Duration = Duration::from_millis(50);
 
 /// The journal's actor name for what the daemon does.
 pub(crate) const ACTOR: &str = "daemon";
-/// The prefix of the first step of a failover intent's plan (read back by [`resume`]).
-const FENCE_PREFIX: &str = "fence the failed primary `";
 
 /// The name of the journal lease that lets one daemon run `backup`'s scheduled jobs.
 fn backup_lease(backup: &str) -> String {
@@ -90,6 +88,8 @@ struct Daemon {
     failpoint: Option<String>,
     /// The scheduled backup jobs; `None` with `--once` (one pass starts no job).
     jobs: Option<BackupJobs>,
+    /// Intents an earlier daemon left open, until this daemon holds their cluster's lease.
+    left_open: Vec<hadome_journal::OpenIntent>,
 }
 
 /// One line on stderr, stamped to the millisecond (to line up with PostgreSQL's own log).
@@ -121,6 +121,7 @@ pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> 
             .ok()
             .filter(|value| !value.is_empty()),
         jobs,
+        left_open: Vec::new(),
     };
     log(&format!(
         "supervising {} instance(s) in {} cluster(s) every {} s as `{}` (journal {})",
@@ -130,7 +131,7 @@ pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> 
         daemon.holder,
         daemon.estate.journal_path.display()
     ));
-    daemon.resume().await?;
+    daemon.learn_from_journal().await?;
 
     let mut terminate = signal(SignalKind::terminate()).map_err(CliError::Runtime)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(CliError::Runtime)?;
@@ -204,56 +205,6 @@ impl Daemon {
         }
     }
 
-    /// Open intents of an earlier daemon (killed mid-action): finish a failover, close the rest.
-    async fn resume(&mut self) -> Result<(), CliError> {
-        let open = self.journal.call(|journal| journal.open_intents()).await?;
-        let held = self.held(wall_clock()).await?;
-        for intent in open.into_iter().filter(|intent| intent.actor == ACTOR) {
-            let old = intent
-                .plan
-                .first()
-                .and_then(|step| step.strip_prefix(FENCE_PREFIX))
-                .and_then(|rest| rest.split('`').next())
-                .map(str::to_owned);
-            let cluster = self.estate.cluster_of(&intent.target).cloned();
-            let holder = cluster.as_ref().and_then(|cluster| held.get(&cluster.name));
-            match (intent.action_name.as_str(), old, cluster) {
-                ("promote", Some(old), Some(cluster)) if holder.is_none() => {
-                    log(&format!(
-                        "intent #{} (failover of `{}` from `{old}` to `{}`) was left open by an earlier daemon after {} of {} steps: finishing it",
-                        intent.id, cluster.name, intent.target, intent.steps_done.len(), intent.plan.len()
-                    ));
-                    let facts = hadome_observer::observe(&self.estate).await;
-                    self.failover_steps(intent.id, &cluster, &old, &facts)
-                        .await?;
-                }
-                _ => {
-                    let left = holder.map_or_else(String::new, |holder| {
-                        format!(
-                            ", and left the rest to `{holder}`, whose `hadome run` holds the cluster"
-                        )
-                    });
-                    let detail = format!(
-                        "interrupted: the daemon that recorded it stopped after {} of {} steps; a new daemon closed it at start-up{left}",
-                        intent.steps_done.len(),
-                        intent.plan.len()
-                    );
-                    log(&format!(
-                        "intent #{} ({}): {detail}",
-                        intent.id, intent.action_text
-                    ));
-                    let id = intent.id;
-                    self.journal
-                        .call(move |journal| {
-                            journal.record_outcome(id, wall_clock(), false, &detail)
-                        })
-                        .await?;
-                }
-            }
-        }
-        Ok(())
-    }
-
     async fn pass(&mut self) -> Result<(), CliError> {
         let now = wall_clock();
         let mut leases = BTreeSet::new();
@@ -267,6 +218,7 @@ impl Daemon {
                 leases.insert(lease);
             }
         }
+        self.resume_open(&leases).await?;
         let estate = self.estate.clone();
         let (mut facts, sessions) =
             tokio::join!(hadome_observer::observe(&estate), self.ping_sessions());
@@ -298,7 +250,7 @@ impl Daemon {
             self.log_report(report);
         }
         for command in decision.commands {
-            self.carry_out(command, &facts).await?;
+            self.carry_out(command).await?;
         }
         if let Some(jobs) = self.jobs.as_mut() {
             let held = |backup: &str| leases.contains(&backup_lease(backup));
@@ -460,7 +412,7 @@ impl Daemon {
             .await
     }
 
-    async fn carry_out(&mut self, command: Command, facts: &Facts) -> Result<(), CliError> {
+    async fn carry_out(&mut self, command: Command) -> Result<(), CliError> {
         match command {
             Command::Heartbeat { instance } => {
                 if let Some(session) = self.sessions.get(&instance) {
@@ -501,7 +453,7 @@ impl Daemon {
                 self.act_steps(Action::Stop { target }, steps, &reason)
                     .await?;
             }
-            Command::Failover(plan) => self.failover(plan, facts).await?,
+            Command::Failover(plan) => self.failover(plan).await?,
             Command::Escalate(escalation) => self.escalate(escalation).await?,
             Command::Pause { escalation } => {
                 let (at, target, reason) = (
@@ -634,334 +586,5 @@ impl Daemon {
                 None
             }
         })
-    }
-
-    async fn step(&self, intent: i64, step: &str, ok: bool, detail: &str) -> Result<(), CliError> {
-        log(&format!(
-            "  {} {step}: {detail}",
-            if ok { "done" } else { "FAILED" }
-        ));
-        let (step, detail) = (step.to_owned(), detail.to_owned());
-        self.journal
-            .call(move |journal| journal.record_step(intent, wall_clock(), &step, ok, &detail))
-            .await
-    }
-
-    async fn failover(&mut self, plan: FailoverPlan, facts: &Facts) -> Result<(), CliError> {
-        log(&format!(
-            "FAILOVER of `{}`: {}; candidate `{}`",
-            plan.cluster, plan.evidence, plan.candidate
-        ));
-        let Some(cluster) = self
-            .estate
-            .clusters
-            .iter()
-            .find(|c| c.name == plan.cluster)
-            .cloned()
-        else {
-            return Ok(());
-        };
-        let followers: Vec<String> = cluster
-            .members
-            .iter()
-            .filter(|member| **member != plan.old_primary && **member != plan.candidate)
-            .cloned()
-            .collect();
-        let plan_text = vec![
-            format!("{FENCE_PREFIX}{}` (its fence_command)", plan.old_primary),
-            "observe again and re-choose the most advanced eligible standby".to_owned(),
-            format!(
-                "promote it with pg_promote() (chosen now: `{}`)",
-                plan.candidate
-            ),
-            "make its synchronous_standby_names its own".to_owned(),
-            format!(
-                "repoint the other standbys at it ({})",
-                followers.join(", ")
-            ),
-            format!("because: {}", plan.evidence),
-        ];
-        let action = Action::Promote {
-            target: plan.candidate.clone(),
-        };
-        let Some(intent) = self.record_automated(&action, plan_text).await? else {
-            return Ok(());
-        };
-        self.failover_steps(intent, &cluster, &plan.old_primary, facts)
-            .await
-    }
-
-    /// The steps of a failover whose intent is journaled (also finishing one an earlier daemon
-    /// left open), starting from `facts`: the pass's own for a failover it just decided, a fresh
-    /// observation when finishing an open one. Safe to repeat: fencing a fenced instance succeeds;
-    /// a member that already accepts writes is recognised and not promoted twice.
-    ///
-    /// The pass's facts are enough to start from: the candidate is chosen again on facts observed
-    /// after the fence, and a member that became a primary meanwhile makes that choice refuse.
-    /// Observing again here would cost a whole probe timeout on the hung primary.
-    async fn failover_steps(
-        &mut self,
-        intent: i64,
-        cluster: &Cluster,
-        old: &str,
-        facts: &Facts,
-    ) -> Result<(), CliError> {
-        // A member other than the old primary that already accepts writes: the failover is done.
-        if let Some(primary) = cluster.members.iter().find(|member| {
-            *member != old
-                && matches!(&facts.instances.get(*member).map(|probe| &probe.outcome), Some(ProbeOutcome::Answered(state)) if !state.in_recovery)
-        }) {
-            let detail = format!("`{primary}` already accepts writes: nothing left to promote");
-            self.step(intent, "observe", true, &detail).await?;
-            self.supervisor.remember_failover(&cluster.name, old, primary);
-            self.follow(intent, cluster, old, primary).await?;
-            return self.close(intent, true, &format!("failover of `{}` to `{primary}` done", cluster.name)).await;
-        }
-
-        let fenced = execute(&self.estate, &Step::Fence(old.to_owned())).await;
-        let fence_step = format!("fence `{old}`");
-        match &fenced {
-            Ok(detail) => self.step(intent, &fence_step, true, detail).await?,
-            Err(error) => {
-                // Without a fence, only synchronous replication keeps a hung old primary from
-                // acknowledging commits alone; hadome does not bet on it (docs/daemon.md).
-                self.step(intent, &fence_step, false, error).await?;
-                let message = format!("failover of `{}` stopped: fencing `{old}` failed ({error}); promoting another member while `{old}` may still accept writes could make two primaries", cluster.name);
-                self.escalate(Escalation {
-                    cluster: cluster.name.clone(),
-                    subject: old.to_owned(),
-                    rule: hadome_core::rule::PROMOTE_ELIGIBILITY,
-                    message: message.clone(),
-                })
-                .await?;
-                return self.close(intent, false, &message).await;
-            }
-        }
-        if self.failpoint.as_deref() == Some("after-fence") {
-            log("failpoint after-fence: waiting here until killed (HADOME_FAILPOINT)");
-            std::future::pending::<()>().await;
-        }
-
-        let facts = hadome_observer::observe(&self.estate).await;
-        let facts_for_journal = facts.clone();
-        let history: History = self
-            .journal
-            .call(move |journal| {
-                journal.record_facts(&facts_for_journal)?;
-                journal.history()
-            })
-            .await?;
-        let synchronous = self.synchronous_of(cluster);
-        let candidate = match choose_candidate(
-            &self.estate,
-            &facts,
-            &history,
-            wall_clock(),
-            cluster,
-            old,
-            &synchronous,
-        ) {
-            Ok(candidate) => candidate,
-            Err(refusals) => {
-                let message = format!(
-                    "failover of `{}` stopped after fencing `{old}`: no standby may be promoted: {}",
-                    cluster.name,
-                    refusals.join("; ")
-                );
-                self.step(intent, "re-choose the candidate", false, &message)
-                    .await?;
-                self.escalate(Escalation {
-                    cluster: cluster.name.clone(),
-                    subject: old.to_owned(),
-                    rule: hadome_core::rule::PROMOTE_ELIGIBILITY,
-                    message: message.clone(),
-                })
-                .await?;
-                return self.close(intent, false, &message).await;
-            }
-        };
-        self.step(
-            intent,
-            "re-choose the candidate",
-            true,
-            &format!("`{}` is the most advanced eligible standby", candidate.name),
-        )
-        .await?;
-        let Some(instance) = self.estate.instance(&candidate.name).cloned() else {
-            return Ok(());
-        };
-        let timeout = Duration::from_secs(60);
-        if let Err(error) = hadome_observer::promote(&instance, timeout).await {
-            self.step(
-                intent,
-                &format!("promote `{}`", candidate.name),
-                false,
-                &error,
-            )
-            .await?;
-            let message = format!("promoting `{}` failed: {error}", candidate.name);
-            self.escalate(Escalation {
-                cluster: cluster.name.clone(),
-                subject: candidate.name.clone(),
-                rule: hadome_core::rule::PROMOTE_ELIGIBILITY,
-                message: message.clone(),
-            })
-            .await?;
-            return self.close(intent, false, &message).await;
-        }
-        self.step(
-            intent,
-            &format!("promote `{}`", candidate.name),
-            true,
-            "pg_promote() returned; it accepts writes",
-        )
-        .await?;
-        self.supervisor
-            .remember_failover(&cluster.name, old, &candidate.name);
-        // The new primary must not wait for a synchronous standby named after itself or the old
-        // primary: it starts asynchronous; its followers become synchronous once they stream.
-        match hadome_observer::set_synchronous_standby_names(&instance, "", Duration::from_secs(10))
-            .await
-        {
-            Ok(()) => {
-                self.step(
-                    intent,
-                    "synchronous_standby_names = ''",
-                    true,
-                    "writes do not wait for a standby until one follows",
-                )
-                .await?
-            }
-            Err(error) => {
-                self.step(intent, "synchronous_standby_names = ''", false, &error)
-                    .await?
-            }
-        }
-        let followed = self.follow(intent, cluster, old, &candidate.name).await?;
-        if !synchronous.is_empty() && !followed.is_empty() {
-            let names: Vec<String> = followed
-                .iter()
-                .filter_map(|name| self.estate.instance(name))
-                .map(|instance| format!("\"{}\"", instance.application_name))
-                .collect();
-            let value = format!("ANY 1 ({})", names.join(", "));
-            match hadome_observer::set_synchronous_standby_names(
-                &instance,
-                &value,
-                Duration::from_secs(10),
-            )
-            .await
-            {
-                Ok(()) => {
-                    self.step(
-                        intent,
-                        &format!("synchronous_standby_names = '{value}'"),
-                        true,
-                        "commits wait for a follower again",
-                    )
-                    .await?
-                }
-                Err(error) => {
-                    self.step(
-                        intent,
-                        &format!("synchronous_standby_names = '{value}'"),
-                        false,
-                        &error,
-                    )
-                    .await?
-                }
-            }
-        }
-        self.close(
-            intent,
-            true,
-            &format!(
-                "failover of `{}` from `{old}` to `{}` done",
-                cluster.name, candidate.name
-            ),
-        )
-        .await
-    }
-
-    /// The application names the old primary last listed as synchronous (the supervisor
-    /// remembers them from the last pass it answered).
-    fn synchronous_of(&self, cluster: &Cluster) -> Vec<String> {
-        self.supervisor.synchronous_of(&cluster.name).to_vec()
-    }
-
-    /// Repoints every other standby at the new primary with its `follow_command`.
-    async fn follow(
-        &self,
-        intent: i64,
-        cluster: &Cluster,
-        old: &str,
-        primary: &str,
-    ) -> Result<Vec<String>, CliError> {
-        let source = self.estate.instance(primary).cloned();
-        let mut followed = Vec::new();
-        for member in cluster
-            .members
-            .iter()
-            .filter(|member| *member != old && *member != primary)
-        {
-            let Some(instance) = self.estate.instance(member) else {
-                continue;
-            };
-            let Some(command) = &instance.commands.follow else {
-                self.step(
-                    intent,
-                    &format!("`{member}` follows `{primary}`"),
-                    false,
-                    "no follow_command: it keeps its old upstream",
-                )
-                .await?;
-                continue;
-            };
-            let argv: Vec<String> = command
-                .iter()
-                .map(|argument| {
-                    argument
-                        .replace(
-                            "{source_conninfo}",
-                            source
-                                .as_ref()
-                                .map_or("", |source| source.conninfo.as_str()),
-                        )
-                        .replace("{source}", primary)
-                        .replace("{target}", member)
-                        .replace("{data_dir}", &instance.data_dir.display().to_string())
-                })
-                .collect();
-            match run_argv(&argv).await {
-                Ok(detail) => {
-                    self.step(
-                        intent,
-                        &format!("`{member}` follows `{primary}`"),
-                        true,
-                        &detail,
-                    )
-                    .await?;
-                    followed.push(member.clone());
-                }
-                Err(error) => {
-                    self.step(
-                        intent,
-                        &format!("`{member}` follows `{primary}`"),
-                        false,
-                        &error,
-                    )
-                    .await?
-                }
-            }
-        }
-        Ok(followed)
-    }
-
-    async fn close(&self, intent: i64, ok: bool, detail: &str) -> Result<(), CliError> {
-        log(&format!("intent #{intent}: {detail}"));
-        let detail = detail.to_owned();
-        self.journal
-            .call(move |journal| journal.record_outcome(intent, wall_clock(), ok, &detail))
-            .await
     }
 }

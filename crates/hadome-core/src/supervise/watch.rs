@@ -1,0 +1,151 @@
+//! What the supervisor remembers of one cluster between passes, and the small helpers every
+//! concern of a pass shares (reports, escalations sent once, pauses).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::estate::Cluster;
+use crate::fact::{FailureKind, KeepaliveSettings, ProbeOutcome, Timestamp};
+use crate::interlock::View;
+use crate::rule;
+
+use super::{ClusterReport, ClusterState, Command, Escalation, Tick};
+
+#[derive(Debug, Clone, Default)]
+pub(super) struct Watch {
+    /// The member held to be the primary.
+    pub(super) leader: Option<String>,
+    /// Its synchronous standbys, as it last listed them.
+    pub(super) synchronous: Vec<String>,
+    /// Every standby streaming from it directly, as it last listed them.
+    pub(super) direct: Vec<String>,
+    /// Its replication timeouts, as last seen (they bound how long its standbys may hear
+    /// nothing from it while it is idle).
+    pub(super) keepalive: Option<KeepaliveSettings>,
+    /// Since when the leader has not answered.
+    pub(super) missing_since: Option<Timestamp>,
+    /// When the leader was restarted in place for this failure.
+    pub(super) restarted_at: Option<Timestamp>,
+    /// Members that were primaries before a failover: never restarted as they are.
+    pub(super) old_primaries: BTreeSet<String>,
+    /// Per instance, when a restart of it was ordered (to judge whether it helped).
+    pub(super) restarts: BTreeMap<String, Timestamp>,
+    /// Per standby that answers without streaming while the primary answers: since when
+    /// (counted from the first such pass; forgotten while no primary answers).
+    pub(super) not_streaming_since: BTreeMap<String, Timestamp>,
+    /// Escalations already sent (not repeated every pass).
+    pub(super) escalated: BTreeSet<EscalationKey>,
+}
+
+/// What an escalation is about: it is sent once per key, and the keys about the primary's failure
+/// are forgotten once a primary answers again (so the next failure is told again).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum EscalationKey {
+    /// Several members accept writes on the same timeline (their names).
+    TwoPrimaries(Vec<String>),
+    /// A member accepts writes beside the primary, and this daemon may not fence it.
+    SecondPrimary(String),
+    /// The primary does not answer and no standby answers to confirm it failed.
+    NoWitness,
+    /// The primary failed where this daemon does not fail over.
+    Failed,
+    /// The primary failed and no standby may be promoted.
+    NoCandidate,
+    /// Automation of a target (instance or cluster) was paused.
+    Pause(String),
+    /// A standby's rebuild was refused.
+    StandbyRebuild(String),
+}
+
+impl EscalationKey {
+    /// Whether the key is about the primary's failure: forgotten once a primary answers.
+    pub(super) fn about_the_primary(&self) -> bool {
+        match self {
+            EscalationKey::TwoPrimaries(_)
+            | EscalationKey::SecondPrimary(_)
+            | EscalationKey::NoWitness
+            | EscalationKey::Failed
+            | EscalationKey::NoCandidate => true,
+            EscalationKey::Pause(_) | EscalationKey::StandbyRebuild(_) => false,
+        }
+    }
+}
+
+pub(super) fn view<'a>(tick: &Tick<'a>) -> View<'a> {
+    View {
+        estate: tick.estate,
+        facts: tick.facts,
+        history: tick.history,
+        now: tick.now,
+    }
+}
+
+pub(super) fn report(
+    cluster: &Cluster,
+    primary: Option<&str>,
+    state: ClusterState,
+    detail: String,
+) -> ClusterReport {
+    ClusterReport {
+        cluster: cluster.name.clone(),
+        primary: primary.map(str::to_owned),
+        state,
+        detail,
+    }
+}
+
+pub(super) fn failure_kind(tick: &Tick, instance: &str) -> Option<FailureKind> {
+    match &tick.facts.instances.get(instance)?.outcome {
+        ProbeOutcome::Answered(_) => None,
+        ProbeOutcome::Unreachable { kind, .. } => Some(*kind),
+    }
+}
+
+pub(super) fn error_of(tick: &Tick, instance: &str) -> String {
+    match tick
+        .facts
+        .instances
+        .get(instance)
+        .map(|probe| &probe.outcome)
+    {
+        Some(ProbeOutcome::Unreachable { error, .. }) => error.clone(),
+        Some(ProbeOutcome::Answered(_)) => "it answered".to_owned(),
+        None => "it was not probed".to_owned(),
+    }
+}
+
+/// Escalates once per key until the key is forgotten.
+pub(super) fn escalate_once(
+    watch: &mut Watch,
+    commands: &mut Vec<Command>,
+    key: EscalationKey,
+    escalation: Escalation,
+) {
+    if watch.escalated.insert(key) {
+        commands.push(Command::Escalate(escalation));
+    }
+}
+
+pub(super) fn pause(
+    watch: &mut Watch,
+    tick: &Tick,
+    commands: &mut Vec<Command>,
+    cluster: &Cluster,
+    target: &str,
+    message: String,
+) {
+    if tick.paused.contains(target)
+        || !watch
+            .escalated
+            .insert(EscalationKey::Pause(target.to_owned()))
+    {
+        return;
+    }
+    commands.push(Command::Pause {
+        escalation: Escalation {
+            cluster: cluster.name.clone(),
+            subject: target.to_owned(),
+            rule: rule::BUDGET,
+            message,
+        },
+    });
+}
