@@ -216,7 +216,7 @@ enum Phase {
 /// One probe: connect, run the probe query, map the answer. Never panics on what the server says;
 /// every failure is `Unreachable` with the reason.
 async fn probe_outcome(instance: &Instance, timeout: Duration) -> ProbeOutcome {
-    let config = match connect_config(&instance.conninfo, timeout) {
+    let config = match connect_config(&instance.conninfo, timeout, APPLICATION_NAME) {
         Ok(config) => config,
         Err(error) => return unreachable(error, FailureKind::Other),
     };
@@ -251,10 +251,13 @@ async fn probe_outcome(instance: &Instance, timeout: Duration) -> ProbeOutcome {
 }
 
 /// The connection settings for `conninfo`: its connect timeout bounded by `timeout`, and
-/// [`APPLICATION_NAME`] unless it names one. The error says the conninfo does not parse, and why.
-pub(crate) fn connect_config(
+/// `application_name` unless it names one (the observer's own sessions pass [`APPLICATION_NAME`]).
+/// The error says the conninfo does not parse, and why; it never repeats the conninfo, which may
+/// hold a password.
+pub fn connect_config(
     conninfo: &str,
     timeout: Duration,
+    application_name: &str,
 ) -> Result<tokio_postgres::Config, String> {
     let mut config: tokio_postgres::Config = conninfo
         .parse()
@@ -264,7 +267,7 @@ pub(crate) fn connect_config(
         .map_or(timeout, |set| (*set).min(timeout));
     config.connect_timeout(connect_timeout);
     if config.get_application_name().is_none() {
-        config.application_name(APPLICATION_NAME);
+        config.application_name(application_name);
     }
     Ok(config)
 }

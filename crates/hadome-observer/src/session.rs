@@ -89,7 +89,7 @@ impl Session {
         notice: Option<Arc<Notify>>,
     ) -> Result<Session, String> {
         let deadline = Instant::now() + timeout;
-        let config = connect_config(&instance.conninfo, timeout)?;
+        let config = connect_config(&instance.conninfo, timeout, crate::APPLICATION_NAME)?;
         let (client, connection) =
             match tokio::time::timeout_at(deadline, config.connect(NoTls)).await {
                 Ok(Ok(pair)) => pair,

@@ -10,7 +10,7 @@
 //!   renamed into place) and escalated.
 //! - **verify**: reads the newest copy whole and judges it (`backup-trust`,
 //!   `snapshot-independence`).
-//! - **restore-test**: restores the newest copy into a scratch PostgreSQL (`restore_test`) and
+//! - **restore-test**: restores the newest copy into a scratch PostgreSQL (`hadome-restore`) and
 //!   compares its tables and row counts with what was recorded when it was made.
 //!
 //! [`observe_backups`] is the facts side: it lists every backup's copies, newest first, reads the
@@ -633,9 +633,10 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
                 .instance(instance)
                 .map(|instance| instance.conninfo.clone())
                 .unwrap_or_default();
-            match crate::restore_test::snapshot_counts(&conninfo, Duration::from_secs(60)).await {
+            match hadome_restore::snapshot_counts(&conninfo, Duration::from_secs(60)).await {
                 Ok(snapshot) => Some(snapshot),
                 Err(error) => {
+                    let error = error.to_line();
                     let said = failed_run(
                         &mut pass,
                         &backup,
@@ -915,7 +916,7 @@ pub(crate) async fn restore_test(
         .as_ref()
         .map(|verification| verification.tables.clone())
         .unwrap_or_default();
-    let options = crate::restore_test::RestoreTestOptions {
+    let options = hadome_restore::RestoreTestOptions {
         scratch_parent: std::env::temp_dir(),
         hadome_binary: std::env::current_exe().map_err(|error| CliError::Usage {
             message: format!(
@@ -932,16 +933,21 @@ pub(crate) async fn restore_test(
     let mut terminate = signal(SignalKind::terminate()).map_err(CliError::Runtime)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(CliError::Runtime)?;
     let mut on_progress = |done, total| progress.update(done, total);
+    let interrupted = |signal: &str| {
+        CliError::Usage {
+        message: format!(
+            "the restore test of `{name}` could not run: interrupted by {signal}; the scratch server was torn down"
+        ),
+        hint: None,
+    }
+    };
     let report = tokio::select! {
-        report = crate::restore_test::restore_test(&newest.path, &expected, &options, &mut on_progress) => report,
-        _ = terminate.recv() => Err("interrupted by SIGTERM; the scratch server was torn down".to_owned()),
-        _ = interrupt.recv() => Err("interrupted by SIGINT; the scratch server was torn down".to_owned()),
+        report = hadome_restore::restore_test(&newest.path, &expected, &options, &mut on_progress) => report.map_err(CliError::from),
+        _ = terminate.recv() => Err(interrupted("SIGTERM")),
+        _ = interrupt.recv() => Err(interrupted("SIGINT")),
     };
     progress.finish();
-    let report = report.map_err(|error| CliError::Usage {
-        message: format!("the restore test of `{name}` could not run: {error}"),
-        hint: None,
-    })?;
+    let report = report?;
 
     // Without recorded counts (a copy hadome did not make, or made without `{snapshot}`), the
     // tables the archive lists must all come back; their rows are not compared.

@@ -27,6 +27,9 @@ pub(crate) enum CliError {
     /// The journal could not be opened, read or written.
     #[error(transparent)]
     Journal(#[from] hadome_journal::JournalError),
+    /// A restore test could not run (a failed test is not an error: it is its report).
+    #[error("the restore test could not run: {0}")]
+    Restore(#[from] hadome_restore::RestoreError),
     /// The tokio runtime could not start.
     #[error("could not start the async runtime")]
     Runtime(#[source] std::io::Error),
@@ -63,6 +66,8 @@ impl CliError {
             },
             CliError::Config(_) => exit_code::USAGE,
             CliError::Journal(_) => exit_code::FAILURE,
+            // As when it was a `Usage` error: 1 means the restore test ran and failed.
+            CliError::Restore(_) => exit_code::USAGE,
             CliError::Runtime(_) => exit_code::FAILURE,
         }
     }
@@ -73,6 +78,7 @@ impl CliError {
             CliError::Usage { hint, .. } => hint.clone(),
             CliError::Config(config) => config.hint(),
             CliError::Journal(journal) => journal.hint(),
+            CliError::Restore(restore) => restore.hint(),
             CliError::Runtime(_) => None,
         }
     }
@@ -81,11 +87,13 @@ impl CliError {
     pub(crate) fn report(&self) {
         let mut text = format!("error: {self}\n");
         let mut source = std::error::Error::source(self);
-        // `transparent` forwards `source` to the inner error; skip the duplicate of the headline.
+        // `transparent` forwards `source` to the inner error, and `Restore`'s headline holds it;
+        // skip the duplicate of the headline.
         match self {
             CliError::Lab(inner) => source = std::error::Error::source(inner),
             CliError::Config(inner) => source = std::error::Error::source(inner),
             CliError::Journal(inner) => source = std::error::Error::source(inner),
+            CliError::Restore(inner) => source = std::error::Error::source(inner),
             CliError::Usage { .. } | CliError::Runtime(_) => {}
         }
         while let Some(cause) = source {

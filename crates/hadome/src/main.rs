@@ -15,7 +15,6 @@ mod held;
 mod lab_command;
 mod notify;
 mod output;
-mod restore_test;
 mod run_command;
 
 use std::process::ExitCode;

@@ -719,7 +719,9 @@ pub(crate) async fn execute(estate: &Estate, step: &Step) -> Result<String, Stri
         Step::Compare { target, expected } => {
             let target = instance(target)?;
             let timeout = Duration::from_secs_f64(estate.probe_timeout_seconds.max(10.0));
-            let counts = crate::restore_test::current_counts(&target.conninfo, timeout).await?;
+            let counts = hadome_restore::current_counts(&target.conninfo, timeout)
+                .await
+                .map_err(|error| error.to_line())?;
             let mut problems = Vec::new();
             for (table, recorded) in expected {
                 match counts.get(table) {

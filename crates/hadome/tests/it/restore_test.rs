@@ -6,16 +6,11 @@
 //! block, and a dump that left a table out, fail with the reason in the report; rows written after
 //! the snapshot are neither counted nor dumped.
 //!
-//! The machinery is the binary's module `src/restore_test.rs`, compiled here by path: an
-//! integration test is what cargo builds the `hadome` binary for, and the scratch lab's proxy is
-//! `hadome lab proxy`. Each test tears its servers down by PID even when it fails (the lab's guard,
-//! and the restore test's own), and its temporary directories go with it.
-
-// The binary's own module, compiled into this test binary: what the tests do not call (the
-// CLI does) is dead code here.
-#[allow(dead_code)]
-#[path = "../../src/restore_test.rs"]
-mod machinery;
+//! The machinery is the `hadome-restore` crate; its tests that start a scratch server live here
+//! because the scratch lab's proxy is `hadome lab proxy`, and an integration test of this crate
+//! is what cargo builds the `hadome` binary for. Its pure parts (reading `pg_restore`'s lines,
+//! comparing counts) are its own unit tests. Each test tears its servers down by PID even when it
+//! fails (the lab's guard, and the restore test's own), and its temporary directories go with it.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -25,10 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hadome_lab::Lab;
-
-use machinery::{
-    classify_line, count_toc_entries, report, restore_test, snapshot_counts, RestoreTestOptions,
-    RestoreTestReport, StderrLine,
+use hadome_restore::{
+    restore_test, snapshot_counts, RestoreError, RestoreTestOptions, RestoreTestReport,
 };
 
 use crate::support::{describe, eventually, execute, hadome_binary, lab, scratch, value};
@@ -99,7 +92,9 @@ impl Work {
         let mut progress = |done: u64, total: u64| calls.push((done, total));
         let report = restore_test(dump, expected, &self.options(), &mut progress)
             .await
-            .unwrap_or_else(|error| panic!("restore test of `{}`: {error}", dump.display()));
+            .unwrap_or_else(|error| {
+                panic!("restore test of `{}`: {}", dump.display(), error.to_line())
+            });
         let leftovers: Vec<PathBuf> = std::fs::read_dir(self.scratch_parent())
             .expect("the scratch parent is still there")
             .filter_map(|entry| Some(entry.ok()?.path()))
@@ -414,8 +409,13 @@ async fn restore_test_refuses_what_it_cannot_use_before_starting_anything() {
     .await
     .unwrap_err();
     assert!(
-        missing_dump.contains("cannot open the dump") && missing_dump.contains("no-such.dump"),
-        "{missing_dump}"
+        matches!(&missing_dump, RestoreError::OpenDump { dump, .. } if dump.ends_with("no-such.dump")),
+        "{missing_dump:?}"
+    );
+    let line = missing_dump.to_line();
+    assert!(
+        line.contains("cannot open the dump") && line.contains("no-such.dump"),
+        "{line}"
     );
 
     let dump = work.dump("empty.dump");
@@ -428,8 +428,13 @@ async fn restore_test_refuses_what_it_cannot_use_before_starting_anything() {
         .await
         .unwrap_err();
     assert!(
-        no_binary.contains("`hadome` binary") && no_binary.contains("installed hadome"),
-        "{no_binary}"
+        matches!(no_binary, RestoreError::HadomeBinaryMissing { .. }),
+        "{no_binary:?}"
+    );
+    let line = no_binary.to_line();
+    assert!(
+        line.contains("`hadome` binary") && line.contains("installed hadome"),
+        "{line}"
     );
 
     let options = RestoreTestOptions {
@@ -439,7 +444,11 @@ async fn restore_test_refuses_what_it_cannot_use_before_starting_anything() {
     let no_parent = restore_test(&dump, &BTreeMap::new(), &options, &mut progress)
         .await
         .unwrap_err();
-    assert!(no_parent.contains("create it"), "{no_parent}");
+    assert!(
+        matches!(no_parent, RestoreError::ScratchParentMissing { .. }),
+        "{no_parent:?}"
+    );
+    assert!(no_parent.to_line().contains("create it"), "{no_parent}");
     assert_eq!(
         std::fs::read_dir(work.scratch_parent()).unwrap().count(),
         0,
@@ -464,65 +473,4 @@ async fn an_archive_pg_restore_cannot_read_is_a_failed_test() {
         "{report:#?}"
     );
     assert!(calls.is_empty(), "nothing to restore: {calls:?}");
-}
-
-#[test]
-fn pg_restore_lines_are_read_as_progress_or_diagnostics() {
-    for line in [
-        "pg_restore: creating TABLE \"public.big\"",
-        "pg_restore: processing data for table \"Odd Schema.Mixed Case\"",
-        "pg_restore: executing SEQUENCE SET accounts_id_seq",
-        "pg_restore: creating FK CONSTRAINT \"app.orders orders_account_fkey\"",
-    ] {
-        assert_eq!(classify_line(line), StderrLine::Progress, "{line}");
-    }
-    for line in [
-        "pg_restore: error: could not uncompress data: invalid distance too far back",
-        "pg_restore: while PROCESSING TOC:",
-        "pg_restore: from TOC entry 3350; 0 16390 TABLE DATA big postgres",
-        "pg_restore: detail: Key (id)=(1) already exists.",
-        "Command was: CREATE TABLE public.big (",
-    ] {
-        assert_eq!(classify_line(line), StderrLine::Diagnostic, "{line}");
-    }
-    for line in ["pg_restore: connecting to database for restore", "", "  "] {
-        assert_eq!(classify_line(line), StderrLine::Info, "{line:?}");
-    }
-}
-
-#[test]
-fn a_listing_counts_its_entries_not_its_comments() {
-    let listing = ";\n; Archive created at 2026-11-30 10:00:00 UTC\n;     dbname: postgres\n;\n\
-                   ; Selected TOC Entries:\n;\n\
-                   5; 2615 16385 SCHEMA - app postgres\n\
-                   215; 1259 16386 TABLE app accounts postgres\n\
-                   3350; 0 16386 TABLE DATA app accounts postgres\n\n";
-    assert_eq!(count_toc_entries(listing), 3);
-    assert_eq!(count_toc_entries(""), 0);
-}
-
-#[test]
-fn a_report_is_ok_only_when_nothing_differs() {
-    let expected = BTreeMap::from([("a.x".to_owned(), 3), ("a.y".to_owned(), 0)]);
-    let same = report(&expected, expected.clone(), Vec::new(), 1.0, 2.0);
-    assert!(same.ok, "{same:?}");
-
-    let restored = BTreeMap::from([("a.x".to_owned(), 2), ("a.z".to_owned(), 5)]);
-    let different = report(&expected, restored, Vec::new(), 1.0, 2.0);
-    assert!(!different.ok);
-    assert_eq!(different.missing_tables, vec!["a.y".to_owned()]);
-    assert_eq!(different.unexpected_tables, vec!["a.z".to_owned()]);
-    assert_eq!(different.count_mismatches, vec![("a.x".to_owned(), 3, 2)]);
-
-    let failed = report(
-        &expected,
-        expected.clone(),
-        vec!["pg_restore: error: x".to_owned()],
-        1.0,
-        2.0,
-    );
-    assert!(
-        !failed.ok,
-        "a failed pg_restore fails the test however the counts look"
-    );
 }
