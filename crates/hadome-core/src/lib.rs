@@ -10,7 +10,9 @@
 //! - [`position::DataPosition`] and [`position::PositionOrder`]: which copy holds more;
 //! - [`action::Action`]: what someone proposes to do;
 //! - [`backup`]: backups and snapshots as facts, and what the journal remembers of them;
-//! - [`finding::Finding`] and [`finding::Verdict`]: what the interlocks say.
+//! - [`finding::Finding`] and [`finding::Verdict`]: what the interlocks say;
+//! - [`target`]: kinds of targets and their placement on hosts;
+//! - [`supervise`]: the daemon's decisions, and the failover as its own state machine.
 
 #![warn(missing_docs)]
 
@@ -23,3 +25,4 @@ pub mod interlock;
 pub mod position;
 pub mod rule;
 pub mod supervise;
+pub mod target;

@@ -1,0 +1,191 @@
+//! Kinds of targets, and their placement on hosts.
+//!
+//! hadome acts on targets of several kinds: PostgreSQL instances today; hosts, quorum members
+//! and HTTP routes as their issues land. Every target may be *placed* on a host (an instance's
+//! `host`), and a host knows what it carries ([`Estate::placed_on`]): an action on a host
+//! (reboot, stop, image, delete) is judged by the interlocks of everything placed on it, so a
+//! reboot of a machine is refused for what its PostgreSQL primary or its etcd member would lose.
+//!
+//! A new kind plugs in as: a [`TargetKind`] variant, its estate type with a `host`, its facts,
+//! an observer module, rule files, action variants (with [`Action::affected`]) and an executor
+//! step (`ARCHITECTURE.md`, "Adding a kind of target").
+
+use crate::action::Action;
+use crate::estate::Estate;
+
+/// The kinds of targets hadome knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TargetKind {
+    /// A PostgreSQL instance (`[[instance]]`).
+    Instance,
+    /// A machine that targets are placed on (named by their `host`).
+    Host,
+}
+
+impl TargetKind {
+    /// The kind as one word (JSON, logs).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Instance => "instance",
+            TargetKind::Host => "host",
+        }
+    }
+}
+
+/// One target of the estate: its kind and its name (names are unique within a kind; a host and
+/// the instance it carries often share one).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TargetRef {
+    /// Its kind.
+    pub kind: TargetKind,
+    /// Its name in the estate.
+    pub name: String,
+}
+
+impl TargetRef {
+    /// An instance.
+    pub fn instance(name: &str) -> TargetRef {
+        TargetRef {
+            kind: TargetKind::Instance,
+            name: name.to_owned(),
+        }
+    }
+
+    /// A host.
+    pub fn host(name: &str) -> TargetRef {
+        TargetRef {
+            kind: TargetKind::Host,
+            name: name.to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for TargetRef {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{} `{}`", self.kind.as_str(), self.name)
+    }
+}
+
+impl Estate {
+    /// The host `target` is placed on; `None` for a host, and for a target the estate lacks.
+    pub fn host_of(&self, target: &TargetRef) -> Option<&str> {
+        match target.kind {
+            TargetKind::Instance => self
+                .instance(&target.name)
+                .map(|instance| instance.host.as_str()),
+            TargetKind::Host => None,
+        }
+    }
+
+    /// Every host the estate names, as the placement of its targets: sorted, each once.
+    pub fn hosts(&self) -> Vec<&str> {
+        let mut hosts: Vec<&str> = self
+            .instances
+            .iter()
+            .map(|instance| instance.host.as_str())
+            .collect();
+        hosts.sort_unstable();
+        hosts.dedup();
+        hosts
+    }
+
+    /// Every target of the estate, kind by kind, each kind in the order of the file (hosts
+    /// sorted).
+    pub fn targets(&self) -> Vec<TargetRef> {
+        let instances = self
+            .instances
+            .iter()
+            .map(|instance| TargetRef::instance(&instance.name));
+        let hosts = self.hosts().into_iter().map(TargetRef::host);
+        instances.chain(hosts).collect()
+    }
+
+    /// The targets placed on `host`, in the order of [`targets`](Estate::targets): what an
+    /// action on the host affects, and so what its interlocks judge.
+    pub fn placed_on(&self, host: &str) -> Vec<TargetRef> {
+        self.targets()
+            .into_iter()
+            .filter(|target| self.host_of(target) == Some(host))
+            .collect()
+    }
+}
+
+impl Action {
+    /// The target the action names.
+    pub fn subject(&self) -> TargetRef {
+        // Every action of today acts on an instance; a host action (issue 12) names a host.
+        TargetRef::instance(self.target())
+    }
+
+    /// Every target the action affects: the one it names and, for an action on a host,
+    /// everything placed on that host. The interlocks judge the action by each of them.
+    pub fn affected(&self, estate: &Estate) -> Vec<TargetRef> {
+        let subject = self.subject();
+        let mut affected = vec![subject.clone()];
+        if subject.kind == TargetKind::Host {
+            affected.extend(estate.placed_on(&subject.name));
+        }
+        affected
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::estate::Instance;
+
+    fn estate() -> Estate {
+        let instance = |name: &str, host: &str| Instance {
+            name: name.to_owned(),
+            conninfo: String::new(),
+            data_dir: PathBuf::from(format!("/srv/{name}")),
+            host: host.to_owned(),
+            application_name: name.to_owned(),
+            commands: Default::default(),
+        };
+        Estate {
+            instances: vec![
+                instance("db-1", "pg-a"),
+                instance("db-2", "pg-b"),
+                instance("db-3", "pg-a"),
+            ],
+            clusters: Vec::new(),
+            journal_path: PathBuf::from("/tmp/j"),
+            probe_timeout_seconds: 1.0,
+            probe_interval_seconds: 1.0,
+            notify: Default::default(),
+            backups: Vec::new(),
+            snapshots: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_host_knows_what_it_carries() {
+        let estate = estate();
+        assert_eq!(estate.hosts(), ["pg-a", "pg-b"]);
+        assert_eq!(
+            estate.placed_on("pg-a"),
+            [TargetRef::instance("db-1"), TargetRef::instance("db-3")]
+        );
+        assert_eq!(estate.placed_on("pg-c"), []);
+        assert_eq!(estate.host_of(&TargetRef::instance("db-2")), Some("pg-b"));
+        assert_eq!(estate.host_of(&TargetRef::host("pg-a")), None);
+        assert_eq!(
+            estate.targets().last(),
+            Some(&TargetRef::host("pg-b")),
+            "{:?}",
+            estate.targets()
+        );
+    }
+
+    #[test]
+    fn an_action_on_an_instance_affects_that_instance() {
+        let action = Action::Restart {
+            target: "db-3".to_owned(),
+        };
+        assert_eq!(action.affected(&estate()), [TargetRef::instance("db-3")]);
+        assert_eq!(action.subject().to_string(), "instance `db-3`");
+    }
+}
