@@ -585,7 +585,7 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
         "hadome backup run",
         MAKING_TTL_MS,
         |lease| {
-            CliError::Usage {
+            CliError::Busy {
             message: format!(
                 "a copy of backup `{name}` is being made already, by `{}` (since {}): one at a time; nothing was done",
                 lease.holder,
@@ -608,7 +608,7 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
     let final_path = dir.join(&copy_name);
     let output = dir.join(format!("{TEMPORARY_PREFIX}{copy_name}"));
     if let Err(error) = std::fs::create_dir_all(&dir) {
-        return Err(CliError::Usage {
+        return Err(CliError::CannotProceed {
             message: format!(
                 "cannot create the backup directory `{}`: {error}",
                 dir.display()
@@ -683,7 +683,7 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
     let read = output.clone();
     let inspected = tokio::task::spawn_blocking(move || inspect(kind, &read))
         .await
-        .map_err(|error| CliError::Usage {
+        .map_err(|error| CliError::Internal {
             message: format!(
                 "reading the backup failed: {error} (a bug in hadome; please report it)"
             ),
@@ -714,8 +714,10 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
         (None, Ok(inspection)) => inspection,
         // `problem` is `Some` for every `Err`.
         (None, Err(error)) => {
-            return Err(CliError::Usage {
-                message: error,
+            return Err(CliError::Internal {
+                message: format!(
+                "{error} (a bug in hadome: an unreadable copy was not judged; please report it)"
+            ),
                 hint: None,
             })
         }
@@ -895,7 +897,7 @@ pub(crate) async fn restore_test(
         .and_then(|copies| copies.first())
         .cloned();
     let Some(newest) = newest else {
-        return Err(CliError::Usage {
+        return Err(CliError::CannotProceed {
             message: format!(
                 "backup `{name}` has no copy to restore (nothing matches `{}`)",
                 backup.path.display()
@@ -918,7 +920,7 @@ pub(crate) async fn restore_test(
         .unwrap_or_default();
     let options = hadome_restore::RestoreTestOptions {
         scratch_parent: std::env::temp_dir(),
-        hadome_binary: std::env::current_exe().map_err(|error| CliError::Usage {
+        hadome_binary: std::env::current_exe().map_err(|error| CliError::Internal {
             message: format!(
                 "cannot find the hadome binary itself (for the scratch server's proxy): {error}"
             ),
@@ -934,11 +936,10 @@ pub(crate) async fn restore_test(
     let mut interrupt = signal(SignalKind::interrupt()).map_err(CliError::Runtime)?;
     let mut on_progress = |done, total| progress.update(done, total);
     let interrupted = |signal: &str| {
-        CliError::Usage {
+        CliError::Interrupted {
         message: format!(
             "the restore test of `{name}` could not run: interrupted by {signal}; the scratch server was torn down"
         ),
-        hint: None,
     }
     };
     let report = tokio::select! {

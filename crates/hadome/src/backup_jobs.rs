@@ -251,6 +251,9 @@ fn outcome(job: BackupJob, code: Option<i32>) -> String {
         (BackupJob::RestoreTest, Some(1)) => {
             "the restore test FAILED (journaled, and escalated)".to_owned()
         }
+        (BackupJob::Make, Some(4)) => {
+            "another run is making a copy of it already (busy): nothing was done".to_owned()
+        }
         (_, Some(code)) => format!("it could not run (exit {code}; its error is logged above)"),
         (_, None) => "it was killed by a signal".to_owned(),
     }

@@ -9,7 +9,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///
 /// Exit codes: 0 ok (`ask`: allow or allow-after; `run`: done); 1 failure (`check`: something
 /// critical; `ask`, `run`: deny; `run`: a step failed; `lab verify`: acknowledged commits
-/// missing); 2 usage or configuration error, nothing changed; 3 `ask`, `run`: needs a human.
+/// missing); 2 usage or configuration error, nothing changed; 3 `ask`, `run`: needs a human;
+/// 4 busy: another actor holds the target, nothing changed; 5 cannot proceed: a pre-flight or
+/// prerequisite failed, nothing changed; 70 internal failure; 130 interrupted by a signal
+/// (docs/exit-codes.md).
 #[derive(Debug, Parser)]
 #[command(name = "hadome", version, propagate_version = true)]
 pub(crate) struct Cli {

@@ -5,6 +5,7 @@
 
 use std::io::Write;
 
+use hadome_journal::JournalError;
 use hadome_lab::LabError;
 
 use crate::exit_code;
@@ -30,16 +31,43 @@ pub(crate) enum CliError {
     /// A restore test could not run (a failed test is not an error: it is its report).
     #[error("the restore test could not run: {0}")]
     Restore(#[from] hadome_restore::RestoreError),
+    /// Another actor holds the target; nothing was changed.
+    #[error("{message}")]
+    Busy {
+        message: String,
+        hint: Option<String>,
+    },
+    /// The input is right, but the world does not let hadome do it now; nothing was changed.
+    #[error("{message}")]
+    CannotProceed {
+        message: String,
+        hint: Option<String>,
+    },
+    /// A signal stopped the command.
+    #[error("{message}")]
+    Interrupted { message: String },
+    /// hadome itself failed (a task, a file of its own, a bug).
+    #[error("{message}")]
+    Internal {
+        message: String,
+        hint: Option<String>,
+    },
     /// The tokio runtime could not start.
     #[error("could not start the async runtime")]
     Runtime(#[source] std::io::Error),
 }
 
 impl CliError {
-    /// The exit code for this error (see `exit_code`).
+    /// The exit code for this error (see `exit_code`): every variant, and every variant of the
+    /// library errors it wraps where they differ, is mapped here with no wildcard, so a new one
+    /// does not compile until someone decides its code.
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            CliError::Usage { .. } => exit_code::USAGE,
+            CliError::Usage { .. } | CliError::Config(_) => exit_code::USAGE,
+            CliError::Busy { .. } => exit_code::BUSY,
+            CliError::CannotProceed { .. } | CliError::Restore(_) => exit_code::CANNOT_PROCEED,
+            CliError::Interrupted { .. } => exit_code::INTERRUPTED,
+            CliError::Internal { .. } | CliError::Runtime(_) => exit_code::INTERNAL,
             CliError::Lab(lab) => match lab {
                 LabError::Topology { .. }
                 | LabError::UnknownTopology { .. }
@@ -57,25 +85,32 @@ impl CliError {
                 | LabError::Sql { .. }
                 | LabError::FaultRejected { .. }
                 | LabError::Proxy { .. }
-                | LabError::Survivors { .. }
-                | LabError::Bug(_) => exit_code::FAILURE,
-                // `LabError` is ours and exhaustive today; a future variant is a failure until
-                // someone decides otherwise here.
-                #[allow(unreachable_patterns)]
-                _ => exit_code::FAILURE,
+                | LabError::Survivors { .. } => exit_code::FAILURE,
+                LabError::Bug(_) => exit_code::INTERNAL,
             },
-            CliError::Config(_) => exit_code::USAGE,
-            CliError::Journal(_) => exit_code::FAILURE,
-            // As when it was a `Usage` error: 1 means the restore test ran and failed.
-            CliError::Restore(_) => exit_code::USAGE,
-            CliError::Runtime(_) => exit_code::FAILURE,
+            CliError::Journal(journal) => match journal {
+                // The estate's `journal` names a file hadome cannot use: fix the path.
+                JournalError::Open { .. }
+                | JournalError::NotAJournal { .. }
+                | JournalError::UnsupportedVersion { .. }
+                | JournalError::NoWal { .. } => exit_code::USAGE,
+                JournalError::Sqlite { .. }
+                | JournalError::Corrupt { .. }
+                | JournalError::Intent { .. }
+                | JournalError::Escalation { .. }
+                | JournalError::Encode { .. } => exit_code::INTERNAL,
+            },
         }
     }
 
     fn hint(&self) -> Option<String> {
         match self {
             CliError::Lab(lab) => lab.hint(),
-            CliError::Usage { hint, .. } => hint.clone(),
+            CliError::Usage { hint, .. }
+            | CliError::Busy { hint, .. }
+            | CliError::CannotProceed { hint, .. }
+            | CliError::Internal { hint, .. } => hint.clone(),
+            CliError::Interrupted { .. } => None,
             CliError::Config(config) => config.hint(),
             CliError::Journal(journal) => journal.hint(),
             CliError::Restore(restore) => restore.hint(),
@@ -94,7 +129,12 @@ impl CliError {
             CliError::Config(inner) => source = std::error::Error::source(inner),
             CliError::Journal(inner) => source = std::error::Error::source(inner),
             CliError::Restore(inner) => source = std::error::Error::source(inner),
-            CliError::Usage { .. } | CliError::Runtime(_) => {}
+            CliError::Usage { .. }
+            | CliError::Busy { .. }
+            | CliError::CannotProceed { .. }
+            | CliError::Interrupted { .. }
+            | CliError::Internal { .. }
+            | CliError::Runtime(_) => {}
         }
         while let Some(cause) = source {
             text.push_str(&format!("  caused by: {cause}\n"));

@@ -257,9 +257,8 @@ async fn interrupted() {
 async fn until_interrupted<T>(work: impl Future<Output = T>) -> Result<T, CliError> {
     tokio::select! {
         result = work => Ok(result),
-        _ = interrupted() => Err(CliError::Usage {
+        _ = interrupted() => Err(CliError::Interrupted {
             message: "interrupted: what had started was stopped and its directory removed".to_owned(),
-            hint: None,
         }),
     }
 }

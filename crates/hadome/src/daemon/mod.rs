@@ -68,8 +68,8 @@ impl Journaled {
             work(&mut journal)
         })
         .await
-        .map_err(|error| CliError::Usage {
-            message: format!("a journal task failed: {error}"),
+        .map_err(|error| CliError::Internal {
+            message: format!("a journal task failed: {error} (a bug in hadome: please report it)"),
             hint: None,
         })?
         .map_err(CliError::from)

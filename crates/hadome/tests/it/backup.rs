@@ -266,7 +266,7 @@ async fn a_real_dump_is_made_verified_and_restore_tested_and_a_truncated_one_fai
         ],
         &[],
     );
-    assert_eq!(refused.status.code(), Some(2), "{}", show(&refused));
+    assert_eq!(refused.status.code(), Some(4), "busy: {}", show(&refused));
     assert!(
         String::from_utf8_lossy(&refused.stderr)
             .contains("a copy of backup `nightly` is being made already, by `hadome backup run pid 1 on elsewhere`"),
