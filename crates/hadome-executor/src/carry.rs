@@ -28,22 +28,32 @@ pub struct Outcome {
 /// tokio's blocking pool. An error (the journal failed) stops the loop where it is: what was
 /// not recorded is not done.
 pub trait Recorder {
+    /// What names a recorded intent (the journal's id).
+    type Intent;
     /// Why recording failed.
     type Error;
 
-    /// Records the intent to carry out `steps`, before anything is done. `Ok(false)`: it was not
+    /// Records the intent to carry out `steps`, before anything is done. `Ok(None)`: it was not
     /// recorded (another actor holds the target), and nothing is done.
-    fn intent(&mut self, steps: &[Step]) -> impl Future<Output = Result<bool, Self::Error>>;
+    fn intent(
+        &mut self,
+        steps: &[Step],
+    ) -> impl Future<Output = Result<Option<Self::Intent>, Self::Error>>;
 
-    /// Records one step, once it is done (or failed).
+    /// Records one step of `intent`, once it is done (or failed).
     fn step(
         &mut self,
+        intent: &Self::Intent,
         step: &Step,
         done: &Outcome,
     ) -> impl Future<Output = Result<(), Self::Error>>;
 
-    /// Records the outcome, after the last step.
-    fn outcome(&mut self, outcome: &Outcome) -> impl Future<Output = Result<(), Self::Error>>;
+    /// Records the outcome of `intent`, after the last step.
+    fn outcome(
+        &mut self,
+        intent: &Self::Intent,
+        outcome: &Outcome,
+    ) -> impl Future<Output = Result<(), Self::Error>>;
 }
 
 /// Carries out `action`'s `steps` between a recorded intent and a recorded outcome; a failed
@@ -57,9 +67,9 @@ pub async fn carry_out<R: Recorder>(
     rows: &impl CountRows,
     recorder: &mut R,
 ) -> Result<Option<Outcome>, R::Error> {
-    if !recorder.intent(steps).await? {
+    let Some(intent) = recorder.intent(steps).await? else {
         return Ok(None);
-    }
+    };
     let mut failure = None;
     for step in steps {
         let done = match execute(estate, step, rows).await {
@@ -69,7 +79,7 @@ pub async fn carry_out<R: Recorder>(
                 detail: error.to_string(),
             },
         };
-        recorder.step(step, &done).await?;
+        recorder.step(&intent, step, &done).await?;
         if !done.ok {
             failure = Some(format!("{} failed: {}", step.describe(), done.detail));
             break;
@@ -82,7 +92,7 @@ pub async fn carry_out<R: Recorder>(
         },
         Some(detail) => Outcome { ok: false, detail },
     };
-    recorder.outcome(&outcome).await?;
+    recorder.outcome(&intent, &outcome).await?;
     Ok(Some(outcome))
 }
 
@@ -115,21 +125,22 @@ mod tests {
     }
 
     impl Recorder for Log {
+        type Intent = ();
         type Error = std::convert::Infallible;
 
-        async fn intent(&mut self, steps: &[Step]) -> Result<bool, Self::Error> {
+        async fn intent(&mut self, steps: &[Step]) -> Result<Option<()>, Self::Error> {
             self.records
                 .push(format!("intent of {} steps", steps.len()));
-            Ok(self.recorded)
+            Ok(self.recorded.then_some(()))
         }
 
-        async fn step(&mut self, step: &Step, done: &Outcome) -> Result<(), Self::Error> {
+        async fn step(&mut self, _: &(), step: &Step, done: &Outcome) -> Result<(), Self::Error> {
             self.records
                 .push(format!("{} {}: {}", done.ok, step.describe(), done.detail));
             Ok(())
         }
 
-        async fn outcome(&mut self, outcome: &Outcome) -> Result<(), Self::Error> {
+        async fn outcome(&mut self, _: &(), outcome: &Outcome) -> Result<(), Self::Error> {
             self.records
                 .push(format!("outcome {}: {}", outcome.ok, outcome.detail));
             Ok(())

@@ -5,7 +5,9 @@
 //! each (a hung postmaster accepts no new connection while open sessions still answer), journals
 //! what changed, reads budgets and pauses from the journal, asks the supervisor, and carries out
 //! its commands — each automated action between a journaled intent and its outcome, with every
-//! step journaled, exactly as `hadome run` does for a person.
+//! step journaled, through the executor's loop (`hadome_executor::carry_out`), exactly as `hadome
+//! run` does for a person. Every step on a server, the failover's included, is the executor's
+//! (`hadome_executor::execute`).
 //!
 //! The journal is SQLite: every call is short, but it is blocking I/O, so it runs on tokio's
 //! blocking pool ([`Journaled`]).
@@ -27,6 +29,7 @@ use hadome_core::fact::{Facts, History, ProbeOutcome, Timestamp};
 use hadome_core::supervise::{
     choose_candidate, ClusterReport, Command, Escalation, FailoverPlan, Spent, Supervisor, Tick,
 };
+use hadome_executor::{carry_out, execute, plan, Outcome, Recorder, Step};
 use hadome_journal::{hold_lease, Journal, JournalError};
 use hadome_observer::Session;
 use tokio::signal::unix::{signal, SignalKind};
@@ -38,7 +41,7 @@ use crate::cli::ConfigFile;
 use crate::error::CliError;
 use crate::estate_command::wall_clock;
 use crate::notify;
-use crate::run_command::{execute, plan, run_argv, Step};
+use crate::run_command::RestoredRows;
 
 /// The shortest time between two passes when an ended session starts one early.
 const EARLY_PASS_GAP: Duration = Duration::from_millis(50);
@@ -563,42 +566,14 @@ impl Daemon {
         steps: Vec<Step>,
         reason: &str,
     ) -> Result<bool, CliError> {
-        let mut plan_text: Vec<String> = steps.iter().map(Step::describe).collect();
-        plan_text.push(format!("because: {reason}"));
-        let Some(intent) = self.record_automated(&action, plan_text).await? else {
-            return Ok(false);
+        let mut recorder = Automated {
+            daemon: self,
+            action: &action,
+            reason,
         };
-        let mut ok = true;
-        let mut detail = format!("{action} done");
-        for step in &steps {
-            let outcome = execute(&self.estate, step).await;
-            let (step_ok, step_detail) = match outcome {
-                Ok(detail) => (true, detail),
-                Err(error) => (false, error),
-            };
-            log(&format!(
-                "  {} {}: {step_detail}",
-                if step_ok { "done" } else { "FAILED" },
-                step.describe()
-            ));
-            let described = step.describe();
-            let journaled = step_detail.clone();
-            self.journal
-                .call(move |journal| {
-                    journal.record_step(intent, wall_clock(), &described, step_ok, &journaled)
-                })
-                .await?;
-            if !step_ok {
-                ok = false;
-                detail = format!("{} failed: {step_detail}", step.describe());
-                break;
-            }
-        }
-        let outcome_detail = detail.clone();
-        self.journal
-            .call(move |journal| journal.record_outcome(intent, wall_clock(), ok, &outcome_detail))
-            .await?;
-        Ok(ok)
+        let outcome =
+            carry_out(&self.estate, &action, &steps, &RestoredRows, &mut recorder).await?;
+        Ok(outcome.is_some_and(|outcome| outcome.ok))
     }
 
     /// Journals the intent of an automated action, unless a person's `hadome run` holds the
@@ -718,14 +693,15 @@ impl Daemon {
             return self.close(intent, true, &format!("failover of `{}` to `{primary}` done", cluster.name)).await;
         }
 
-        let fenced = execute(&self.estate, &Step::Fence(old.to_owned())).await;
+        let fenced = execute(&self.estate, &Step::Fence(old.to_owned()), &RestoredRows).await;
         let fence_step = format!("fence `{old}`");
         match &fenced {
             Ok(detail) => self.step(intent, &fence_step, true, detail).await?,
             Err(error) => {
                 // Without a fence, only synchronous replication keeps a hung old primary from
                 // acknowledging commits alone; hadome does not bet on it (docs/daemon.md).
-                self.step(intent, &fence_step, false, error).await?;
+                self.step(intent, &fence_step, false, &error.to_string())
+                    .await?;
                 let message = format!("failover of `{}` stopped: fencing `{old}` failed ({error}); promoting another member while `{old}` may still accept writes could make two primaries", cluster.name);
                 self.escalate(Escalation {
                     cluster: cluster.name.clone(),
@@ -787,16 +763,16 @@ impl Daemon {
             &format!("`{}` is the most advanced eligible standby", candidate.name),
         )
         .await?;
-        let Some(instance) = self.estate.instance(&candidate.name).cloned() else {
+        if self.estate.instance(&candidate.name).is_none() {
             return Ok(());
-        };
-        let timeout = Duration::from_secs(60);
-        if let Err(error) = hadome_observer::promote(&instance, timeout).await {
+        }
+        let promote = Step::Promote(candidate.name.clone());
+        if let Err(error) = execute(&self.estate, &promote, &RestoredRows).await {
             self.step(
                 intent,
                 &format!("promote `{}`", candidate.name),
                 false,
-                &error,
+                &error.to_string(),
             )
             .await?;
             let message = format!("promoting `{}` failed: {error}", candidate.name);
@@ -820,23 +796,8 @@ impl Daemon {
             .remember_failover(&cluster.name, old, &candidate.name);
         // The new primary must not wait for a synchronous standby named after itself or the old
         // primary: it starts asynchronous; its followers become synchronous once they stream.
-        match hadome_observer::set_synchronous_standby_names(&instance, "", Duration::from_secs(10))
-            .await
-        {
-            Ok(()) => {
-                self.step(
-                    intent,
-                    "synchronous_standby_names = ''",
-                    true,
-                    "writes do not wait for a standby until one follows",
-                )
-                .await?
-            }
-            Err(error) => {
-                self.step(intent, "synchronous_standby_names = ''", false, &error)
-                    .await?
-            }
-        }
+        self.set_synchronous_standby_names(intent, &candidate.name, String::new())
+            .await?;
         let followed = self.follow(intent, cluster, old, &candidate.name).await?;
         if !synchronous.is_empty() && !followed.is_empty() {
             let names: Vec<String> = followed
@@ -845,32 +806,8 @@ impl Daemon {
                 .map(|instance| format!("\"{}\"", instance.application_name))
                 .collect();
             let value = format!("ANY 1 ({})", names.join(", "));
-            match hadome_observer::set_synchronous_standby_names(
-                &instance,
-                &value,
-                Duration::from_secs(10),
-            )
-            .await
-            {
-                Ok(()) => {
-                    self.step(
-                        intent,
-                        &format!("synchronous_standby_names = '{value}'"),
-                        true,
-                        "commits wait for a follower again",
-                    )
-                    .await?
-                }
-                Err(error) => {
-                    self.step(
-                        intent,
-                        &format!("synchronous_standby_names = '{value}'"),
-                        false,
-                        &error,
-                    )
-                    .await?
-                }
-            }
+            self.set_synchronous_standby_names(intent, &candidate.name, value)
+                .await?;
         }
         self.close(
             intent,
@@ -897,70 +834,91 @@ impl Daemon {
         old: &str,
         primary: &str,
     ) -> Result<Vec<String>, CliError> {
-        let source = self.estate.instance(primary).cloned();
         let mut followed = Vec::new();
         for member in cluster
             .members
             .iter()
             .filter(|member| *member != old && *member != primary)
         {
-            let Some(instance) = self.estate.instance(member) else {
+            if self.estate.instance(member).is_none() {
                 continue;
+            }
+            let step = Step::Follow {
+                target: member.clone(),
+                source: primary.to_owned(),
             };
-            let Some(command) = &instance.commands.follow else {
-                self.step(
-                    intent,
-                    &format!("`{member}` follows `{primary}`"),
-                    false,
-                    "no follow_command: it keeps its old upstream",
-                )
-                .await?;
-                continue;
-            };
-            let argv: Vec<String> = command
-                .iter()
-                .map(|argument| {
-                    argument
-                        .replace(
-                            "{source_conninfo}",
-                            source
-                                .as_ref()
-                                .map_or("", |source| source.conninfo.as_str()),
-                        )
-                        .replace("{source}", primary)
-                        .replace("{target}", member)
-                        .replace("{data_dir}", &instance.data_dir.display().to_string())
-                })
-                .collect();
-            match run_argv(&argv).await {
+            match execute(&self.estate, &step, &RestoredRows).await {
                 Ok(detail) => {
-                    self.step(
-                        intent,
-                        &format!("`{member}` follows `{primary}`"),
-                        true,
-                        &detail,
-                    )
-                    .await?;
+                    self.step(intent, &step.describe(), true, &detail).await?;
                     followed.push(member.clone());
                 }
                 Err(error) => {
-                    self.step(
-                        intent,
-                        &format!("`{member}` follows `{primary}`"),
-                        false,
-                        &error,
-                    )
-                    .await?
+                    self.step(intent, &step.describe(), false, &error.to_string())
+                        .await?
                 }
             }
         }
         Ok(followed)
     }
 
+    /// Sets `synchronous_standby_names` on `instance` through the executor, and journals the
+    /// step; a failure is journaled and the failover goes on.
+    async fn set_synchronous_standby_names(
+        &self,
+        intent: i64,
+        instance: &str,
+        value: String,
+    ) -> Result<(), CliError> {
+        let step = Step::SetSynchronousStandbyNames {
+            instance: instance.to_owned(),
+            value,
+        };
+        match execute(&self.estate, &step, &RestoredRows).await {
+            Ok(detail) => self.step(intent, &step.describe(), true, &detail).await,
+            Err(error) => {
+                self.step(intent, &step.describe(), false, &error.to_string())
+                    .await
+            }
+        }
+    }
+
     async fn close(&self, intent: i64, ok: bool, detail: &str) -> Result<(), CliError> {
         log(&format!("intent #{intent}: {detail}"));
         let detail = detail.to_owned();
         self.journal
+            .call(move |journal| journal.record_outcome(intent, wall_clock(), ok, &detail))
+            .await
+    }
+}
+
+/// The daemon's side of the executor's loop: the intent recorded unless a person holds the
+/// cluster ([`Daemon::record_automated`]), each step logged and journaled on the blocking pool.
+struct Automated<'a> {
+    daemon: &'a Daemon,
+    action: &'a Action,
+    reason: &'a str,
+}
+
+impl Recorder for Automated<'_> {
+    type Intent = i64;
+    type Error = CliError;
+
+    async fn intent(&mut self, steps: &[Step]) -> Result<Option<i64>, CliError> {
+        let mut plan_text: Vec<String> = steps.iter().map(Step::describe).collect();
+        plan_text.push(format!("because: {}", self.reason));
+        self.daemon.record_automated(self.action, plan_text).await
+    }
+
+    async fn step(&mut self, intent: &i64, step: &Step, done: &Outcome) -> Result<(), CliError> {
+        self.daemon
+            .step(*intent, &step.describe(), done.ok, &done.detail)
+            .await
+    }
+
+    async fn outcome(&mut self, intent: &i64, outcome: &Outcome) -> Result<(), CliError> {
+        let (intent, ok, detail) = (*intent, outcome.ok, outcome.detail.clone());
+        self.daemon
+            .journal
             .call(move |journal| journal.record_outcome(intent, wall_clock(), ok, &detail))
             .await
     }
