@@ -410,7 +410,7 @@ fn copy_json(copy: &BackupCopy) -> Value {
 
 /// `YYYYMMDDTHHMMSSZ`, the stamp in a copy's name.
 fn stamp(at: Timestamp) -> String {
-    crate::run_command::utc_stamp(at)
+    hadome_executor::utc_stamp(at)
 }
 
 /// A failed run: moves the output aside (never deletes it), journals, escalates; says what.
@@ -514,7 +514,7 @@ async fn position_of(
 
 /// Runs `argv` to its end (bounded by [`COMMAND_TIMEOUT`]); `Err` says how it failed.
 ///
-/// Not `run_command::run_argv`: that one names the whole command line in its result, and a
+/// Not `hadome_executor::run_argv`: that one names the whole command line in its result, and a
 /// backup's command usually carries a conninfo, which may hold a password; this result is
 /// journaled and sent to the webhook, so it names the program only.
 async fn run_to_end(argv: &[String]) -> Result<(), String> {
@@ -651,16 +651,16 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
         }
         _ => None,
     };
-    let argv: Vec<String> = command
-        .iter()
-        .map(|argument| {
-            let argument = argument.replace("{output}", &output.display().to_string());
-            match &snapshot {
-                Some(snapshot) => argument.replace("{snapshot}", &snapshot.snapshot_id),
-                None => argument,
-            }
-        })
-        .collect();
+    let argv = hadome_executor::fill(
+        &command,
+        &hadome_executor::Placeholders {
+            output: Some(&output),
+            snapshot: snapshot
+                .as_ref()
+                .map(|snapshot| snapshot.snapshot_id.as_str()),
+            ..Default::default()
+        },
+    );
     if let Some(snapshot) = snapshot.as_ref().filter(|snapshot| !snapshot.is_open()) {
         let error = format!(
             "the session holding snapshot `{}` ended before the dump began: the server closed it",

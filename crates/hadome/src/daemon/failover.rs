@@ -7,22 +7,17 @@
 //! journaled as a step of the intent and each phase as a failover record → outcome.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use hadome_core::action::Action;
 use hadome_core::fact::History;
 use hadome_core::supervise::{Failover, FailoverPhase, FailoverPlan, FailoverStep, Reported};
+use hadome_executor::{execute, Step};
 use hadome_journal::OpenIntent;
 
 use super::{log, Daemon, ACTOR};
 use crate::error::CliError;
 use crate::estate_command::wall_clock;
-use crate::run_command::{execute, run_argv, Step};
-
-/// How long a promotion may take (`pg_promote(true, 60)` waits up to 60 s itself).
-const PROMOTE_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long setting `synchronous_standby_names` may take.
-const SETTING_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::run_command::RestoredRows;
 
 /// The failpoint (`HADOME_FAILPOINT`) that holds the daemon once a failover reached `phase`, until
 /// it is killed: how the tests kill it after each phase.
@@ -250,85 +245,44 @@ impl Daemon {
         }
     }
 
-    /// Carries out one step of a failover; returns the step's journal name and what became of it.
+    /// Carries out one step of a failover through the executor; returns the step's journal name
+    /// and what became of it.
     async fn carry_out_failover_step(&self, step: &FailoverStep) -> (String, Reported) {
-        let reported = |result: Result<String, String>| match result {
-            Ok(detail) => Reported::Done(detail),
-            Err(error) => Reported::Failed(error),
-        };
-        match step {
-            FailoverStep::Fence { target } => (
-                format!("fence `{target}`"),
-                reported(execute(&self.estate, &Step::Fence(target.clone())).await),
-            ),
+        let (name, step) = match step {
+            FailoverStep::Fence { target } => {
+                (format!("fence `{target}`"), Step::Fence(target.clone()))
+            }
             FailoverStep::Promote { target } => {
-                let result = match self.estate.instance(target) {
-                    Some(instance) => hadome_observer::promote(instance, PROMOTE_TIMEOUT)
-                        .await
-                        .map(|()| "pg_promote() returned; it accepts writes".to_owned()),
-                    None => Err(format!("the estate has no instance `{target}`")),
-                };
-                (format!("promote `{target}`"), reported(result))
+                (format!("promote `{target}`"), Step::Promote(target.clone()))
             }
-            FailoverStep::SetSynchronous { primary, value } => {
-                let result = match self.estate.instance(primary) {
-                    Some(instance) => {
-                        hadome_observer::set_synchronous_standby_names(
-                            instance,
-                            value,
-                            SETTING_TIMEOUT,
-                        )
-                        .await
-                    }
-                    None => Err(format!("the estate has no instance `{primary}`")),
-                };
-                let done = if value.is_empty() {
-                    "writes do not wait for a standby until one follows"
-                } else {
-                    "commits wait for a follower again"
-                };
-                (
-                    format!("synchronous_standby_names = '{value}'"),
-                    reported(result.map(|()| done.to_owned())),
-                )
-            }
+            FailoverStep::SetSynchronous { primary, value } => (
+                format!("synchronous_standby_names = '{value}'"),
+                Step::SetSynchronousStandbyNames {
+                    instance: primary.clone(),
+                    value: value.clone(),
+                },
+            ),
             FailoverStep::Follow { target, primary } => (
                 format!("`{target}` follows `{primary}`"),
-                reported(self.follow(target, primary).await),
+                Step::Follow {
+                    target: target.clone(),
+                    source: primary.clone(),
+                },
             ),
-            FailoverStep::Observe | FailoverStep::Finish { .. } => (
-                String::new(),
-                Reported::Failed(
-                    "not a step to carry out (a bug in hadome: please report it)".to_owned(),
-                ),
-            ),
-        }
-    }
-
-    /// Repoints `member` at `primary` with its `follow_command`.
-    async fn follow(&self, member: &str, primary: &str) -> Result<String, String> {
-        let instance = self
-            .estate
-            .instance(member)
-            .ok_or_else(|| format!("the estate has no instance `{member}`"))?;
-        let Some(command) = &instance.commands.follow else {
-            return Err("no follow_command: it keeps its old upstream".to_owned());
+            FailoverStep::Observe | FailoverStep::Finish { .. } => {
+                return (
+                    String::new(),
+                    Reported::Failed(
+                        "not a step to carry out (a bug in hadome: please report it)".to_owned(),
+                    ),
+                )
+            }
         };
-        let source = self.estate.instance(primary);
-        let argv: Vec<String> = command
-            .iter()
-            .map(|argument| {
-                argument
-                    .replace(
-                        "{source_conninfo}",
-                        source.map_or("", |source| source.conninfo.as_str()),
-                    )
-                    .replace("{source}", primary)
-                    .replace("{target}", member)
-                    .replace("{data_dir}", &instance.data_dir.display().to_string())
-            })
-            .collect();
-        run_argv(&argv).await
+        let reported = match execute(&self.estate, &step, &RestoredRows).await {
+            Ok(detail) => Reported::Done(detail),
+            Err(error) => Reported::Failed(error.to_string()),
+        };
+        (name, reported)
     }
 
     async fn record_failover(&self, intent: i64, failover: &Failover) -> Result<(), CliError> {

@@ -5,7 +5,9 @@
 //! each (a hung postmaster accepts no new connection while open sessions still answer), journals
 //! what changed, reads budgets and pauses from the journal, asks the supervisor, and carries out
 //! its commands — each automated action between a journaled intent and its outcome, with every
-//! step journaled, exactly as `hadome run` does for a person.
+//! step journaled, through the executor's loop (`hadome_executor::carry_out`), exactly as `hadome
+//! run` does for a person. Every step on a server, the failover's included, is the executor's
+//! (`hadome_executor::execute`).
 //!
 //! The journal is SQLite: every call is short, but it is blocking I/O, so it runs on tokio's
 //! blocking pool ([`Journaled`]).
@@ -25,6 +27,7 @@ use hadome_core::action::Action;
 use hadome_core::estate::Estate;
 use hadome_core::fact::{Facts, ProbeOutcome, Timestamp};
 use hadome_core::supervise::{ClusterReport, Command, Escalation, Spent, Supervisor, Tick};
+use hadome_executor::{carry_out, plan, Outcome, Recorder, Step};
 use hadome_journal::{hold_lease, Journal, JournalError};
 use hadome_observer::Session;
 use tokio::signal::unix::{signal, SignalKind};
@@ -38,7 +41,7 @@ use crate::cli::ConfigFile;
 use crate::error::CliError;
 use crate::estate_command::wall_clock;
 use crate::notify;
-use crate::run_command::{execute, plan, Step};
+use crate::run_command::RestoredRows;
 
 /// The shortest time between two passes when an ended session starts one early.
 const EARLY_PASS_GAP: Duration = Duration::from_millis(50);
@@ -515,42 +518,14 @@ impl Daemon {
         steps: Vec<Step>,
         reason: &str,
     ) -> Result<bool, CliError> {
-        let mut plan_text: Vec<String> = steps.iter().map(Step::describe).collect();
-        plan_text.push(format!("because: {reason}"));
-        let Some(intent) = self.record_automated(&action, plan_text).await? else {
-            return Ok(false);
+        let mut recorder = Automated {
+            daemon: self,
+            action: &action,
+            reason,
         };
-        let mut ok = true;
-        let mut detail = format!("{action} done");
-        for step in &steps {
-            let outcome = execute(&self.estate, step).await;
-            let (step_ok, step_detail) = match outcome {
-                Ok(detail) => (true, detail),
-                Err(error) => (false, error),
-            };
-            log(&format!(
-                "  {} {}: {step_detail}",
-                if step_ok { "done" } else { "FAILED" },
-                step.describe()
-            ));
-            let described = step.describe();
-            let journaled = step_detail.clone();
-            self.journal
-                .call(move |journal| {
-                    journal.record_step(intent, wall_clock(), &described, step_ok, &journaled)
-                })
-                .await?;
-            if !step_ok {
-                ok = false;
-                detail = format!("{} failed: {step_detail}", step.describe());
-                break;
-            }
-        }
-        let outcome_detail = detail.clone();
-        self.journal
-            .call(move |journal| journal.record_outcome(intent, wall_clock(), ok, &outcome_detail))
-            .await?;
-        Ok(ok)
+        let outcome =
+            carry_out(&self.estate, &action, &steps, &RestoredRows, &mut recorder).await?;
+        Ok(outcome.is_some_and(|outcome| outcome.ok))
     }
 
     /// Journals the intent of an automated action, unless a person's `hadome run` holds the
@@ -586,5 +561,38 @@ impl Daemon {
                 None
             }
         })
+    }
+}
+
+/// The daemon's side of the executor's loop: the intent recorded unless a person holds the
+/// cluster ([`Daemon::record_automated`]), each step logged and journaled on the blocking pool.
+struct Automated<'a> {
+    daemon: &'a Daemon,
+    action: &'a Action,
+    reason: &'a str,
+}
+
+impl Recorder for Automated<'_> {
+    type Intent = i64;
+    type Error = CliError;
+
+    async fn intent(&mut self, steps: &[Step]) -> Result<Option<i64>, CliError> {
+        let mut plan_text: Vec<String> = steps.iter().map(Step::describe).collect();
+        plan_text.push(format!("because: {}", self.reason));
+        self.daemon.record_automated(self.action, plan_text).await
+    }
+
+    async fn step(&mut self, intent: &i64, step: &Step, done: &Outcome) -> Result<(), CliError> {
+        self.daemon
+            .step(*intent, &step.describe(), done.ok, &done.detail)
+            .await
+    }
+
+    async fn outcome(&mut self, intent: &i64, outcome: &Outcome) -> Result<(), CliError> {
+        let (intent, ok, detail) = (*intent, outcome.ok, outcome.detail.clone());
+        self.daemon
+            .journal
+            .call(move |journal| journal.record_outcome(intent, wall_clock(), ok, &detail))
+            .await
     }
 }

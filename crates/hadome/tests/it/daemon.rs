@@ -1441,7 +1441,7 @@ async fn a_cluster_held_by_a_persons_run_is_left_to_that_person_until_the_hold_i
 
     // A second person's run is refused, and changes nothing.
     let refused = run_hadome(&["run", "restart", "db-2", "--config", config], &[]);
-    assert_eq!(refused.status.code(), Some(2), "{}", show(&refused));
+    assert_eq!(refused.status.code(), Some(4), "busy: {}", show(&refused));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
         stderr.contains("cluster `trio` is held by another `hadome run`") && stderr.contains(other),

@@ -232,7 +232,7 @@ async fn run_restart_of_a_primary_asks_its_standbys_to_retry_their_stream_and_ho
         ],
         &[],
     );
-    assert_eq!(refused.status.code(), Some(2), "{}", show(&refused));
+    assert_eq!(refused.status.code(), Some(4), "busy: {}", show(&refused));
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains(&format!(
             "the daemon is carrying out intent #{busy} (restart db-3)"

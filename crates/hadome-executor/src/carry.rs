@@ -1,0 +1,233 @@
+//! [`carry_out`]: the one intent → steps → outcome loop, for `hadome run` and the daemon alike.
+//!
+//! The caller's [`Recorder`] journals and shows; the loop decides the order: the intent is
+//! recorded before the first step, each step after it is done, the outcome after the last, and a
+//! failed step stops the plan. A process killed in between leaves the intent open in the
+//! journal, for a person (or the next daemon) to find.
+
+use std::future::Future;
+
+use hadome_core::action::Action;
+use hadome_core::estate::Estate;
+
+use crate::execute::{execute, CountRows};
+use crate::step::Step;
+
+/// How a step, or a whole plan, ended: the text journaled with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Whether it succeeded.
+    pub ok: bool,
+    /// What was done, or why it failed.
+    pub detail: String,
+}
+
+/// What the caller does with each stage of [`carry_out`]: journal it, print or log it.
+///
+/// `hadome run` journals directly and prints ✓/✗ lines; the daemon logs, and journals on
+/// tokio's blocking pool. An error (the journal failed) stops the loop where it is: what was
+/// not recorded is not done.
+pub trait Recorder {
+    /// What names a recorded intent (the journal's id).
+    type Intent;
+    /// Why recording failed.
+    type Error;
+
+    /// Records the intent to carry out `steps`, before anything is done. `Ok(None)`: it was not
+    /// recorded (another actor holds the target), and nothing is done.
+    fn intent(
+        &mut self,
+        steps: &[Step],
+    ) -> impl Future<Output = Result<Option<Self::Intent>, Self::Error>>;
+
+    /// Records one step of `intent`, once it is done (or failed).
+    fn step(
+        &mut self,
+        intent: &Self::Intent,
+        step: &Step,
+        done: &Outcome,
+    ) -> impl Future<Output = Result<(), Self::Error>>;
+
+    /// Records the outcome of `intent`, after the last step.
+    fn outcome(
+        &mut self,
+        intent: &Self::Intent,
+        outcome: &Outcome,
+    ) -> impl Future<Output = Result<(), Self::Error>>;
+}
+
+/// Carries out `action`'s `steps` between a recorded intent and a recorded outcome; a failed
+/// step stops the plan. `None` when the recorder did not record the intent (nothing was done).
+///
+/// The outcome's detail is `ACTION done`, or `STEP failed: DETAIL` for the step that failed.
+pub async fn carry_out<R: Recorder>(
+    estate: &Estate,
+    action: &Action,
+    steps: &[Step],
+    rows: &impl CountRows,
+    recorder: &mut R,
+) -> Result<Option<Outcome>, R::Error> {
+    let Some(intent) = recorder.intent(steps).await? else {
+        return Ok(None);
+    };
+    let mut failure = None;
+    for step in steps {
+        let done = match execute(estate, step, rows).await {
+            Ok(detail) => Outcome { ok: true, detail },
+            Err(error) => Outcome {
+                ok: false,
+                detail: error.to_string(),
+            },
+        };
+        recorder.step(&intent, step, &done).await?;
+        if !done.ok {
+            failure = Some(format!("{} failed: {}", step.describe(), done.detail));
+            break;
+        }
+    }
+    let outcome = match failure {
+        None => Outcome {
+            ok: true,
+            detail: format!("{action} done"),
+        },
+        Some(detail) => Outcome { ok: false, detail },
+    };
+    recorder.outcome(&intent, &outcome).await?;
+    Ok(Some(outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::execute::CountError;
+
+    /// Counts nothing: no step of these plans compares.
+    struct NoRows;
+
+    impl CountRows for NoRows {
+        async fn current_counts(
+            &self,
+            _conninfo: &str,
+            _timeout: Duration,
+        ) -> Result<BTreeMap<String, u64>, CountError> {
+            Err(CountError("not counted".to_owned()))
+        }
+    }
+
+    /// Remembers what it was told, in order.
+    struct Log {
+        records: Vec<String>,
+        recorded: bool,
+    }
+
+    impl Recorder for Log {
+        type Intent = ();
+        type Error = std::convert::Infallible;
+
+        async fn intent(&mut self, steps: &[Step]) -> Result<Option<()>, Self::Error> {
+            self.records
+                .push(format!("intent of {} steps", steps.len()));
+            Ok(self.recorded.then_some(()))
+        }
+
+        async fn step(&mut self, _: &(), step: &Step, done: &Outcome) -> Result<(), Self::Error> {
+            self.records
+                .push(format!("{} {}: {}", done.ok, step.describe(), done.detail));
+            Ok(())
+        }
+
+        async fn outcome(&mut self, _: &(), outcome: &Outcome) -> Result<(), Self::Error> {
+            self.records
+                .push(format!("outcome {}: {}", outcome.ok, outcome.detail));
+            Ok(())
+        }
+    }
+
+    fn estate() -> Estate {
+        Estate {
+            instances: Vec::new(),
+            clusters: Vec::new(),
+            journal_path: PathBuf::from("/tmp/j"),
+            probe_timeout_seconds: 2.0,
+            probe_interval_seconds: 1.0,
+            notify: Default::default(),
+            backups: Vec::new(),
+            snapshots: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_intent_comes_first_the_outcome_last_and_a_failed_step_stops_the_plan() {
+        let scratch = tempfile::tempdir().unwrap();
+        let (first, last) = (scratch.path().join("first"), scratch.path().join("last"));
+        std::fs::create_dir(&first).unwrap();
+        std::fs::create_dir(&last).unwrap();
+        let preserve = |data_dir: &PathBuf| Step::Preserve {
+            instance: "db-1".to_owned(),
+            data_dir: data_dir.clone(),
+        };
+        let steps = [
+            preserve(&first),
+            Step::Stop("db-9".to_owned()),
+            preserve(&last),
+        ];
+        let action = Action::Stop {
+            target: "db-9".to_owned(),
+        };
+        let mut log = Log {
+            records: Vec::new(),
+            recorded: true,
+        };
+        let outcome = carry_out(&estate(), &action, &steps, &NoRows, &mut log)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!outcome.ok);
+        assert_eq!(
+            outcome.detail,
+            "stop `db-9` (its stop_command) failed: no instance `db-9`"
+        );
+        assert_eq!(log.records.len(), 4, "{:#?}", log.records);
+        assert_eq!(log.records[0], "intent of 3 steps");
+        assert!(
+            log.records[1].starts_with("true preserve"),
+            "{:?}",
+            log.records
+        );
+        assert_eq!(
+            log.records[2],
+            "false stop `db-9` (its stop_command): no instance `db-9`"
+        );
+        assert!(log.records[3].starts_with("outcome false"));
+        assert!(!first.exists(), "moved aside");
+        assert!(last.exists(), "the plan stopped before it");
+    }
+
+    #[tokio::test]
+    async fn nothing_is_done_without_a_recorded_intent() {
+        let scratch = tempfile::tempdir().unwrap();
+        let data_dir = scratch.path().join("data");
+        std::fs::create_dir(&data_dir).unwrap();
+        let steps = [Step::Preserve {
+            instance: "db-1".to_owned(),
+            data_dir: data_dir.clone(),
+        }];
+        let action = Action::DeleteData {
+            target: "db-1".to_owned(),
+        };
+        let mut log = Log {
+            records: Vec::new(),
+            recorded: false,
+        };
+        let outcome = carry_out(&estate(), &action, &steps, &NoRows, &mut log)
+            .await
+            .unwrap();
+        assert_eq!(outcome, None);
+        assert_eq!(log.records, ["intent of 1 steps"]);
+        assert!(data_dir.exists());
+    }
+}

@@ -1,0 +1,301 @@
+//! The one runner of configured argv commands: placeholders filled in [`fill`], the command run
+//! (never through a shell) and bounded by [`COMMAND_TIMEOUT`] in [`run_argv`], and shown without
+//! passwords in [`shown_argv`].
+//!
+//! A command's result names its whole command line, as journaled and logged: `{source_conninfo}`
+//! may carry a password, which [`shown_argv`] strips.
+
+use std::path::Path;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+/// How long a configured command (start, stop, fence, rebuild, restore, follow) may run.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The values a configured command's placeholders stand for; a placeholder whose value is
+/// `None` is left as written.
+///
+/// Which command gets which: `fence_command` gets `{target}` and `{data_dir}`;
+/// `rebuild_command` and `follow_command` also `{source}` and `{source_conninfo}`; a backup's
+/// `restore_command` `{copy}`, `{target}` and `{data_dir}`; a backup's `command` `{output}` and
+/// `{snapshot}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Placeholders<'a> {
+    /// `{target}`: the instance acted on.
+    pub target: Option<&'a str>,
+    /// `{source}`: the instance it copies or follows.
+    pub source: Option<&'a str>,
+    /// `{source_conninfo}`: the source's conninfo (it may hold a password).
+    pub source_conninfo: Option<&'a str>,
+    /// `{data_dir}`: the target's data directory.
+    pub data_dir: Option<&'a Path>,
+    /// `{copy}`: the backup copy restored.
+    pub copy: Option<&'a Path>,
+    /// `{output}`: where a backup command writes its copy.
+    pub output: Option<&'a Path>,
+    /// `{snapshot}`: the exported snapshot a dump reads.
+    pub snapshot: Option<&'a str>,
+}
+
+/// `argv` with every placeholder that has a value replaced, in every argument (an argument may
+/// hold several, or text around one).
+///
+/// The replacements are made one placeholder after the other, in a fixed order (`{copy}`,
+/// `{output}`, `{snapshot}`, `{source_conninfo}`, `{source}`, `{target}`, `{data_dir}`), the
+/// order every caller used before they shared this function.
+pub fn fill(argv: &[String], values: &Placeholders<'_>) -> Vec<String> {
+    let path = |path: Option<&Path>| path.map(|path| path.display().to_string());
+    let replacements = [
+        ("{copy}", path(values.copy)),
+        ("{output}", path(values.output)),
+        ("{snapshot}", values.snapshot.map(str::to_owned)),
+        (
+            "{source_conninfo}",
+            values.source_conninfo.map(str::to_owned),
+        ),
+        ("{source}", values.source.map(str::to_owned)),
+        ("{target}", values.target.map(str::to_owned)),
+        ("{data_dir}", path(values.data_dir)),
+    ];
+    argv.iter()
+        .map(|argument| {
+            replacements.iter().fold(
+                argument.clone(),
+                |argument, (placeholder, value)| match value {
+                    Some(value) => argument.replace(placeholder, value),
+                    None => argument,
+                },
+            )
+        })
+        .collect()
+}
+
+/// A command that exited 0: its command line (without passwords) and the last line it printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ran {
+    /// The command line, as [`shown_argv`] shows it.
+    pub shown: String,
+    /// The last line of its standard output.
+    pub said: String,
+}
+
+impl std::fmt::Display for Ran {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "`{}` exited 0: {}", self.shown, self.said)
+    }
+}
+
+/// Why a command did not run to a successful end.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The configured argv is empty.
+    #[error("the command is empty")]
+    Empty,
+    /// The program could not be started (not found, not executable).
+    #[error("could not start `{program}`: {error}")]
+    Start {
+        /// The program, as configured.
+        program: String,
+        /// What the OS said.
+        error: std::io::Error,
+    },
+    /// It ran past its bound and was killed.
+    #[error("`{program}` did not finish within {} s", .timeout.as_secs())]
+    TimedOut {
+        /// The program, as configured.
+        program: String,
+        /// The bound it ran past.
+        timeout: Duration,
+    },
+    /// It exited with a failure.
+    #[error("`{shown}` exited with {status}: {said}")]
+    Failed {
+        /// The command line, as [`shown_argv`] shows it.
+        shown: String,
+        /// How it exited.
+        status: ExitStatus,
+        /// The last line of its standard error (of its standard output when it wrote no error).
+        said: String,
+    },
+}
+
+/// Runs an argv command (never through a shell), bounded by [`COMMAND_TIMEOUT`]: killed when it
+/// runs longer. Its standard input is empty.
+pub async fn run_argv(argv: &[String]) -> Result<Ran, CommandError> {
+    run_within(argv, COMMAND_TIMEOUT).await
+}
+
+async fn run_within(argv: &[String], timeout: Duration) -> Result<Ran, CommandError> {
+    let Some((program, arguments)) = argv.split_first() else {
+        return Err(CommandError::Empty);
+    };
+    let mut process = tokio::process::Command::new(program);
+    process
+        .args(arguments)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let output = match tokio::time::timeout(timeout, process.output()).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(error)) => {
+            return Err(CommandError::Start {
+                program: program.clone(),
+                error,
+            })
+        }
+        Err(_) => {
+            return Err(CommandError::TimedOut {
+                program: program.clone(),
+                timeout,
+            })
+        }
+    };
+    let said = |bytes: &[u8]| {
+        String::from_utf8_lossy(bytes)
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    if output.status.success() {
+        Ok(Ran {
+            shown: shown_argv(argv),
+            said: said(&output.stdout),
+        })
+    } else {
+        let mut detail = said(&output.stderr);
+        if detail.is_empty() {
+            detail = said(&output.stdout);
+        }
+        Err(CommandError::Failed {
+            shown: shown_argv(argv),
+            status: output.status,
+            said: detail,
+        })
+    }
+}
+
+/// A command line as it is logged and journaled: an argument that is (or holds) a connection
+/// string with a password — `password=…`, or a `postgres://user:secret@…` URI, as
+/// `{source_conninfo}` becomes when the instance's conninfo has one — is shown without it.
+pub fn shown_argv(argv: &[String]) -> String {
+    argv.iter()
+        .map(|argument| {
+            let lower = argument.to_ascii_lowercase();
+            if lower.contains("password=")
+                || lower.starts_with("postgres://")
+                || lower.starts_with("postgresql://")
+            {
+                hadome_observer::strip_password(argument)
+            } else {
+                argument.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|word| (*word).to_owned()).collect()
+    }
+
+    #[test]
+    fn command_lines_are_shown_without_passwords() {
+        let shown = shown_argv(&argv(&[
+            "pg_basebackup",
+            "-d",
+            "host=db-1 user=replicator password=hunter2 dbname=postgres",
+            "--dbname=host=db-1 password='two words'",
+            "postgres://replicator:s3cret@db-1:5432/postgres",
+            "--no-password",
+            "-D",
+            "/srv/db-3",
+        ]));
+        for secret in ["hunter2", "two words", "s3cret"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(
+            shown.contains("host=db-1 user=replicator dbname=postgres"),
+            "{shown}"
+        );
+        assert!(shown.contains("--no-password -D /srv/db-3"), "{shown}");
+        assert!(shown.starts_with("pg_basebackup -d "), "{shown}");
+    }
+
+    #[test]
+    fn placeholders_with_a_value_are_filled_and_the_others_left() {
+        let data_dir = PathBuf::from("/srv/db-3");
+        let values = Placeholders {
+            target: Some("db-3"),
+            source: Some("db-1"),
+            source_conninfo: Some("host=db-1 port=5432"),
+            data_dir: Some(&data_dir),
+            ..Placeholders::default()
+        };
+        let filled = fill(
+            &argv(&[
+                "rebuild",
+                "--from={source}",
+                "{source_conninfo}",
+                "{target}:{data_dir}",
+                "{copy}",
+            ]),
+            &values,
+        );
+        assert_eq!(
+            filled,
+            argv(&[
+                "rebuild",
+                "--from=db-1",
+                "host=db-1 port=5432",
+                "db-3:/srv/db-3",
+                "{copy}"
+            ])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_command_says_how_it_ended() {
+        let ran = run_argv(&argv(&["sh", "-c", "echo first; echo last"]))
+            .await
+            .unwrap();
+        assert_eq!(
+            ran.to_string(),
+            "`sh -c echo first; echo last` exited 0: last"
+        );
+        let failed = run_argv(&argv(&["sh", "-c", "echo out; echo why >&2; exit 3"]))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            failed.to_string(),
+            "`sh -c echo out; echo why >&2; exit 3` exited with exit status: 3: why"
+        );
+        let missing = run_argv(&argv(&["/nonexistent/hadome-test"]))
+            .await
+            .unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .starts_with("could not start `/nonexistent/hadome-test`: "),
+            "{missing}"
+        );
+        assert_eq!(
+            run_argv(&[]).await.unwrap_err().to_string(),
+            "the command is empty"
+        );
+        let hung = run_within(&argv(&["sleep", "30"]), Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        assert!(
+            hung.to_string()
+                .starts_with("`sleep` did not finish within "),
+            "{hung}"
+        );
+    }
+}

@@ -1,0 +1,287 @@
+//! [`execute`]: one [`Step`] carried out on a server, and its effect verified.
+//!
+//! Every write goes through here: a configured command through [`run_argv`] (its placeholders
+//! filled by [`fill`]), a change made over SQL through the observer's session functions
+//! (`promote`, `set_synchronous_standby_names`, `retry_stream`), a data directory through
+//! [`preserve`]. Counting a restored copy's rows is the caller's ([`CountRows`]): the restore
+//! test owns how rows are counted, and the executor does not depend on it.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use hadome_core::estate::{Estate, Instance};
+
+use crate::command::{fill, run_argv, CommandError, Placeholders};
+use crate::preserve::{preserve, PreserveError};
+use crate::step::Step;
+use crate::wait::{wait_for, Effect, WaitError};
+
+/// How long a promotion may take, connect and `pg_promote()` included.
+const PROMOTE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long setting `synchronous_standby_names` may take, until the server runs with it.
+const SETTING_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Counts an instance's rows, for [`Step::Compare`]: supplied by the caller, who knows how a
+/// restore test counts them (in one snapshot, with `row_security` off).
+pub trait CountRows {
+    /// Rows per table (`schema.table`) of the database `conninfo` reaches, each statement
+    /// bounded by `timeout`; the error never repeats the conninfo.
+    fn current_counts(
+        &self,
+        conninfo: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<BTreeMap<String, u64>, CountError>>;
+}
+
+/// Why rows could not be counted, as the counter says it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CountError(pub String);
+
+/// Why a step failed; its text is the step's journaled detail.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// The step names an instance the estate does not have.
+    #[error("no instance `{0}`")]
+    NoInstance(String),
+    /// Its command failed.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// The data directory could not be moved aside.
+    #[error(transparent)]
+    Preserve(#[from] PreserveError),
+    /// The step was done, but its effect did not show in time.
+    #[error(transparent)]
+    Wait(#[from] WaitError),
+    /// The server refused or did not answer a change made over SQL (the observer's words).
+    #[error("{0}")]
+    Session(String),
+    /// A restore without a verified copy.
+    #[error("backup `{0}` has no copy to restore (nothing was verified)")]
+    NoCopy(String),
+    /// A follower without a `follow_command`.
+    #[error("no follow_command: it keeps its old upstream")]
+    NoFollowCommand,
+    /// The rows could not be counted.
+    #[error(transparent)]
+    Count(#[from] CountError),
+    /// The restored tables differ from those recorded when the copy was made: one sentence each.
+    #[error("{}", .0.join("; "))]
+    Differs(Vec<String>),
+}
+
+/// Carries out one step and verifies its effect; `Ok` with what was done, `Err` with why not.
+///
+/// Never through a shell, every command bounded by [`COMMAND_TIMEOUT`](crate::COMMAND_TIMEOUT),
+/// every wait by [`EFFECT_TIMEOUT`](crate::EFFECT_TIMEOUT).
+pub async fn execute(
+    estate: &Estate,
+    step: &Step,
+    rows: &impl CountRows,
+) -> Result<String, StepError> {
+    let instance = |name: &str| {
+        estate
+            .instance(name)
+            .ok_or_else(|| StepError::NoInstance(name.to_owned()))
+    };
+    match step {
+        Step::Stop(name) => {
+            let command = instance(name)?.commands.stop.clone().unwrap_or_default();
+            Ok(run_argv(&command).await?.to_string())
+        }
+        Step::Fence(name) => {
+            let target = instance(name)?;
+            let command = match &target.commands.fence {
+                Some(fence) => fill(
+                    fence,
+                    &Placeholders {
+                        target: Some(name),
+                        data_dir: Some(&target.data_dir),
+                        ..Placeholders::default()
+                    },
+                ),
+                None => target.commands.stop.clone().unwrap_or_default(),
+            };
+            Ok(run_argv(&command).await?.to_string())
+        }
+        Step::Start(name) => {
+            let target = instance(name)?;
+            let command = target.commands.start.clone().unwrap_or_default();
+            let ran = run_argv(&command).await?;
+            Ok(then_wait(estate, target, ran.to_string(), Effect::Answers).await?)
+        }
+        Step::Preserve { data_dir, .. } => Ok(preserve(data_dir)?),
+        Step::Rebuild { target, source } => {
+            let target_instance = instance(target)?;
+            let source_instance = instance(source)?;
+            let command = fill(
+                &target_instance.commands.rebuild.clone().unwrap_or_default(),
+                &Placeholders {
+                    target: Some(target),
+                    source: Some(source),
+                    source_conninfo: Some(&source_instance.conninfo),
+                    data_dir: Some(&target_instance.data_dir),
+                    ..Placeholders::default()
+                },
+            );
+            let ran = run_argv(&command).await?;
+            Ok(then_wait(estate, target_instance, ran.to_string(), Effect::Streams).await?)
+        }
+        Step::Restore {
+            backup,
+            target,
+            copy,
+        } => {
+            let copy = copy
+                .as_ref()
+                .ok_or_else(|| StepError::NoCopy(backup.clone()))?;
+            let target_instance = instance(target)?;
+            let restore_command = estate
+                .backup(backup)
+                .and_then(|backup| backup.restore_command.clone())
+                .unwrap_or_default();
+            let command = fill(
+                &restore_command,
+                &Placeholders {
+                    target: Some(target),
+                    data_dir: Some(&target_instance.data_dir),
+                    copy: Some(copy),
+                    ..Placeholders::default()
+                },
+            );
+            Ok(run_argv(&command).await?.to_string())
+        }
+        Step::Follow { target, source } => {
+            let target_instance = instance(target)?;
+            let Some(follow) = &target_instance.commands.follow else {
+                return Err(StepError::NoFollowCommand);
+            };
+            // The source is a member of the cluster the estate checked; an empty conninfo
+            // stands for one it lacks, as it always has.
+            let source_conninfo = estate
+                .instance(source)
+                .map_or("", |source| source.conninfo.as_str());
+            let command = fill(
+                follow,
+                &Placeholders {
+                    target: Some(target),
+                    source: Some(source),
+                    source_conninfo: Some(source_conninfo),
+                    data_dir: Some(&target_instance.data_dir),
+                    ..Placeholders::default()
+                },
+            );
+            Ok(run_argv(&command).await?.to_string())
+        }
+        Step::RetryStreams(standbys) => {
+            let timeout = Duration::from_secs_f64(estate.probe_timeout_seconds.max(0.1));
+            let asks = standbys.iter().map(|name| async move {
+                let error = match estate.instance(name) {
+                    Some(standby) => match hadome_observer::retry_stream(standby, timeout).await {
+                        Ok(detail) => return format!("`{name}`: {detail}"),
+                        Err(error) => error,
+                    },
+                    None => "no such instance".to_owned(),
+                };
+                format!(
+                    "`{name}`: not asked ({error}); it retries on its own within wal_retrieve_retry_interval"
+                )
+            });
+            Ok(futures_util::future::join_all(asks).await.join("; "))
+        }
+        Step::Compare { target, expected } => {
+            let target = instance(target)?;
+            let timeout = Duration::from_secs_f64(estate.probe_timeout_seconds.max(10.0));
+            let counts = rows.current_counts(&target.conninfo, timeout).await?;
+            compare(expected, &counts)
+        }
+        Step::Promote(name) => {
+            let target = instance(name)?;
+            hadome_observer::promote(target, PROMOTE_TIMEOUT)
+                .await
+                .map_err(StepError::Session)?;
+            // The observer's promote returns once the instance is out of recovery; the probe
+            // confirms it as every other step's effect is confirmed.
+            wait_for(estate, target, Effect::AcceptsWrites).await?;
+            Ok("pg_promote() returned; it accepts writes".to_owned())
+        }
+        Step::SetSynchronousStandbyNames {
+            instance: name,
+            value,
+        } => {
+            let target = instance(name)?;
+            hadome_observer::set_synchronous_standby_names(target, value, SETTING_TIMEOUT)
+                .await
+                .map_err(StepError::Session)?;
+            Ok(if value.is_empty() {
+                "writes do not wait for a standby until one follows".to_owned()
+            } else {
+                "commits wait for a follower again".to_owned()
+            })
+        }
+    }
+}
+
+/// `ran`, once `effect` holds: `ran; it streams`.
+async fn then_wait(
+    estate: &Estate,
+    target: &Instance,
+    ran: String,
+    effect: Effect,
+) -> Result<String, WaitError> {
+    wait_for(estate, target, effect).await?;
+    Ok(format!("{ran}; {}", effect.awaited()))
+}
+
+/// The restored tables against those recorded when the copy was made.
+fn compare(
+    expected: &BTreeMap<String, u64>,
+    counts: &BTreeMap<String, u64>,
+) -> Result<String, StepError> {
+    let mut problems = Vec::new();
+    for (table, recorded) in expected {
+        match counts.get(table) {
+            None => problems.push(format!("`{table}` is missing")),
+            Some(found) if found != recorded => problems.push(format!(
+                "`{table}` has {found} rows, {recorded} when the copy was made"
+            )),
+            Some(_) => {}
+        }
+    }
+    if problems.is_empty() {
+        Ok(format!(
+            "{} tables and {} rows, as recorded when the copy was made",
+            expected.len(),
+            expected.values().sum::<u64>()
+        ))
+    } else {
+        Err(StepError::Differs(problems))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restored_copy_is_compared_table_by_table() {
+        let counts = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
+            pairs
+                .iter()
+                .map(|(table, rows)| ((*table).to_owned(), *rows))
+                .collect()
+        };
+        let expected = counts(&[("public.a", 3), ("public.b", 4)]);
+        assert_eq!(
+            compare(&expected, &counts(&[("public.a", 3), ("public.b", 4)])).unwrap(),
+            "2 tables and 7 rows, as recorded when the copy was made"
+        );
+        assert_eq!(
+            compare(&expected, &counts(&[("public.a", 2), ("public.c", 4)]))
+                .unwrap_err()
+                .to_string(),
+            "`public.a` has 2 rows, 3 when the copy was made; `public.b` is missing"
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! [`Step`]: one typed thing the executor does to a server, and the sentence that names it.
+//!
+//! The sentences are journaled as the intent's plan and each step's record, printed by `hadome
+//! run` and logged by the daemon; tests and people grep them, so they change only on purpose.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Run the instance's `stop_command`.
+    Stop(String),
+    /// Move the instance's data directory aside (never delete it).
+    Preserve {
+        /// The instance whose data directory it is.
+        instance: String,
+        /// The data directory, as the estate names it.
+        data_dir: PathBuf,
+    },
+    /// Run the target's `rebuild_command`, then wait until it streams.
+    Rebuild {
+        /// The instance rebuilt.
+        target: String,
+        /// The instance it is rebuilt from (`{source}`, `{source_conninfo}`).
+        source: String,
+    },
+    /// Run the instance's `start_command`, then wait until it answers.
+    Start(String),
+    /// `pg_promote()`, then wait until it accepts writes.
+    Promote(String),
+    /// Run the instance's `fence_command` (its `stop_command` when it has none): it must accept
+    /// no more writes, even when hung.
+    Fence(String),
+    /// Run the backup's `restore_command` on `copy` (the newest copy, verified by the
+    /// assessment), which creates the target's data directory and leaves it stopped.
+    Restore {
+        /// The `[[backup]]` restored.
+        backup: String,
+        /// The instance whose data directory the command creates.
+        target: String,
+        /// The copy restored (`{copy}`); `None` when no copy was verified, and the step fails.
+        copy: Option<PathBuf>,
+    },
+    /// Count the target's rows in every table and compare them with those recorded when the copy
+    /// was made (in the dump's own snapshot).
+    Compare {
+        /// The instance counted.
+        target: String,
+        /// Rows per table (`schema.table`) when the copy was made.
+        expected: BTreeMap<String, u64>,
+    },
+    /// Ask standbys to retry their stream at once (`pg_reload_conf()`), after their primary was
+    /// restarted in place. Advisory: a standby that cannot be asked retries on its own within
+    /// `wal_retrieve_retry_interval`, so the step reports each answer and never fails.
+    RetryStreams(Vec<String>),
+    /// Run the target's `follow_command`: it repoints the standby at its new upstream (a
+    /// failover's followers).
+    Follow {
+        /// The standby repointed.
+        target: String,
+        /// Its new upstream (`{source}`, `{source_conninfo}`).
+        source: String,
+    },
+    /// Set `synchronous_standby_names` on the instance (`ALTER SYSTEM`, then a reload) and wait
+    /// until it runs with the value (a failover's new primary).
+    SetSynchronousStandbyNames {
+        /// The instance whose setting changes.
+        instance: String,
+        /// The new value; empty: no synchronous standby.
+        value: String,
+    },
+}
+
+impl Step {
+    /// The step as one sentence: what is done, with what, and what is waited for.
+    pub fn describe(&self) -> String {
+        match self {
+            Step::Stop(instance) => format!("stop `{instance}` (its stop_command)"),
+            Step::Preserve { instance, data_dir } => {
+                format!(
+                    "preserve `{instance}`'s data directory: move `{}` aside",
+                    data_dir.display()
+                )
+            }
+            Step::Rebuild { target, source } => {
+                format!("rebuild `{target}` from `{source}` (its rebuild_command), then wait until it streams")
+            }
+            Step::Start(instance) => {
+                format!("start `{instance}` (its start_command), then wait until it answers")
+            }
+            Step::Promote(instance) => {
+                format!("promote `{instance}` with pg_promote(), then wait until it accepts writes")
+            }
+            Step::Fence(instance) => format!("fence `{instance}` (its fence_command)"),
+            Step::Restore {
+                backup,
+                target,
+                copy,
+            } => format!(
+                "restore `{backup}`'s copy {} onto `{target}` (the backup's restore_command)",
+                copy.as_ref().map_or_else(
+                    || "(the newest, as verified)".to_owned(),
+                    |copy| format!("`{}`", copy.display())
+                )
+            ),
+            Step::Compare { target, expected } => format!(
+                "compare `{target}`'s tables with the {} tables and {} rows recorded when the copy was made",
+                expected.len(),
+                expected.values().sum::<u64>()
+            ),
+            Step::RetryStreams(standbys) => format!(
+                "ask `{}` to retry their stream at once (pg_reload_conf(); synchronous commits wait for them)",
+                standbys.join("`, `")
+            ),
+            Step::Follow { target, source } => format!("`{target}` follows `{source}`"),
+            Step::SetSynchronousStandbyNames { value, .. } => {
+                format!("synchronous_standby_names = '{value}'")
+            }
+        }
+    }
+}
