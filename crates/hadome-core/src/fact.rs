@@ -19,6 +19,64 @@ impl Timestamp {
     pub fn seconds_since(self, earlier: Timestamp) -> f64 {
         (self.0 - earlier.0) as f64 / 1000.0
     }
+
+    /// `2026-03-01 14:02:03 UTC`: the time for people (messages, logs, `hadome ack`).
+    pub fn utc_text(self) -> String {
+        let utc = self.utc();
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second
+        )
+    }
+
+    /// `20260301T140203Z`: the time in a file or directory name (a moved-aside data directory,
+    /// a backup copy): no spaces or colons, and names sort in time order.
+    pub fn utc_stamp(self) -> String {
+        let utc = self.utc();
+        format!(
+            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+            utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second
+        )
+    }
+
+    /// The calendar date and time of day in UTC, down to the second (milliseconds dropped,
+    /// rounding toward the past also before 1970), without a date library: the core depends on
+    /// std alone. Days to a civil date after Howard Hinnant's `civil_from_days`.
+    fn utc(self) -> Utc {
+        let seconds = self.0.div_euclid(1000);
+        let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let day_of_era = z.rem_euclid(146_097);
+        let year_of_era =
+            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let month_index = (5 * day_of_year + 2) / 153;
+        let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+        let month = if month_index < 10 {
+            month_index + 3
+        } else {
+            month_index - 9
+        };
+        Utc {
+            year: year_of_era + era * 400 + i64::from(month <= 2),
+            month,
+            day,
+            hour: second_of_day / 3600,
+            minute: second_of_day % 3600 / 60,
+            second: second_of_day % 60,
+        }
+    }
+}
+
+/// A [`Timestamp`] as a UTC calendar date and time of day.
+struct Utc {
+    year: i64,
+    month: i64,
+    day: i64,
+    hour: i64,
+    minute: i64,
+    second: i64,
 }
 
 /// One pass of observation over the estate.
@@ -465,6 +523,27 @@ pub struct LastKnown {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_read_as_utc_dates() {
+        assert_eq!(Timestamp(0).utc_text(), "1970-01-01 00:00:00 UTC");
+        assert_eq!(
+            Timestamp(1_709_301_723_999).utc_text(),
+            "2024-03-01 14:02:03 UTC"
+        );
+        assert_eq!(
+            Timestamp(951_782_400_000).utc_text(),
+            "2000-02-29 00:00:00 UTC"
+        );
+        assert_eq!(Timestamp(-1_000).utc_text(), "1969-12-31 23:59:59 UTC");
+    }
+
+    #[test]
+    fn utc_stamps_are_calendar_dates() {
+        assert_eq!(Timestamp(0).utc_stamp(), "19700101T000000Z");
+        assert_eq!(Timestamp(1_795_000_000_000).utc_stamp(), "20261118T110640Z");
+        assert_eq!(Timestamp(951_782_400_000).utc_stamp(), "20000229T000000Z");
+    }
 
     #[test]
     fn replication_states_keep_postgresql_words_known_or_not() {
