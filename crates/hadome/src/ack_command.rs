@@ -6,6 +6,7 @@
 //! count. It contacts no server: the estate file names the targets, the journal holds the rest.
 
 use hadome_core::estate::Estate;
+use hadome_core::suggest::closest;
 use hadome_journal::{Ack, Pause};
 use serde_json::{json, Value};
 
@@ -157,47 +158,11 @@ fn backticked(names: &[&str]) -> String {
         .join(", ")
 }
 
-/// The closest of `candidates` to `given`, when it is close enough to be a likely typo.
-fn closest<'a>(given: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let given_length = given.chars().count();
-    candidates
-        .iter()
-        .map(|candidate| (edit_distance(given, candidate), *candidate))
-        .filter(|(distance, candidate)| {
-            *distance < given_length && *distance <= 2.max(candidate.len() / 3)
-        })
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, candidate)| candidate)
-}
-
-/// Levenshtein distance, for "did you mean".
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b_chars: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b_chars.len()).collect();
-    for (i, a_char) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, b_char) in b_chars.iter().enumerate() {
-            let substitution = previous[j] + usize::from(a_char != *b_char);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b_chars.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use hadome_core::fact::Timestamp;
 
     use super::*;
-
-    #[test]
-    fn a_typo_suggests_the_close_name_and_nothing_far() {
-        let names = ["db-1", "db-2", "misskey"];
-        assert_eq!(closest("db-l", &names), Some("db-1"));
-        assert_eq!(closest("miskey", &names), Some("misskey"));
-        assert_eq!(closest("postgres", &names), None);
-    }
 
     fn pause(id: i64, target: &str, at: i64, reason: &str) -> Pause {
         Pause {
