@@ -7,6 +7,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use hadome_core::suggest::closest;
+
 /// Where in the estate file an error is: the file and a 1-based line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
@@ -253,49 +255,9 @@ fn backticked<S: AsRef<str>>(names: &[S]) -> String {
         .join(", ")
 }
 
-/// The closest of `candidates` to `given`, when it is close enough to be a likely typo (and
-/// `given` is not so short that every short candidate would be "close").
-pub(crate) fn closest<'a, S: AsRef<str>>(given: &str, candidates: &'a [S]) -> Option<&'a str> {
-    let given_length = given.chars().count();
-    candidates
-        .iter()
-        .map(AsRef::as_ref)
-        .map(|candidate| (edit_distance(given, candidate), candidate))
-        .filter(|(distance, candidate)| {
-            *distance < given_length && *distance <= 2.max(candidate.len() / 3)
-        })
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, candidate)| candidate)
-}
-
-/// Levenshtein distance, for "did you mean".
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let b_chars: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b_chars.len()).collect();
-    for (i, a_char) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, b_char) in b_chars.iter().enumerate() {
-            let substitution = previous[j] + usize::from(a_char != *b_char);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b_chars.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn did_you_mean_finds_a_typo_and_ignores_strangers() {
-        let known = ["db-1", "db-2", "db-10"];
-        assert_eq!(closest("db1", &known), Some("db-1"));
-        assert_eq!(closest("primary", &known), None);
-        assert_eq!(closest("b", &["a"]), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
-    }
 
     #[test]
     fn a_whole_file_location_prints_no_line() {

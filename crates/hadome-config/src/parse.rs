@@ -13,10 +13,11 @@ use hadome_core::estate::{
     Automation, Backup, BackupKind, Budget, Cluster, CrashPolicy, Estate, FailoverPolicy, Instance,
     InstanceCommands, Notify, OldPrimaryPolicy, Snapshot,
 };
+use hadome_core::suggest::closest;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use crate::error::{closest, ConfigError, Location};
+use crate::error::{ConfigError, Location};
 use crate::{
     conninfo, DEFAULT_FRESHNESS_SECONDS, DEFAULT_HOST, DEFAULT_JOURNAL_PATH,
     DEFAULT_MAX_LAG_ON_FAILOVER_BYTES, DEFAULT_MAX_REPLICATION_LAG_BYTES,

@@ -14,8 +14,8 @@ use criterion::Criterion;
 use hadome_core::action::Action;
 use hadome_core::estate::{Cluster, Estate, FailoverPolicy, Instance};
 use hadome_core::fact::{
-    Facts, History, InstanceState, LastKnown, Probe, ProbeOutcome, ReplicationPeer, Timestamp,
-    WalReceiver,
+    Facts, History, InstanceState, LastKnown, Probe, ProbeOutcome, ReceiverStatus, ReplicationPeer,
+    SyncState, Timestamp, WalReceiver,
 };
 use hadome_core::interlock::{assess, check};
 use hadome_core::position::{DataPosition, Lsn, TimelineSwitch};
@@ -81,8 +81,8 @@ fn fixture() -> (Estate, Facts, History) {
             oldest_wal_segment: Some(40),
             recovery_target_timeline: "latest".into(),
             primary_conninfo: String::new(),
-            wal_receiver: (!primary && !stalled).then(|| WalReceiver {
-                status: "streaming".into(),
+            wal_receiver: (!primary && !stalled).then_some(WalReceiver {
+                status: ReceiverStatus::Streaming,
                 received_timeline: 2,
                 flushed_lsn: Some(Lsn(lsn)),
                 last_message_at: Some(NOW),
@@ -100,9 +100,9 @@ fn fixture() -> (Estate, Facts, History) {
                         flush_lsn: Some(Lsn(lsn)),
                         replay_lsn: Some(Lsn(lsn)),
                         sync_state: if standby == "db-2" {
-                            "sync".into()
+                            SyncState::Sync
                         } else {
-                            "async".into()
+                            SyncState::Async
                         },
                         reply_at: Some(NOW),
                     })

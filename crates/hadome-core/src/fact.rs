@@ -19,6 +19,64 @@ impl Timestamp {
     pub fn seconds_since(self, earlier: Timestamp) -> f64 {
         (self.0 - earlier.0) as f64 / 1000.0
     }
+
+    /// `2026-03-01 14:02:03 UTC`: the time for people (messages, logs, `hadome ack`).
+    pub fn utc_text(self) -> String {
+        let utc = self.utc();
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second
+        )
+    }
+
+    /// `20260301T140203Z`: the time in a file or directory name (a moved-aside data directory,
+    /// a backup copy): no spaces or colons, and names sort in time order.
+    pub fn utc_stamp(self) -> String {
+        let utc = self.utc();
+        format!(
+            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+            utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second
+        )
+    }
+
+    /// The calendar date and time of day in UTC, down to the second (milliseconds dropped,
+    /// rounding toward the past also before 1970), without a date library: the core depends on
+    /// std alone. Days to a civil date after Howard Hinnant's `civil_from_days`.
+    fn utc(self) -> Utc {
+        let seconds = self.0.div_euclid(1000);
+        let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let day_of_era = z.rem_euclid(146_097);
+        let year_of_era =
+            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let month_index = (5 * day_of_year + 2) / 153;
+        let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+        let month = if month_index < 10 {
+            month_index + 3
+        } else {
+            month_index - 9
+        };
+        Utc {
+            year: year_of_era + era * 400 + i64::from(month <= 2),
+            month,
+            day,
+            hour: second_of_day / 3600,
+            minute: second_of_day % 3600 / 60,
+            second: second_of_day % 60,
+        }
+    }
+}
+
+/// A [`Timestamp`] as a UTC calendar date and time of day.
+struct Utc {
+    year: i64,
+    month: i64,
+    day: i64,
+    hour: i64,
+    minute: i64,
+    second: i64,
 }
 
 /// One pass of observation over the estate.
@@ -224,8 +282,8 @@ impl KeepaliveSettings {
 /// A standby's WAL receiver.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WalReceiver {
-    /// `status`: `streaming`, `starting`, `waiting`, `restarting`, `stopping` …
-    pub status: String,
+    /// `status`.
+    pub status: ReceiverStatus,
     /// `received_tli`.
     pub received_timeline: u32,
     /// `flushed_lsn`.
@@ -253,8 +311,8 @@ pub struct ReplicationPeer {
     pub flush_lsn: Option<Lsn>,
     /// `replay_lsn`.
     pub replay_lsn: Option<Lsn>,
-    /// `sync_state`: `sync`, `async`, `potential`, `quorum`.
-    pub sync_state: String,
+    /// `sync_state`.
+    pub sync_state: SyncState,
     /// `reply_time`.
     pub reply_at: Option<Timestamp>,
 }
@@ -266,10 +324,161 @@ pub struct ReplicationSlot {
     pub name: String,
     /// `active`.
     pub active: bool,
-    /// `wal_status`: `reserved`, `extended`, `unreserved`, `lost`.
-    pub wal_status: Option<String>,
+    /// `wal_status` (`None`: NULL, the slot has reserved no WAL yet).
+    pub wal_status: Option<WalStatus>,
     /// `restart_lsn`.
     pub restart_lsn: Option<Lsn>,
+}
+
+// PostgreSQL reports the three states below as words. They are parsed once, by the observer, so
+// the core matches variants instead of comparing text; a word a later PostgreSQL adds becomes
+// `Other`, which every helper treats as the unsafe case (not streaming, not synchronous, not
+// proven safe) instead of silently taking it for a known one.
+
+/// `pg_stat_wal_receiver.status`: what a standby's WAL receiver is doing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ReceiverStatus {
+    /// `stopped`: not running.
+    Stopped,
+    /// `starting`: starting up, not yet connected.
+    Starting,
+    /// `streaming`: receiving WAL from its upstream.
+    Streaming,
+    /// `waiting`: waiting to restart streaming (after an error, or at the end of a timeline).
+    Waiting,
+    /// `restarting`: about to restart streaming.
+    Restarting,
+    /// `stopping`: shutting down.
+    Stopping,
+    /// A status this version of hadome does not know: not streaming.
+    Other(String),
+}
+
+impl ReceiverStatus {
+    /// The status PostgreSQL reports as `text`.
+    pub fn parse(text: &str) -> ReceiverStatus {
+        match text {
+            "stopped" => ReceiverStatus::Stopped,
+            "starting" => ReceiverStatus::Starting,
+            "streaming" => ReceiverStatus::Streaming,
+            "waiting" => ReceiverStatus::Waiting,
+            "restarting" => ReceiverStatus::Restarting,
+            "stopping" => ReceiverStatus::Stopping,
+            other => ReceiverStatus::Other(other.to_owned()),
+        }
+    }
+
+    /// PostgreSQL's word for it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ReceiverStatus::Stopped => "stopped",
+            ReceiverStatus::Starting => "starting",
+            ReceiverStatus::Streaming => "streaming",
+            ReceiverStatus::Waiting => "waiting",
+            ReceiverStatus::Restarting => "restarting",
+            ReceiverStatus::Stopping => "stopping",
+            ReceiverStatus::Other(text) => text,
+        }
+    }
+
+    /// Whether it receives WAL (`streaming`); an unknown status does not.
+    pub fn is_streaming(&self) -> bool {
+        *self == ReceiverStatus::Streaming
+    }
+}
+
+/// `pg_stat_replication.sync_state`: how the primary counts a standby for synchronous commit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SyncState {
+    /// `async`: commits never wait for it.
+    Async,
+    /// `potential`: asynchronous now; synchronous if a synchronous one fails.
+    Potential,
+    /// `sync`: commits wait for it.
+    Sync,
+    /// `quorum`: commits wait for enough of the quorum standbys, it among them.
+    Quorum,
+    /// A state this version of hadome does not know: not synchronous.
+    Other(String),
+}
+
+impl SyncState {
+    /// The state PostgreSQL reports as `text`.
+    pub fn parse(text: &str) -> SyncState {
+        match text {
+            "async" => SyncState::Async,
+            "potential" => SyncState::Potential,
+            "sync" => SyncState::Sync,
+            "quorum" => SyncState::Quorum,
+            other => SyncState::Other(other.to_owned()),
+        }
+    }
+
+    /// PostgreSQL's word for it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            SyncState::Async => "async",
+            SyncState::Potential => "potential",
+            SyncState::Sync => "sync",
+            SyncState::Quorum => "quorum",
+            SyncState::Other(text) => text,
+        }
+    }
+
+    /// Whether commits wait for it (`sync` or `quorum`); an unknown state is not counted on.
+    pub fn is_synchronous(&self) -> bool {
+        matches!(self, SyncState::Sync | SyncState::Quorum)
+    }
+}
+
+/// `pg_replication_slots.wal_status`: whether the WAL a slot needs is still there.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum WalStatus {
+    /// `reserved`: within `max_wal_size`.
+    Reserved,
+    /// `extended`: beyond `max_wal_size`, kept by the slot or `wal_keep_size`.
+    Extended,
+    /// `unreserved`: no longer kept; removed at the next checkpoint unless the slot catches up.
+    Unreserved,
+    /// `lost`: some of the WAL it needs was removed; the slot is unusable.
+    Lost,
+    /// A status this version of hadome does not know: the WAL may be gone, but that is not
+    /// proven.
+    Other(String),
+}
+
+impl WalStatus {
+    /// The status PostgreSQL reports as `text`.
+    pub fn parse(text: &str) -> WalStatus {
+        match text {
+            "reserved" => WalStatus::Reserved,
+            "extended" => WalStatus::Extended,
+            "unreserved" => WalStatus::Unreserved,
+            "lost" => WalStatus::Lost,
+            other => WalStatus::Other(other.to_owned()),
+        }
+    }
+
+    /// PostgreSQL's word for it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            WalStatus::Reserved => "reserved",
+            WalStatus::Extended => "extended",
+            WalStatus::Unreserved => "unreserved",
+            WalStatus::Lost => "lost",
+            WalStatus::Other(text) => text,
+        }
+    }
+
+    /// Whether the WAL it needs is proven gone (`lost`).
+    pub fn is_lost(&self) -> bool {
+        *self == WalStatus::Lost
+    }
+
+    /// Whether this version of hadome does not know the status ([`WalStatus::Other`]).
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, WalStatus::Other(_))
+    }
 }
 
 /// A setting whose file value is not the one the server runs with.
@@ -309,4 +518,65 @@ pub struct LastKnown {
     pub observed_at: Timestamp,
     /// Its last replayed commit's time then (standby).
     pub last_replay_at: Option<Timestamp>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_read_as_utc_dates() {
+        assert_eq!(Timestamp(0).utc_text(), "1970-01-01 00:00:00 UTC");
+        assert_eq!(
+            Timestamp(1_709_301_723_999).utc_text(),
+            "2024-03-01 14:02:03 UTC"
+        );
+        assert_eq!(
+            Timestamp(951_782_400_000).utc_text(),
+            "2000-02-29 00:00:00 UTC"
+        );
+        assert_eq!(Timestamp(-1_000).utc_text(), "1969-12-31 23:59:59 UTC");
+    }
+
+    #[test]
+    fn utc_stamps_are_calendar_dates() {
+        assert_eq!(Timestamp(0).utc_stamp(), "19700101T000000Z");
+        assert_eq!(Timestamp(1_795_000_000_000).utc_stamp(), "20261118T110640Z");
+        assert_eq!(Timestamp(951_782_400_000).utc_stamp(), "20000229T000000Z");
+    }
+
+    #[test]
+    fn replication_states_keep_postgresql_words_known_or_not() {
+        for word in [
+            "stopped",
+            "starting",
+            "streaming",
+            "waiting",
+            "restarting",
+            "stopping",
+            "catching-up",
+        ] {
+            assert_eq!(ReceiverStatus::parse(word).as_str(), word);
+        }
+        for word in ["async", "potential", "sync", "quorum", "eventual"] {
+            assert_eq!(SyncState::parse(word).as_str(), word);
+        }
+        for word in ["reserved", "extended", "unreserved", "lost", "archived"] {
+            assert_eq!(WalStatus::parse(word).as_str(), word);
+        }
+    }
+
+    #[test]
+    fn an_unknown_state_is_the_unsafe_case() {
+        assert!(ReceiverStatus::parse("streaming").is_streaming());
+        assert!(!ReceiverStatus::parse("Streaming").is_streaming());
+        assert!(SyncState::parse("sync").is_synchronous());
+        assert!(SyncState::parse("quorum").is_synchronous());
+        assert!(!SyncState::parse("potential").is_synchronous());
+        assert!(!SyncState::parse("eventual").is_synchronous());
+        assert!(WalStatus::parse("lost").is_lost());
+        assert!(WalStatus::parse("archived").is_unknown());
+        assert!(!WalStatus::parse("archived").is_lost());
+        assert!(!WalStatus::parse("unreserved").is_unknown());
+    }
 }

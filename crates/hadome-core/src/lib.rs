@@ -12,6 +12,7 @@
 //! - [`backup`]: backups and snapshots as facts, and what the journal remembers of them;
 //! - [`finding::Finding`] and [`finding::Verdict`]: what the interlocks say;
 //! - [`target`]: kinds of targets and their placement on hosts;
+//! - [`suggest::closest`]: "did you mean" for a mistyped name;
 //! - [`supervise`]: the daemon's decisions, and the failover as its own state machine.
 
 #![warn(missing_docs)]
@@ -24,5 +25,6 @@ pub mod finding;
 pub mod interlock;
 pub mod position;
 pub mod rule;
+pub mod suggest;
 pub mod supervise;
 pub mod target;

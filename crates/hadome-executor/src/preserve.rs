@@ -57,7 +57,7 @@ pub fn preserve(data_dir: &Path) -> Result<String, PreserveError> {
         }
         Ok(_) => {}
     }
-    let stamp = utc_stamp(wall_clock());
+    let stamp = wall_clock().utc_stamp();
     let mut aside = PathBuf::from(format!("{}.hadome-aside-{stamp}", data_dir.display()));
     let mut counter = 1;
     while aside.exists() {
@@ -83,43 +83,9 @@ fn wall_clock() -> Timestamp {
     Timestamp(i64::try_from(millis).unwrap_or(i64::MAX))
 }
 
-/// `YYYYMMDDTHHMMSSZ` for a timestamp (UTC), without a date library: days to civil date after
-/// Howard Hinnant's `civil_from_days`.
-pub fn utc_stamp(at: Timestamp) -> String {
-    let seconds = at.0.div_euclid(1000);
-    let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn utc_stamps_are_calendar_dates() {
-        assert_eq!(utc_stamp(Timestamp(0)), "19700101T000000Z");
-        assert_eq!(utc_stamp(Timestamp(1_795_000_000_000)), "20261118T110640Z");
-        assert_eq!(utc_stamp(Timestamp(951_782_400_000)), "20000229T000000Z");
-    }
 
     #[test]
     fn preserve_moves_aside_and_never_deletes() {

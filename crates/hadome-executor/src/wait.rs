@@ -42,7 +42,7 @@ impl Effect {
                     && state
                         .wal_receiver
                         .as_ref()
-                        .is_some_and(|receiver| receiver.status == "streaming")
+                        .is_some_and(|receiver| receiver.status.is_streaming())
             }
             (Effect::AcceptsWrites, Some(state)) => !state.in_recovery,
         }

@@ -37,7 +37,7 @@ pub(crate) fn is_streaming(state: &hadome_core::fact::InstanceState) -> bool {
     state
         .wal_receiver
         .as_ref()
-        .is_some_and(|receiver| receiver.status == "streaming")
+        .is_some_and(|receiver| receiver.status.is_streaming())
 }
 
 /// The summary recorded for `instance` by the previous pass, if any.

@@ -7,6 +7,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use hadome_core::suggest::closest;
+
 /// Everything that can go wrong while building, faulting or tearing down a lab estate.
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
@@ -235,31 +237,6 @@ impl LabError {
     }
 }
 
-/// The closest of `candidates` to `given`, when it is close enough to be a likely typo.
-pub(crate) fn closest<'a>(given: &str, candidates: &'a [String]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|candidate| (edit_distance(given, candidate), candidate))
-        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 3))
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, candidate)| candidate.as_str())
-}
-
-/// Levenshtein distance, for "did you mean".
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let b_chars: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b_chars.len()).collect();
-    for (i, a_char) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, b_char) in b_chars.iter().enumerate() {
-            let substitution = previous[j] + usize::from(a_char != *b_char);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b_chars.len()]
-}
-
 fn tail(stderr: &str) -> String {
     let trimmed = stderr.trim();
     if trimmed.is_empty() {
@@ -273,17 +250,4 @@ fn tail(stderr: &str) -> String {
 
 fn seconds(duration: Duration) -> String {
     format!("{:.1} s", duration.as_secs_f64())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn did_you_mean_finds_a_typo_and_ignores_strangers() {
-        let known = vec!["db-1".to_owned(), "db-2".to_owned(), "db-10".to_owned()];
-        assert_eq!(closest("db1", &known), Some("db-1"));
-        assert_eq!(closest("primary", &known), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-    }
 }

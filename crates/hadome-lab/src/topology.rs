@@ -110,7 +110,7 @@ impl Topology {
             .collect();
         Err(LabError::UnknownTopology {
             name: name_or_path.to_owned(),
-            suggestion: crate::error::closest(name_or_path, &known).map(str::to_owned),
+            suggestion: hadome_core::suggest::closest(name_or_path, &known).map(str::to_owned),
         })
     }
 
@@ -242,7 +242,7 @@ impl Validator<'_> {
                 let upstream_name = upstream.get_ref();
                 if !seen.contains(upstream_name) {
                     let known: Vec<String> = seen.iter().cloned().collect();
-                    let fix = match crate::error::closest(upstream_name, &known) {
+                    let fix = match hadome_core::suggest::closest(upstream_name, &known) {
                         Some(close) => format!("did you mean `{close}`?"),
                         None => format!("nodes: {}", known.join(", ")),
                     };

@@ -13,7 +13,8 @@
 use std::collections::HashMap;
 
 use hadome_core::fact::{
-    InstanceState, KeepaliveSettings, ReplicationPeer, ReplicationSlot, Timestamp, WalReceiver,
+    InstanceState, KeepaliveSettings, ReceiverStatus, ReplicationPeer, ReplicationSlot, SyncState,
+    Timestamp, WalReceiver, WalStatus,
 };
 use hadome_core::position::{parse_history, DataPosition, Lsn};
 use serde::Deserialize;
@@ -387,7 +388,7 @@ fn receiver(raw: RawReceiver) -> Result<WalReceiver, Malformed> {
         (None, _) => None,
     };
     Ok(WalReceiver {
-        status,
+        status: ReceiverStatus::parse(&status),
         received_timeline,
         flushed_lsn: lsn(
             raw.flushed_lsn.as_deref(),
@@ -413,7 +414,7 @@ fn peer(raw: RawPeer) -> Result<ReplicationPeer, Malformed> {
         reply_at: raw.reply_ms.map(Timestamp),
         application_name,
         state,
-        sync_state,
+        sync_state: SyncState::parse(&sync_state),
     })
 }
 
@@ -421,7 +422,7 @@ fn slot(raw: RawSlot) -> Result<ReplicationSlot, Malformed> {
     Ok(ReplicationSlot {
         name: required(raw.name, "slot name in pg_replication_slots")?,
         active: raw.active.unwrap_or(false),
-        wal_status: raw.wal_status,
+        wal_status: raw.wal_status.as_deref().map(WalStatus::parse),
         restart_lsn: lsn(
             raw.restart_lsn.as_deref(),
             "pg_replication_slots.restart_lsn",
@@ -517,7 +518,7 @@ mod tests {
             ("streaming", 2)
         );
         assert_eq!(receiver.sender.as_deref(), Some("127.0.0.1:41593"));
-        assert_eq!(state.slots[0].wal_status.as_deref(), Some("lost"));
+        assert_eq!(state.slots[0].wal_status, Some(WalStatus::Lost));
         assert_eq!(state.unapplied_settings.len(), 1);
         assert_eq!(state.unapplied_settings[0].source, "/d/postgresql.conf:815");
     }
@@ -565,6 +566,40 @@ mod tests {
             !without.contains("pg_read_file(") && without.contains("'history_readable', false")
         );
         assert!(!without.contains("$HISTORY"), "every marker replaced");
+    }
+
+    #[test]
+    fn replication_words_a_later_postgresql_may_add_are_kept_as_they_were_read() {
+        let state = parse(&with(
+            "wal_receiver",
+            r#"{"status": "catching-up", "received_tli": 2}"#,
+        ))
+        .unwrap();
+        let receiver = state.wal_receiver.unwrap();
+        assert_eq!(
+            receiver.status,
+            ReceiverStatus::Other("catching-up".to_owned())
+        );
+        let state = parse(&with(
+            "replication",
+            r#"[{"application_name": "db-2", "state": "streaming", "sync_state": "eventual"}]"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            state.replication[0].sync_state,
+            SyncState::Other("eventual".to_owned())
+        );
+        let state = parse(&with(
+            "slots",
+            r#"[{"name": "db_3", "active": true, "wal_status": "archived"},
+                {"name": "db_4", "active": false, "wal_status": null}]"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            state.slots[0].wal_status,
+            Some(WalStatus::Other("archived".to_owned()))
+        );
+        assert_eq!(state.slots[1].wal_status, None);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! count. It contacts no server: the estate file names the targets, the journal holds the rest.
 
 use hadome_core::estate::Estate;
-use hadome_core::fact::Timestamp;
+use hadome_core::suggest::closest;
 use hadome_journal::{Ack, Pause};
 use serde_json::{json, Value};
 
@@ -93,7 +93,7 @@ fn render(ack: &Ack, still_paused: &[Pause]) -> String {
         text.push_str(&format!(
             "{}: automation resumed (paused {}: {})\n",
             ack.target,
-            utc_text(pause.at),
+            pause.at.utc_text(),
             pause.reason
         ));
     }
@@ -108,14 +108,14 @@ fn render(ack: &Ack, still_paused: &[Pause]) -> String {
     text.push_str(&format!(
         "acknowledged by {}{note} at {}; {}'s budget counts from now\n",
         ack.who,
-        utc_text(ack.at),
+        ack.at.utc_text(),
         ack.target
     ));
     for pause in still_paused {
         text.push_str(&format!(
             "still paused: {} since {}: {} (hadome ack {})\n",
             pause.target,
-            utc_text(pause.at),
+            pause.at.utc_text(),
             pause.reason,
             pause.target
         ));
@@ -128,7 +128,7 @@ fn pause_json(pause: &Pause) -> Value {
         "pause": pause.id,
         "target": pause.target,
         "paused_at_ms": pause.at.0,
-        "paused_at": utc_text(pause.at),
+        "paused_at": pause.at.utc_text(),
         "reason": pause.reason,
     })
 }
@@ -142,7 +142,7 @@ fn ack_json(kind: &str, ack: &Ack, still_paused: &[Pause]) -> Value {
         "by": ack.who,
         "note": ack.note,
         "at_ms": ack.at.0,
-        "at": utc_text(ack.at),
+        "at": ack.at.utc_text(),
         "cleared": ack.cleared.iter().map(pause_json).collect::<Vec<_>>(),
         "budget_counts_from_ms": ack.at.0,
         "still_paused": still_paused.iter().map(pause_json).collect::<Vec<_>>(),
@@ -158,86 +158,11 @@ fn backticked(names: &[&str]) -> String {
         .join(", ")
 }
 
-/// The closest of `candidates` to `given`, when it is close enough to be a likely typo.
-fn closest<'a>(given: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let given_length = given.chars().count();
-    candidates
-        .iter()
-        .map(|candidate| (edit_distance(given, candidate), *candidate))
-        .filter(|(distance, candidate)| {
-            *distance < given_length && *distance <= 2.max(candidate.len() / 3)
-        })
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, candidate)| candidate)
-}
-
-/// Levenshtein distance, for "did you mean".
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b_chars: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b_chars.len()).collect();
-    for (i, a_char) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, b_char) in b_chars.iter().enumerate() {
-            let substitution = previous[j] + usize::from(a_char != *b_char);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b_chars.len()]
-}
-
-/// `2026-03-01 14:02:03 UTC` for a timestamp, without a date library: days to civil date after
-/// Howard Hinnant's `civil_from_days`.
-pub(crate) fn utc_text(at: Timestamp) -> String {
-    let seconds = at.0.div_euclid(1000);
-    let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
+    use hadome_core::fact::Timestamp;
+
     use super::*;
-
-    #[test]
-    fn timestamps_read_as_utc_dates() {
-        assert_eq!(utc_text(Timestamp(0)), "1970-01-01 00:00:00 UTC");
-        assert_eq!(
-            utc_text(Timestamp(1_709_301_723_999)),
-            "2024-03-01 14:02:03 UTC"
-        );
-        assert_eq!(
-            utc_text(Timestamp(951_782_400_000)),
-            "2000-02-29 00:00:00 UTC"
-        );
-        assert_eq!(utc_text(Timestamp(-1_000)), "1969-12-31 23:59:59 UTC");
-    }
-
-    #[test]
-    fn a_typo_suggests_the_close_name_and_nothing_far() {
-        let names = ["db-1", "db-2", "misskey"];
-        assert_eq!(closest("db-l", &names), Some("db-1"));
-        assert_eq!(closest("miskey", &names), Some("misskey"));
-        assert_eq!(closest("postgres", &names), None);
-    }
 
     fn pause(id: i64, target: &str, at: i64, reason: &str) -> Pause {
         Pause {

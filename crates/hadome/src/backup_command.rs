@@ -408,11 +408,6 @@ fn copy_json(copy: &BackupCopy) -> Value {
     })
 }
 
-/// `YYYYMMDDTHHMMSSZ`, the stamp in a copy's name.
-fn stamp(at: Timestamp) -> String {
-    hadome_executor::utc_stamp(at)
-}
-
 /// A failed run: moves the output aside (never deletes it), journals, escalates; says what.
 async fn failed_run(
     pass: &mut crate::estate_command::Pass,
@@ -589,7 +584,7 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
             message: format!(
                 "a copy of backup `{name}` is being made already, by `{}` (since {}): one at a time; nothing was done",
                 lease.holder,
-                crate::ack_command::utc_text(lease.acquired_at)
+                lease.acquired_at.utc_text()
             ),
             hint: Some(format!(
                 "wait until it is done (`hadome status` lists the backup's copies); if that process is gone, its claim lapses {} s after it stopped",
@@ -601,7 +596,7 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
     let started_at = wall_clock();
     let dir = directory(&backup).to_path_buf();
     let (prefix, suffix) = pattern(&backup);
-    let copy_name = free_name(&prefix, &suffix, &stamp(started_at), |name| {
+    let copy_name = free_name(&prefix, &suffix, &started_at.utc_stamp(), |name| {
         std::fs::symlink_metadata(dir.join(name)).is_ok()
             || std::fs::symlink_metadata(dir.join(format!("{TEMPORARY_PREFIX}{name}"))).is_ok()
     });

@@ -420,7 +420,7 @@ fn hold_cluster(
             message: format!(
                 "cluster `{cluster}` is held by another `hadome run` (`{}`, until {} unless renewed): one actor at a time; nothing was done",
                 lease.holder,
-                crate::ack_command::utc_text(lease.expires_at)
+                lease.expires_at.utc_text()
             ),
             hint: Some(format!(
                 "run again once it is done; a hold lapses {} s after its `hadome run` stopped",

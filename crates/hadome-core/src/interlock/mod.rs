@@ -176,7 +176,7 @@ fn availability(view: &View, action: &Action) -> Vec<Finding> {
         let synchronous: Vec<&str> = state
             .replication
             .iter()
-            .filter(|peer| peer.sync_state == "sync" || peer.sync_state == "quorum")
+            .filter(|peer| peer.sync_state.is_synchronous())
             .map(|peer| peer.application_name.as_str())
             .collect();
         let (severity, message) = if primary == target {

@@ -2,12 +2,13 @@
 //!
 //! A standby MUST be reported when, while its cluster has a primary that answers, its WAL receiver
 //! is not streaming; when it streams from a standby that is itself stalled (a cascade is as stale
-//! as its feeder); or when a replication slot it relies on is `lost`. The finding SHOULD name the
+//! as its feeder); or when a replication slot it relies on is `lost`, or reports a `wal_status`
+//! hadome does not know (it may be lost; it is reported, but proves nothing). The finding SHOULD name the
 //! cause it can prove: the WAL segment it needs is gone from every copy ahead of it, so it can
 //! never catch up. A streaming standby further behind than `max_replication_lag_bytes` is a warning.
 //! Such a copy is never a source for a rebuild, nor a candidate for promotion.
 
-use crate::fact::InstanceState;
+use crate::fact::{InstanceState, ReplicationSlot, WalStatus};
 use crate::finding::{human_bytes, Finding, Severity};
 use crate::interlock::view::View;
 use crate::rule::REPLICATION_STALLED;
@@ -38,7 +39,7 @@ fn stall_depth(view: &View, instance: &str, depth: usize) -> Option<(Severity, S
             return None;
         }
         let receiver = match &state.wal_receiver {
-            Some(receiver) => format!("its WAL receiver is `{}`", receiver.status),
+            Some(receiver) => format!("its WAL receiver is `{}`", receiver.status.as_str()),
             None => "no WAL receiver runs".to_owned(),
         };
         let mut message = format!("`{instance}` is up but not streaming: {receiver}");
@@ -69,6 +70,9 @@ fn stall_depth(view: &View, instance: &str, depth: usize) -> Option<(Severity, S
 
     if let Some(lost) = lost_slot(view, instance, state) {
         return Some((Severity::Deny, lost));
+    }
+    if let Some(unknown) = unknown_slot(view, instance, state) {
+        return Some((Severity::Deny, unknown));
     }
 
     if let Some(primary) = primaries.first().and_then(|name| view.fresh(name)) {
@@ -105,6 +109,35 @@ pub(crate) fn cannot_catch_up(view: &View, instance: &str) -> bool {
 
 /// The replication slot `instance` relies on, on any member, when its `wal_status` is `lost`.
 fn lost_slot(view: &View, instance: &str, state: &InstanceState) -> Option<String> {
+    let (member, slot) = slot_where(view, instance, state, WalStatus::is_lost)?;
+    Some(format!(
+        "`{instance}`'s replication slot `{}` on `{member}` is lost: the WAL it needs was removed",
+        slot.name
+    ))
+}
+
+/// The replication slot `instance` relies on, on any member, when its `wal_status` is a word
+/// this version of hadome does not know. Its WAL may be gone, so `check` reports it and the
+/// copy is no source for a rebuild nor a candidate for promotion; but nothing is proven, so it
+/// is no cause to rebuild the copy at once ([`cannot_catch_up`]).
+fn unknown_slot(view: &View, instance: &str, state: &InstanceState) -> Option<String> {
+    let (member, slot) = slot_where(view, instance, state, WalStatus::is_unknown)?;
+    let status = slot.wal_status.as_ref().map_or("", WalStatus::as_str);
+    Some(format!(
+        "`{instance}`'s replication slot `{}` on `{member}` reports `wal_status` `{status}`, which this version of hadome does not know: the WAL it needs may be gone",
+        slot.name
+    ))
+}
+
+/// The first replication slot `instance` relies on, on any member of its cluster, whose
+/// `wal_status` satisfies `status`, with that member: the slot its WAL receiver names, or the
+/// one named after its `application_name`.
+fn slot_where<'a>(
+    view: &View<'a>,
+    instance: &str,
+    state: &InstanceState,
+    status: fn(&WalStatus) -> bool,
+) -> Option<(&'a str, &'a ReplicationSlot)> {
     let cluster = view.cluster_of(instance)?;
     let slot_name = view
         .estate
@@ -119,12 +152,8 @@ fn lost_slot(view: &View, instance: &str, state: &InstanceState) -> Option<Strin
         upstream.slots.iter().find_map(|slot| {
             let mine = Some(&slot.name) == receiver_slot.as_ref()
                 || Some(&slot.name) == slot_name.as_ref();
-            (mine && slot.wal_status.as_deref() == Some("lost")).then(|| {
-                format!(
-                    "`{instance}`'s replication slot `{}` on `{member}` is lost: the WAL it needs was removed",
-                    slot.name
-                )
-            })
+            (mine && slot.wal_status.as_ref().is_some_and(status))
+                .then_some((member.as_str(), slot))
         })
     })
 }

@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use crate::action::Action;
 use crate::estate::{Cluster, Estate, FailoverPolicy, Instance};
 use crate::fact::{
-    Facts, History, InstanceState, LastKnown, Probe, ProbeOutcome, ReplicationPeer, Timestamp,
-    UnappliedSetting, WalReceiver,
+    Facts, History, InstanceState, LastKnown, Probe, ProbeOutcome, ReceiverStatus, ReplicationPeer,
+    ReplicationSlot, SyncState, Timestamp, UnappliedSetting, WalReceiver, WalStatus,
 };
 use crate::finding::Finding;
-use crate::interlock::{assess, check};
+use crate::interlock::{assess, cannot_catch_up, check, View};
 use crate::position::{DataPosition, Lsn, TimelineSwitch};
 
 const NOW: Timestamp = Timestamp(1_000_000_000);
@@ -103,7 +103,7 @@ fn primary(lsn: u64, feeds: &[(&str, &str)]) -> InstanceState {
             sent_lsn: Some(Lsn(lsn)),
             flush_lsn: Some(Lsn(lsn)),
             replay_lsn: Some(Lsn(lsn)),
-            sync_state: (*sync_state).to_owned(),
+            sync_state: SyncState::parse(sync_state),
             reply_at: Some(NOW),
         })
         .collect();
@@ -113,8 +113,8 @@ fn primary(lsn: u64, feeds: &[(&str, &str)]) -> InstanceState {
 fn standby(lsn: u64, streaming: bool) -> InstanceState {
     let mut standby = state(true, position(1, lsn, &[]));
     standby.last_replay_at = Some(Timestamp(NOW.0 - 3_600_000));
-    standby.wal_receiver = streaming.then(|| WalReceiver {
-        status: "streaming".to_owned(),
+    standby.wal_receiver = streaming.then_some(WalReceiver {
+        status: ReceiverStatus::Streaming,
         received_timeline: 1,
         flushed_lsn: Some(Lsn(lsn)),
         last_message_at: Some(NOW),
@@ -543,4 +543,107 @@ fn a_standby_that_still_holds_the_segment_is_named_instead_of_claiming_never() {
         "{db3}"
     );
     assert!(!db3.contains("never"), "{db3}");
+}
+
+/// A trio whose primary `db-1` holds the replication slot `db_3` with `wal_status`; `db-3`
+/// streams or not.
+fn slotted(wal_status: &str, db3_streams: bool) -> Scenario {
+    let mut db1 = primary(80 * MB, &[("db-2", "sync"), ("db-3", "async")]);
+    db1.slots.push(ReplicationSlot {
+        name: "db_3".into(),
+        active: db3_streams,
+        wal_status: Some(WalStatus::parse(wal_status)),
+        restart_lsn: Some(Lsn(80 * MB)),
+    });
+    Scenario::new(&["db-1", "db-2", "db-3"])
+        .answered("db-1", db1)
+        .answered("db-2", standby(80 * MB, true))
+        .answered("db-3", standby(80 * MB, db3_streams))
+}
+
+impl Scenario {
+    fn cannot_catch_up(&self, instance: &str) -> bool {
+        let view = View {
+            estate: &self.estate,
+            facts: &self.facts,
+            history: &self.history,
+            now: NOW,
+        };
+        cannot_catch_up(&view, instance)
+    }
+
+    fn message_for(&self, instance: &str) -> String {
+        check(&self.estate, &self.facts, &self.history, NOW)
+            .into_iter()
+            .find(|finding| finding.subject == instance)
+            .map_or_else(String::new, |finding| finding.message)
+    }
+}
+
+#[test]
+fn replication_stalled_a_lost_slot_proves_the_standby_cannot_catch_up() {
+    let lost = slotted("lost", false);
+    assert_eq!(lost.check(), "replication-stalled@db-3(deny)");
+    assert!(lost.cannot_catch_up("db-3"));
+    let streaming = slotted("lost", true);
+    assert_eq!(streaming.check(), "replication-stalled@db-3(deny)");
+    let message = streaming.message_for("db-3");
+    assert!(
+        message.contains("replication slot `db_3` on `db-1` is lost"),
+        "{message}"
+    );
+    assert_eq!(slotted("reserved", true).check(), "");
+    assert!(!slotted("unreserved", false).cannot_catch_up("db-3"));
+}
+
+#[test]
+fn replication_stalled_an_unknown_wal_status_is_reported_but_proves_nothing() {
+    // A `wal_status` a later PostgreSQL may add: the WAL may be gone, so `check` says so and the
+    // copy is no candidate; but it is no proof that justifies an immediate rebuild.
+    let unknown = slotted("archived", true);
+    assert_eq!(unknown.check(), "replication-stalled@db-3(deny)");
+    let message = unknown.message_for("db-3");
+    assert!(
+        message.contains(
+            "replication slot `db_3` on `db-1` reports `wal_status` `archived`, which this version of hadome does not know"
+        ),
+        "{message}"
+    );
+    assert!(!unknown.cannot_catch_up("db-3"));
+    assert!(!slotted("archived", false).cannot_catch_up("db-3"));
+}
+
+#[test]
+fn replication_stalled_an_unknown_receiver_status_is_not_streaming() {
+    let mut db2 = standby(50 * MB, true);
+    if let Some(receiver) = &mut db2.wal_receiver {
+        receiver.status = ReceiverStatus::parse("catching-up");
+    }
+    let scenario = Scenario::new(&["db-1", "db-2"])
+        .answered("db-1", primary(50 * MB, &[("db-2", "async")]))
+        .answered("db-2", db2);
+    assert_eq!(scenario.check(), "replication-stalled@db-2(deny)");
+    let message = scenario.message_for("db-2");
+    assert!(
+        message.contains("its WAL receiver is `catching-up`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn quorum_counts_sync_and_quorum_standbys_and_no_unknown_state() {
+    let stop = || Action::Stop {
+        target: "db-2".into(),
+    };
+    for (sync_state, verdict) in [
+        ("sync", "needs-human: quorum@db-2(needs-human)"),
+        ("quorum", "needs-human: quorum@db-2(needs-human)"),
+        ("potential", "allow: "),
+        ("eventual", "allow: "),
+    ] {
+        let scenario = Scenario::new(&["db-1", "db-2"])
+            .answered("db-1", primary(50 * MB, &[("db-2", sync_state)]))
+            .answered("db-2", standby(50 * MB, true));
+        assert_eq!(scenario.ask(stop()), verdict, "{sync_state}");
+    }
 }

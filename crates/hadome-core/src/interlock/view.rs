@@ -186,7 +186,7 @@ impl<'a> View<'a> {
         let Some(receiver) = &state.wal_receiver else {
             return false;
         };
-        if receiver.status != "streaming" {
+        if !receiver.status.is_streaming() {
             return false;
         }
         let left_behind = self

@@ -15,7 +15,7 @@
 //! healthy primary). When nothing bounds the gap, their silence proves nothing.
 
 use crate::estate::Cluster;
-use crate::fact::KeepaliveSettings;
+use crate::fact::{KeepaliveSettings, ReceiverStatus};
 use crate::finding::human_duration;
 use crate::interlock::View;
 
@@ -30,7 +30,7 @@ pub struct StandbyView {
     /// detection window.
     pub hears_primary: bool,
     /// Its receiver's status, when it has one.
-    pub receiver: Option<String>,
+    pub receiver: Option<ReceiverStatus>,
     /// Milliseconds since it last received anything.
     pub last_message_age_ms: Option<i64>,
     /// How long its silence must last to count (`None`: nothing bounds an idle primary's gap,
@@ -39,12 +39,22 @@ pub struct StandbyView {
 }
 
 impl StandbyView {
+    /// Whether its WAL receiver streams (whatever it hears): an unknown status does not.
+    pub fn streams(&self) -> bool {
+        self.receiver
+            .as_ref()
+            .is_some_and(ReceiverStatus::is_streaming)
+    }
+
     /// "db-2: streaming, last message 0.2 s ago".
     pub fn describe(&self) -> String {
         if !self.answers {
             return format!("`{}` does not answer", self.name);
         }
-        let receiver = self.receiver.as_deref().unwrap_or("no WAL receiver");
+        let receiver = self
+            .receiver
+            .as_ref()
+            .map_or("no WAL receiver", ReceiverStatus::as_str);
         let bound = match self.silence_counts_after_ms {
             Some(after) => format!("counts after {}", human_duration(after as f64 / 1000.0)),
             None => "its replication timeouts bound no keepalive, so its silence proves nothing"
@@ -100,7 +110,7 @@ pub fn standby_view(
             };
             let receiver = state.wal_receiver.as_ref();
             let age = receiver.and_then(|receiver| receiver.last_message_age_ms);
-            let streaming = receiver.is_some_and(|receiver| receiver.status == "streaming");
+            let streaming = receiver.is_some_and(|receiver| receiver.status.is_streaming());
             let counts_after = keepalive
                 .idle_gap_ms(&state.keepalive)
                 .map(|gap| window_ms.max(i64::try_from(gap.saturating_mul(2)).unwrap_or(i64::MAX)));

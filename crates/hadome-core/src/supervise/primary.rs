@@ -95,7 +95,7 @@ fn with_primary(
         watch.synchronous = state
             .replication
             .iter()
-            .filter(|peer| peer.sync_state == "sync" || peer.sync_state == "quorum")
+            .filter(|peer| peer.sync_state.is_synchronous())
             .map(|peer| peer.application_name.clone())
             .collect();
         watch.direct = state
@@ -455,9 +455,7 @@ fn proven_crash(
     kind == Some(FailureKind::Down)
         && !session_answers
         && !answering.is_empty()
-        && answering
-            .iter()
-            .all(|standby| standby.receiver.as_deref() != Some("streaming"))
+        && answering.iter().all(|standby| !standby.streams())
 }
 
 fn timeline_note(view: &View, other: &str, leader: &str) -> String {

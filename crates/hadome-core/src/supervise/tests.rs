@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use super::*;
 use crate::estate::{Automation, Cluster, CrashPolicy, FailoverPolicy, Instance, OldPrimaryPolicy};
 use crate::fact::{
-    InstanceState, KeepaliveSettings, LastKnown, Probe, ProbeOutcome, ReplicationPeer, WalReceiver,
+    InstanceState, KeepaliveSettings, LastKnown, Probe, ProbeOutcome, ReceiverStatus,
+    ReplicationPeer, SyncState, WalReceiver,
 };
 use crate::position::{DataPosition, Lsn};
 use crate::rule;
@@ -94,7 +95,7 @@ pub(super) fn primary(lsn: u64) -> InstanceState {
             sent_lsn: Some(Lsn(lsn)),
             flush_lsn: Some(Lsn(lsn)),
             replay_lsn: Some(Lsn(lsn)),
-            sync_state: (*sync_state).to_owned(),
+            sync_state: SyncState::parse(sync_state),
             reply_at: None,
         })
         .collect();
@@ -105,7 +106,7 @@ pub(super) fn primary(lsn: u64) -> InstanceState {
 pub(super) fn standby(lsn: u64, status: &str, age_ms: i64) -> InstanceState {
     let mut standby = state(true, lsn);
     standby.wal_receiver = Some(WalReceiver {
-        status: status.to_owned(),
+        status: ReceiverStatus::parse(status),
         received_timeline: 1,
         flushed_lsn: Some(Lsn(lsn)),
         last_message_at: None,

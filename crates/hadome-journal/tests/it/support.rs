@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use hadome_core::fact::{
-    Facts, InstanceState, Probe, ProbeOutcome, ReplicationSlot, Timestamp, UnappliedSetting,
-    WalReceiver,
+    Facts, InstanceState, Probe, ProbeOutcome, ReceiverStatus, ReplicationSlot, Timestamp,
+    UnappliedSetting, WalReceiver, WalStatus,
 };
 use hadome_core::position::{DataPosition, Lsn, TimelineSwitch};
 use hadome_journal::Journal;
@@ -56,7 +56,11 @@ pub(crate) fn state(
             String::new()
         },
         wal_receiver: in_recovery.then(|| WalReceiver {
-            status: if streaming { "streaming" } else { "waiting" }.to_owned(),
+            status: if streaming {
+                ReceiverStatus::Streaming
+            } else {
+                ReceiverStatus::Waiting
+            },
             received_timeline: position.timeline,
             flushed_lsn: Some(lsn),
             last_message_at: Some(Timestamp(1_700_000_000_000)),
@@ -68,7 +72,7 @@ pub(crate) fn state(
         slots: vec![ReplicationSlot {
             name: "db_2".to_owned(),
             active: true,
-            wal_status: Some("reserved".to_owned()),
+            wal_status: Some(WalStatus::Reserved),
             restart_lsn: Some(lsn),
         }],
         unapplied_settings: (0..unapplied)

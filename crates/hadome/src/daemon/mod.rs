@@ -98,7 +98,7 @@ struct Daemon {
 /// One line on stderr, stamped to the millisecond (to line up with PostgreSQL's own log).
 pub(crate) fn log(line: &str) {
     let now = wall_clock();
-    let utc = crate::ack_command::utc_text(now);
+    let utc = now.utc_text();
     eprintln!(
         "{}.{:03} UTC hadome daemon: {line}",
         utc.trim_end_matches(" UTC"),

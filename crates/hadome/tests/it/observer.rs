@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use hadome_core::estate::{Cluster, Estate, FailoverPolicy, Instance};
-use hadome_core::fact::{Facts, FailureKind, InstanceState, ProbeOutcome, Timestamp};
+use hadome_core::fact::{Facts, FailureKind, InstanceState, ProbeOutcome, SyncState, Timestamp};
 use hadome_core::position::{Lsn, PositionOrder};
 use hadome_lab::{Fault, Lab};
 use hadome_observer::observe;
@@ -63,7 +63,7 @@ fn is_streaming(state: &InstanceState) -> bool {
     state
         .wal_receiver
         .as_ref()
-        .is_some_and(|receiver| receiver.status == "streaming")
+        .is_some_and(|receiver| receiver.status.is_streaming())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -436,7 +436,7 @@ async fn observer_needs_only_the_documented_grants() {
         first
             .replication
             .iter()
-            .any(|peer| peer.application_name == "db001" && peer.sync_state == "async"),
+            .any(|peer| peer.application_name == "db001" && peer.sync_state == SyncState::Async),
         "{:?}",
         first.replication
     );
