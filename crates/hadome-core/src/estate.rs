@@ -204,10 +204,10 @@ pub struct Automation {
     /// How long a restart may take to bring an instance back before it counts as failed.
     pub restart_window_seconds: f64,
     /// How long a standby that answers may go without streaming, while its primary answers,
-    /// before the daemon rebuilds it from the primary. A standby reconnects on its own after its
-    /// primary restarts or a network blip (every `wal_retrieve_retry_interval`, 5 s by default),
-    /// so one probe that finds no WAL receiver proves nothing; a proven cause (the WAL it needs
-    /// removed upstream, its slot lost) needs no wait.
+    /// before the daemon escalates it (`replication-stalled`). Not streaming is never a reason to
+    /// rebuild on its own: a network cut stops the stream too, and the standby catches up once it
+    /// heals; only a proven cause (the WAL it needs removed upstream, its slot lost) makes the
+    /// daemon rebuild it, at once.
     pub stall_seconds: f64,
     /// How much the daemon may do within a window.
     pub budget: Budget,

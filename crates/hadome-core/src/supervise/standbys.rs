@@ -41,6 +41,10 @@ pub(super) fn care_for_standbys(
                 .or_insert(tick.now);
         } else {
             watch.not_streaming_since.remove(member.as_str());
+            // It streams again: a later stall is told again.
+            watch
+                .escalated
+                .remove(&EscalationKey::StandbyStalled((*member).clone()));
         }
     }
     let acted = |commands: &[Command]| {
@@ -125,37 +129,59 @@ pub(super) fn care_for_standbys(
         if view.fresh(member).is_some() {
             watch.restarts.remove(member.as_str());
         }
-        // A standby that can never catch up: rebuild it from the primary (never the reverse).
-        // Proven by the facts (the WAL it needs is gone, its slot lost), or not streaming for
-        // `stall_seconds` while the primary answers; one probe without a WAL receiver proves
-        // nothing (it reconnects on its own after a restart or a blip).
-        let stalled_for = watch
-            .not_streaming_since
-            .get(member.as_str())
-            .map_or(0.0, |since| tick.now.seconds_since(*since));
+        // A standby that can never catch up is rebuilt from the primary (never the reverse), but
+        // only on a proven cause (issue 18): the WAL it needs was removed upstream, or its slot
+        // is lost. Not streaming, for however long, proves nothing: a network cut between it and
+        // its upstream stops the stream too, and then a rebuild would move its data aside only
+        // to find the source unreachable; after the cut heals it catches up on its own. So a
+        // standby that has not streamed for `stall_seconds` is escalated, with the cause as far
+        // as the facts name it, and left alone.
         let proven = interlock::cannot_catch_up(&view, member);
-        if !proven && stalled_for < automation.stall_seconds {
-            continue;
-        }
-        if let Some(finding) = interlock::check(tick.estate, tick.facts, tick.history, tick.now)
+        let finding = interlock::check(tick.estate, tick.facts, tick.history, tick.now)
             .into_iter()
             .find(|finding| {
                 finding.rule == rule::REPLICATION_STALLED
                     && finding.subject == *member
                     && finding.severity >= Severity::NeedsHuman
-            })
-        {
-            let reason = if proven {
-                finding.message
-            } else {
-                format!(
-                    "{}; it has not streamed for {} (stall_seconds = {})",
+            });
+        if proven {
+            if let Some(finding) = finding {
+                rebuild(
+                    watch,
+                    tick,
+                    cluster,
+                    member,
+                    leader,
                     finding.message,
-                    human_duration(stalled_for),
-                    automation.stall_seconds
-                )
-            };
-            rebuild(watch, tick, cluster, member, leader, reason, commands);
+                    commands,
+                );
+            }
+            continue;
+        }
+        let stalled_for = watch
+            .not_streaming_since
+            .get(member.as_str())
+            .map_or(0.0, |since| tick.now.seconds_since(*since));
+        if stalled_for >= automation.stall_seconds {
+            let cause = finding.map_or_else(
+                || format!("`{member}` answers but its WAL receiver does not stream"),
+                |finding| finding.message,
+            );
+            escalate_once(
+                watch,
+                commands,
+                EscalationKey::StandbyStalled((*member).clone()),
+                Escalation {
+                    cluster: cluster.name.clone(),
+                    subject: (*member).clone(),
+                    rule: rule::REPLICATION_STALLED,
+                    message: format!(
+                        "{cause}; it has not streamed for {} (stall_seconds = {}) while `{leader}` answers, but nothing proves it cannot catch up on its own (the WAL it needs is still upstream), so hadome does not rebuild it: look at the link from `{member}` to its upstream",
+                        human_duration(stalled_for),
+                        automation.stall_seconds
+                    ),
+                },
+            );
         }
     }
 }

@@ -653,7 +653,9 @@ fn a_fenced_old_primary_stays_stopped_under_the_stop_policy() {
 }
 
 #[test]
-fn a_standby_reconnecting_after_its_primary_restarted_is_not_rebuilt_before_stall_seconds() {
+fn a_standby_that_does_not_stream_is_escalated_after_stall_seconds_and_never_rebuilt_without_proof()
+{
+    // Issue 18: not streaming proves nothing (a network cut stops the stream too).
     let mut world = World::healthy();
     world.step();
     // db-1 crashed and was restarted; db-2's WAL receiver has not reconnected yet.
@@ -667,30 +669,42 @@ fn a_standby_reconnecting_after_its_primary_restarted_is_not_rebuilt_before_stal
     for _ in 0..4 {
         let decision = world.step();
         assert!(rebuilds(&decision).is_empty(), "{decision:?}");
+        assert!(escalations(&decision).is_empty(), "{decision:?}");
         world.later(1.0);
     }
     // It reconnects: its clock is forgotten.
     world.answer("db-2", standby(100 * MB, "streaming", 100));
     assert!(rebuilds(&world.step()).is_empty());
-    // db-3 never does: rebuilt from the primary once stall_seconds (30 s) passed, not before.
+    // db-3 never does: escalated once stall_seconds (30 s) passed, once, and never rebuilt.
     world.later(20.0);
-    assert!(rebuilds(&world.step()).is_empty());
+    assert!(escalations(&world.step()).is_empty());
     world.later(11.0);
     let decision = world.step();
-    assert_eq!(
-        rebuilds(&decision),
-        [("db-3".to_owned(), "db-1".to_owned())],
-        "{decision:?}"
+    assert!(rebuilds(&decision).is_empty(), "{decision:?}");
+    let told = escalations(&decision);
+    assert_eq!(told.len(), 1, "{decision:?}");
+    assert_eq!(told[0].rule, rule::REPLICATION_STALLED);
+    assert_eq!(told[0].subject, "db-3");
+    assert!(
+        told[0].message.contains("stall_seconds = 30")
+            && told[0].message.contains("hadome does not rebuild it"),
+        "{}",
+        told[0].message
     );
-    let reason = decision
-        .commands
-        .iter()
-        .find_map(|command| match command {
-            Command::Rebuild { reason, .. } => Some(reason.clone()),
-            _ => None,
-        })
-        .unwrap();
-    assert!(reason.contains("stall_seconds = 30"), "{reason}");
+    for _ in 0..3 {
+        world.later(60.0);
+        let decision = world.step();
+        assert!(rebuilds(&decision).is_empty(), "{decision:?}");
+        assert!(escalations(&decision).is_empty(), "told once: {decision:?}");
+    }
+    // It streams again, then stalls again: told again.
+    world.answer("db-3", standby(100 * MB, "streaming", 100));
+    world.step();
+    world.later(1.0);
+    world.answer("db-3", state(true, 100 * MB));
+    world.step();
+    world.later(31.0);
+    assert_eq!(escalations(&world.step()).len(), 1);
 }
 
 #[test]

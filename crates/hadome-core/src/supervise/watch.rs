@@ -54,6 +54,8 @@ pub(super) enum EscalationKey {
     Pause(String),
     /// A standby's rebuild was refused.
     StandbyRebuild(String),
+    /// A standby has not streamed for `stall_seconds`, with no proven cause to rebuild it.
+    StandbyStalled(String),
 }
 
 impl EscalationKey {
@@ -65,7 +67,9 @@ impl EscalationKey {
             | EscalationKey::NoWitness
             | EscalationKey::Failed
             | EscalationKey::NoCandidate => true,
-            EscalationKey::Pause(_) | EscalationKey::StandbyRebuild(_) => false,
+            EscalationKey::Pause(_)
+            | EscalationKey::StandbyRebuild(_)
+            | EscalationKey::StandbyStalled(_) => false,
         }
     }
 }
