@@ -6,11 +6,13 @@
 //! journal, for a person (or the next daemon) to find.
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 
 use hadome_core::action::Action;
 use hadome_core::estate::Estate;
 
 use crate::execute::{execute, CountRows};
+use crate::preserve::move_aside;
 use crate::step::Step;
 
 /// How a step, or a whole plan, ended: the text journaled with it.
@@ -60,6 +62,12 @@ pub trait Recorder {
 /// step stops the plan. `None` when the recorder did not record the intent (nothing was done).
 ///
 /// The outcome's detail is `ACTION done`, or `STEP failed: DETAIL` for the step that failed.
+///
+/// **Never worse** (issue 18): when the step that was to put something new in place of a data
+/// directory moved aside (a rebuild, a restore, or the start after it) fails, the executor puts
+/// the old directory back ([`Step::PutBack`]) and, when the plan had stopped the instance, starts
+/// it again as it was, each recorded as a step. If that fails too, the outcome says where the
+/// data is and what to run: a member is never left without its data and no word.
 pub async fn carry_out<R: Recorder>(
     estate: &Estate,
     action: &Action,
@@ -70,20 +78,63 @@ pub async fn carry_out<R: Recorder>(
     let Some(intent) = recorder.intent(steps).await? else {
         return Ok(None);
     };
+    // Per data directory moved aside by this plan: the instance, and where it went.
+    let mut preserved: Vec<(String, PathBuf, PathBuf)> = Vec::new();
+    let mut stopped: Vec<String> = Vec::new();
     let mut failure = None;
     for step in steps {
-        let done = match execute(estate, step, rows).await {
-            Ok(detail) => Outcome { ok: true, detail },
-            Err(error) => Outcome {
-                ok: false,
-                detail: error.to_string(),
+        let done = match step {
+            // Moved aside here rather than through `execute`, to know where it went.
+            Step::Preserve { instance, data_dir } => match move_aside(data_dir, "aside") {
+                Ok(Some(aside)) => {
+                    let detail = format!("moved to `{}`", aside.display());
+                    preserved.push((instance.clone(), data_dir.clone(), aside));
+                    Outcome { ok: true, detail }
+                }
+                Ok(None) => Outcome {
+                    ok: true,
+                    detail: format!(
+                        "nothing to preserve: `{}` does not exist",
+                        data_dir.display()
+                    ),
+                },
+                Err(error) => Outcome {
+                    ok: false,
+                    detail: error.to_string(),
+                },
+            },
+            _ => match execute(estate, step, rows).await {
+                Ok(detail) => Outcome { ok: true, detail },
+                Err(error) => Outcome {
+                    ok: false,
+                    detail: error.to_string(),
+                },
             },
         };
         recorder.step(&intent, step, &done).await?;
-        if !done.ok {
-            failure = Some(format!("{} failed: {}", step.describe(), done.detail));
-            break;
+        if done.ok {
+            if let Step::Stop(instance) = step {
+                stopped.push(instance.clone());
+            }
+            continue;
         }
+        let mut detail = format!("{} failed: {}", step.describe(), done.detail);
+        if let Some(replaced) = replacing(step) {
+            if let Some(position) = preserved
+                .iter()
+                .position(|(instance, _, _)| instance == replaced)
+            {
+                let (instance, data_dir, aside) = preserved.remove(position);
+                let start = stopped.contains(&instance);
+                let undone = put_back(
+                    estate, rows, recorder, &intent, &instance, &data_dir, &aside, start,
+                )
+                .await?;
+                detail = format!("{detail}; {undone}");
+            }
+        }
+        failure = Some(detail);
+        break;
     }
     let outcome = match failure {
         None => Outcome {
@@ -94,6 +145,88 @@ pub async fn carry_out<R: Recorder>(
     };
     recorder.outcome(&intent, &outcome).await?;
     Ok(Some(outcome))
+}
+
+/// The instance whose moved-aside data directory `step` was to replace, or to bring up again:
+/// the steps whose failure leaves nothing new worth keeping in its place.
+fn replacing(step: &Step) -> Option<&str> {
+    match step {
+        Step::Rebuild { target, .. } | Step::Restore { target, .. } => Some(target),
+        Step::Start(instance) => Some(instance),
+        Step::Stop(_)
+        | Step::Preserve { .. }
+        | Step::PutBack { .. }
+        | Step::Promote(_)
+        | Step::Fence(_)
+        | Step::Compare { .. }
+        | Step::RetryStreams(_)
+        | Step::Follow { .. }
+        | Step::SetSynchronousStandbyNames { .. } => None,
+    }
+}
+
+/// Puts `instance`'s data directory back from `aside` and, when the plan had stopped it, starts
+/// it; each recorded as a step. Returns what became of it, for the outcome.
+#[allow(clippy::too_many_arguments)] // The loop's own state, passed once from one place.
+async fn put_back<R: Recorder>(
+    estate: &Estate,
+    rows: &impl CountRows,
+    recorder: &mut R,
+    intent: &R::Intent,
+    instance: &str,
+    data_dir: &Path,
+    aside: &Path,
+    start: bool,
+) -> Result<String, R::Error> {
+    let step = Step::PutBack {
+        instance: instance.to_owned(),
+        data_dir: data_dir.to_owned(),
+        aside: aside.to_owned(),
+    };
+    let moved = execute(estate, &step, rows).await;
+    let done = outcome_of(&moved);
+    recorder.step(intent, &step, &done).await?;
+    if !done.ok {
+        return Ok(format!(
+            "putting `{instance}`'s data directory back failed ({}): its data is at `{}`; to put it back, move `{}` to `{}` and start `{instance}`",
+            done.detail,
+            aside.display(),
+            aside.display(),
+            data_dir.display()
+        ));
+    }
+    if !start {
+        return Ok(format!(
+            "`{instance}`'s data directory was put back in place (`{}`)",
+            data_dir.display()
+        ));
+    }
+    let start_step = Step::Start(instance.to_owned());
+    let started = execute(estate, &start_step, rows).await;
+    let done = outcome_of(&started);
+    recorder.step(intent, &start_step, &done).await?;
+    Ok(if done.ok {
+        format!("`{instance}`'s data directory was put back in place and `{instance}` started as it was")
+    } else {
+        format!(
+            "`{instance}`'s data directory was put back in place (`{}`), but starting it failed ({}): start `{instance}`",
+            data_dir.display(),
+            done.detail
+        )
+    })
+}
+
+fn outcome_of(result: &Result<String, crate::execute::StepError>) -> Outcome {
+    match result {
+        Ok(detail) => Outcome {
+            ok: true,
+            detail: detail.clone(),
+        },
+        Err(error) => Outcome {
+            ok: false,
+            detail: error.to_string(),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -229,5 +362,58 @@ mod tests {
         assert_eq!(outcome, None);
         assert_eq!(log.records, ["intent of 1 steps"]);
         assert!(data_dir.exists());
+    }
+
+    #[tokio::test]
+    async fn a_failed_rebuild_puts_the_moved_aside_data_directory_back() {
+        let scratch = tempfile::tempdir().unwrap();
+        let data = scratch.path().join("db-3");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("PG_VERSION"), "15\n").unwrap();
+        let steps = [
+            Step::Preserve {
+                instance: "db-3".to_owned(),
+                data_dir: data.clone(),
+            },
+            // The estate has no `db-3`: the rebuild fails before it writes anything.
+            Step::Rebuild {
+                target: "db-3".to_owned(),
+                source: "db-1".to_owned(),
+            },
+        ];
+        let action = Action::Rebuild {
+            target: "db-3".to_owned(),
+            source: "db-1".to_owned(),
+        };
+        let mut log = Log {
+            records: Vec::new(),
+            recorded: true,
+        };
+        let outcome = carry_out(&estate(), &action, &steps, &NoRows, &mut log)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!outcome.ok);
+        assert!(
+            outcome.detail.ends_with(&format!(
+                "`db-3`'s data directory was put back in place (`{}`)",
+                data.display()
+            )),
+            "{}",
+            outcome.detail
+        );
+        assert_eq!(
+            std::fs::read_to_string(data.join("PG_VERSION")).unwrap(),
+            "15\n",
+            "the data is back where it was"
+        );
+        let left: Vec<_> = std::fs::read_dir(scratch.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "nothing left aside: {left:?}");
+        assert!(
+            log.records[3].starts_with("true put `db-3`'s data directory back: move `"),
+            "{:#?}",
+            log.records
+        );
+        assert_eq!(log.records.len(), 5, "{:#?}", log.records);
     }
 }

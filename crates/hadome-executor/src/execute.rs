@@ -13,7 +13,7 @@ use std::time::Duration;
 use hadome_core::estate::{Estate, Instance};
 
 use crate::command::{fill, run_argv, CommandError, Placeholders};
-use crate::preserve::{preserve, PreserveError};
+use crate::preserve::{preserve, put_back, PreserveError};
 use crate::step::Step;
 use crate::wait::{wait_for, Effect, WaitError};
 
@@ -112,6 +112,9 @@ pub async fn execute(
             Ok(then_wait(estate, target, ran.to_string(), Effect::Answers).await?)
         }
         Step::Preserve { data_dir, .. } => Ok(preserve(data_dir)?),
+        Step::PutBack {
+            data_dir, aside, ..
+        } => Ok(put_back(data_dir, aside)?),
         Step::Rebuild { target, source } => {
             let target_instance = instance(target)?;
             let source_instance = instance(source)?;

@@ -58,6 +58,6 @@ pub use crate::command::{
 };
 pub use crate::execute::{execute, CountError, CountRows, StepError};
 pub use crate::plan::{check_configured, plan, NotConfigured};
-pub use crate::preserve::{preserve, PreserveError};
+pub use crate::preserve::{preserve, put_back, PreserveError};
 pub use crate::step::Step;
 pub use crate::wait::{wait_for, Effect, WaitError, EFFECT_TIMEOUT};

@@ -137,6 +137,7 @@ pub fn check_configured(estate: &Estate, plan: &[Step]) -> Result<(), NotConfigu
                 continue;
             }
             Step::Preserve { .. }
+            | Step::PutBack { .. }
             | Step::Promote(_)
             | Step::Compare { .. }
             | Step::RetryStreams(_)

@@ -24,6 +24,16 @@ pub enum PreserveError {
         /// What the OS said.
         error: std::io::Error,
     },
+    /// Putting a directory back failed; it is still aside.
+    #[error("could not move `{}` back to `{}`: {error}", .aside.display(), .path.display())]
+    PutBack {
+        /// Where the data directory is.
+        aside: PathBuf,
+        /// Where it belongs.
+        path: PathBuf,
+        /// What the OS said.
+        error: std::io::Error,
+    },
     /// The rename failed.
     #[error("could not move `{}` aside to `{}`: {error}", .path.display(), .aside.display())]
     Move {
@@ -39,16 +49,22 @@ pub enum PreserveError {
 /// Moves `data_dir` aside to `DATA.hadome-aside-YYYYMMDDTHHMMSSZ` (with `-2`, `-3` … when that
 /// exists); nothing is deleted. Returns what was done: where it went, or that there was nothing.
 pub fn preserve(data_dir: &Path) -> Result<String, PreserveError> {
+    Ok(match move_aside(data_dir, "aside")? {
+        Some(aside) => format!("moved to `{}`", aside.display()),
+        None => format!(
+            "nothing to preserve: `{}` does not exist",
+            data_dir.display()
+        ),
+    })
+}
+
+/// Moves `data_dir` to `DATA.hadome-WHY-STAMP`; `None` when it does not exist.
+pub(crate) fn move_aside(data_dir: &Path, why: &str) -> Result<Option<PathBuf>, PreserveError> {
     if data_dir.as_os_str().is_empty() {
         return Err(PreserveError::NoDataDir);
     }
     match std::fs::symlink_metadata(data_dir) {
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(format!(
-                "nothing to preserve: `{}` does not exist",
-                data_dir.display()
-            ))
-        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(error) => {
             return Err(PreserveError::Read {
                 path: data_dir.to_owned(),
@@ -58,12 +74,12 @@ pub fn preserve(data_dir: &Path) -> Result<String, PreserveError> {
         Ok(_) => {}
     }
     let stamp = wall_clock().utc_stamp();
-    let mut aside = PathBuf::from(format!("{}.hadome-aside-{stamp}", data_dir.display()));
+    let mut aside = PathBuf::from(format!("{}.hadome-{why}-{stamp}", data_dir.display()));
     let mut counter = 1;
     while aside.exists() {
         counter += 1;
         aside = PathBuf::from(format!(
-            "{}.hadome-aside-{stamp}-{counter}",
+            "{}.hadome-{why}-{stamp}-{counter}",
             data_dir.display()
         ));
     }
@@ -72,7 +88,39 @@ pub fn preserve(data_dir: &Path) -> Result<String, PreserveError> {
         aside: aside.clone(),
         error,
     })?;
-    Ok(format!("moved to `{}`", aside.display()))
+    Ok(Some(aside))
+}
+
+/// Puts a data directory that was moved aside back in place (a repair failed before anything
+/// new was kept): whatever the failed step left at `data_dir` (a partial copy) is moved aside
+/// first, to `DATA.hadome-partial-STAMP`, never deleted.
+pub fn put_back(data_dir: &Path, aside: &Path) -> Result<String, PreserveError> {
+    let partial = match std::fs::read_dir(data_dir).map(|mut entries| entries.next().is_none()) {
+        // An empty directory holds nothing to keep: the rename replaces it.
+        Ok(true) => None,
+        Ok(false) => move_aside(data_dir, "partial")?,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        // Not a directory, or unreadable: keep it aside, whatever it is.
+        Err(_) => move_aside(data_dir, "partial")?,
+    };
+    std::fs::rename(aside, data_dir).map_err(|error| PreserveError::PutBack {
+        aside: aside.to_owned(),
+        path: data_dir.to_owned(),
+        error,
+    })?;
+    Ok(match partial {
+        Some(partial) => format!(
+            "moved `{}` back to `{}` (what the failed step left there is at `{}`)",
+            aside.display(),
+            data_dir.display(),
+            partial.display()
+        ),
+        None => format!(
+            "moved `{}` back to `{}`",
+            aside.display(),
+            data_dir.display()
+        ),
+    })
 }
 
 /// The wall clock, to the millisecond: the executor is an edge, and stamps what it moves aside.
@@ -106,5 +154,40 @@ mod tests {
         );
         assert!(detail.contains(".hadome-aside-"), "{detail}");
         assert!(preserve(&data).unwrap().contains("nothing to preserve"));
+    }
+
+    #[test]
+    fn put_back_keeps_what_a_failed_step_left_aside_and_restores_the_old_directory() {
+        let scratch = tempfile::tempdir().unwrap();
+        let data = scratch.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("PG_VERSION"), "old\n").unwrap();
+        let aside = move_aside(&data, "aside").unwrap().unwrap();
+        // A half-made copy where the data directory was.
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("base.tar.partial"), "half").unwrap();
+        let detail = put_back(&data, &aside).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(data.join("PG_VERSION")).unwrap(),
+            "old\n"
+        );
+        assert!(!aside.exists());
+        let partial: Vec<PathBuf> = std::fs::read_dir(scratch.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.to_string_lossy().contains(".hadome-partial-"))
+            .collect();
+        assert_eq!(partial.len(), 1, "{detail}");
+        assert_eq!(
+            std::fs::read_to_string(partial[0].join("base.tar.partial")).unwrap(),
+            "half",
+            "nothing is deleted, not even a partial copy"
+        );
+        // An empty directory left behind is simply replaced.
+        let aside = move_aside(&data, "aside").unwrap().unwrap();
+        std::fs::create_dir(&data).unwrap();
+        assert!(put_back(&data, &aside)
+            .unwrap()
+            .ends_with(&format!("`{}`", data.display())));
     }
 }

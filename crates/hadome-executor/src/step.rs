@@ -62,6 +62,17 @@ pub enum Step {
         /// Its new upstream (`{source}`, `{source_conninfo}`).
         source: String,
     },
+    /// Put a data directory that [`Step::Preserve`] moved aside back in place, after the step
+    /// that was to replace it failed (what that step left is moved aside first). The executor
+    /// adds it itself: a repair never leaves a member without its data (issue 18).
+    PutBack {
+        /// The instance whose data directory it is.
+        instance: String,
+        /// The data directory, as the estate names it.
+        data_dir: PathBuf,
+        /// Where it was moved aside.
+        aside: PathBuf,
+    },
     /// Set `synchronous_standby_names` on the instance (`ALTER SYSTEM`, then a reload) and wait
     /// until it runs with the value (a failover's new primary).
     SetSynchronousStandbyNames {
@@ -114,6 +125,15 @@ impl Step {
                 standbys.join("`, `")
             ),
             Step::Follow { target, source } => format!("`{target}` follows `{source}`"),
+            Step::PutBack {
+                instance,
+                data_dir,
+                aside,
+            } => format!(
+                "put `{instance}`'s data directory back: move `{}` to `{}`",
+                aside.display(),
+                data_dir.display()
+            ),
             Step::SetSynchronousStandbyNames { value, .. } => {
                 format!("synchronous_standby_names = '{value}'")
             }

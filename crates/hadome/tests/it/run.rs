@@ -283,3 +283,53 @@ async fn run_restart_of_a_primary_asks_its_standbys_to_retry_their_stream_and_ho
     write_row(&lab, "db-1", "after-restart").await;
     wait_for_row(&lab, "db-2", "after-restart").await;
 }
+
+/// Issue 18: a rebuild whose constructive half fails after the data directory was moved aside
+/// (here the rebuild command names a source it cannot use) puts the old data directory back and
+/// starts the standby as it was: a repair never leaves a member without its data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_that_fails_after_the_move_aside_puts_the_data_back_and_starts_the_standby() {
+    let lab = lab("trio").await;
+    let config = lab.dir().join("estate.toml");
+    let estate = std::fs::read_to_string(&config).unwrap();
+    let broken = estate.replace(
+        "\"db-3\", \"--from\", \"{source}\"",
+        "\"db-3\", \"--from\", \"db-9\"",
+    );
+    assert_ne!(estate, broken, "db-3's rebuild_command:\n{estate}");
+    std::fs::write(&config, broken).unwrap();
+    let data_dir = lab.data_dir("db-3").unwrap();
+    write_row(&lab, "db-1", "before-the-failed-rebuild").await;
+    wait_for_row(&lab, "db-3", "before-the-failed-rebuild").await;
+
+    let (code, done) = hadome_json(&config, &["run", "rebuild", "db-3", "--from", "db-1"]);
+    assert_eq!(code, 1, "the rebuild failed: {done:#}");
+    assert_eq!(done["outcome"]["ok"], false, "{done:#}");
+    let detail = done["outcome"]["detail"].as_str().unwrap();
+    assert!(
+        detail
+            .contains("`db-3`'s data directory was put back in place and `db-3` started as it was"),
+        "{detail}"
+    );
+    let steps: Vec<&str> = done["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["step"].as_str().unwrap())
+        .collect();
+    assert!(
+        steps
+            .iter()
+            .any(|step| step.starts_with("put `db-3`'s data directory back")),
+        "{steps:#?}"
+    );
+    assert!(asides(&data_dir).is_empty(), "nothing is left aside");
+    assert!(data_dir.join("PG_VERSION").exists(), "the data is in place");
+
+    // It is the standby it was: it streams again and gets what the primary writes.
+    write_row(&lab, "db-1", "after-the-failed-rebuild").await;
+    wait_for_row(&lab, "db-3", "after-the-failed-rebuild").await;
+    wait_for_row(&lab, "db-3", "before-the-failed-rebuild").await;
+    let intent = journal(&lab).open_intents().unwrap();
+    assert!(intent.is_empty(), "the intent is closed: {intent:#?}");
+}
