@@ -271,6 +271,18 @@ impl Supervisor {
         }
     }
 
+    /// Tells the supervisor that its restart of `target` in `cluster` failed at some step (it
+    /// could not be stopped, did not start, did not answer). When `target` is the primary, the
+    /// next pass fails over at once instead of waiting out `restart_window_seconds`: the
+    /// restart is known not to bring it back (issue 18).
+    pub fn handle_restart_failed(&mut self, cluster: &str, target: &str) {
+        if let Some(watch) = self.clusters.get_mut(cluster) {
+            if watch.leader.as_deref() == Some(target) && watch.restarted_at.is_some() {
+                watch.restart_failed = true;
+            }
+        }
+    }
+
     /// The member held to be `cluster`'s primary.
     pub fn primary_of(&self, cluster: &str) -> Option<&str> {
         self.clusters.get(cluster)?.leader.as_deref()

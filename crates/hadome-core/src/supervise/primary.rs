@@ -28,6 +28,7 @@ pub(super) fn supervise(
         // The person acts; what this daemon saw meanwhile must not be acted on later as if it
         // were a failure (the person stops and starts members on purpose).
         watch.missing_since = None;
+        watch.restart_failed = false;
         watch.not_streaming_since.clear();
         return report(
             cluster,
@@ -90,6 +91,7 @@ fn with_primary(
     watch.old_primaries.remove(leader);
     watch.missing_since = None;
     watch.restarted_at = None;
+    watch.restart_failed = false;
     watch.escalated.retain(|key| !key.about_the_primary());
     if let Some(state) = view.fresh(leader) {
         watch.synchronous = state
@@ -228,7 +230,10 @@ fn without_primary(
     if view.fresh(&primary).is_some() {
         // It answers, in recovery: the cluster has no primary at all (demoted, fenced and
         // restarted read-only). That is a proven failure of the primary role.
-    } else if missing_for < automation.detection_seconds && !restart_at_once {
+    } else if missing_for < automation.detection_seconds
+        && !restart_at_once
+        && !watch.restart_failed
+    {
         return report(
             cluster,
             Some(&primary),
@@ -331,9 +336,18 @@ fn without_primary(
         );
     }
 
-    // A crash: restart in place first when the policy says so, within budget and window.
-    let crashed = kind == Some(FailureKind::Down);
-    if crashed && !fenced && automation.on_primary_crash == CrashPolicy::Restart {
+    // A crash: restart in place first when the policy says so, within budget and window, but
+    // only a proven crash (issue 18): refused at once, hadome's open session closed, no witness
+    // streaming. A primary whose state is unknown (hung behind a firewall that rejects, or
+    // behind a crashed pooler, looks refused too) is fenced and failed over: the fence works on
+    // both a hung and a crashed server, the restart only on a crashed one. A restart that
+    // failed (it could not be stopped, did not start, does not answer) is not waited out.
+    let crashed = proven_crash(kind, session_answers, &answering);
+    if crashed
+        && !fenced
+        && !watch.restart_failed
+        && automation.on_primary_crash == CrashPolicy::Restart
+    {
         match watch.restarted_at {
             None => {
                 let spent = tick.spent.restarts.get(&primary).copied().unwrap_or(0);

@@ -948,3 +948,56 @@ fn a_cluster_a_person_holds_is_only_observed_and_its_failure_counts_from_the_rel
         "{decision:?}"
     );
 }
+
+/// Issue 18: `isolate db-1` then `hang db-1` looks like a proven crash (refused at once, the
+/// session closed, no witness streaming), but the restart's first step fails at once: the next
+/// pass fails over, within the detection window, instead of waiting out the restart window.
+#[test]
+fn a_failed_restart_of_the_primary_falls_back_to_a_failover_at_once() {
+    let mut world = World::healthy();
+    world.step();
+    crash_primary(&mut world, 0.3);
+    let decision = world.step();
+    assert_eq!(
+        state_of(&decision),
+        ClusterState::Restarting,
+        "{decision:?}"
+    );
+    world.supervisor.handle_restart_failed("main", "db-1");
+    world.later(0.1);
+    let decision = world.step();
+    assert_eq!(
+        failover_to(&decision).as_deref(),
+        Some("db-2"),
+        "a failover on the next pass, 0.4 s after the fault: {decision:?}"
+    );
+    // A failed restart of a standby, or of a member that is not the primary, changes nothing.
+    let mut world = World::healthy();
+    world.step();
+    world.supervisor.handle_restart_failed("main", "db-2");
+    crash_primary(&mut world, 0.3);
+    assert_eq!(state_of(&world.step()), ClusterState::Restarting);
+}
+
+/// Issue 18: a primary that refuses connections while hadome's open session to it still
+/// answers has not proven a crash: it is fenced and failed over, never restarted in place.
+#[test]
+fn a_refused_primary_whose_crash_is_not_proven_is_failed_over_not_restarted() {
+    let mut world = World::healthy();
+    world.step();
+    crash_primary(&mut world, 2.0);
+    world.sessions.insert("db-1".to_owned(), true);
+    let decision = world.step();
+    assert!(
+        !decision
+            .commands
+            .iter()
+            .any(|command| matches!(command, Command::Restart { .. })),
+        "{decision:?}"
+    );
+    assert_eq!(
+        failover_to(&decision).as_deref(),
+        Some("db-2"),
+        "{decision:?}"
+    );
+}

@@ -25,6 +25,8 @@ pub(super) struct Watch {
     pub(super) missing_since: Option<Timestamp>,
     /// When the leader was restarted in place for this failure.
     pub(super) restarted_at: Option<Timestamp>,
+    /// The leader's restart in place failed (the shell said so): fail over without waiting.
+    pub(super) restart_failed: bool,
     /// Members that were primaries before a failover: never restarted as they are.
     pub(super) old_primaries: BTreeSet<String>,
     /// Per instance, when a restart of it was ordered (to judge whether it helped).

@@ -427,18 +427,25 @@ impl Daemon {
                 }
             }
             Command::Restart {
+                cluster,
                 target,
                 reason,
                 wake,
-                ..
             } => {
                 log(&format!("restarting `{target}`: {reason}"));
-                let action = Action::Restart { target };
+                let action = Action::Restart {
+                    target: target.clone(),
+                };
                 let mut steps = plan(&self.estate, &action);
                 if !wake.is_empty() {
                     steps.push(Step::RetryStreams(wake));
                 }
-                self.act_steps(action, steps, &reason).await?;
+                if !self.act_steps(action, steps, &reason).await? {
+                    // The restart cannot bring it back: a primary fails over on the next pass,
+                    // started now rather than at the next tick (issue 18).
+                    self.supervisor.handle_restart_failed(&cluster, &target);
+                    self.session_ended.notify_one();
+                }
             }
             Command::Rebuild {
                 target,

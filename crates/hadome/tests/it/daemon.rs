@@ -1610,3 +1610,35 @@ async fn a_daemon_killed_after_the_resync_is_carried_on_by_the_next() {
 async fn a_daemon_killed_after_the_follows_is_carried_on_by_the_next() {
     a_failover_killed_at("after-follow").await;
 }
+
+/// Issue 18: `isolate db-1` (its client port resets connections at once), then `hang db-1`: the
+/// primary looks crashed although it is hung. Its crash is not proven (its standbys' receivers
+/// still say they stream, silent), so it is fenced and failed over, never restarted in place; and
+/// were a restart tried and failed, it would not be waited out (the restart window here is an
+/// hour, beyond this test's patience): one new primary, every acknowledged commit on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_primary_that_looks_crashed_is_failed_over_when_its_restart_fails() {
+    let lab = lab("trio").await;
+    // Were the failed restart waited out, nothing would happen within this test's patience.
+    set_cluster_key(&lab, "restart_window_seconds", "3600.0");
+    let (load, daemon) = supervised_under_load(&lab).await;
+
+    lab.fault(&Fault::Isolate("db-1".into())).await.unwrap();
+    lab.fault(&Fault::Hang("db-1".into())).await.unwrap();
+    let failover = the_one_failover(&lab, "trio").await;
+    let (new, _) = promoted_and_other(&failover.target);
+    assert!(failover.closed_ok(), "{failover:#?}\n{}", daemon.log());
+    // Whatever was tried first, no restart of db-1 is left waiting: the failover closed it.
+    for restart in intents_named(&lab, "restart") {
+        assert!(
+            restart.record.outcome.is_some(),
+            "every restart is closed: {restart:#?}"
+        );
+    }
+    let report = load.stop().await;
+    let verified = lab.verify(new, &load_log(&lab)).await.unwrap();
+    assert!(verified.acknowledged >= 50, "{report:?} {verified:?}");
+    assert_eq!(verified.missing, 0, "{verified:?}");
+    passes(&lab, "trio", 3).await;
+    assert_eq!(writable(&lab).await, [new], "one primary");
+}
