@@ -11,8 +11,8 @@ use hadome_journal::{Ack, Pause};
 use serde_json::{json, Value};
 
 use crate::cli::ConfigFile;
+use crate::clock::wall_clock;
 use crate::error::CliError;
-use crate::estate_command::wall_clock;
 use crate::exit_code;
 use crate::output::{print_json, print_text};
 

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use hadome_journal::{Journal, Lease, LeaseOutcome};
 
+use crate::clock::wall_clock;
 use crate::error::CliError;
-use crate::estate_command::wall_clock;
 
 /// A lease this process holds until the value is dropped.
 pub(crate) struct HeldLease {

@@ -3,25 +3,37 @@
 //! Everything else lives in the libraries (`hadome-core`, `hadome-lab`) and in the command modules
 //! here, which turn their answers into tables or JSON.
 
-mod ack_command;
-mod backup_command;
-mod backup_jobs;
+// Base modules: shared by the commands, and importing none of them.
+mod actor;
+mod assessment;
+mod backup_facts;
 mod cli;
-mod daemon;
+mod clock;
 mod error;
-mod estate_command;
 mod exit_code;
 mod held;
-mod lab_command;
 mod notify;
 mod output;
+mod pass;
+mod rows;
+
+// Command modules: one per command, over the base modules and the libraries, never each other.
+mod ack_command;
+mod backup_command;
+mod daemon;
+mod estate_command;
+mod lab_command;
 mod run_command;
+
+// The layering above, kept by a test.
+#[cfg(test)]
+mod layering;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{BackupCommand, Cli, Command};
+use crate::cli::{Cli, Command};
 use crate::error::CliError;
 
 fn main() -> ExitCode {
@@ -81,17 +93,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             json,
         } => ack_command::ack(target, by, note, config, json.json),
         Command::Daemon { config, once } => daemon::run(config, once).await,
-        Command::Backup(command) => match command {
-            BackupCommand::Run { name, config, json } => {
-                backup_command::run(name, config, json.json).await
-            }
-            BackupCommand::Verify { name, config, json } => {
-                backup_command::verify(name, config, json.json).await
-            }
-            BackupCommand::RestoreTest { name, config, json } => {
-                backup_command::restore_test(name, config, json.json).await
-            }
-        },
+        Command::Backup(command) => backup_command::run(command).await,
         Command::Lab(command) => lab_command::run(command).await,
     }
 }

@@ -10,26 +10,27 @@
 //! This module holds what is the command's own: its arguments, the assessment and overrides, the
 //! hold on the cluster, and the output ([`Journaling`], its side of the executor's loop).
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
 use hadome_core::action::Action;
 use hadome_core::estate::Estate;
 use hadome_core::fact::ProbeOutcome;
 use hadome_core::finding::{Severity, Verdict};
 use hadome_core::interlock::{self, Assessment};
-use hadome_executor::{
-    carry_out, check_configured, plan, CountError, CountRows, Outcome, Recorder, Step,
-};
+use hadome_executor::{carry_out, check_configured, plan, Outcome, Recorder, Step};
 use hadome_journal::{Journal, Override};
 use serde_json::{json, Value};
 
+use crate::actor;
+use crate::assessment::{action_from, assessment_json, render_assessment};
+use crate::backup_facts::BackupReading;
 use crate::cli::{ActionName, ConfigFile};
+use crate::clock::wall_clock;
 use crate::error::CliError;
-use crate::estate_command::{action_from, assessment_json, observe, render_assessment, wall_clock};
 use crate::exit_code;
 use crate::held::HeldLease;
+use crate::notify;
 use crate::output::{print_json, print_text, Paint};
+use crate::pass::{observe, Pass};
+use crate::rows::RestoredRows;
 
 /// Marks the findings of the overridden rules as warnings, with who and why; returns the new
 /// assessment, or a usage error when an override names no blocking finding.
@@ -93,8 +94,8 @@ pub(crate) async fn run(options: RunOptions) -> Result<u8, CliError> {
     };
     // A restore reads the newest copy whole first: `backup-trust` judges what is restored.
     let reading = match &action {
-        Action::RestoreBackup { .. } => crate::backup_command::BackupReading::VerifyNewest,
-        _ => crate::backup_command::BackupReading::ListOnly,
+        Action::RestoreBackup { .. } => BackupReading::VerifyNewest,
+        _ => BackupReading::ListOnly,
     };
     let mut pass = observe(&options.config, reading).await?;
     let mut steps = plan(&pass.estate, &action);
@@ -240,7 +241,7 @@ impl Recorder for Journaling<'_> {
             self.verdict,
             &plan_text,
             self.overrides,
-            &actor(),
+            &actor::person(),
         )?;
         self.text
             .push_str(&format!("intent #{intent} journaled; executing:\n"));
@@ -289,21 +290,6 @@ impl Recorder for Journaling<'_> {
     }
 }
 
-/// Counts a restored copy's rows as the restore test counts them, for the executor's `Compare`.
-pub(crate) struct RestoredRows;
-
-impl CountRows for RestoredRows {
-    async fn current_counts(
-        &self,
-        conninfo: &str,
-        timeout: Duration,
-    ) -> Result<BTreeMap<String, u64>, CountError> {
-        hadome_restore::current_counts(conninfo, timeout)
-            .await
-            .map_err(|error| CountError(error.to_line()))
-    }
-}
-
 /// An override is an escalation: journaled (so `hadome status` shows it) and sent to the webhook.
 async fn notify_override(
     estate: &Estate,
@@ -323,7 +309,7 @@ async fn notify_override(
             .map_or("override", |rule| rule.id),
         message: format!(
             "{} overrode `{}` to {action}: {}",
-            actor(),
+            actor::person(),
             overridden.rule,
             overridden.reason
         ),
@@ -338,7 +324,7 @@ async fn notify_override(
     let Some(url) = estate.notify.webhook_url.clone() else {
         return Ok(format!("  override of `{}` journaled\n", overridden.rule));
     };
-    let result = crate::notify::send(&url, &escalation).await;
+    let result = notify::send(&url, &escalation).await;
     let said = match &result {
         Ok(()) => format!(
             "  override of `{}` journaled and notified\n",
@@ -364,7 +350,7 @@ fn emit(as_json: bool, report: &Value, text: &str) {
 /// When `target` is its cluster's primary (it answered as one, or was last seen as one), the
 /// other members that answered as standbys: after its restart they are asked to retry their
 /// stream at once, as the daemon asks them.
-fn standbys_to_wake(pass: &crate::estate_command::Pass, target: &str) -> Vec<String> {
+fn standbys_to_wake(pass: &Pass, target: &str) -> Vec<String> {
     let answered = |name: &str| match pass.facts.instances.get(name).map(|probe| &probe.outcome) {
         Some(ProbeOutcome::Answered(state)) => Some(state.in_recovery),
         _ => None,
@@ -398,10 +384,7 @@ const HOLD_TTL_MS: i64 = 30_000;
 /// there (`single-actor`). Refuses, changing nothing, when another `hadome run` holds the
 /// cluster, or when a live daemon is in the middle of an automated action there (an open intent
 /// of its own).
-fn hold_cluster(
-    pass: &mut crate::estate_command::Pass,
-    action: &Action,
-) -> Result<Option<HeldLease>, CliError> {
+fn hold_cluster(pass: &mut Pass, action: &Action) -> Result<Option<HeldLease>, CliError> {
     let Some(cluster) = pass
         .estate
         .cluster_of(action.target())
@@ -413,7 +396,7 @@ fn hold_cluster(
     let hold = HeldLease::take(
         &pass.estate.journal_path,
         &name,
-        &actor(),
+        &actor::person(),
         HOLD_TTL_MS,
         |lease| {
             CliError::Busy {
@@ -435,7 +418,7 @@ fn hold_cluster(
         .lease(&cluster)?
         .is_some_and(|lease| !lease.is_expired(now));
     let busy = pass.journal.open_intents()?.into_iter().find(|intent| {
-        intent.actor == crate::daemon::ACTOR
+        intent.actor == actor::DAEMON
             && pass
                 .estate
                 .cluster_of(&intent.target)
@@ -455,12 +438,4 @@ fn hold_cluster(
         });
     }
     Ok(Some(hold))
-}
-
-/// Who acts, for the journal: the OS user, through `hadome run`.
-fn actor() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown user".to_owned());
-    format!("{user} (hadome run)")
 }

@@ -15,9 +15,9 @@ use hadome_executor::{execute, Step};
 use hadome_journal::OpenIntent;
 
 use super::{log, Daemon, ACTOR};
+use crate::clock::wall_clock;
 use crate::error::CliError;
-use crate::estate_command::wall_clock;
-use crate::run_command::RestoredRows;
+use crate::rows::RestoredRows;
 
 /// The failpoint (`HADOME_FAILPOINT`) that holds the daemon once a failover reached `phase`, until
 /// it is killed: how the tests kill it after each phase.

@@ -25,9 +25,9 @@ use hadome_core::finding::human_duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 
-use crate::backup_command::{observe_backups, BackupReading};
-use crate::daemon::log;
-use crate::estate_command::wall_clock;
+use super::log;
+use crate::backup_facts::{observe_backups, BackupReading};
+use crate::clock::wall_clock;
 
 /// How long a stopping daemon waits for its running jobs to end after SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(30);

@@ -1,0 +1,16 @@
+//! The journal's actor names: who did what, as intents record it.
+//!
+//! The daemon and a person's `hadome run` tell each other apart by these names: `hadome run`
+//! refuses to start while a live daemon's intent ([`DAEMON`]) is open on its cluster, and a
+//! daemon counts its budgets and resumes its failovers over its own intents only.
+
+/// The journal's actor name for what the daemon does.
+pub(crate) const DAEMON: &str = "daemon";
+
+/// Who acts, for the journal: the OS user, through `hadome run`.
+pub(crate) fn person() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown user".to_owned());
+    format!("{user} (hadome run)")
+}

@@ -1,0 +1,208 @@
+//! How the daemon carries out the supervisor's commands: heartbeats, restarts, rebuilds, fences,
+//! failovers (`failover.rs`), escalations and pauses. Every automated action goes through the
+//! executor's loop (`hadome_executor::carry_out`), exactly as `hadome run` does for a person, with
+//! the daemon's [`Automated`] recorder: the intent journaled unless a person holds the cluster,
+//! each step logged and journaled on the blocking pool, then the outcome.
+
+use std::time::Duration;
+
+use hadome_core::action::Action;
+use hadome_core::supervise::{Command, Escalation};
+use hadome_executor::{carry_out, plan, Outcome, Recorder, Step};
+use hadome_journal::hold_lease;
+
+use super::{log, Daemon, ACTOR};
+use crate::clock::wall_clock;
+use crate::error::CliError;
+use crate::notify;
+use crate::rows::RestoredRows;
+
+impl Daemon {
+    pub(super) async fn carry_out(&mut self, command: Command) -> Result<(), CliError> {
+        match command {
+            Command::Heartbeat { instance } => {
+                if let Some(session) = self.sessions.get(&instance) {
+                    let timeout =
+                        Duration::from_secs_f64(self.estate.probe_timeout_seconds.max(0.1));
+                    if let Err(error) = session.heartbeat(timeout).await {
+                        log(&format!("heartbeat on `{instance}` failed: {error}"));
+                    }
+                }
+            }
+            Command::Restart {
+                cluster,
+                target,
+                reason,
+                wake,
+            } => {
+                log(&format!("restarting `{target}`: {reason}"));
+                let action = Action::Restart {
+                    target: target.clone(),
+                };
+                let mut steps = plan(&self.estate, &action);
+                if !wake.is_empty() {
+                    steps.push(Step::RetryStreams(wake));
+                }
+                if !self.act_steps(action, steps, &reason).await? {
+                    // The restart cannot bring it back: a primary fails over on the next pass,
+                    // started now rather than at the next tick (issue 18).
+                    self.supervisor.handle_restart_failed(&cluster, &target);
+                    self.session_ended.notify_one();
+                }
+            }
+            Command::Rebuild {
+                target,
+                source,
+                reason,
+                ..
+            } => {
+                log(&format!("rebuilding `{target}` from `{source}`: {reason}"));
+                self.act(Action::Rebuild { target, source }, &reason)
+                    .await?;
+            }
+            Command::Fence { target, reason, .. } => {
+                log(&format!("fencing `{target}`: {reason}"));
+                let steps = vec![Step::Fence(target.clone())];
+                self.act_steps(Action::Stop { target }, steps, &reason)
+                    .await?;
+            }
+            Command::Failover(plan) => self.failover(plan).await?,
+            Command::Escalate(escalation) => self.escalate(escalation).await?,
+            Command::Pause { escalation } => {
+                let (at, target, reason) = (
+                    wall_clock(),
+                    escalation.subject.clone(),
+                    escalation.message.clone(),
+                );
+                self.journal
+                    .call(move |journal| journal.pause(at, &target, &reason))
+                    .await?;
+                self.escalate(escalation).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Journals an escalation, then sends it to the webhook (and journals how that went).
+    pub(super) async fn escalate(&self, escalation: Escalation) -> Result<(), CliError> {
+        log(&format!(
+            "ESCALATION [{}] {}: {}",
+            escalation.rule, escalation.subject, escalation.message
+        ));
+        let record = escalation.clone();
+        let id = self
+            .journal
+            .call(move |journal| {
+                journal.record_escalation(
+                    wall_clock(),
+                    &record.cluster,
+                    &record.subject,
+                    record.rule,
+                    &record.message,
+                )
+            })
+            .await?;
+        if let Some(url) = self.estate.notify.webhook_url.clone() {
+            let result = notify::send(&url, &escalation).await;
+            if let Err(error) = &result {
+                log(&format!(
+                    "the webhook did not take escalation #{id}: {error}"
+                ));
+            }
+            self.journal
+                .call(move |journal| journal.record_notified(id, wall_clock(), result))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// An automated action through the same executor as `hadome run`.
+    async fn act(&self, action: Action, reason: &str) -> Result<bool, CliError> {
+        let steps = plan(&self.estate, &action);
+        self.act_steps(action, steps, reason).await
+    }
+
+    async fn act_steps(
+        &self,
+        action: Action,
+        steps: Vec<Step>,
+        reason: &str,
+    ) -> Result<bool, CliError> {
+        let mut recorder = Automated {
+            daemon: self,
+            action: &action,
+            reason,
+        };
+        let outcome =
+            carry_out(&self.estate, &action, &steps, &RestoredRows, &mut recorder).await?;
+        Ok(outcome.is_some_and(|outcome| outcome.ok))
+    }
+
+    /// Journals the intent of an automated action, unless a person's `hadome run` holds the
+    /// target's cluster (taken since this pass began): then logs it and returns `None`, and the
+    /// daemon does not act.
+    pub(super) async fn record_automated(
+        &self,
+        action: &Action,
+        plan_text: Vec<String>,
+    ) -> Result<Option<i64>, CliError> {
+        let hold = self
+            .estate
+            .cluster_of(action.target())
+            .map(|cluster| hold_lease(&cluster.name))
+            .unwrap_or_default();
+        let recorded = {
+            let action = action.clone();
+            self.journal
+                .call(move |journal| {
+                    journal.record_automated_intent(&hold, wall_clock(), &action, &plan_text, ACTOR)
+                })
+                .await?
+        };
+        Ok(match recorded {
+            Ok(intent) => Some(intent),
+            Err(lease) => {
+                log(&format!(
+                    "not acting on `{}`: `{}` holds it for `hadome run` (`{}`), so {action} is left to that person",
+                    action.target(),
+                    lease.holder,
+                    lease.cluster
+                ));
+                None
+            }
+        })
+    }
+}
+
+/// The daemon's side of the executor's loop: the intent recorded unless a person holds the
+/// cluster ([`Daemon::record_automated`]), each step logged and journaled on the blocking pool.
+struct Automated<'a> {
+    daemon: &'a Daemon,
+    action: &'a Action,
+    reason: &'a str,
+}
+
+impl Recorder for Automated<'_> {
+    type Intent = i64;
+    type Error = CliError;
+
+    async fn intent(&mut self, steps: &[Step]) -> Result<Option<i64>, CliError> {
+        let mut plan_text: Vec<String> = steps.iter().map(Step::describe).collect();
+        plan_text.push(format!("because: {}", self.reason));
+        self.daemon.record_automated(self.action, plan_text).await
+    }
+
+    async fn step(&mut self, intent: &i64, step: &Step, done: &Outcome) -> Result<(), CliError> {
+        self.daemon
+            .step(*intent, &step.describe(), done.ok, &done.detail)
+            .await
+    }
+
+    async fn outcome(&mut self, intent: &i64, outcome: &Outcome) -> Result<(), CliError> {
+        let (intent, ok, detail) = (*intent, outcome.ok, outcome.detail.clone());
+        self.daemon
+            .journal
+            .call(move |journal| journal.record_outcome(intent, wall_clock(), ok, &detail))
+            .await
+    }
+}

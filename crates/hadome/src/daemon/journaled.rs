@@ -1,0 +1,109 @@
+//! The daemon's journal on tokio's blocking pool ([`Journaled`]: SQLite calls are short, but they
+//! are blocking I/O), and what each pass reads from it for the supervisor: the clusters a person's
+//! `hadome run` holds, the paused targets, and the budgets spent.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use hadome_core::fact::Timestamp;
+use hadome_core::supervise::Spent;
+use hadome_journal::{hold_lease, Journal, JournalError};
+
+use super::{Daemon, ACTOR};
+use crate::error::CliError;
+
+/// The journal, shared with the blocking pool.
+#[derive(Clone)]
+pub(super) struct Journaled(pub(super) Arc<Mutex<Journal>>);
+
+impl Journaled {
+    pub(super) async fn call<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Journal) -> Result<T, JournalError> + Send + 'static,
+    ) -> Result<T, CliError> {
+        let journal = Arc::clone(&self.0);
+        tokio::task::spawn_blocking(move || {
+            let mut journal = journal
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            work(&mut journal)
+        })
+        .await
+        .map_err(|error| CliError::Internal {
+            message: format!("a journal task failed: {error} (a bug in hadome: please report it)"),
+            hint: None,
+        })?
+        .map_err(CliError::from)
+    }
+}
+
+impl Daemon {
+    /// The clusters a person's `hadome run` holds at `now` (an unexpired hold lease), with its
+    /// holder.
+    pub(super) async fn held(&self, now: Timestamp) -> Result<BTreeMap<String, String>, CliError> {
+        let clusters: Vec<String> = self
+            .estate
+            .clusters
+            .iter()
+            .map(|cluster| cluster.name.clone())
+            .collect();
+        self.journal
+            .call(move |journal| {
+                let mut held = BTreeMap::new();
+                for cluster in clusters {
+                    if let Some(lease) = journal.lease(&hold_lease(&cluster))? {
+                        if !lease.is_expired(now) {
+                            held.insert(cluster, lease.holder);
+                        }
+                    }
+                }
+                Ok(held)
+            })
+            .await
+    }
+
+    pub(super) async fn budget_state(
+        &self,
+        now: Timestamp,
+    ) -> Result<(BTreeSet<String>, Spent), CliError> {
+        let estate = self.estate.clone();
+        self.journal
+            .call(move |journal| {
+                let paused: BTreeSet<String> = journal
+                    .paused()?
+                    .into_iter()
+                    .map(|pause| pause.target)
+                    .collect();
+                let mut spent = Spent::default();
+                for cluster in &estate.clusters {
+                    let window = Timestamp(
+                        now.0 - (cluster.automation.budget.window_seconds * 1000.0) as i64,
+                    );
+                    let since = |target: &str| -> Result<Timestamp, JournalError> {
+                        Ok(journal
+                            .last_ack(target)?
+                            .map_or(window, |ack| ack.max(window)))
+                    };
+                    for member in &cluster.members {
+                        let from = since(member)?;
+                        spent.restarts.insert(
+                            member.clone(),
+                            journal.count_intents(ACTOR, "restart", &[member], from)?,
+                        );
+                        spent.rebuilds.insert(
+                            member.clone(),
+                            journal.count_intents(ACTOR, "rebuild", &[member], from)?,
+                        );
+                    }
+                    let members: Vec<&str> = cluster.members.iter().map(String::as_str).collect();
+                    let from = since(&cluster.name)?;
+                    spent.failovers.insert(
+                        cluster.name.clone(),
+                        journal.count_intents(ACTOR, "promote", &members, from)?,
+                    );
+                }
+                Ok((paused, spent))
+            })
+            .await
+    }
+}

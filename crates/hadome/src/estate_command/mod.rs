@@ -1,0 +1,124 @@
+//! `hadome check`, `status` and `ask`: observe once, remember, judge, print.
+//!
+//! All three share one pass (`crate::pass`): load the estate, observe every instance concurrently
+//! (each probe bounded by the probe timeout), record the facts in the journal (so a copy that
+//! stops answering keeps its last known position), read the journal's history back, and hand
+//! everything to the pure core with `now`.
+//!
+//! `check` and `ask` are here; `status.rs` shows each cluster's members, with the daemon's side of
+//! each cluster (`automation_status.rs`) and the backups (`backups_status.rs`).
+
+use hadome_core::action::Action;
+use hadome_core::finding::{Severity, Verdict};
+use hadome_core::interlock;
+use serde_json::{json, Value};
+
+use crate::assessment::{
+    action_from, assessment_json, finding_json, render_assessment, severity_label,
+};
+use crate::backup_facts::BackupReading;
+use crate::cli::{ActionName, ConfigFile};
+use crate::error::CliError;
+use crate::exit_code;
+use crate::output::{print_json, print_text, Paint};
+use crate::pass::observe;
+
+mod automation_status;
+mod backups_status;
+mod status;
+
+pub(crate) use status::status;
+
+/// One section of `status`, as text and as JSON.
+struct StatusSection {
+    text: String,
+    json: Value,
+}
+
+/// `hadome check`.
+pub(crate) async fn check(config: ConfigFile, as_json: bool) -> Result<u8, CliError> {
+    let pass = observe(&config, BackupReading::VerifyNewest).await?;
+    let findings = interlock::check(&pass.estate, &pass.facts, &pass.history, pass.now);
+    let critical = findings
+        .iter()
+        .filter(|finding| finding.severity >= Severity::NeedsHuman)
+        .count();
+    let warnings = findings
+        .iter()
+        .filter(|finding| finding.severity == Severity::Warn)
+        .count();
+    if as_json {
+        print_json(&json!({
+            "version": 1,
+            "critical": critical,
+            "warnings": warnings,
+            "instances": pass.estate.instances.len(),
+            "findings": findings.iter().map(finding_json).collect::<Vec<_>>(),
+        }));
+    } else {
+        let paint = Paint::for_stdout();
+        let mut text = String::new();
+        for finding in &findings {
+            // Pad before painting: escape codes are invisible but would count toward the width.
+            let label = format!("{:<11}", severity_label(finding.severity));
+            let label = if finding.severity >= Severity::NeedsHuman {
+                paint.red(&label)
+            } else {
+                paint.yellow(&label)
+            };
+            text.push_str(&format!(
+                "{label}  {:<20} {}\n",
+                finding.rule, finding.message
+            ));
+            if let Some(alternative) = &finding.alternative {
+                text.push_str(&format!("{:<11}  {:<20} → {alternative}\n", "", ""));
+            }
+        }
+        text.push_str(&format!(
+            "{critical} critical, {warnings} {}; {} instances observed in {:.2} s\n",
+            if warnings == 1 { "warning" } else { "warnings" },
+            pass.estate.instances.len(),
+            pass.observe_seconds
+        ));
+        print_text(&text);
+    }
+    Ok(if critical > 0 {
+        exit_code::FAILURE
+    } else {
+        exit_code::OK
+    })
+}
+
+/// `hadome ask`.
+pub(crate) async fn ask(
+    action: ActionName,
+    target: String,
+    from: Option<String>,
+    config: ConfigFile,
+    as_json: bool,
+) -> Result<u8, CliError> {
+    let action = action_from(action, target, from)?;
+    // Restoring from a backup needs its newest copy read whole; nothing else does.
+    let reading = match action {
+        Action::RestoreBackup { .. } => BackupReading::VerifyNewest,
+        _ => BackupReading::ListOnly,
+    };
+    let mut pass = observe(&config, reading).await?;
+    let assessment = interlock::assess(&pass.estate, &pass.facts, &pass.history, &action, pass.now);
+    pass.journal.record_verdict(
+        pass.now,
+        &assessment.action,
+        assessment.verdict,
+        &assessment.findings,
+    )?;
+    if as_json {
+        print_json(&assessment_json(&assessment));
+    } else {
+        print_text(&render_assessment(&assessment, Paint::for_stdout()));
+    }
+    Ok(match assessment.verdict {
+        Verdict::Allow | Verdict::AllowAfter => exit_code::OK,
+        Verdict::Deny => exit_code::FAILURE,
+        Verdict::NeedsHuman => exit_code::NEEDS_HUMAN,
+    })
+}

@@ -1,0 +1,49 @@
+//! One observation pass, shared by every command that judges the estate (`check`, `status`, `ask`,
+//! `run`, `backup …`): load the estate, observe every instance concurrently (each probe bounded by
+//! the probe timeout) and the backups as deep as asked, record the facts in the journal (so a copy
+//! that stops answering keeps its last known position), and read the journal's history back, with
+//! `now` for the pure core.
+
+use std::time::Instant;
+
+use hadome_core::estate::Estate;
+use hadome_core::fact::{Facts, History, Timestamp};
+
+use crate::backup_facts::{observe_backups, BackupReading};
+use crate::cli::ConfigFile;
+use crate::clock::wall_clock;
+use crate::error::CliError;
+
+/// One observation pass and what the journal remembers.
+pub(crate) struct Pass {
+    pub(crate) estate: Estate,
+    pub(crate) facts: Facts,
+    pub(crate) history: History,
+    pub(crate) now: Timestamp,
+    pub(crate) journal: hadome_journal::Journal,
+    pub(crate) observe_seconds: f64,
+}
+
+/// One pass: the instances probed and, concurrently, the backups read as deep as `reading` says.
+pub(crate) async fn observe(config: &ConfigFile, reading: BackupReading) -> Result<Pass, CliError> {
+    let estate = hadome_config::load(&config.config)?;
+    let mut journal = hadome_journal::Journal::open(&estate.journal_path)?;
+    let started = Instant::now();
+    let (mut facts, (backups, storage)) = tokio::join!(
+        hadome_observer::observe(&estate),
+        observe_backups(&estate, reading)
+    );
+    facts.backups = backups;
+    facts.storage = storage;
+    let observe_seconds = started.elapsed().as_secs_f64();
+    journal.record_facts(&facts)?;
+    let history = journal.history()?;
+    Ok(Pass {
+        estate,
+        facts,
+        history,
+        now: wall_clock(),
+        journal,
+        observe_seconds,
+    })
+}
