@@ -24,7 +24,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use hadome_backup::{Inspection, Structure};
-use hadome_core::backup::{BackupCopy, BackupObservation, CopyVerification, Storage};
+use hadome_core::backup::{
+    BackupCopy, BackupObservation, Broken, CopyVerification, Storage, Unlisted,
+};
 use hadome_core::estate::{Backup, BackupKind, Estate};
 use hadome_core::fact::{ProbeOutcome, Timestamp};
 use hadome_core::finding::{human_bytes, human_duration, Finding, Severity};
@@ -97,7 +99,7 @@ fn observe_backup(backup: &Backup, reading: BackupReading) -> BackupObservation 
     });
     BackupObservation {
         observed_at,
-        copies,
+        copies: copies.map_err(|reason| Unlisted { reason }),
     }
 }
 
@@ -192,7 +194,9 @@ fn verify_copy(kind: BackupKind, path: &Path) -> CopyVerification {
         Ok(inspection) => verification_of(&inspection),
         Err(error) => CopyVerification {
             sha256_hex: String::new(),
-            structure: Err(format!("hadome could not read it: {error}")),
+            structure: Err(Broken {
+                reason: format!("hadome could not read it: {error}"),
+            }),
             tables: Vec::new(),
         },
     }
@@ -254,7 +258,7 @@ fn verification_of(inspection: &Inspection) -> CopyVerification {
     };
     CopyVerification {
         sha256_hex: inspection.sha256_hex.clone(),
-        structure,
+        structure: structure.map_err(|reason| Broken { reason }),
         tables,
     }
 }
@@ -403,7 +407,7 @@ fn copy_json(copy: &BackupCopy) -> Value {
         "sha256": copy.verification.as_ref().map(|verification| verification.sha256_hex.clone()),
         "structure": copy.verification.as_ref().map(|verification| match &verification.structure {
             Ok(summary) => json!({"ok": true, "summary": summary}),
-            Err(reason) => json!({"ok": false, "reason": reason}),
+            Err(broken) => json!({"ok": false, "reason": broken.reason}),
         }),
     })
 }
@@ -694,7 +698,7 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
         Ok(inspection) => match (&inspection.structure, backup.min_size_bytes) {
             (Structure::Invalid { .. }, _) => Some(format!(
                 "the command exited 0, but its output is broken: {}",
-                verification_of(inspection).structure.err().unwrap_or_default()
+                verification_of(inspection).structure.err().map(|broken| broken.reason).unwrap_or_default()
             )),
             (_, Some(floor)) if inspection.size_bytes < floor => Some(format!(
                 "the command exited 0, but its output is {} ({} bytes), under the floor of {} (min_size_bytes)",

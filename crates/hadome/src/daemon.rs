@@ -796,7 +796,7 @@ impl Daemon {
                 intent,
                 &format!("promote `{}`", candidate.name),
                 false,
-                &error,
+                &error.to_string(),
             )
             .await?;
             let message = format!("promoting `{}` failed: {error}", candidate.name);
@@ -833,8 +833,13 @@ impl Daemon {
                 .await?
             }
             Err(error) => {
-                self.step(intent, "synchronous_standby_names = ''", false, &error)
-                    .await?
+                self.step(
+                    intent,
+                    "synchronous_standby_names = ''",
+                    false,
+                    &error.to_string(),
+                )
+                .await?
             }
         }
         let followed = self.follow(intent, cluster, old, &candidate.name).await?;
@@ -866,7 +871,7 @@ impl Daemon {
                         intent,
                         &format!("synchronous_standby_names = '{value}'"),
                         false,
-                        &error,
+                        &error.to_string(),
                     )
                     .await?
                 }

@@ -704,7 +704,9 @@ pub(crate) async fn execute(estate: &Estate, step: &Step) -> Result<String, Stri
             let timeout = Duration::from_secs_f64(estate.probe_timeout_seconds.max(0.1));
             let asks = standbys.iter().map(|name| async move {
                 let answer = match estate.instance(name) {
-                    Some(standby) => hadome_observer::retry_stream(standby, timeout).await,
+                    Some(standby) => hadome_observer::retry_stream(standby, timeout)
+                        .await
+                        .map_err(|error| error.to_string()),
                     None => Err("no such instance".to_owned()),
                 };
                 match answer {
