@@ -158,9 +158,9 @@ pub fn inspect_base_backup(
     let structure = if output.status.success() {
         match summarize_manifest(&manifest) {
             Ok(summary) => Structure::ValidBaseBackup(summary),
-            Err(reason) => Structure::Invalid {
+            Err(defect) => Structure::Invalid {
                 offset_bytes: None,
-                reason,
+                reason: defect.to_string(),
             },
         }
     } else if output.status.code().is_some() {
@@ -299,18 +299,30 @@ fn verification_failure(program: &Path, output: &std::process::Output) -> String
     reason
 }
 
+/// What is wrong with a `backup_manifest` that `pg_verifybackup` accepted: the backup's structure
+/// is then [`Structure::Invalid`] with this as its reason (a finding, not an error).
+#[derive(Debug, thiserror::Error)]
+enum ManifestDefect {
+    #[error("`backup_manifest` is not valid JSON: {0}")]
+    NotJson(serde_json::Error),
+    #[error("`backup_manifest` has no `Files` list")]
+    NoFiles,
+    #[error("`backup_manifest` has `{key}` `{text}`, which is not an LSN")]
+    NotAnLsn { key: &'static str, text: String },
+}
+
 /// The WAL range and file count of a `backup_manifest` (JSON, `PostgreSQL-Backup-Manifest-Version`
 /// 1 or 2).
 ///
 /// With several WAL ranges (a backup taken across a timeline switch), the start is the earliest
 /// start, and the end and timeline are those of the range that ends last.
-fn summarize_manifest(manifest: &[u8]) -> Result<BaseBackupSummary, String> {
-    let value: serde_json::Value = serde_json::from_slice(manifest)
-        .map_err(|error| format!("`backup_manifest` is not valid JSON: {error}"))?;
+fn summarize_manifest(manifest: &[u8]) -> Result<BaseBackupSummary, ManifestDefect> {
+    let value: serde_json::Value =
+        serde_json::from_slice(manifest).map_err(ManifestDefect::NotJson)?;
     let files = value
         .get("Files")
         .and_then(serde_json::Value::as_array)
-        .ok_or_else(|| "`backup_manifest` has no `Files` list".to_owned())?
+        .ok_or(ManifestDefect::NoFiles)?
         .len() as u64;
     let mut start: Option<(u64, String)> = None;
     let mut end: Option<(u64, String, Option<u32>)> = None;
@@ -324,12 +336,13 @@ fn summarize_manifest(manifest: &[u8]) -> Result<BaseBackupSummary, String> {
             .get("Timeline")
             .and_then(serde_json::Value::as_u64)
             .and_then(|timeline| u32::try_from(timeline).ok());
-        let lsn = |key: &str| -> Result<Option<(u64, String)>, String> {
+        let lsn = |key: &'static str| -> Result<Option<(u64, String)>, ManifestDefect> {
             let Some(text) = range.get(key).and_then(serde_json::Value::as_str) else {
                 return Ok(None);
             };
-            let position = parse_lsn(text).ok_or_else(|| {
-                format!("`backup_manifest` has `{key}` `{text}`, which is not an LSN")
+            let position = parse_lsn(text).ok_or_else(|| ManifestDefect::NotAnLsn {
+                key,
+                text: text.to_owned(),
             })?;
             Ok(Some((position, text.to_owned())))
         };

@@ -6,10 +6,28 @@
 //! with `'…'` when it holds spaces, `\` escaping the next character) points at the file instead.
 //! Keywords are not checked against libpq's list, which grows with each PostgreSQL release.
 
+/// What is wrong with a connection string, worded to follow the key it is the value of
+/// (`` `instance "db-1".conninfo` has `host` without `=` and a value ``).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ConninfoProblem {
+    #[error("is a URI, but hadome reads libpq `key=value` strings")]
+    Uri,
+    #[error("has `{key}` without `=` and a value")]
+    NoValue { key: String },
+    #[error("has `=` without a keyword before it")]
+    NoKeyword,
+    #[error("has the keyword `{key}`, but libpq keywords are lowercase letters and `_`")]
+    BadKeyword { key: String },
+    #[error("has an unterminated quoted value for `{key}`")]
+    Unterminated { key: String },
+    #[error("is empty")]
+    Empty,
+}
+
 /// The pairs of a `key=value` connection string, or what is wrong with it.
-pub(crate) fn parse(conninfo: &str) -> Result<Vec<(String, String)>, String> {
+pub(crate) fn parse(conninfo: &str) -> Result<Vec<(String, String)>, ConninfoProblem> {
     if conninfo.starts_with("postgresql://") || conninfo.starts_with("postgres://") {
-        return Err("is a URI, but hadome reads libpq `key=value` strings".to_owned());
+        return Err(ConninfoProblem::Uri);
     }
     let mut pairs = Vec::new();
     let mut chars = conninfo.chars().peekable();
@@ -24,28 +42,24 @@ pub(crate) fn parse(conninfo: &str) -> Result<Vec<(String, String)>, String> {
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
-            return Err(format!("has `{key}` without `=` and a value"));
+            return Err(ConninfoProblem::NoValue { key });
         }
         if key.is_empty() {
-            return Err("has `=` without a keyword before it".to_owned());
+            return Err(ConninfoProblem::NoKeyword);
         }
         if !key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-            return Err(format!(
-                "has the keyword `{key}`, but libpq keywords are lowercase letters and `_`"
-            ));
+            return Err(ConninfoProblem::BadKeyword { key });
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         let mut value = String::new();
         if chars.next_if_eq(&'\'').is_some() {
             loop {
                 match chars.next() {
-                    None => return Err(format!("has an unterminated quoted value for `{key}`")),
+                    None => return Err(ConninfoProblem::Unterminated { key }),
                     Some('\'') => break,
                     Some('\\') => match chars.next() {
                         Some(escaped) => value.push(escaped),
-                        None => {
-                            return Err(format!("has an unterminated quoted value for `{key}`"))
-                        }
+                        None => return Err(ConninfoProblem::Unterminated { key }),
                     },
                     Some(c) => value.push(c),
                 }
@@ -64,7 +78,7 @@ pub(crate) fn parse(conninfo: &str) -> Result<Vec<(String, String)>, String> {
         pairs.push((key, value));
     }
     if pairs.is_empty() {
-        return Err("is empty".to_owned());
+        return Err(ConninfoProblem::Empty);
     }
     Ok(pairs)
 }
@@ -93,12 +107,14 @@ mod tests {
 
     #[test]
     fn rejects_what_libpq_rejects() {
-        assert!(parse("host").unwrap_err().contains("`host` without `=`"));
-        assert!(parse("host=a port").unwrap_err().contains("`port`"));
-        assert!(parse("=5432").unwrap_err().contains("without a keyword"));
-        assert!(parse("password='abc").unwrap_err().contains("unterminated"));
-        assert!(parse("Port=1").unwrap_err().contains("lowercase"));
-        assert!(parse("postgresql://h/db").unwrap_err().contains("URI"));
-        assert_eq!(parse("   ").unwrap_err(), "is empty");
+        let problem = |conninfo: &str| parse(conninfo).unwrap_err().to_string();
+        assert!(problem("host").contains("`host` without `=`"));
+        assert!(problem("host=a port").contains("`port`"));
+        assert!(problem("=5432").contains("without a keyword"));
+        assert!(problem("password='abc").contains("unterminated"));
+        assert!(problem("Port=1").contains("lowercase"));
+        assert!(problem("postgresql://h/db").contains("URI"));
+        assert_eq!(parse("   "), Err(ConninfoProblem::Empty));
+        assert_eq!(problem("   "), "is empty");
     }
 }

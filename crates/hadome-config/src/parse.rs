@@ -950,7 +950,7 @@ impl Context<'_> {
             return Err(self.invalid(
                 offset,
                 table.path("conninfo"),
-                problem,
+                problem.to_string(),
                 "write libpq `key=value` pairs separated by spaces, such as \
                  `host=10.0.0.1 port=5432 user=hadome dbname=postgres` (quote a value that holds \
                  spaces as `'…'`)",

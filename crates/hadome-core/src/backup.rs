@@ -18,9 +18,28 @@ use crate::position::DataPosition;
 pub struct BackupObservation {
     /// When they were listed.
     pub observed_at: Timestamp,
-    /// Its copies, newest first; the error when the directory could not be read.
-    pub copies: Result<Vec<BackupCopy>, String>,
+    /// Its copies, newest first; why not when they could not be listed.
+    pub copies: Result<Vec<BackupCopy>, Unlisted>,
 }
+
+/// Why a backup's copies could not be listed, as the shell that listed them said it (the path it
+/// could not read, and the operating system's error).
+///
+/// The core reads no directory: it is given this account and judges from it (`backup-trust`
+/// denies, since nothing on disk vouches for the backup).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unlisted {
+    /// What went wrong, in a sentence that names the path.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Unlisted {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for Unlisted {}
 
 /// One copy of a backup on disk.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,11 +59,27 @@ pub struct BackupCopy {
 pub struct CopyVerification {
     /// SHA-256 of the file (a base backup: of its `backup_manifest`), in hex.
     pub sha256_hex: String,
-    /// Its structure: `Ok` with a one-line summary, or why it is broken.
-    pub structure: Result<String, String>,
+    /// Its structure: `Ok` with a one-line summary of what it holds, or why it is broken.
+    pub structure: Result<String, Broken>,
     /// The tables whose data it holds (`schema.table`), when its structure says.
     pub tables: Vec<String>,
 }
+
+/// Why a copy's structure is broken (truncated, damaged, garbage, or unreadable), as reading it
+/// whole found: a fact about the copy, which `backup-trust` turns into a finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broken {
+    /// What is wrong, in a sentence (with the byte offset where there is one).
+    pub reason: String,
+}
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for Broken {}
 
 /// Where a path lives: the filesystem that holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -55,8 +55,8 @@ pub enum StepError {
     #[error(transparent)]
     Wait(#[from] WaitError),
     /// The server refused or did not answer a change made over SQL (the observer's words).
-    #[error("{0}")]
-    Session(String),
+    #[error(transparent)]
+    Session(hadome_observer::SessionError),
     /// A restore without a verified copy.
     #[error("backup `{0}` has no copy to restore (nothing was verified)")]
     NoCopy(String),
@@ -183,7 +183,7 @@ pub async fn execute(
                 let error = match estate.instance(name) {
                     Some(standby) => match hadome_observer::retry_stream(standby, timeout).await {
                         Ok(detail) => return format!("`{name}`: {detail}"),
-                        Err(error) => error,
+                        Err(error) => error.to_string(),
                     },
                     None => "no such instance".to_owned(),
                 };

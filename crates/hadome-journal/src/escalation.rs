@@ -89,16 +89,16 @@ pub(crate) fn record(
     Ok(id)
 }
 
-/// Records one attempt to notify a person of escalation `id`, and appends its `notified` event.
-/// An unknown escalation is a [`JournalError::Escalation`], and changes nothing.
+/// Records one attempt to notify a person of escalation `id` (`error`: why it did not get
+/// through; `None`: it did), and appends its `notified` event. An unknown escalation is a
+/// [`JournalError::Escalation`], and changes nothing.
 pub(crate) fn notified(
     transaction: &Transaction<'_>,
     path: &Path,
     id: i64,
     at: Timestamp,
-    result: Result<(), String>,
+    error: Option<&str>,
 ) -> Result<(), JournalError> {
-    let error = result.err();
     let subject: Option<String> = {
         let failed = |source| sqlite(path, "read an escalation", source);
         let mut statement = transaction
@@ -128,7 +128,7 @@ pub(crate) fn notified(
         version: RECORD_VERSION,
         escalation: id,
         ok: error.is_none(),
-        error,
+        error: error.map(str::to_owned),
     };
     event::append(transaction, path, at, NOTIFIED, &subject, &record)
 }

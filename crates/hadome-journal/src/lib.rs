@@ -633,22 +633,23 @@ impl Journal {
     }
 
     /// Records one attempt, at `at`, to notify a person of escalation `id`: `Ok(())` when it got
-    /// through, `Err` with why not. The escalation keeps the last attempt; each attempt appends a
-    /// `notified` event (subject: the escalation's subject; body: version, escalation id, ok,
-    /// error). An unknown escalation is a [`JournalError::Escalation`] and changes nothing.
-    /// Durable when it returns.
-    pub fn record_notified(
+    /// through, `Err` with why not (whatever the notifier's error type: the journal keeps its
+    /// text). The escalation keeps the last attempt; each attempt appends a `notified` event
+    /// (subject: the escalation's subject; body: version, escalation id, ok, error). An unknown
+    /// escalation is a [`JournalError::Escalation`] and changes nothing. Durable when it returns.
+    pub fn record_notified<E: std::fmt::Display>(
         &mut self,
         id: i64,
         at: Timestamp,
-        result: Result<(), String>,
+        result: Result<(), E>,
     ) -> Result<(), JournalError> {
+        let error = result.err().map(|error| error.to_string());
         let path = self.path.as_path();
         intent::durably(
             &mut self.connection,
             path,
             "record a notification",
-            |transaction| escalation::notified(transaction, path, id, at, result),
+            |transaction| escalation::notified(transaction, path, id, at, error.as_deref()),
         )
     }
 

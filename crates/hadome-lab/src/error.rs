@@ -1,4 +1,5 @@
-//! The lab's one error type.
+//! The lab's error types: [`LabError`] for everything the lab does, and [`FaultWordsError`] for
+//! a fault written on a command line that does not read as one (a usage error: nothing was done).
 //!
 //! Every variant carries what went wrong, where (node, file, line, key), and — through
 //! [`LabError::hint`] — how to fix it, so the CLI can print a headline, the cause chain and a
@@ -184,6 +185,34 @@ pub enum LabError {
     /// An invariant of the lab itself was broken.
     #[error("internal error in hadome's lab (a bug: please report it): {0}")]
     Bug(String),
+}
+
+/// Why a fault's CLI name and arguments ([`Fault::from_words`](crate::Fault::from_words)) do not
+/// make a fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FaultWordsError {
+    /// The fault takes other arguments.
+    #[error("`{fault}` takes {takes}")]
+    Arguments {
+        /// The fault's name.
+        fault: String,
+        /// What it takes, with an example.
+        takes: String,
+    },
+
+    /// `config-change`'s key is not a PostgreSQL setting name.
+    #[error("`{key}` is not a PostgreSQL setting name (lowercase, like `work_mem`)")]
+    NotASetting {
+        /// The key given.
+        key: String,
+    },
+
+    /// No fault has that name.
+    #[error("no fault `{name}`; faults: {}", crate::FAULT_NAMES.join(", "))]
+    Unknown {
+        /// The name given.
+        name: String,
+    },
 }
 
 impl LabError {

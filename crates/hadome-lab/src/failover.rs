@@ -18,7 +18,7 @@ use crate::pg;
 use crate::process;
 use crate::proxy;
 use crate::state::NodeState;
-use crate::wait::poll_until;
+use crate::wait::{poll_until, Poll};
 use crate::LabError;
 
 /// Lines of a standby's log that say it can never stream from its new upstream: it replayed WAL
@@ -59,9 +59,9 @@ impl Lab {
                 self.wait_timeout,
                 || async {
                     Ok(if process::is_stopped(pid) || !process::is_alive(pid) {
-                        Ok(())
+                        Poll::Done(())
                     } else {
-                        Err(format!("{:?}", process::stat(pid)))
+                        Poll::NotYet(format!("{:?}", process::stat(pid)))
                     })
                 },
             )
@@ -90,9 +90,9 @@ impl Lab {
                     .filter(|pid| process::is_alive(*pid))
                     .collect();
                 Ok(if alive.is_empty() && pids.is_empty() {
-                    Ok(())
+                    Poll::Done(())
                 } else {
-                    Err(format!("alive: {alive:?}"))
+                    Poll::NotYet(format!("alive: {alive:?}"))
                 })
             },
         )
@@ -441,9 +441,9 @@ impl Lab {
                     && sender_port == Some(i32::from(port))
                     && received_timeline.is_some_and(|timeline| timeline >= upstream_timeline);
                 Ok(if streaming {
-                    Ok(())
+                    Poll::Done(())
                 } else {
-                    Err(format!(
+                    Poll::NotYet(format!(
                         "WAL receiver {status}, sender port {}, timeline {}",
                         sender_port.map_or_else(|| "-".to_owned(), |port| port.to_string()),
                         received_timeline

@@ -14,8 +14,8 @@ use crate::pg::{self, format_lsn, parse_lsn, run};
 use crate::process;
 use crate::proxy;
 use crate::state::NodeState;
-use crate::wait::poll_until;
-use crate::LabError;
+use crate::wait::{poll_until, Poll};
+use crate::{FaultWordsError, LabError};
 
 /// A fault to inject. Node arguments are node names of the lab.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,11 +103,16 @@ pub const FAULT_NAMES: &[&str] = &[
 
 impl Fault {
     /// Builds a fault from its CLI name and arguments (`cut db-1 db-2`, `config-change db-4 k=v`).
-    pub fn from_words(name: &str, arguments: &[String]) -> Result<Fault, String> {
-        let usage = |shape: &str| format!("`{name}` takes {shape}");
+    pub fn from_words(name: &str, arguments: &[String]) -> Result<Fault, FaultWordsError> {
+        let usage = |takes: &str| FaultWordsError::Arguments {
+            fault: name.to_owned(),
+            takes: takes.to_owned(),
+        };
         let one = |make: fn(String) -> Fault| match arguments {
             [node] => Ok(make(node.clone())),
-            _ => Err(usage("one node: `hadome lab fault --dir DIR {name} NODE`")),
+            _ => Err(usage(&format!(
+                "one node: `hadome lab fault --dir DIR {name} NODE`"
+            ))),
         };
         match name {
             "hang" => one(Fault::Hang),
@@ -143,35 +148,34 @@ impl Fault {
                     "two nodes, the upstream then the standby: `cut db-1 db-2`",
                 )),
             },
-            "config-change" => {
-                match arguments {
-                    [node, assignment] => {
-                        let (key, value) = assignment.split_once('=').ok_or_else(|| {
-                            usage("a node and `key=value`: `config-change db-4 work_mem=64MB`")
-                        })?;
-                        let key = key.trim();
-                        let valid = !key.is_empty()
-                            && key.chars().all(|c| {
-                                c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.'
-                            });
-                        if !valid {
-                            return Err(format!("`{key}` is not a PostgreSQL setting name (lowercase, like `work_mem`)"));
-                        }
-                        Ok(Fault::ConfigChange {
-                            node: node.clone(),
+            "config-change" => match arguments {
+                [node, assignment] => {
+                    let (key, value) = assignment.split_once('=').ok_or_else(|| {
+                        usage("a node and `key=value`: `config-change db-4 work_mem=64MB`")
+                    })?;
+                    let key = key.trim();
+                    let valid = !key.is_empty()
+                        && key.chars().all(|c| {
+                            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.'
+                        });
+                    if !valid {
+                        return Err(FaultWordsError::NotASetting {
                             key: key.to_owned(),
-                            value: value.trim().to_owned(),
-                        })
+                        });
                     }
-                    _ => Err(usage(
-                        "a node and `key=value`: `config-change db-4 work_mem=64MB`",
-                    )),
+                    Ok(Fault::ConfigChange {
+                        node: node.clone(),
+                        key: key.to_owned(),
+                        value: value.trim().to_owned(),
+                    })
                 }
-            }
-            other => Err(format!(
-                "no fault `{other}`; faults: {}",
-                FAULT_NAMES.join(", ")
-            )),
+                _ => Err(usage(
+                    "a node and `key=value`: `config-change db-4 work_mem=64MB`",
+                )),
+            },
+            other => Err(FaultWordsError::Unknown {
+                name: other.to_owned(),
+            }),
         }
     }
 
@@ -301,9 +305,9 @@ impl Lab {
                     .filter(|pid| !process::is_stopped(*pid))
                     .collect();
                 Ok(if running.is_empty() {
-                    Ok(pids.len())
+                    Poll::Done(pids.len())
                 } else {
-                    Err(format!("still running: {running:?}"))
+                    Poll::NotYet(format!("still running: {running:?}"))
                 })
             },
         )
@@ -332,9 +336,9 @@ impl Lab {
                     .filter(|pid| process::is_stopped(*pid))
                     .collect();
                 Ok(if stopped.is_empty() {
-                    Ok(())
+                    Poll::Done(())
                 } else {
-                    Err(format!("still stopped: {stopped:?}"))
+                    Poll::NotYet(format!("still stopped: {stopped:?}"))
                 })
             },
         )
@@ -356,9 +360,9 @@ impl Lab {
             self.wait_timeout,
             || async {
                 Ok(if process::is_stopped(postmaster) {
-                    Ok(())
+                    Poll::Done(())
                 } else {
-                    Err(format!("{:?}", process::stat(postmaster)))
+                    Poll::NotYet(format!("{:?}", process::stat(postmaster)))
                 })
             },
         )
@@ -389,9 +393,9 @@ impl Lab {
                     .filter(|pid| process::is_alive(*pid))
                     .collect();
                 Ok(if alive.is_empty() {
-                    Ok(())
+                    Poll::Done(())
                 } else {
-                    Err(format!("alive: {alive:?}"))
+                    Poll::NotYet(format!("alive: {alive:?}"))
                 })
             },
         )
@@ -440,9 +444,9 @@ impl Lab {
             || async {
                 let left = process::titled(&cluster_name);
                 Ok(if left.is_empty() {
-                    Ok(())
+                    Poll::Done(())
                 } else {
-                    Err(format!("alive: {left:?}"))
+                    Poll::NotYet(format!("alive: {left:?}"))
                 })
             },
         )
@@ -728,7 +732,7 @@ impl Lab {
                     .await?
                     .get(0);
                     let replayed = parse_lsn(&replayed).unwrap_or(0);
-                    Ok(if replayed >= target { Ok(()) } else { Err(format!("replayed {}", format_lsn(replayed))) })
+                    Ok(if replayed >= target { Poll::Done(()) } else { Poll::NotYet(format!("replayed {}", format_lsn(replayed))) })
                 })
                 .await?;
                 pg::execute(&upstream_client, &upstream.name, "CHECKPOINT", self.wait_timeout).await?;
@@ -751,9 +755,9 @@ impl Lab {
                 .min()
                 .unwrap_or(0);
             Ok(if oldest > needed_segment {
-                Ok(oldest)
+                Poll::Done(oldest)
             } else {
-                Err(format!("oldest segment kept is {oldest}, the standby needs {needed_segment}"))
+                Poll::NotYet(format!("oldest segment kept is {oldest}, the standby needs {needed_segment}"))
             })
         })
         .await?;
@@ -786,8 +790,8 @@ impl Lab {
                         .lines()
                         .find(|line| line.contains("has already been removed"))
                     {
-                        Some(line) => Ok(line.to_owned()),
-                        None => Err("no such line yet".to_owned()),
+                        Some(line) => Poll::Done(line.to_owned()),
+                        None => Poll::NotYet("no such line yet".to_owned()),
                     },
                 )
             },
@@ -906,14 +910,22 @@ mod tests {
         );
         assert!(Fault::from_words("cut", &["db-1".into()])
             .unwrap_err()
+            .to_string()
             .contains("two nodes"));
         assert!(Fault::from_words("hang", &[])
             .unwrap_err()
+            .to_string()
             .contains("one node"));
         assert!(Fault::from_words("config-change", &["db-4".into(), "nokey".into()]).is_err());
-        assert!(Fault::from_words("config-change", &["db-4".into(), "Bad Key=1".into()]).is_err());
+        assert_eq!(
+            Fault::from_words("config-change", &["db-4".into(), "Bad Key=1".into()]),
+            Err(FaultWordsError::NotASetting {
+                key: "Bad Key".into()
+            })
+        );
         assert!(Fault::from_words("explode", &[])
             .unwrap_err()
+            .to_string()
             .contains("faults: hang"));
         for name in FAULT_NAMES {
             let arguments: Vec<String> = match *name {
@@ -940,22 +952,28 @@ mod tests {
         );
         assert!(Fault::from_words("fence", &[])
             .unwrap_err()
+            .to_string()
             .contains("`fence` takes one node"));
         assert!(Fault::from_words("fence", &["db-1".into(), "db-2".into()])
             .unwrap_err()
+            .to_string()
             .contains("one node"));
         for arguments in [
             vec![],
             vec!["db-3".to_owned()],
             vec!["a".into(), "b".into(), "c".into()],
         ] {
-            let error = Fault::from_words("follow", &arguments).unwrap_err();
+            let error = Fault::from_words("follow", &arguments)
+                .unwrap_err()
+                .to_string();
             assert!(
                 error.contains("the standby then its new upstream: `follow db-3 db-2`"),
                 "{error}"
             );
         }
-        let unknown = Fault::from_words("stonith", &["db-1".into()]).unwrap_err();
+        let unknown = Fault::from_words("stonith", &["db-1".into()])
+            .unwrap_err()
+            .to_string();
         assert!(unknown.contains("fence, follow"), "{unknown}");
     }
 

@@ -23,7 +23,7 @@ use crate::process;
 use crate::proxy::{self, ProxyConfig, ProxyReady, ProxyRoute};
 use crate::state::{write_json_atomically, LabState, LinkState, NodeState, STATE_FILE};
 use crate::topology::{NodeSpec, Topology};
-use crate::wait::poll_until;
+use crate::wait::{poll_until, Poll};
 use crate::LabError;
 
 /// The table every lab estate has for `lab load` and `lab verify`.
@@ -374,10 +374,16 @@ impl Lab {
     async fn status_as_recorded(&self) -> Result<LabStatus, LabError> {
         let blocked = self.blocked_routes().await;
         let mut probes = tokio::task::JoinSet::new();
+        // Only a running instance is asked; the others are reported with their state.
+        let mut not_running = BTreeMap::new();
         for (index, node) in self.state.nodes.iter().enumerate() {
+            let process = process_state(&self.state, node);
+            if process != "running" {
+                not_running.insert(index, process);
+                continue;
+            }
             let node = node.clone();
-            let process = process_state(&self.state, &node);
-            probes.spawn(async move { (index, probe(&node, process).await) });
+            probes.spawn(async move { (index, probe(&node).await) });
         }
         let mut live_by_index = BTreeMap::new();
         while let Some(joined) = probes.join_next().await {
@@ -394,8 +400,13 @@ impl Lab {
             .map(|(index, node)| {
                 let (live, probe_error) = match live_by_index.remove(&index) {
                     Some(Ok(live)) => (Some(live), None),
-                    Some(Err(error)) => (None, Some(error)),
-                    None => (None, Some("not probed".to_owned())),
+                    Some(Err(error)) => (None, Some(error_chain(&error))),
+                    None => match not_running.get(&index) {
+                        Some(process) => {
+                            (None, Some(format!("not probed: the instance is {process}")))
+                        }
+                        None => (None, Some("not probed".to_owned())),
+                    },
                 };
                 NodeStatus {
                     name: node.name.clone(),
@@ -766,9 +777,9 @@ impl Lab {
                 .await?;
                 let status: String = row.get(0);
                 Ok(if status == "streaming" {
-                    Ok(())
+                    Poll::Done(())
                 } else {
-                    Err(status)
+                    Poll::NotYet(status)
                 })
             },
         )
@@ -793,9 +804,9 @@ impl Lab {
                 let row = pg::query_one(&client, upstream, &sql, Duration::from_secs(5)).await?;
                 let sync_state: String = row.get(0);
                 Ok(if sync_state == "sync" || sync_state == "quorum" {
-                    Ok(())
+                    Poll::Done(())
                 } else {
-                    Err(format!("sync_state {sync_state}"))
+                    Poll::NotYet(format!("sync_state {sync_state}"))
                 })
             },
         )
@@ -875,14 +886,12 @@ impl LabGuard {
                     });
                 }
                 match std::fs::read_to_string(&ready_path) {
-                    Ok(text) => {
-                        serde_json::from_str(&text)
-                            .map(Ok)
-                            .map_err(|error| LabError::Proxy {
-                                message: format!("unreadable `{}`: {error}", ready_path.display()),
-                            })
-                    }
-                    Err(_) => Ok(Err("no ready file yet".to_owned())),
+                    Ok(text) => serde_json::from_str(&text)
+                        .map(Poll::Done)
+                        .map_err(|error| LabError::Proxy {
+                            message: format!("unreadable `{}`: {error}", ready_path.display()),
+                        }),
+                    Err(_) => Ok(Poll::NotYet("no ready file yet".to_owned())),
                 }
             },
         )
@@ -967,34 +976,29 @@ pub(crate) fn process_state(state: &LabState, node: &NodeState) -> &'static str 
     }
 }
 
-async fn probe(node: &NodeState, process: &'static str) -> Result<LiveState, String> {
-    if process != "running" {
-        return Err(format!("not probed: the instance is {process}"));
-    }
+/// What a running node says of itself, asked over its socket within 2 s.
+async fn probe(node: &NodeState) -> Result<LiveState, LabError> {
     let timeout = Duration::from_secs(2);
-    let asking = async {
-        let client = connect_socket(&node.name, &node.socket_dir, timeout).await?;
-        let row = pg::query_one(&client, &node.name, "SELECT pg_is_in_recovery()", timeout).await?;
-        let in_recovery: bool = row.get(0);
-        let sql = if in_recovery {
-            "SELECT coalesce(pg_last_wal_replay_lsn(), '0/0')::text, \
-                    coalesce((SELECT received_tli FROM pg_stat_wal_receiver), \
-                             (SELECT timeline_id FROM pg_control_checkpoint()))::bigint, \
-                    (SELECT status FROM pg_stat_wal_receiver)"
-        } else {
-            "SELECT pg_current_wal_lsn()::text, \
-                    ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint, \
-                    NULL::text"
-        };
-        let row = pg::query_one(&client, &node.name, sql, timeout).await?;
-        Ok::<LiveState, LabError>(LiveState {
-            in_recovery,
-            lsn: row.get(0),
-            timeline: row.get(1),
-            wal_receiver: row.get(2),
-        })
+    let client = connect_socket(&node.name, &node.socket_dir, timeout).await?;
+    let row = pg::query_one(&client, &node.name, "SELECT pg_is_in_recovery()", timeout).await?;
+    let in_recovery: bool = row.get(0);
+    let sql = if in_recovery {
+        "SELECT coalesce(pg_last_wal_replay_lsn(), '0/0')::text, \
+                coalesce((SELECT received_tli FROM pg_stat_wal_receiver), \
+                         (SELECT timeline_id FROM pg_control_checkpoint()))::bigint, \
+                (SELECT status FROM pg_stat_wal_receiver)"
+    } else {
+        "SELECT pg_current_wal_lsn()::text, \
+                ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint, \
+                NULL::text"
     };
-    asking.await.map_err(|error| error_chain(&error))
+    let row = pg::query_one(&client, &node.name, sql, timeout).await?;
+    Ok(LiveState {
+        in_recovery,
+        lsn: row.get(0),
+        timeline: row.get(1),
+        wal_receiver: row.get(2),
+    })
 }
 
 /// An error and its causes on one line.

@@ -46,7 +46,7 @@ mod state;
 pub mod topology;
 mod wait;
 
-pub use error::LabError;
+pub use error::{FaultWordsError, LabError};
 pub use fault::{Fault, FaultReport, FAULT_NAMES};
 pub use lab::{Lab, LabGuard, LabOptions, LabStatus, LinkStatus, LiveState, NodeStatus};
 pub use load::{read_ack_log, LoadOptions, LoadReport, VerifyReport};

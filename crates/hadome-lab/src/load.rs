@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::lab::{error_chain, Lab, LOAD_TABLE};
 use crate::pg::{self, parse_lsn};
-use crate::wait::poll_until;
+use crate::wait::{poll_until, Poll};
 use crate::LabError;
 
 /// How to run a load.
@@ -245,9 +245,9 @@ impl Lab {
                 let received = parse_lsn(row.get(1)).unwrap_or(0);
                 let replayed = parse_lsn(row.get(2)).unwrap_or(0);
                 Ok(if !in_recovery || replayed >= received {
-                    Ok(())
+                    Poll::Done(())
                 } else {
-                    Err(format!("received {received}, replayed {replayed}"))
+                    Poll::NotYet(format!("received {received}, replayed {replayed}"))
                 })
             },
         )

@@ -12,7 +12,7 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::wait::poll_until_blocking;
+use crate::wait::{poll_until_blocking, Poll};
 use crate::LabError;
 
 /// What `/proc/PID/stat` says of a process.
@@ -117,9 +117,9 @@ pub(crate) fn wait_gone(pids: &[i32], timeout: Duration) -> Vec<i32> {
     let result = poll_until_blocking("processes", "processes to exit", timeout, || {
         let survivors = alive();
         if survivors.is_empty() {
-            Ok(())
+            Poll::Done(())
         } else {
-            Err(format!("{survivors:?}"))
+            Poll::NotYet(format!("{survivors:?}"))
         }
     });
     match result {
@@ -170,9 +170,9 @@ mod tests {
         send(pid, Signal::SIGSTOP).unwrap();
         poll_until_blocking("sleep", "the child to stop", Duration::from_secs(5), || {
             if is_stopped(pid) {
-                Ok(())
+                Poll::Done(())
             } else {
-                Err(format!("{:?}", stat(pid)))
+                Poll::NotYet(format!("{:?}", stat(pid)))
             }
         })
         .unwrap();

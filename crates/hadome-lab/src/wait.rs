@@ -10,14 +10,23 @@ use std::time::{Duration, Instant};
 
 use crate::LabError;
 
-/// The outcome of one check: done with a value, or not yet with what was seen.
-pub(crate) type Check<T> = Result<Result<T, String>, LabError>;
+/// One check of a condition: it holds (with a value), or not yet (with what was seen).
+#[derive(Debug)]
+pub(crate) enum Poll<T> {
+    /// The condition holds.
+    Done(T),
+    /// Not yet: what the check saw, named by the timeout if it is the last one.
+    NotYet(String),
+}
+
+/// The outcome of one check: a [`Poll`], or an error that ends the wait.
+pub(crate) type Check<T> = Result<Poll<T>, LabError>;
 
 fn next_interval(interval: Duration) -> Duration {
     (interval * 2).min(Duration::from_millis(100))
 }
 
-/// Calls `check` until it returns `Ok(Ok(value))`, an error, or `timeout` passes.
+/// Calls `check` until it returns `Ok(Poll::Done(value))`, an error, or `timeout` passes.
 pub(crate) async fn poll_until<T, F, Fut>(
     node: &str,
     awaited: &str,
@@ -32,8 +41,8 @@ where
     let mut interval = Duration::from_millis(10);
     loop {
         let last_seen = match check().await? {
-            Ok(value) => return Ok(value),
-            Err(seen) => seen,
+            Poll::Done(value) => return Ok(value),
+            Poll::NotYet(seen) => seen,
         };
         if started.elapsed() >= timeout {
             return Err(timeout_error(node, awaited, started, last_seen));
@@ -49,14 +58,14 @@ pub(crate) fn poll_until_blocking<T>(
     node: &str,
     awaited: &str,
     timeout: Duration,
-    mut check: impl FnMut() -> Result<T, String>,
+    mut check: impl FnMut() -> Poll<T>,
 ) -> Result<T, LabError> {
     let started = Instant::now();
     let mut interval = Duration::from_millis(10);
     loop {
         let last_seen = match check() {
-            Ok(value) => return Ok(value),
-            Err(seen) => seen,
+            Poll::Done(value) => return Ok(value),
+            Poll::NotYet(seen) => seen,
         };
         if started.elapsed() >= timeout {
             return Err(timeout_error(node, awaited, started, last_seen));

@@ -17,19 +17,25 @@
 //!
 //! Beyond the probe, [`session`] gives a supervision daemon what it needs from PostgreSQL: a
 //! persistent [`Session`] (heartbeat, ping), [`promote`], [`set_synchronous_standby_names`] and
-//! [`accepts_writes`], each bounded by a timeout. Unlike the probe, these change servers.
+//! [`accepts_writes`], each bounded by a timeout and failing with a [`SessionError`] that says
+//! what was asked, what went wrong and its [`FailureKind`]. Unlike the probe, these change servers.
 //!
 //! The privileges hadome's role needs for the query and for supervision are in
 //! `docs/privileges.md`.
+//!
+//! [`FailureKind`]: hadome_core::fact::FailureKind
+//! [`FailureKind::of_error`]: hadome_core::fact::FailureKind::of_error
 
 #![warn(missing_docs)]
 
 mod conninfo;
+mod error;
 mod query;
 pub mod session;
 mod settings;
 
 pub use conninfo::strip_password;
+pub use error::SessionError;
 pub use session::{
     accepts_writes, promote, retry_stream, set_synchronous_standby_names, Session, HEARTBEAT_PREFIX,
 };
@@ -39,10 +45,12 @@ use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hadome_core::estate::{Estate, Instance};
-use hadome_core::fact::{Facts, FailureKind, Probe, ProbeOutcome, Timestamp};
+use hadome_core::fact::{Facts, InstanceState, Probe, ProbeOutcome, Timestamp};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_postgres::{NoTls, SimpleQueryMessage};
+
+use crate::error::{ObserveError, Phase};
 
 /// The application name the observer's sessions (probes and [`Session`]s) carry, unless the
 /// conninfo sets one.
@@ -100,14 +108,13 @@ where
             Err(error) => {
                 let id = error.id();
                 let error = if error.is_panic() {
-                    format!(
-                        "the probe failed: it panicked ({})",
-                        panic_text(&*error.into_panic())
-                    )
+                    ObserveError::Panicked {
+                        message: panic_text(&*error.into_panic()),
+                    }
                 } else {
-                    "the probe was cancelled".to_owned()
+                    ObserveError::Cancelled
                 };
-                (id, unreachable(error, FailureKind::Other))
+                (id, unreachable(&error))
             }
         };
         if let Some((name, observed_at)) = running.remove(&id) {
@@ -122,15 +129,14 @@ where
     }
     // Whatever did not finish by the deadline is abandoned (aborted above): unreachable.
     for (_, (name, observed_at)) in running {
-        let error = format!(
-            "the probe did not finish within {}",
-            seconds(timeout + STRAGGLER_GRACE)
-        );
+        let error = ObserveError::Abandoned {
+            waited: timeout + STRAGGLER_GRACE,
+        };
         facts.instances.insert(
             name,
             Probe {
                 observed_at,
-                outcome: unreachable(error, FailureKind::Timeout),
+                outcome: unreachable(&error),
             },
         );
     }
@@ -150,24 +156,18 @@ pub async fn observe_instance(instance: &Instance, timeout: Duration) -> Probe {
 }
 
 /// The estate's probe timeout, or why it is not one.
-fn probe_timeout(seconds: f64) -> Result<Duration, String> {
+fn probe_timeout(seconds: f64) -> Result<Duration, ObserveError> {
     Duration::try_from_secs_f64(seconds)
         .ok()
         .filter(|timeout| !timeout.is_zero())
-        .ok_or_else(|| {
-            format!(
-                "not probed: probe_timeout_seconds = {seconds} is not a positive number of seconds"
-            )
-        })
+        .ok_or(ObserveError::BadTimeout { seconds })
 }
 
-fn all_unreachable(instances: &[Instance], error: &str) -> Facts {
+fn all_unreachable(instances: &[Instance], error: &ObserveError) -> Facts {
     let observed_at = now();
     let mut facts = Facts::default();
     for instance in instances {
-        // A bad setting, not a server's failure (its text names probe_timeout_seconds, which
-        // the text classification would take for a timeout).
-        let outcome = unreachable(error.to_owned(), FailureKind::Other);
+        let outcome = unreachable(error);
         facts.instances.insert(
             instance.name.clone(),
             Probe {
@@ -179,9 +179,12 @@ fn all_unreachable(instances: &[Instance], error: &str) -> Facts {
     facts
 }
 
-/// An `Unreachable` outcome whose kind the observer knows, whatever its text says.
-fn unreachable(error: String, kind: FailureKind) -> ProbeOutcome {
-    ProbeOutcome::Unreachable { error, kind }
+/// The `Unreachable` outcome of a failed probe: its text, and the kind the error knows.
+fn unreachable(error: &ObserveError) -> ProbeOutcome {
+    ProbeOutcome::Unreachable {
+        error: error.to_string(),
+        kind: error.kind(),
+    }
 }
 
 /// The wall clock, in milliseconds since the Unix epoch.
@@ -206,62 +209,42 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Where a probe was when its time ran out.
-#[derive(Debug, Clone, Copy)]
-enum Phase {
-    Connecting,
-    Querying,
-}
-
 /// One probe: connect, run the probe query, map the answer. Never panics on what the server says;
 /// every failure is `Unreachable` with the reason.
 async fn probe_outcome(instance: &Instance, timeout: Duration) -> ProbeOutcome {
-    let config = match connect_config(&instance.conninfo, timeout, APPLICATION_NAME) {
-        Ok(config) => config,
-        Err(error) => return unreachable(error, FailureKind::Other),
-    };
+    match probe_state(instance, timeout).await {
+        Ok(state) => ProbeOutcome::Answered(Box::new(state)),
+        Err(error) => unreachable(&error),
+    }
+}
+
+/// [`probe_outcome`]'s work: the instance's state, or why there is none.
+async fn probe_state(
+    instance: &Instance,
+    timeout: Duration,
+) -> Result<InstanceState, ObserveError> {
+    let config = connect_config(&instance.conninfo, timeout, APPLICATION_NAME)
+        .map_err(|error| ObserveError::Conninfo { error })?;
 
     let deadline = Instant::now() + timeout;
     let mut phase = Phase::Connecting;
     let answer =
         tokio::time::timeout_at(deadline, connect_and_query(&config, deadline, &mut phase)).await;
-    let json = match answer {
-        Ok(Ok(json)) => json,
-        // What the server or the socket said: the kind is read from the text.
-        Ok(Err(error)) => return ProbeOutcome::unreachable(error),
-        Err(_) => {
-            let awaited = match phase {
-                Phase::Connecting => "to accept the connection",
-                Phase::Querying => "to the probe query",
-            };
-            return unreachable(
-                format!(
-                    "no answer {awaited} within {} (probe_timeout_seconds)",
-                    seconds(timeout)
-                ),
-                FailureKind::Timeout,
-            );
-        }
-    };
-    match query::parse(&json) {
-        Ok(state) => ProbeOutcome::Answered(Box::new(state)),
-        // It answered, with something hadome cannot vouch for: neither dead nor hung.
-        Err(error) => unreachable(error, FailureKind::Other),
-    }
+    let json = answer.map_err(|_| ObserveError::TimedOut { phase, timeout })??;
+    // It may answer with something hadome cannot vouch for: neither dead nor hung.
+    Ok(query::parse(&json)?)
 }
 
 /// The connection settings for `conninfo`: its connect timeout bounded by `timeout`, and
 /// `application_name` unless it names one (the observer's own sessions pass [`APPLICATION_NAME`]).
-/// The error says the conninfo does not parse, and why; it never repeats the conninfo, which may
-/// hold a password.
+/// The error is why the conninfo does not parse; it never repeats the conninfo, which may hold a
+/// password.
 pub fn connect_config(
     conninfo: &str,
     timeout: Duration,
     application_name: &str,
-) -> Result<tokio_postgres::Config, String> {
-    let mut config: tokio_postgres::Config = conninfo
-        .parse()
-        .map_err(|error| format!("the conninfo does not parse: {}", describe(&error)))?;
+) -> Result<tokio_postgres::Config, tokio_postgres::Error> {
+    let mut config: tokio_postgres::Config = conninfo.parse()?;
     let connect_timeout = config
         .get_connect_timeout()
         .map_or(timeout, |set| (*set).min(timeout));
@@ -279,20 +262,16 @@ async fn connect_and_query(
     config: &tokio_postgres::Config,
     deadline: Instant,
     phase: &mut Phase,
-) -> Result<String, String> {
+) -> Result<String, ObserveError> {
     let (client, connection) = config
         .connect(NoTls)
         .await
-        .map_err(|error| format!("cannot connect: {}", describe(&error)))?;
+        .map_err(|error| ObserveError::Connect { error })?;
     *phase = Phase::Querying;
     let mut connection = std::pin::pin!(connection);
     let answer = tokio::select! {
         answer = ask(&client) => answer,
-        ended = &mut connection => Err(match ended {
-            // Worded so that FailureKind::of_error reads it as down.
-            Ok(()) => "the connection closed during the probe query: the server ended it".to_owned(),
-            Err(error) => format!("the connection failed during the probe query: {}", describe(&error)),
-        }),
+        ended = &mut connection => Err(ObserveError::ConnectionEnded { error: ended.err() }),
     };
     // End the session cleanly (a Terminate message, not a dropped socket), within the bound.
     drop(client);
@@ -306,25 +285,20 @@ async fn connect_and_query(
             }
             _ => None,
         })
-        .ok_or("the probe query returned no row")?
-        .map_err(|error| {
-            format!(
-                "the probe query's answer is unreadable: {}",
-                describe(&error)
-            )
-        })?
-        .ok_or_else(|| "the probe query returned NULL".to_owned())
+        .ok_or(ObserveError::NoRow)?
+        .map_err(|error| ObserveError::Unreadable { error })?
+        .ok_or(ObserveError::Null)
 }
 
 /// Runs the probe query; without the timeline history when the role may not read it.
-async fn ask(client: &tokio_postgres::Client) -> Result<Vec<SimpleQueryMessage>, String> {
+async fn ask(client: &tokio_postgres::Client) -> Result<Vec<SimpleQueryMessage>, ObserveError> {
     match client.simple_query(&query::probe_sql(true)).await {
         Err(error) if lacks_read_file(&error) => {
             client.simple_query(&query::probe_sql(false)).await
         }
         answer => answer,
     }
-    .map_err(|error| format!("the probe query failed: {}", describe(&error)))
+    .map_err(|error| ObserveError::Query { error })
 }
 
 /// Whether `error` is `permission denied for function pg_read_file`.
@@ -374,6 +348,7 @@ pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hadome_core::fact::FailureKind;
     use std::path::PathBuf;
 
     fn instance(name: &str, conninfo: &str) -> Instance {

@@ -236,30 +236,83 @@ struct RawRemovedSetting {
     pending_restart: Option<bool>,
 }
 
-/// Why an answer could not be turned into facts.
-pub(crate) type Malformed = String;
+/// Why an answer could not be turned into facts: each names the value it could not vouch for.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Malformed {
+    /// The answer is not the JSON document the query builds.
+    #[error("the probe query's answer does not parse: {0}")]
+    Json(serde_json::Error),
+    /// A value the facts need is NULL or absent.
+    #[error("the server reported no {what}")]
+    Missing {
+        /// The value, as PostgreSQL names it.
+        what: &'static str,
+    },
+    /// A WAL position is not PostgreSQL's `X/Y` text.
+    #[error("{what} is `{text}`, not an LSN")]
+    NotAnLsn {
+        /// The value, as PostgreSQL names it.
+        what: &'static str,
+        /// What the server said.
+        text: String,
+    },
+    /// The system identifier is not a number.
+    #[error("the system identifier is `{text}`, not a number")]
+    SystemIdentifier {
+        /// What the server said.
+        text: String,
+    },
+    /// The timeline is not a positive hexadecimal number.
+    #[error("the timeline is `{text}`, not a timeline number")]
+    Timeline {
+        /// What the server said.
+        text: String,
+    },
+    /// A standby gave no position at all.
+    #[error("the standby reported neither a receive nor a replay position")]
+    NoStandbyPosition,
+    /// A primary gave no position.
+    #[error("the primary reported no pg_current_wal_flush_lsn()")]
+    NoPrimaryPosition,
+    /// The WAL segment size is not a positive number of bytes.
+    #[error("wal_segment_size is {bytes} bytes")]
+    SegmentSize {
+        /// What the server said.
+        bytes: i64,
+    },
+    /// A statistics view hides what hadome needs from its role.
+    #[error("{view} hides {what}: {PRIVILEGES}")]
+    Hidden {
+        /// The view.
+        view: &'static str,
+        /// What it hides.
+        what: String,
+    },
+}
 
 /// The privileges note, named where a missing grant hides a fact.
 const PRIVILEGES: &str = "hadome's role needs pg_monitor (docs/privileges.md)";
 
 /// Parses the probe query's JSON answer.
 pub(crate) fn parse(json: &str) -> Result<InstanceState, Malformed> {
-    let raw: Raw = serde_json::from_str(json)
-        .map_err(|error| format!("the probe query's answer does not parse: {error}"))?;
+    let raw: Raw = serde_json::from_str(json).map_err(Malformed::Json)?;
     into_state(raw)
 }
 
-fn lsn(text: Option<&str>, what: &str) -> Result<Option<Lsn>, Malformed> {
+fn lsn(text: Option<&str>, what: &'static str) -> Result<Option<Lsn>, Malformed> {
     match text {
         None => Ok(None),
         Some(text) => Lsn::parse(text)
             .map(Some)
-            .ok_or_else(|| format!("{what} is `{text}`, not an LSN")),
+            .ok_or_else(|| Malformed::NotAnLsn {
+                what,
+                text: text.to_owned(),
+            }),
     }
 }
 
-fn required<T>(value: Option<T>, what: &str) -> Result<T, Malformed> {
-    value.ok_or_else(|| format!("the server reported no {what}"))
+fn required<T>(value: Option<T>, what: &'static str) -> Result<T, Malformed> {
+    value.ok_or(Malformed::Missing { what })
 }
 
 /// Maps the raw answer into facts, refusing any value it cannot vouch for.
@@ -273,7 +326,9 @@ pub(crate) fn into_state(raw: Raw) -> Result<InstanceState, Malformed> {
     let system_identifier = identifier_text
         .parse::<i64>()
         .map(|signed| signed as u64)
-        .map_err(|_| format!("the system identifier is `{identifier_text}`, not a number"))?;
+        .map_err(|_| Malformed::SystemIdentifier {
+            text: identifier_text.clone(),
+        })?;
 
     let timeline_hex = required(
         raw.timeline_hex,
@@ -282,7 +337,9 @@ pub(crate) fn into_state(raw: Raw) -> Result<InstanceState, Malformed> {
     let timeline = u32::from_str_radix(&timeline_hex, 16)
         .ok()
         .filter(|timeline| *timeline > 0)
-        .ok_or_else(|| format!("the timeline is `{timeline_hex}`, not a timeline number"))?;
+        .ok_or_else(|| Malformed::Timeline {
+            text: timeline_hex.clone(),
+        })?;
     let history = if timeline == 1 {
         Some(Vec::new())
     } else if raw.history_readable == Some(true) {
@@ -298,16 +355,18 @@ pub(crate) fn into_state(raw: Raw) -> Result<InstanceState, Malformed> {
     let position_lsn = if in_recovery {
         receive_lsn
             .max(replay_lsn)
-            .ok_or("the standby reported neither a receive nor a replay position")?
+            .ok_or(Malformed::NoStandbyPosition)?
     } else {
-        current_lsn.ok_or("the primary reported no pg_current_wal_flush_lsn()")?
+        current_lsn.ok_or(Malformed::NoPrimaryPosition)?
     };
 
     let segment_size = required(raw.segment_size, "wal_segment_size")?;
     let wal_segment_size_bytes = u64::try_from(segment_size)
         .ok()
         .filter(|size| *size > 0)
-        .ok_or_else(|| format!("wal_segment_size is {segment_size} bytes"))?;
+        .ok_or(Malformed::SegmentSize {
+            bytes: segment_size,
+        })?;
     let oldest_wal_segment = raw
         .oldest_segment
         .and_then(|segment| u64::try_from(segment).ok());
@@ -375,13 +434,17 @@ pub(crate) fn into_state(raw: Raw) -> Result<InstanceState, Malformed> {
 
 fn receiver(raw: RawReceiver) -> Result<WalReceiver, Malformed> {
     // pg_stat_wal_receiver shows a role without pg_read_all_stats its pid and nothing else.
-    let status = raw
-        .status
-        .ok_or_else(|| format!("pg_stat_wal_receiver hides its status: {PRIVILEGES}"))?;
+    let status = raw.status.ok_or_else(|| Malformed::Hidden {
+        view: "pg_stat_wal_receiver",
+        what: "its status".to_owned(),
+    })?;
     let received_timeline = raw
         .received_tli
         .and_then(|timeline| u32::try_from(timeline).ok())
-        .ok_or_else(|| format!("pg_stat_wal_receiver hides its received_tli: {PRIVILEGES}"))?;
+        .ok_or_else(|| Malformed::Hidden {
+            view: "pg_stat_wal_receiver",
+            what: "its received_tli".to_owned(),
+        })?;
     let sender = match (raw.sender_host, raw.sender_port) {
         (Some(host), Some(port)) => Some(format!("{host}:{port}")),
         (Some(host), None) => Some(host),
@@ -404,7 +467,10 @@ fn receiver(raw: RawReceiver) -> Result<WalReceiver, Malformed> {
 fn peer(raw: RawPeer) -> Result<ReplicationPeer, Malformed> {
     let application_name = raw.application_name.unwrap_or_default();
     // pg_stat_replication hides a WAL sender's state from a role without pg_read_all_stats.
-    let hidden = || format!("pg_stat_replication hides `{application_name}`'s state: {PRIVILEGES}");
+    let hidden = || Malformed::Hidden {
+        view: "pg_stat_replication",
+        what: format!("`{application_name}`'s state"),
+    };
     let state = raw.state.ok_or_else(hidden)?;
     let sync_state = raw.sync_state.ok_or_else(hidden)?;
     Ok(ReplicationPeer {
@@ -632,7 +698,7 @@ mod tests {
             ),
         ];
         for (field, value, named) in cases {
-            let error = parse(&with(field, value)).unwrap_err();
+            let error = parse(&with(field, value)).unwrap_err().to_string();
             assert!(error.contains(named), "{field} = {value}: {error}");
         }
         let mut both_null: serde_json::Value = serde_json::from_str(STANDBY).unwrap();
@@ -640,10 +706,15 @@ mod tests {
         both_null["replay_lsn"] = serde_json::Value::Null;
         assert!(parse(&both_null.to_string())
             .unwrap_err()
+            .to_string()
             .contains("neither"));
-        assert!(parse("[]").unwrap_err().contains("does not parse"));
+        assert!(parse("[]")
+            .unwrap_err()
+            .to_string()
+            .contains("does not parse"));
         assert!(parse("{\"in_recovery\": 3}")
             .unwrap_err()
+            .to_string()
             .contains("does not parse"));
     }
 
@@ -657,6 +728,7 @@ mod tests {
         json["current_lsn"] = serde_json::Value::Null;
         assert!(parse(&json.to_string())
             .unwrap_err()
+            .to_string()
             .contains("pg_current_wal_flush_lsn()"));
     }
 }

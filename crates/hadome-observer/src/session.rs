@@ -2,10 +2,10 @@
 //! (heartbeat, ping), [`promote`], [`set_synchronous_standby_names`] and [`accepts_writes`].
 //!
 //! Every call is bounded by the timeout it is given, connect included, and fails with a
-//! `String` that says what was asked and what went wrong: PostgreSQL's message with its SQLSTATE,
-//! or `no answer to … within N s`. The text reads as a [`FailureKind`] through
-//! [`FailureKind::of_error`], as a probe's does: `no answer` is a timeout, a refused or closed
-//! connection is down, `too many clients` is overloaded.
+//! [`SessionError`] that says what was asked and what went wrong: PostgreSQL's message with its
+//! SQLSTATE, or `no answer to … within N s`. [`SessionError::kind`] tells a [`FailureKind`], as a
+//! probe's failure does: `no answer` is a timeout, a refused or closed connection is down,
+//! `too many clients` is overloaded (its text reads the same through [`FailureKind::of_error`]).
 //!
 //! Connections are made as the probe's are (the conninfo, [`crate::APPLICATION_NAME`] unless it
 //! names one, no TLS). Unlike the probe, [`promote`] and [`set_synchronous_standby_names`] change
@@ -14,6 +14,8 @@
 //!
 //! [`FailureKind`]: hadome_core::fact::FailureKind
 //! [`FailureKind::of_error`]: hadome_core::fact::FailureKind::of_error
+//! [`SessionError`]: crate::SessionError
+//! [`SessionError::kind`]: crate::SessionError::kind
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -24,7 +26,8 @@ use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
-use crate::{connect_config, describe, now, seconds};
+use crate::error::SessionError;
+use crate::{connect_config, describe, now};
 
 /// The prefix of hadome's heartbeat messages in the WAL (`pg_logical_emit_message`): a logical
 /// decoding plugin that sees them can filter on it.
@@ -68,7 +71,7 @@ impl Session {
     /// Opens a session to `instance`, within `timeout` (connect and authentication).
     ///
     /// Must run inside a tokio runtime: the connection's task is spawned on it.
-    pub async fn connect(instance: &Instance, timeout: Duration) -> Result<Session, String> {
+    pub async fn connect(instance: &Instance, timeout: Duration) -> Result<Session, SessionError> {
         Session::open(instance, timeout, None).await
     }
 
@@ -79,7 +82,7 @@ impl Session {
         instance: &Instance,
         timeout: Duration,
         ended: Arc<Notify>,
-    ) -> Result<Session, String> {
+    ) -> Result<Session, SessionError> {
         Session::open(instance, timeout, Some(ended)).await
     }
 
@@ -87,19 +90,15 @@ impl Session {
         instance: &Instance,
         timeout: Duration,
         notice: Option<Arc<Notify>>,
-    ) -> Result<Session, String> {
+    ) -> Result<Session, SessionError> {
         let deadline = Instant::now() + timeout;
-        let config = connect_config(&instance.conninfo, timeout, crate::APPLICATION_NAME)?;
+        let config = connect_config(&instance.conninfo, timeout, crate::APPLICATION_NAME)
+            .map_err(|error| SessionError::Conninfo { error })?;
         let (client, connection) =
             match tokio::time::timeout_at(deadline, config.connect(NoTls)).await {
                 Ok(Ok(pair)) => pair,
-                Ok(Err(error)) => return Err(format!("cannot connect: {}", describe(&error))),
-                Err(_) => {
-                    return Err(format!(
-                        "no answer to accept the connection within {}",
-                        seconds(timeout)
-                    ))
-                }
+                Ok(Err(error)) => return Err(SessionError::Connect { error }),
+                Err(_) => return Err(SessionError::ConnectTimedOut { timeout }),
             };
         let ended = Arc::new(Mutex::new(None));
         let (dropped, session_dropped) = oneshot::channel();
@@ -134,32 +133,40 @@ impl Session {
     /// every `wal_receiver_timeout / 2`.
     ///
     /// Fails on a standby (`cannot make new WAL entries during recovery`).
-    pub async fn heartbeat(&self, timeout: Duration) -> Result<(), String> {
+    pub async fn heartbeat(&self, timeout: Duration) -> Result<(), SessionError> {
         // The payload is digits only: nothing to escape.
         let sql = format!(
             "SELECT pg_logical_emit_message(false, '{HEARTBEAT_PREFIX}', '{}')::text",
             now().0
         );
         let what = "the heartbeat (pg_logical_emit_message)";
-        let answer = self.one_value(&sql, what, timeout).await.map_err(|error| {
-            if error.contains("during recovery") {
-                format!("{error}; it is a standby: heartbeats are written on the primary")
-            } else {
-                error
-            }
-        })?;
+        let answer = self
+            .one_value(&sql, what, timeout)
+            .await
+            .map_err(|error| match error {
+                // `cannot make new WAL entries during recovery`.
+                SessionError::Query { error, .. }
+                    if error
+                        .as_db_error()
+                        .is_some_and(|db| db.message().contains("during recovery")) =>
+                {
+                    SessionError::HeartbeatOnStandby { error }
+                }
+                error => error,
+            })?;
         match answer {
             Some(_) => Ok(()),
-            None => Err(format!("{what} returned NULL, not the message's LSN")),
+            None => Err(SessionError::Unexpected { what, answer }),
         }
     }
 
     /// `SELECT 1` on the open session, within `timeout`: the instance still executes queries,
     /// even when its postmaster accepts no new connection.
-    pub async fn ping(&self, timeout: Duration) -> Result<(), String> {
-        match self.one_value("SELECT 1", "`SELECT 1`", timeout).await? {
+    pub async fn ping(&self, timeout: Duration) -> Result<(), SessionError> {
+        let what = "`SELECT 1`";
+        match self.one_value("SELECT 1", what, timeout).await? {
             Some(one) if one == "1" => Ok(()),
-            other => Err(format!("`SELECT 1` returned {other:?}")),
+            answer => Err(SessionError::Unexpected { what, answer }),
         }
     }
 
@@ -176,9 +183,9 @@ impl Session {
     async fn one_value(
         &self,
         sql: &str,
-        what: &str,
+        what: &'static str,
         timeout: Duration,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, SessionError> {
         let messages = self
             .bounded(what, timeout, self.client.simple_query(sql))
             .await?;
@@ -188,26 +195,26 @@ impl Session {
     /// Awaits `query` within `timeout`; its error with the session's end when that is the cause.
     async fn bounded<T>(
         &self,
-        what: &str,
+        what: &'static str,
         timeout: Duration,
         query: impl Future<Output = Result<T, tokio_postgres::Error>>,
-    ) -> Result<T, String> {
+    ) -> Result<T, SessionError> {
         match tokio::time::timeout(timeout, query).await {
             Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(error)) => Err(self.failed(what, &error)),
-            Err(_) => Err(format!("no answer to {what} within {}", seconds(timeout))),
+            Ok(Err(error)) => Err(self.failed(what, error)),
+            Err(_) => Err(SessionError::QueryTimedOut { what, timeout }),
         }
     }
 
-    fn failed(&self, what: &str, error: &tokio_postgres::Error) -> String {
+    fn failed(&self, what: &'static str, error: tokio_postgres::Error) -> SessionError {
         if self.is_closed() && error.as_db_error().is_none() {
             // "connection closed" says nothing: the task recorded why.
             let reason = self
                 .end_reason()
                 .unwrap_or_else(|| "the server ended it".to_owned());
-            return format!("{what} failed: the session's connection closed: {reason}");
+            return SessionError::Closed { what, reason };
         }
-        format!("{what} failed: {}", describe(error))
+        SessionError::Query { what, error }
     }
 }
 
@@ -248,7 +255,10 @@ async fn drive(
 }
 
 /// The first column of the first row of a simple query's answer (`None`: no row, or NULL).
-fn first_value(messages: &[SimpleQueryMessage], what: &str) -> Result<Option<String>, String> {
+fn first_value(
+    messages: &[SimpleQueryMessage],
+    what: &'static str,
+) -> Result<Option<String>, SessionError> {
     let Some(row) = messages.iter().find_map(|message| match message {
         SimpleQueryMessage::Row(row) => Some(row),
         _ => None,
@@ -257,7 +267,7 @@ fn first_value(messages: &[SimpleQueryMessage], what: &str) -> Result<Option<Str
     };
     row.try_get(0)
         .map(|value| value.map(str::to_owned))
-        .map_err(|error| format!("{what} answered unreadably: {}", describe(&error)))
+        .map_err(|error| SessionError::Unreadable { what, error })
 }
 
 /// The time left before `deadline`.
@@ -265,30 +275,37 @@ fn remaining(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
 }
 
-/// Polls `check` (given the time left) until it returns `Ok(Ok(_))`, or fails (`Err`), or until
-/// `deadline`: then `Err` naming `awaited`, the caller's `timeout` and what the last poll saw
-/// (`Ok(Err(_))`).
+/// One poll of a condition: it holds (with a value), or not yet (with what was seen).
+enum Poll<T> {
+    Done(T),
+    NotYet(String),
+}
+
+/// Polls `check` (given the time left) until it returns `Ok(Poll::Done(_))`, or fails (`Err`), or
+/// until `deadline`: then [`SessionError::NotYet`] naming `awaited`, the caller's `timeout` and
+/// what the last poll saw.
 async fn poll_until<T, F, Fut>(
     deadline: Instant,
     timeout: Duration,
-    awaited: &str,
+    awaited: &'static str,
     mut check: F,
-) -> Result<T, String>
+) -> Result<T, SessionError>
 where
     F: FnMut(Duration) -> Fut,
-    Fut: Future<Output = Result<Result<T, String>, String>>,
+    Fut: Future<Output = Result<Poll<T>, SessionError>>,
 {
     loop {
         let left = remaining(deadline);
         let last_seen = match check(left).await? {
-            Ok(value) => return Ok(value),
-            Err(last_seen) => last_seen,
+            Poll::Done(value) => return Ok(value),
+            Poll::NotYet(last_seen) => last_seen,
         };
         if Instant::now() + POLL_INTERVAL >= deadline {
-            return Err(format!(
-                "no answer {awaited} within {}: {last_seen}",
-                seconds(timeout)
-            ));
+            return Err(SessionError::NotYet {
+                awaited,
+                timeout,
+                last_seen,
+            });
         }
         // The interval between two polls; the deadline above bounds the wait.
         tokio::time::sleep(POLL_INTERVAL).await;
@@ -300,24 +317,18 @@ async fn session_for(
     instance: &Instance,
     deadline: Instant,
     timeout: Duration,
-) -> Result<Session, String> {
+) -> Result<Session, SessionError> {
     Session::connect(instance, remaining(deadline))
         .await
-        .map_err(|error| {
+        .map_err(|error| match error {
             // The connect's own bound is what was left; the caller's is what it asked for.
-            if error.starts_with("no answer to accept the connection") {
-                format!(
-                    "no answer to accept the connection within {}",
-                    seconds(timeout)
-                )
-            } else {
-                error
-            }
+            SessionError::ConnectTimedOut { .. } => SessionError::ConnectTimedOut { timeout },
+            error => error,
         })
 }
 
 /// Whether `session`'s instance is in recovery (a standby).
-async fn in_recovery(session: &Session, left: Duration) -> Result<bool, String> {
+async fn in_recovery(session: &Session, left: Duration) -> Result<bool, SessionError> {
     let what = "`SELECT pg_is_in_recovery()`";
     match session
         .one_value("SELECT pg_is_in_recovery()::text", what, left)
@@ -326,7 +337,10 @@ async fn in_recovery(session: &Session, left: Duration) -> Result<bool, String> 
     {
         Some("true") => Ok(true),
         Some("false") => Ok(false),
-        other => Err(format!("{what} returned {other:?}")),
+        answer => Err(SessionError::Unexpected {
+            what,
+            answer: answer.map(str::to_owned),
+        }),
     }
 }
 
@@ -334,18 +348,20 @@ async fn in_recovery(session: &Session, left: Duration) -> Result<bool, String> 
 /// once it answers `pg_is_in_recovery() = false`, all within `timeout`.
 ///
 /// Fails without asking when the instance is not a standby. When the time runs out after
-/// PostgreSQL was asked, the error says so: the promotion may still complete, and only
-/// `pg_is_in_recovery()` tells. Needs `EXECUTE` on `pg_promote` (`docs/privileges.md`).
-pub async fn promote(instance: &Instance, timeout: Duration) -> Result<(), String> {
+/// PostgreSQL was asked, the error says so ([`SessionError::MayStillPromote`]): the promotion may
+/// still complete, and only `pg_is_in_recovery()` tells. Needs `EXECUTE` on `pg_promote`
+/// (`docs/privileges.md`).
+pub async fn promote(instance: &Instance, timeout: Duration) -> Result<(), SessionError> {
     let deadline = Instant::now() + timeout;
     let session = session_for(instance, deadline, timeout).await?;
     if !in_recovery(&session, remaining(deadline)).await? {
-        return Err(
-            "it is not a standby (pg_is_in_recovery() is false): there is nothing to promote"
-                .to_owned(),
-        );
+        return Err(SessionError::NotAStandby {
+            consequence: "there is nothing to promote",
+        });
     }
-    let asked = "PostgreSQL was asked to promote and may still do so: check pg_is_in_recovery()";
+    let asked = |error: SessionError| SessionError::MayStillPromote {
+        error: Box::new(error),
+    };
     // pg_promote waits whole seconds (at least one); the deadline bounds the call in any case.
     let wait_seconds = remaining(deadline).as_secs().clamp(1, i32::MAX as u64);
     let what = "`SELECT pg_promote(true, …)`";
@@ -356,17 +372,19 @@ pub async fn promote(instance: &Instance, timeout: Duration) -> Result<(), Strin
             remaining(deadline),
         )
         .await
-        .map_err(|error| {
-            if error.starts_with("no answer") {
-                format!("no answer to {what} within {}; {asked}", seconds(timeout))
-            } else {
-                error
+        .map_err(|error| match error {
+            SessionError::QueryTimedOut { what, .. } => {
+                asked(SessionError::QueryTimedOut { what, timeout })
             }
+            error => error,
         })?;
     // `false`: not promoted within wait_seconds (PostgreSQL warns and goes on). Either way, the
     // instance's own answer decides.
     if !matches!(promoted.as_deref(), Some("true" | "false")) {
-        return Err(format!("{what} returned {promoted:?}; {asked}"));
+        return Err(asked(SessionError::Unexpected {
+            what,
+            answer: promoted,
+        }));
     }
     poll_until(
         deadline,
@@ -376,14 +394,18 @@ pub async fn promote(instance: &Instance, timeout: Duration) -> Result<(), Strin
             let session = &session;
             async move {
                 match in_recovery(session, left).await {
-                    Ok(false) => Ok(Ok(())),
-                    Ok(true) => Ok(Err(format!("it is still in recovery; {asked}"))),
-                    Err(error) => Err(format!("{error}; {asked}")),
+                    Ok(false) => Ok(Poll::Done(())),
+                    Ok(true) => Ok(Poll::NotYet("it is still in recovery".to_owned())),
+                    Err(error) => Err(asked(error)),
                 }
             }
         },
     )
     .await
+    .map_err(|error| match error {
+        error @ SessionError::NotYet { .. } => asked(error),
+        error => error,
+    })
 }
 
 /// Sets `synchronous_standby_names` on `instance` to `value` (`ALTER SYSTEM SET …`, then
@@ -398,9 +420,9 @@ pub async fn set_synchronous_standby_names(
     instance: &Instance,
     value: &str,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), SessionError> {
     if value.contains('\0') {
-        return Err("the value contains a NUL character, which PostgreSQL cannot store".to_owned());
+        return Err(SessionError::NulInValue);
     }
     let deadline = Instant::now() + timeout;
     let session = session_for(instance, deadline, timeout).await?;
@@ -423,10 +445,10 @@ pub async fn set_synchronous_standby_names(
         )
         .await?;
     if reloaded.as_deref() != Some("true") {
-        return Err(format!(
-            "`SELECT pg_reload_conf()` returned {reloaded:?}: the server was not signalled \
-             (postgresql.auto.conf holds the new value)"
-        ));
+        return Err(SessionError::NotSignalled {
+            answer: reloaded,
+            written: true,
+        });
     }
     // The backend applies the reload before its next command: poll on the same session.
     poll_until(
@@ -445,9 +467,9 @@ pub async fn set_synchronous_standby_names(
                     .await?
                     .unwrap_or_default();
                 Ok(if shown == value {
-                    Ok(())
+                    Poll::Done(())
                 } else {
-                    Err(format!(
+                    Poll::NotYet(format!(
                         "it still runs with `{shown}` (postgresql.auto.conf holds `{value}`)"
                     ))
                 })
@@ -468,22 +490,26 @@ pub async fn set_synchronous_standby_names(
 ///
 /// Fails without asking when the instance is not a standby. Needs `EXECUTE` on `pg_reload_conf`
 /// (`docs/privileges.md`).
-pub async fn retry_stream(instance: &Instance, timeout: Duration) -> Result<String, String> {
+pub async fn retry_stream(instance: &Instance, timeout: Duration) -> Result<String, SessionError> {
     let deadline = Instant::now() + timeout;
     let session = session_for(instance, deadline, timeout).await?;
     if !in_recovery(&session, remaining(deadline)).await? {
-        return Err(
-            "it is not a standby (pg_is_in_recovery() is false): it streams from no one".to_owned(),
-        );
+        return Err(SessionError::NotAStandby {
+            consequence: "it streams from no one",
+        });
     }
-    let what = "`SELECT pg_reload_conf()`";
     let reloaded = session
-        .one_value("SELECT pg_reload_conf()::text", what, remaining(deadline))
+        .one_value(
+            "SELECT pg_reload_conf()::text",
+            "`SELECT pg_reload_conf()`",
+            remaining(deadline),
+        )
         .await?;
     if reloaded.as_deref() != Some("true") {
-        return Err(format!(
-            "{what} returned {reloaded:?}: the server was not signalled"
-        ));
+        return Err(SessionError::NotSignalled {
+            answer: reloaded,
+            written: false,
+        });
     }
     let status = session
         .one_value(
@@ -499,7 +525,7 @@ pub async fn retry_stream(instance: &Instance, timeout: Duration) -> Result<Stri
 /// Whether `instance` accepts writes, asked on a new connection within `timeout`: not in
 /// recovery, and `transaction_read_only` off (`default_transaction_read_only` makes a primary
 /// refuse writes too).
-pub async fn accepts_writes(instance: &Instance, timeout: Duration) -> Result<bool, String> {
+pub async fn accepts_writes(instance: &Instance, timeout: Duration) -> Result<bool, SessionError> {
     let deadline = Instant::now() + timeout;
     let session = session_for(instance, deadline, timeout).await?;
     let what = "`SELECT pg_is_in_recovery(), current_setting('transaction_read_only')`";
@@ -513,7 +539,7 @@ pub async fn accepts_writes(instance: &Instance, timeout: Duration) -> Result<bo
     match answer.as_deref() {
         Some("true") => Ok(true),
         Some("false") => Ok(false),
-        other => Err(format!("{what} returned {other:?}")),
+        _ => Err(SessionError::Unexpected { what, answer }),
     }
 }
 
@@ -569,12 +595,17 @@ mod tests {
                 .await
                 .unwrap_err(),
         ] {
-            assert!(error.contains("conninfo does not parse"), "{error}");
+            assert!(matches!(error, SessionError::Conninfo { .. }), "{error:?}");
+            assert!(
+                error.to_string().contains("conninfo does not parse"),
+                "{error}"
+            );
+            assert_eq!(error.kind(), FailureKind::Other, "{error}");
         }
         let error = set_synchronous_standby_names(&bad, "a\0b", Duration::from_secs(1))
             .await
             .unwrap_err();
-        assert!(error.contains("NUL"), "{error}");
+        assert!(error.to_string().contains("NUL"), "{error}");
     }
 
     #[tokio::test]
@@ -588,8 +619,13 @@ mod tests {
         let error = accepts_writes(&refused, Duration::from_secs(5))
             .await
             .unwrap_err();
-        assert!(error.starts_with("cannot connect"), "{error}");
-        assert_eq!(FailureKind::of_error(&error), FailureKind::Down, "{error}");
+        assert!(error.to_string().starts_with("cannot connect"), "{error}");
+        assert_eq!(error.kind(), FailureKind::Down, "{error}");
+        assert_eq!(
+            FailureKind::of_error(&error.to_string()),
+            FailureKind::Down,
+            "the text reads the same: {error}"
+        );
     }
 
     #[tokio::test]
@@ -617,10 +653,15 @@ mod tests {
         );
         for error in errors {
             assert_eq!(
-                error, "no answer to accept the connection within 0.3 s",
+                error.to_string(),
+                "no answer to accept the connection within 0.3 s",
                 "{error}"
             );
-            assert_eq!(FailureKind::of_error(&error), FailureKind::Timeout);
+            assert_eq!(error.kind(), FailureKind::Timeout);
+            assert_eq!(
+                FailureKind::of_error(&error.to_string()),
+                FailureKind::Timeout
+            );
         }
         drop(listener);
     }

@@ -213,8 +213,12 @@ async fn counting_session(
     timeout: Duration,
     settings: &str,
 ) -> Result<Client, RestoreError> {
-    let config = hadome_observer::connect_config(conninfo, timeout, APPLICATION_NAME)
-        .map_err(|reason| RestoreError::Conninfo { reason })?;
+    let config =
+        hadome_observer::connect_config(conninfo, timeout, APPLICATION_NAME).map_err(|error| {
+            RestoreError::Conninfo {
+                reason: format!("the conninfo does not parse: {error}"),
+            }
+        })?;
     let (client, connection) = bounded(timeout, "connect", config.connect(NoTls)).await?;
     tokio::spawn(async move {
         let _ = connection.await;

@@ -11,7 +11,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use hadome_backup::{Inspection, Structure};
-use hadome_core::backup::{BackupCopy, BackupObservation, CopyVerification, Storage};
+use hadome_core::backup::{
+    BackupCopy, BackupObservation, Broken, CopyVerification, Storage, Unlisted,
+};
 use hadome_core::estate::{Backup, BackupKind, Estate};
 use hadome_core::fact::Timestamp;
 
@@ -70,7 +72,9 @@ fn observe_backup(backup: &Backup, reading: BackupReading) -> BackupObservation 
     });
     BackupObservation {
         observed_at,
-        copies,
+        copies: copies.map_err(|error| Unlisted {
+            reason: error.to_string(),
+        }),
     }
 }
 
@@ -93,17 +97,17 @@ pub(crate) fn directory(backup: &Backup) -> &Path {
 }
 
 /// The copies matching the backup's path, newest first (by modification time, then name).
-fn list_copies(backup: &Backup) -> Result<Vec<BackupCopy>, String> {
+fn list_copies(backup: &Backup) -> Result<Vec<BackupCopy>, Unreadable> {
     let dir = directory(backup);
     let (prefix, suffix) = pattern(backup);
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(error) => return Err(format!("cannot read `{}`: {error}", dir.display())),
+        Err(error) => return Err(Unreadable::new(dir, error)),
     };
     let mut copies = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|error| format!("cannot read `{}`: {error}", dir.display()))?;
+        let entry = entry.map_err(|error| Unreadable::new(dir, error))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with(TEMPORARY_PREFIX)
             || name.starts_with(FAILED_PREFIX)
@@ -114,8 +118,7 @@ fn list_copies(backup: &Backup) -> Result<Vec<BackupCopy>, String> {
             continue;
         }
         let path = entry.path();
-        let metadata = std::fs::metadata(&path)
-            .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
+        let metadata = std::fs::metadata(&path).map_err(|error| Unreadable::new(&path, error))?;
         let size_bytes = match backup.kind {
             BackupKind::BaseBackup if metadata.is_dir() => tree_size(&path)?,
             BackupKind::BaseBackup => continue,
@@ -138,18 +141,16 @@ fn list_copies(backup: &Backup) -> Result<Vec<BackupCopy>, String> {
 }
 
 /// The bytes of every regular file under `dir`.
-fn tree_size(dir: &Path) -> Result<u64, String> {
+fn tree_size(dir: &Path) -> Result<u64, Unreadable> {
     let mut total = 0;
     let mut pending = vec![dir.to_path_buf()];
     while let Some(next) = pending.pop() {
-        let entries = std::fs::read_dir(&next)
-            .map_err(|error| format!("cannot read `{}`: {error}", next.display()))?;
+        let entries = std::fs::read_dir(&next).map_err(|error| Unreadable::new(&next, error))?;
         for entry in entries {
-            let entry =
-                entry.map_err(|error| format!("cannot read `{}`: {error}", next.display()))?;
+            let entry = entry.map_err(|error| Unreadable::new(&next, error))?;
             let metadata = entry
                 .metadata()
-                .map_err(|error| format!("cannot read `{}`: {error}", entry.path().display()))?;
+                .map_err(|error| Unreadable::new(&entry.path(), error))?;
             if metadata.is_dir() {
                 pending.push(entry.path());
             } else if metadata.is_file() {
@@ -166,15 +167,20 @@ fn verify_copy(kind: BackupKind, path: &Path) -> CopyVerification {
         Ok(inspection) => verification_of(&inspection),
         Err(error) => CopyVerification {
             sha256_hex: String::new(),
-            structure: Err(format!("hadome could not read it: {error}")),
+            structure: Err(Broken {
+                reason: format!("hadome could not read it: {error}"),
+            }),
             tables: Vec::new(),
         },
     }
 }
 
 /// Reads a copy whole with `hadome-backup`, as its type says; `Err` is an I/O failure.
-pub(crate) fn inspect(kind: BackupKind, path: &Path) -> Result<Inspection, String> {
-    let result = match kind {
+pub(crate) fn inspect(
+    kind: BackupKind,
+    path: &Path,
+) -> Result<Inspection, hadome_backup::BackupError> {
+    match kind {
         BackupKind::PgDump => hadome_backup::inspect_dump(path),
         BackupKind::Files => hadome_backup::inspect_file(path),
         BackupKind::BaseBackup => {
@@ -183,8 +189,24 @@ pub(crate) fn inspect(kind: BackupKind, path: &Path) -> Result<Inspection, Strin
                 .unwrap_or_else(|_| PathBuf::from("pg_verifybackup"));
             hadome_backup::inspect_base_backup(path, &program)
         }
-    };
-    result.map_err(|error| error.to_string())
+    }
+}
+
+/// A file or directory of a backup that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read `{}`: {error}", path.display())]
+pub(crate) struct Unreadable {
+    path: PathBuf,
+    error: std::io::Error,
+}
+
+impl Unreadable {
+    fn new(path: &Path, error: std::io::Error) -> Unreadable {
+        Unreadable {
+            path: path.to_owned(),
+            error,
+        }
+    }
 }
 
 /// An inspection as the core's fact: checksum, structure (with why a broken one is broken) and tables.
@@ -230,7 +252,7 @@ pub(crate) fn verification_of(inspection: &Inspection) -> CopyVerification {
     };
     CopyVerification {
         sha256_hex: inspection.sha256_hex.clone(),
-        structure,
+        structure: structure.map_err(|reason| Broken { reason }),
         tables,
     }
 }

@@ -67,7 +67,7 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
         } => {
             let fault = Fault::from_words(fault.as_str(), &arguments).map_err(|message| {
                 CliError::Usage {
-                    message,
+                    message: message.to_string(),
                     hint: Some("see `hadome lab fault --help`".to_owned()),
                 }
             })?;

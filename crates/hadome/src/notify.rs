@@ -31,23 +31,38 @@ pub(crate) fn body(escalation: &Escalation) -> Value {
     })
 }
 
-/// POSTs `escalation` to `url`; `Err` says why it was not taken (never repeating the URL).
-pub(crate) async fn send(url: &str, escalation: &Escalation) -> Result<(), String> {
+/// Why the webhook did not take an escalation; the text never repeats the URL, which may hold a
+/// token.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NotifyError {
+    /// No HTTP client could be built (TLS set-up).
+    #[error("cannot build an HTTP client: {0}")]
+    Client(reqwest::Error),
+    /// The request failed or timed out.
+    #[error("the webhook did not answer: {0}")]
+    NoAnswer(reqwest::Error),
+    /// It answered, but not with a success.
+    #[error("the webhook answered HTTP {0}")]
+    Status(reqwest::StatusCode),
+}
+
+/// POSTs `escalation` to `url`; `Err` says why it was not taken.
+pub(crate) async fn send(url: &str, escalation: &Escalation) -> Result<(), NotifyError> {
     let client = reqwest::Client::builder()
         .timeout(TIMEOUT)
         .build()
-        .map_err(|error| format!("cannot build an HTTP client: {error}"))?;
+        .map_err(NotifyError::Client)?;
     let response = client
         .post(url)
         .json(&body(escalation))
         .send()
         .await
-        .map_err(|error| format!("the webhook did not answer: {}", error.without_url()))?;
+        .map_err(|error| NotifyError::NoAnswer(error.without_url()))?;
     let status = response.status();
     if status.is_success() {
         Ok(())
     } else {
-        Err(format!("the webhook answered HTTP {status}"))
+        Err(NotifyError::Status(status))
     }
 }
 

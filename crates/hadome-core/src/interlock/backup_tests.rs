@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use crate::action::Action;
 use crate::backup::{
-    due_job, BackupCopy, BackupHistory, BackupJob, BackupObservation, CopyVerification, JobsState,
-    MadeCopy, RestoreTestRecord, Storage,
+    due_job, BackupCopy, BackupHistory, BackupJob, BackupObservation, Broken, CopyVerification,
+    JobsState, MadeCopy, RestoreTestRecord, Storage, Unlisted,
 };
 use crate::estate::{Backup, BackupKind, Estate, Instance, Snapshot};
 use crate::fact::{Facts, History, LastKnown, Timestamp};
@@ -71,7 +71,9 @@ fn copy(
         modified_at: Timestamp(NOW.0 - hours_ago * HOUR_MS),
         verification: verified.map(|(sha, structure)| CopyVerification {
             sha256_hex: sha.to_owned(),
-            structure: structure.map(str::to_owned).map_err(str::to_owned),
+            structure: structure.map(str::to_owned).map_err(|reason| Broken {
+                reason: reason.to_owned(),
+            }),
             tables: vec!["public.notes".to_owned()],
         }),
     }
@@ -448,7 +450,9 @@ fn a_copy_is_due_when_the_newest_is_older_than_its_interval() {
 #[test]
 fn a_recorded_copy_counts_even_when_the_listing_failed() {
     let mut case = Case::with(vec![copy("nightly-2.dump", 10 * MB, 3, None)]);
-    case.facts.backups.get_mut("nightly").unwrap().copies = Err("permission denied".to_owned());
+    case.facts.backups.get_mut("nightly").unwrap().copies = Err(Unlisted {
+        reason: "permission denied".to_owned(),
+    });
     // The journal says a copy was made 3 h ago: nothing is due, and without a listing no
     // restore test starts either.
     assert_eq!(due(&case, JobsState::default()), None);

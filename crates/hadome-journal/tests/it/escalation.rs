@@ -35,7 +35,7 @@ fn an_escalation_and_its_notification_attempts_round_trip_with_events() {
     assert!(!fresh.delivered());
 
     journal
-        .record_notified(id, Timestamp(1_100), Err("webhook: HTTP 503".into()))
+        .record_notified(id, Timestamp(1_100), Err("webhook: HTTP 503"))
         .unwrap();
     let failed = journal.escalations_since(Timestamp(0)).unwrap().remove(0);
     assert_eq!(
@@ -45,7 +45,7 @@ fn an_escalation_and_its_notification_attempts_round_trip_with_events() {
     assert!(!failed.delivered());
 
     journal
-        .record_notified(id, Timestamp(1_200), Ok(()))
+        .record_notified(id, Timestamp(1_200), Ok::<(), String>(()))
         .unwrap();
     drop(journal);
     let journal = Journal::open(&path).unwrap();
@@ -132,7 +132,7 @@ fn escalations_since_is_newest_first_from_since_inclusive() {
 fn a_notification_of_an_unknown_escalation_is_refused_and_changes_nothing() {
     let (_dir, path, mut journal) = new_journal();
     let error = journal
-        .record_notified(42, Timestamp(1_000), Ok(()))
+        .record_notified(42, Timestamp(1_000), Ok::<(), String>(()))
         .unwrap_err();
     assert!(
         matches!(error, JournalError::Escalation { id: 42, .. }),

@@ -323,7 +323,7 @@ fn a_version_2_journal_is_migrated_to_the_current_version_keeping_its_intents_an
         .record_escalation(Timestamp(5_200), "misskey", "db-3", "budget", "db-3 paused")
         .unwrap();
     journal
-        .record_notified(escalation, Timestamp(5_300), Ok(()))
+        .record_notified(escalation, Timestamp(5_300), Ok::<(), String>(()))
         .unwrap();
     let ack = journal
         .ack(Timestamp(6_000), "db-3", "alice", "disk replaced")

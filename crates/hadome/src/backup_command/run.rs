@@ -92,11 +92,12 @@ async fn position_of(pass: &Pass, instance: &str) -> Option<hadome_core::positio
 /// Not `hadome_executor::run_argv`: that one names the whole command line in its result, and a
 /// backup's command usually carries a conninfo, which may hold a password; this result is
 /// journaled and sent to the webhook, so it names the program only.
-async fn run_to_end(argv: &[String]) -> Result<(), String> {
+async fn run_to_end(argv: &[String]) -> Result<(), CommandFailed> {
     let Some((program, arguments)) = argv.split_first() else {
-        return Err("the command is empty".to_owned());
+        return Err(CommandFailed::Empty);
     };
-    let mut process = tokio::process::Command::new(program);
+    let program = program.clone();
+    let mut process = tokio::process::Command::new(&program);
     process
         .args(arguments)
         .stdin(std::process::Stdio::null())
@@ -105,24 +106,18 @@ async fn run_to_end(argv: &[String]) -> Result<(), String> {
         .kill_on_drop(true);
     // SIGTERM or SIGINT (a stopping daemon, a person's Ctrl-C) ends the command — the dropped
     // future kills it — and the run fails like any other: its output is moved aside, journaled.
-    let mut terminate = signal(SignalKind::terminate())
-        .map_err(|error| format!("cannot watch for SIGTERM: {error}"))?;
-    let mut interrupt = signal(SignalKind::interrupt())
-        .map_err(|error| format!("cannot watch for SIGINT: {error}"))?;
+    let watch = |signal: &'static str| move |error| CommandFailed::Watch { signal, error };
+    let mut terminate = signal(SignalKind::terminate()).map_err(watch("SIGTERM"))?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(watch("SIGINT"))?;
     let output = tokio::select! {
         ran = tokio::time::timeout(COMMAND_TIMEOUT, process.output()) => ran,
-        _ = terminate.recv() => return Err(format!("interrupted by SIGTERM: `{program}` was killed")),
-        _ = interrupt.recv() => return Err(format!("interrupted by SIGINT: `{program}` was killed")),
+        _ = terminate.recv() => return Err(CommandFailed::Interrupted { signal: "SIGTERM", program }),
+        _ = interrupt.recv() => return Err(CommandFailed::Interrupted { signal: "SIGINT", program }),
     };
     let output = match output {
         Ok(Ok(output)) => output,
-        Ok(Err(error)) => return Err(format!("could not start `{program}`: {error}")),
-        Err(_) => {
-            return Err(format!(
-                "`{program}` did not finish within {}",
-                human_duration(COMMAND_TIMEOUT.as_secs_f64())
-            ))
-        }
+        Ok(Err(error)) => return Err(CommandFailed::Start { program, error }),
+        Err(_) => return Err(CommandFailed::Timeout { program }),
     };
     if output.status.success() {
         return Ok(());
@@ -130,9 +125,45 @@ async fn run_to_end(argv: &[String]) -> Result<(), String> {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let last = stderr.trim().lines().last().unwrap_or("").to_owned();
     Err(match output.status.code() {
-        Some(code) => format!("`{program}` exited with {code}: {last}"),
-        None => format!("`{program}` was killed by a signal: {last}"),
+        Some(code) => CommandFailed::Exited {
+            program,
+            code,
+            last,
+        },
+        None => CommandFailed::Killed { program, last },
     })
+}
+
+/// How a backup's command failed; the text names the program only, never its arguments.
+#[derive(Debug, thiserror::Error)]
+enum CommandFailed {
+    #[error("the command is empty")]
+    Empty,
+    #[error("cannot watch for {signal}: {error}")]
+    Watch {
+        signal: &'static str,
+        error: std::io::Error,
+    },
+    #[error("interrupted by {signal}: `{program}` was killed")]
+    Interrupted {
+        signal: &'static str,
+        program: String,
+    },
+    #[error("could not start `{program}`: {error}")]
+    Start {
+        program: String,
+        error: std::io::Error,
+    },
+    #[error("`{program}` did not finish within {}", human_duration(COMMAND_TIMEOUT.as_secs_f64()))]
+    Timeout { program: String },
+    #[error("`{program}` exited with {code}: {last}")]
+    Exited {
+        program: String,
+        code: i32,
+        last: String,
+    },
+    #[error("`{program}` was killed by a signal: {last}")]
+    Killed { program: String, last: String },
 }
 
 /// How long a `backup run`'s claim on its backup lasts unless renewed (every third of that).
@@ -250,6 +281,7 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
     // The snapshot may end once the command is done.
     let row_counts = snapshot.map(|snapshot| snapshot.counts).unwrap_or_default();
     if let Err(error) = ran {
+        let error = error.to_string();
         let said = failed_run(&mut pass, &backup, &output, "command", error.clone()).await?;
         return report_failure(as_json, &name, "command", &error, &said);
     }
@@ -270,7 +302,7 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
         Ok(inspection) => match (&inspection.structure, backup.min_size_bytes) {
             (Structure::Invalid { .. }, _) => Some(format!(
                 "the command exited 0, but its output is broken: {}",
-                verification_of(inspection).structure.err().unwrap_or_default()
+                verification_of(inspection).structure.err().map(|broken| broken.reason).unwrap_or_default()
             )),
             (_, Some(floor)) if inspection.size_bytes < floor => Some(format!(
                 "the command exited 0, but its output is {} ({} bytes), under the floor of {} (min_size_bytes)",

@@ -79,7 +79,7 @@ fn copy_json(copy: &BackupCopy) -> Value {
         "sha256": copy.verification.as_ref().map(|verification| verification.sha256_hex.clone()),
         "structure": copy.verification.as_ref().map(|verification| match &verification.structure {
             Ok(summary) => json!({"ok": true, "summary": summary}),
-            Err(reason) => json!({"ok": false, "reason": reason}),
+            Err(broken) => json!({"ok": false, "reason": broken.reason}),
         }),
     })
 }

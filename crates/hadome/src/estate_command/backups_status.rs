@@ -33,7 +33,7 @@ pub(super) fn backups_status(pass: &Pass) -> StatusSection {
         let observation = pass.facts.backups.get(&backup.name);
         let (copies, error) = match observation.map(|observation| &observation.copies) {
             Some(Ok(copies)) => (copies.as_slice(), None),
-            Some(Err(error)) => (&[][..], Some(error.clone())),
+            Some(Err(error)) => (&[][..], Some(error.to_string())),
             None => (&[][..], Some("not looked at".to_owned())),
         };
         let newest = copies.first();
