@@ -293,6 +293,19 @@ mod tests {
         }
     }
 
+    /// `steps` carried out on an empty estate, with a recorder that records everything.
+    async fn carried_out(action: &Action, steps: &[Step]) -> (Outcome, Log) {
+        let mut log = Log {
+            records: Vec::new(),
+            recorded: true,
+        };
+        let outcome = carry_out(&estate(), action, steps, &NoRows, &mut log)
+            .await
+            .unwrap()
+            .expect("the intent is recorded");
+        (outcome, log)
+    }
+
     #[tokio::test]
     async fn the_intent_comes_first_the_outcome_last_and_a_failed_step_stops_the_plan() {
         let scratch = tempfile::tempdir().unwrap();
@@ -311,14 +324,7 @@ mod tests {
         let action = Action::Stop {
             target: "db-9".to_owned(),
         };
-        let mut log = Log {
-            records: Vec::new(),
-            recorded: true,
-        };
-        let outcome = carry_out(&estate(), &action, &steps, &NoRows, &mut log)
-            .await
-            .unwrap()
-            .unwrap();
+        let (outcome, log) = carried_out(&action, &steps).await;
         assert!(!outcome.ok);
         assert_eq!(
             outcome.detail,
@@ -385,14 +391,7 @@ mod tests {
             target: "db-3".to_owned(),
             source: "db-1".to_owned(),
         };
-        let mut log = Log {
-            records: Vec::new(),
-            recorded: true,
-        };
-        let outcome = carry_out(&estate(), &action, &steps, &NoRows, &mut log)
-            .await
-            .unwrap()
-            .unwrap();
+        let (outcome, log) = carried_out(&action, &steps).await;
         assert!(!outcome.ok);
         assert!(
             outcome.detail.ends_with(&format!(
