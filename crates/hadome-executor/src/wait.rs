@@ -1,10 +1,12 @@
 //! Waiting for a step's effect: [`wait_for`] probes an instance until an [`Effect`] holds, or
 //! until [`EFFECT_TIMEOUT`] passes. No wait is a fixed sleep.
 
-use std::time::{Duration, Instant};
+use std::convert::Infallible;
+use std::time::Duration;
 
 use hadome_core::estate::{Estate, Instance};
 use hadome_core::fact::{InstanceState, ProbeOutcome};
+use hadome_observer::poll::{poll_until, Poll, Polled};
 
 /// How long hadome waits for the effect of a step (an instance answering, streaming, promoted).
 pub const EFFECT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -64,36 +66,41 @@ pub struct WaitError {
 /// Probes `target` (each probe bounded by the estate's probe timeout) until `effect` holds, or
 /// until [`EFFECT_TIMEOUT`] passes.
 pub async fn wait_for(estate: &Estate, target: &Instance, effect: Effect) -> Result<(), WaitError> {
-    let started = Instant::now();
     let probe_timeout = Duration::from_secs_f64(estate.probe_timeout_seconds.max(0.1));
-    let mut last = String::from("not probed yet");
-    while started.elapsed() < EFFECT_TIMEOUT {
+    let deadline = tokio::time::Instant::now() + EFFECT_TIMEOUT;
+    let polled = poll_until(deadline, PROBE_INTERVAL, |_| async {
         let probe = hadome_observer::observe_instance(target, probe_timeout).await;
         let state = match &probe.outcome {
-            ProbeOutcome::Answered(state) => Some(state.as_ref()),
+            ProbeOutcome::Answered(state) => state,
             ProbeOutcome::Unreachable { error, .. } => {
-                last = error.clone();
-                None
+                return Ok::<_, Infallible>(if effect.holds(None) {
+                    Poll::Done(())
+                } else {
+                    Poll::NotYet(error.clone())
+                })
             }
         };
-        if effect.holds(state) {
-            return Ok(());
-        }
-        if let Some(state) = state {
-            last = format!(
+        Ok(if effect.holds(Some(state)) {
+            Poll::Done(())
+        } else {
+            Poll::NotYet(format!(
                 "in recovery: {}, receiver: {}",
                 state.in_recovery,
                 state
                     .wal_receiver
                     .as_ref()
                     .map_or("none", |receiver| receiver.status.as_str())
-            );
-        }
-        tokio::time::sleep(PROBE_INTERVAL).await;
-    }
-    Err(WaitError {
-        instance: target.name.clone(),
-        effect,
-        last_seen: last,
+            ))
+        })
     })
+    .await;
+    match polled {
+        Ok(Polled::Done(())) => Ok(()),
+        Ok(Polled::TimedOut { last_seen }) => Err(WaitError {
+            instance: target.name.clone(),
+            effect,
+            last_seen,
+        }),
+        Err(never) => match never {},
+    }
 }

@@ -17,6 +17,7 @@
 //! [`SessionError`]: crate::SessionError
 //! [`SessionError::kind`]: crate::SessionError::kind
 
+use crate::poll::{remaining, Poll, Polled};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -270,45 +271,25 @@ fn first_value(
         .map_err(|error| SessionError::Unreadable { what, error })
 }
 
-/// The time left before `deadline`.
-fn remaining(deadline: Instant) -> Duration {
-    deadline.saturating_duration_since(Instant::now())
-}
-
-/// One poll of a condition: it holds (with a value), or not yet (with what was seen).
-enum Poll<T> {
-    Done(T),
-    NotYet(String),
-}
-
-/// Polls `check` (given the time left) until it returns `Ok(Poll::Done(_))`, or fails (`Err`), or
-/// until `deadline`: then [`SessionError::NotYet`] naming `awaited`, the caller's `timeout` and
-/// what the last poll saw.
+/// [`crate::poll::poll_until`] over a session, every [`POLL_INTERVAL`]: at the deadline,
+/// [`SessionError::NotYet`] naming `awaited`, the caller's `timeout` and what the last look saw.
 async fn poll_until<T, F, Fut>(
     deadline: Instant,
     timeout: Duration,
     awaited: &'static str,
-    mut check: F,
+    check: F,
 ) -> Result<T, SessionError>
 where
     F: FnMut(Duration) -> Fut,
     Fut: Future<Output = Result<Poll<T>, SessionError>>,
 {
-    loop {
-        let left = remaining(deadline);
-        let last_seen = match check(left).await? {
-            Poll::Done(value) => return Ok(value),
-            Poll::NotYet(last_seen) => last_seen,
-        };
-        if Instant::now() + POLL_INTERVAL >= deadline {
-            return Err(SessionError::NotYet {
-                awaited,
-                timeout,
-                last_seen,
-            });
-        }
-        // The interval between two polls; the deadline above bounds the wait.
-        tokio::time::sleep(POLL_INTERVAL).await;
+    match crate::poll::poll_until(deadline, POLL_INTERVAL, check).await? {
+        Polled::Done(value) => Ok(value),
+        Polled::TimedOut { last_seen } => Err(SessionError::NotYet {
+            awaited,
+            timeout,
+            last_seen,
+        }),
     }
 }
 
