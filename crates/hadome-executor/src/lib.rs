@@ -48,6 +48,7 @@ mod carry;
 mod command;
 mod execute;
 mod plan;
+mod preflight;
 mod preserve;
 mod step;
 mod wait;
@@ -58,6 +59,7 @@ pub use crate::command::{
 };
 pub use crate::execute::{execute, CountError, CountRows, StepError};
 pub use crate::plan::{check_configured, plan, NotConfigured};
+pub use crate::preflight::{preflight, PreflightError};
 pub use crate::preserve::{preserve, put_back, PreserveError};
 pub use crate::step::Step;
 pub use crate::wait::{wait_for, Effect, WaitError, EFFECT_TIMEOUT};

@@ -536,6 +536,28 @@ fn quote_literal(value: &str) -> String {
     }
 }
 
+/// Whether a PostgreSQL server answers at the address `conninfo` names (a standby's
+/// `primary_conninfo`: where it reaches its upstream), within `timeout`: a pre-flight check,
+/// before a plan destroys what it means to rebuild from there (issue 18). A server that answers
+/// at all — even to refuse the credentials, which hadome may not have (a `primary_conninfo` is
+/// read without its password) — is reachable; a connection refused, reset or unanswered is not.
+/// It reads nothing and changes nothing.
+pub async fn answers_at(conninfo: &str, timeout: Duration) -> Result<String, SessionError> {
+    let config = connect_config(conninfo, timeout, crate::APPLICATION_NAME)
+        .map_err(|error| SessionError::Conninfo { error })?;
+    match tokio::time::timeout(timeout, config.connect(tokio_postgres::NoTls)).await {
+        Ok(Ok(_connected)) => Ok("it accepts connections".to_owned()),
+        Ok(Err(error)) if error.as_db_error().is_some() => Ok(format!(
+            "it answers (and refuses hadome's own connection: {})",
+            error
+                .as_db_error()
+                .map_or_else(String::new, |db| db.message().to_owned())
+        )),
+        Ok(Err(error)) => Err(SessionError::Connect { error }),
+        Err(_) => Err(SessionError::ConnectTimedOut { timeout }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use hadome_core::estate::Estate;
 use hadome_core::fact::ProbeOutcome;
 use hadome_core::finding::{Severity, Verdict};
 use hadome_core::interlock::{self, Assessment};
-use hadome_executor::{carry_out, check_configured, plan, Outcome, Recorder, Step};
+use hadome_executor::{carry_out, check_configured, plan, preflight, Outcome, Recorder, Step};
 use hadome_journal::{Journal, Override};
 use serde_json::{json, Value};
 
@@ -185,6 +185,20 @@ pub(crate) async fn run(options: RunOptions) -> Result<u8, CliError> {
             Verdict::NeedsHuman => exit_code::NEEDS_HUMAN,
         });
     }
+
+    // Never worse (issue 18): a plan whose constructive half cannot work is refused before its
+    // intent, so nothing is moved aside for a copy that cannot be made.
+    let checked =
+        preflight(&pass.estate, &steps)
+            .await
+            .map_err(|error| CliError::CannotProceed {
+                message: format!("pre-flight: {error}; nothing was done"),
+                hint: error.hint(),
+            })?;
+    for check in &checked {
+        text.push_str(&format!("  pre-flight: {check}\n"));
+    }
+    report["preflight"] = json!(checked);
 
     let overrides: Vec<Override> = options
         .overrides

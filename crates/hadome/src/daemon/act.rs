@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hadome_core::action::Action;
 use hadome_core::supervise::{Command, Escalation};
-use hadome_executor::{carry_out, plan, Outcome, Recorder, Step};
+use hadome_executor::{carry_out, plan, preflight, Outcome, Recorder, Step};
 use hadome_journal::hold_lease;
 
 use super::{log, Daemon, ACTOR};
@@ -51,14 +51,38 @@ impl Daemon {
                 }
             }
             Command::Rebuild {
+                cluster,
                 target,
                 source,
                 reason,
-                ..
             } => {
+                // The daemon does not act on a member it cannot help (issue 18): a rebuild
+                // whose source the target cannot reach would move its data aside for nothing.
+                let action = Action::Rebuild {
+                    target: target.clone(),
+                    source: source.clone(),
+                };
+                let steps = plan(&self.estate, &action);
+                if let Err(error) = preflight(&self.estate, &steps).await {
+                    log(&format!(
+                        "not rebuilding `{target}` from `{source}`: pre-flight: {error}"
+                    ));
+                    if self.refused_rebuilds.insert(target.clone()) {
+                        self.escalate(Escalation {
+                            cluster,
+                            subject: target,
+                            rule: hadome_core::rule::REPLICATION_STALLED,
+                            message: format!(
+                                "{reason}; hadome does not rebuild it now: pre-flight: {error}"
+                            ),
+                        })
+                        .await?;
+                    }
+                    return Ok(());
+                }
+                self.refused_rebuilds.remove(&target);
                 log(&format!("rebuilding `{target}` from `{source}`: {reason}"));
-                self.act(Action::Rebuild { target, source }, &reason)
-                    .await?;
+                self.act_steps(action, steps, &reason).await?;
             }
             Command::Fence { target, reason, .. } => {
                 log(&format!("fencing `{target}`: {reason}"));
@@ -117,11 +141,6 @@ impl Daemon {
     }
 
     /// An automated action through the same executor as `hadome run`.
-    async fn act(&self, action: Action, reason: &str) -> Result<bool, CliError> {
-        let steps = plan(&self.estate, &action);
-        self.act_steps(action, steps, reason).await
-    }
-
     async fn act_steps(
         &self,
         action: Action,

@@ -73,6 +73,8 @@ struct Daemon {
     jobs: Option<BackupJobs>,
     /// Intents an earlier daemon left open, until this daemon holds their cluster's lease.
     left_open: Vec<hadome_journal::OpenIntent>,
+    /// Standbys whose rebuild a pre-flight refused, escalated once until one passes.
+    refused_rebuilds: BTreeSet<String>,
 }
 
 /// `hadome daemon`.
@@ -94,6 +96,7 @@ pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> 
             .filter(|value| !value.is_empty()),
         jobs,
         left_open: Vec::new(),
+        refused_rebuilds: BTreeSet::new(),
     };
     log(&format!(
         "supervising {} instance(s) in {} cluster(s) every {} s as `{}` (journal {})",

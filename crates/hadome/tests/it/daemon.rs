@@ -1642,3 +1642,56 @@ async fn a_hung_primary_that_looks_crashed_is_failed_over_when_its_restart_fails
     passes(&lab, "trio", 3).await;
     assert_eq!(writable(&lab).await, [new], "one primary");
 }
+
+/// Issue 18: a network cut between db-1 and db-3, longer than the lab's `stall_seconds` (5 s),
+/// under writes, then healed: db-3 catches up on its own. The daemon escalates the stall once,
+/// with its cause, and never moves db-3's data aside, restarts or rebuilds it, or pauses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_standby_is_escalated_once_and_catches_up_on_its_own_after_the_heal() {
+    let lab = lab("trio").await;
+    let (load, daemon) = supervised_under_load(&lab).await;
+    let data_dir = lab.data_dir("db-3").unwrap();
+    let cut = |heal: bool| {
+        let link = ("db-1".to_owned(), "db-3".to_owned());
+        if heal {
+            Fault::Heal {
+                upstream: link.0,
+                standby: link.1,
+            }
+        } else {
+            Fault::Cut {
+                upstream: link.0,
+                standby: link.1,
+            }
+        }
+    };
+    lab.fault(&cut(false)).await.unwrap();
+    daemon
+        .wait_for_log(
+            "the daemon to escalate db-3's stall",
+            "hadome does not rebuild it",
+            1,
+        )
+        .await;
+    // The cut lasts a while longer: the escalation is not repeated, nothing is done.
+    passes(&lab, "trio", 10).await;
+    lab.fault(&cut(true)).await.unwrap();
+    write_row(&lab, "db-1", "after-the-heal").await;
+    wait_for_row(&lab, "db-3", "after-the-heal").await;
+    passes(&lab, "trio", 2).await;
+
+    assert!(
+        crate::support::asides(&data_dir).is_empty(),
+        "db-3's data directory was never moved"
+    );
+    let acted = intents(&lab);
+    assert!(acted.is_empty(), "nothing was done: {acted:#?}");
+    let escalations = journal(&lab).escalations_since(Timestamp(0)).unwrap();
+    assert_eq!(escalations.len(), 1, "{escalations:#?}");
+    assert_eq!(escalations[0].rule, "replication-stalled");
+    assert_eq!(escalations[0].subject, "db-3");
+    assert!(journal(&lab).paused().unwrap().is_empty());
+    let report = load.stop().await;
+    let verified = lab.verify("db-1", &load_log(&lab)).await.unwrap();
+    assert_eq!(verified.missing, 0, "{report:?} {verified:?}");
+}

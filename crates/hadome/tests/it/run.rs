@@ -333,3 +333,66 @@ async fn a_rebuild_that_fails_after_the_move_aside_puts_the_data_back_and_starts
     let intent = journal(&lab).open_intents().unwrap();
     assert!(intent.is_empty(), "the intent is closed: {intent:#?}");
 }
+
+/// Issue 18: a rebuild whose source the target cannot reach (the cut that stopped its stream) is
+/// refused by its pre-flight, exit 5 (cannot proceed), with nothing moved and no intent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_across_a_cut_is_refused_by_its_preflight_and_changes_nothing() {
+    let lab = lab("trio").await;
+    let config = lab.dir().join("estate.toml");
+    let data_dir = lab.data_dir("db-3").unwrap();
+    lab.fault(&Fault::Cut {
+        upstream: "db-1".into(),
+        standby: "db-3".into(),
+    })
+    .await
+    .unwrap();
+
+    let refused = run_hadome(
+        &[
+            "run",
+            "rebuild",
+            "db-3",
+            "--from",
+            "db-1",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(refused.status.code(), Some(5), "{}", show(&refused));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("pre-flight: `db-3` cannot reach its upstream")
+            && stderr.contains("nothing was done"),
+        "{}",
+        show(&refused)
+    );
+    assert!(asides(&data_dir).is_empty(), "nothing was moved aside");
+    assert!(data_dir.join("PG_VERSION").exists());
+    let journal = journal(&lab);
+    assert!(journal.open_intents().unwrap().is_empty());
+    assert!(
+        journal
+            .events_since(hadome_core::fact::Timestamp(0))
+            .unwrap()
+            .iter()
+            .all(|event| event.kind != hadome_journal::KIND_INTENT),
+        "no intent was recorded"
+    );
+
+    // Healed, it catches up on its own; and the pre-flight lets a rebuild through again.
+    lab.fault(&Fault::Heal {
+        upstream: "db-1".into(),
+        standby: "db-3".into(),
+    })
+    .await
+    .unwrap();
+    write_row(&lab, "db-1", "after-the-heal").await;
+    wait_for_row(&lab, "db-3", "after-the-heal").await;
+    let (code, dry) = hadome_json(
+        &config,
+        &["run", "rebuild", "db-3", "--from", "db-1", "--dry-run"],
+    );
+    assert_eq!(code, 0, "{dry:#}");
+}
