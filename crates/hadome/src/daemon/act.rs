@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use hadome_core::action::Action;
+use hadome_core::fact::ProbeOutcome;
 use hadome_core::supervise::{Command, Escalation};
 use hadome_executor::{carry_out, plan, preflight, Outcome, Recorder, Step};
 use hadome_journal::hold_lease;
@@ -91,7 +92,10 @@ impl Daemon {
                     .await?;
             }
             Command::Failover(plan) => self.failover(plan).await?,
-            Command::Escalate(escalation) => self.escalate(escalation).await?,
+            Command::Escalate(escalation) => {
+                let escalation = self.with_cause(escalation).await;
+                self.escalate(escalation).await?
+            }
             Command::Pause { escalation } => {
                 let (at, target, reason) = (
                     wall_clock(),
@@ -105,6 +109,34 @@ impl Daemon {
             }
         }
         Ok(())
+    }
+
+    /// A standby's `replication-stalled` escalation with the cause as hadome can see it: whether
+    /// its upstream answers at the address the standby uses (its `primary_conninfo`). A network
+    /// cut then reads "cannot reach …", not only "not streaming" (issue 18).
+    async fn with_cause(&self, mut escalation: Escalation) -> Escalation {
+        if escalation.rule != hadome_core::rule::REPLICATION_STALLED {
+            return escalation;
+        }
+        let Some(standby) = self.estate.instance(&escalation.subject) else {
+            return escalation;
+        };
+        let timeout = Duration::from_secs_f64(self.estate.probe_timeout_seconds.max(0.1));
+        let probe = hadome_observer::observe_instance(standby, timeout).await;
+        let ProbeOutcome::Answered(state) = &probe.outcome else {
+            return escalation;
+        };
+        if state.primary_conninfo.is_empty() {
+            return escalation;
+        }
+        let cause = match hadome_observer::answers_at(&state.primary_conninfo, timeout).await {
+            Ok(how) => format!("its upstream answers at the address it uses ({how})"),
+            Err(error) => format!(
+                "it cannot reach its upstream at the address its primary_conninfo names: {error}"
+            ),
+        };
+        escalation.message = format!("{}; cause: {cause}", escalation.message);
+        escalation
     }
 
     /// Journals an escalation, then sends it to the webhook (and journals how that went).

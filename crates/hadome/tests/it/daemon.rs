@@ -1690,6 +1690,13 @@ async fn a_cut_standby_is_escalated_once_and_catches_up_on_its_own_after_the_hea
     assert_eq!(escalations.len(), 1, "{escalations:#?}");
     assert_eq!(escalations[0].rule, "replication-stalled");
     assert_eq!(escalations[0].subject, "db-3");
+    assert!(
+        escalations[0].message.contains(
+            "cause: it cannot reach its upstream at the address its primary_conninfo names"
+        ),
+        "the cut is named as the cause: {}",
+        escalations[0].message
+    );
     assert!(journal(&lab).paused().unwrap().is_empty());
     let report = load.stop().await;
     let verified = lab.verify("db-1", &load_log(&lab)).await.unwrap();
