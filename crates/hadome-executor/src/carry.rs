@@ -12,7 +12,7 @@ use hadome_core::action::Action;
 use hadome_core::estate::Estate;
 
 use crate::execute::{execute, CountRows};
-use crate::preserve::move_aside;
+use crate::preserve::{move_aside, preserved as preserved_detail};
 use crate::step::Step;
 
 /// How a step, or a whole plan, ended: the text journaled with it.
@@ -85,31 +85,17 @@ pub async fn carry_out<R: Recorder>(
     for step in steps {
         let done = match step {
             // Moved aside here rather than through `execute`, to know where it went.
-            Step::Preserve { instance, data_dir } => match move_aside(data_dir, "aside") {
-                Ok(Some(aside)) => {
-                    let detail = format!("moved to `{}`", aside.display());
-                    preserved.push((instance.clone(), data_dir.clone(), aside));
-                    Outcome { ok: true, detail }
-                }
-                Ok(None) => Outcome {
-                    ok: true,
-                    detail: format!(
-                        "nothing to preserve: `{}` does not exist",
-                        data_dir.display()
-                    ),
-                },
-                Err(error) => Outcome {
-                    ok: false,
-                    detail: error.to_string(),
-                },
-            },
-            _ => match execute(estate, step, rows).await {
-                Ok(detail) => Outcome { ok: true, detail },
-                Err(error) => Outcome {
-                    ok: false,
-                    detail: error.to_string(),
-                },
-            },
+            Step::Preserve { instance, data_dir } => {
+                let moved = move_aside(data_dir, "aside").map(|aside| {
+                    let detail = preserved_detail(data_dir, aside.as_deref());
+                    if let Some(aside) = aside {
+                        preserved.push((instance.clone(), data_dir.clone(), aside));
+                    }
+                    detail
+                });
+                outcome_of(moved)
+            }
+            _ => outcome_of(execute(estate, step, rows).await),
         };
         recorder.step(&intent, step, &done).await?;
         if done.ok {
@@ -183,8 +169,7 @@ async fn put_back<R: Recorder>(
         data_dir: data_dir.to_owned(),
         aside: aside.to_owned(),
     };
-    let moved = execute(estate, &step, rows).await;
-    let done = outcome_of(&moved);
+    let done = outcome_of(execute(estate, &step, rows).await);
     recorder.step(intent, &step, &done).await?;
     if !done.ok {
         return Ok(format!(
@@ -202,8 +187,7 @@ async fn put_back<R: Recorder>(
         ));
     }
     let start_step = Step::Start(instance.to_owned());
-    let started = execute(estate, &start_step, rows).await;
-    let done = outcome_of(&started);
+    let done = outcome_of(execute(estate, &start_step, rows).await);
     recorder.step(intent, &start_step, &done).await?;
     Ok(if done.ok {
         format!("`{instance}`'s data directory was put back in place and `{instance}` started as it was")
@@ -216,12 +200,10 @@ async fn put_back<R: Recorder>(
     })
 }
 
-fn outcome_of(result: &Result<String, crate::execute::StepError>) -> Outcome {
+/// A step's result as its journaled outcome.
+fn outcome_of<E: std::fmt::Display>(result: Result<String, E>) -> Outcome {
     match result {
-        Ok(detail) => Outcome {
-            ok: true,
-            detail: detail.clone(),
-        },
+        Ok(detail) => Outcome { ok: true, detail },
         Err(error) => Outcome {
             ok: false,
             detail: error.to_string(),

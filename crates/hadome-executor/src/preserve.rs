@@ -49,13 +49,20 @@ pub enum PreserveError {
 /// Moves `data_dir` aside to `DATA.hadome-aside-YYYYMMDDTHHMMSSZ` (with `-2`, `-3` … when that
 /// exists); nothing is deleted. Returns what was done: where it went, or that there was nothing.
 pub fn preserve(data_dir: &Path) -> Result<String, PreserveError> {
-    Ok(match move_aside(data_dir, "aside")? {
+    let aside = move_aside(data_dir, "aside")?;
+    Ok(preserved(data_dir, aside.as_deref()))
+}
+
+/// What a preserve did, as its step's detail: where the data directory went, or that there was
+/// nothing to move.
+pub(crate) fn preserved(data_dir: &Path, aside: Option<&Path>) -> String {
+    match aside {
         Some(aside) => format!("moved to `{}`", aside.display()),
         None => format!(
             "nothing to preserve: `{}` does not exist",
             data_dir.display()
         ),
-    })
+    }
 }
 
 /// Moves `data_dir` to `DATA.hadome-WHY-STAMP`; `None` when it does not exist.

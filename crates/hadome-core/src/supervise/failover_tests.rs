@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::tests::{failover_to, hang_primary, primary, standby, World, MB};
+use super::test_world::{failover_to, hang_primary, primary, standby, World, MB};
 use super::*;
 use crate::position::{Lsn, TimelineSwitch};
 use crate::rule;

@@ -47,6 +47,10 @@ mod failover_tests;
 mod primary;
 mod standbys;
 #[cfg(test)]
+mod standbys_tests;
+#[cfg(test)]
+mod test_world;
+#[cfg(test)]
 mod tests;
 mod watch;
 

@@ -250,10 +250,8 @@ impl Recorder for Automated<'_> {
     }
 
     async fn outcome(&mut self, intent: &i64, outcome: &Outcome) -> Result<(), CliError> {
-        let (intent, ok, detail) = (*intent, outcome.ok, outcome.detail.clone());
         self.daemon
-            .journal
-            .call(move |journal| journal.record_outcome(intent, wall_clock(), ok, &detail))
+            .close(*intent, outcome.ok, &outcome.detail)
             .await
     }
 }

@@ -305,29 +305,4 @@ impl Daemon {
             std::future::pending::<()>().await;
         }
     }
-
-    pub(super) async fn step(
-        &self,
-        intent: i64,
-        step: &str,
-        ok: bool,
-        detail: &str,
-    ) -> Result<(), CliError> {
-        log(&format!(
-            "  {} {step}: {detail}",
-            if ok { "done" } else { "FAILED" }
-        ));
-        let (step, detail) = (step.to_owned(), detail.to_owned());
-        self.journal
-            .call(move |journal| journal.record_step(intent, wall_clock(), &step, ok, &detail))
-            .await
-    }
-
-    pub(super) async fn close(&self, intent: i64, ok: bool, detail: &str) -> Result<(), CliError> {
-        log(&format!("intent #{intent}: {detail}"));
-        let detail = detail.to_owned();
-        self.journal
-            .call(move |journal| journal.record_outcome(intent, wall_clock(), ok, &detail))
-            .await
-    }
 }

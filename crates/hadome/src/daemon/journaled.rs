@@ -1,6 +1,7 @@
 //! The daemon's journal on tokio's blocking pool ([`Journaled`]: SQLite calls are short, but they
 //! are blocking I/O), and what each pass reads from it for the supervisor: the clusters a person's
-//! `hadome run` holds, the paused targets, and the budgets spent.
+//! `hadome run` holds, the paused targets, and the budgets spent; and each step and outcome of an
+//! automated intent, logged and journaled.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -9,7 +10,8 @@ use hadome_core::fact::Timestamp;
 use hadome_core::supervise::Spent;
 use hadome_journal::{hold_lease, Journal, JournalError};
 
-use super::{Daemon, ACTOR};
+use super::{log, Daemon, ACTOR};
+use crate::clock::wall_clock;
 use crate::error::CliError;
 
 /// The journal, shared with the blocking pool.
@@ -104,6 +106,35 @@ impl Daemon {
                 }
                 Ok((paused, spent))
             })
+            .await
+    }
+}
+
+impl Daemon {
+    /// Logs one step of an intent and journals it.
+    pub(super) async fn step(
+        &self,
+        intent: i64,
+        step: &str,
+        ok: bool,
+        detail: &str,
+    ) -> Result<(), CliError> {
+        log(&format!(
+            "  {} {step}: {detail}",
+            if ok { "done" } else { "FAILED" }
+        ));
+        let (step, detail) = (step.to_owned(), detail.to_owned());
+        self.journal
+            .call(move |journal| journal.record_step(intent, wall_clock(), &step, ok, &detail))
+            .await
+    }
+
+    /// Logs the outcome of an intent and journals it.
+    pub(super) async fn close(&self, intent: i64, ok: bool, detail: &str) -> Result<(), CliError> {
+        log(&format!("intent #{intent}: {detail}"));
+        let detail = detail.to_owned();
+        self.journal
+            .call(move |journal| journal.record_outcome(intent, wall_clock(), ok, &detail))
             .await
     }
 }
