@@ -19,6 +19,8 @@
 #        crash            hadome lab fault crash db-1             (kill -9 of the postmaster)
 #        hang             hadome lab fault hang db-1              (SIGSTOP of the whole instance)
 #        hang-postmaster  hadome lab fault hang-postmaster db-1   (SIGSTOP of the postmaster only)
+#        isolate-hang     hadome lab fault isolate db-1, then hang db-1: a hung primary that
+#                         looks crashed (its client port resets at once; issue 18's second case)
 #      t0 is taken just before the fault command starts;
 #   3. every node gets a psql INSERT every 100 ms (connect_timeout=2, a new connection each);
 #      "failover s" = t0 -> the first probe INSERT that committed on any node;
@@ -87,7 +89,7 @@ PRIMARY=db-1 # the trio's primary, the node every fault hits
 
 case "$SUPERVISOR" in daemon | standin) ;; *) echo "SUPERVISOR must be daemon or standin" >&2; exit 2 ;; esac
 for fault in $FAULTS; do
-  case "$fault" in crash | hang | hang-postmaster | isolate) ;; *) echo "unknown fault $fault (crash hang hang-postmaster isolate)" >&2; exit 2 ;; esac
+  case "$fault" in crash | hang | hang-postmaster | isolate | isolate-hang) ;; *) echo "unknown fault $fault (crash hang hang-postmaster isolate isolate-hang)" >&2; exit 2 ;; esac
 done
 
 # ------------------------------------------------------------------ the Patroni side
@@ -490,7 +492,12 @@ run_trial() { # FAULT N
     settle # with the writer still running
     stop_writer
   else
-    "$HADOME" lab fault --dir "$LAB" "$fault" "$PRIMARY" >>"$TRIAL_LOGS/faults.txt"
+    if [ "$fault" = isolate-hang ]; then
+      "$HADOME" lab fault --dir "$LAB" isolate "$PRIMARY" >>"$TRIAL_LOGS/faults.txt"
+      "$HADOME" lab fault --dir "$LAB" hang "$PRIMARY" >>"$TRIAL_LOGS/faults.txt"
+    else
+      "$HADOME" lab fault --dir "$LAB" "$fault" "$PRIMARY" >>"$TRIAL_LOGS/faults.txt"
+    fi
     t1=$(now_ns) # when the fault command returned (its effect verified)
     deadline=$((t0 + FAILOVER_BOUND_S * 1000000000))
     start_probes "$deadline"
@@ -514,6 +521,9 @@ run_trial() { # FAULT N
         resume=resumed
       else
         resume="nothing to resume"
+      fi
+      if [ "$fault" = isolate-hang ]; then # its client port back, for the settle's probes
+        "$HADOME" lab fault --dir "$LAB" rejoin "$PRIMARY" >>"$TRIAL_LOGS/faults.txt" 2>&1 || true
       fi
     fi
     settle

@@ -351,6 +351,7 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
         notify,
         backups,
         snapshots,
+        hosts: Vec::new(),
     })
 }
 

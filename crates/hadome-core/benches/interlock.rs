@@ -63,6 +63,7 @@ fn fixture() -> (Estate, Facts, History) {
         notify: Default::default(),
         backups: Vec::new(),
         snapshots: Vec::new(),
+        hosts: Vec::new(),
     };
     let mut facts = Facts::default();
     let mut history = History::default();

@@ -24,6 +24,9 @@ pub struct Estate {
     pub backups: Vec<Backup>,
     /// Snapshots, in the order of the file.
     pub snapshots: Vec<Snapshot>,
+    /// Hosts declared with `[[host]]`, in the order of the file (an instance's `host` need not be
+    /// declared: then hadome knows only its name).
+    pub hosts: Vec<crate::host::Host>,
 }
 
 /// What a backup is made of, and so how hadome checks its structure.
@@ -260,6 +263,11 @@ impl Estate {
     /// A backup by name.
     pub fn backup(&self, name: &str) -> Option<&Backup> {
         self.backups.iter().find(|backup| backup.name == name)
+    }
+
+    /// A declared host by name.
+    pub fn host(&self, name: &str) -> Option<&crate::host::Host> {
+        self.hosts.iter().find(|host| host.name == name)
     }
 
     /// The cluster `instance` belongs to.

@@ -90,6 +90,8 @@ pub struct Facts {
     /// Per path of interest (snapshot and backup locations, what they protect, data
     /// directories), the filesystem that holds it; missing when it could not be looked up.
     pub storage: BTreeMap<PathBuf, Storage>,
+    /// Per declared host, what reading its facts returned (missing: not read).
+    pub hosts: BTreeMap<String, crate::host::HostProbe>,
 }
 
 /// One probe of one instance.
@@ -503,6 +505,8 @@ pub struct History {
     pub last_known: BTreeMap<String, LastKnown>,
     /// Per backup name, the copies hadome made and the restore tests.
     pub backups: BTreeMap<String, BackupHistory>,
+    /// Per host, the boots hadome saw and the final images it took.
+    pub hosts: BTreeMap<String, crate::host::HostHistory>,
 }
 
 /// An instance as it was the last time it answered.

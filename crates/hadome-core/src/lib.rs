@@ -11,6 +11,7 @@
 //! - [`action::Action`]: what someone proposes to do;
 //! - [`backup`]: backups and snapshots as facts, and what the journal remembers of them;
 //! - [`finding::Finding`] and [`finding::Verdict`]: what the interlocks say;
+//! - [`host`]: hosts, their facts (boots, systemd units, data paths) and history;
 //! - [`target`]: kinds of targets and their placement on hosts;
 //! - [`suggest::closest`]: "did you mean" for a mistyped name;
 //! - [`supervise`]: the daemon's decisions, and the failover as its own state machine.
@@ -22,6 +23,7 @@ pub mod backup;
 pub mod estate;
 pub mod fact;
 pub mod finding;
+pub mod host;
 pub mod interlock;
 pub mod position;
 pub mod rule;

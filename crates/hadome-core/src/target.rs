@@ -77,12 +77,14 @@ impl Estate {
         }
     }
 
-    /// Every host the estate names, as the placement of its targets: sorted, each once.
-    pub fn hosts(&self) -> Vec<&str> {
+    /// Every host the estate names, declared (`[[host]]`) or as the placement of its targets:
+    /// sorted, each once.
+    pub fn host_names(&self) -> Vec<&str> {
         let mut hosts: Vec<&str> = self
             .instances
             .iter()
             .map(|instance| instance.host.as_str())
+            .chain(self.hosts.iter().map(|host| host.name.as_str()))
             .collect();
         hosts.sort_unstable();
         hosts.dedup();
@@ -96,7 +98,7 @@ impl Estate {
             .instances
             .iter()
             .map(|instance| TargetRef::instance(&instance.name));
-        let hosts = self.hosts().into_iter().map(TargetRef::host);
+        let hosts = self.host_names().into_iter().map(TargetRef::host);
         instances.chain(hosts).collect()
     }
 
@@ -158,13 +160,14 @@ mod tests {
             notify: Default::default(),
             backups: Vec::new(),
             snapshots: Vec::new(),
+            hosts: Vec::new(),
         }
     }
 
     #[test]
     fn a_host_knows_what_it_carries() {
         let estate = estate();
-        assert_eq!(estate.hosts(), ["pg-a", "pg-b"]);
+        assert_eq!(estate.host_names(), ["pg-a", "pg-b"]);
         assert_eq!(
             estate.placed_on("pg-a"),
             [TargetRef::instance("db-1"), TargetRef::instance("db-3")]

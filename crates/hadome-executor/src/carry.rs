@@ -272,6 +272,7 @@ mod tests {
             notify: Default::default(),
             backups: Vec::new(),
             snapshots: Vec::new(),
+            hosts: Vec::new(),
         }
     }
 

@@ -177,6 +177,7 @@ mod tests {
             notify: Default::default(),
             backups: Vec::new(),
             snapshots: Vec::new(),
+            hosts: Vec::new(),
         }
     }
 

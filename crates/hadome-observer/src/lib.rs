@@ -436,6 +436,7 @@ mod tests {
                 notify: Default::default(),
                 backups: Vec::new(),
                 snapshots: Vec::new(),
+                hosts: Vec::new(),
             };
             let facts = observe(&estate).await;
             assert!(

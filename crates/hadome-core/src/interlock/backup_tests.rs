@@ -56,6 +56,7 @@ fn estate() -> Estate {
             restore_test_every_seconds: None,
         }],
         snapshots: Vec::new(),
+        hosts: Vec::new(),
     }
 }
 

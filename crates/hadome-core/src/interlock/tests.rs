@@ -53,6 +53,7 @@ fn estate(members: &[&str]) -> Estate {
         notify: Default::default(),
         backups: Vec::new(),
         snapshots: Vec::new(),
+        hosts: Vec::new(),
     }
 }
 

@@ -49,6 +49,7 @@ pub(super) fn estate() -> Estate {
         notify: Default::default(),
         backups: Vec::new(),
         snapshots: Vec::new(),
+        hosts: Vec::new(),
     }
 }
 

@@ -47,6 +47,7 @@ fn estate_of(lab: &Lab, user: &str, probe_timeout_seconds: f64) -> Estate {
         notify: Default::default(),
         backups: Vec::new(),
         snapshots: Vec::new(),
+        hosts: Vec::new(),
     }
 }
 
