@@ -1649,23 +1649,34 @@ async fn a_hung_primary_that_looks_crashed_is_failed_over_when_its_restart_fails
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_standby_is_escalated_once_and_catches_up_on_its_own_after_the_heal() {
     let lab = lab("trio").await;
-    let (load, daemon) = supervised_under_load(&lab).await;
+    a_cut_healed_after(&lab, Duration::ZERO).await;
+}
+
+/// Issue 18, the production case: a 60 s partition (a switch reboot, a cloud network blip) at
+/// the default `stall_seconds` (30 s): escalated once, never repaired, caught up after the heal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sixty_second_cut_at_the_default_stall_seconds_is_escalated_once_and_never_repaired() {
+    let lab = lab("trio").await;
+    edit_estate(&lab, |text| text.replace("stall_seconds = 5.0\n", ""));
+    a_cut_healed_after(&lab, Duration::from_secs(60)).await;
+}
+
+/// Cuts db-1 → db-3 under writes with the daemon supervising, waits for the one escalation, keeps
+/// the cut until it has lasted `length` (and for ten passes after the escalation at least), heals
+/// it, and checks that db-3 caught up on its own with nothing done to it.
+async fn a_cut_healed_after(lab: &TestLab, length: Duration) {
+    let (load, daemon) = supervised_under_load(lab).await;
     let data_dir = lab.data_dir("db-3").unwrap();
-    let cut = |heal: bool| {
-        let link = ("db-1".to_owned(), "db-3".to_owned());
+    let link = |heal: bool| {
+        let (upstream, standby) = ("db-1".to_owned(), "db-3".to_owned());
         if heal {
-            Fault::Heal {
-                upstream: link.0,
-                standby: link.1,
-            }
+            Fault::Heal { upstream, standby }
         } else {
-            Fault::Cut {
-                upstream: link.0,
-                standby: link.1,
-            }
+            Fault::Cut { upstream, standby }
         }
     };
-    lab.fault(&cut(false)).await.unwrap();
+    let cut_at = Instant::now();
+    lab.fault(&link(false)).await.unwrap();
     daemon
         .wait_for_log(
             "the daemon to escalate db-3's stall",
@@ -1674,19 +1685,21 @@ async fn a_cut_standby_is_escalated_once_and_catches_up_on_its_own_after_the_hea
         )
         .await;
     // The cut lasts a while longer: the escalation is not repeated, nothing is done.
-    passes(&lab, "trio", 10).await;
-    lab.fault(&cut(true)).await.unwrap();
-    write_row(&lab, "db-1", "after-the-heal").await;
-    wait_for_row(&lab, "db-3", "after-the-heal").await;
-    passes(&lab, "trio", 2).await;
+    passes(lab, "trio", 10).await;
+    // The partition's length is the scenario itself, not a wait for a condition.
+    tokio::time::sleep(length.saturating_sub(cut_at.elapsed())).await;
+    lab.fault(&link(true)).await.unwrap();
+    write_row(lab, "db-1", "after-the-heal").await;
+    wait_for_row(lab, "db-3", "after-the-heal").await;
+    passes(lab, "trio", 2).await;
 
     assert!(
         crate::support::asides(&data_dir).is_empty(),
         "db-3's data directory was never moved"
     );
-    let acted = intents(&lab);
+    let acted = intents(lab);
     assert!(acted.is_empty(), "nothing was done: {acted:#?}");
-    let escalations = journal(&lab).escalations_since(Timestamp(0)).unwrap();
+    let escalations = journal(lab).escalations_since(Timestamp(0)).unwrap();
     assert_eq!(escalations.len(), 1, "{escalations:#?}");
     assert_eq!(escalations[0].rule, "replication-stalled");
     assert_eq!(escalations[0].subject, "db-3");
@@ -1697,8 +1710,102 @@ async fn a_cut_standby_is_escalated_once_and_catches_up_on_its_own_after_the_hea
         "the cut is named as the cause: {}",
         escalations[0].message
     );
-    assert!(journal(&lab).paused().unwrap().is_empty());
+    assert!(journal(lab).paused().unwrap().is_empty());
+    let report = load.stop().await;
+    let verified = lab.verify("db-1", &load_log(lab)).await.unwrap();
+    assert_eq!(verified.missing, 0, "{report:?} {verified:?}");
+}
+
+/// Issue 18: a proven cause is still repaired. `stall db-3` removes the WAL db-3 needs from its
+/// upstream, so it can never catch up by itself: the daemon rebuilds it from db-1, its old data
+/// moved aside first, and it streams again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_whose_wal_was_removed_upstream_is_rebuilt_by_the_daemon() {
+    let lab = lab("trio").await;
+    // The fault first: it waits for db-3's own log to say the WAL is gone, which a daemon
+    // already supervising could have rebuilt away.
+    lab.fault(&Fault::Stall("db-3".into())).await.unwrap();
+    let (load, daemon) = supervised_under_load(&lab).await;
+    let data_dir = lab.data_dir("db-3").unwrap();
+
+    let rebuild = wait_until("the daemon to rebuild db-3", WAIT, || {
+        intents_on(&lab, "db-3")
+            .into_iter()
+            .find(|intent| intent.name == "rebuild" && intent.record.outcome.is_some())
+    })
+    .await;
+    assert!(rebuild.closed_ok(), "{rebuild:#?}\n{}", daemon.log());
+    let aside = crate::support::asides(&data_dir);
+    assert_eq!(aside.len(), 1, "the old data directory, aside: {aside:?}");
+    write_row(&lab, "db-1", "after-the-rebuild").await;
+    wait_for_row(&lab, "db-3", "after-the-rebuild").await;
     let report = load.stop().await;
     let verified = lab.verify("db-1", &load_log(&lab)).await.unwrap();
-    assert_eq!(verified.missing, 0, "{report:?} {verified:?}");
+    assert_eq!(verified.missing, 0, "{verified:?} {report:?}");
+}
+
+/// Issue 18: the daemon's rebuild fails after db-3's data directory was moved aside (its
+/// `rebuild_command` names a source it cannot use, a fault between the two steps): the old data
+/// directory is put back and db-3 started as it was, every attempt says so in the journal, and the
+/// rebuild budget ends in a pause with an escalation, never a standby without data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_rebuild_that_fails_after_the_move_aside_puts_the_data_back_and_starts_the_standby(
+) {
+    let lab = lab("trio").await;
+    edit_estate(&lab, |text| {
+        text.replace(
+            "\"db-3\", \"--from\", \"{source}\"",
+            "\"db-3\", \"--from\", \"db-9\"",
+        )
+    });
+    lab.fault(&Fault::Stall("db-3".into())).await.unwrap();
+    let (load, daemon) = supervised_under_load(&lab).await;
+    let data_dir = lab.data_dir("db-3").unwrap();
+
+    let paused = wait_until("the rebuild budget to pause db-3", WAIT, || {
+        journal(&lab)
+            .paused()
+            .unwrap()
+            .into_iter()
+            .find(|pause| pause.target == "db-3")
+    })
+    .await;
+    let failed: Vec<Intent> = intents_on(&lab, "db-3")
+        .into_iter()
+        .filter(|intent| intent.name == "rebuild")
+        .collect();
+    assert!(!failed.is_empty(), "{}", daemon.log());
+    for attempt in &failed {
+        assert!(!attempt.closed_ok(), "{attempt:#?}");
+        let detail = &attempt.record.outcome.as_ref().expect("closed").detail;
+        assert!(
+            detail.contains(
+                "`db-3`'s data directory was put back in place and `db-3` started as it was"
+            ),
+            "{detail}"
+        );
+    }
+    assert!(
+        crate::support::asides(&data_dir).is_empty(),
+        "nothing is left aside"
+    );
+    assert!(data_dir.join("PG_VERSION").exists(), "the data is in place");
+    let escalation = wait_until("the pause to be escalated", WAIT, || {
+        journal(&lab)
+            .escalations_since(Timestamp(0))
+            .unwrap()
+            .into_iter()
+            .find(|escalation| escalation.subject == "db-3")
+    })
+    .await;
+    assert_eq!(escalation.rule, "budget", "{escalation:#?} {paused:#?}");
+    // db-3 runs, on its own data, as the standby it was.
+    let status = lab.status().await.unwrap();
+    let db3 = status
+        .nodes
+        .iter()
+        .find(|node| node.name == "db-3")
+        .unwrap();
+    assert_eq!(db3.process, "running", "{status:#?}");
+    load.stop().await;
 }
