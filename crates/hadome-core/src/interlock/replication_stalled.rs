@@ -4,13 +4,15 @@
 //! is not streaming; when it streams from a standby that is itself stalled (a cascade is as stale
 //! as its feeder); or when a replication slot it relies on is `lost`, or reports a `wal_status`
 //! hadome does not know (it may be lost; it is reported, but proves nothing). The finding SHOULD name the
-//! cause it can prove: the WAL segment it needs is gone from every copy ahead of it, so it can
-//! never catch up. A streaming standby further behind than `max_replication_lag_bytes` is a warning.
+//! cause it can prove: the WAL segment it needs is gone from every copy ahead of it, or its
+//! history diverged from the primary's (it holds writes the primary lacks), so it can never catch
+//! up. A streaming standby further behind than `max_replication_lag_bytes` is a warning.
 //! Such a copy is never a source for a rebuild, nor a candidate for promotion.
 
 use crate::fact::{InstanceState, ReplicationSlot, WalStatus};
 use crate::finding::{human_bytes, Finding, Severity};
 use crate::interlock::view::View;
+use crate::position::PositionOrder;
 use crate::rule::REPLICATION_STALLED;
 
 /// Why `instance` is stalled, when it is (a critical reason), or lagging (a warning).
@@ -34,7 +36,7 @@ fn stall_depth(view: &View, instance: &str, depth: usize) -> Option<(Severity, S
 
     if !streaming {
         // With no primary answering, a standby that lost its stream is the failure's effect, not a stall.
-        let cause = wal_gone(view, instance, state);
+        let cause = wal_gone(view, instance, state).or_else(|| diverged(view, instance, state));
         if primaries.is_empty() && cause.is_none() {
             return None;
         }
@@ -95,7 +97,8 @@ fn stall_depth(view: &View, instance: &str, depth: usize) -> Option<(Severity, S
 }
 
 /// Whether standby `instance` can never catch up as it is, for a cause the facts prove: the WAL
-/// it needs next was removed from the primary, or a replication slot it relies on is lost. A
+/// it needs next was removed from the primary, its history diverged from the primary's, or a
+/// replication slot it relies on is lost. A
 /// standby that merely has no WAL receiver now (reconnecting after its primary restarted, or
 /// after a blip) is stalled for `check`, but not proven lost: the daemon waits before it
 /// rebuilds such a copy (`stall_seconds`).
@@ -103,8 +106,30 @@ pub(crate) fn cannot_catch_up(view: &View, instance: &str) -> bool {
     let Some(state) = view.fresh(instance).filter(|state| state.in_recovery) else {
         return false;
     };
-    (!view.streams(instance) && wal_gone(view, instance, state).is_some())
+    (!view.streams(instance)
+        && (wal_gone(view, instance, state).is_some() || diverged(view, instance, state).is_some()))
         || lost_slot(view, instance, state).is_some()
+}
+
+/// The cause of a stall, when the standby's history forked from the live primary's: each holds
+/// writes the other lacks, so it can never stream from that primary again (a rebuild would
+/// discard its own writes: `overwrite-older` asks a person first).
+fn diverged(view: &View, instance: &str, state: &InstanceState) -> Option<String> {
+    let cluster = view.cluster_of(instance)?;
+    view.live_primaries(cluster).into_iter().find_map(|primary| {
+        let theirs = &view.fresh(primary)?.position;
+        (state.position.compare(theirs) == PositionOrder::Divergent).then(|| {
+            let fork = state
+                .position
+                .fork_point(theirs)
+                .map_or(String::new(), |(timeline, lsn)| {
+                    format!(" after {lsn} on timeline {timeline}")
+                });
+            format!(
+                "its history diverged from the primary `{primary}`'s{fork}: it holds writes `{primary}` lacks, so it can never stream from it again"
+            )
+        })
+    })
 }
 
 /// The replication slot `instance` relies on, on any member, when its `wal_status` is `lost`.

@@ -4,7 +4,7 @@
 use super::test_world::*;
 use super::*;
 use crate::estate::OldPrimaryPolicy;
-use crate::position::Lsn;
+use crate::position::{DataPosition, Lsn, TimelineSwitch};
 use crate::rule;
 
 #[test]
@@ -241,4 +241,41 @@ fn a_standby_whose_wal_was_removed_upstream_is_rebuilt_at_once() {
         [("db-3".to_owned(), "db-1".to_owned())],
         "{decision:?}"
     );
+}
+
+#[test]
+fn a_standby_whose_history_diverged_is_a_proven_cause_but_its_rebuild_waits_for_a_person() {
+    // Issue 18: a diverged history is proven (it can never stream from the primary again), so
+    // the stall is not merely waited out; but the rebuild would discard the standby's own
+    // writes, so `overwrite-older` refuses it and the daemon escalates once instead.
+    let mut world = World::healthy();
+    world.step();
+    world.later(0.5);
+    let mut primary = primary(100 * MB);
+    primary.position = DataPosition {
+        timeline: 2,
+        history: Some(vec![TimelineSwitch {
+            timeline: 1,
+            switch_lsn: Lsn(50 * MB),
+        }]),
+        ..position(2, 100 * MB)
+    };
+    world.answer("db-1", primary);
+    // db-3 went on writing on timeline 1 past the fork at 50 MB.
+    world.answer("db-3", state(true, 60 * MB));
+    let decision = world.step();
+    assert!(rebuilds(&decision).is_empty(), "{decision:?}");
+    let told = escalations(&decision);
+    assert_eq!(told.len(), 1, "{decision:?}");
+    assert_eq!(told[0].subject, "db-3");
+    assert_eq!(told[0].rule, rule::OVERWRITE_OLDER, "{}", told[0].message);
+    assert!(
+        told[0]
+            .message
+            .contains("its history diverged from the primary `db-1`'s"),
+        "{}",
+        told[0].message
+    );
+    world.later(1.0);
+    assert!(escalations(&world.step()).is_empty(), "told once");
 }
