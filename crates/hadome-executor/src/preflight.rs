@@ -10,9 +10,11 @@
 //! - the target's upstream answers at the address the target itself uses (its
 //!   `primary_conninfo`, when the target answers): the closest hadome gets, from where it runs,
 //!   to "the source answers a replication connection from the target's side". Run over SSH from
-//!   the target's host, the check will be exact (issue 15).
-//!
-//! Not yet checked: room for the copy on the target's filesystem.
+//!   the target's host, the check will be exact (issue 15);
+//! - there is room for the copy beside the old data: the filesystem that holds the target's data
+//!   directory (where the old one stays, moved aside) has at least the source's databases' size
+//!   (`pg_database_size`) plus a tenth free. The data directory is read where hadome runs, as
+//!   the executor's move aside does; over SSH it will be read on the target's host (issue 15).
 
 use std::time::Duration;
 
@@ -47,6 +49,40 @@ pub enum PreflightError {
         /// What the connection attempt said.
         error: hadome_observer::SessionError,
     },
+    /// The source's size could not be read, so the room for the copy cannot be shown.
+    #[error("the size of `{from}`'s data could not be read ({error}): hadome cannot show there is room for the copy beside `{target}`'s old data")]
+    SizeUnknown {
+        /// The source.
+        from: String,
+        /// The target.
+        target: String,
+        /// What the query said.
+        error: hadome_observer::SessionError,
+    },
+    /// The target's filesystem could not be read.
+    #[error("the filesystem of `{path}` could not be read ({error}): hadome cannot show there is room for `{target}`'s copy")]
+    FilesystemUnknown {
+        /// The target.
+        target: String,
+        /// The path asked about.
+        path: std::path::PathBuf,
+        /// What statvfs said.
+        error: nix::errno::Errno,
+    },
+    /// No room for the copy beside the old data.
+    #[error("no room for the copy: `{from}`'s databases hold {needed} bytes, and the filesystem of `{path}` (where `{target}`'s old data stays, moved aside) has {free} bytes free; a rebuild would move its data aside and then fail to copy")]
+    NoRoom {
+        /// The target.
+        target: String,
+        /// The source.
+        from: String,
+        /// The target's data directory.
+        path: std::path::PathBuf,
+        /// Bytes free there for an unprivileged writer.
+        free: u64,
+        /// The source's size plus a tenth.
+        needed: u64,
+    },
 }
 
 impl PreflightError {
@@ -59,6 +95,17 @@ impl PreflightError {
             )),
             PreflightError::UpstreamUnreachable { target, .. } => Some(format!(
                 "repair the network path from `{target}` to its upstream; `hadome check` shows when it streams again"
+            )),
+            PreflightError::SizeUnknown { .. } => Some(
+                "grant hadome's role `pg_monitor` (docs/privileges.md), or rebuild by hand".to_owned(),
+            ),
+            PreflightError::FilesystemUnknown { path, .. } => Some(format!(
+                "check that `{}` exists and that hadome may read it",
+                path.display()
+            )),
+            PreflightError::NoRoom { path, .. } => Some(format!(
+                "free space on the filesystem of `{}`, or move the old data directory elsewhere by hand first",
+                path.display()
             )),
         }
     }
@@ -91,6 +138,7 @@ pub async fn preflight(estate: &Estate, steps: &[Step]) -> Result<Vec<String>, P
             });
         }
         passed.push(format!("`{source}` answers"));
+        passed.push(room_for_copy(target_instance, source_instance, timeout).await?);
         let upstream = match &to.outcome {
             ProbeOutcome::Answered(state) if !state.primary_conninfo.is_empty() => {
                 state.primary_conninfo.clone()
@@ -116,4 +164,69 @@ pub async fn preflight(estate: &Estate, steps: &[Step]) -> Result<Vec<String>, P
         }
     }
     Ok(passed)
+}
+
+/// Whether the filesystem of `target`'s data directory has room for a copy of `source` beside
+/// the old data (which stays there, moved aside): the source's databases plus a tenth.
+async fn room_for_copy(
+    target: &hadome_core::estate::Instance,
+    source: &hadome_core::estate::Instance,
+    timeout: Duration,
+) -> Result<String, PreflightError> {
+    let bytes = hadome_observer::data_bytes(source, timeout)
+        .await
+        .map_err(|error| PreflightError::SizeUnknown {
+            from: source.name.clone(),
+            target: target.name.clone(),
+            error,
+        })?;
+    let needed = bytes.saturating_add(bytes / 10);
+    let path = target.data_dir.clone();
+    let free = free_bytes(&path).map_err(|error| PreflightError::FilesystemUnknown {
+        target: target.name.clone(),
+        path: path.clone(),
+        error,
+    })?;
+    if free < needed {
+        return Err(PreflightError::NoRoom {
+            target: target.name.clone(),
+            from: source.name.clone(),
+            path,
+            free,
+            needed,
+        });
+    }
+    Ok(format!(
+        "room for the copy: `{}` needs {needed} bytes with a tenth to spare, {free} bytes are free beside `{}`'s data",
+        source.name, target.name
+    ))
+}
+
+/// Bytes free for an unprivileged writer on the filesystem holding `path` (or, when it does not
+/// exist, its nearest existing ancestor's).
+fn free_bytes(path: &std::path::Path) -> Result<u64, nix::errno::Errno> {
+    let existing = path
+        .ancestors()
+        .find(|ancestor| ancestor.exists())
+        .unwrap_or(path);
+    let stat = nix::sys::statvfs::statvfs(existing)?;
+    Ok(u64::from(stat.blocks_available()).saturating_mul(u64::from(stat.fragment_size())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_bytes_are_read_from_the_nearest_existing_ancestor() {
+        let dir = tempfile::tempdir().unwrap();
+        let here = free_bytes(dir.path()).unwrap();
+        assert!(here > 0);
+        let missing = free_bytes(&dir.path().join("not/yet/there")).unwrap();
+        // The same filesystem; other writers may change it a little in between.
+        assert!(
+            missing.abs_diff(here) < here / 10 + (64 << 20),
+            "{here} {missing}"
+        );
+    }
 }

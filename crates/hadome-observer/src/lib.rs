@@ -38,8 +38,8 @@ mod settings;
 pub use conninfo::strip_password;
 pub use error::SessionError;
 pub use session::{
-    accepts_writes, answers_at, promote, retry_stream, set_synchronous_standby_names, Session,
-    HEARTBEAT_PREFIX,
+    accepts_writes, answers_at, data_bytes, promote, retry_stream, set_synchronous_standby_names,
+    Session, HEARTBEAT_PREFIX,
 };
 
 use std::collections::HashMap;

@@ -558,6 +558,26 @@ pub async fn answers_at(conninfo: &str, timeout: Duration) -> Result<String, Ses
     }
 }
 
+/// How many bytes the instance's databases hold (the sum of `pg_database_size`), within
+/// `timeout`: the least a copy of it needs (a rebuild's pre-flight, issue 18). It reads only;
+/// `pg_monitor`'s `pg_read_all_stats` allows it on every database.
+pub async fn data_bytes(instance: &Instance, timeout: Duration) -> Result<u64, SessionError> {
+    let deadline = Instant::now() + timeout;
+    let session = session_for(instance, deadline, timeout).await?;
+    let what = "the size of its databases (sum of pg_database_size)";
+    let answer = session
+        .one_value(
+            "SELECT sum(pg_database_size(oid))::bigint::text FROM pg_database",
+            what,
+            remaining(deadline),
+        )
+        .await?;
+    answer
+        .as_deref()
+        .and_then(|bytes| bytes.parse().ok())
+        .ok_or(SessionError::Unexpected { what, answer })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,18 @@ async fn run_rebuild_preserves_the_stale_copy_and_makes_it_stream_again() {
     let (code, done) = hadome_json(&config, &["run", "rebuild", "db-3", "--from", "db-1"]);
     assert_eq!(code, 0, "{done:#}");
     assert_eq!(done["outcome"]["ok"], true, "{done:#}");
+    let checked: Vec<&str> = done["preflight"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        checked
+            .iter()
+            .any(|line| line.starts_with("room for the copy: `db-1` needs ")),
+        "the pre-flight measured the copy against the free space: {checked:#?}"
+    );
     let moved = asides(&data_dir);
     assert_eq!(moved.len(), 1, "the old data dir is kept aside: {moved:?}");
     assert!(moved[0].join("PG_VERSION").exists(), "with its data");

@@ -433,6 +433,9 @@ async fn the_documented_supervision_grants_are_enough() {
     let session = Session::connect(&db1, QUICK).await.unwrap();
     session.heartbeat(QUICK).await.unwrap();
     assert!(accepts_writes(&db1, QUICK).await.unwrap());
+    // A rebuild's pre-flight reads the source's size with the probe's grants.
+    let bytes = hadome_observer::data_bytes(&db1, QUICK).await.unwrap();
+    assert!(bytes > 1 << 20, "{bytes}");
     for error in [
         promote(&db2, QUICK).await.unwrap_err(),
         set_synchronous_standby_names(&db1, "", QUICK)
