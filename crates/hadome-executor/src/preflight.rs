@@ -210,7 +210,7 @@ fn free_bytes(path: &std::path::Path) -> Result<u64, nix::errno::Errno> {
         .find(|ancestor| ancestor.exists())
         .unwrap_or(path);
     let stat = nix::sys::statvfs::statvfs(existing)?;
-    Ok(u64::from(stat.blocks_available()).saturating_mul(u64::from(stat.fragment_size())))
+    Ok(stat.blocks_available().saturating_mul(stat.fragment_size()))
 }
 
 #[cfg(test)]
