@@ -23,7 +23,10 @@
 //!   events: `backup-made`, `backup-failed`, `restore-test`;
 //! - **failovers** (schema version 5): the daemon's failover, recorded at every phase it reaches
 //!   (the core's `Failover`: old primary and whether it is fenced, candidate, followers), so a
-//!   daemon started after a `kill -9` carries it on from what was done; their event: `failover`.
+//!   daemon started after a `kill -9` carries it on from what was done; their event: `failover`;
+//! - **hosts** (schema version 6): every boot id hadome saw a host in, its own reading's or the
+//!   host's journal's, so a reboot count survives a volatile journal; and every final image
+//!   hadome took of a host; read back into `History::hosts`; their events: `host-boot`, `image`.
 //!
 //! The file is SQLite in WAL mode (`synchronous=NORMAL`, a 5 s busy timeout; intents, steps,
 //! outcomes, leases, pauses, acks and escalations are committed at `synchronous=FULL`, so that a
@@ -40,6 +43,7 @@ mod error;
 mod escalation;
 mod event;
 mod failover;
+mod host;
 mod intent;
 mod last_known;
 mod lease;
@@ -126,7 +130,15 @@ pub const KIND_RESTORE_TEST: &str = RESTORE_TEST;
 /// The kind of event recording a failover's state as it reached a phase (schema version 5).
 pub const KIND_FAILOVER: &str = FAILOVER;
 
+/// The kind of event recording a boot of a host hadome saw for the first time (schema version 6).
+pub const KIND_HOST_BOOT: &str = HOST_BOOT;
+
+/// The kind of event recording a final image hadome took of a host (schema version 6).
+pub const KIND_IMAGE: &str = IMAGE;
+
 pub(crate) const FAILOVER: &str = "failover";
+pub(crate) const HOST_BOOT: &str = "host-boot";
+pub(crate) const IMAGE: &str = "image";
 pub(crate) const BACKUP_MADE: &str = "backup-made";
 pub(crate) const BACKUP_FAILED: &str = "backup-failed";
 pub(crate) const RESTORE_TEST: &str = "restore-test";
@@ -222,6 +234,9 @@ impl Journal {
                 after,
             });
         }
+        for (name, probe) in &facts.hosts {
+            host::record_boots(&transaction, path, name, probe)?;
+        }
         transaction.commit().map_err(failed)?;
         Ok(changes)
     }
@@ -230,7 +245,24 @@ impl Journal {
     pub fn history(&self) -> Result<History, JournalError> {
         let mut history = last_known::read_all(&self.connection, &self.path)?;
         history.backups = backup::read_all(&self.connection, &self.path)?;
+        history.hosts = host::read_all(&self.connection, &self.path)?;
         Ok(history)
+    }
+
+    /// Records a final image hadome took of `host` (a row of `host_images` and an `image`
+    /// event). Durable when it returns.
+    pub fn record_image(
+        &mut self,
+        host: &str,
+        image: &hadome_core::host::ImageRecord,
+    ) -> Result<(), JournalError> {
+        let path = self.path.clone();
+        intent::durably(
+            &mut self.connection,
+            &path,
+            "record an image",
+            |transaction| host::record_image(transaction, &path, host, image),
+        )
     }
 
     /// Records a copy of a backup that hadome made, verified and renamed into place (a row of

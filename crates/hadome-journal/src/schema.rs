@@ -13,7 +13,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::JournalError;
 
 /// The schema version this code writes, and the newest it reads.
-pub(crate) const SCHEMA_VERSION: i64 = 5;
+pub(crate) const SCHEMA_VERSION: i64 = 6;
 
 /// `PRAGMA application_id` of a hadome journal: "hado" in ASCII.
 pub(crate) const APPLICATION_ID: i64 = 0x6861_646F;
@@ -150,6 +150,25 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX failover_records_intent ON failover_records (intent_id, id);
     CREATE INDEX failover_records_cluster ON failover_records (cluster, id);
+",
+    // Version 6: hosts. Every boot hadome saw a host in (its own reading, or the host's journal's
+    // list), once per boot id; and every final image hadome took of a host.
+    "
+    CREATE TABLE host_boots (
+        host TEXT NOT NULL,
+        boot_id TEXT NOT NULL,
+        booted_at_ms INTEGER NOT NULL,
+        first_seen_ms INTEGER NOT NULL,
+        PRIMARY KEY (host, boot_id)
+    );
+    CREATE TABLE host_images (
+        id INTEGER PRIMARY KEY,
+        host TEXT NOT NULL,
+        name TEXT NOT NULL,
+        taken_at_ms INTEGER NOT NULL,
+        verified INTEGER NOT NULL
+    );
+    CREATE INDEX host_images_host ON host_images (host, taken_at_ms, id);
 ",
 ];
 
