@@ -96,8 +96,8 @@ fn a_newer_schema_version_is_refused_and_left_alone() {
         matches!(
             error,
             JournalError::UnsupportedVersion {
-                found: 6,
-                known: 5,
+                found: 7,
+                known: 6,
                 ..
             }
         ),
@@ -106,7 +106,7 @@ fn a_newer_schema_version_is_refused_and_left_alone() {
     let message = error.to_string();
     assert!(message.contains(&path.display().to_string()), "{message}");
     assert!(
-        message.contains("schema version 6") && message.contains("up to 5"),
+        message.contains("schema version 7") && message.contains("up to 6"),
         "{message}"
     );
     assert!(error.hint().is_some());
