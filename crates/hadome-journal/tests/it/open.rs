@@ -36,6 +36,8 @@ fn open_creates_the_file_in_wal_mode_with_the_current_schema_version() {
             "escalations",
             "events",
             "failover_records",
+            "host_boots",
+            "host_images",
             "intent_steps",
             "intents",
             "last_known",
