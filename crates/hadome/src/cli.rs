@@ -157,6 +157,26 @@ pub(crate) enum Command {
     /// demos and benchmarks.
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Rehearse an incident on a lab of real servers, narrated step by step, each step checked.
+    ///
+    /// `hadome drill list` names the drills; `hadome drill NAME --dir D` brings up the drill's
+    /// lab in D (a new or empty directory), replays the incident through hadome's own commands as
+    /// a person would type them, checks what each must show, and tears everything down by PID,
+    /// also on failure and Ctrl-C. Exit 0 only when every step behaved as expected, 1 when one did
+    /// not (the drill stops there), 2 on a usage error, 130 when interrupted.
+    #[command(
+        after_help = "Examples:\n  hadome drill list\n  hadome drill misskey --dir /tmp/drill-a\n  hadome drill mackerel --dir /tmp/drill-b --json"
+    )]
+    Drill {
+        /// `list`, or the drill to run.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// The lab directory for the drill (new or empty); not needed for `list`.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        json: Json,
+    },
 }
 
 /// `hadome run`'s flags beyond `ask`'s.

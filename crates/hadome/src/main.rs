@@ -21,6 +21,7 @@ mod rows;
 mod ack_command;
 mod backup_command;
 mod daemon;
+mod drill_command;
 mod estate_command;
 mod lab_command;
 mod run_command;
@@ -95,5 +96,13 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Daemon { config, once } => daemon::run(config, once).await,
         Command::Backup(command) => backup_command::run(command).await,
         Command::Lab(command) => lab_command::run(command).await,
+        Command::Drill { name, dir, json } => match (name.as_str(), dir) {
+            ("list", _) => drill_command::list(json.json),
+            (name, Some(dir)) => drill_command::run(name, dir, json.json).await,
+            (name, None) => Err(CliError::Usage {
+                message: format!("`hadome drill {name}` needs `--dir DIR`: the lab directory the drill brings up (new or empty)"),
+                hint: Some(format!("hadome drill {name} --dir /tmp/drill-{name}")),
+            }),
+        },
     }
 }
