@@ -1482,6 +1482,8 @@ impl Context<'_> {
                 "restore_test_max_age_seconds",
                 2_678_400.0,
             )?,
+            covers: Vec::new(),
+            stored_on: None,
         })
     }
 
