@@ -119,7 +119,20 @@ pub enum ConfigError {
         known: Vec<String>,
     },
 
-    /// Two instances, or two clusters, with one name.
+    /// A backup's `covers` or `stored_on` that names no `[[host]]`.
+    #[error("{at}: `{key}` names `{name}`, which is not a declared host")]
+    UnknownHost {
+        /// Where the name is.
+        at: Location,
+        /// The key (`backup "uploads".covers[0]`).
+        key: String,
+        /// The host name given.
+        name: String,
+        /// The estate's `[[host]]` names, in file order.
+        known: Vec<String>,
+    },
+
+    /// Two instances, clusters, backups, snapshots or hosts with one name.
     #[error("{at}: `{key}`: {what} `{name}` is already declared on line {first_line}")]
     DuplicateName {
         /// Where the second declaration is.
@@ -198,6 +211,16 @@ impl ConfigError {
                     backticked(known)
                 ),
             },
+            ConfigError::UnknownHost { name, known, .. } => match closest(name, known) {
+                Some(close) => format!("did you mean `{close}`?"),
+                None if known.is_empty() => format!(
+                    "declare the host first: `[[host]]` with `name = \"{name}\"` (examples/estate.toml)"
+                ),
+                None => format!(
+                    "name a `[[host]]` (the hosts are {}), or declare `{name}` with its own `[[host]]`",
+                    backticked(known)
+                ),
+            },
             ConfigError::DuplicateName { what, .. } => {
                 format!("give every {what} a distinct `name`")
             }
@@ -223,6 +246,7 @@ impl ConfigError {
             | ConfigError::WrongType { at, .. }
             | ConfigError::InvalidValue { at, .. }
             | ConfigError::UnknownInstance { at, .. }
+            | ConfigError::UnknownHost { at, .. }
             | ConfigError::DuplicateName { at, .. }
             | ConfigError::SharedMember { at, .. }
             | ConfigError::NoInstances { at } => Some(at),
@@ -237,6 +261,7 @@ impl ConfigError {
             | ConfigError::WrongType { key, .. }
             | ConfigError::InvalidValue { key, .. }
             | ConfigError::UnknownInstance { key, .. }
+            | ConfigError::UnknownHost { key, .. }
             | ConfigError::DuplicateName { key, .. }
             | ConfigError::SharedMember { key, .. } => Some(key),
             ConfigError::Read { .. }

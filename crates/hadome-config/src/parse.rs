@@ -18,6 +18,8 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::error::{ConfigError, Location};
+
+mod host;
 use crate::{
     conninfo, DEFAULT_FRESHNESS_SECONDS, DEFAULT_HOST, DEFAULT_JOURNAL_PATH,
     DEFAULT_MAX_LAG_ON_FAILOVER_BYTES, DEFAULT_MAX_REPLICATION_LAG_BYTES,
@@ -25,7 +27,7 @@ use crate::{
 };
 
 const TOP_KEYS: &[&str] = &[
-    "journal", "probe", "notify", "instance", "cluster", "backup", "snapshot",
+    "journal", "probe", "notify", "instance", "cluster", "backup", "snapshot", "host",
 ];
 const BACKUP_KEYS: &[&str] = &[
     "name",
@@ -40,6 +42,8 @@ const BACKUP_KEYS: &[&str] = &[
     "every_seconds",
     "restore_test_every_seconds",
     "restore_command",
+    "covers",
+    "stored_on",
 ];
 const SNAPSHOT_KEYS: &[&str] = &["name", "protects", "location"];
 const JOURNAL_KEYS: &[&str] = &["path"];
@@ -92,6 +96,8 @@ const ALL_PLACEHOLDERS: &[&str] = &[
     "output",
     "snapshot",
     "copy",
+    "host",
+    "image",
 ];
 /// `start_command` and `stop_command`: a brace is an error.
 const NO_PLACEHOLDERS: Placeholders = Placeholders {
@@ -318,6 +324,20 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
         clusters.push(cluster);
     }
 
+    // Hosts before backups: a backup's `covers` and `stored_on` name them.
+    let host_entries = match top.get("host") {
+        None => Vec::new(),
+        Some(entry) => cx.array_of_tables(entry, "host")?,
+    };
+    let mut hosts = Vec::with_capacity(host_entries.len());
+    let mut host_lines: BTreeMap<String, usize> = BTreeMap::new();
+    for (index, element) in host_entries.iter().enumerate() {
+        let host = cx.host(index, element, &host_lines)?;
+        host_lines.insert(host.name.clone(), cx.line(element.span().start));
+        hosts.push(host);
+    }
+    let host_names: Vec<String> = hosts.iter().map(|host| host.name.clone()).collect();
+
     let backup_entries = match top.get("backup") {
         None => Vec::new(),
         Some(entry) => cx.array_of_tables(entry, "backup")?,
@@ -325,7 +345,7 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
     let mut backups = Vec::with_capacity(backup_entries.len());
     let mut backup_lines: BTreeMap<String, usize> = BTreeMap::new();
     for (index, element) in backup_entries.iter().enumerate() {
-        let backup = cx.backup(index, element, &backup_lines, &instance_names)?;
+        let backup = cx.backup(index, element, &backup_lines, &instance_names, &host_names)?;
         backup_lines.insert(backup.name.clone(), cx.line(element.span().start));
         backups.push(backup);
     }
@@ -351,7 +371,7 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
         notify,
         backups,
         snapshots,
-        hosts: Vec::new(),
+        hosts,
     })
 }
 
@@ -1305,6 +1325,7 @@ impl Context<'_> {
         element: &Value<'_>,
         seen: &BTreeMap<String, usize>,
         instances: &[String],
+        hosts: &[String],
     ) -> Result<Backup, ConfigError> {
         let (table, name) = self.named_table(index, element, seen, "backup", BACKUP_KEYS)?;
         let Some(kind) = self.choice(&table, "type", "a backup type", BACKUP_KINDS)? else {
@@ -1482,6 +1503,8 @@ impl Context<'_> {
                 "restore_test_max_age_seconds",
                 2_678_400.0,
             )?,
+            covers: self.covers(&table, hosts)?,
+            stored_on: self.stored_on(&table, hosts)?,
         })
     }
 

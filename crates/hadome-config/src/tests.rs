@@ -13,7 +13,7 @@ use hadome_core::estate::{
 use crate::{load, parse, ConfigError};
 
 /// Two valid instances on lines 1–9; tests append from line 10 on.
-const TWO_INSTANCES: &str = "\
+pub(super) const TWO_INSTANCES: &str = "\
 [[instance]]
 name = \"db-1\"
 conninfo = \"host=10.0.0.1 port=5432\"
@@ -33,7 +33,7 @@ fn error_of(source: &str) -> ConfigError {
 }
 
 /// `error | hint: fix`, the two lines the CLI prints.
-fn report(source: &str) -> String {
+pub(super) fn report(source: &str) -> String {
     let error = error_of(source);
     format!("{error} | hint: {}", error.hint().unwrap_or_default())
 }
@@ -235,9 +235,23 @@ fn the_annotated_example_parses() {
         estate.notify.webhook_url.as_deref(),
         Some("https://hooks.slack.com/services/T000/B000/XXXX")
     );
+    // Hosts (issue 12): every key of `s512`, and `backup-1` with its defaults.
+    let s512 = estate.host("s512").unwrap();
+    assert_eq!(s512.data_paths, [PathBuf::from("/srv/uploads")]);
+    assert_eq!(
+        s512.commands.verify_image,
+        argv(&["cloud", "image", "verify", "{image}"])
+    );
+    assert_eq!(
+        estate.host("backup-1").unwrap().commands,
+        Default::default()
+    );
+    let uploads = estate.backup("uploads").unwrap();
+    assert_eq!(uploads.covers[0].to_string(), "s512:/srv/uploads");
+    assert_eq!(uploads.stored_on.as_deref(), Some("backup-1"));
 }
 
-fn argv(words: &[&str]) -> Option<Vec<String>> {
+pub(super) fn argv(words: &[&str]) -> Option<Vec<String>> {
     Some(words.iter().map(|word| (*word).to_owned()).collect())
 }
 
@@ -1453,3 +1467,5 @@ fn a_bad_backup_or_snapshot_names_its_key_and_the_fix() {
     let twice = report(&with_cluster("[[snapshot]]\nname = \"a\"\nprotects = \"/p\"\nlocation = \"/l\"\n[[snapshot]]\nname = \"a\"\nprotects = \"/p\"\nlocation = \"/m\"\n"));
     assert!(twice.contains("snapshot"), "{twice}");
 }
+
+mod host;

@@ -1,6 +1,10 @@
 //! Actions a bot or a person proposes, and their impact.
+//!
+//! An action names an instance (`restart db-1`) or a host (`reboot s512`, issue 12); an action on
+//! a host is judged also by everything placed on it (`Action::affected`, `crate::target`).
 
 use std::fmt;
+use std::path::PathBuf;
 
 /// A typed request to change the estate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +43,33 @@ pub enum Action {
         /// The backup (its name in the estate).
         backup: String,
     },
+    /// Reboot a host (its `reboot_command`).
+    Reboot {
+        /// The host (`[[host]]`).
+        host: String,
+    },
+    /// Take an image of a host (its `image_command`), then verify it (`verify_image_command`).
+    Image {
+        /// The host (`[[host]]`).
+        host: String,
+        /// Whether taking it reboots the host. Cloud consoles reboot a machine to take a
+        /// consistent image unless told not to, so an image is judged as a reboot unless a person
+        /// says it is not (`--no-reboot`): an image never slips past `reboot-uptime` because
+        /// nobody said how it is taken.
+        reboots: bool,
+    },
+    /// Delete a host (its `delete_command`), once a final image of it was taken and verified.
+    DeleteHost {
+        /// The host (`[[host]]`).
+        host: String,
+    },
+    /// Delete a path on a host (`delete-data HOST:/PATH`): everything under it, on that host.
+    DeletePath {
+        /// The host (`[[host]]`).
+        host: String,
+        /// The absolute path deleted.
+        path: PathBuf,
+    },
 }
 
 /// What an action does to the estate, so interlocks can judge it.
@@ -62,10 +93,32 @@ impl Action {
             Action::Stop { .. } => "stop",
             Action::DeleteData { .. } => "delete-data",
             Action::RestoreBackup { .. } => "restore-backup",
+            Action::Reboot { .. } => "reboot",
+            Action::Image { .. } => "image",
+            Action::DeleteHost { .. } => "delete-host",
+            // The CLI word is the instance's: `delete-data HOST:/PATH` names a path on a host.
+            Action::DeletePath { .. } => "delete-data",
         }
     }
 
-    /// The instance acted upon.
+    /// The host acted upon, for an action on a host.
+    pub fn host(&self) -> Option<&str> {
+        match self {
+            Action::Reboot { host }
+            | Action::Image { host, .. }
+            | Action::DeleteHost { host }
+            | Action::DeletePath { host, .. } => Some(host),
+            Action::Promote { .. }
+            | Action::Rebuild { .. }
+            | Action::Restart { .. }
+            | Action::Stop { .. }
+            | Action::DeleteData { .. }
+            | Action::RestoreBackup { .. } => None,
+        }
+    }
+
+    /// The name of the target acted upon: the instance, or the host for an action on a host
+    /// ([`Action::host`]; `crate::target`'s `Action::subject` says which kind).
     pub fn target(&self) -> &str {
         match self {
             Action::Promote { target }
@@ -74,13 +127,23 @@ impl Action {
             | Action::Stop { target }
             | Action::DeleteData { target }
             | Action::RestoreBackup { target, .. } => target,
+            Action::Reboot { host }
+            | Action::Image { host, .. }
+            | Action::DeleteHost { host }
+            | Action::DeletePath { host, .. } => host,
         }
     }
 
-    /// What the action does.
+    /// What the action does to instances it names. An action on a host names none: what it does
+    /// to the instances placed on the host is judged through them (`Action::affected`, and the
+    /// instance actions `crate::interlock` derives for each).
     pub fn impact(&self) -> Impact {
         let target = self.target().to_owned();
         match self {
+            Action::Reboot { .. }
+            | Action::Image { .. }
+            | Action::DeleteHost { .. }
+            | Action::DeletePath { .. } => Impact::default(),
             Action::Promote { .. } => Impact::default(),
             Action::Rebuild { source, .. } => Impact {
                 unavailable: vec![target.clone()],
@@ -113,6 +176,13 @@ impl fmt::Display for Action {
             }
             Action::RestoreBackup { target, backup } => {
                 write!(formatter, "restore-backup {target} from {backup}")
+            }
+            Action::Image {
+                host,
+                reboots: false,
+            } => write!(formatter, "image {host} --no-reboot"),
+            Action::DeletePath { host, path } => {
+                write!(formatter, "delete-data {host}:{}", path.display())
             }
             other => write!(formatter, "{} {}", other.name(), other.target()),
         }

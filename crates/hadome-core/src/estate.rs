@@ -83,6 +83,35 @@ pub struct Backup {
     pub max_shrink_ratio: Option<f64>,
     /// A restore test must have passed within this long.
     pub restore_test_max_age_seconds: Option<f64>,
+    /// Paths on hosts whose data its copies hold (`destroy-coverage`): a covered path covers
+    /// everything under it.
+    pub covers: Vec<CoveredPath>,
+    /// The host its copies live on (`[[host]]`); `None`: the machine hadome runs on, which reads
+    /// `path`. A backup whose copies live on a host covers nothing of that host when the host is
+    /// deleted (incident C: a backup on the machine it protects goes with it).
+    pub stored_on: Option<String>,
+}
+
+/// A path on a host that a backup holds (`covers = ["s512:/srv/uploads"]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoveredPath {
+    /// The host (`[[host]]`).
+    pub host: String,
+    /// The absolute path on it.
+    pub path: PathBuf,
+}
+
+impl CoveredPath {
+    /// Whether this covers `path` on `host`: the same host, and `path` is this path or under it.
+    pub fn covers(&self, host: &str, path: &std::path::Path) -> bool {
+        self.host == host && path.starts_with(&self.path)
+    }
+}
+
+impl std::fmt::Display for CoveredPath {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{}:{}", self.host, self.path.display())
+    }
 }
 
 /// Where snapshots of a path are kept (`snapshot-independence`: never inside what they protect,

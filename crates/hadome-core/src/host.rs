@@ -31,6 +31,9 @@ pub struct Host {
     pub max_boots: u32,
     /// `reboot-uptime`: the window the boots are counted in.
     pub boot_window_seconds: f64,
+    /// Facts read longer ago than this are stale: the rules that need them treat them as unknown
+    /// (default 30 s, as a cluster's).
+    pub freshness_seconds: f64,
     /// How hadome acts on the host.
     pub commands: HostCommands,
 }
@@ -69,6 +72,12 @@ pub enum HostOutcome {
         /// What went wrong.
         error: String,
     },
+}
+
+/// The name hadome gives a final image of `host` taken at `at` (`{image}`):
+/// `s512-final-20261203T120000Z`, so names sort in time order and never collide within a host.
+pub fn final_image_name(host: &str, at: Timestamp) -> String {
+    format!("{host}-final-{}", at.utc_stamp())
 }
 
 /// What a host said of itself (`hadome host-facts`).

@@ -99,17 +99,17 @@ pub const CATALOGUE: &[Rule] = &[
     Rule {
         id: REBOOT_UPTIME,
         incidents: "C",
-        implemented: false,
+        implemented: true,
     },
     Rule {
         id: SYSTEMD_REBOOT_LOOP,
         incidents: "C",
-        implemented: false,
+        implemented: true,
     },
     Rule {
         id: DESTROY_COVERAGE,
         incidents: "C",
-        implemented: false,
+        implemented: true,
     },
     Rule {
         id: QUORUM,

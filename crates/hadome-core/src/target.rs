@@ -115,8 +115,10 @@ impl Estate {
 impl Action {
     /// The target the action names.
     pub fn subject(&self) -> TargetRef {
-        // Every action of today acts on an instance; a host action (issue 12) names a host.
-        TargetRef::instance(self.target())
+        match self.host() {
+            Some(host) => TargetRef::host(host),
+            None => TargetRef::instance(self.target()),
+        }
     }
 
     /// Every target the action affects: the one it names and, for an action on a host,

@@ -147,7 +147,12 @@ fn replacing(step: &Step) -> Option<&str> {
         | Step::Compare { .. }
         | Step::RetryStreams(_)
         | Step::Follow { .. }
-        | Step::SetSynchronousStandbyNames { .. } => None,
+        | Step::SetSynchronousStandbyNames { .. }
+        | Step::RebootHost(_)
+        | Step::TakeImage { .. }
+        | Step::VerifyImage { .. }
+        | Step::DeleteHost(_)
+        | Step::DeletePath { .. } => None,
     }
 }
 
@@ -397,5 +402,57 @@ mod tests {
             log.records
         );
         assert_eq!(log.records.len(), 5, "{:#?}", log.records);
+    }
+
+    /// Issue 12: `run delete-host` never deletes before the final image is verified.
+    #[tokio::test]
+    async fn a_failed_verify_stops_a_host_deletion_before_the_delete() {
+        let scratch = tempfile::tempdir().unwrap();
+        let deleted = scratch.path().join("deleted");
+        let imaged = scratch.path().join("imaged");
+        let shell = |script: String| Some(vec!["sh".to_owned(), "-c".to_owned(), script]);
+        let mut estate = estate();
+        estate.hosts.push(hadome_core::host::Host {
+            name: "s512".to_owned(),
+            facts_command: None,
+            data_paths: Vec::new(),
+            min_uptime_seconds: 600.0,
+            max_boots: 3,
+            boot_window_seconds: 3600.0,
+            freshness_seconds: 30.0,
+            commands: hadome_core::host::HostCommands {
+                reboot: None,
+                image: shell(format!("echo {{host}} {{image}} > {}", imaged.display())),
+                verify_image: shell("echo {image} is truncated >&2; exit 1".to_owned()),
+                delete: shell(format!("touch {}", deleted.display())),
+            },
+        });
+        let action = Action::DeleteHost {
+            host: "s512".to_owned(),
+        };
+        let mut steps = crate::plan(&estate, &action);
+        crate::name_image(&mut steps, "s512-final-x");
+        let mut log = Log {
+            records: Vec::new(),
+            recorded: true,
+        };
+        let outcome = carry_out(&estate, &action, &steps, &NoRows, &mut log)
+            .await
+            .unwrap()
+            .expect("the intent is recorded");
+        assert!(!outcome.ok);
+        assert!(
+            outcome
+                .detail
+                .ends_with("exit status: 1: s512-final-x is truncated"),
+            "{}",
+            outcome.detail
+        );
+        assert_eq!(
+            std::fs::read_to_string(&imaged).unwrap(),
+            "s512 s512-final-x\n"
+        );
+        assert!(!deleted.exists(), "deleted before the image was verified");
+        assert_eq!(log.records.len(), 4, "{:#?}", log.records);
     }
 }

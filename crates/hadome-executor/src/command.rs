@@ -18,7 +18,8 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(600);
 /// Which command gets which: `fence_command` gets `{target}` and `{data_dir}`;
 /// `rebuild_command` and `follow_command` also `{source}` and `{source_conninfo}`; a backup's
 /// `restore_command` `{copy}`, `{target}` and `{data_dir}`; a backup's `command` `{output}` and
-/// `{snapshot}`.
+/// `{snapshot}`; a host's `reboot_command`, `image_command`, `verify_image_command` and
+/// `delete_command` `{host}`, and the image commands `{image}`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Placeholders<'a> {
     /// `{target}`: the instance acted on.
@@ -35,6 +36,10 @@ pub struct Placeholders<'a> {
     pub output: Option<&'a Path>,
     /// `{snapshot}`: the exported snapshot a dump reads.
     pub snapshot: Option<&'a str>,
+    /// `{host}`: the host acted on.
+    pub host: Option<&'a str>,
+    /// `{image}`: the image of the host taken or verified.
+    pub image: Option<&'a str>,
 }
 
 /// `argv` with every placeholder that has a value replaced, in every argument (an argument may
@@ -42,7 +47,7 @@ pub struct Placeholders<'a> {
 ///
 /// The replacements are made one placeholder after the other, in a fixed order (`{copy}`,
 /// `{output}`, `{snapshot}`, `{source_conninfo}`, `{source}`, `{target}`, `{data_dir}`), the
-/// order every caller used before they shared this function.
+/// order every caller used before they shared this function, then `{host}` and `{image}`.
 pub fn fill(argv: &[String], values: &Placeholders<'_>) -> Vec<String> {
     let path = |path: Option<&Path>| path.map(|path| path.display().to_string());
     let replacements = [
@@ -56,6 +61,8 @@ pub fn fill(argv: &[String], values: &Placeholders<'_>) -> Vec<String> {
         ("{source}", values.source.map(str::to_owned)),
         ("{target}", values.target.map(str::to_owned)),
         ("{data_dir}", path(values.data_dir)),
+        ("{host}", values.host.map(str::to_owned)),
+        ("{image}", values.image.map(str::to_owned)),
     ];
     argv.iter()
         .map(|argument| {
@@ -256,6 +263,36 @@ mod tests {
                 "host=db-1 port=5432",
                 "db-3:/srv/db-3",
                 "{copy}"
+            ])
+        );
+    }
+
+    #[test]
+    fn a_host_command_gets_its_host_and_image() {
+        let values = Placeholders {
+            host: Some("s512"),
+            image: Some("s512-final-20270115T080000Z"),
+            ..Placeholders::default()
+        };
+        assert_eq!(
+            fill(
+                &argv(&[
+                    "cloud",
+                    "image",
+                    "create",
+                    "--server={host}",
+                    "{image}",
+                    "{target}"
+                ]),
+                &values
+            ),
+            argv(&[
+                "cloud",
+                "image",
+                "create",
+                "--server=s512",
+                "s512-final-20270115T080000Z",
+                "{target}"
             ])
         );
     }

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use hadome_core::estate::{Estate, Instance};
+use hadome_core::host::HostCommands;
 
 use crate::command::{fill, run_argv, CommandError, Placeholders};
 use crate::preserve::{preserve, put_back, PreserveError};
@@ -63,6 +64,23 @@ pub enum StepError {
     /// A follower without a `follow_command`.
     #[error("no follow_command: it keeps its old upstream")]
     NoFollowCommand,
+    /// The step names a host the estate does not declare.
+    #[error("no host `{0}`")]
+    NoHost(String),
+    /// A host's command the estate does not configure (`check_configured` refuses it first).
+    #[error("host `{host}` has no `{key}`")]
+    NoHostCommand {
+        /// The host.
+        host: String,
+        /// The key its `[[host]]` lacks.
+        key: &'static str,
+    },
+    /// An image step the caller did not name (`name_image`): a bug in hadome.
+    #[error("the image of `{0}` was not named (a bug in hadome: please report it)")]
+    ImageNotNamed(String),
+    /// A step `hadome run` does not carry out yet.
+    #[error("`{0}` is not supported by `run` yet: nothing was done")]
+    Unsupported(String),
     /// The rows could not be counted.
     #[error(transparent)]
     Count(#[from] CountError),
@@ -209,6 +227,57 @@ pub async fn execute(
             wait_for(estate, target, Effect::AcceptsWrites).await?;
             Ok("pg_promote() returned; it accepts writes".to_owned())
         }
+        Step::RebootHost(host) => {
+            // The reboot's effect (a new boot id) needs the host's facts: the caller reads them.
+            let command = host_argv(
+                estate,
+                host,
+                "reboot_command",
+                |commands| &commands.reboot,
+                None,
+            )?;
+            Ok(run_argv(&command).await?.to_string())
+        }
+        Step::TakeImage { host, image } => {
+            let image = image
+                .as_deref()
+                .ok_or_else(|| StepError::ImageNotNamed(host.clone()))?;
+            let command = host_argv(
+                estate,
+                host,
+                "image_command",
+                |commands| &commands.image,
+                Some(image),
+            )?;
+            Ok(run_argv(&command).await?.to_string())
+        }
+        Step::VerifyImage { host, image } => {
+            let image = image
+                .as_deref()
+                .ok_or_else(|| StepError::ImageNotNamed(host.clone()))?;
+            let command = host_argv(
+                estate,
+                host,
+                "verify_image_command",
+                |commands| &commands.verify_image,
+                Some(image),
+            )?;
+            Ok(run_argv(&command).await?.to_string())
+        }
+        Step::DeleteHost(host) => {
+            let command = host_argv(
+                estate,
+                host,
+                "delete_command",
+                |commands| &commands.delete,
+                None,
+            )?;
+            Ok(run_argv(&command).await?.to_string())
+        }
+        Step::DeletePath { host, path } => Err(StepError::Unsupported(format!(
+            "delete-data {host}:{}",
+            path.display()
+        ))),
         Step::SetSynchronousStandbyNames {
             instance: name,
             value,
@@ -224,6 +293,33 @@ pub async fn execute(
             })
         }
     }
+}
+
+/// The host's command `key` with `{host}` (and `{image}`) filled.
+fn host_argv(
+    estate: &Estate,
+    host: &str,
+    key: &'static str,
+    command: fn(&HostCommands) -> &Option<Vec<String>>,
+    image: Option<&str>,
+) -> Result<Vec<String>, StepError> {
+    let declared = estate
+        .host(host)
+        .ok_or_else(|| StepError::NoHost(host.to_owned()))?;
+    let argv = command(&declared.commands)
+        .as_ref()
+        .ok_or_else(|| StepError::NoHostCommand {
+            host: host.to_owned(),
+            key,
+        })?;
+    Ok(fill(
+        argv,
+        &Placeholders {
+            host: Some(host),
+            image,
+            ..Placeholders::default()
+        },
+    ))
 }
 
 /// `ran`, once `effect` holds: `ran; it streams`.

@@ -58,7 +58,7 @@ pub use crate::command::{
     fill, run_argv, shown_argv, CommandError, Placeholders, Ran, COMMAND_TIMEOUT,
 };
 pub use crate::execute::{execute, CountError, CountRows, StepError};
-pub use crate::plan::{check_configured, plan, NotConfigured};
+pub use crate::plan::{check_configured, name_image, plan, NotConfigured};
 pub use crate::preflight::{preflight, PreflightError};
 pub use crate::preserve::{preserve, put_back, PreserveError};
 pub use crate::step::Step;

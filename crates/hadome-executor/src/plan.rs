@@ -2,10 +2,12 @@
 //! ([`check_configured`]): pure, so both are tested without servers.
 //!
 //! Destroying plans preserve first: a plan that replaces a data directory stops the instance and
-//! moves the directory aside before anything writes a new one.
+//! moves the directory aside before anything writes a new one; a plan that deletes a host takes a
+//! final image of it and verifies the image before the deletion (a failed verify stops the plan).
 
 use hadome_core::action::Action;
 use hadome_core::estate::{Estate, Instance};
+use hadome_core::host::Host;
 
 use crate::step::Step;
 
@@ -27,6 +29,25 @@ pub enum NotConfigured {
     /// The backup has no `restore_command`.
     #[error("backup `{0}` has no `restore_command`: hadome does not know how to restore it")]
     NoRestoreCommand(String),
+    /// A step names a host the estate does not declare (`[[host]]`).
+    #[error("the estate declares no host `{0}`")]
+    NoHost(String),
+    /// The host has no command for the step (`reboot_command`, `image_command`, …).
+    #[error("host `{host}` has no `{key}`: hadome does not know how to {}", verb_of(.key))]
+    NoHostCommand {
+        /// The host.
+        host: String,
+        /// The key its `[[host]]` lacks.
+        key: &'static str,
+    },
+    /// The step is not supported by `hadome run` yet.
+    #[error("`{what}` is not supported by `run` yet: {instead}")]
+    Unsupported {
+        /// What was asked, as the step names it.
+        what: String,
+        /// What a person does instead.
+        instead: &'static str,
+    },
 }
 
 impl NotConfigured {
@@ -40,6 +61,15 @@ impl NotConfigured {
             NotConfigured::NoRestoreCommand(backup) => Some(format!(
                 "add `restore_command = [\"program\", \"{{copy}}\", \"{{data_dir}}\", …]` to the `[[backup]]` named `{backup}`: it must create the data directory from the copy and leave the instance stopped (examples/estate.toml)"
             )),
+            NotConfigured::NoHost(host) => Some(format!(
+                "declare it: `[[host]]` with `name = \"{host}\"` (examples/estate.toml)"
+            )),
+            NotConfigured::NoHostCommand { host, key } => Some(format!(
+                "add `{key} = [\"program\", \"{{host}}\", …]` to the `[[host]]` named `{host}` (examples/estate.toml shows each)"
+            )),
+            NotConfigured::Unsupported { .. } => Some(
+                "`hadome ask` still judges it (destroy-coverage); a person carries it out".to_owned(),
+            ),
         }
     }
 }
@@ -50,6 +80,10 @@ fn verb_of(key: &str) -> String {
 }
 
 /// The steps that carry out `action`: pure, so it is tested without servers.
+///
+/// A host's image steps are not named here (the name holds the time, and a plan reads no
+/// clock): the caller names them with [`name_image`] before carrying the plan out. The deletion
+/// of a path on a host plans one [`Step::DeletePath`], which [`check_configured`] refuses.
 pub fn plan(estate: &Estate, action: &Action) -> Vec<Step> {
     let data_dir = |name: &str| {
         estate
@@ -94,6 +128,43 @@ pub fn plan(estate: &Estate, action: &Action) -> Vec<Step> {
                 source: source.clone(),
             },
         ],
+        Action::Reboot { host } => vec![Step::RebootHost(host.clone())],
+        Action::Image { host, .. } => image_steps(host),
+        // Preserve before destroy: the final image is taken and verified before the deletion,
+        // and a failed verify stops the plan there.
+        Action::DeleteHost { host } => {
+            let mut steps = image_steps(host);
+            steps.push(Step::DeleteHost(host.clone()));
+            steps
+        }
+        Action::DeletePath { host, path } => vec![Step::DeletePath {
+            host: host.clone(),
+            path: path.clone(),
+        }],
+    }
+}
+
+fn image_steps(host: &str) -> Vec<Step> {
+    vec![
+        Step::TakeImage {
+            host: host.to_owned(),
+            image: None,
+        },
+        Step::VerifyImage {
+            host: host.to_owned(),
+            image: None,
+        },
+    ]
+}
+
+/// Names every image step of `steps` `image` (`hadome_core::host::final_image_name` at the
+/// pass's `now`, as the assessment's prerequisites name it).
+pub fn name_image(steps: &mut [Step], image: &str) {
+    for step in steps {
+        if let Step::TakeImage { image: named, .. } | Step::VerifyImage { image: named, .. } = step
+        {
+            *named = Some(image.to_owned());
+        }
     }
 }
 
@@ -136,6 +207,30 @@ pub fn check_configured(estate: &Estate, plan: &[Step]) -> Result<(), NotConfigu
                 }
                 continue;
             }
+            Step::RebootHost(host) => {
+                host_command(estate, host, "reboot_command", |host| &host.commands.reboot)?;
+                continue;
+            }
+            Step::TakeImage { host, .. } => {
+                host_command(estate, host, "image_command", |host| &host.commands.image)?;
+                continue;
+            }
+            Step::VerifyImage { host, .. } => {
+                host_command(estate, host, "verify_image_command", |host| {
+                    &host.commands.verify_image
+                })?;
+                continue;
+            }
+            Step::DeleteHost(host) => {
+                host_command(estate, host, "delete_command", |host| &host.commands.delete)?;
+                continue;
+            }
+            Step::DeletePath { host, path } => {
+                return Err(NotConfigured::Unsupported {
+                    what: format!("delete-data {host}:{}", path.display()),
+                    instead: "move the path aside by hand (never delete it before a backup or image covers it)",
+                })
+            }
             Step::Preserve { .. }
             | Step::PutBack { .. }
             | Step::Promote(_)
@@ -151,6 +246,26 @@ pub fn check_configured(estate: &Estate, plan: &[Step]) -> Result<(), NotConfigu
         }
     }
     Ok(())
+}
+
+/// `Ok` when the declared `host` configures the command `key` (`command` reads it).
+fn host_command(
+    estate: &Estate,
+    host: &str,
+    key: &'static str,
+    command: impl Fn(&Host) -> &Option<Vec<String>>,
+) -> Result<(), NotConfigured> {
+    let declared = estate
+        .host(host)
+        .ok_or_else(|| NotConfigured::NoHost(host.to_owned()))?;
+    if command(declared).is_some() {
+        Ok(())
+    } else {
+        Err(NotConfigured::NoHostCommand {
+            host: host.to_owned(),
+            key,
+        })
+    }
 }
 
 fn instance_of<'a>(estate: &'a Estate, name: &str) -> Result<&'a Instance, NotConfigured> {
@@ -252,6 +367,123 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "the estate has no instance `db-9`"
+        );
+    }
+
+    fn s512(commands: hadome_core::host::HostCommands) -> Estate {
+        let mut estate = estate(Vec::new());
+        estate.hosts.push(Host {
+            name: "s512".to_owned(),
+            facts_command: None,
+            data_paths: vec![PathBuf::from("/srv/uploads")],
+            min_uptime_seconds: 600.0,
+            max_boots: 3,
+            boot_window_seconds: 3600.0,
+            freshness_seconds: 30.0,
+            commands,
+        });
+        estate
+    }
+
+    #[test]
+    fn deleting_a_host_takes_and_verifies_a_final_image_first() {
+        let estate = s512(Default::default());
+        let mut steps = plan(
+            &estate,
+            &Action::DeleteHost {
+                host: "s512".into(),
+            },
+        );
+        name_image(&mut steps, "s512-final-20270115T080000Z");
+        let described: Vec<String> = steps.iter().map(Step::describe).collect();
+        assert_eq!(
+            described,
+            [
+                "take an image of `s512`, `s512-final-20270115T080000Z` (its image_command)",
+                "verify `s512-final-20270115T080000Z` of `s512` (its verify_image_command); nothing after it is done unless it passes",
+                "delete `s512` (its delete_command)",
+            ]
+        );
+        let image = plan(
+            &estate,
+            &Action::Image {
+                host: "s512".into(),
+                reboots: false,
+            },
+        );
+        assert!(
+            matches!(
+                image.as_slice(),
+                [
+                    Step::TakeImage { image: None, .. },
+                    Step::VerifyImage { image: None, .. }
+                ]
+            ),
+            "{image:?}"
+        );
+        assert_eq!(
+            plan(
+                &estate,
+                &Action::Reboot {
+                    host: "s512".into()
+                }
+            ),
+            [Step::RebootHost("s512".into())]
+        );
+    }
+
+    #[test]
+    fn a_host_command_missing_is_refused_with_the_key_to_set_and_a_path_deletion_is_not_run() {
+        let argv = |word: &str| Some(vec![word.to_owned(), "{host}".to_owned()]);
+        let estate = s512(hadome_core::host::HostCommands {
+            image: argv("image"),
+            verify_image: argv("verify"),
+            ..Default::default()
+        });
+        let delete = plan(
+            &estate,
+            &Action::DeleteHost {
+                host: "s512".into(),
+            },
+        );
+        let error = check_configured(&estate, &delete).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "host `s512` has no `delete_command`: hadome does not know how to delete"
+        );
+        assert!(error.hint().unwrap().starts_with(
+            "add `delete_command = [\"program\", \"{host}\", …]` to the `[[host]]` named `s512`"
+        ));
+        let reboot = plan(
+            &estate,
+            &Action::Reboot {
+                host: "s512".into(),
+            },
+        );
+        assert_eq!(
+            check_configured(&estate, &reboot).unwrap_err().to_string(),
+            "host `s512` has no `reboot_command`: hadome does not know how to reboot"
+        );
+        let elsewhere = plan(
+            &estate,
+            &Action::Reboot {
+                host: "s521".into(),
+            },
+        );
+        assert_eq!(
+            check_configured(&estate, &elsewhere).unwrap_err(),
+            NotConfigured::NoHost("s521".into())
+        );
+        let path = plan(
+            &estate,
+            &Action::DeletePath {
+                host: "s512".into(),
+                path: PathBuf::from("/srv/uploads"),
+            },
+        );
+        assert_eq!(
+            check_configured(&estate, &path).unwrap_err().to_string(),
+            "`delete-data s512:/srv/uploads` is not supported by `run` yet: move the path aside by hand (never delete it before a backup or image covers it)"
         );
     }
 }

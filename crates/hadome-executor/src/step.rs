@@ -81,6 +81,38 @@ pub enum Step {
         /// The new value; empty: no synchronous standby.
         value: String,
     },
+    /// Run the host's `reboot_command` (`{host}`). The step ends when the command exits 0: that
+    /// the host came back with a new boot id is not verified here, since it needs the host's
+    /// facts (`hadome host-facts`), which the caller reads (left to the integration of issue 12).
+    RebootHost(String),
+    /// Run the host's `image_command` (`{host}`, `{image}`): take an image of it named `image`.
+    TakeImage {
+        /// The host.
+        host: String,
+        /// The image's name (`hadome_core::host::final_image_name`); `None` until the caller
+        /// names it (`hadome run` does, at its pass's `now`), and then the step fails.
+        image: Option<String>,
+    },
+    /// Run the host's `verify_image_command` (`{host}`, `{image}`): it exits 0 only when the image
+    /// is complete and readable. A failed verify stops the plan, so nothing after it (a deletion)
+    /// is done.
+    VerifyImage {
+        /// The host.
+        host: String,
+        /// The image's name, as [`Step::TakeImage`] took it; `None`: the step fails.
+        image: Option<String>,
+    },
+    /// Run the host's `delete_command` (`{host}`). Its plan takes and verifies a final image
+    /// first ([`crate::plan`]).
+    DeleteHost(String),
+    /// Delete a path on a host: not supported by `hadome run` yet ([`crate::check_configured`]
+    /// refuses it, and [`crate::execute`] fails it), so nothing is ever removed through it.
+    DeletePath {
+        /// The host.
+        host: String,
+        /// The path.
+        path: PathBuf,
+    },
 }
 
 impl Step {
@@ -137,6 +169,28 @@ impl Step {
             Step::SetSynchronousStandbyNames { value, .. } => {
                 format!("synchronous_standby_names = '{value}'")
             }
+            Step::RebootHost(host) => format!("reboot `{host}` (its reboot_command)"),
+            Step::TakeImage { host, image } => format!(
+                "take an image of `{host}`, {} (its image_command)",
+                shown_image(image.as_deref())
+            ),
+            Step::VerifyImage { host, image } => format!(
+                "verify {} of `{host}` (its verify_image_command); nothing after it is done unless it passes",
+                shown_image(image.as_deref())
+            ),
+            Step::DeleteHost(host) => format!("delete `{host}` (its delete_command)"),
+            Step::DeletePath { host, path } => format!(
+                "delete `{host}:{}` (not supported by `hadome run` yet)",
+                path.display()
+            ),
         }
     }
+}
+
+/// An image's name as a step shows it.
+fn shown_image(image: Option<&str>) -> String {
+    image.map_or_else(
+        || "(not named yet)".to_owned(),
+        |image| format!("`{image}`"),
+    )
 }

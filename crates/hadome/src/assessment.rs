@@ -13,12 +13,33 @@ use crate::cli::ActionName;
 use crate::error::CliError;
 use crate::output::Paint;
 
-/// The typed action from the command line's words; `--from` goes with `rebuild` only.
-pub(crate) fn action_from(
-    action: ActionName,
-    target: String,
-    from: Option<String>,
-) -> Result<Action, CliError> {
+/// The command line's words for an action (`ask`, `run`).
+pub(crate) struct ActionWords {
+    pub(crate) action: ActionName,
+    pub(crate) target: String,
+    pub(crate) from: Option<String>,
+    pub(crate) no_reboot: bool,
+}
+
+/// The typed action from the command line's words; `--from` goes with `rebuild` and
+/// `restore-backup` only, `--no-reboot` with `image` only; `delete-data HOST:/PATH` names a path
+/// on a host (an instance's name holds no `:`).
+pub(crate) fn action_from(words: ActionWords) -> Result<Action, CliError> {
+    let ActionWords {
+        action,
+        target,
+        from,
+        no_reboot,
+    } = words;
+    if no_reboot && !matches!(action, ActionName::Image) {
+        return Err(CliError::Usage {
+            message: format!(
+                "`--no-reboot` goes with `image` only, not `{}`",
+                action_word(action)
+            ),
+            hint: None,
+        });
+    }
     Ok(match (action, from) {
         (ActionName::Rebuild, Some(source)) => Action::Rebuild { target, source },
         (ActionName::Rebuild, None) => {
@@ -48,7 +69,28 @@ pub(crate) fn action_from(
         (ActionName::Promote, None) => Action::Promote { target },
         (ActionName::Restart, None) => Action::Restart { target },
         (ActionName::Stop, None) => Action::Stop { target },
-        (ActionName::DeleteData, None) => Action::DeleteData { target },
+        (ActionName::DeleteData, None) => match target.split_once(':') {
+            None => Action::DeleteData { target },
+            Some((host, path)) => {
+                let path = std::path::PathBuf::from(path);
+                if host.is_empty() || !path.is_absolute() {
+                    return Err(CliError::Usage {
+                        message: format!("`{target}` names no path on a host: `delete-data` takes an instance, or HOST:/PATH with an absolute path"),
+                        hint: Some("hadome ask delete-data s512:/srv/uploads --config estate.toml".to_owned()),
+                    });
+                }
+                Action::DeletePath {
+                    host: host.to_owned(),
+                    path,
+                }
+            }
+        },
+        (ActionName::Reboot, None) => Action::Reboot { host: target },
+        (ActionName::Image, None) => Action::Image {
+            host: target,
+            reboots: !no_reboot,
+        },
+        (ActionName::DeleteHost, None) => Action::DeleteHost { host: target },
     })
 }
 
@@ -60,6 +102,9 @@ fn action_word(action: ActionName) -> &'static str {
         ActionName::Stop => "stop",
         ActionName::DeleteData => "delete-data",
         ActionName::RestoreBackup => "restore-backup",
+        ActionName::Reboot => "reboot",
+        ActionName::Image => "image",
+        ActionName::DeleteHost => "delete-host",
     }
 }
 

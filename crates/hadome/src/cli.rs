@@ -46,19 +46,24 @@ pub(crate) enum Command {
     /// and a safe alternative where there is one. Exit 0 allow or allow-after, 1 deny,
     /// 3 needs-human, 2 usage or configuration error. Nothing is executed.
     #[command(
-        after_help = "Examples:\n  hadome ask rebuild db-1 --from db-3 --config estate.toml\n  hadome ask promote db-2 --config estate.toml --json"
+        after_help = "Examples:\n  hadome ask rebuild db-1 --from db-3 --config estate.toml\n  hadome ask promote db-2 --config estate.toml --json\n  hadome ask reboot s512 --config estate.toml\n  hadome ask delete-data s512:/srv/uploads --config estate.toml"
     )]
     Ask {
         /// The action.
         #[arg(value_enum)]
         action: ActionName,
-        /// The instance acted on.
+        /// The instance acted on; the host for `reboot`, `image` and `delete-host`; HOST:/PATH
+        /// for `delete-data` of a path on a host.
         #[arg(value_name = "TARGET")]
         target: String,
         /// For `rebuild`: the instance whose data replaces the target's; for `restore-backup`:
         /// the backup.
         #[arg(long, value_name = "SOURCE")]
         from: Option<String>,
+        /// For `image`: taking the image does not reboot the host (by default an image is judged
+        /// as a reboot, as cloud consoles take one).
+        #[arg(long, env = "HADOME_NO_REBOOT")]
+        no_reboot: bool,
         #[command(flatten)]
         config: ConfigFile,
         #[command(flatten)]
@@ -81,12 +86,15 @@ pub(crate) enum Command {
         /// The action.
         #[arg(value_enum)]
         action: ActionName,
-        /// The instance acted on.
+        /// The instance acted on; the host for `reboot`, `image` and `delete-host`.
         #[arg(value_name = "TARGET")]
         target: String,
         /// For `rebuild`: the instance whose data replaces the target's.
         #[arg(long, value_name = "SOURCE")]
         from: Option<String>,
+        /// For `image`: taking the image does not reboot the host.
+        #[arg(long, env = "HADOME_NO_REBOOT")]
+        no_reboot: bool,
         #[command(flatten)]
         flags: RunFlags,
         #[command(flatten)]
@@ -215,11 +223,19 @@ pub(crate) enum ActionName {
     /// Stop an instance.
     Stop,
     /// Retire an instance's data directory: stop it, then move the directory aside (hadome never
-    /// deletes; removing it is a person's decision).
+    /// deletes; removing it is a person's decision). With HOST:/PATH, delete a path on a host
+    /// (`ask` judges it; `run` does not carry it out yet).
     DeleteData,
     /// Replace TARGET's data with the newest copy of --from BACKUP: stop it, move its data
     /// directory aside, the backup's restore_command, start it, compare its row counts.
     RestoreBackup,
+    /// Reboot a host (its reboot_command).
+    Reboot,
+    /// Take an image of a host and verify it (its image_command, verify_image_command); judged
+    /// as a reboot unless --no-reboot.
+    Image,
+    /// Delete a host: take a final image, verify it, then its delete_command.
+    DeleteHost,
 }
 
 /// `hadome backup …`.

@@ -34,6 +34,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::assessment::ActionWords;
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
 
@@ -63,21 +64,38 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             action,
             target,
             from,
+            no_reboot,
             config,
             json,
-        } => estate_command::ask(action, target, from, config, json.json).await,
+        } => {
+            estate_command::ask(
+                ActionWords {
+                    action,
+                    target,
+                    from,
+                    no_reboot,
+                },
+                config,
+                json.json,
+            )
+            .await
+        }
         Command::Run {
             action,
             target,
             from,
+            no_reboot,
             flags,
             config,
             json,
         } => {
             run_command::run(run_command::RunOptions {
-                action,
-                target,
-                from,
+                words: ActionWords {
+                    action,
+                    target,
+                    from,
+                    no_reboot,
+                },
                 config,
                 dry_run: flags.dry_run,
                 overrides: flags.overrides,

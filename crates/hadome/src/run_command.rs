@@ -14,15 +14,18 @@ use hadome_core::action::Action;
 use hadome_core::estate::Estate;
 use hadome_core::fact::ProbeOutcome;
 use hadome_core::finding::{Severity, Verdict};
+use hadome_core::host::final_image_name;
 use hadome_core::interlock::{self, Assessment};
-use hadome_executor::{carry_out, check_configured, plan, preflight, Outcome, Recorder, Step};
+use hadome_executor::{
+    carry_out, check_configured, name_image, plan, preflight, Outcome, Recorder, Step,
+};
 use hadome_journal::{Journal, Override};
 use serde_json::{json, Value};
 
 use crate::actor;
-use crate::assessment::{action_from, assessment_json, render_assessment};
+use crate::assessment::{action_from, assessment_json, render_assessment, ActionWords};
 use crate::backup_facts::BackupReading;
-use crate::cli::{ActionName, ConfigFile};
+use crate::cli::ConfigFile;
 use crate::clock::wall_clock;
 use crate::error::CliError;
 use crate::exit_code;
@@ -65,9 +68,7 @@ fn apply_overrides(
 
 /// Options of one `hadome run`.
 pub(crate) struct RunOptions {
-    pub(crate) action: ActionName,
-    pub(crate) target: String,
-    pub(crate) from: Option<String>,
+    pub(crate) words: ActionWords,
     pub(crate) config: ConfigFile,
     pub(crate) dry_run: bool,
     pub(crate) overrides: Vec<String>,
@@ -77,7 +78,7 @@ pub(crate) struct RunOptions {
 
 /// `hadome run`.
 pub(crate) async fn run(options: RunOptions) -> Result<u8, CliError> {
-    let action = action_from(options.action, options.target.clone(), options.from.clone())?;
+    let action = action_from(options.words)?;
     let reason = match (
         options.overrides.is_empty(),
         options.reason.as_deref().map(str::trim),
@@ -99,6 +100,10 @@ pub(crate) async fn run(options: RunOptions) -> Result<u8, CliError> {
     };
     let mut pass = observe(&options.config, reading).await?;
     let mut steps = plan(&pass.estate, &action);
+    // A host's final image is named at this pass's time, as the assessment's prerequisites name it.
+    if let Some(host) = action.host() {
+        name_image(&mut steps, &final_image_name(host, pass.now));
+    }
     check_configured(&pass.estate, &steps).map_err(|error| CliError::Usage {
         message: error.to_string(),
         hint: error.hint(),

@@ -51,6 +51,8 @@ fn estate() -> Estate {
             min_size_bytes: Some(MB),
             max_shrink_ratio: Some(0.5),
             restore_test_max_age_seconds: Some(31.0 * 86_400.0),
+            covers: Vec::new(),
+            stored_on: None,
             restore_command: None,
             every_seconds: None,
             restore_test_every_seconds: None,

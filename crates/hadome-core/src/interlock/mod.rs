@@ -4,6 +4,12 @@
 //! would do first; [`check`] reports the estate's health with no action in view. Evaluation never
 //! stops at the first problem. When facts are missing, the answer fails closed: `needs-human` or
 //! `deny`, never `allow`.
+//!
+//! An action on a host (issue 12) is judged by the host's own rules (`reboot-uptime`,
+//! `destroy-coverage`) and by everything placed on it: each instance on the host is judged as the
+//! instance action the host action amounts to for it (a reboot restarts it; a deletion stops it
+//! and destroys its data), with the same rules as that instance action, so the logic is not
+//! written twice.
 
 use crate::action::Action;
 use crate::estate::Estate;
@@ -12,22 +18,27 @@ use crate::finding::{Finding, Severity, Verdict};
 
 mod backup_trust;
 mod config_applied;
+mod destroy_coverage;
 mod last_copy;
 mod overwrite_older;
 mod promote_eligibility;
+mod reboot_uptime;
 mod replication_stalled;
 mod snapshot_independence;
 mod stale_facts;
+mod systemd_reboot_loop;
 mod timeline_follow;
 mod view;
 
 #[cfg(test)]
 mod backup_tests;
 #[cfg(test)]
+mod host_tests;
+#[cfg(test)]
 mod tests;
 
 pub(crate) use replication_stalled::cannot_catch_up;
-pub use view::{Knowledge, KnownPosition, View};
+pub use view::{HostKnowledge, Knowledge, KnownPosition, View};
 
 /// The answer to one proposed action.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,8 +68,17 @@ pub fn assess(
         now,
     };
     let mut findings = Vec::new();
-    if estate.instance(action.target()).is_none() {
-        findings.push(unknown_instance(action.target()));
+    match action.host() {
+        Some(host) => {
+            if estate.host(host).is_none() {
+                findings.push(unknown_host(estate, host));
+            }
+        }
+        None => {
+            if estate.instance(action.target()).is_none() {
+                findings.push(unknown_instance(action.target()));
+            }
+        }
     }
     if let Action::RestoreBackup { backup, .. } = action {
         if estate.backup(backup).is_none() {
@@ -86,17 +106,14 @@ pub fn assess(
         }
     }
     if findings.is_empty() {
-        findings.extend(stale_facts::assess(&view, action));
-        findings.extend(overwrite_older::assess(&view, action));
-        findings.extend(overwrite_older::assess_restore(&view, action));
-        findings.extend(backup_trust::assess(&view, action));
-        findings.extend(snapshot_independence::assess(&view, action));
-        findings.extend(last_copy::assess(&view, action));
-        findings.extend(promote_eligibility::assess(&view, action));
-        findings.extend(availability(&view, action));
+        findings.extend(instance_findings(&view, action));
+        findings.extend(placed_findings(&view, action));
+        findings.extend(reboot_uptime::assess(&view, action));
+        findings.extend(destroy_coverage::assess(&view, action));
     }
     findings.sort_by_key(|finding| std::cmp::Reverse(finding.severity));
-    let prerequisites = prerequisites(&view, action);
+    let mut prerequisites = prerequisites(&view, action);
+    prerequisites.extend(destroy_coverage::prerequisites(&view, action));
     Assessment {
         verdict: Verdict::of(&findings, &prerequisites),
         action: action.clone(),
@@ -120,8 +137,105 @@ pub fn check(estate: &Estate, facts: &Facts, history: &History, now: Timestamp) 
     findings.extend(config_applied::check(&view));
     findings.extend(backup_trust::check(&view));
     findings.extend(snapshot_independence::check(&view));
+    findings.extend(systemd_reboot_loop::check(&view));
     findings.sort_by_key(|finding| std::cmp::Reverse(finding.severity));
     findings
+}
+
+/// The rules that judge an action on an instance (nothing for an action on a host).
+fn instance_findings(view: &View, action: &Action) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    findings.extend(stale_facts::assess(view, action));
+    findings.extend(overwrite_older::assess(view, action));
+    findings.extend(overwrite_older::assess_restore(view, action));
+    findings.extend(backup_trust::assess(view, action));
+    findings.extend(snapshot_independence::assess(view, action));
+    findings.extend(last_copy::assess(view, action));
+    findings.extend(promote_eligibility::assess(view, action));
+    findings.extend(availability(view, action));
+    findings
+}
+
+/// What an action on a host amounts to for an instance placed on it: a reboot (and an image
+/// that reboots) restarts it; a deletion stops it and destroys its data; an image that does not
+/// reboot, and the deletion of a path, touch no instance.
+fn placed_actions(action: &Action, instance: &str) -> Vec<Action> {
+    let target = instance.to_owned();
+    match action {
+        Action::Reboot { .. } | Action::Image { reboots: true, .. } => {
+            vec![Action::Restart { target }]
+        }
+        Action::DeleteHost { .. } => vec![
+            Action::Stop {
+                target: target.clone(),
+            },
+            Action::DeleteData { target },
+        ],
+        Action::Image { reboots: false, .. }
+        | Action::DeletePath { .. }
+        | Action::Promote { .. }
+        | Action::Rebuild { .. }
+        | Action::Restart { .. }
+        | Action::Stop { .. }
+        | Action::DeleteData { .. }
+        | Action::RestoreBackup { .. } => Vec::new(),
+    }
+}
+
+/// An action on a host, judged by each instance placed on it: the findings of the instance
+/// actions it amounts to ([`placed_actions`]), each saying which host carries the instance.
+fn placed_findings(view: &View, action: &Action) -> Vec<Finding> {
+    let Some(host) = action.host() else {
+        return Vec::new();
+    };
+    let mut findings = Vec::new();
+    for placed in view.estate.placed_on(host) {
+        if placed.kind != crate::target::TargetKind::Instance {
+            continue;
+        }
+        for derived in placed_actions(action, &placed.name) {
+            for mut finding in instance_findings(view, &derived) {
+                let does = match derived {
+                    Action::Restart { .. } => "restarts",
+                    Action::Stop { .. } => "stops",
+                    _ => "destroys the data of",
+                };
+                finding.message = format!(
+                    "`{host}` carries `{}` (a {} {does} it): {}",
+                    placed.name,
+                    action.name(),
+                    finding.message
+                );
+                findings.push(finding);
+            }
+        }
+    }
+    findings
+}
+
+/// An action on a host the estate does not declare: denied, as one on an unknown instance.
+fn unknown_host(estate: &Estate, name: &str) -> Finding {
+    let declared: Vec<&str> = estate.hosts.iter().map(|host| host.name.as_str()).collect();
+    let named_only = estate.host_names().contains(&name);
+    let message = if named_only {
+        format!("the estate declares no host `{name}`: instances name it as their host, but it has no `[[host]]`, so hadome cannot read its facts")
+    } else {
+        format!("the estate has no host `{name}`")
+    };
+    let alternative = match crate::suggest::closest(name, &declared) {
+        Some(close) => Some(format!("did you mean `{close}`?")),
+        None if named_only => Some(format!(
+            "declare it: `[[host]]` with `name = \"{name}\"` (examples/estate.toml)"
+        )),
+        None => None,
+    };
+    Finding {
+        rule: crate::rule::STALE_FACTS,
+        severity: Severity::Deny,
+        subject: name.to_owned(),
+        message,
+        alternative,
+    }
 }
 
 fn unknown_instance(name: &str) -> Finding {

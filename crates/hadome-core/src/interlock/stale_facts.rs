@@ -75,6 +75,12 @@ pub(crate) fn assess(view: &View, action: &Action) -> Vec<Finding> {
             }
         }
         Action::Restart { .. } | Action::Stop { .. } => {}
+        // A host's facts are `reboot-uptime`'s and `destroy-coverage`'s to judge; what is placed
+        // on the host is judged as the instance actions the host action amounts to.
+        Action::Reboot { .. }
+        | Action::Image { .. }
+        | Action::DeleteHost { .. }
+        | Action::DeletePath { .. } => {}
     }
     findings
 }

@@ -7,6 +7,7 @@
 use crate::estate::{Cluster, Estate};
 use crate::fact::{Facts, History, InstanceState, LastKnown, ProbeOutcome, Timestamp};
 use crate::finding::human_duration;
+use crate::host::{HostFacts, HostOutcome};
 use crate::position::{DataPosition, PositionOrder};
 
 /// Everything an interlock may read.
@@ -40,6 +41,27 @@ pub enum Knowledge<'a> {
         error: &'a str,
     },
     /// It was not probed.
+    Unknown,
+}
+
+/// What hadome knows of one host right now (its `hadome host-facts`).
+#[derive(Debug, Clone, Copy)]
+pub enum HostKnowledge<'a> {
+    /// Read within the host's `freshness_seconds`.
+    Fresh(&'a HostFacts),
+    /// Read, but longer ago than its `freshness_seconds`.
+    Stale {
+        /// What it said.
+        facts: &'a HostFacts,
+        /// How old that is, in seconds.
+        age_seconds: f64,
+    },
+    /// Its facts could not be read this pass.
+    Unreachable {
+        /// Why.
+        error: &'a str,
+    },
+    /// Its facts were not read.
     Unknown,
 }
 
@@ -207,6 +229,51 @@ impl<'a> View<'a> {
     /// "4 min ago" for a sighting.
     pub fn ago(&self, seen_at: Timestamp) -> String {
         format!("{} ago", human_duration(self.now.seconds_since(seen_at)))
+    }
+
+    /// What hadome knows of `host` now; a host the estate does not declare is read with the
+    /// default freshness bound (30 s).
+    pub fn host_knowledge(&self, host: &str) -> HostKnowledge<'a> {
+        let Some(probe) = self.facts.hosts.get(host) else {
+            return HostKnowledge::Unknown;
+        };
+        let freshness_seconds = self
+            .estate
+            .host(host)
+            .map_or(30.0, |declared| declared.freshness_seconds);
+        match &probe.outcome {
+            HostOutcome::Answered(facts) => {
+                let age_seconds = self.now.seconds_since(probe.observed_at);
+                if age_seconds <= freshness_seconds {
+                    HostKnowledge::Fresh(facts)
+                } else {
+                    HostKnowledge::Stale { facts, age_seconds }
+                }
+            }
+            HostOutcome::Unreachable { error } => HostKnowledge::Unreachable { error },
+        }
+    }
+
+    /// The host's facts when they are fresh.
+    pub fn fresh_host(&self, host: &str) -> Option<&'a HostFacts> {
+        match self.host_knowledge(host) {
+            HostKnowledge::Fresh(facts) => Some(facts),
+            _ => None,
+        }
+    }
+
+    /// Why `host` has no fresh facts, as a phrase.
+    pub fn why_host_not_fresh(&self, host: &str) -> String {
+        match self.host_knowledge(host) {
+            HostKnowledge::Fresh(_) => "its facts were read".to_owned(),
+            HostKnowledge::Stale { age_seconds, .. } => {
+                format!("its facts are {} old", human_duration(age_seconds))
+            }
+            HostKnowledge::Unreachable { error } => {
+                format!("its facts cannot be read ({error})")
+            }
+            HostKnowledge::Unknown => "its facts were not read".to_owned(),
+        }
     }
 
     /// Why `instance` has no fresh facts, as a phrase.

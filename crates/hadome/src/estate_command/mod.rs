@@ -14,10 +14,10 @@ use hadome_core::interlock;
 use serde_json::{json, Value};
 
 use crate::assessment::{
-    action_from, assessment_json, finding_json, render_assessment, severity_label,
+    action_from, assessment_json, finding_json, render_assessment, severity_label, ActionWords,
 };
 use crate::backup_facts::BackupReading;
-use crate::cli::{ActionName, ConfigFile};
+use crate::cli::ConfigFile;
 use crate::error::CliError;
 use crate::exit_code;
 use crate::output::{print_json, print_text, Paint};
@@ -91,13 +91,11 @@ pub(crate) async fn check(config: ConfigFile, as_json: bool) -> Result<u8, CliEr
 
 /// `hadome ask`.
 pub(crate) async fn ask(
-    action: ActionName,
-    target: String,
-    from: Option<String>,
+    words: ActionWords,
     config: ConfigFile,
     as_json: bool,
 ) -> Result<u8, CliError> {
-    let action = action_from(action, target, from)?;
+    let action = action_from(words)?;
     // Restoring from a backup needs its newest copy read whole; nothing else does.
     let reading = match action {
         Action::RestoreBackup { .. } => BackupReading::VerifyNewest,
