@@ -12,9 +12,9 @@
 
 use hadome_core::action::Action;
 use hadome_core::estate::Estate;
-use hadome_core::fact::ProbeOutcome;
+use hadome_core::fact::{ProbeOutcome, Timestamp};
 use hadome_core::finding::{Severity, Verdict};
-use hadome_core::host::final_image_name;
+use hadome_core::host::{final_image_name, ImageRecord};
 use hadome_core::interlock::{self, Assessment};
 use hadome_executor::{
     carry_out, check_configured, name_image, plan, preflight, Outcome, Recorder, Step,
@@ -225,6 +225,8 @@ pub(crate) async fn run(options: RunOptions) -> Result<u8, CliError> {
         text: &mut text,
         report: &mut report,
         step_reports: Vec::new(),
+        step_started: wall_clock(),
+        image_taken: None,
     };
     let outcome = carry_out(&pass.estate, &action, &steps, &RestoredRows, &mut recorder).await?;
     emit(options.json, &report, &text);
@@ -246,6 +248,11 @@ struct Journaling<'a> {
     text: &'a mut String,
     report: &'a mut Value,
     step_reports: Vec<Value>,
+    /// When the step being carried out started (the previous one's record, or the intent's).
+    step_started: Timestamp,
+    /// A final image taken and not yet verified: its host, its name, and when its command
+    /// started.
+    image_taken: Option<(String, String, Timestamp)>,
 }
 
 impl Recorder for Journaling<'_> {
@@ -270,6 +277,7 @@ impl Recorder for Journaling<'_> {
         }
         self.report["executed"] = true.into();
         self.report["intent"] = intent.into();
+        self.step_started = wall_clock();
         Ok(Some(intent))
     }
 
@@ -288,6 +296,33 @@ impl Recorder for Journaling<'_> {
         ));
         self.step_reports
             .push(json!({"step": step.describe(), "ok": ok, "detail": detail}));
+        // A final image is remembered with when its command started, and whether it verified:
+        // `destroy-coverage` trusts only a verified image newer than the data's last change.
+        match step {
+            Step::TakeImage {
+                host,
+                image: Some(name),
+            } if *ok => {
+                self.image_taken = Some((host.clone(), name.clone(), self.step_started));
+            }
+            Step::VerifyImage {
+                host,
+                image: Some(name),
+            } => {
+                if let Some((taken_host, taken_name, taken_at)) = self.image_taken.take() {
+                    if (&taken_host, &taken_name) == (host, name) {
+                        let image = ImageRecord {
+                            name: name.clone(),
+                            taken_at,
+                            verified: *ok,
+                        };
+                        self.journal.record_image(host, &image)?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.step_started = wall_clock();
         Ok(())
     }
 
