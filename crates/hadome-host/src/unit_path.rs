@@ -152,6 +152,20 @@ impl UnitDirs {
         }
     }
 
+    /// The unit `name` is an alias of: its fragment is a link to a unit file of another name of
+    /// the same type (`dbus-org.freedesktop.login1.service` → `systemd-logind.service`), which
+    /// systemd loads as one unit.
+    pub(crate) fn alias_of(&self, name: &str) -> Option<String> {
+        let (_, here) = self
+            .dirs
+            .iter()
+            .find(|(_, here)| std::fs::symlink_metadata(here.join(name)).is_ok())?;
+        let target = std::fs::read_link(here.join(name)).ok()?;
+        let target_name = target.file_name()?.to_str()?.to_owned();
+        let suffix = name.rsplit_once('.')?.1;
+        (target_name != name && target_name.ends_with(&format!(".{suffix}"))).then_some(target_name)
+    }
+
     /// A link (through any chain of links, resolved under the root) to `/dev/null`, or an empty
     /// file.
     fn is_masked(&self, path: &Path) -> bool {

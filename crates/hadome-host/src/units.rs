@@ -27,7 +27,16 @@ pub(crate) struct Units {
 pub(crate) fn read_units(root: &Path) -> Units {
     let dirs = UnitDirs::under(root);
     let mut units = Units::default();
-    for name in dirs.names_of_type("timer") {
+    let timer_names = dirs.names_of_type("timer");
+    for name in &timer_names {
+        // An alias is the same unit as the one it links to, reported under that name.
+        if dirs
+            .alias_of(name)
+            .is_some_and(|real| timer_names.contains(&real))
+        {
+            continue;
+        }
+        let name = name.clone();
         if let Some(assignments) = load(&dirs, &name, &mut units.gaps) {
             let mut timer = timer_from(&name, &assignments.0, &mut units.gaps);
             timer.sources = assignments.1;
@@ -41,13 +50,21 @@ pub(crate) fn read_units(root: &Path) -> Units {
             names.push(timer.unit.clone());
         }
     }
+    let listed = names.clone();
     for name in names {
+        let started_by_timer = units.timers.iter().any(|timer| timer.unit == name);
+        if !started_by_timer
+            && dirs
+                .alias_of(&name)
+                .is_some_and(|real| listed.contains(&real))
+        {
+            continue;
+        }
         let Some((assignments, sources)) = load(&dirs, &name, &mut units.gaps) else {
             continue;
         };
         let mut service = service_from(&name, &assignments, &mut units.gaps);
         service.sources = sources;
-        let started_by_timer = units.timers.iter().any(|timer| timer.unit == name);
         if started_by_timer || reboots(&service) || service.restart != "no" {
             units.services.push(service);
         }

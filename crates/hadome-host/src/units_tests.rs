@@ -317,6 +317,15 @@ fn template_instances_and_links_resolve_under_the_root() {
     .link(
         "/etc/systemd/system/linked.timer",
         "/opt/units/linked.timer",
+    )
+    // An alias is the unit it links to: reported once, under its own name.
+    .file(
+        "/lib/systemd/system/logind.service",
+        "[Service]\nExecStart=/x\nRestart=always\n",
+    )
+    .link(
+        "/etc/systemd/system/dbus-org.login1.service",
+        "/lib/systemd/system/logind.service",
     );
     let units = root.units();
     let names: Vec<&str> = units.timers.iter().map(|t| t.name.as_str()).collect();
@@ -324,7 +333,8 @@ fn template_instances_and_links_resolve_under_the_root() {
     assert_eq!(units.timers[0].unit, "backup@home.service");
     assert_eq!(units.timers[0].wanted_by, vec!["timers.target"]);
     assert_eq!(units.timers[1].on_calendar, vec!["monthly"]);
-    assert_eq!(units.services[0].name, "backup@home.service");
+    let services: Vec<&str> = units.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(services, vec!["backup@home.service", "logind.service"]);
     assert_eq!(units.services[0].exec_start, vec!["/opt/backup %i"]);
 }
 

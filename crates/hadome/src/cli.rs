@@ -157,6 +157,14 @@ pub(crate) enum Command {
     /// demos and benchmarks.
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Print this host's facts as versioned JSON: boots, systemd timers and services, data paths.
+    ///
+    /// What a `[[host]]`'s facts_command runs on the host (`ssh HOST hadome host-facts`).
+    #[command(long_about = crate::cli_host::HOST_FACTS_ABOUT, after_help = crate::cli_host::HOST_FACTS_EXAMPLES)]
+    HostFacts(crate::cli_host::HostFactsArgs),
+    /// Make systemd obey hadome: print drop-ins for units (`hadome systemd drop-in reboot-guard`).
+    #[command(subcommand)]
+    Systemd(crate::cli_host::SystemdCommand),
 }
 
 /// `hadome run`'s flags beyond `ask`'s.

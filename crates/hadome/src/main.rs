@@ -8,6 +8,7 @@ mod actor;
 mod assessment;
 mod backup_facts;
 mod cli;
+mod cli_host;
 mod clock;
 mod error;
 mod exit_code;
@@ -22,8 +23,10 @@ mod ack_command;
 mod backup_command;
 mod daemon;
 mod estate_command;
+mod host_facts_command;
 mod lab_command;
 mod run_command;
+mod systemd_command;
 
 // The layering above, kept by a test.
 #[cfg(test)]
@@ -95,5 +98,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Daemon { config, once } => daemon::run(config, once).await,
         Command::Backup(command) => backup_command::run(command).await,
         Command::Lab(command) => lab_command::run(command).await,
+        Command::HostFacts(arguments) => host_facts_command::run(arguments).await,
+        Command::Systemd(command) => systemd_command::run(command),
     }
 }
