@@ -124,6 +124,10 @@ pub struct TimerUnit {
     pub on_calendar: Vec<String>,
     /// Monotonic triggers (`OnBootSec=5min`, `OnUnitActiveSec=1d` …), as `Key=value`.
     pub monotonic: Vec<String>,
+    /// The units whose `.wants/` or `.requires/` directory links to it (`timers.target`: the
+    /// timer is enabled and starts at boot); empty: nothing starts it at boot (it may still have
+    /// been started by hand).
+    pub wanted_by: Vec<String>,
     /// The files it was read from: the unit file, then its drop-ins in the order applied.
     pub sources: Vec<PathBuf>,
 }

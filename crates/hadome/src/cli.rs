@@ -166,25 +166,16 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Lab(LabCommand),
     /// Rehearse an incident on a lab of real servers, narrated step by step, each step checked.
+    #[command(long_about = crate::cli_drill::DRILL_ABOUT, after_help = crate::cli_drill::DRILL_EXAMPLES)]
+    Drill(crate::cli_drill::DrillArgs),
+    /// Print this host's facts as versioned JSON: boots, systemd timers and services, data paths.
     ///
-    /// `hadome drill list` names the drills; `hadome drill NAME --dir D` brings up the drill's
-    /// lab in D (a new or empty directory), replays the incident through hadome's own commands as
-    /// a person would type them, checks what each must show, and tears everything down by PID,
-    /// also on failure and Ctrl-C. Exit 0 only when every step behaved as expected, 1 when one did
-    /// not (the drill stops there), 2 on a usage error, 130 when interrupted.
-    #[command(
-        after_help = "Examples:\n  hadome drill list\n  hadome drill misskey --dir /tmp/drill-a\n  hadome drill mackerel --dir /tmp/drill-b --json"
-    )]
-    Drill {
-        /// `list`, or the drill to run.
-        #[arg(value_name = "NAME")]
-        name: String,
-        /// The lab directory for the drill (new or empty); not needed for `list`.
-        #[arg(long, value_name = "DIR")]
-        dir: Option<PathBuf>,
-        #[command(flatten)]
-        json: Json,
-    },
+    /// What a `[[host]]`'s facts_command runs on the host (`ssh HOST hadome host-facts`).
+    #[command(long_about = crate::cli_host::HOST_FACTS_ABOUT, after_help = crate::cli_host::HOST_FACTS_EXAMPLES)]
+    HostFacts(crate::cli_host::HostFactsArgs),
+    /// Make systemd obey hadome: print drop-ins for units (`hadome systemd drop-in reboot-guard`).
+    #[command(subcommand)]
+    Systemd(crate::cli_host::SystemdCommand),
 }
 
 /// `hadome run`'s flags beyond `ask`'s.

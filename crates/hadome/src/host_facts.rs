@@ -17,10 +17,13 @@ const LEAST_BOUND: Duration = Duration::from_secs(5);
 
 /// Every declared host's facts, read concurrently.
 pub(crate) async fn observe_hosts(estate: &Estate) -> BTreeMap<String, HostProbe> {
-    let bound = LEAST_BOUND.max(Duration::from_secs_f64(estate.probe_timeout_seconds.max(0.0)));
-    let readings = estate.hosts.iter().map(|host| async move {
-        (host.name.clone(), observe_host(host, bound).await)
-    });
+    let bound = LEAST_BOUND.max(Duration::from_secs_f64(
+        estate.probe_timeout_seconds.max(0.0),
+    ));
+    let readings = estate
+        .hosts
+        .iter()
+        .map(|host| async move { (host.name.clone(), observe_host(host, bound).await) });
     futures_util::future::join_all(readings)
         .await
         .into_iter()
@@ -54,7 +57,11 @@ async fn from_command(argv: &[String], bound: Duration) -> HostOutcome {
         .spawn();
     let child = match child {
         Ok(child) => child,
-        Err(error) => return unreachable(format!("its facts_command `{program}` did not start: {error}")),
+        Err(error) => {
+            return unreachable(format!(
+                "its facts_command `{program}` did not start: {error}"
+            ))
+        }
     };
     let output = match tokio::time::timeout(bound, child.wait_with_output()).await {
         Ok(Ok(output)) => output,
@@ -69,13 +76,19 @@ async fn from_command(argv: &[String], bound: Duration) -> HostOutcome {
     };
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or("");
+        let last = stderr
+            .lines()
+            .rev()
+            .find(|line| !line.trim().is_empty())
+            .unwrap_or("");
         return unreachable(format!("its facts_command {}: {last}", output.status));
     }
     match std::str::from_utf8(&output.stdout)
         .map_err(|error| format!("its facts_command printed something that is not UTF-8: {error}"))
-        .and_then(|text| hadome_host::from_json(text).map_err(|error| format!("its facts_command's output: {error}")))
-    {
+        .and_then(|text| {
+            hadome_host::from_json(text)
+                .map_err(|error| format!("its facts_command's output: {error}"))
+        }) {
         Ok((facts, _)) => HostOutcome::Answered(Box::new(facts)),
         Err(error) => unreachable(error),
     }

@@ -15,8 +15,10 @@ const COMMAND_MODULES: &[&str] = &[
     "backup_command",
     "daemon",
     "estate_command",
+    "host_facts_command",
     "lab_command",
     "run_command",
+    "systemd_command",
 ];
 
 /// A file past this many lines is split by concern.

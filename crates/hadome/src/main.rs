@@ -8,6 +8,8 @@ mod actor;
 mod assessment;
 mod backup_facts;
 mod cli;
+mod cli_drill;
+mod cli_host;
 mod clock;
 mod error;
 mod exit_code;
@@ -24,8 +26,10 @@ mod backup_command;
 mod daemon;
 mod drill_command;
 mod estate_command;
+mod host_facts_command;
 mod lab_command;
 mod run_command;
+mod systemd_command;
 
 // The layering above, kept by a test.
 #[cfg(test)]
@@ -115,7 +119,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Daemon { config, once } => daemon::run(config, once).await,
         Command::Backup(command) => backup_command::run(command).await,
         Command::Lab(command) => lab_command::run(command).await,
-        Command::Drill { name, dir, json } => match (name.as_str(), dir) {
+        Command::Drill(crate::cli_drill::DrillArgs { name, dir, json }) => match (name.as_str(), dir) {
             ("list", _) => drill_command::list(json.json),
             (name, Some(dir)) => drill_command::run(name, dir, json.json).await,
             (name, None) => Err(CliError::Usage {
@@ -123,5 +127,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
                 hint: Some(format!("hadome drill {name} --dir /tmp/drill-{name}")),
             }),
         },
+        Command::HostFacts(arguments) => host_facts_command::run(arguments).await,
+        Command::Systemd(command) => systemd_command::run(command),
     }
 }
