@@ -215,3 +215,87 @@ pub struct ImageRecord {
     /// Whether `verify_image` passed on it.
     pub verified: bool,
 }
+
+/// Whether a unit action (`FailureAction=`, `SuccessAction=`, `StartLimitAction=`) reboots:
+/// `reboot`, `reboot-force`, `reboot-immediate`, `soft-reboot`, `kexec`.
+pub fn action_reboots(action: &str) -> bool {
+    action.starts_with("reboot") || action == "soft-reboot" || action == "kexec"
+}
+
+/// Whether a command line reboots the host: `reboot`, `systemctl [--force] reboot|kexec|soft-reboot`,
+/// `systemctl start|isolate reboot.target`, `shutdown -r`/`--reboot`, `init 6`/`telinit 6`, also
+/// inside `sh -c '…'`. systemd's prefixes (`-@:+!`) are stripped; a program is matched by its
+/// name, in any directory. A word that merely mentions a reboot (`echo reboot`) does not count:
+/// `check` must not cry wolf.
+pub fn command_reboots(line: &str) -> bool {
+    let words = command_words(line);
+    let Some((first, arguments)) = words.split_first() else {
+        return false;
+    };
+    let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+    match program(first) {
+        "systemctl" => {
+            let verbs: Vec<&str> = arguments
+                .iter()
+                .copied()
+                .filter(|word| !word.starts_with('-'))
+                .collect();
+            match verbs.as_slice() {
+                ["reboot" | "kexec" | "soft-reboot", ..] => true,
+                ["start" | "isolate", units @ ..] => units.iter().any(|unit| {
+                    matches!(
+                        *unit,
+                        "reboot.target" | "kexec.target" | "soft-reboot.target"
+                    )
+                }),
+                _ => false,
+            }
+        }
+        "shutdown" => arguments.iter().any(|word| {
+            *word == "--reboot"
+                || (word.starts_with('-') && !word.starts_with("--") && word.contains('r'))
+        }),
+        "reboot" | "kexec" => !arguments.contains(&"--help"),
+        "init" | "telinit" => arguments.first() == Some(&"6"),
+        "sh" | "bash" | "dash" => match arguments.iter().position(|word| *word == "-c") {
+            Some(at) => arguments.get(at + 1).is_some_and(|script| {
+                script
+                    .split([';', '&', '|', '\n'])
+                    .any(|part| command_reboots(part.trim()))
+            }),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+/// The words of a command line, without systemd's prefixes (`-`, `@`, `:`, `+`, `!`, `!!`)
+/// and the quotes around a word.
+pub fn command_words(line: &str) -> Vec<String> {
+    let line = line.trim_start_matches(['-', '@', ':', '+', '!']);
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut quote: Option<char> = None;
+    for character in line.chars() {
+        match (quote, character) {
+            (Some(open), c) if c == open => quote = None,
+            (Some(_), c) => current.push(c),
+            (None, '\'' | '"') => quote = Some(character),
+            (None, c) if c.is_whitespace() => {
+                if !current.is_empty() {
+                    words.push(std::mem::take(&mut current));
+                }
+            }
+            (None, c) => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        words.push(current);
+    }
+    words
+}
+
+/// A program's name, without its directory.
+pub fn program(word: &str) -> &str {
+    word.rsplit('/').next().unwrap_or(word)
+}

@@ -193,17 +193,6 @@ pub fn reading_from_json(text: &str) -> Result<Reading, HostFactsError> {
     })
 }
 
-/// Whether a command line reboots the host (`reboot`, `systemctl reboot`, `shutdown -r`, …,
-/// inside `sh -c` too; systemd's `-@:+!` prefixes ignored): how services are chosen.
-pub fn command_reboots(line: &str) -> bool {
-    units::command_reboots(line)
-}
-
-/// Whether a unit action (`FailureAction=`, `SuccessAction=`, `StartLimitAction=`) reboots.
-pub fn action_reboots(action: &str) -> bool {
-    units::action_reboots(action)
-}
-
 fn wall_clock() -> Timestamp {
     let millis = SystemTime::now()
         .duration_since(UNIX_EPOCH)

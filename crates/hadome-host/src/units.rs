@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hadome_core::host::{ServiceUnit, TimerUnit};
+use hadome_core::host::{action_reboots, command_reboots, ServiceUnit, TimerUnit};
 
 use crate::unit_file::{self, Assignment};
 use crate::unit_path::{Located, UnitDirs};
@@ -258,53 +258,4 @@ pub(crate) fn reboots(service: &ServiceUnit) -> bool {
             .iter()
             .chain(&service.exec_start_pre)
             .any(|line| command_reboots(line))
-}
-
-/// `reboot`, `reboot-force`, `reboot-immediate`, `soft-reboot`, `kexec`.
-pub(crate) fn action_reboots(action: &str) -> bool {
-    action.starts_with("reboot") || action == "soft-reboot" || action == "kexec"
-}
-
-/// Whether a command line reboots: `reboot`, `systemctl [--force] reboot|kexec|soft-reboot`,
-/// `systemctl start|isolate reboot.target`,
-/// `shutdown -r`, `init 6`/`telinit 6`, also inside `sh -c '…'`. systemd's prefixes (`-@:+!|`)
-/// are stripped for matching; the word is matched by program name, with any directory.
-pub(crate) fn command_reboots(line: &str) -> bool {
-    let line = line.trim_start_matches(['-', '@', ':', '+', '!', '|']);
-    let words: Vec<&str> = line
-        .split(|character: char| {
-            character.is_whitespace()
-                || matches!(character, ';' | '&' | '|' | '(' | ')' | '\'' | '"' | '`')
-        })
-        .filter(|word| !word.is_empty())
-        .collect();
-    let program = |word: &str| word.rsplit('/').next().unwrap_or(word).to_owned();
-    words.iter().enumerate().any(|(index, word)| {
-        let rest = &words[index + 1..];
-        match program(word).as_str() {
-            "reboot" | "kexec" => true,
-            "systemctl" => {
-                let own: Vec<&str> = rest
-                    .iter()
-                    .take_while(|next| program(next) != "systemctl")
-                    .copied()
-                    .collect();
-                let starts = own.iter().any(|word| matches!(*word, "start" | "isolate"));
-                own.iter().any(|word| {
-                    matches!(*word, "reboot" | "kexec" | "soft-reboot")
-                        || (starts
-                            && matches!(
-                                *word,
-                                "reboot.target" | "kexec.target" | "soft-reboot.target"
-                            ))
-                })
-            }
-            "shutdown" => rest.iter().take(3).any(|next| {
-                *next == "--reboot"
-                    || (next.starts_with('-') && !next.starts_with("--") && next.contains('r'))
-            }),
-            "init" | "telinit" => rest.first() == Some(&"6"),
-            _ => false,
-        }
-    })
 }

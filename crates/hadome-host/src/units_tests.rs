@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::units::{command_reboots, read_units, Units};
+use hadome_core::host::command_reboots;
+
+use crate::units::{read_units, Units};
 
 /// A root filesystem in a temp directory.
 struct Root {

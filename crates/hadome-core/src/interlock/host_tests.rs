@@ -53,6 +53,7 @@ fn timer(name: &str, unit: &str, persistent: bool) -> TimerUnit {
         persistent,
         on_calendar: vec!["daily".to_owned()],
         monotonic: Vec::new(),
+        wanted_by: vec!["timers.target".to_owned()],
         sources: vec![PathBuf::from(format!("/etc/systemd/system/{name}"))],
     }
 }

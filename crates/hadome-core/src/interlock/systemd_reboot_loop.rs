@@ -23,12 +23,11 @@
 //! service does not reboot, and a timer without `Persistent=true`, get nothing.
 
 use crate::finding::{Finding, Severity};
-use crate::host::{HostFacts, ServiceUnit};
+use crate::host::{
+    action_reboots, command_reboots, command_words, program, HostFacts, ServiceUnit,
+};
 use crate::interlock::view::{HostKnowledge, View};
 use crate::rule::SYSTEMD_REBOOT_LOOP;
-
-/// `SuccessAction=`/`FailureAction=`/`StartLimitAction=` values that reboot the host.
-const REBOOT_ACTIONS: [&str; 3] = ["reboot", "reboot-force", "reboot-immediate"];
 
 /// `check`: every host whose facts were read.
 pub(crate) fn check(view: &View) -> Vec<Finding> {
@@ -108,7 +107,7 @@ fn lint(host: &str, facts: &HostFacts) -> Vec<Finding> {
             ("StartLimitAction", &service.start_limit_action),
         ]
         .into_iter()
-        .find(|(_, value)| REBOOT_ACTIONS.contains(&value.as_str()));
+        .find(|(_, value)| action_reboots(value));
         let Some((key, value)) = action else {
             continue;
         };
@@ -164,7 +163,7 @@ fn reboots(service: &ServiceUnit) -> Option<String> {
         ("ExecStart", &service.exec_start),
     ];
     for (key, commands) in lines {
-        if let Some(line) = commands.iter().find(|line| line_reboots(line)) {
+        if let Some(line) = commands.iter().find(|line| command_reboots(line)) {
             return Some(format!("{key}={line}"));
         }
     }
@@ -172,86 +171,17 @@ fn reboots(service: &ServiceUnit) -> Option<String> {
         ("SuccessAction", &service.success_action),
         ("FailureAction", &service.failure_action),
     ] {
-        if REBOOT_ACTIONS.contains(&value.as_str()) {
+        if action_reboots(value) {
             return Some(format!("{key}={value}"));
         }
     }
     None
 }
 
-/// The words of a command line, without systemd's prefixes (`-`, `@`, `:`, `+`, `!`, `!!`)
-/// and the quotes around a word.
-fn words(line: &str) -> Vec<String> {
-    let line = line.trim_start_matches(['-', '@', ':', '+', '!']);
-    let mut words = Vec::new();
-    let mut current = String::new();
-    let mut quote: Option<char> = None;
-    for character in line.chars() {
-        match (quote, character) {
-            (Some(open), c) if c == open => quote = None,
-            (Some(_), c) => current.push(c),
-            (None, '\'' | '"') => quote = Some(character),
-            (None, c) if c.is_whitespace() => {
-                if !current.is_empty() {
-                    words.push(std::mem::take(&mut current));
-                }
-            }
-            (None, c) => current.push(c),
-        }
-    }
-    if !current.is_empty() {
-        words.push(current);
-    }
-    words
-}
-
-fn program(word: &str) -> &str {
-    word.rsplit('/').next().unwrap_or(word)
-}
-
-/// Whether a command line reboots the host.
-fn line_reboots(line: &str) -> bool {
-    let words = words(line);
-    let Some((first, arguments)) = words.split_first() else {
-        return false;
-    };
-    let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
-    match program(first) {
-        "systemctl" => {
-            let verbs: Vec<&str> = arguments
-                .iter()
-                .copied()
-                .filter(|word| !word.starts_with('-'))
-                .collect();
-            match verbs.as_slice() {
-                ["reboot" | "kexec", ..] => true,
-                ["start" | "isolate", units @ ..] => units
-                    .iter()
-                    .any(|unit| matches!(*unit, "reboot.target" | "kexec.target")),
-                _ => false,
-            }
-        }
-        "shutdown" => arguments.iter().any(|word| {
-            *word == "--reboot"
-                || (word.starts_with('-') && !word.starts_with("--") && word.contains('r'))
-        }),
-        "reboot" => !arguments.contains(&"--help"),
-        "sh" | "bash" | "dash" => match arguments.iter().position(|word| *word == "-c") {
-            Some(at) => arguments.get(at + 1).is_some_and(|script| {
-                script
-                    .split([';', '&', '|', '\n'])
-                    .any(|part| line_reboots(part.trim()))
-            }),
-            None => false,
-        },
-        _ => false,
-    }
-}
-
 /// Whether `service` runs the reboot guard: an `ExecCondition=` that is `hadome ask reboot …`.
 fn guarded(service: &ServiceUnit) -> bool {
     service.exec_condition.iter().any(|line| {
-        let words = words(line);
+        let words = command_words(line);
         matches!(
             words.as_slice(),
             [hadome, ask, reboot, ..]
@@ -262,7 +192,7 @@ fn guarded(service: &ServiceUnit) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::line_reboots;
+    use crate::host::command_reboots as line_reboots;
 
     #[test]
     fn command_lines_that_reboot_are_told_from_those_that_do_not() {
