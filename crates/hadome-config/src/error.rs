@@ -164,8 +164,8 @@ pub enum ConfigError {
         first_line: usize,
     },
 
-    /// The estate has no instance at all.
-    #[error("{at}: the estate declares no `[[instance]]`")]
+    /// The estate has no instance and no host at all.
+    #[error("{at}: the estate declares no `[[instance]]` and no `[[host]]`")]
     NoInstances {
         /// The file (line 0), or the line of an empty `instance = []`.
         at: Location,
@@ -231,7 +231,8 @@ impl ConfigError {
                  or from `{cluster}`"
             ),
             ConfigError::NoInstances { .. } => "add an instance: `[[instance]]` with `name`, \
-                 `conninfo` and `data_dir` (see `examples/estate.toml`)"
+                 `conninfo` and `data_dir`, or a host: `[[host]]` with `name` (see \
+                 `examples/estate.toml`)"
                 .to_owned(),
         })
     }

@@ -283,7 +283,8 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
         None => Vec::new(),
         Some(entry) => cx.array_of_tables(entry, "instance")?,
     };
-    if instance_entries.is_empty() {
+    // A host alone is an estate too: `hadome ask reboot` on the host itself (its reboot guard).
+    if instance_entries.is_empty() && top.get("host").is_none() {
         return Err(ConfigError::NoInstances {
             at: cx.at_line(
                 top.get("instance")

@@ -1236,15 +1236,15 @@ fn a_toml_syntax_error_keeps_the_parsers_line() {
 fn an_estate_needs_an_instance() {
     assert_eq!(
         report(""),
-        "estate.toml: the estate declares no `[[instance]]` \
-         | hint: add an instance: `[[instance]]` with `name`, `conninfo` and `data_dir` \
-         (see `examples/estate.toml`)"
+        "estate.toml: the estate declares no `[[instance]]` and no `[[host]]` \
+         | hint: add an instance: `[[instance]]` with `name`, `conninfo` and `data_dir`, \
+         or a host: `[[host]]` with `name` (see `examples/estate.toml`)"
     );
     assert_eq!(
         report("instance = []\n"),
-        "estate.toml:1: the estate declares no `[[instance]]` \
-         | hint: add an instance: `[[instance]]` with `name`, `conninfo` and `data_dir` \
-         (see `examples/estate.toml`)"
+        "estate.toml:1: the estate declares no `[[instance]]` and no `[[host]]` \
+         | hint: add an instance: `[[instance]]` with `name`, `conninfo` and `data_dir`, \
+         or a host: `[[host]]` with `name` (see `examples/estate.toml`)"
     );
 }
 
