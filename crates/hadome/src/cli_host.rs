@@ -114,5 +114,10 @@ pub(crate) enum DropInCommand {
             default_value = "/usr/local/bin/hadome"
         )]
         hadome: PathBuf,
+        /// Write the drop-in into this root filesystem (a host's disk mounted for rescue, a lab
+        /// host's root) instead of printing it: ROOT/etc/systemd/system/UNIT.d/; systemd reads it
+        /// at the next boot. An older, different drop-in there is moved aside, never lost.
+        #[arg(long, value_name = "ROOT")]
+        root: Option<PathBuf>,
     },
 }

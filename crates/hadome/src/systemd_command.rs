@@ -1,5 +1,6 @@
 //! `hadome systemd drop-in reboot-guard`: the drop-in that puts `hadome ask reboot` in front of
-//! a reboot service as its `ExecCondition=` (issue 12, incident C), printed, never written.
+//! a reboot service as its `ExecCondition=` (issue 12, incident C), printed, or written into a
+//! root filesystem with `--root` (a host's disk mounted for rescue, a lab host's root).
 //!
 //! systemd runs a unit only when each `ExecCondition=` exits 0, skips it (not failed) on 1–254,
 //! and fails it on 255 or a signal. hadome's exit codes (0 allow, 1 deny, 2 usage, 3
@@ -23,15 +24,78 @@ pub(crate) fn run(command: SystemdCommand) -> Result<u8, CliError> {
             host,
             config,
             hadome,
+            root,
         }) => {
             let host = match host {
                 Some(host) => host,
                 None => this_hostname()?,
             };
-            output::print_text(&reboot_guard(&unit, &host, &config, &hadome)?);
+            let text = reboot_guard(&unit, &host, &config, &hadome)?;
+            match root {
+                None => output::print_text(&text),
+                Some(root) => output::print_text(&install(&root, &unit, &text)?),
+            }
             Ok(exit_code::OK)
         }
     }
+}
+
+/// Writes the drop-in under `root` (a temporary file renamed into place); an older, different
+/// one is moved aside first. Returns what was done, for people.
+fn install(root: &Path, unit: &str, text: &str) -> Result<String, CliError> {
+    let failed = |what: String, error: std::io::Error| CliError::CannotProceed {
+        message: format!("{what}: {error}"),
+        hint: Some(format!(
+            "check that `{}` is the root filesystem of the host and that hadome may write there",
+            root.display()
+        )),
+    };
+    if !root.join("etc").is_dir() {
+        return Err(CliError::Usage {
+            message: format!(
+                "`{}` has no `etc/`: it is not a root filesystem",
+                root.display()
+            ),
+            hint: Some("give the directory the host's `/` is mounted at".to_owned()),
+        });
+    }
+    let dir = root.join(format!("etc/systemd/system/{unit}.d"));
+    let path = dir.join(DROP_IN_NAME);
+    std::fs::create_dir_all(&dir)
+        .map_err(|error| failed(format!("cannot create `{}`", dir.display()), error))?;
+    let mut done = String::new();
+    match std::fs::read_to_string(&path) {
+        Ok(old) if old == text => {
+            return Ok(format!("`{}` already holds this drop-in\n", path.display()));
+        }
+        Ok(_) => {
+            let aside = dir.join(format!(
+                ".{DROP_IN_NAME}.hadome-aside-{}",
+                crate::clock::wall_clock().utc_stamp()
+            ));
+            std::fs::rename(&path, &aside).map_err(|error| {
+                failed(
+                    format!("cannot move the older `{}` aside", path.display()),
+                    error,
+                )
+            })?;
+            done.push_str(&format!(
+                "moved the older drop-in aside to `{}`\n",
+                aside.display()
+            ));
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(failed(format!("cannot read `{}`", path.display()), error)),
+    }
+    let temporary = dir.join(format!(".{DROP_IN_NAME}.hadome-tmp-{}", std::process::id()));
+    std::fs::write(&temporary, text)
+        .and_then(|()| std::fs::rename(&temporary, &path))
+        .map_err(|error| failed(format!("cannot write `{}`", path.display()), error))?;
+    done.push_str(&format!(
+        "wrote `{}`: systemd reads it at the host's next boot (or `systemctl daemon-reload` on it)\n",
+        path.display()
+    ));
+    Ok(done)
 }
 
 /// This machine's hostname (`/proc/sys/kernel/hostname`).

@@ -74,8 +74,13 @@ pub(crate) async fn check(config: ConfigFile, as_json: bool) -> Result<u8, CliEr
                 text.push_str(&format!("{:<11}  {:<20} → {alternative}\n", "", ""));
             }
         }
+        let hosts = match pass.estate.hosts.len() {
+            0 => String::new(),
+            1 => " and 1 host".to_owned(),
+            many => format!(" and {many} hosts"),
+        };
         text.push_str(&format!(
-            "{critical} critical, {warnings} {}; {} instances observed in {:.2} s\n",
+            "{critical} critical, {warnings} {}; {} instances{hosts} observed in {:.2} s\n",
             if warnings == 1 { "warning" } else { "warnings" },
             pass.estate.instances.len(),
             pass.observe_seconds
