@@ -181,6 +181,7 @@ mod tests {
             run_as: RunAs::CurrentUser,
             proxy_pid: 4242,
             hadome_binary: Some(PathBuf::from("/usr/local/bin/hadome")),
+            hosts: Vec::new(),
             nodes: names
                 .iter()
                 .enumerate()

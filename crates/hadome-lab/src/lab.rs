@@ -230,6 +230,7 @@ impl Lab {
                     nodes,
                     links: Vec::new(),
                     hadome_binary: hadome_binary(&options.proxy_command),
+                    hosts: Vec::new(),
                 },
                 wait_timeout: options.wait_timeout,
             },
@@ -1233,6 +1234,7 @@ mod tests {
                 ],
                 links,
                 hadome_binary: None,
+                hosts: Vec::new(),
             },
             wait_timeout: Duration::from_secs(1),
         }

@@ -42,6 +42,7 @@ mod process;
 pub mod proxy;
 mod rebuild;
 mod restore;
+pub mod rootfs;
 mod state;
 pub mod topology;
 mod wait;
