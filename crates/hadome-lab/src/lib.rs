@@ -35,6 +35,8 @@ mod error;
 mod estate_file;
 mod failover;
 mod fault;
+mod host;
+mod image;
 mod lab;
 mod load;
 mod pg;
@@ -49,6 +51,8 @@ mod wait;
 
 pub use error::{FaultWordsError, LabError};
 pub use fault::{Fault, FaultReport, FAULT_NAMES};
+pub use host::{serve as serve_host, HostStatus};
+pub use image::{FileRecord, ImageManifest, ImageVerdict};
 pub use lab::{Lab, LabGuard, LabOptions, LabStatus, LinkStatus, LiveState, NodeStatus};
 pub use load::{read_ack_log, LoadOptions, LoadReport, VerifyReport};
 pub use pg::{connect_tcp, format_lsn, locate_bindir, parse_lsn, BINDIR_ENV, DEBIAN_BINDIR};

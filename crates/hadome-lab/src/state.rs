@@ -170,7 +170,6 @@ impl LabState {
     }
 
     /// A host by name, or an error that lists the known ones.
-    #[allow(dead_code)] // Used by the lab host (`host.rs`), which lands in the next commit.
     pub(crate) fn host(&self, name: &str) -> Result<&HostState, LabError> {
         self.hosts
             .iter()
