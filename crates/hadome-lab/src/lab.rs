@@ -504,7 +504,7 @@ impl Lab {
     async fn hosts_up(&self) -> Result<(), LabError> {
         let cached = rootfs::ensure().await?;
         eprintln!(
-            "hadome lab: root filesystem {} in {:.1} s ({})",
+            "hadome lab: root filesystem {} in {:.2} s ({})",
             if cached.built { "built" } else { "verified" },
             cached.took.as_secs_f64(),
             cached.root.display()
