@@ -5,7 +5,9 @@ set -euo pipefail
 
 # PostgreSQL 15 from Debian's packages: the lab runs initdb, pg_ctl, postgres and pg_basebackup from
 # /usr/lib/postgresql/15/bin; postgresql-15 also creates the `postgres` OS user the servers run as.
-packages=(postgresql-15 postgresql-client-15)
+# systemd-container (systemd-nspawn) and mmdebstrap: the lab's host topologies (`s512`) boot a real
+# systemd in a container on a Debian bookworm root filesystem that mmdebstrap builds (docs/lab.md).
+packages=(postgresql-15 postgresql-client-15 systemd-container mmdebstrap)
 
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"

@@ -182,6 +182,46 @@ pub enum LabError {
         pids: Vec<i32>,
     },
 
+    /// The lab's root filesystem (for a host) could not be built or used.
+    #[error("the lab's root filesystem `{}`: {problem}", path.display())]
+    Rootfs {
+        /// The cache directory or tree concerned.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+
+    /// No Debian bookworm mirror is configured on this machine.
+    #[error("no `deb` source for Debian `bookworm` in /etc/apt/sources.list or /etc/apt/sources.list.d/")]
+    NoMirror,
+
+    /// A program a lab host needs is not installed.
+    #[error("`{program}` is not installed: a lab host needs it")]
+    HostToolMissing {
+        /// The program.
+        program: &'static str,
+        /// The Debian package that provides it.
+        package: &'static str,
+    },
+
+    /// A lab host needs root (containers, namespaces, cgroups).
+    #[error("a lab host needs root: {what}")]
+    NotRoot {
+        /// What could not be done.
+        what: String,
+    },
+
+    /// A lab host is not in the state an operation needs.
+    #[error("host `{host}`: {problem}")]
+    Host {
+        /// The host.
+        host: String,
+        /// What is wrong.
+        problem: String,
+        /// What to do.
+        fix: String,
+    },
+
     /// An invariant of the lab itself was broken.
     #[error("internal error in hadome's lab (a bug: please report it): {0}")]
     Bug(String),
@@ -258,6 +298,23 @@ impl LabError {
             LabError::Timeout { node, .. } => Some(format!(
                 "look at the node's log (`hadome lab status --dir DIR` names it) for why `{node}` did not get there"
             )),
+            LabError::Rootfs { .. } => Some(format!(
+                "it is a cache: point `{}` at another directory, or run `hadome lab up` again to rebuild it \
+                 (a cache that fails verification is rebuilt)",
+                crate::rootfs::ROOTFS_CACHE_ENV
+            )),
+            LabError::NoMirror => Some(
+                "add a source such as `deb http://MIRROR/debian bookworm main` to /etc/apt/sources.list.d/ \
+                 (the lab builds its root filesystem from the machine's own mirror)"
+                    .to_owned(),
+            ),
+            LabError::HostToolMissing { package, .. } => Some(format!(
+                "run `scripts/setup.sh`, or `apt-get install {package}`"
+            )),
+            LabError::NotRoot { .. } => {
+                Some("run `hadome lab` as root for a topology with `[[host]]`".to_owned())
+            }
+            LabError::Host { fix, .. } => Some(fix.clone()),
             LabError::Survivors { .. } => {
                 Some("they were signalled by PID; check them with `ps -o pid,stat,args -p PID`".to_owned())
             }

@@ -84,6 +84,12 @@ pub(crate) fn render(state: &LabState) -> String {
             }
         }
     }
+    if let Ok((hadome, dir)) = &commands_binary {
+        render_hosts(&mut text, state, hadome, dir);
+    }
+    if state.nodes.is_empty() {
+        return text;
+    }
     let members: Vec<String> = state.nodes.iter().map(|node| quote(&node.name)).collect();
     let _ = write!(
         text,
@@ -98,6 +104,79 @@ pub(crate) fn render(state: &LabState) -> String {
         members.join(", "),
     );
     text
+}
+
+fn argv_text(argv: &[&str]) -> String {
+    let quoted: Vec<String> = argv.iter().map(|word| quote(word)).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// One `[[host]]` per host (reached with `hadome lab exec`, the lab's `ssh HOST`), and one
+/// `[[backup]]` per lab backup of a covered data path (copies in `DIR/backups`, outside the host).
+fn render_hosts(text: &mut String, state: &LabState, hadome: &str, dir: &str) {
+    for host in &state.hosts {
+        let name = host.name.as_str();
+        let mut facts = vec![
+            hadome,
+            "lab",
+            "exec",
+            "--dir",
+            dir,
+            name,
+            "--",
+            crate::host::HADOME_IN_HOST,
+            "host-facts",
+        ];
+        for path in &host.data_paths {
+            facts.push("--data-path");
+            facts.push(path);
+        }
+        let data_paths: Vec<String> = host.data_paths.iter().map(|path| quote(path)).collect();
+        let _ = write!(
+            text,
+            "\n[[host]]\n\
+             name = {}\n\
+             facts_command = {}\n\
+             data_paths = [{}]\n\
+             min_uptime_seconds = 30\n\
+             max_boots = 3\n\
+             boot_window_seconds = 600\n\
+             reboot_command = {}\n\
+             image_command = {}\n\
+             verify_image_command = {}\n\
+             delete_command = {}\n",
+            quote(name),
+            argv_text(&facts),
+            data_paths.join(", "),
+            argv_text(&[
+                hadome,
+                "lab",
+                "fault",
+                "--dir",
+                dir,
+                "reboot-host",
+                "{host}"
+            ]),
+            argv_text(&[hadome, "lab", "image", "--dir", dir, "{host}", "{image}"]),
+            argv_text(&[hadome, "lab", "verify-image", "--dir", dir, "{image}"]),
+            argv_text(&[hadome, "lab", "delete-host", "--dir", dir, "{host}"]),
+        );
+        for path in &host.backed_up {
+            let slug = path.rsplit('/').next().unwrap_or("data");
+            let _ = write!(
+                text,
+                "\n[[backup]]\n\
+                 name = {}\n\
+                 type = \"files\"\n\
+                 path = {}\n\
+                 covers = [{}]\n\
+                 stored_on = \"lab\"\n",
+                quote(&format!("{name}-{slug}")),
+                quote(&format!("{dir}/backups/{name}-{slug}-*.tar")),
+                quote(&format!("{name}:{path}")),
+            );
+        }
+    }
 }
 
 /// The hadome binary and the lab directory, as the commands' arguments; or why there are no
@@ -169,6 +248,7 @@ mod tests {
 
     use super::*;
     use crate::state::{NodeState, RunAs};
+    use crate::Topology;
 
     fn lab_state(topology: &str, dir: &str, names: &[&str]) -> LabState {
         let dir = PathBuf::from(dir);
@@ -181,6 +261,7 @@ mod tests {
             run_as: RunAs::CurrentUser,
             proxy_pid: 4242,
             hadome_binary: Some(PathBuf::from("/usr/local/bin/hadome")),
+            hosts: Vec::new(),
             nodes: names
                 .iter()
                 .enumerate()
@@ -352,6 +433,106 @@ mod tests {
                 .unwrap_or_else(|| panic!("no reason given in {text}"));
             assert!(comment.contains(reason), "{comment}");
         }
+    }
+
+    #[test]
+    fn a_host_is_reached_through_lab_exec_and_its_backup_covers_one_data_path() {
+        let mut state = lab_state("s512", "/tmp/lab", &[]);
+        state.hosts = vec![crate::host::host_state(
+            std::path::Path::new("/tmp/lab"),
+            "t0k3n",
+            &Topology::resolve("s512").unwrap().hosts[0],
+        )];
+        let text = render(&state);
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        assert!(!table.contains_key("cluster"), "{text}");
+        assert!(!table.contains_key("instance"), "{text}");
+        let host = &table["host"][0];
+        assert_eq!(host["name"].as_str(), Some("s512"));
+        assert_eq!(
+            argv(&host["facts_command"]),
+            [
+                "/usr/local/bin/hadome",
+                "lab",
+                "exec",
+                "--dir",
+                "/tmp/lab",
+                "s512",
+                "--",
+                "/usr/local/bin/hadome",
+                "host-facts",
+                "--data-path",
+                "/srv/uploads",
+                "--data-path",
+                "/srv/config"
+            ]
+        );
+        assert_eq!(
+            host["data_paths"],
+            toml::Value::Array(vec!["/srv/uploads".into(), "/srv/config".into()])
+        );
+        assert_eq!(host["min_uptime_seconds"].as_integer(), Some(30));
+        assert_eq!(host["max_boots"].as_integer(), Some(3));
+        assert_eq!(host["boot_window_seconds"].as_integer(), Some(600));
+        assert_eq!(
+            argv(&host["reboot_command"]),
+            [
+                "/usr/local/bin/hadome",
+                "lab",
+                "fault",
+                "--dir",
+                "/tmp/lab",
+                "reboot-host",
+                "{host}"
+            ]
+        );
+        assert_eq!(
+            argv(&host["image_command"]),
+            [
+                "/usr/local/bin/hadome",
+                "lab",
+                "image",
+                "--dir",
+                "/tmp/lab",
+                "{host}",
+                "{image}"
+            ]
+        );
+        assert_eq!(
+            argv(&host["verify_image_command"]),
+            [
+                "/usr/local/bin/hadome",
+                "lab",
+                "verify-image",
+                "--dir",
+                "/tmp/lab",
+                "{image}"
+            ]
+        );
+        assert_eq!(
+            argv(&host["delete_command"]),
+            [
+                "/usr/local/bin/hadome",
+                "lab",
+                "delete-host",
+                "--dir",
+                "/tmp/lab",
+                "{host}"
+            ]
+        );
+        let backups = table["backup"].as_array().unwrap();
+        assert_eq!(backups.len(), 1);
+        assert_eq!(backups[0]["name"].as_str(), Some("s512-config"));
+        assert_eq!(backups[0]["type"].as_str(), Some("files"));
+        assert_eq!(
+            backups[0]["path"].as_str(),
+            Some("/tmp/lab/backups/s512-config-*.tar")
+        );
+        assert_eq!(
+            backups[0]["covers"],
+            toml::Value::Array(vec!["s512:/srv/config".into()])
+        );
+        assert_eq!(backups[0]["stored_on"].as_str(), Some("lab"));
     }
 
     #[test]

@@ -71,6 +71,18 @@ pub enum Fault {
         /// The node it streams from afterwards: a primary (perhaps just promoted), or a standby.
         upstream: String,
     },
+    /// A real `systemctl reboot` inside a host; returns once a new boot id runs.
+    RebootHost(String),
+    /// Incident C's loop: the timer's stamp does not survive a reboot (a drop-in on
+    /// `reboot-daily.service` sets it back two days, and it is set back now), so every boot fires
+    /// `reboot-daily.timer` again.
+    StampLost(String),
+    /// SIGSTOP of every process of a host's container; `Resume` undoes it.
+    HangHost(String),
+    /// `systemctl poweroff` inside a host: its supervisor does not start it again.
+    StopHost(String),
+    /// Start a stopped host; returns once systemd runs.
+    StartHost(String),
     /// Write `key = value` to the node's postgresql.conf without reloading: on disk, not applied.
     ConfigChange {
         /// The node.
@@ -99,6 +111,11 @@ pub const FAULT_NAMES: &[&str] = &[
     "config-change",
     "fence",
     "follow",
+    "reboot-host",
+    "stamp-lost",
+    "hang-host",
+    "stop-host",
+    "start-host",
 ];
 
 impl Fault {
@@ -126,6 +143,11 @@ impl Fault {
             "stall" => one(Fault::Stall),
             "promote" => one(Fault::Promote),
             "fence" => one(Fault::Fence),
+            "reboot-host" => one(Fault::RebootHost),
+            "stamp-lost" => one(Fault::StampLost),
+            "hang-host" => one(Fault::HangHost),
+            "stop-host" => one(Fault::StopHost),
+            "start-host" => one(Fault::StartHost),
             "follow" => match arguments {
                 [standby, upstream] => Ok(Fault::Follow {
                     standby: standby.clone(),
@@ -196,6 +218,11 @@ impl Fault {
             Fault::ConfigChange { .. } => "config-change",
             Fault::Fence(_) => "fence",
             Fault::Follow { .. } => "follow",
+            Fault::RebootHost(_) => "reboot-host",
+            Fault::StampLost(_) => "stamp-lost",
+            Fault::HangHost(_) => "hang-host",
+            Fault::StopHost(_) => "stop-host",
+            Fault::StartHost(_) => "start-host",
         }
     }
 }
@@ -218,7 +245,13 @@ impl Lab {
     async fn apply(&self, fault: &Fault) -> Result<FaultReport, LabError> {
         let summary = match fault {
             Fault::Hang(node) => self.hang(self.state.node(node)?).await?,
+            Fault::Resume(name) if self.state.host(name).is_ok() => self.resume_host(name).await?,
             Fault::Resume(node) => self.resume(self.state.node(node)?).await?,
+            Fault::RebootHost(host) => self.reboot_host(host).await?,
+            Fault::StampLost(host) => self.stamp_lost(host).await?,
+            Fault::HangHost(host) => self.hang_host(host).await?,
+            Fault::StopHost(host) => self.stop_host(host).await?,
+            Fault::StartHost(host) => self.start_host(host).await?,
             Fault::HangPostmaster(node) => self.hang_postmaster(self.state.node(node)?).await?,
             Fault::Crash(node) => self.crash(self.state.node(node)?).await?,
             Fault::Stop(node) => self.stop(self.state.node(node)?).await?,

@@ -18,9 +18,11 @@ use serde::Serialize;
 use tokio_postgres::Client;
 
 use crate::estate_file;
+use crate::host;
 use crate::pg::{self, connect_socket, hand_over, run};
 use crate::process;
 use crate::proxy::{self, ProxyConfig, ProxyReady, ProxyRoute};
+use crate::rootfs;
 use crate::state::{write_json_atomically, LabState, LinkState, NodeState, STATE_FILE};
 use crate::topology::{NodeSpec, Topology};
 use crate::wait::{poll_until, Poll};
@@ -118,6 +120,8 @@ pub struct LabStatus {
     pub proxy_pid: Option<i32>,
     /// Every node, primary first.
     pub nodes: Vec<NodeStatus>,
+    /// Every host (a real systemd in a container).
+    pub hosts: Vec<crate::HostStatus>,
     /// The replication links in use by the topology, and any other link that is cut.
     pub links: Vec<LinkStatus>,
 }
@@ -188,8 +192,21 @@ impl Lab {
         options: &LabOptions,
     ) -> Result<LabGuard, LabError> {
         // Everything that can be refused is checked before anything is created.
-        let bindir = pg::locate_bindir()?;
-        let run_as = pg::run_as_for_this_process()?;
+        let has_nodes = !topology.nodes.is_empty();
+        let hadome = hadome_binary(&options.proxy_command);
+        if !topology.hosts.is_empty() {
+            host::check_can_run_hosts(hadome.as_deref())?;
+        }
+        let bindir = if has_nodes {
+            pg::locate_bindir()?
+        } else {
+            PathBuf::from(pg::DEBIAN_BINDIR)
+        };
+        let run_as = if has_nodes {
+            pg::run_as_for_this_process()?
+        } else {
+            crate::state::RunAs::CurrentUser
+        };
         let absolute = std::path::absolute(dir).map_err(|source| LabError::Io {
             action: "resolve",
             path: dir.to_owned(),
@@ -229,7 +246,8 @@ impl Lab {
                     proxy_pid: 0,
                     nodes,
                     links: Vec::new(),
-                    hadome_binary: hadome_binary(&options.proxy_command),
+                    hadome_binary: hadome,
+                    hosts: Vec::new(),
                 },
                 wait_timeout: options.wait_timeout,
             },
@@ -243,7 +261,15 @@ impl Lab {
                 hand_over(&guard.lab.state.run_as, &path)?;
             }
         }
-        guard.start_proxy(options).await?;
+        let token = guard.lab.state.token.clone();
+        guard.lab.state.hosts = topology
+            .hosts
+            .iter()
+            .map(|spec| host::host_state(&dir, &token, spec))
+            .collect();
+        if has_nodes {
+            guard.start_proxy(options).await?;
+        }
         write_json_atomically(&dir.join(STATE_FILE), &guard.lab.state)?;
 
         for spec in &topology.nodes {
@@ -254,6 +280,9 @@ impl Lab {
             if spec.synchronous {
                 guard.lab.wait_synchronous(&spec.name).await?;
             }
+        }
+        if !guard.lab.state.hosts.is_empty() {
+            guard.lab.hosts_up().await?;
         }
         let estate = dir.join(estate_file::ESTATE_FILE);
         std::fs::write(&estate, estate_file::render(&guard.lab.state)).map_err(|source| {
@@ -331,6 +360,12 @@ impl Lab {
         if proxy_alive(&self.state) {
             pids.push(self.state.proxy_pid);
         }
+        for host in &self.state.hosts {
+            let status = host::status(host);
+            pids.extend(status.supervisor_pid);
+            pids.extend(status.nspawn_pid);
+            pids.extend(status.container_pid);
+        }
         pids
     }
 
@@ -372,7 +407,11 @@ impl Lab {
     }
 
     async fn status_as_recorded(&self) -> Result<LabStatus, LabError> {
-        let blocked = self.blocked_routes().await;
+        let blocked = if self.state.nodes.is_empty() {
+            Ok(Vec::new())
+        } else {
+            self.blocked_routes().await
+        };
         let mut probes = tokio::task::JoinSet::new();
         // Only a running instance is asked; the others are reported with their state.
         let mut not_running = BTreeMap::new();
@@ -456,7 +495,50 @@ impl Lab {
             proxy_pid: proxy_alive(&self.state).then_some(self.state.proxy_pid),
             nodes,
             links,
+            hosts: self.state.hosts.iter().map(host::status).collect(),
         })
+    }
+
+    /// Brings every host up: the cached root (built or verified), a copy per host with the
+    /// incident written in, the lab backups, a supervisor; returns once systemd runs in each.
+    async fn hosts_up(&self) -> Result<(), LabError> {
+        let cached = rootfs::ensure().await?;
+        eprintln!(
+            "hadome lab: root filesystem {} in {:.2} s ({})",
+            if cached.built { "built" } else { "verified" },
+            cached.took.as_secs_f64(),
+            cached.root.display()
+        );
+        for host in &self.state.hosts {
+            create_dir(&host.home)?;
+            let took = rootfs::copy(&cached.root, &host.root).await?;
+            eprintln!(
+                "hadome lab: copied the root filesystem for `{}` in {:.1} s",
+                host.name,
+                took.as_secs_f64()
+            );
+            host::prepare_root(host)?;
+            host::back_up(&self.state.dir, host)?;
+            host::spawn_supervisor(&self.state, host)?;
+        }
+        for host in &self.state.hosts {
+            self.wait_host_running(&host.name).await?;
+        }
+        Ok(())
+    }
+
+    /// The host names.
+    pub fn host_names(&self) -> Vec<String> {
+        self.state
+            .hosts
+            .iter()
+            .map(|host| host.name.clone())
+            .collect()
+    }
+
+    /// The root filesystem of host `name`.
+    pub fn host_root(&self, name: &str) -> Result<PathBuf, LabError> {
+        Ok(self.state.host(name)?.root.clone())
     }
 
     /// The proxy routes currently blocked.
@@ -1023,6 +1105,12 @@ fn proxy_alive(state: &LabState) -> bool {
 /// Stops every process of the lab by PID, then removes its directory.
 fn teardown(state: &LabState, proxy_child: Option<std::process::Child>) -> Result<(), LabError> {
     let mut survivors = Vec::new();
+    let mut cgroups_left = Vec::new();
+    for host in state.hosts.iter().rev() {
+        let (left, cgroups) = host::stop_blocking(host);
+        survivors.extend(left);
+        cgroups_left.extend(cgroups);
+    }
     for node in state.nodes.iter().rev() {
         let pids = instance_pids(state, node);
         if !pids.is_empty() {
@@ -1045,6 +1133,22 @@ fn teardown(state: &LabState, proxy_child: Option<std::process::Child>) -> Resul
     if let Some(mut child) = proxy_child {
         // Reap our own child so it does not linger as a zombie of a long test run.
         let _ = child.try_wait();
+    }
+    // Never remove through a mount: a bind mount left in this namespace would make the removal
+    // reach outside the lab.
+    let mounts = host::mounts_under(&state.dir);
+    if !mounts.is_empty() {
+        return Err(LabError::Host {
+            host: "-".to_owned(),
+            problem: format!("mounts remain under the lab directory: {mounts:?}"),
+            fix: format!(
+                "unmount them (`umount PATH`), then run `hadome lab down --dir {}` again",
+                state.dir.display()
+            ),
+        });
+    }
+    if !cgroups_left.is_empty() {
+        eprintln!("hadome lab: cgroups still in use after teardown: {cgroups_left:?}");
     }
     let removed = match std::fs::remove_dir_all(&state.dir) {
         Ok(()) => Ok(()),
@@ -1233,6 +1337,7 @@ mod tests {
                 ],
                 links,
                 hadome_binary: None,
+                hosts: Vec::new(),
             },
             wait_timeout: Duration::from_secs(1),
         }

@@ -58,7 +58,7 @@ pub(crate) fn cmdline(pid: i32) -> Option<String> {
 }
 
 /// Every PID on the machine.
-fn all_pids() -> Vec<i32> {
+pub(crate) fn all_pids() -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };

@@ -44,6 +44,25 @@ pub(crate) struct LabState {
     /// commands run; `None` in a lab.json written before it was recorded.
     #[serde(default)]
     pub(crate) hadome_binary: Option<PathBuf>,
+    /// The hosts (real systemd in containers); empty in a lab.json written before hosts existed.
+    #[serde(default)]
+    pub(crate) hosts: Vec<HostState>,
+}
+
+/// One host, as the lab set it up. Its live state (supervisor, nspawn and container PIDs, boots)
+/// is in `DIR/hosts/NAME/supervisor.json`, which its supervisor process writes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct HostState {
+    pub(crate) name: String,
+    /// `DIR/hosts/NAME`.
+    pub(crate) home: PathBuf,
+    /// `DIR/hosts/NAME/root`: the container's root filesystem, a copy of the cached one.
+    pub(crate) root: PathBuf,
+    /// `hadome-lab-TOKEN-NAME`: nspawn's `--machine` and the name of its cgroups.
+    pub(crate) machine: String,
+    pub(crate) reboot_daily_timer: bool,
+    pub(crate) data_paths: Vec<String>,
+    pub(crate) backed_up: Vec<String>,
 }
 
 /// One node, as the lab set it up.
@@ -147,6 +166,17 @@ impl LabState {
             .ok_or_else(|| LabError::UnknownNode {
                 name: name.to_owned(),
                 known: self.nodes.iter().map(|node| node.name.clone()).collect(),
+            })
+    }
+
+    /// A host by name, or an error that lists the known ones.
+    pub(crate) fn host(&self, name: &str) -> Result<&HostState, LabError> {
+        self.hosts
+            .iter()
+            .find(|host| host.name == name)
+            .ok_or_else(|| LabError::UnknownNode {
+                name: name.to_owned(),
+                known: self.hosts.iter().map(|host| host.name.clone()).collect(),
             })
     }
 

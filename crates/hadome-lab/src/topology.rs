@@ -16,7 +16,15 @@
 //! synchronous = true        # only a standby of the primary can be synchronous
 //! slot = false              # a physical replication slot on the upstream (default false)
 //! settings = { wal_keep_size = "16MB" }
+//!
+//! [[host]]                  # a real systemd host in a container (`docs/lab.md`, "Hosts")
+//! name = "s512"
+//! reboot_daily_timer = true # the incident's `reboot-daily.timer` (Persistent=true) and service
+//! data_paths = ["/srv/uploads", "/srv/config"]   # seeded with a few files each
+//! backed_up = ["/srv/config"]                    # covered by a lab backup made at `lab up`
 //! ```
+//!
+//! A topology has `[[node]]`s, `[[host]]`s, or both; a file without `[[host]]` reads as before.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -27,7 +35,7 @@ use toml::Spanned;
 use crate::LabError;
 
 /// The built-in topology names, in the order `hadome lab topologies` lists them.
-pub const BUILT_IN_NAMES: &[&str] = &["pair", "trio", "misskey", "mackerel"];
+pub const BUILT_IN_NAMES: &[&str] = &["pair", "trio", "misskey", "mackerel", "s512"];
 
 fn built_in_source(name: &str) -> Option<&'static str> {
     match name {
@@ -35,6 +43,7 @@ fn built_in_source(name: &str) -> Option<&'static str> {
         "trio" => Some(include_str!("../topologies/trio.toml")),
         "misskey" => Some(include_str!("../topologies/misskey.toml")),
         "mackerel" => Some(include_str!("../topologies/mackerel.toml")),
+        "s512" => Some(include_str!("../topologies/s512.toml")),
         _ => None,
     }
 }
@@ -59,8 +68,25 @@ const RESERVED_SETTINGS: &[&str] = &[
 pub struct Topology {
     /// The built-in's name, or the file's stem.
     pub name: String,
-    /// The nodes, primary first, then every standby after its upstream.
+    /// The nodes, primary first, then every standby after its upstream (none in a topology of
+    /// hosts alone).
     pub nodes: Vec<NodeSpec>,
+    /// The hosts: real systemd machines in containers.
+    pub hosts: Vec<HostSpec>,
+}
+
+/// One host of a topology: a Debian bookworm with a real systemd, booted by `systemd-nspawn`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSpec {
+    /// The host's name: also its hostname inside the container and its directory name.
+    pub name: String,
+    /// Whether its root holds incident C's `reboot-daily.timer` (`OnCalendar=*-*-* 03:30:00`,
+    /// `Persistent=true`, enabled) and `reboot-daily.service` (`systemctl reboot`).
+    pub reboot_daily_timer: bool,
+    /// Absolute paths inside the host holding data; each gets a few files at `lab up`.
+    pub data_paths: Vec<String>,
+    /// The data paths a lab backup covers (a tar made at `lab up`, kept outside the host).
+    pub backed_up: Vec<String>,
 }
 
 /// One node of a topology.
@@ -114,10 +140,16 @@ impl Topology {
         })
     }
 
-    /// The primary: the one node with no upstream.
-    pub fn primary(&self) -> &NodeSpec {
-        // Validation guarantees exactly one node without an upstream, and sorts it first.
-        &self.nodes[0]
+    /// The primary: the one node with no upstream; `None` in a topology of hosts alone.
+    pub fn primary(&self) -> Option<&NodeSpec> {
+        // Validation guarantees exactly one node without an upstream when there are nodes, and
+        // sorts it first.
+        self.nodes.first()
+    }
+
+    /// A host by name.
+    pub fn host(&self, name: &str) -> Option<&HostSpec> {
+        self.hosts.iter().find(|host| host.name == name)
     }
 
     /// A node by name.
@@ -133,8 +165,9 @@ impl Topology {
                 origin: origin.to_owned(),
                 line,
                 message: error.message().trim().to_owned(),
-                fix: "keys are `[settings]` and `[[node]]` tables with `name`, `upstream`, \
-                      `synchronous`, `slot` and `settings`"
+                fix: "keys are `[settings]`, `[[node]]` tables with `name`, `upstream`, \
+                      `synchronous`, `slot` and `settings`, and `[[host]]` tables with `name`, \
+                      `reboot_daily_timer`, `data_paths` and `backed_up`"
                     .to_owned(),
             }
         })?;
@@ -149,6 +182,20 @@ struct RawTopology {
     settings: Option<Spanned<toml::Table>>,
     #[serde(default)]
     node: Vec<RawNode>,
+    #[serde(default)]
+    host: Vec<RawHost>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    name: Spanned<String>,
+    #[serde(default)]
+    reboot_daily_timer: bool,
+    #[serde(default)]
+    data_paths: Vec<Spanned<String>>,
+    #[serde(default)]
+    backed_up: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -181,12 +228,27 @@ impl Validator<'_> {
     }
 
     fn validate(&self, name: &str, raw: RawTopology) -> Result<Topology, LabError> {
-        if raw.node.is_empty() {
+        if raw.node.is_empty() && raw.host.is_empty() {
             return Err(LabError::Topology {
                 origin: self.origin.to_owned(),
                 line: 0,
-                message: "the topology has no `[[node]]`".to_owned(),
+                message: "the topology has no `[[node]]` and no `[[host]]`".to_owned(),
                 fix: "add at least a primary: `[[node]]` with `name = \"db-1\"`".to_owned(),
+            });
+        }
+        let hosts = self.hosts(&raw)?;
+        if raw.node.is_empty() {
+            if let Some(settings) = &raw.settings {
+                return Err(self.error(
+                    settings.span().start,
+                    "`[settings]` without any `[[node]]`".to_owned(),
+                    "`[settings]` are PostgreSQL settings for nodes: remove them, or add a `[[node]]`",
+                ));
+            }
+            return Ok(Topology {
+                name: name.to_owned(),
+                nodes: Vec::new(),
+                hosts,
             });
         }
         let common = match &raw.settings {
@@ -329,7 +391,86 @@ impl Validator<'_> {
         Ok(Topology {
             name: name.to_owned(),
             nodes: ordered,
+            hosts,
         })
+    }
+
+    fn hosts(&self, raw: &RawTopology) -> Result<Vec<HostSpec>, LabError> {
+        let mut hosts: Vec<HostSpec> = Vec::new();
+        for host in &raw.host {
+            let name = host.name.get_ref();
+            self.check_name(name, host.name.span().start)?;
+            let taken = hosts.iter().any(|other| &other.name == name)
+                || raw.node.iter().any(|node| node.name.get_ref() == name);
+            if taken {
+                return Err(self.error(
+                    host.name.span().start,
+                    format!("`{name}` is declared twice"),
+                    "give every node and host a distinct `name`",
+                ));
+            }
+            let mut data_paths: Vec<String> = Vec::new();
+            for path in &host.data_paths {
+                self.check_data_path(path)?;
+                if data_paths.contains(path.get_ref()) {
+                    return Err(self.error(
+                        path.span().start,
+                        format!("`{}` is listed twice in `data_paths`", path.get_ref()),
+                        "list each data path once",
+                    ));
+                }
+                data_paths.push(path.get_ref().clone());
+            }
+            let mut backed_up = Vec::new();
+            for path in &host.backed_up {
+                if !data_paths.contains(path.get_ref()) {
+                    let fix = match hadome_core::suggest::closest(path.get_ref(), &data_paths) {
+                        Some(close) => format!("did you mean `{close}`?"),
+                        None => format!(
+                            "`backed_up` lists some of `data_paths`: {}",
+                            data_paths.join(", ")
+                        ),
+                    };
+                    return Err(self.error(
+                        path.span().start,
+                        format!("`backed_up` of `{name}` names `{}`, which is not one of its `data_paths`", path.get_ref()),
+                        fix,
+                    ));
+                }
+                backed_up.push(path.get_ref().clone());
+            }
+            hosts.push(HostSpec {
+                name: name.clone(),
+                reboot_daily_timer: host.reboot_daily_timer,
+                data_paths,
+                backed_up,
+            });
+        }
+        Ok(hosts)
+    }
+
+    /// A data path is absolute, normal (no `.`, `..` or empty component), not `/`, and plain
+    /// (letters, digits, `/`, `-`, `_`, `.`), so it can go into a command line and a tar as it is.
+    fn check_data_path(&self, path: &Spanned<String>) -> Result<(), LabError> {
+        let text = path.get_ref();
+        let components: Vec<&str> = text.split('/').skip(1).collect();
+        let valid = text.starts_with('/')
+            && !components.is_empty()
+            && components
+                .iter()
+                .all(|part| !part.is_empty() && *part != "." && *part != "..")
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'));
+        if valid {
+            Ok(())
+        } else {
+            Err(self.error(
+                path.span().start,
+                format!("data path `{text}` is not allowed"),
+                "use an absolute path below `/` such as `/srv/uploads`: no `.`, `..`, empty part or trailing `/`, and only letters, digits, `-`, `_`, `.`",
+            ))
+        }
     }
 
     fn check_name(&self, name: &str, offset: usize) -> Result<(), LabError> {
@@ -524,6 +665,51 @@ mod tests {
     }
 
     #[test]
+    fn s512_is_one_host_with_the_incidents_timer_and_an_uncovered_data_path() {
+        let s512 = Topology::resolve("s512").unwrap();
+        assert!(s512.nodes.is_empty());
+        assert_eq!(s512.primary(), None);
+        assert_eq!(
+            s512.hosts,
+            vec![HostSpec {
+                name: "s512".to_owned(),
+                reboot_daily_timer: true,
+                data_paths: vec!["/srv/uploads".to_owned(), "/srv/config".to_owned()],
+                backed_up: vec!["/srv/config".to_owned()],
+            }]
+        );
+    }
+
+    #[test]
+    fn host_errors_name_the_line_the_key_and_the_fix() {
+        let unknown = error_of("[[host]]\nname = \"h\"\nreboot_timer = true\n");
+        assert!(unknown.starts_with("t.toml:3:"), "{unknown}");
+        let relative = error_of("[[host]]\nname = \"h\"\ndata_paths = [\"srv/x\"]\n");
+        assert!(
+            relative.contains("data path `srv/x` is not allowed"),
+            "{relative}"
+        );
+        for bad in ["/", "/srv/", "/srv/../etc", "/srv/a b"] {
+            let error = error_of(&format!(
+                "[[host]]\nname = \"h\"\ndata_paths = [\"{bad}\"]\n"
+            ));
+            assert!(error.contains("is not allowed"), "{bad}: {error}");
+        }
+        let uncovered = error_of(
+            "[[host]]\nname = \"h\"\ndata_paths = [\"/srv/uploads\"]\nbacked_up = [\"/srv/upload\"]\n",
+        );
+        assert!(uncovered.starts_with("t.toml:4:"), "{uncovered}");
+        assert!(
+            uncovered.contains("did you mean `/srv/uploads`?"),
+            "{uncovered}"
+        );
+        let clash = error_of("[[node]]\nname = \"a\"\n[[host]]\nname = \"a\"\n");
+        assert!(clash.contains("declared twice"), "{clash}");
+        let settings = error_of("[settings]\nfsync = false\n[[host]]\nname = \"h\"\n");
+        assert!(settings.contains("without any `[[node]]`"), "{settings}");
+    }
+
+    #[test]
     fn unknown_topology_suggests_a_built_in() {
         let error = Topology::resolve("miskey").unwrap_err();
         assert!(error.hint().unwrap().contains("did you mean `misskey`?"));
@@ -537,7 +723,7 @@ mod tests {
             "[settings]\nfsync = false\nwal_keep_size = \"1MB\"\n[[node]]\nname = \"a\"\nsettings = { wal_keep_size = 2048 }\n",
         )
         .unwrap();
-        let settings = &topology.primary().settings;
+        let settings = &topology.primary().unwrap().settings;
         assert_eq!(settings["fsync"], "off");
         assert_eq!(settings["wal_keep_size"], "2048");
     }

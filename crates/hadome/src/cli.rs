@@ -463,6 +463,67 @@ pub(crate) enum LabCommand {
         #[command(flatten)]
         dir: LabDir,
     },
+    /// Run a command inside a running lab host: the lab's `ssh HOST`.
+    ///
+    /// Waits (60 s at most) until systemd in the host says `running` or `degraded`, then runs ARGV
+    /// with `nsenter -t PID1 -a`, with this terminal's streams, the host's PATH and no other
+    /// environment. The exit code is the command's own (128 + N when signal N ended it).
+    #[command(
+        after_help = "Example:\n  hadome lab exec --dir /tmp/lab s512 -- systemctl list-timers"
+    )]
+    Exec {
+        #[command(flatten)]
+        dir: LabDir,
+        /// The host.
+        #[arg(value_name = "HOST")]
+        host: String,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "ARGV")]
+        argv: Vec<String>,
+    },
+    /// Archive a host's data paths into DIR/images/IMAGE.tar with a manifest (the lab's
+    /// image_command); the host keeps running.
+    Image {
+        #[command(flatten)]
+        dir: LabDir,
+        /// The host.
+        #[arg(value_name = "HOST")]
+        host: String,
+        /// The image's name (letters, digits, `-`, `_`, `.`); an image is never overwritten.
+        #[arg(value_name = "IMAGE")]
+        image: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Read DIR/images/IMAGE.tar whole against its manifest (the lab's verify_image_command);
+    /// exit 0 only when it is complete and matches, 1 otherwise.
+    VerifyImage {
+        #[command(flatten)]
+        dir: LabDir,
+        /// The image's name.
+        #[arg(value_name = "IMAGE")]
+        image: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Stop a host and move its root filesystem to DIR/deleted/HOST-STAMP (the lab's
+    /// delete_command): nothing is removed.
+    DeleteHost {
+        #[command(flatten)]
+        dir: LabDir,
+        /// The host.
+        #[arg(value_name = "HOST")]
+        host: String,
+    },
+    /// Run a lab host's supervisor (started by `lab up` and `start-host`; not for direct use).
+    #[command(hide = true)]
+    HostSupervisor {
+        #[command(flatten)]
+        dir: LabDir,
+        /// The host.
+        #[arg(value_name = "HOST")]
+        host: String,
+    },
 }
 
 /// The faults, as the command line spells them.
@@ -498,6 +559,16 @@ pub(crate) enum FaultName {
     Fence,
     /// Make a running STANDBY stream from UPSTREAM.
     Follow,
+    /// A real `systemctl reboot` inside a host; returns once a new boot runs.
+    RebootHost,
+    /// The timer's stamp does not survive a reboot: incident C's reboot loop.
+    StampLost,
+    /// SIGSTOP every process of a host's container (`resume` undoes it).
+    HangHost,
+    /// `systemctl poweroff` inside a host; it is not started again.
+    StopHost,
+    /// Start a stopped host.
+    StartHost,
 }
 
 impl FaultName {
@@ -505,6 +576,11 @@ impl FaultName {
         match self {
             FaultName::Hang => "hang",
             FaultName::Resume => "resume",
+            FaultName::RebootHost => "reboot-host",
+            FaultName::StampLost => "stamp-lost",
+            FaultName::HangHost => "hang-host",
+            FaultName::StopHost => "stop-host",
+            FaultName::StartHost => "start-host",
             FaultName::HangPostmaster => "hang-postmaster",
             FaultName::Crash => "crash",
             FaultName::Stop => "stop",

@@ -85,7 +85,12 @@ impl CliError {
                 | LabError::Sql { .. }
                 | LabError::FaultRejected { .. }
                 | LabError::Proxy { .. }
-                | LabError::Survivors { .. } => exit_code::FAILURE,
+                | LabError::Survivors { .. }
+                | LabError::Rootfs { .. }
+                | LabError::NoMirror
+                | LabError::HostToolMissing { .. }
+                | LabError::NotRoot { .. }
+                | LabError::Host { .. } => exit_code::FAILURE,
                 LabError::Bug(_) => exit_code::INTERNAL,
             },
             CliError::Journal(journal) => match journal {

@@ -216,7 +216,12 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
                         ),
                     })
                     .collect();
-                table.row([name.to_string(), nodes.join(", ")]);
+                let hosts = topology
+                    .hosts
+                    .iter()
+                    .map(|host| format!("host {}", host.name));
+                let parts: Vec<String> = nodes.into_iter().chain(hosts).collect();
+                table.row([name.to_string(), parts.join(", ")]);
             }
             print_text(&format!(
                 "{table}\nA topology file may be given instead: see docs/lab.md.\n"
@@ -225,6 +230,65 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
         }
         LabCommand::Proxy { dir } => {
             hadome_lab::proxy::serve(&dir.dir).await?;
+            Ok(exit_code::OK)
+        }
+        LabCommand::Exec { dir, host, argv } => {
+            let code = Lab::open(&dir.dir)?.exec_host(&host, &argv).await?;
+            // The command's own exit code, as ssh passes it through (255 at most).
+            Ok(u8::try_from(code.clamp(0, 255)).unwrap_or(exit_code::FAILURE))
+        }
+        LabCommand::Image {
+            dir,
+            host,
+            image,
+            json,
+        } => {
+            let manifest = Lab::open(&dir.dir)?.image_host(&host, &image).await?;
+            if json.json {
+                print_json(&serde_json::json!({"version": 1, "image": manifest}));
+            } else {
+                print_text(&format!(
+                    "image `{image}` of `{host}`: {} files of {}, {} bytes (SHA-256 {}) in {}\n",
+                    manifest.files.len(),
+                    manifest.data_paths.join(", "),
+                    manifest.tar_size,
+                    manifest.tar_sha256,
+                    dir.dir
+                        .join("images")
+                        .join(format!("{image}.tar"))
+                        .display()
+                ));
+            }
+            Ok(exit_code::OK)
+        }
+        LabCommand::VerifyImage { dir, image, json } => {
+            let verdict = Lab::open(&dir.dir)?.verify_image(&image).await?;
+            if json.json {
+                print_json(&serde_json::json!({"version": 1, "verify_image": verdict}));
+            } else if verdict.ok {
+                print_text(&format!(
+                    "image `{image}` is complete: {} files, {} bytes read whole, as its manifest says\n",
+                    verdict.files, verdict.bytes
+                ));
+            } else {
+                print_text(&format!(
+                    "image `{image}` fails verification: {}\n",
+                    verdict.problem.as_deref().unwrap_or("unknown")
+                ));
+            }
+            Ok(if verdict.ok {
+                exit_code::OK
+            } else {
+                exit_code::FAILURE
+            })
+        }
+        LabCommand::DeleteHost { dir, host } => {
+            let summary = Lab::open(&dir.dir)?.delete_host(&host).await?;
+            print_text(&format!("{summary}\n"));
+            Ok(exit_code::OK)
+        }
+        LabCommand::HostSupervisor { dir, host } => {
+            hadome_lab::serve_host(&dir.dir, &host).await?;
             Ok(exit_code::OK)
         }
     }
@@ -263,7 +327,42 @@ async fn until_interrupted<T>(work: impl Future<Output = T>) -> Result<T, CliErr
     }
 }
 
+fn host_table(status: &LabStatus) -> Table {
+    let mut table = Table::new([
+        "HOST",
+        "PROCESS",
+        "PHASE",
+        "SUPERVISOR",
+        "NSPAWN",
+        "PID 1",
+        "BOOT ID",
+        "BOOTS",
+        "UPTIME",
+        "ROOT",
+    ]);
+    let dash = || "-".to_owned();
+    for host in &status.hosts {
+        table.row([
+            host.name.clone(),
+            host.process.to_owned(),
+            host.phase.clone().unwrap_or_else(dash),
+            host.supervisor_pid.map_or_else(dash, |pid| pid.to_string()),
+            host.nspawn_pid.map_or_else(dash, |pid| pid.to_string()),
+            host.container_pid.map_or_else(dash, |pid| pid.to_string()),
+            host.boot_id.clone().unwrap_or_else(dash),
+            host.boots.map_or_else(dash, |boots| boots.to_string()),
+            host.uptime_seconds
+                .map_or_else(dash, |seconds| format!("{seconds:.1} s")),
+            display_path(&host.root),
+        ]);
+    }
+    table
+}
+
 fn status_table(status: &LabStatus) -> Table {
+    if status.nodes.is_empty() {
+        return host_table(status);
+    }
     let mut table = Table::new([
         "NODE", "ROLE", "HOST", "PORT", "PID", "UPSTREAM", "SYNC", "PROCESS", "RECOVERY", "LSN",
         "RECEIVER", "DATA DIR",
@@ -305,6 +404,16 @@ fn status_table(status: &LabStatus) -> Table {
         .collect();
     if !cut.is_empty() {
         table.footer(format!("cut links: {}", cut.join(", ")));
+    }
+    for host in &status.hosts {
+        table.footer(format!(
+            "host {}: {}, boot id {}, {} boots",
+            host.name,
+            host.process,
+            host.boot_id.as_deref().unwrap_or("-"),
+            host.boots
+                .map_or_else(|| "?".to_owned(), |boots| boots.to_string())
+        ));
     }
     for node in &status.nodes {
         if let Some(error) = &node.probe_error {

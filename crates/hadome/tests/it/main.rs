@@ -10,6 +10,7 @@ mod daemon;
 mod estate;
 mod faults;
 mod guard;
+mod host_lab;
 mod lab_rebuild;
 mod load;
 mod observer;

@@ -1,0 +1,271 @@
+//! `hadome lab up s512`: a real systemd 252 in a container, with incident C's timer, through the
+//! real binary (issue 12). Each test has its own lab directory; a guard tears the lab down by PID
+//! even when the test fails. Waits poll with deadlines.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hadome_lab::Lab;
+
+use crate::support::{eventually, run_hadome, scratch, show};
+
+/// A lab of topology s512 brought up by the real binary; dropped, it is torn down by PID.
+struct HostLab {
+    dir: PathBuf,
+    _scratch: tempfile::TempDir,
+}
+
+impl HostLab {
+    fn up() -> HostLab {
+        let scratch = scratch();
+        let dir = scratch.path().join("lab");
+        let lab = HostLab {
+            dir: dir.clone(),
+            _scratch: scratch,
+        };
+        let output = run_hadome(&["lab", "up", "s512", "--dir", dir_text(&dir)], &[]);
+        assert!(output.status.success(), "lab up s512: {}", show(&output));
+        lab
+    }
+
+    fn dir(&self) -> &str {
+        dir_text(&self.dir)
+    }
+
+    fn hadome(&self, args: &[&str]) -> std::process::Output {
+        run_hadome(args, &[])
+    }
+
+    fn exec(&self, argv: &[&str]) -> std::process::Output {
+        let mut args = vec!["lab", "exec", "--dir", self.dir(), "s512", "--"];
+        args.extend_from_slice(argv);
+        self.hadome(&args)
+    }
+
+    fn fault(&self, fault: &str) -> std::process::Output {
+        let output = self.hadome(&["lab", "fault", "--dir", self.dir(), fault, "s512"]);
+        assert!(output.status.success(), "fault {fault}: {}", show(&output));
+        output
+    }
+
+    fn host_status(&self) -> serde_json::Value {
+        let output = self.hadome(&["lab", "status", "--dir", self.dir(), "--json"]);
+        assert!(output.status.success(), "lab status: {}", show(&output));
+        let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        status["hosts"][0].clone()
+    }
+
+    fn boots(&self) -> u64 {
+        self.host_status()["boots"].as_u64().unwrap_or(0)
+    }
+}
+
+impl Drop for HostLab {
+    fn drop(&mut self) {
+        if self.dir.join("lab.json").exists() {
+            if let Ok(lab) = Lab::open(&self.dir) {
+                if let Err(error) = lab.down() {
+                    eprintln!("teardown of {}: {error}", self.dir.display());
+                }
+            }
+        }
+    }
+}
+
+fn dir_text(dir: &Path) -> &str {
+    dir.to_str().expect("a UTF-8 scratch path")
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+#[test]
+fn s512_boots_a_real_systemd_with_the_incidents_timer_and_exec_passes_exit_codes() {
+    let lab = HostLab::up();
+    let host = lab.host_status();
+    assert_eq!(host["process"], "running", "{host}");
+    assert_eq!(host["boots"], 1, "{host}");
+
+    let boot_id = lab.exec(&["cat", "/proc/sys/kernel/random/boot_id"]);
+    assert!(boot_id.status.success(), "{}", show(&boot_id));
+    assert_eq!(stdout(&boot_id), host["boot_id"].as_str().unwrap());
+
+    let timers = lab.exec(&["systemctl", "list-timers", "--all", "--no-pager"]);
+    assert!(timers.status.success(), "{}", show(&timers));
+    assert!(
+        stdout(&timers).contains("reboot-daily.timer"),
+        "{}",
+        show(&timers)
+    );
+    let persistent = lab.exec(&[
+        "systemctl",
+        "show",
+        "-p",
+        "Persistent",
+        "reboot-daily.timer",
+    ]);
+    assert_eq!(stdout(&persistent), "Persistent=yes");
+
+    // The network is the lab's own: the container sees only `lo`.
+    let links = lab.exec(&["ls", "/sys/class/net"]);
+    assert_eq!(stdout(&links), "lo");
+    // hadome itself is inside, read-only.
+    let version = lab.exec(&["/usr/local/bin/hadome", "--version"]);
+    assert!(version.status.success(), "{}", show(&version));
+    // The exit code passes through, as ssh passes it.
+    assert_eq!(lab.exec(&["sh", "-c", "exit 7"]).status.code(), Some(7));
+
+    let estate = std::fs::read_to_string(lab.dir.join("estate.toml")).unwrap();
+    assert!(estate.contains("[[host]]"), "{estate}");
+    assert!(
+        estate.contains("covers = [\"s512:/srv/config\"]"),
+        "{estate}"
+    );
+    let backups: Vec<String> = std::fs::read_dir(lab.dir.join("backups"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tar"))
+        .collect();
+    assert!(
+        backups.len() == 1 && backups[0].starts_with("s512-config-"),
+        "{backups:?}"
+    );
+}
+
+#[tokio::test]
+async fn reboot_host_gives_a_new_boot_id_and_the_journal_one_more_boot() {
+    let lab = HostLab::up();
+    let before = lab.host_status();
+    let output = lab.fault("reboot-host");
+    let after = lab.host_status();
+    assert_ne!(before["boot_id"], after["boot_id"], "{}", show(&output));
+    // The new boot's journald writes its first entries a moment after the boot id exists.
+    eventually(
+        "the journal to list 2 boots",
+        Duration::from_secs(30),
+        || async { (lab.boots() == 2).then_some(()) },
+    )
+    .await;
+    // The stamp is fresh: the timer does not fire, the host stays up.
+    let running = lab.exec(&["systemctl", "is-system-running"]);
+    assert!(stdout(&running) == "running" || stdout(&running) == "degraded");
+    assert_eq!(lab.boots(), 2);
+}
+
+#[tokio::test]
+async fn stamp_lost_then_a_reboot_makes_the_host_reboot_in_a_loop() {
+    let lab = HostLab::up();
+    let output = lab.fault("stamp-lost");
+    assert!(
+        stdout(&output).contains("2.0 days old"),
+        "{}",
+        show(&output)
+    );
+    lab.fault("reboot-host");
+    // No further action: the timer fires at every boot, each reboot a new boot in the journal.
+    let boots = eventually(
+        "the host's journal to list 4 boots",
+        Duration::from_secs(90),
+        || async {
+            let boots = lab.boots();
+            (boots >= 4).then_some(boots)
+        },
+    )
+    .await;
+    assert!(boots >= 4);
+    let journal = std::fs::read_dir(lab.dir.join("hosts/s512/root/var/log/journal")).unwrap();
+    assert_eq!(journal.count(), 1, "one machine id, one persistent journal");
+}
+
+#[test]
+fn an_image_verifies_a_truncated_one_does_not_and_delete_host_moves_the_root_aside() {
+    let lab = HostLab::up();
+    let image = lab.hadome(&["lab", "image", "--dir", lab.dir(), "s512", "final"]);
+    assert!(image.status.success(), "{}", show(&image));
+    let boots_before = lab.boots();
+    let verify = lab.hadome(&["lab", "verify-image", "--dir", lab.dir(), "final"]);
+    assert!(verify.status.success(), "{}", show(&verify));
+    assert_eq!(
+        lab.host_status()["process"],
+        "running",
+        "an image does not stop the host"
+    );
+    assert_eq!(
+        lab.boots(),
+        boots_before,
+        "an image does not reboot the host"
+    );
+    let again = lab.hadome(&["lab", "image", "--dir", lab.dir(), "s512", "final"]);
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "never overwritten: {}",
+        show(&again)
+    );
+
+    // A truncated copy of the image, with the same manifest, fails.
+    let images = lab.dir.join("images");
+    let bytes = std::fs::read(images.join("final.tar")).unwrap();
+    std::fs::write(images.join("cut.tar"), &bytes[..bytes.len() - 2048]).unwrap();
+    std::fs::copy(
+        images.join("final.manifest.json"),
+        images.join("cut.manifest.json"),
+    )
+    .unwrap();
+    let cut = lab.hadome(&["lab", "verify-image", "--dir", lab.dir(), "cut"]);
+    assert_eq!(cut.status.code(), Some(1), "{}", show(&cut));
+    assert!(
+        stdout(&cut).contains("fails verification"),
+        "{}",
+        show(&cut)
+    );
+
+    let delete = lab.hadome(&["lab", "delete-host", "--dir", lab.dir(), "s512"]);
+    assert!(delete.status.success(), "{}", show(&delete));
+    assert!(!lab.dir.join("hosts/s512/root").exists());
+    let aside: Vec<PathBuf> = std::fs::read_dir(lab.dir.join("deleted"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert!(
+        aside[0].join("srv/uploads/uploads-1.dat").is_file(),
+        "the uploads are kept"
+    );
+    assert_eq!(lab.host_status()["process"], "deleted");
+    let start = lab.hadome(&["lab", "fault", "--dir", lab.dir(), "start-host", "s512"]);
+    assert_eq!(start.status.code(), Some(1), "{}", show(&start));
+}
+
+#[test]
+fn lab_down_of_a_hung_host_leaves_no_process_mount_or_cgroup_behind() {
+    let lab = HostLab::up();
+    let host = lab.host_status();
+    let pids: Vec<i32> = ["supervisor_pid", "nspawn_pid", "container_pid"]
+        .iter()
+        .map(|key| host[*key].as_i64().unwrap() as i32)
+        .collect();
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(lab.dir.join("lab.json")).unwrap()).unwrap();
+    let machine = state["hosts"][0]["machine"].as_str().unwrap().to_owned();
+    lab.fault("hang-host");
+    assert_eq!(lab.host_status()["process"], "hung");
+
+    let down = lab.hadome(&["lab", "down", "--dir", lab.dir()]);
+    assert!(down.status.success(), "{}", show(&down));
+    for pid in &pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(
+            stat.is_empty() || stat.contains(") Z "),
+            "PID {pid} is still alive: {stat}"
+        );
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(lab.dir()), "{mounts}");
+    for hierarchy in ["systemd", "unified"] {
+        let group = Path::new("/sys/fs/cgroup").join(hierarchy).join(&machine);
+        assert!(!group.exists(), "{} is left", group.display());
+    }
+    assert!(!lab.dir.exists());
+}
