@@ -75,9 +75,15 @@ pub enum HostOutcome {
 }
 
 /// The name hadome gives a final image of `host` taken at `at` (`{image}`):
-/// `s512-final-20261203T120000Z`, so names sort in time order and never collide within a host.
-pub fn final_image_name(host: &str, at: Timestamp) -> String {
-    format!("{host}-final-{}", at.utc_stamp())
+/// `s512-final-20261203T120000Z`, so names sort in time order; when an image of that name was
+/// already taken (two within one second), `-2`, `-3` … follow, so a name is never reused.
+pub fn final_image_name(host: &str, at: Timestamp, taken: &[ImageRecord]) -> String {
+    let base = format!("{host}-final-{}", at.utc_stamp());
+    let free = |name: &String| taken.iter().all(|image| &image.name != name);
+    std::iter::once(base.clone())
+        .chain((2..).map(|n| format!("{base}-{n}")))
+        .find(free)
+        .unwrap_or(base)
 }
 
 /// What a host said of itself (`hadome host-facts`).
@@ -298,4 +304,31 @@ pub fn command_words(line: &str) -> Vec<String> {
 /// A program's name, without its directory.
 pub fn program(word: &str) -> &str {
     word.rsplit('/').next().unwrap_or(word)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_final_image_name_is_never_reused() {
+        let at = Timestamp(1_796_300_000_000);
+        let image = |name: &str| ImageRecord {
+            name: name.to_owned(),
+            taken_at: at,
+            verified: true,
+        };
+        assert_eq!(
+            final_image_name("s512", at, &[]),
+            "s512-final-20261203T121320Z"
+        );
+        let taken = [
+            image("s512-final-20261203T121320Z"),
+            image("s512-final-20261203T121320Z-2"),
+        ];
+        assert_eq!(
+            final_image_name("s512", at, &taken),
+            "s512-final-20261203T121320Z-3"
+        );
+    }
 }

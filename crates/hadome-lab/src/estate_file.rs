@@ -169,8 +169,7 @@ fn render_hosts(text: &mut String, state: &LabState, hadome: &str, dir: &str) {
                  name = {}\n\
                  type = \"files\"\n\
                  path = {}\n\
-                 covers = [{}]\n\
-                 stored_on = \"lab\"\n",
+                 covers = [{}]\n",
                 quote(&format!("{name}-{slug}")),
                 quote(&format!("{dir}/backups/{name}-{slug}-*.tar")),
                 quote(&format!("{name}:{path}")),
@@ -532,7 +531,8 @@ mod tests {
             backups[0]["covers"],
             toml::Value::Array(vec!["s512:/srv/config".into()])
         );
-        assert_eq!(backups[0]["stored_on"].as_str(), Some("lab"));
+        // Stored where hadome runs (the lab's directory), not on the host it covers.
+        assert!(backups[0].get("stored_on").is_none(), "{backups:?}");
     }
 
     #[test]

@@ -199,6 +199,28 @@ pub(crate) fn prepare_root(host: &HostState) -> Result<(), LabError> {
         // Fresh: the timer's last trigger is now, so its next elapse is the next 03:30.
         write(&inside(root, STAMP), "")?;
     }
+    // The host's own estate, for its reboot guard: `hadome ask reboot NAME --config
+    // /etc/hadome/estate.toml` inside reads this host's facts and keeps its own journal, with
+    // the bounds the lab's estate gives it from outside.
+    let data_paths: Vec<String> = host
+        .data_paths
+        .iter()
+        .map(|path| format!("{path:?}"))
+        .collect();
+    write(
+        &root.join("etc/hadome/estate.toml"),
+        &format!(
+            "# This host's own estate, for its reboot guard (`hadome systemd drop-in reboot-guard`):\n\
+             # `hadome ask reboot {name} --config /etc/hadome/estate.toml` reads its facts here.\n\
+             [journal]\npath = \"/var/lib/hadome/journal.sqlite\"\n\n\
+             [[host]]\nname = {name:?}\ndata_paths = [{}]\n\
+             min_uptime_seconds = 30\nmax_boots = 3\nboot_window_seconds = 600\n",
+            data_paths.join(", "),
+            name = host.name,
+        ),
+    )?;
+    std::fs::create_dir_all(root.join("var/lib/hadome"))
+        .map_err(io("create directory", &root.join("var/lib/hadome")))?;
     for (index, path) in host.data_paths.iter().enumerate() {
         let covered = host.backed_up.contains(path);
         let slug = path.rsplit('/').next().unwrap_or("data");
@@ -1024,8 +1046,9 @@ impl Lab {
         ))
     }
 
-    /// `stop-host`: `systemctl poweroff` inside; nspawn exits 0 and the supervisor does not
-    /// start it again. A stopped host: nothing to do.
+    /// `stop-host`: the power button: its supervisor asks nspawn for an orderly poweroff (a
+    /// looping host never settles for a `systemctl poweroff`) and does not start it again;
+    /// anything left after the deadline is killed by PID. A stopped host: nothing to do.
     pub(crate) async fn stop_host(&self, name: &str) -> Result<String, LabError> {
         let host = self.host_state(name)?.clone();
         self.require_root(&host)?;
@@ -1033,33 +1056,25 @@ impl Lab {
         if alive.is_none() {
             return Ok(format!("`{name}` is already stopped"));
         }
-        let init = self.wait_host_running(name).await?;
-        let _ = self
-            .run_in_host(name, init, &["systemctl", "poweroff"])
-            .await;
-        let phase = poll_until(
-            name,
-            "the container to power off and its supervisor to exit",
-            self.wait_timeout,
-            || async {
-                let record =
-                    read_record(&host).ok_or_else(|| LabError::Bug("no record".to_owned()))?;
-                Ok(
-                    if live_supervisor(&host, &record).is_none()
-                        && live_container(&record).is_none()
-                    {
-                        Poll::Done(record.phase)
-                    } else {
-                        Poll::NotYet(record.phase)
-                    },
-                )
-            },
-        )
-        .await?;
-        remove_cgroups(&host.machine);
-        remove_nspawn_run_dirs(&host.machine);
+        // The power button, whatever the host is doing (a host in a reboot loop never reaches
+        // `running` for a `systemctl poweroff`): its supervisor asks nspawn for an orderly
+        // poweroff, and whatever is left after the deadline is killed, by PID.
+        let stopping = host.clone();
+        let (survivors, _) = tokio::task::spawn_blocking(move || stop_blocking(&stopping))
+            .await
+            .map_err(|error| LabError::Bug(format!("stopping `{name}` panicked: {error}")))?;
+        if !survivors.is_empty() {
+            return Err(LabError::Host {
+                host: name.to_owned(),
+                problem: format!("PIDs {survivors:?} outlived SIGKILL"),
+                fix: "look at them with `ps`; they may be stuck in the kernel (D state)".to_owned(),
+            });
+        }
+        let record = read_record(&host);
+        let phase =
+            record.map_or_else(|| "no record".to_owned(), |record| record.phase.to_string());
         Ok(format!(
-            "powered `{name}` off with `systemctl poweroff` (supervisor: {phase})"
+            "powered `{name}` off: its supervisor asked nspawn for an orderly poweroff (supervisor: {phase})"
         ))
     }
 

@@ -34,6 +34,19 @@ pub(crate) enum BackupReading {
     VerifyNewest,
 }
 
+/// How deep an action's pass reads the backups: a restore restores the newest copy, and a
+/// deletion is allowed only when a backup that passes `backup-trust` covers what it destroys
+/// (`destroy-coverage`), so both read the newest copy whole; nothing else needs to.
+pub(crate) fn reading_for(action: &hadome_core::action::Action) -> BackupReading {
+    use hadome_core::action::Action;
+    match action {
+        Action::RestoreBackup { .. } | Action::DeleteHost { .. } | Action::DeletePath { .. } => {
+            BackupReading::VerifyNewest
+        }
+        _ => BackupReading::ListOnly,
+    }
+}
+
 /// Every backup's copies and every path's filesystem, as the core's facts.
 pub(crate) async fn observe_backups(
     estate: &Estate,

@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 
 use crate::actor;
 use crate::assessment::{action_from, assessment_json, render_assessment, ActionWords};
-use crate::backup_facts::BackupReading;
+use crate::backup_facts::reading_for;
 use crate::cli::ConfigFile;
 use crate::clock::wall_clock;
 use crate::error::CliError;
@@ -93,16 +93,16 @@ pub(crate) async fn run(options: RunOptions) -> Result<u8, CliError> {
             })
         }
     };
-    // A restore reads the newest copy whole first: `backup-trust` judges what is restored.
-    let reading = match &action {
-        Action::RestoreBackup { .. } => BackupReading::VerifyNewest,
-        _ => BackupReading::ListOnly,
-    };
-    let mut pass = observe(&options.config, reading).await?;
+    let mut pass = observe(&options.config, reading_for(&action)).await?;
     let mut steps = plan(&pass.estate, &action);
     // A host's final image is named at this pass's time, as the assessment's prerequisites name it.
     if let Some(host) = action.host() {
-        name_image(&mut steps, &final_image_name(host, pass.now));
+        let taken = pass
+            .history
+            .hosts
+            .get(host)
+            .map_or(&[][..], |history| history.images.as_slice());
+        name_image(&mut steps, &final_image_name(host, pass.now, taken));
     }
     check_configured(&pass.estate, &steps).map_err(|error| CliError::Usage {
         message: error.to_string(),

@@ -242,7 +242,12 @@ pub(crate) fn prerequisites(view: &View, action: &Action) -> Vec<String> {
     let Action::DeleteHost { host } = action else {
         return Vec::new();
     };
-    let image = final_image_name(host, view.now);
+    let taken = view
+        .history
+        .hosts
+        .get(host)
+        .map_or(&[][..], |history| history.images.as_slice());
+    let image = final_image_name(host, view.now, taken);
     vec![
         format!("take a final image of `{host}`, `{image}` (its image_command)"),
         format!("verify `{image}` (its verify_image_command): nothing is deleted unless it passes"),

@@ -18,6 +18,12 @@ pub(crate) const DRILLS: &[Drill] = &[
         summary: "The daemon supervises a trio; the primary freezes; the daemon waits until the standbys heard nothing either, fences the old primary, promotes the synchronous standby that holds every commit, and the old primary cannot come back as a second primary.",
         steps: mackerel,
     },
+    Drill {
+        name: "s512",
+        incident: "C: a reboot timer rebooted a host forever, and the host was deleted with the only copy of its uploads",
+        summary: "On a real systemd, check names the timer that can loop; with its stamp lost the host reboots at every boot; hadome's guard installed on its disk stops the loop at the next boot (systemd skips the reboot because hadome ask reboot denied it); deleting the host is denied while its uploads are uncovered, allowed once a verified final image covers them, and run delete-host takes and verifies a final image before it deletes (moving the host aside).",
+        steps: s512,
+    },
 ];
 
 fn misskey() -> Vec<Step> {
@@ -138,5 +144,91 @@ fn mackerel() -> Vec<Step> {
             within: 30,
         },
         Step::StopDaemon,
+    ]
+}
+
+fn s512() -> Vec<Step> {
+    vec![
+        Step::Say("Incident C's host: a real systemd (in a container), a daily reboot timer with Persistent=true against a memory leak, /srv/uploads that no backup covers, /srv/config that a backup does."),
+        Step::Run {
+            args: &["lab", "up", "s512", "--dir", "{dir}"],
+            exit: &[0],
+            shows: Shows::Line(&["s512", "running"]),
+        },
+        Step::Say("hadome check reads the host's units as systemd does and names the timer that can loop (exit 1: critical)."),
+        Step::Run {
+            args: &["check", "--config", "{config}"],
+            exit: &[1],
+            shows: Shows::All(&["systemd-reboot-loop", "reboot-daily.timer", "reboot-guard"]),
+        },
+        Step::Say("The timer's stamp does not survive a reboot (a lost write), and the host reboots once: from then on every boot fires the timer again. No guard yet: the host reboots in a loop, its boot count rising in its own journal."),
+        Step::Run {
+            args: &["lab", "fault", "--dir", "{dir}", "stamp-lost", "s512"],
+            exit: &[0],
+            shows: Shows::Anything,
+        },
+        Step::Run {
+            args: &["lab", "fault", "--dir", "{dir}", "reboot-host", "s512"],
+            exit: &[0],
+            shows: Shows::Anything,
+        },
+        Step::Await {
+            args: &["lab", "status", "--dir", "{dir}", "--json"],
+            shows: Shows::AtLeast {
+                after: "\"boots\": ",
+                at_least: 6,
+            },
+            within: 60,
+        },
+        Step::Say("A person powers the host off and installs hadome's reboot guard onto its disk: an ExecCondition= that runs `hadome ask reboot s512` on the host itself, from its own facts and journal, no daemon needed."),
+        Step::Run {
+            args: &["lab", "fault", "--dir", "{dir}", "stop-host", "s512"],
+            exit: &[0],
+            shows: Shows::Anything,
+        },
+        Step::Run {
+            args: &["systemd", "drop-in", "reboot-guard", "--unit", "reboot-daily.service", "--host", "s512", "--root", "{dir}/hosts/s512/root"],
+            exit: &[0],
+            shows: Shows::All(&["hadome-reboot-guard.conf"]),
+        },
+        Step::Say("Powered on, the timer fires at once, as at every boot; systemd asks hadome first, hadome denies (up for seconds, and the boot history shows the loop), and systemd skips the reboot. The loop has stopped."),
+        Step::Run {
+            args: &["lab", "fault", "--dir", "{dir}", "start-host", "s512"],
+            exit: &[0],
+            shows: Shows::Anything,
+        },
+        Step::Await {
+            args: &["lab", "exec", "--dir", "{dir}", "s512", "--", "journalctl", "-u", "reboot-daily.service", "-b", "--no-pager"],
+            shows: Shows::All(&["reboot-uptime", "Skipped due to 'exec-condition'"]),
+            within: 60,
+        },
+        Step::Run {
+            args: &["ask", "reboot", "s512", "--config", "{config}"],
+            exit: &[1],
+            shows: Shows::All(&["reboot-uptime", "boot history"]),
+        },
+        Step::Say("Then the incident's second act: deleting the host, 'its data is backed up'. It is not: /srv/uploads has the only copy."),
+        Step::Run {
+            args: &["ask", "delete-host", "s512", "--config", "{config}"],
+            exit: &[1],
+            shows: Shows::All(&["destroy-coverage", "s512:/srv/uploads"]),
+        },
+        Step::Say("A final image, taken and verified, covers everything the host holds now: the deletion is allowed."),
+        Step::Run {
+            args: &["run", "image", "s512", "--no-reboot", "--config", "{config}"],
+            exit: &[0],
+            shows: Shows::All(&["is complete"]),
+        },
+        Step::Run {
+            args: &["ask", "delete-host", "s512", "--config", "{config}"],
+            exit: &[0],
+            shows: Shows::All(&["ALLOW"]),
+        },
+        Step::Say("run delete-host takes and verifies one more final image before it deletes; the lab's delete moves the host aside, never removes it."),
+        Step::Run {
+            args: &["run", "delete-host", "s512", "--config", "{config}"],
+            exit: &[0],
+            shows: Shows::All(&["is complete", "moved"]),
+        },
     ]
 }

@@ -46,6 +46,8 @@ pub(crate) enum Shows {
     All(&'static [&'static str]),
     /// One line with all of these words.
     Line(&'static [&'static str]),
+    /// A number right after `after` (`"boots": 7`) that is at least `at_least`.
+    AtLeast { after: &'static str, at_least: u64 },
 }
 
 impl Shows {
@@ -56,6 +58,13 @@ impl Shows {
             Shows::Line(words) => output
                 .lines()
                 .any(|line| words.iter().all(|word| line.contains(word))),
+            Shows::AtLeast { after, at_least } => output.match_indices(after).any(|(at, _)| {
+                let digits: String = output[at + after.len()..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                digits.parse::<u64>().is_ok_and(|number| number >= at_least)
+            }),
         }
     }
 
@@ -64,6 +73,9 @@ impl Shows {
             Shows::Anything => String::new(),
             Shows::All(words) => format!(", showing {}", quoted(words)),
             Shows::Line(words) => format!(", with a line showing {}", quoted(words)),
+            Shows::AtLeast { after, at_least } => {
+                format!(", showing `{after}` at least {at_least}")
+            }
         }
     }
 }

@@ -8,7 +8,6 @@
 //! `check` and `ask` are here; `status.rs` shows each cluster's members, with the daemon's side of
 //! each cluster (`automation_status.rs`) and the backups (`backups_status.rs`).
 
-use hadome_core::action::Action;
 use hadome_core::finding::{Severity, Verdict};
 use hadome_core::interlock;
 use serde_json::{json, Value};
@@ -16,7 +15,7 @@ use serde_json::{json, Value};
 use crate::assessment::{
     action_from, assessment_json, finding_json, render_assessment, severity_label, ActionWords,
 };
-use crate::backup_facts::BackupReading;
+use crate::backup_facts::{reading_for, BackupReading};
 use crate::cli::ConfigFile;
 use crate::error::CliError;
 use crate::exit_code;
@@ -101,12 +100,7 @@ pub(crate) async fn ask(
     as_json: bool,
 ) -> Result<u8, CliError> {
     let action = action_from(words)?;
-    // Restoring from a backup needs its newest copy read whole; nothing else does.
-    let reading = match action {
-        Action::RestoreBackup { .. } => BackupReading::VerifyNewest,
-        _ => BackupReading::ListOnly,
-    };
-    let mut pass = observe(&config, reading).await?;
+    let mut pass = observe(&config, reading_for(&action)).await?;
     let assessment = interlock::assess(&pass.estate, &pass.facts, &pass.history, &action, pass.now);
     pass.journal.record_verdict(
         pass.now,
