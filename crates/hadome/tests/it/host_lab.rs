@@ -269,3 +269,127 @@ fn lab_down_of_a_hung_host_leaves_no_process_mount_or_cgroup_behind() {
     }
     assert!(!lab.dir.exists());
 }
+
+/// Issue 12's guard, as the issue tells it: the drop-in installed on a running host, then the
+/// loop armed (stamp lost) and one reboot: at the next boot the timer fires, systemd runs `hadome
+/// ask reboot` inside first, hadome denies (up for seconds), and systemd skips the reboot. The
+/// loop stops after the first reboot: systemd's own journal says the condition skipped it, and
+/// `hadome ask reboot` from outside explains it with the boot history.
+#[tokio::test]
+async fn with_the_guard_installed_the_loop_stops_after_the_first_reboot() {
+    let lab = HostLab::up();
+    let root = lab.dir.join("hosts/s512/root");
+    let installed = lab.hadome(&[
+        "systemd",
+        "drop-in",
+        "reboot-guard",
+        "--unit",
+        "reboot-daily.service",
+        "--host",
+        "s512",
+        "--root",
+        dir_text(&root),
+    ]);
+    assert!(installed.status.success(), "{}", show(&installed));
+    let reloaded = lab.exec(&["systemctl", "daemon-reload"]);
+    assert!(reloaded.status.success(), "{}", show(&reloaded));
+    let condition = lab.exec(&[
+        "systemctl",
+        "show",
+        "-p",
+        "ExecCondition",
+        "reboot-daily.service",
+    ]);
+    assert!(
+        stdout(&condition).contains("/usr/local/bin/hadome ask reboot s512"),
+        "{}",
+        show(&condition)
+    );
+    lab.fault("stamp-lost");
+    lab.fault("reboot-host");
+
+    let journal = eventually(
+        "systemd to skip the timer's reboot on its condition",
+        Duration::from_secs(60),
+        || async {
+            let output = lab.exec(&[
+                "journalctl",
+                "-u",
+                "reboot-daily.service",
+                "-b",
+                "--no-pager",
+            ]);
+            let text = stdout(&output);
+            text.contains("Skipped due to 'exec-condition'")
+                .then_some(text)
+        },
+    )
+    .await;
+    assert!(
+        journal.contains("reboot-uptime"),
+        "hadome's reason is in the journal:\n{journal}"
+    );
+    // The skip is the boot's one firing of the timer: no reboot follows it.
+    assert_eq!(lab.boots(), 2, "{:#}", lab.host_status());
+    let config = lab.dir.join("estate.toml");
+    let asked = lab.hadome(&["ask", "reboot", "s512", "--config", dir_text(&config)]);
+    assert_eq!(asked.status.code(), Some(1), "{}", show(&asked));
+    let said = stdout(&asked);
+    assert!(
+        said.contains("reboot-uptime")
+            && said.contains("boot history (newest first, 2 within 10 min)"),
+        "{said}"
+    );
+}
+
+/// `systemd-reboot-loop` on the real units of the host, with its positive controls beside the
+/// incident's timer: a persistent timer whose service does not reboot, and a timer without
+/// Persistent=true whose service reboots. Only the incident's timer is reported.
+#[tokio::test]
+async fn check_names_the_incidents_timer_and_nothing_else() {
+    let lab = HostLab::up();
+    let units = lab.dir.join("hosts/s512/root/etc/systemd/system");
+    let write = |name: &str, text: &str| std::fs::write(units.join(name), text).unwrap();
+    write(
+        "logrotate-daily.timer",
+        "[Timer]\nOnCalendar=daily\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n",
+    );
+    write(
+        "logrotate-daily.service",
+        "[Service]\nType=oneshot\nExecStart=/usr/sbin/logrotate /etc/logrotate.conf\n",
+    );
+    write(
+        "reboot-weekly.timer",
+        "[Timer]\nOnCalendar=weekly\n\n[Install]\nWantedBy=timers.target\n",
+    );
+    write(
+        "reboot-weekly.service",
+        "[Service]\nType=oneshot\nExecStart=/usr/bin/systemctl reboot\n",
+    );
+    let reloaded = lab.exec(&["systemctl", "daemon-reload"]);
+    assert!(reloaded.status.success(), "{}", show(&reloaded));
+
+    // The controls are read: the host's facts list both timers and both services.
+    let facts = stdout(&lab.exec(&["/usr/local/bin/hadome", "host-facts"]));
+    for unit in [
+        "logrotate-daily.timer",
+        "logrotate-daily.service",
+        "reboot-weekly.timer",
+        "reboot-weekly.service",
+    ] {
+        assert!(facts.contains(&format!("\"{unit}\"")), "{unit} in {facts}");
+    }
+    let config = lab.dir.join("estate.toml");
+    let output = lab.hadome(&["check", "--config", dir_text(&config), "--json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", show(&output));
+    let check: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let loops: Vec<&str> = check["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|finding| finding["rule"] == "systemd-reboot-loop")
+        .map(|finding| finding["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(loops.len(), 1, "{loops:#?}");
+    assert!(loops[0].contains("`reboot-daily.timer`"), "{}", loops[0]);
+}

@@ -7,6 +7,7 @@ mod backup;
 mod backup_archive;
 mod cli;
 mod daemon;
+mod drill;
 mod estate;
 mod faults;
 mod guard;
