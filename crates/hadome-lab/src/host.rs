@@ -49,6 +49,9 @@ const STAMP: &str = "/var/lib/systemd/timers/stamp-reboot-daily.timer";
 /// The drop-in `stamp-lost` installs, inside the host.
 const STAMP_LOST_DROP_IN: &str =
     "/etc/systemd/system/reboot-daily.service.d/hadome-lab-stamp-lost.conf";
+/// The early boot service `stamp-lost` installs, inside the host: the stamp is set back at every
+/// boot, however the previous one ended (a forced poweroff included).
+const STAMP_LOST_SERVICE: &str = "hadome-lab-stamp-lost.service";
 /// The programs a host needs, with their Debian packages.
 const HOST_TOOLS: &[(&str, &str)] = &[
     ("systemd-nspawn", "systemd-container"),
@@ -932,10 +935,41 @@ impl Lab {
                  [Service]\nExecStartPre=/usr/bin/touch -d \"2 days ago\" {STAMP}\n"
             ),
         )?;
+        // However a boot ends (the service's own reboot, a forced poweroff between systemd's
+        // write of the stamp and the service's start), the next one starts with the stamp two
+        // days old, before the timers are started.
+        write(
+            &host.root.join(format!("etc/systemd/system/{STAMP_LOST_SERVICE}")),
+            &format!(
+                "# Written by `hadome lab fault stamp-lost`: the stamp of reboot-daily.timer does not\n\
+                 # survive a reboot, however the boot ended: every boot starts with it two days old.\n\
+                 [Unit]\nDescription=hadome lab: the reboot timer's stamp does not survive the reboot\n\
+                 DefaultDependencies=no\nAfter=local-fs.target\nBefore=timers.target reboot-daily.timer\n\n\
+                 [Service]\nType=oneshot\nExecStart=/usr/bin/touch -d \"2 days ago\" {STAMP}\n\n\
+                 [Install]\nWantedBy=sysinit.target\n"
+            ),
+        )?;
+        let wants = host.root.join("etc/systemd/system/sysinit.target.wants");
+        std::fs::create_dir_all(&wants).map_err(io("create directory", &wants))?;
+        let link = wants.join(STAMP_LOST_SERVICE);
+        if std::fs::symlink_metadata(&link).is_err() {
+            std::os::unix::fs::symlink(format!("/etc/systemd/system/{STAMP_LOST_SERVICE}"), &link)
+                .map_err(io("create symlink", &link))?;
+        }
         self.run_in_host(name, init, &["touch", "-d", "2 days ago", STAMP])
             .await?;
         self.run_in_host(name, init, &["systemctl", "daemon-reload"])
             .await?;
+        let enabled = self
+            .run_in_host(name, init, &["systemctl", "is-enabled", STAMP_LOST_SERVICE])
+            .await?;
+        if enabled.trim() != "enabled" {
+            return Err(LabError::Host {
+                host: name.to_owned(),
+                problem: format!("systemd does not see {STAMP_LOST_SERVICE} enabled: {}", enabled.trim()),
+                fix: format!("look at `systemctl status {STAMP_LOST_SERVICE}` in the host"),
+            });
+        }
         let drop_ins = self
             .run_in_host(
                 name,
@@ -970,7 +1004,7 @@ impl Lab {
             });
         }
         Ok(format!(
-            "`{name}`: the stamp of reboot-daily.timer is {:.1} days old and the drop-in {STAMP_LOST_DROP_IN} puts it back at every start of reboot-daily.service; the next boot fires the timer at once, and so does every boot after it",
+            "`{name}`: the stamp of reboot-daily.timer is {:.1} days old, and it is put back at every boot ({STAMP_LOST_SERVICE}) and every start of reboot-daily.service (the drop-in {STAMP_LOST_DROP_IN}); the next boot fires the timer at once, and so does every boot after it",
             age.as_secs_f64() / 86_400.0
         ))
     }
