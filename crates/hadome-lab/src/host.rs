@@ -966,7 +966,10 @@ impl Lab {
         if enabled.trim() != "enabled" {
             return Err(LabError::Host {
                 host: name.to_owned(),
-                problem: format!("systemd does not see {STAMP_LOST_SERVICE} enabled: {}", enabled.trim()),
+                problem: format!(
+                    "systemd does not see {STAMP_LOST_SERVICE} enabled: {}",
+                    enabled.trim()
+                ),
                 fix: format!("look at `systemctl status {STAMP_LOST_SERVICE}` in the host"),
             });
         }
