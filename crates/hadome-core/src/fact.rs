@@ -39,6 +39,21 @@ impl Timestamp {
         )
     }
 
+    /// `2026-12-03T12:54:18.651Z`: the time in JSON (RFC 3339, UTC, to the millisecond).
+    pub fn rfc3339(self) -> String {
+        let utc = self.utc();
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            utc.year,
+            utc.month,
+            utc.day,
+            utc.hour,
+            utc.minute,
+            utc.second,
+            self.0.rem_euclid(1000)
+        )
+    }
+
     /// The calendar date and time of day in UTC, down to the second (milliseconds dropped,
     /// rounding toward the past also before 1970), without a date library: the core depends on
     /// std alone. Days to a civil date after Howard Hinnant's `civil_from_days`.

@@ -140,32 +140,9 @@ fn data_path_json(fact: &DataPathFact) -> Value {
     Value::Object(object)
 }
 
-/// `2026-12-03T12:54:18.651Z`.
+/// `2026-12-03T12:54:18.651Z` (the core's one date computation).
 pub fn rfc3339(at: Timestamp) -> String {
-    let millis = at.0.rem_euclid(1000);
-    let seconds = at.0.div_euclid(1000);
-    let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    // Days to a civil date after Howard Hinnant's `civil_from_days`, as the core's `utc_text`.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60
-    )
+    at.rfc3339()
 }
 
 /// A place in the JSON, named for errors (`host_facts.timers[2].persistent`).
