@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hadome_lab::{Fault, Lab, LabOptions, LabStatus, LoadOptions, Topology};
 
-use crate::cli::LabCommand;
+use crate::cli_lab::LabCommand;
 use crate::error::CliError;
 use crate::exit_code;
 use crate::output::{print_json, print_text, Table};

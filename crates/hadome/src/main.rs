@@ -10,6 +10,7 @@ mod backup_facts;
 mod cli;
 mod cli_drill;
 mod cli_host;
+mod cli_lab;
 mod clock;
 mod error;
 mod exit_code;

@@ -214,7 +214,7 @@ pub(crate) async fn run(options: RunOptions) -> Result<u8, CliError> {
         })
         .collect();
     // Held until the outcome is journaled: a daemon supervising the cluster stays off it.
-    let _hold = hold_cluster(&mut pass, &action)?;
+    let _holds = hold_clusters(&mut pass, &action)?;
     let mut recorder = Journaling {
         estate: &pass.estate,
         journal: &mut pass.journal,
@@ -433,19 +433,39 @@ fn standbys_to_wake(pass: &Pass, target: &str) -> Vec<String> {
 /// that), so a `run` that was killed holds the cluster off its daemon for at most this long.
 const HOLD_TTL_MS: i64 = 30_000;
 
-/// Takes the person's hold on `action`'s cluster ([`hadome_journal::hold_lease`]; none when its
-/// target is in no cluster): while it is held, a daemon supervising the cluster takes no action
-/// there (`single-actor`). Refuses, changing nothing, when another `hadome run` holds the
-/// cluster, or when a live daemon is in the middle of an automated action there (an open intent
-/// of its own).
-fn hold_cluster(pass: &mut Pass, action: &Action) -> Result<Option<HeldLease>, CliError> {
-    let Some(cluster) = pass
-        .estate
-        .cluster_of(action.target())
-        .map(|cluster| cluster.name.clone())
-    else {
-        return Ok(None);
+/// Takes the person's hold on every cluster `action` touches: its target's, or, for an action on
+/// a host (a reboot, a deletion), the cluster of each instance placed on the host. Holds are taken
+/// in name order; one refused releases those already taken, so nothing is changed.
+fn hold_clusters(pass: &mut Pass, action: &Action) -> Result<Vec<HeldLease>, CliError> {
+    let mut clusters: Vec<String> = match action.host() {
+        Some(host) => pass
+            .estate
+            .placed_on(host)
+            .iter()
+            .filter_map(|target| pass.estate.cluster_of(&target.name))
+            .map(|cluster| cluster.name.clone())
+            .collect(),
+        None => pass
+            .estate
+            .cluster_of(action.target())
+            .map(|cluster| cluster.name.clone())
+            .into_iter()
+            .collect(),
     };
+    clusters.sort();
+    clusters.dedup();
+    let mut holds = Vec::with_capacity(clusters.len());
+    for cluster in clusters {
+        holds.push(hold_cluster(pass, cluster)?);
+    }
+    Ok(holds)
+}
+
+/// Takes the person's hold on `cluster` ([`hadome_journal::hold_lease`]): while it is held, a
+/// daemon supervising the cluster takes no action there (`single-actor`). Refuses, changing
+/// nothing, when another `hadome run` holds the cluster, or when a live daemon is in the middle
+/// of an automated action there (an open intent of its own).
+fn hold_cluster(pass: &mut Pass, cluster: String) -> Result<HeldLease, CliError> {
     let name = hadome_journal::hold_lease(&cluster);
     let hold = HeldLease::take(
         &pass.estate.journal_path,
@@ -491,5 +511,5 @@ fn hold_cluster(pass: &mut Pass, action: &Action) -> Result<Option<HeldLease>, C
             hint: Some("run again once it is closed (`hadome status` lists open intents)".to_owned()),
         });
     }
-    Ok(Some(hold))
+    Ok(hold)
 }

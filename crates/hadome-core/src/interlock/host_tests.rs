@@ -838,3 +838,42 @@ fn destroy_coverage_deleting_a_path_judges_it_and_every_data_path_under_it() {
         crate::target::TargetRef::host("s512")
     );
 }
+
+#[test]
+fn stale_facts_check_names_a_host_whose_facts_cannot_be_read() {
+    assert!(rules(&World::new(Some(settled_facts())).check())
+        .iter()
+        .all(|rule| !rule.starts_with("stale-facts")));
+    let mut blind = World::new(None);
+    blind.facts.hosts.insert(
+        "s512".to_owned(),
+        HostProbe {
+            observed_at: NOW,
+            outcome: HostOutcome::Unreachable {
+                error: "its facts_command exited 255: ssh: connect to host s512 port 22: Connection refused".to_owned(),
+            },
+        },
+    );
+    let findings = blind.check();
+    let stale: Vec<&Finding> = findings
+        .iter()
+        .filter(|finding| finding.rule == crate::rule::STALE_FACTS)
+        .collect();
+    assert_eq!(stale.len(), 1, "{findings:#?}");
+    assert_eq!(stale[0].severity, crate::finding::Severity::Deny);
+    assert!(
+        stale[0]
+            .message
+            .contains("host `s512`'s facts could not be read: its facts_command exited 255"),
+        "{}",
+        stale[0].message
+    );
+    let never = World::new(None).check();
+    assert!(
+        never
+            .iter()
+            .any(|finding| finding.rule == crate::rule::STALE_FACTS
+                && finding.message == "host `s512`'s facts were not read"),
+        "{never:#?}"
+    );
+}

@@ -4,11 +4,12 @@
 //! source that answers now, and a target whose data is known (now or from the journal); a target
 //! never observed is `needs-human`, never `allow` (a restore from a backup too). A promotion needs a
 //! candidate that answers now.
-//! In `check`, every instance that did not answer is critical: hadome is blind to it.
+//! In `check`, every instance that did not answer is critical: hadome is blind to it; so is every
+//! declared host whose facts could not be read (its reboots and deletions are then refused).
 
 use crate::action::Action;
 use crate::finding::{Finding, Severity};
-use crate::interlock::view::{Knowledge, View};
+use crate::interlock::view::{HostKnowledge, Knowledge, View};
 use crate::rule::STALE_FACTS;
 
 fn finding(
@@ -128,6 +129,33 @@ pub(crate) fn check(view: &View) -> Vec<Finding> {
                 name,
                 Severity::Deny,
                 format!("`{name}` was not observed; {last_seen}"),
+                None,
+            )),
+        }
+    }
+    for host in &view.estate.hosts {
+        let name = &host.name;
+        match view.host_knowledge(name) {
+            HostKnowledge::Fresh(_) => {}
+            HostKnowledge::Stale { age_seconds, .. } => findings.push(finding(
+                name,
+                Severity::Warn,
+                format!(
+                    "host `{name}`'s facts are {} old",
+                    crate::finding::human_duration(age_seconds)
+                ),
+                None,
+            )),
+            HostKnowledge::Unreachable { error } => findings.push(finding(
+                name,
+                Severity::Deny,
+                format!("host `{name}`'s facts could not be read: {error}; its reboots and deletions are refused until they are"),
+                Some("check its `facts_command` by hand: it must print `hadome host-facts`'s JSON".to_owned()),
+            )),
+            HostKnowledge::Unknown => findings.push(finding(
+                name,
+                Severity::Deny,
+                format!("host `{name}`'s facts were not read"),
                 None,
             )),
         }

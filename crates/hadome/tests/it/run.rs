@@ -408,3 +408,40 @@ async fn a_rebuild_across_a_cut_is_refused_by_its_preflight_and_changes_nothing(
     );
     assert_eq!(code, 0, "{dry:#}");
 }
+
+/// Issue 12: an action on a host is an action on everything placed on it. `run reboot` of the
+/// host that carries trio's instances holds the `trio` cluster while it acts, as a `run` on an
+/// instance does, so a daemon takes no action there meanwhile. The reboot command here is
+/// `hadome status` itself, which shows the hold it runs under (the real reboot of a host is the
+/// s512 drill's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_reboot_of_a_host_holds_the_clusters_of_what_it_carries() {
+    let lab = lab("trio").await;
+    let config = lab.dir().join("estate.toml");
+    let estate = std::fs::read_to_string(&config).unwrap();
+    let hadome = crate::support::hadome_binary();
+    std::fs::write(
+        &config,
+        format!(
+            "{estate}\n[[host]]\nname = \"localhost\"\nmin_uptime_seconds = 1\nboot_window_seconds = 1\nreboot_command = [{:?}, \"status\", \"--config\", {:?}]\n",
+            hadome.display().to_string(),
+            config.display().to_string()
+        ),
+    )
+    .unwrap();
+
+    let (code, done) = hadome_json(&config, &["run", "reboot", "localhost"]);
+    assert_eq!(code, 0, "{done:#}");
+    let detail = done["steps"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("HELD by") && detail.contains("(hadome run)"),
+        "the reboot ran while trio was held: {done:#}"
+    );
+    assert_eq!(
+        journal(&lab)
+            .lease(&hadome_journal::hold_lease("trio"))
+            .unwrap(),
+        None,
+        "released after the outcome"
+    );
+}

@@ -1,0 +1,321 @@
+//! `hadome lab …`'s subcommands, flags and fault names (kept apart from `cli.rs`, which holds
+//! the estate's commands).
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use crate::cli::Json;
+
+/// Where the lab lives.
+#[derive(Debug, Args)]
+pub(crate) struct LabDir {
+    /// The lab's directory: `up` creates it (it must not exist or be empty); every other command
+    /// finds the estate there.
+    #[arg(long, env = "HADOME_LAB_DIR", value_name = "DIR")]
+    pub(crate) dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LabCommand {
+    /// Bring up a lab estate and leave it running.
+    ///
+    /// Servers run as the `postgres` user when hadome runs as root, listen only on a Unix socket in
+    /// DIR, and are reached through the lab proxy's ports on 127.0.0.1. Returns once every standby
+    /// streams and every synchronous standby is synchronous. Built-ins: pair, trio, misskey,
+    /// mackerel (`hadome lab topologies` describes them).
+    #[command(
+        after_help = "Example:\n  hadome lab up misskey --dir /tmp/lab\n  hadome lab status --dir /tmp/lab\n  hadome lab down --dir /tmp/lab"
+    )]
+    Up {
+        /// A built-in topology name or the path of a topology TOML file.
+        #[arg(value_name = "TOPOLOGY")]
+        topology: String,
+        #[command(flatten)]
+        dir: LabDir,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Show each node: role, host and port clients use, PID, data dir, upstream, and live state.
+    Status {
+        #[command(flatten)]
+        dir: LabDir,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Inject a fault and verify its effect before returning.
+    ///
+    /// hang/resume: SIGSTOP/SIGCONT every process of the instance. hang-postmaster: the postmaster
+    /// alone (new connections hang; open sessions and WAL senders go on). crash: SIGKILL the
+    /// postmaster. stop/start: clean pg_ctl stop/start. cut/heal UPSTREAM STANDBY: break/restore
+    /// a replication link. isolate/rejoin: close/reopen the node's client port (links stay).
+    /// stall: leave a standby running but never able to catch up (its WAL is recycled upstream).
+    /// promote: pg_promote(). config-change NODE KEY=VALUE: write to postgresql.conf, do not apply.
+    /// fence: SIGKILL every process of the instance, hung or not, and write standby.signal, so a
+    /// later start is read-only (the lab's fence_command). follow STANDBY UPSTREAM: repoint a running
+    /// standby at UPSTREAM and wait until it streams from there (the lab's follow_command).
+    #[command(
+        after_help = "Examples:\n  hadome lab fault --dir /tmp/lab hang db-1\n  hadome lab fault --dir /tmp/lab cut db-1 db-3\n  hadome lab fault --dir /tmp/lab config-change db-4 work_mem=64MB\n  hadome lab fault --dir /tmp/lab fence db-1\n  hadome lab fault --dir /tmp/lab follow db-3 db-2"
+    )]
+    Fault {
+        #[command(flatten)]
+        dir: LabDir,
+        /// The fault.
+        #[arg(value_enum)]
+        fault: FaultName,
+        /// The node, or the upstream and the standby (cut, heal), or the node and KEY=VALUE
+        /// (config-change), or the standby and its new upstream (follow).
+        #[arg(required = true, num_args = 1..=2, value_name = "NODE")]
+        arguments: Vec<String>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Make a stopped node a fresh standby of a running one: the lab's rebuild_command.
+    ///
+    /// Requires TARGET stopped (`lab fault stop`), its data directory absent, and SOURCE running.
+    /// The data directory must be gone because the lab never overwrites or deletes data: move it
+    /// aside first (`hadome run rebuild` does, then runs this command, which DIR/estate.toml names
+    /// as each instance's rebuild_command). Then: pg_basebackup from SOURCE into TARGET's data
+    /// directory, TARGET's own settings with primary_conninfo on the link SOURCE -> TARGET (no
+    /// slot), a start; returns once TARGET streams. `lab status` shows SOURCE as its upstream; the
+    /// primary's synchronous_standby_names is unchanged. A refusal changes nothing.
+    #[command(
+        after_help = "Example:\n  hadome lab fault --dir /tmp/lab stop db-3\n  mv /tmp/lab/nodes/db-3/data /tmp/lab/nodes/db-3/data.aside\n  hadome lab rebuild --dir /tmp/lab db-3 --from db-1"
+    )]
+    Rebuild {
+        #[command(flatten)]
+        dir: LabDir,
+        /// The node to rebuild: stopped, its data directory moved aside.
+        #[arg(value_name = "TARGET")]
+        target: String,
+        /// The running node to copy, which TARGET then streams from.
+        #[arg(long, value_name = "SOURCE")]
+        from: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Restore a pg_dump archive into a stopped primary node: a [[backup]]'s restore_command.
+    ///
+    /// Requires TARGET a primary node (a standby is rebuilt, not restored), stopped, and its data
+    /// directory absent: the lab never overwrites or deletes data, so move it aside first (`hadome
+    /// run restore-backup` does, then runs this command as the backup's restore_command). Then:
+    /// initdb with the lab's settings, a start, pg_restore of ARCHIVE (read by this process and
+    /// fed on pg_restore's standard input), a clean stop. TARGET is left stopped, ready for its
+    /// start_command. Its standbys cannot follow the new data directory: rebuild them from it.
+    /// A refusal changes nothing.
+    #[command(
+        after_help = "Example:\n  hadome lab fault --dir /tmp/lab stop db-1\n  mv /tmp/lab/nodes/db-1/data /tmp/lab/nodes/db-1/data.aside\n  hadome lab restore --dir /tmp/lab db-1 --from /srv/backups/nightly-20261201T031500Z.dump\n\nIn an estate file:\n  restore_command = [\"hadome\", \"lab\", \"restore\", \"--dir\", \"/tmp/lab\", \"{target}\", \"--from\", \"{copy}\"]"
+    )]
+    Restore {
+        #[command(flatten)]
+        dir: LabDir,
+        /// The primary node to restore: stopped, its data directory moved aside.
+        #[arg(value_name = "TARGET")]
+        target: String,
+        /// The pg_dump -Fc archive to restore.
+        #[arg(long, value_name = "ARCHIVE")]
+        from: PathBuf,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Write to a node at a steady rate, logging every acknowledged commit (ID LSN UNIX_MILLIS).
+    ///
+    /// Runs for --duration, or until Ctrl-C or SIGTERM. Failed commits are counted, not logged, and
+    /// the load reconnects and goes on, so it can run across a failover.
+    Load {
+        #[command(flatten)]
+        dir: LabDir,
+        /// The node whose client port takes the writes.
+        #[arg(long, env = "HADOME_LAB_NODE")]
+        node: String,
+        /// Commits attempted per second.
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        /// Seconds to run; without it, runs until Ctrl-C or SIGTERM.
+        #[arg(long, value_name = "SECONDS")]
+        duration: Option<f64>,
+        /// The file acknowledged commits are appended to.
+        #[arg(long, value_name = "FILE")]
+        ack_log: PathBuf,
+        /// Seconds one commit may take before it counts as failed and the load reconnects.
+        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        commit_timeout: f64,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Count the acknowledged commits of an ack log that a node does not have (a failover's RPO).
+    ///
+    /// Exit 0 when none is missing, 1 when some are.
+    Verify {
+        #[command(flatten)]
+        dir: LabDir,
+        /// The node to check.
+        #[arg(long, env = "HADOME_LAB_NODE")]
+        node: String,
+        /// The ack log `hadome lab load` wrote.
+        #[arg(long, value_name = "FILE")]
+        ack_log: PathBuf,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Stop every process the lab started, by PID, and remove DIR.
+    Down {
+        #[command(flatten)]
+        dir: LabDir,
+    },
+    /// List the built-in topologies.
+    Topologies,
+    /// Run the lab's proxy (started by `lab up`; not for direct use).
+    #[command(hide = true)]
+    Proxy {
+        #[command(flatten)]
+        dir: LabDir,
+    },
+    /// Run a command inside a running lab host: the lab's `ssh HOST`.
+    ///
+    /// Waits (60 s at most) until systemd in the host says `running` or `degraded`, then runs ARGV
+    /// with `nsenter -t PID1 -a`, with this terminal's streams, the host's PATH and no other
+    /// environment. The exit code is the command's own (128 + N when signal N ended it).
+    #[command(
+        after_help = "Example:\n  hadome lab exec --dir /tmp/lab s512 -- systemctl list-timers"
+    )]
+    Exec {
+        #[command(flatten)]
+        dir: LabDir,
+        /// The host.
+        #[arg(value_name = "HOST")]
+        host: String,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "ARGV")]
+        argv: Vec<String>,
+    },
+    /// Archive a host's data paths into DIR/images/IMAGE.tar with a manifest (the lab's
+    /// image_command); the host keeps running.
+    Image {
+        #[command(flatten)]
+        dir: LabDir,
+        /// The host.
+        #[arg(value_name = "HOST")]
+        host: String,
+        /// The image's name (letters, digits, `-`, `_`, `.`); an image is never overwritten.
+        #[arg(value_name = "IMAGE")]
+        image: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Read DIR/images/IMAGE.tar whole against its manifest (the lab's verify_image_command);
+    /// exit 0 only when it is complete and matches, 1 otherwise.
+    VerifyImage {
+        #[command(flatten)]
+        dir: LabDir,
+        /// The image's name.
+        #[arg(value_name = "IMAGE")]
+        image: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Stop a host and move its root filesystem to DIR/deleted/HOST-STAMP (the lab's
+    /// delete_command): nothing is removed.
+    DeleteHost {
+        #[command(flatten)]
+        dir: LabDir,
+        /// The host.
+        #[arg(value_name = "HOST")]
+        host: String,
+    },
+    /// Run a lab host's supervisor (started by `lab up` and `start-host`; not for direct use).
+    #[command(hide = true)]
+    HostSupervisor {
+        #[command(flatten)]
+        dir: LabDir,
+        /// The host.
+        #[arg(value_name = "HOST")]
+        host: String,
+    },
+}
+
+/// The faults, as the command line spells them.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum FaultName {
+    /// SIGSTOP every process of the instance.
+    Hang,
+    /// SIGCONT every process of the instance.
+    Resume,
+    /// SIGSTOP the postmaster alone.
+    HangPostmaster,
+    /// SIGKILL the postmaster.
+    Crash,
+    /// pg_ctl stop -m fast.
+    Stop,
+    /// pg_ctl start.
+    Start,
+    /// Break the link UPSTREAM -> STANDBY.
+    Cut,
+    /// Restore the link UPSTREAM -> STANDBY.
+    Heal,
+    /// Close the node's client port.
+    Isolate,
+    /// Reopen the node's client port.
+    Rejoin,
+    /// Make a standby unable ever to catch up.
+    Stall,
+    /// pg_promote() a standby.
+    Promote,
+    /// Write KEY=VALUE to postgresql.conf without applying it.
+    ConfigChange,
+    /// SIGKILL every process of the instance and write standby.signal.
+    Fence,
+    /// Make a running STANDBY stream from UPSTREAM.
+    Follow,
+    /// A real `systemctl reboot` inside a host; returns once a new boot runs.
+    RebootHost,
+    /// The timer's stamp does not survive a reboot: incident C's reboot loop.
+    StampLost,
+    /// SIGSTOP every process of a host's container (`resume` undoes it).
+    HangHost,
+    /// `systemctl poweroff` inside a host; it is not started again.
+    StopHost,
+    /// Start a stopped host.
+    StartHost,
+}
+
+impl FaultName {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            FaultName::Hang => "hang",
+            FaultName::Resume => "resume",
+            FaultName::RebootHost => "reboot-host",
+            FaultName::StampLost => "stamp-lost",
+            FaultName::HangHost => "hang-host",
+            FaultName::StopHost => "stop-host",
+            FaultName::StartHost => "start-host",
+            FaultName::HangPostmaster => "hang-postmaster",
+            FaultName::Crash => "crash",
+            FaultName::Stop => "stop",
+            FaultName::Start => "start",
+            FaultName::Cut => "cut",
+            FaultName::Heal => "heal",
+            FaultName::Isolate => "isolate",
+            FaultName::Rejoin => "rejoin",
+            FaultName::Stall => "stall",
+            FaultName::Promote => "promote",
+            FaultName::ConfigChange => "config-change",
+            FaultName::Fence => "fence",
+            FaultName::Follow => "follow",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_lab_fault_has_a_command_line_name() {
+        let names: Vec<&str> = FaultName::value_variants()
+            .iter()
+            .map(|fault| fault.as_str())
+            .collect();
+        assert_eq!(names, hadome_lab::FAULT_NAMES);
+    }
+}
