@@ -75,6 +75,16 @@ pub enum StepError {
         /// The key its `[[host]]` lacks.
         key: &'static str,
     },
+    /// A rebooted host did not come back with a new boot id in time.
+    #[error("`{host}` did not come back with a new boot id within {} s (last seen: {last_seen})", .waited.as_secs())]
+    NotBack {
+        /// The host.
+        host: String,
+        /// How long hadome waited.
+        waited: std::time::Duration,
+        /// What the last reading of its facts saw.
+        last_seen: String,
+    },
     /// An image step the caller did not name (`name_image`): a bug in hadome.
     #[error("the image of `{0}` was not named (a bug in hadome: please report it)")]
     ImageNotNamed(String),
@@ -228,7 +238,6 @@ pub async fn execute(
             Ok("pg_promote() returned; it accepts writes".to_owned())
         }
         Step::RebootHost(host) => {
-            // The reboot's effect (a new boot id) needs the host's facts: the caller reads them.
             let command = host_argv(
                 estate,
                 host,
@@ -236,7 +245,15 @@ pub async fn execute(
                 |commands| &commands.reboot,
                 None,
             )?;
-            Ok(run_argv(&command).await?.to_string())
+            let declared = estate
+                .host(host)
+                .ok_or_else(|| StepError::NoHost(host.clone()))?;
+            // Its effect is a new boot: the boot id before, the reboot, then its facts read
+            // again until they name another boot.
+            let before = boot_id(declared).await;
+            let ran = run_argv(&command).await?;
+            let back = came_back(declared, before.as_deref()).await?;
+            Ok(format!("{ran}; it came back: boot {back}"))
         }
         Step::TakeImage { host, image } => {
             let image = image
@@ -382,5 +399,52 @@ mod tests {
                 .to_string(),
             "`public.a` has 2 rows, 3 when the copy was made; `public.b` is missing"
         );
+    }
+}
+
+/// How long a rebooted host may take to come back with a new boot id.
+pub(crate) const REBOOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The host's current boot id, when its facts can be read.
+async fn boot_id(host: &hadome_core::host::Host) -> Option<String> {
+    let probe = hadome_observer::host::observe_host(host, hadome_observer::host::LEAST_BOUND).await;
+    match probe.outcome {
+        hadome_core::host::HostOutcome::Answered(facts) => Some(facts.boot_id),
+        hadome_core::host::HostOutcome::Unreachable { .. } => None,
+    }
+}
+
+/// Reads `host`'s facts until they name a boot other than `before` (any boot, when `before` was
+/// unknown), within [`REBOOT_TIMEOUT`]; the new boot id.
+async fn came_back(
+    host: &hadome_core::host::Host,
+    before: Option<&str>,
+) -> Result<String, StepError> {
+    use hadome_observer::poll::{poll_until, Poll, Polled};
+    let deadline = tokio::time::Instant::now() + REBOOT_TIMEOUT;
+    let polled = poll_until(deadline, std::time::Duration::from_millis(250), |_| async {
+        let probe =
+            hadome_observer::host::observe_host(host, hadome_observer::host::LEAST_BOUND).await;
+        Ok::<_, std::convert::Infallible>(match probe.outcome {
+            hadome_core::host::HostOutcome::Answered(facts)
+                if Some(facts.boot_id.as_str()) != before =>
+            {
+                Poll::Done(facts.boot_id)
+            }
+            hadome_core::host::HostOutcome::Answered(facts) => {
+                Poll::NotYet(format!("still boot {}", facts.boot_id))
+            }
+            hadome_core::host::HostOutcome::Unreachable { error } => Poll::NotYet(error),
+        })
+    })
+    .await;
+    match polled {
+        Ok(Polled::Done(boot)) => Ok(boot),
+        Ok(Polled::TimedOut { last_seen }) => Err(StepError::NotBack {
+            host: host.name.clone(),
+            waited: REBOOT_TIMEOUT,
+            last_seen,
+        }),
+        Err(never) => match never {},
     }
 }

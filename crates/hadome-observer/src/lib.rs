@@ -30,6 +30,7 @@
 
 mod conninfo;
 mod error;
+pub mod host;
 pub mod poll;
 mod query;
 pub mod session;

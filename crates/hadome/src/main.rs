@@ -15,7 +15,6 @@ mod clock;
 mod error;
 mod exit_code;
 mod held;
-mod host_facts;
 mod notify;
 mod output;
 mod pass;

@@ -13,7 +13,6 @@ use crate::backup_facts::{observe_backups, BackupReading};
 use crate::cli::ConfigFile;
 use crate::clock::wall_clock;
 use crate::error::CliError;
-use crate::host_facts::observe_hosts;
 
 /// One observation pass and what the journal remembers.
 pub(crate) struct Pass {
@@ -33,7 +32,7 @@ pub(crate) async fn observe(config: &ConfigFile, reading: BackupReading) -> Resu
     let (mut facts, (backups, storage), hosts) = tokio::join!(
         hadome_observer::observe(&estate),
         observe_backups(&estate, reading),
-        observe_hosts(&estate)
+        hadome_observer::host::observe_hosts(&estate)
     );
     facts.backups = backups;
     facts.storage = storage;

@@ -393,3 +393,41 @@ async fn check_names_the_incidents_timer_and_nothing_else() {
     assert_eq!(loops.len(), 1, "{loops:#?}");
     assert!(loops[0].contains("`reboot-daily.timer`"), "{}", loops[0]);
 }
+
+/// `hadome run reboot` carries the reboot out through the host's `reboot_command` and verifies its
+/// effect: the host's facts, read again through its `facts_command`, name a new boot.
+#[tokio::test]
+async fn run_reboot_waits_until_the_host_is_back_with_a_new_boot_id() {
+    let lab = HostLab::up();
+    let config = lab.dir.join("estate.toml");
+    let estate = std::fs::read_to_string(&config).unwrap();
+    let lowered = estate.replace("min_uptime_seconds = 30", "min_uptime_seconds = 0.1");
+    assert_ne!(estate, lowered, "{estate}");
+    std::fs::write(&config, lowered).unwrap();
+    let before = lab.host_status()["boot_id"]
+        .as_str()
+        .unwrap()
+        .replace('-', "");
+
+    let output = lab.hadome(&[
+        "run",
+        "reboot",
+        "s512",
+        "--config",
+        dir_text(&config),
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+    let done: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let detail = done["steps"][0]["detail"].as_str().unwrap();
+    let after = lab.host_status()["boot_id"]
+        .as_str()
+        .unwrap()
+        .replace('-', "");
+    assert_ne!(before, after);
+    assert!(
+        detail.ends_with(&format!("it came back: boot {after}")),
+        "{detail}"
+    );
+    assert_eq!(lab.boots(), 2);
+}

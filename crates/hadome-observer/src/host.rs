@@ -1,7 +1,7 @@
-//! The host facts of every pass: each declared host read concurrently — through its
-//! `facts_command` (which prints `hadome host-facts`'s JSON: `ssh HOST hadome host-facts`, or the
-//! lab's `hadome lab exec`), or, with none, on this machine — each bounded, a failure becoming
-//! that host's `Unreachable` fact, never an error of the pass.
+//! Hosts' facts: each declared host read concurrently — through its `facts_command` (which
+//! prints `hadome host-facts`'s JSON: `ssh HOST hadome host-facts`, or the lab's `hadome lab
+//! exec`), or, with none, on this machine by `hadome-host` — each bounded, a failure becoming
+//! that host's `Unreachable` fact, never an error. Reading a host changes nothing on it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,14 +9,15 @@ use std::time::Duration;
 use hadome_core::estate::Estate;
 use hadome_core::host::{Host, HostOutcome, HostProbe};
 
-use crate::clock::wall_clock;
+use crate::now as wall_clock;
 
-/// The least time a host's facts may take: a `facts_command` crosses a network or enters a
+/// The least time a host's facts may take (the bound is the larger of this and the probe
+/// timeout): a `facts_command` crosses a network or enters a
 /// container, and reads unit files and the journal.
-const LEAST_BOUND: Duration = Duration::from_secs(5);
+pub const LEAST_BOUND: Duration = Duration::from_secs(5);
 
 /// Every declared host's facts, read concurrently.
-pub(crate) async fn observe_hosts(estate: &Estate) -> BTreeMap<String, HostProbe> {
+pub async fn observe_hosts(estate: &Estate) -> BTreeMap<String, HostProbe> {
     let bound = LEAST_BOUND.max(Duration::from_secs_f64(
         estate.probe_timeout_seconds.max(0.0),
     ));
@@ -31,7 +32,7 @@ pub(crate) async fn observe_hosts(estate: &Estate) -> BTreeMap<String, HostProbe
 }
 
 /// One host's facts, within `bound`.
-pub(crate) async fn observe_host(host: &Host, bound: Duration) -> HostProbe {
+pub async fn observe_host(host: &Host, bound: Duration) -> HostProbe {
     let observed_at = wall_clock();
     let outcome = match &host.facts_command {
         Some(argv) => from_command(argv, bound).await,
