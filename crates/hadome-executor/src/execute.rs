@@ -376,32 +376,6 @@ fn compare(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_restored_copy_is_compared_table_by_table() {
-        let counts = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
-            pairs
-                .iter()
-                .map(|(table, rows)| ((*table).to_owned(), *rows))
-                .collect()
-        };
-        let expected = counts(&[("public.a", 3), ("public.b", 4)]);
-        assert_eq!(
-            compare(&expected, &counts(&[("public.a", 3), ("public.b", 4)])).unwrap(),
-            "2 tables and 7 rows, as recorded when the copy was made"
-        );
-        assert_eq!(
-            compare(&expected, &counts(&[("public.a", 2), ("public.c", 4)]))
-                .unwrap_err()
-                .to_string(),
-            "`public.a` has 2 rows, 3 when the copy was made; `public.b` is missing"
-        );
-    }
-}
-
 /// How long a rebooted host may take to come back with a new boot id.
 pub(crate) const REBOOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
@@ -446,5 +420,31 @@ async fn came_back(
             last_seen,
         }),
         Err(never) => match never {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restored_copy_is_compared_table_by_table() {
+        let counts = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
+            pairs
+                .iter()
+                .map(|(table, rows)| ((*table).to_owned(), *rows))
+                .collect()
+        };
+        let expected = counts(&[("public.a", 3), ("public.b", 4)]);
+        assert_eq!(
+            compare(&expected, &counts(&[("public.a", 3), ("public.b", 4)])).unwrap(),
+            "2 tables and 7 rows, as recorded when the copy was made"
+        );
+        assert_eq!(
+            compare(&expected, &counts(&[("public.a", 2), ("public.c", 4)]))
+                .unwrap_err()
+                .to_string(),
+            "`public.a` has 2 rows, 3 when the copy was made; `public.b` is missing"
+        );
     }
 }
