@@ -660,6 +660,16 @@ fn systemd_reboot_loop_positive_controls_report_nothing() {
     let mut facts = s512_facts();
     facts.services[0].exec_condition = vec!["/usr/bin/hadome ask restart db-1".to_owned()];
     assert!(lint(facts)[0].starts_with("systemd-reboot-loop(deny)"));
+    // A timer that no target wants starts only when something starts it: a warning.
+    let mut facts = s512_facts();
+    facts.timers[0].wanted_by.clear();
+    let found = lint(facts);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("systemd-reboot-loop(warn)")
+            && found[0].contains("it is not enabled (no target wants it)"),
+        "{found:?}"
+    );
 }
 
 #[test]

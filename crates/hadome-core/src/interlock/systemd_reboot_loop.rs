@@ -84,10 +84,20 @@ fn lint(host: &str, facts: &HostFacts) -> Vec<Finding> {
             ));
             continue;
         }
+        // A timer no target wants does not start at boot: the loop needs someone to start it,
+        // so it is a warning; enabled (`timers.target` wants it), it is critical.
+        let (severity, enabled) = if timer.wanted_by.is_empty() {
+            (
+                Severity::Warn,
+                "; it is not enabled (no target wants it), so this happens once something starts it",
+            )
+        } else {
+            (Severity::Deny, "")
+        };
         findings.push(finding(
-            Severity::Deny,
+            severity,
             format!(
-                "`{}` on `{host}` has Persistent=true and starts `{}`, which reboots the host ({how}): a missed elapse is caught up at boot, so a stamp that does not survive the reboot reboots it again at every boot (read from {read_from})",
+                "`{}` on `{host}` has Persistent=true and starts `{}`, which reboots the host ({how}): a missed elapse is caught up at boot, so a stamp that does not survive the reboot reboots it again at every boot{enabled} (read from {read_from})",
                 timer.name, service.name
             ),
             Some(fix(&service.name)),
