@@ -180,14 +180,19 @@ pub(crate) fn prepare_root(host: &HostState) -> Result<(), LabError> {
     let root = &host.root;
     write(&root.join("etc/hostname"), &format!("{}\n", host.name))?;
     if host.reboot_daily_timer {
+        // The incident's daily elapse, put half a day away from now (UTC), so that a lab (which
+        // lives minutes) never meets it by chance: only `stamp-lost` makes the timer fire.
+        let hour = (unix_millis().div_euclid(3_600_000) + 12).rem_euclid(24);
         write(
             &root.join("etc/systemd/system/reboot-daily.timer"),
-            "# Incident C: a daily reboot to work around a memory leak. `Persistent=true` catches\n\
-             # a missed elapse up at boot; when the stamp below does not survive a reboot, every\n\
-             # boot fires it again (`hadome lab fault stamp-lost`).\n\
-             [Unit]\nDescription=Reboot daily (memory leak workaround)\n\n\
-             [Timer]\nOnCalendar=*-*-* 03:30:00\nPersistent=true\n\n\
-             [Install]\nWantedBy=timers.target\n",
+            &format!(
+                "# Incident C: a daily reboot to work around a memory leak. `Persistent=true` catches\n\
+                 # a missed elapse up at boot; when the stamp below does not survive a reboot, every\n\
+                 # boot fires it again (`hadome lab fault stamp-lost`).\n\
+                 [Unit]\nDescription=Reboot daily (memory leak workaround)\n\n\
+                 [Timer]\nOnCalendar=*-*-* {hour:02}:30:00 UTC\nPersistent=true\n\n\
+                 [Install]\nWantedBy=timers.target\n"
+            ),
         )?;
         write(
             &root.join("etc/systemd/system/reboot-daily.service"),
@@ -199,7 +204,7 @@ pub(crate) fn prepare_root(host: &HostState) -> Result<(), LabError> {
         let link = wants.join("reboot-daily.timer");
         std::os::unix::fs::symlink("/etc/systemd/system/reboot-daily.timer", &link)
             .map_err(io("create symlink", &link))?;
-        // Fresh: the timer's last trigger is now, so its next elapse is the next 03:30.
+        // Fresh: the timer's last trigger is now, so its next elapse is half a day away.
         write(&inside(root, STAMP), "")?;
     }
     // The host's own estate, for its reboot guard: `hadome ask reboot NAME --config

@@ -80,7 +80,7 @@ pub struct Topology {
 pub struct HostSpec {
     /// The host's name: also its hostname inside the container and its directory name.
     pub name: String,
-    /// Whether its root holds incident C's `reboot-daily.timer` (`OnCalendar=*-*-* 03:30:00`,
+    /// Whether its root holds incident C's `reboot-daily.timer` (a daily `OnCalendar=` half a day from the lab's start,
     /// `Persistent=true`, enabled) and `reboot-daily.service` (`systemctl reboot`).
     pub reboot_daily_timer: bool,
     /// Absolute paths inside the host holding data; each gets a few files at `lab up`.
