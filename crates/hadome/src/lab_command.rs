@@ -220,7 +220,11 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
                     .hosts
                     .iter()
                     .map(|host| format!("host {}", host.name));
-                let parts: Vec<String> = nodes.into_iter().chain(hosts).collect();
+                let members = topology
+                    .etcd
+                    .iter()
+                    .map(|member| format!("etcd {} on {}", member.name, member.host));
+                let parts: Vec<String> = nodes.into_iter().chain(hosts).chain(members).collect();
                 table.row([name.to_string(), parts.join(", ")]);
             }
             print_text(&format!(
