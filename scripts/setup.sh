@@ -7,7 +7,10 @@ set -euo pipefail
 # /usr/lib/postgresql/15/bin; postgresql-15 also creates the `postgres` OS user the servers run as.
 # systemd-container (systemd-nspawn) and mmdebstrap: the lab's host topologies (`s512`) boot a real
 # systemd in a container on a Debian bookworm root filesystem that mmdebstrap builds (docs/lab.md).
-packages=(postgresql-15 postgresql-client-15 systemd-container mmdebstrap)
+# etcd-server and etcd-client (3.4): the lab's quorum topologies (`etcd3`) start three real etcd
+# members from /usr/bin/etcd, and tests read them with /usr/bin/etcdctl. The lab's members listen on
+# Unix sockets in the lab directory; Debian's own `etcd` service is not used by the lab.
+packages=(postgresql-15 postgresql-client-15 systemd-container mmdebstrap etcd-server etcd-client)
 
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"

@@ -204,6 +204,13 @@ pub enum LabError {
         package: &'static str,
     },
 
+    /// The etcd server binary is not installed.
+    #[error("`{}` is not installed: the lab's etcd members run it", path.display())]
+    EtcdMissing {
+        /// The path looked at.
+        path: std::path::PathBuf,
+    },
+
     /// A lab host needs root (containers, namespaces, cgroups).
     #[error("a lab host needs root: {what}")]
     NotRoot {
@@ -310,6 +317,10 @@ impl LabError {
             ),
             LabError::HostToolMissing { package, .. } => Some(format!(
                 "run `scripts/setup.sh`, or `apt-get install {package}`"
+            )),
+            LabError::EtcdMissing { .. } => Some(format!(
+                "run `scripts/setup.sh`, or `apt-get install etcd-server etcd-client`, or point `{}` at an etcd 3.4 binary",
+                crate::etcd::ETCD_BINARY_ENV
             )),
             LabError::NotRoot { .. } => {
                 Some("run `hadome lab` as root for a topology with `[[host]]`".to_owned())

@@ -87,6 +87,7 @@ pub(crate) fn render(state: &LabState) -> String {
     if let Ok((hadome, dir)) = &commands_binary {
         render_hosts(&mut text, state, hadome, dir);
     }
+    render_etcd(&mut text, state, commands_binary.ok());
     if state.nodes.is_empty() {
         return text;
     }
@@ -104,6 +105,47 @@ pub(crate) fn render(state: &LabState) -> String {
         members.join(", "),
     );
     text
+}
+
+/// One `[[etcd]]` per member (its client URL through the lab proxy, its lab host, and the lab's
+/// `fault start|stop` as its commands), and one `[[quorum]]` of them all, named `etcd`.
+fn render_etcd(text: &mut String, state: &LabState, commands: Option<(&str, &str)>) {
+    if state.etcd.is_empty() {
+        return;
+    }
+    for member in &state.etcd {
+        let _ = write!(
+            text,
+            "\n[[etcd]]\n\
+             name = {}\n\
+             endpoints = [{}]\n\
+             host = {}\n",
+            quote(&member.name),
+            quote(&member.endpoint()),
+            quote(&member.host),
+        );
+        if let Some((hadome, dir)) = commands {
+            for verb in ["start", "stop"] {
+                let _ = writeln!(
+                    text,
+                    "{verb}_command = {}",
+                    argv_text(&[hadome, "lab", "fault", "--dir", dir, verb, &member.name])
+                );
+            }
+        }
+    }
+    let members: Vec<String> = state
+        .etcd
+        .iter()
+        .map(|member| quote(&member.name))
+        .collect();
+    let _ = write!(
+        text,
+        "\n[[quorum]]\n\
+         name = \"etcd\"\n\
+         members = [{}]\n",
+        members.join(", ")
+    );
 }
 
 fn argv_text(argv: &[&str]) -> String {
@@ -261,6 +303,7 @@ mod tests {
             proxy_pid: 4242,
             hadome_binary: Some(PathBuf::from("/usr/local/bin/hadome")),
             hosts: Vec::new(),
+            etcd: Vec::new(),
             nodes: names
                 .iter()
                 .enumerate()

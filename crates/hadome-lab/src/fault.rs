@@ -244,6 +244,17 @@ impl Lab {
 
     async fn apply(&self, fault: &Fault) -> Result<FaultReport, LabError> {
         let summary = match fault {
+            Fault::Hang(name)
+            | Fault::Resume(name)
+            | Fault::Crash(name)
+            | Fault::Stop(name)
+            | Fault::Start(name)
+            | Fault::Isolate(name)
+            | Fault::Rejoin(name)
+                if self.state.etcd_member(name).is_some() =>
+            {
+                self.etcd_fault(fault, name).await?
+            }
             Fault::Hang(node) => self.hang(self.state.node(node)?).await?,
             Fault::Resume(name) if self.state.host(name).is_ok() => self.resume_host(name).await?,
             Fault::Resume(node) => self.resume(self.state.node(node)?).await?,

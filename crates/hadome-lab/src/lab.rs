@@ -18,6 +18,7 @@ use serde::Serialize;
 use tokio_postgres::Client;
 
 use crate::estate_file;
+use crate::etcd::{self, EtcdMemberStatus};
 use crate::host;
 use crate::pg::{self, connect_socket, hand_over, run};
 use crate::process;
@@ -124,6 +125,8 @@ pub struct LabStatus {
     pub hosts: Vec<crate::HostStatus>,
     /// The replication links in use by the topology, and any other link that is cut.
     pub links: Vec<LinkStatus>,
+    /// Every etcd member, in the topology's order.
+    pub etcd: Vec<EtcdMemberStatus>,
 }
 
 /// One node in [`LabStatus`].
@@ -193,7 +196,11 @@ impl Lab {
     ) -> Result<LabGuard, LabError> {
         // Everything that can be refused is checked before anything is created.
         let has_nodes = !topology.nodes.is_empty();
+        let has_etcd = !topology.etcd.is_empty();
         let hadome = hadome_binary(&options.proxy_command);
+        if has_etcd {
+            etcd::locate_binary()?;
+        }
         if !topology.hosts.is_empty() {
             host::check_can_run_hosts(hadome.as_deref())?;
         }
@@ -248,6 +255,11 @@ impl Lab {
                     links: Vec::new(),
                     hadome_binary: hadome,
                     hosts: Vec::new(),
+                    etcd: topology
+                        .etcd
+                        .iter()
+                        .map(|spec| etcd::member_state(&dir, &spec.name, &spec.host))
+                        .collect(),
                 },
                 wait_timeout: options.wait_timeout,
             },
@@ -267,10 +279,18 @@ impl Lab {
             .iter()
             .map(|spec| host::host_state(&dir, &token, spec))
             .collect();
-        if has_nodes {
+        for member in &guard.lab.state.etcd {
+            for path in [dir.join("etcd"), member.home.clone()] {
+                create_dir(&path)?;
+            }
+        }
+        if has_nodes || has_etcd {
             guard.start_proxy(options).await?;
         }
         write_json_atomically(&dir.join(STATE_FILE), &guard.lab.state)?;
+        if has_etcd {
+            guard.lab.etcd_up().await?;
+        }
 
         for spec in &topology.nodes {
             guard.lab.create_node(spec).await?;
@@ -293,6 +313,42 @@ impl Lab {
             }
         })?;
         Ok(guard)
+    }
+
+    /// Starts every etcd member (a new cluster: all at once, as etcd's bootstrap needs), then
+    /// waits until each answers and all name the same leader.
+    async fn etcd_up(&self) -> Result<(), LabError> {
+        for member in &self.state.etcd {
+            etcd::spawn(&self.state, member)?;
+        }
+        poll_until(
+            "etcd",
+            "every etcd member to answer and name the same leader",
+            self.wait_timeout,
+            || async {
+                let mut leaders = Vec::new();
+                for member in &self.state.etcd {
+                    let answer = etcd::wait_answers_with_leader(member, self.wait_timeout).await?;
+                    leaders.push(answer.leader_id);
+                }
+                leaders.dedup();
+                Ok(if leaders.len() == 1 {
+                    Poll::Done(())
+                } else {
+                    Poll::NotYet(format!("leaders {leaders:?}"))
+                })
+            },
+        )
+        .await
+    }
+
+    /// The etcd member names, in the topology's order.
+    pub fn etcd_member_names(&self) -> Vec<String> {
+        self.state
+            .etcd
+            .iter()
+            .map(|member| member.name.clone())
+            .collect()
     }
 
     /// Opens the lab in `dir` that an earlier `up` left running.
@@ -357,6 +413,7 @@ impl Lab {
             .iter()
             .flat_map(|node| instance_pids(&self.state, node))
             .collect();
+        pids.extend(self.state.etcd.iter().filter_map(etcd::member_pid));
         if proxy_alive(&self.state) {
             pids.push(self.state.proxy_pid);
         }
@@ -407,7 +464,7 @@ impl Lab {
     }
 
     async fn status_as_recorded(&self) -> Result<LabStatus, LabError> {
-        let blocked = if self.state.nodes.is_empty() {
+        let blocked = if self.state.nodes.is_empty() && self.state.etcd.is_empty() {
             Ok(Vec::new())
         } else {
             self.blocked_routes().await
@@ -496,6 +553,7 @@ impl Lab {
             nodes,
             links,
             hosts: self.state.hosts.iter().map(host::status).collect(),
+            etcd: etcd::statuses(&self.state, blocked_list).await,
         })
     }
 
@@ -915,6 +973,7 @@ impl LabGuard {
                 }
             }
         }
+        routes.extend(etcd::routes(state));
         write_json_atomically(&dir.join(proxy::CONFIG_FILE), &ProxyConfig { routes })?;
 
         let (program, leading) = options
@@ -981,6 +1040,10 @@ impl LabGuard {
         let state = &mut self.lab.state;
         for node in &mut state.nodes {
             node.client_port = port_of(&ready, &proxy::client_route(&node.name))?;
+        }
+        for member in &mut state.etcd {
+            member.client_port = port_of(&ready, &proxy::client_route(&member.name))?;
+            member.peer_port = port_of(&ready, &etcd::peer_route(&member.name))?;
         }
         let names: Vec<String> = state.nodes.iter().map(|node| node.name.clone()).collect();
         for upstream in &names {
@@ -1122,6 +1185,9 @@ fn teardown(state: &LabState, proxy_child: Option<std::process::Child>) -> Resul
                 Duration::from_secs(10),
             ));
         }
+    }
+    for member in state.etcd.iter().rev() {
+        survivors.extend(etcd::end(member, Signal::SIGTERM, Duration::from_secs(10)));
     }
     if proxy_alive(state) {
         survivors.extend(process::end(
@@ -1338,6 +1404,7 @@ mod tests {
                 links,
                 hadome_binary: None,
                 hosts: Vec::new(),
+                etcd: Vec::new(),
             },
             wait_timeout: Duration::from_secs(1),
         }

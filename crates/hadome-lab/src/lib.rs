@@ -33,6 +33,7 @@
 
 mod error;
 mod estate_file;
+mod etcd;
 mod failover;
 mod fault;
 mod host;
@@ -50,6 +51,7 @@ pub mod topology;
 mod wait;
 
 pub use error::{FaultWordsError, LabError};
+pub use etcd::{EtcdMemberStatus, ETCD_BINARY_ENV};
 pub use fault::{Fault, FaultReport, FAULT_NAMES};
 pub use host::{serve as serve_host, HostStatus};
 pub use image::{FileRecord, ImageManifest, ImageVerdict};
@@ -58,4 +60,4 @@ pub use load::{read_ack_log, LoadOptions, LoadReport, VerifyReport};
 pub use pg::{connect_tcp, format_lsn, locate_bindir, parse_lsn, BINDIR_ENV, DEBIAN_BINDIR};
 pub use rebuild::RebuildReport;
 pub use restore::RestoreReport;
-pub use topology::{NodeSpec, Topology};
+pub use topology::{EtcdSpec, NodeSpec, Topology};

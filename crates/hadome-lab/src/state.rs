@@ -47,6 +47,28 @@ pub(crate) struct LabState {
     /// The hosts (real systemd in containers); empty in a lab.json written before hosts existed.
     #[serde(default)]
     pub(crate) hosts: Vec<HostState>,
+    /// The etcd members; empty in a lab.json written before they existed.
+    #[serde(default)]
+    pub(crate) etcd: Vec<EtcdState>,
+}
+
+/// One etcd member, as the lab set it up. Its PID is in `HOME/etcd.pid`, checked against
+/// `/proc/PID/cmdline` each time it is read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct EtcdState {
+    pub(crate) name: String,
+    /// The lab host it is placed on (a name only).
+    pub(crate) host: String,
+    /// `DIR/etcd/NAME`: the member's working directory, where its Unix sockets are.
+    pub(crate) home: PathBuf,
+    /// `DIR/etcd/NAME/data`: etcd's `--data-dir`.
+    pub(crate) data_dir: PathBuf,
+    /// `DIR/etcd/NAME/etcd.log`.
+    pub(crate) log_file: PathBuf,
+    /// The proxy port of its client URL (`client:NAME`).
+    pub(crate) client_port: u16,
+    /// The proxy port of its peer URL (`peer:NAME`).
+    pub(crate) peer_port: u16,
 }
 
 /// One host, as the lab set it up. Its live state (supervisor, nspawn and container PIDs, boots)
@@ -178,6 +200,11 @@ impl LabState {
                 name: name.to_owned(),
                 known: self.hosts.iter().map(|host| host.name.clone()).collect(),
             })
+    }
+
+    /// An etcd member by name.
+    pub(crate) fn etcd_member(&self, name: &str) -> Option<&EtcdState> {
+        self.etcd.iter().find(|member| member.name == name)
     }
 
     /// The port of the link route from `upstream` to `standby`.

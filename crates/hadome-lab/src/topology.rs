@@ -22,9 +22,15 @@
 //! reboot_daily_timer = true # the incident's `reboot-daily.timer` (Persistent=true) and service
 //! data_paths = ["/srv/uploads", "/srv/config"]   # seeded with a few files each
 //! backed_up = ["/srv/config"]                    # covered by a lab backup made at `lab up`
+//!
+//!
+//! [[etcd]]                  # a real etcd member (`docs/lab.md`, "etcd members")
+//! name = "etcd-1"
+//! host = "h1"               # the lab host it is placed on: a name only, no container
 //! ```
 //!
-//! A topology has `[[node]]`s, `[[host]]`s, or both; a file without `[[host]]` reads as before.
+//! A topology has `[[node]]`s, `[[host]]`s, `[[etcd]]` members, or any mix; a file without
+//! `[[host]]` or `[[etcd]]` reads as before.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -35,7 +41,7 @@ use toml::Spanned;
 use crate::LabError;
 
 /// The built-in topology names, in the order `hadome lab topologies` lists them.
-pub const BUILT_IN_NAMES: &[&str] = &["pair", "trio", "misskey", "mackerel", "s512"];
+pub const BUILT_IN_NAMES: &[&str] = &["pair", "trio", "misskey", "mackerel", "s512", "etcd3"];
 
 fn built_in_source(name: &str) -> Option<&'static str> {
     match name {
@@ -44,6 +50,7 @@ fn built_in_source(name: &str) -> Option<&'static str> {
         "misskey" => Some(include_str!("../topologies/misskey.toml")),
         "mackerel" => Some(include_str!("../topologies/mackerel.toml")),
         "s512" => Some(include_str!("../topologies/s512.toml")),
+        "etcd3" => Some(include_str!("../topologies/etcd3.toml")),
         _ => None,
     }
 }
@@ -73,6 +80,17 @@ pub struct Topology {
     pub nodes: Vec<NodeSpec>,
     /// The hosts: real systemd machines in containers.
     pub hosts: Vec<HostSpec>,
+    /// The etcd members: one quorum cluster, in declaration order.
+    pub etcd: Vec<EtcdSpec>,
+}
+
+/// One etcd member of a topology: a real `etcd` process started by the lab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdSpec {
+    /// The member's name: etcd's `--name` and its directory name.
+    pub name: String,
+    /// The lab host it is placed on: a name for the estate file's placement, not a container.
+    pub host: String,
 }
 
 /// One host of a topology: a Debian bookworm with a real systemd, booted by `systemd-nspawn`.
@@ -167,7 +185,8 @@ impl Topology {
                 message: error.message().trim().to_owned(),
                 fix: "keys are `[settings]`, `[[node]]` tables with `name`, `upstream`, \
                       `synchronous`, `slot` and `settings`, and `[[host]]` tables with `name`, \
-                      `reboot_daily_timer`, `data_paths` and `backed_up`"
+                      `reboot_daily_timer`, `data_paths` and `backed_up`, and `[[etcd]]` tables \
+                      with `name` and `host`"
                     .to_owned(),
             }
         })?;
@@ -184,6 +203,15 @@ struct RawTopology {
     node: Vec<RawNode>,
     #[serde(default)]
     host: Vec<RawHost>,
+    #[serde(default)]
+    etcd: Vec<RawEtcd>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEtcd {
+    name: Spanned<String>,
+    host: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -228,15 +256,17 @@ impl Validator<'_> {
     }
 
     fn validate(&self, name: &str, raw: RawTopology) -> Result<Topology, LabError> {
-        if raw.node.is_empty() && raw.host.is_empty() {
+        if raw.node.is_empty() && raw.host.is_empty() && raw.etcd.is_empty() {
             return Err(LabError::Topology {
                 origin: self.origin.to_owned(),
                 line: 0,
-                message: "the topology has no `[[node]]` and no `[[host]]`".to_owned(),
+                message: "the topology has no `[[node]]`, no `[[host]]` and no `[[etcd]]`"
+                    .to_owned(),
                 fix: "add at least a primary: `[[node]]` with `name = \"db-1\"`".to_owned(),
             });
         }
         let hosts = self.hosts(&raw)?;
+        let etcd = self.etcd(&raw)?;
         if raw.node.is_empty() {
             if let Some(settings) = &raw.settings {
                 return Err(self.error(
@@ -249,6 +279,7 @@ impl Validator<'_> {
                 name: name.to_owned(),
                 nodes: Vec::new(),
                 hosts,
+                etcd,
             });
         }
         let common = match &raw.settings {
@@ -392,7 +423,32 @@ impl Validator<'_> {
             name: name.to_owned(),
             nodes: ordered,
             hosts,
+            etcd,
         })
+    }
+
+    fn etcd(&self, raw: &RawTopology) -> Result<Vec<EtcdSpec>, LabError> {
+        let mut members: Vec<EtcdSpec> = Vec::new();
+        for member in &raw.etcd {
+            let name = member.name.get_ref();
+            self.check_name(name, member.name.span().start)?;
+            let taken = members.iter().any(|other| &other.name == name)
+                || raw.node.iter().any(|node| node.name.get_ref() == name)
+                || raw.host.iter().any(|host| host.name.get_ref() == name);
+            if taken {
+                return Err(self.error(
+                    member.name.span().start,
+                    format!("`{name}` is declared twice"),
+                    "give every node, host and etcd member a distinct `name`",
+                ));
+            }
+            self.check_name(member.host.get_ref(), member.host.span().start)?;
+            members.push(EtcdSpec {
+                name: name.clone(),
+                host: member.host.get_ref().clone(),
+            });
+        }
+        Ok(members)
     }
 
     fn hosts(&self, raw: &RawTopology) -> Result<Vec<HostSpec>, LabError> {
@@ -662,6 +718,14 @@ mod tests {
         assert!(bad_name.contains("not allowed"), "{bad_name}");
 
         assert!(error_of("").contains("no `[[node]]`"));
+        let member_host = error_of("[[etcd]]\nname = \"e\"\nhost = \"H 1\"\n");
+        assert!(member_host.starts_with("t.toml:3:"), "{member_host}");
+        let member_clash = error_of(
+            "[[etcd]]\nname = \"e\"\nhost = \"h1\"\n[[etcd]]\nname = \"e\"\nhost = \"h2\"\n",
+        );
+        assert!(member_clash.contains("declared twice"), "{member_clash}");
+        let no_host = error_of("[[etcd]]\nname = \"e\"\n");
+        assert!(no_host.contains("host"), "{no_host}");
     }
 
     #[test]
@@ -707,6 +771,21 @@ mod tests {
         assert!(clash.contains("declared twice"), "{clash}");
         let settings = error_of("[settings]\nfsync = false\n[[host]]\nname = \"h\"\n");
         assert!(settings.contains("without any `[[node]]`"), "{settings}");
+    }
+
+    #[test]
+    fn etcd3_is_three_members_on_three_hosts() {
+        let etcd3 = Topology::resolve("etcd3").unwrap();
+        assert!(etcd3.nodes.is_empty() && etcd3.hosts.is_empty());
+        let placed: Vec<(&str, &str)> = etcd3
+            .etcd
+            .iter()
+            .map(|member| (member.name.as_str(), member.host.as_str()))
+            .collect();
+        assert_eq!(
+            placed,
+            [("etcd-1", "h1"), ("etcd-2", "h2"), ("etcd-3", "h3")]
+        );
     }
 
     #[test]

@@ -23,7 +23,8 @@ pub(crate) enum LabCommand {
     /// Servers run as the `postgres` user when hadome runs as root, listen only on a Unix socket in
     /// DIR, and are reached through the lab proxy's ports on 127.0.0.1. Returns once every standby
     /// streams and every synchronous standby is synchronous. Built-ins: pair, trio, misskey,
-    /// mackerel (`hadome lab topologies` describes them).
+    /// mackerel, s512, etcd3 (`hadome lab topologies` describes them). etcd members listen on Unix
+    /// sockets in DIR too; their client and peer URLs are proxy ports.
     #[command(
         after_help = "Example:\n  hadome lab up misskey --dir /tmp/lab\n  hadome lab status --dir /tmp/lab\n  hadome lab down --dir /tmp/lab"
     )]

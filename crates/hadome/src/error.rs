@@ -89,6 +89,7 @@ impl CliError {
                 | LabError::Rootfs { .. }
                 | LabError::NoMirror
                 | LabError::HostToolMissing { .. }
+                | LabError::EtcdMissing { .. }
                 | LabError::NotRoot { .. }
                 | LabError::Host { .. } => exit_code::FAILURE,
                 LabError::Bug(_) => exit_code::INTERNAL,

@@ -220,7 +220,11 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
                     .hosts
                     .iter()
                     .map(|host| format!("host {}", host.name));
-                let parts: Vec<String> = nodes.into_iter().chain(hosts).collect();
+                let members = topology
+                    .etcd
+                    .iter()
+                    .map(|member| format!("etcd {} on {}", member.name, member.host));
+                let parts: Vec<String> = nodes.into_iter().chain(hosts).chain(members).collect();
                 table.row([name.to_string(), parts.join(", ")]);
             }
             print_text(&format!(
@@ -359,7 +363,45 @@ fn host_table(status: &LabStatus) -> Table {
     table
 }
 
+/// The etcd members: one row each, the leader marked when the member answered.
+fn etcd_table(status: &LabStatus) -> Table {
+    let mut table = Table::new([
+        "MEMBER", "HOST", "PID", "CLIENT", "PEER", "PROCESS", "LEADER", "TERM", "DATA DIR",
+    ]);
+    let dash = || "-".to_owned();
+    for member in &status.etcd {
+        let mut process = member.process.to_owned();
+        if member.isolated {
+            process.push_str(",isolated");
+        }
+        table.row([
+            member.name.clone(),
+            member.host.clone(),
+            member.pid.map_or_else(dash, |pid| pid.to_string()),
+            member.endpoint.clone(),
+            format!("127.0.0.1:{}", member.peer_port),
+            process,
+            match member.leader {
+                Some(true) => "leader".to_owned(),
+                Some(false) => "follower".to_owned(),
+                None => "?".to_owned(),
+            },
+            member.raft_term.map_or_else(dash, |term| term.to_string()),
+            display_path(&member.data_dir),
+        ]);
+    }
+    for member in &status.etcd {
+        if let Some(error) = &member.probe_error {
+            table.footer(format!("{}: {error}", member.name));
+        }
+    }
+    table
+}
+
 fn status_table(status: &LabStatus) -> Table {
+    if status.nodes.is_empty() && !status.etcd.is_empty() {
+        return etcd_table(status);
+    }
     if status.nodes.is_empty() {
         return host_table(status);
     }
@@ -419,6 +461,20 @@ fn status_table(status: &LabStatus) -> Table {
         if let Some(error) = &node.probe_error {
             table.footer(format!("{}: {error}", node.name));
         }
+    }
+    for member in &status.etcd {
+        table.footer(format!(
+            "etcd member {} on {}: {} {}, {}",
+            member.name,
+            member.host,
+            member.process,
+            member.endpoint,
+            match member.leader {
+                Some(true) => "leader",
+                Some(false) => "follower",
+                None => "not answering",
+            }
+        ));
     }
     table
 }

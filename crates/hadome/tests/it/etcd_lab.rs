@@ -1,0 +1,305 @@
+//! `hadome lab up etcd3`: three real etcd members (Debian's etcd 3.4) behind the lab proxy, through
+//! the real binary (issue 13, point 5). Each test has its own lab directory; a guard tears the lab
+//! down by PID even when the test fails. Members are read with Debian's `etcdctl` at the endpoints
+//! `lab status --json` gives, each call bounded; waits poll with deadlines.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use hadome_lab::Lab;
+
+use crate::support::{run_hadome, scratch, show};
+
+/// An etcd3 lab brought up by the real binary; dropped, it is torn down by PID.
+struct EtcdLab {
+    dir: PathBuf,
+    _scratch: tempfile::TempDir,
+}
+
+impl EtcdLab {
+    fn up() -> EtcdLab {
+        let scratch = scratch();
+        let dir = scratch.path().join("lab");
+        let lab = EtcdLab {
+            dir: dir.clone(),
+            _scratch: scratch,
+        };
+        let output = run_hadome(&["lab", "up", "etcd3", "--dir", lab.dir()], &[]);
+        assert!(output.status.success(), "lab up etcd3: {}", show(&output));
+        lab
+    }
+
+    fn dir(&self) -> &str {
+        self.dir.to_str().expect("a UTF-8 scratch path")
+    }
+
+    fn fault(&self, fault: &str, member: &str) -> Output {
+        let output = run_hadome(&["lab", "fault", "--dir", self.dir(), fault, member], &[]);
+        assert!(
+            output.status.success(),
+            "fault {fault} {member}: {}",
+            show(&output)
+        );
+        output
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let output = run_hadome(&["lab", "status", "--dir", self.dir(), "--json"], &[]);
+        assert!(output.status.success(), "lab status: {}", show(&output));
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    fn member(&self, name: &str) -> serde_json::Value {
+        self.status()["etcd"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|member| member["name"] == name)
+            .unwrap_or_else(|| panic!("no member {name}"))
+            .clone()
+    }
+
+    fn endpoint(&self, name: &str) -> String {
+        self.member(name)["endpoint"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for EtcdLab {
+    fn drop(&mut self) {
+        if self.dir.join("lab.json").exists() {
+            if let Ok(lab) = Lab::open(&self.dir) {
+                if let Err(error) = lab.down() {
+                    eprintln!("teardown of {}: {error}", self.dir.display());
+                }
+            }
+        }
+    }
+}
+
+/// `etcdctl --endpoints ENDPOINT ARGS`, bounded: 2 s to dial, 2 s per command, 10 s in all.
+fn etcdctl(endpoint: &str, args: &[&str]) -> Output {
+    std::process::Command::new("timeout")
+        .args(["10", "etcdctl", "--endpoints", endpoint])
+        .args(["--dial-timeout=2s", "--command-timeout=2s"])
+        .args(args)
+        .env("ETCDCTL_API", "3")
+        .output()
+        .expect("etcdctl runs (scripts/setup.sh installs etcd-client)")
+}
+
+/// The leader's member id as `endpoint` reports it (`endpoint status -w json`), when it answers.
+fn leader_seen_by(endpoint: &str) -> Option<u64> {
+    let output = etcdctl(endpoint, &["endpoint", "status", "-w", "json"]);
+    if !output.status.success() {
+        return None;
+    }
+    let status: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
+    status[0]["Status"]["leader"]
+        .as_u64()
+        .filter(|leader| *leader != 0)
+}
+
+/// Polls `check` every 100 ms until it is `Some`, or fails after `timeout` naming `what`.
+fn poll<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn alive(pid: i64) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !stat.is_empty() && !stat.contains(") Z ") && !stat.contains(") X ")
+}
+
+fn put(endpoint: &str, key: &str, value: &str) -> Output {
+    etcdctl(endpoint, &["put", key, value])
+}
+
+fn get(endpoint: &str, key: &str) -> Option<String> {
+    let output = etcdctl(endpoint, &["get", key, "--print-value-only"]);
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+const MEMBERS: [&str; 3] = ["etcd-1", "etcd-2", "etcd-3"];
+
+#[test]
+fn three_members_answer_agree_on_a_leader_and_survive_one_down() {
+    let lab = EtcdLab::up();
+    let status = lab.status();
+    let members = status["etcd"].as_array().unwrap();
+    assert_eq!(members.len(), 3, "{status}");
+    for (member, (name, host)) in members.iter().zip(MEMBERS.iter().zip(["h1", "h2", "h3"])) {
+        assert_eq!(member["name"], *name, "{member}");
+        assert_eq!(member["host"], host, "{member}");
+        assert_eq!(member["process"], "running", "{member}");
+        assert!(member["pid"].as_i64().is_some_and(alive), "{member}");
+        let endpoint = member["endpoint"].as_str().unwrap();
+        assert!(endpoint.starts_with("http://127.0.0.1:"), "{member}");
+    }
+    assert_eq!(
+        members
+            .iter()
+            .filter(|member| member["leader"] == true)
+            .count(),
+        1,
+        "{status}"
+    );
+
+    // Every member answers through its proxied endpoint, and all name one leader.
+    let endpoints: Vec<String> = MEMBERS.iter().map(|name| lab.endpoint(name)).collect();
+    let leaders: Vec<u64> = endpoints
+        .iter()
+        .map(|endpoint| {
+            poll(
+                &format!("{endpoint} to name a leader"),
+                Duration::from_secs(20),
+                || leader_seen_by(endpoint),
+            )
+        })
+        .collect();
+    assert!(
+        leaders.windows(2).all(|pair| pair[0] == pair[1]),
+        "{leaders:?}"
+    );
+
+    // A put through one member is read through another (a linearizable read by default).
+    let written = put(&endpoints[0], "hadome/lab", "one");
+    assert!(written.status.success(), "{}", show(&written));
+    assert_eq!(get(&endpoints[1], "hadome/lab").as_deref(), Some("one"));
+
+    // The estate file names each member's proxied endpoint, its host and the quorum.
+    let estate = std::fs::read_to_string(lab.dir.join("estate.toml")).unwrap();
+    assert!(
+        estate.contains(&format!(
+            "[[etcd]]\nname = \"etcd-1\"\nendpoints = [\"{}\"]\nhost = \"h1\"\n",
+            endpoints[0]
+        )),
+        "{estate}"
+    );
+    assert!(
+        estate.contains(
+            "[[quorum]]\nname = \"etcd\"\nmembers = [\"etcd-1\", \"etcd-2\", \"etcd-3\"]\n"
+        ),
+        "{estate}"
+    );
+    assert!(
+        !estate.contains("[[instance]]") && !estate.contains("[[cluster]]"),
+        "{estate}"
+    );
+
+    // One member stopped: the other two still take writes.
+    let pid = lab.member("etcd-3")["pid"].as_i64().unwrap();
+    lab.fault("stop", "etcd-3");
+    assert!(!alive(pid), "etcd-3's PID {pid} is still alive");
+    assert_eq!(lab.member("etcd-3")["process"], "stopped");
+    poll(
+        "a write with etcd-3 stopped",
+        Duration::from_secs(20),
+        || {
+            put(&endpoints[1], "hadome/lab", "two")
+                .status
+                .success()
+                .then_some(())
+        },
+    );
+    assert_eq!(get(&endpoints[0], "hadome/lab").as_deref(), Some("two"));
+
+    // Started again, it catches up and serves the write it missed.
+    lab.fault("start", "etcd-3");
+    poll(
+        "etcd-3 to serve the write it missed",
+        Duration::from_secs(20),
+        || (get(&endpoints[2], "hadome/lab").as_deref() == Some("two")).then_some(()),
+    );
+
+    // Crashed (SIGKILL) and started again: its data directory brings it back.
+    lab.fault("crash", "etcd-2");
+    assert_eq!(lab.member("etcd-2")["process"], "stopped");
+    lab.fault("start", "etcd-2");
+    poll(
+        "etcd-2 to serve reads again",
+        Duration::from_secs(20),
+        || (get(&endpoints[1], "hadome/lab").as_deref() == Some("two")).then_some(()),
+    );
+}
+
+#[test]
+fn a_hung_member_does_not_answer_until_resumed_and_down_leaves_no_process() {
+    let lab = EtcdLab::up();
+    let endpoint = lab.endpoint("etcd-1");
+    poll("etcd-1 to name a leader", Duration::from_secs(20), || {
+        leader_seen_by(&endpoint)
+    });
+
+    lab.fault("hang", "etcd-1");
+    assert_eq!(lab.member("etcd-1")["process"], "hung");
+    let started = Instant::now();
+    let output = etcdctl(&endpoint, &["get", "hadome/lab", "--command-timeout=1s"]);
+    assert!(
+        !output.status.success(),
+        "a hung member answered: {}",
+        show(&output)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "etcdctl took {:?} to give up",
+        started.elapsed()
+    );
+    // The other two still take writes.
+    let other = lab.endpoint("etcd-2");
+    poll("a write with etcd-1 hung", Duration::from_secs(20), || {
+        put(&other, "hadome/lab", "hung")
+            .status
+            .success()
+            .then_some(())
+    });
+
+    lab.fault("resume", "etcd-1");
+    assert_eq!(lab.member("etcd-1")["process"], "running");
+    poll("etcd-1 to answer again", Duration::from_secs(20), || {
+        (get(&endpoint, "hadome/lab").as_deref() == Some("hung")).then_some(())
+    });
+
+    // Isolated: its client URL is closed, the lab still sees it run; rejoined, it answers.
+    lab.fault("isolate", "etcd-1");
+    assert_eq!(lab.member("etcd-1")["isolated"], true);
+    assert!(
+        get(&endpoint, "hadome/lab").is_none(),
+        "an isolated member answered"
+    );
+    lab.fault("rejoin", "etcd-1");
+    poll(
+        "etcd-1 to answer after rejoin",
+        Duration::from_secs(20),
+        || get(&endpoint, "hadome/lab"),
+    );
+
+    // Hang one again so `down` must stop a stopped process too.
+    lab.fault("hang", "etcd-2");
+    let status = lab.status();
+    let mut pids: Vec<i64> = status["etcd"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|member| member["pid"].as_i64().unwrap())
+        .collect();
+    pids.push(status["proxy_pid"].as_i64().unwrap());
+    let down = run_hadome(&["lab", "down", "--dir", lab.dir()], &[]);
+    assert!(down.status.success(), "{}", show(&down));
+    for pid in pids {
+        assert!(!alive(pid), "PID {pid} is still alive after lab down");
+    }
+    assert!(!Path::new(lab.dir()).exists());
+}
