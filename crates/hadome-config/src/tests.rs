@@ -1236,15 +1236,17 @@ fn a_toml_syntax_error_keeps_the_parsers_line() {
 fn an_estate_needs_an_instance() {
     assert_eq!(
         report(""),
-        "estate.toml: the estate declares no `[[instance]]` and no `[[host]]` \
+        "estate.toml: the estate declares no `[[instance]]`, no `[[host]]` and no `[[etcd]]` \
          | hint: add an instance: `[[instance]]` with `name`, `conninfo` and `data_dir`, \
-         or a host: `[[host]]` with `name` (see `examples/estate.toml`)"
+         a host: `[[host]]` with `name`, or an etcd member: `[[etcd]]` with `name`, \
+         `endpoints` and `host` (see `examples/estate.toml`)"
     );
     assert_eq!(
         report("instance = []\n"),
-        "estate.toml:1: the estate declares no `[[instance]]` and no `[[host]]` \
+        "estate.toml:1: the estate declares no `[[instance]]`, no `[[host]]` and no `[[etcd]]` \
          | hint: add an instance: `[[instance]]` with `name`, `conninfo` and `data_dir`, \
-         or a host: `[[host]]` with `name` (see `examples/estate.toml`)"
+         a host: `[[host]]` with `name`, or an etcd member: `[[etcd]]` with `name`, \
+         `endpoints` and `host` (see `examples/estate.toml`)"
     );
 }
 
@@ -1469,3 +1471,4 @@ fn a_bad_backup_or_snapshot_names_its_key_and_the_fix() {
 }
 
 mod host;
+mod quorum;
