@@ -196,6 +196,9 @@ fn the_annotated_example_parses() {
     let estate = parse(source, Path::new("examples/estate.toml")).unwrap();
     assert_eq!(estate.instances.len(), 3);
     assert_eq!(estate.instances[0].host, "pg-a.example.org");
+    assert_eq!(estate.etcd_members.len(), 3);
+    assert_eq!(estate.quorums[0].members, ["etcd-1", "etcd-2", "etcd-3"]);
+    assert_eq!(estate.quorums[0].max_raft_lag, 1000);
     assert_eq!(estate.journal_path, PathBuf::from("examples/hadome.sqlite"));
     assert_eq!(
         estate.clusters[0].members,
