@@ -7,7 +7,9 @@ set -euo pipefail
 # /usr/lib/postgresql/15/bin; postgresql-15 also creates the `postgres` OS user the servers run as.
 # systemd-container (systemd-nspawn) and mmdebstrap: the lab's host topologies (`s512`) boot a real
 # systemd in a container on a Debian bookworm root filesystem that mmdebstrap builds (docs/lab.md).
-packages=(postgresql-15 postgresql-client-15 systemd-container mmdebstrap)
+# protobuf-compiler (protoc) and libprotobuf-dev (its well-known .proto files): the etcd-client
+# crate (the etcd observer) compiles etcd's protos at build time.
+packages=(postgresql-15 postgresql-client-15 systemd-container mmdebstrap protobuf-compiler libprotobuf-dev)
 
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
