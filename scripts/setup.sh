@@ -10,7 +10,9 @@ set -euo pipefail
 # etcd-server and etcd-client (3.4): the lab's quorum topologies (`etcd3`) start three real etcd
 # members from /usr/bin/etcd, and tests read them with /usr/bin/etcdctl. The lab's members listen on
 # Unix sockets in the lab directory; Debian's own `etcd` service is not used by the lab.
-packages=(postgresql-15 postgresql-client-15 systemd-container mmdebstrap etcd-server etcd-client)
+# protobuf-compiler (protoc) and libprotobuf-dev (its well-known .proto files): the etcd-client
+# crate (the etcd observer) compiles etcd's protos at build time.
+packages=(postgresql-15 postgresql-client-15 systemd-container mmdebstrap etcd-server etcd-client protobuf-compiler libprotobuf-dev)
 
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"

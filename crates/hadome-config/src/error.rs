@@ -164,8 +164,8 @@ pub enum ConfigError {
         first_line: usize,
     },
 
-    /// The estate has no instance and no host at all.
-    #[error("{at}: the estate declares no `[[instance]]` and no `[[host]]`")]
+    /// The estate has no instance, no host and no etcd member at all.
+    #[error("{at}: the estate declares no `[[instance]]`, no `[[host]]` and no `[[etcd]]`")]
     NoInstances {
         /// The file (line 0), or the line of an empty `instance = []`.
         at: Location,
@@ -231,8 +231,8 @@ impl ConfigError {
                  or from `{cluster}`"
             ),
             ConfigError::NoInstances { .. } => "add an instance: `[[instance]]` with `name`, \
-                 `conninfo` and `data_dir`, or a host: `[[host]]` with `name` (see \
-                 `examples/estate.toml`)"
+                 `conninfo` and `data_dir`, a host: `[[host]]` with `name`, or an etcd member: \
+                 `[[etcd]]` with `name`, `endpoints` and `host` (see `examples/estate.toml`)"
                 .to_owned(),
         })
     }

@@ -20,6 +20,7 @@ use toml::Spanned;
 use crate::error::{ConfigError, Location};
 
 mod host;
+mod quorum;
 use crate::{
     conninfo, DEFAULT_FRESHNESS_SECONDS, DEFAULT_HOST, DEFAULT_JOURNAL_PATH,
     DEFAULT_MAX_LAG_ON_FAILOVER_BYTES, DEFAULT_MAX_REPLICATION_LAG_BYTES,
@@ -27,7 +28,8 @@ use crate::{
 };
 
 const TOP_KEYS: &[&str] = &[
-    "journal", "probe", "notify", "instance", "cluster", "backup", "snapshot", "host",
+    "journal", "probe", "notify", "instance", "cluster", "backup", "snapshot", "host", "etcd",
+    "quorum",
 ];
 const BACKUP_KEYS: &[&str] = &[
     "name",
@@ -283,8 +285,9 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
         None => Vec::new(),
         Some(entry) => cx.array_of_tables(entry, "instance")?,
     };
-    // A host alone is an estate too: `hadome ask reboot` on the host itself (its reboot guard).
-    if instance_entries.is_empty() && top.get("host").is_none() {
+    // A host alone is an estate too: `hadome ask reboot` on the host itself (its reboot guard);
+    // so are etcd members alone (a quorum cluster and no PostgreSQL).
+    if instance_entries.is_empty() && top.get("host").is_none() && top.get("etcd").is_none() {
         return Err(ConfigError::NoInstances {
             at: cx.at_line(
                 top.get("instance")
@@ -339,6 +342,40 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
     }
     let host_names: Vec<String> = hosts.iter().map(|host| host.name.clone()).collect();
 
+    let etcd_entries = match top.get("etcd") {
+        None => Vec::new(),
+        Some(entry) => cx.array_of_tables(entry, "etcd")?,
+    };
+    let mut etcd_members = Vec::with_capacity(etcd_entries.len());
+    let mut member_lines: BTreeMap<String, usize> = BTreeMap::new();
+    for (index, element) in etcd_entries.iter().enumerate() {
+        let member = cx.etcd_member(index, element, &instance_lines, &member_lines)?;
+        member_lines.insert(member.name.clone(), cx.line(element.span().start));
+        etcd_members.push(member);
+    }
+    let member_names: Vec<String> = etcd_members
+        .iter()
+        .map(|member| member.name.clone())
+        .collect();
+    let quorum_entries = match top.get("quorum") {
+        None => Vec::new(),
+        Some(entry) => cx.array_of_tables(entry, "quorum")?,
+    };
+    let mut quorums = Vec::with_capacity(quorum_entries.len());
+    let mut quorum_lines: BTreeMap<String, usize> = BTreeMap::new();
+    let mut quorum_membership: BTreeMap<String, (String, usize)> = BTreeMap::new();
+    for (index, element) in quorum_entries.iter().enumerate() {
+        let quorum = cx.quorum(
+            index,
+            element,
+            &quorum_lines,
+            &member_names,
+            &mut quorum_membership,
+        )?;
+        quorum_lines.insert(quorum.name.clone(), cx.line(element.span().start));
+        quorums.push(quorum);
+    }
+
     let backup_entries = match top.get("backup") {
         None => Vec::new(),
         Some(entry) => cx.array_of_tables(entry, "backup")?,
@@ -373,6 +410,8 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
         backups,
         snapshots,
         hosts,
+        etcd_members,
+        quorums,
     })
 }
 

@@ -196,6 +196,9 @@ fn the_annotated_example_parses() {
     let estate = parse(source, Path::new("examples/estate.toml")).unwrap();
     assert_eq!(estate.instances.len(), 3);
     assert_eq!(estate.instances[0].host, "pg-a.example.org");
+    assert_eq!(estate.etcd_members.len(), 3);
+    assert_eq!(estate.quorums[0].members, ["etcd-1", "etcd-2", "etcd-3"]);
+    assert_eq!(estate.quorums[0].max_raft_lag, 1000);
     assert_eq!(estate.journal_path, PathBuf::from("examples/hadome.sqlite"));
     assert_eq!(
         estate.clusters[0].members,
@@ -1236,15 +1239,17 @@ fn a_toml_syntax_error_keeps_the_parsers_line() {
 fn an_estate_needs_an_instance() {
     assert_eq!(
         report(""),
-        "estate.toml: the estate declares no `[[instance]]` and no `[[host]]` \
+        "estate.toml: the estate declares no `[[instance]]`, no `[[host]]` and no `[[etcd]]` \
          | hint: add an instance: `[[instance]]` with `name`, `conninfo` and `data_dir`, \
-         or a host: `[[host]]` with `name` (see `examples/estate.toml`)"
+         a host: `[[host]]` with `name`, or an etcd member: `[[etcd]]` with `name`, \
+         `endpoints` and `host` (see `examples/estate.toml`)"
     );
     assert_eq!(
         report("instance = []\n"),
-        "estate.toml:1: the estate declares no `[[instance]]` and no `[[host]]` \
+        "estate.toml:1: the estate declares no `[[instance]]`, no `[[host]]` and no `[[etcd]]` \
          | hint: add an instance: `[[instance]]` with `name`, `conninfo` and `data_dir`, \
-         or a host: `[[host]]` with `name` (see `examples/estate.toml`)"
+         a host: `[[host]]` with `name`, or an etcd member: `[[etcd]]` with `name`, \
+         `endpoints` and `host` (see `examples/estate.toml`)"
     );
 }
 
@@ -1469,3 +1474,4 @@ fn a_bad_backup_or_snapshot_names_its_key_and_the_fix() {
 }
 
 mod host;
+mod quorum;

@@ -64,6 +64,8 @@ fn fixture() -> (Estate, Facts, History) {
         backups: Vec::new(),
         snapshots: Vec::new(),
         hosts: Vec::new(),
+        etcd_members: Vec::new(),
+        quorums: Vec::new(),
     };
     let mut facts = Facts::default();
     let mut history = History::default();

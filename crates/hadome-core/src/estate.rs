@@ -27,6 +27,10 @@ pub struct Estate {
     /// Hosts declared with `[[host]]`, in the order of the file (an instance's `host` need not be
     /// declared: then hadome knows only its name).
     pub hosts: Vec<crate::host::Host>,
+    /// etcd members declared with `[[etcd]]`, in the order of the file.
+    pub etcd_members: Vec<crate::quorum::EtcdMember>,
+    /// Quorum clusters declared with `[[quorum]]`, in the order of the file.
+    pub quorums: Vec<crate::quorum::QuorumCluster>,
 }
 
 /// What a backup is made of, and so how hadome checks its structure.
@@ -297,6 +301,18 @@ impl Estate {
     /// A declared host by name.
     pub fn host(&self, name: &str) -> Option<&crate::host::Host> {
         self.hosts.iter().find(|host| host.name == name)
+    }
+
+    /// An etcd member by name.
+    pub fn etcd_member(&self, name: &str) -> Option<&crate::quorum::EtcdMember> {
+        self.etcd_members.iter().find(|member| member.name == name)
+    }
+
+    /// The quorum cluster `member` belongs to.
+    pub fn quorum_of(&self, member: &str) -> Option<&crate::quorum::QuorumCluster> {
+        self.quorums
+            .iter()
+            .find(|quorum| quorum.members.iter().any(|listed| listed == member))
     }
 
     /// The cluster `instance` belongs to.

@@ -107,6 +107,8 @@ pub struct Facts {
     pub storage: BTreeMap<PathBuf, Storage>,
     /// Per declared host, what reading its facts returned (missing: not read).
     pub hosts: BTreeMap<String, crate::host::HostProbe>,
+    /// Per etcd member name, what its probe returned (missing: not probed, so unknown).
+    pub members: BTreeMap<String, crate::quorum::MemberProbe>,
 }
 
 /// One probe of one instance.
@@ -522,6 +524,8 @@ pub struct History {
     pub backups: BTreeMap<String, BackupHistory>,
     /// Per host, the boots hadome saw and the final images it took.
     pub hosts: BTreeMap<String, crate::host::HostHistory>,
+    /// Per etcd member name, its last known state and when it was last healthy.
+    pub members: BTreeMap<String, crate::quorum::MemberLastKnown>,
 }
 
 /// An instance as it was the last time it answered.

@@ -12,6 +12,7 @@
 //! - [`backup`]: backups and snapshots as facts, and what the journal remembers of them;
 //! - [`finding::Finding`] and [`finding::Verdict`]: what the interlocks say;
 //! - [`host`]: hosts, their facts (boots, systemd units, data paths) and history;
+//! - [`quorum`]: etcd members, quorum clusters, their facts and history;
 //! - [`target`]: kinds of targets and their placement on hosts;
 //! - [`suggest::closest`]: "did you mean" for a mistyped name;
 //! - [`supervise`]: the daemon's decisions, and the failover as its own state machine.
@@ -26,6 +27,7 @@ pub mod finding;
 pub mod host;
 pub mod interlock;
 pub mod position;
+pub mod quorum;
 pub mod rule;
 pub mod suggest;
 pub mod supervise;

@@ -20,6 +20,8 @@ pub enum TargetKind {
     Instance,
     /// A machine that targets are placed on (named by their `host`).
     Host,
+    /// A member of a quorum cluster (`[[etcd]]`).
+    QuorumMember,
 }
 
 impl TargetKind {
@@ -28,6 +30,7 @@ impl TargetKind {
         match self {
             TargetKind::Instance => "instance",
             TargetKind::Host => "host",
+            TargetKind::QuorumMember => "quorum member",
         }
     }
 }
@@ -47,6 +50,14 @@ impl TargetRef {
     pub fn instance(name: &str) -> TargetRef {
         TargetRef {
             kind: TargetKind::Instance,
+            name: name.to_owned(),
+        }
+    }
+
+    /// A quorum member (`[[etcd]]`).
+    pub fn quorum_member(name: &str) -> TargetRef {
+        TargetRef {
+            kind: TargetKind::QuorumMember,
             name: name.to_owned(),
         }
     }
@@ -73,6 +84,9 @@ impl Estate {
             TargetKind::Instance => self
                 .instance(&target.name)
                 .map(|instance| instance.host.as_str()),
+            TargetKind::QuorumMember => self
+                .etcd_member(&target.name)
+                .map(|member| member.host.as_str()),
             TargetKind::Host => None,
         }
     }
@@ -84,6 +98,7 @@ impl Estate {
             .instances
             .iter()
             .map(|instance| instance.host.as_str())
+            .chain(self.etcd_members.iter().map(|member| member.host.as_str()))
             .chain(self.hosts.iter().map(|host| host.name.as_str()))
             .collect();
         hosts.sort_unstable();
@@ -91,15 +106,19 @@ impl Estate {
         hosts
     }
 
-    /// Every target of the estate, kind by kind, each kind in the order of the file (hosts
-    /// sorted).
+    /// Every target of the estate, kind by kind (instances, quorum members, hosts), each kind in
+    /// the order of the file (hosts sorted).
     pub fn targets(&self) -> Vec<TargetRef> {
         let instances = self
             .instances
             .iter()
             .map(|instance| TargetRef::instance(&instance.name));
+        let members = self
+            .etcd_members
+            .iter()
+            .map(|member| TargetRef::quorum_member(&member.name));
         let hosts = self.host_names().into_iter().map(TargetRef::host);
-        instances.chain(hosts).collect()
+        instances.chain(members).chain(hosts).collect()
     }
 
     /// The targets placed on `host`, in the order of [`targets`](Estate::targets): what an
@@ -113,7 +132,8 @@ impl Estate {
 }
 
 impl Action {
-    /// The target the action names.
+    /// The target the action names, as the action alone says it: a host, else an instance.
+    /// `stop` and `restart` also name quorum members: [`Action::subject_in`] tells them apart.
     pub fn subject(&self) -> TargetRef {
         match self.host() {
             Some(host) => TargetRef::host(host),
@@ -121,10 +141,23 @@ impl Action {
         }
     }
 
+    /// The target the action names, looked up in `estate`: a `stop etcd-3` names a quorum
+    /// member when the estate declares `etcd-3` with `[[etcd]]` (names are unique across
+    /// instances and members).
+    pub fn subject_in(&self, estate: &Estate) -> TargetRef {
+        match self.host() {
+            Some(host) => TargetRef::host(host),
+            None if estate.etcd_member(self.target()).is_some() => {
+                TargetRef::quorum_member(self.target())
+            }
+            None => TargetRef::instance(self.target()),
+        }
+    }
+
     /// Every target the action affects: the one it names and, for an action on a host,
     /// everything placed on that host. The interlocks judge the action by each of them.
     pub fn affected(&self, estate: &Estate) -> Vec<TargetRef> {
-        let subject = self.subject();
+        let subject = self.subject_in(estate);
         let mut affected = vec![subject.clone()];
         if subject.kind == TargetKind::Host {
             affected.extend(estate.placed_on(&subject.name));
@@ -163,6 +196,13 @@ mod tests {
             backups: Vec::new(),
             snapshots: Vec::new(),
             hosts: Vec::new(),
+            etcd_members: vec![crate::quorum::EtcdMember {
+                name: "etcd-1".to_owned(),
+                endpoints: vec!["http://127.0.0.1:2379".to_owned()],
+                host: "pg-a".to_owned(),
+                commands: Default::default(),
+            }],
+            quorums: Vec::new(),
         }
     }
 
@@ -172,7 +212,15 @@ mod tests {
         assert_eq!(estate.host_names(), ["pg-a", "pg-b"]);
         assert_eq!(
             estate.placed_on("pg-a"),
-            [TargetRef::instance("db-1"), TargetRef::instance("db-3")]
+            [
+                TargetRef::instance("db-1"),
+                TargetRef::instance("db-3"),
+                TargetRef::quorum_member("etcd-1")
+            ]
+        );
+        assert_eq!(
+            estate.host_of(&TargetRef::quorum_member("etcd-1")),
+            Some("pg-a")
         );
         assert_eq!(estate.placed_on("pg-c"), []);
         assert_eq!(estate.host_of(&TargetRef::instance("db-2")), Some("pg-b"));
@@ -192,5 +240,22 @@ mod tests {
         };
         assert_eq!(action.affected(&estate()), [TargetRef::instance("db-3")]);
         assert_eq!(action.subject().to_string(), "instance `db-3`");
+    }
+
+    #[test]
+    fn a_stop_of_a_member_affects_that_member() {
+        let action = Action::Stop {
+            target: "etcd-1".to_owned(),
+        };
+        assert_eq!(
+            action.affected(&estate()),
+            [TargetRef::quorum_member("etcd-1")]
+        );
+        let reboot = Action::Reboot {
+            host: "pg-a".to_owned(),
+        };
+        assert!(reboot
+            .affected(&estate())
+            .contains(&TargetRef::quorum_member("etcd-1")));
     }
 }

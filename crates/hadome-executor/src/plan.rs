@@ -293,6 +293,8 @@ mod tests {
             backups: Vec::new(),
             snapshots: Vec::new(),
             hosts: Vec::new(),
+            etcd_members: Vec::new(),
+            quorums: Vec::new(),
         }
     }
 

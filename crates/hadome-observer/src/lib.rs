@@ -20,6 +20,9 @@
 //! [`accepts_writes`], each bounded by a timeout and failing with a [`SessionError`] that says
 //! what was asked, what went wrong and its [`FailureKind`]. Unlike the probe, these change servers.
 //!
+//! [`etcd::observe_members`] does the same for the estate's etcd members (issue 13): status,
+//! member list and alarms per member, concurrently, each bounded by the probe timeout.
+//!
 //! The privileges hadome's role needs for the query and for supervision are in
 //! `docs/privileges.md`.
 //!
@@ -30,6 +33,7 @@
 
 mod conninfo;
 mod error;
+pub mod etcd;
 pub mod host;
 pub mod poll;
 mod query;
@@ -438,6 +442,8 @@ mod tests {
                 backups: Vec::new(),
                 snapshots: Vec::new(),
                 hosts: Vec::new(),
+                etcd_members: Vec::new(),
+                quorums: Vec::new(),
             };
             let facts = observe(&estate).await;
             assert!(

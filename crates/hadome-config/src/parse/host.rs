@@ -53,7 +53,7 @@ const IMAGE_PLACEHOLDERS: Placeholders = Placeholders {
 /// A host's name: what instances' `host` and backups' `covers` name. Like a DNS name: 1 to 253
 /// characters of a-z, 0-9, `-`, `_` and `.`, starting with a letter or digit; never a `:`
 /// (`covers` writes `HOST:/PATH`).
-fn valid_host_name(name: &str) -> bool {
+pub(super) fn valid_host_name(name: &str) -> bool {
     (1..=253).contains(&name.len())
         && name.starts_with(|first: char| first.is_ascii_lowercase() || first.is_ascii_digit())
         && name

@@ -59,6 +59,8 @@ fn estate() -> Estate {
         }],
         snapshots: Vec::new(),
         hosts: Vec::new(),
+        etcd_members: Vec::new(),
+        quorums: Vec::new(),
     }
 }
 

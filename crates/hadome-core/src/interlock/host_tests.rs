@@ -170,6 +170,8 @@ impl World {
                 backups: Vec::new(),
                 snapshots: Vec::new(),
                 hosts: vec![host()],
+                etcd_members: Vec::new(),
+                quorums: Vec::new(),
             },
             facts: Facts::default(),
             history: History::default(),

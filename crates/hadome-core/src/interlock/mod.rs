@@ -22,6 +22,7 @@ mod destroy_coverage;
 mod last_copy;
 mod overwrite_older;
 mod promote_eligibility;
+mod quorum_members;
 mod reboot_uptime;
 mod replication_stalled;
 mod snapshot_independence;
@@ -34,6 +35,8 @@ mod view;
 mod backup_tests;
 #[cfg(test)]
 mod host_tests;
+#[cfg(test)]
+mod quorum_tests;
 #[cfg(test)]
 mod tests;
 
@@ -74,6 +77,7 @@ pub fn assess(
                 findings.push(unknown_host(estate, host));
             }
         }
+        None if member_action(estate, action) => {}
         None => {
             if estate.instance(action.target()).is_none() {
                 findings.push(unknown_instance(action.target()));
@@ -106,7 +110,10 @@ pub fn assess(
         }
     }
     if findings.is_empty() {
-        findings.extend(instance_findings(&view, action));
+        if !member_action(estate, action) {
+            findings.extend(instance_findings(&view, action));
+        }
+        findings.extend(quorum_members::assess(&view, action));
         findings.extend(placed_findings(&view, action));
         findings.extend(reboot_uptime::assess(&view, action));
         findings.extend(destroy_coverage::assess(&view, action));
@@ -138,8 +145,16 @@ pub fn check(estate: &Estate, facts: &Facts, history: &History, now: Timestamp) 
     findings.extend(backup_trust::check(&view));
     findings.extend(snapshot_independence::check(&view));
     findings.extend(systemd_reboot_loop::check(&view));
+    findings.extend(quorum_members::check(&view));
     findings.sort_by_key(|finding| std::cmp::Reverse(finding.severity));
     findings
+}
+
+/// Whether `action` is a `stop` or `restart` of an etcd member (`[[etcd]]`): judged by
+/// `quorum`, not by the instance rules (names are unique across instances and members).
+fn member_action(estate: &Estate, action: &Action) -> bool {
+    matches!(action, Action::Stop { .. } | Action::Restart { .. })
+        && estate.etcd_member(action.target()).is_some()
 }
 
 /// The rules that judge an action on an instance (nothing for an action on a host).

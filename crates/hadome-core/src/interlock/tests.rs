@@ -54,6 +54,8 @@ fn estate(members: &[&str]) -> Estate {
         backups: Vec::new(),
         snapshots: Vec::new(),
         hosts: Vec::new(),
+        etcd_members: Vec::new(),
+        quorums: Vec::new(),
     }
 }
 

@@ -50,6 +50,8 @@ pub(super) fn estate() -> Estate {
         backups: Vec::new(),
         snapshots: Vec::new(),
         hosts: Vec::new(),
+        etcd_members: Vec::new(),
+        quorums: Vec::new(),
     }
 }
 

@@ -48,6 +48,8 @@ fn estate_of(lab: &Lab, user: &str, probe_timeout_seconds: f64) -> Estate {
         backups: Vec::new(),
         snapshots: Vec::new(),
         hosts: Vec::new(),
+        etcd_members: Vec::new(),
+        quorums: Vec::new(),
     }
 }
 

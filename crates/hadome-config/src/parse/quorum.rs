@@ -1,0 +1,290 @@
+//! `[[etcd]]` and `[[quorum]]` (issue 13, incident D): etcd members placed on hosts, and the
+//! quorum clusters they vote in.
+//!
+//! A member names its client endpoints (`http://` or `https://` URLs), the host it is placed on
+//! (an action on that host takes it down) and the argv commands that start and stop it. A quorum
+//! lists its members by name; a member votes in at most one quorum, and member names are unique
+//! across instances and members (`stop etcd-3` must name one target). Its own module: `parse.rs`
+//! holds the walk and the other tables.
+
+use std::collections::BTreeMap;
+
+use hadome_core::quorum::{EtcdMember, MemberCommands, QuorumCluster, DEFAULT_MAX_RAFT_LAG};
+use hadome_core::suggest::closest;
+use toml::de::DeValue;
+
+use super::host::valid_host_name;
+use super::{Context, Table, Value, NO_PLACEHOLDERS};
+use crate::error::ConfigError;
+
+/// The keys of an `[[etcd]]`.
+pub(super) const ETCD_KEYS: &[&str] =
+    &["name", "endpoints", "host", "start_command", "stop_command"];
+/// The keys of a `[[quorum]]`.
+pub(super) const QUORUM_KEYS: &[&str] = &["name", "members", "max_raft_lag", "freshness_seconds"];
+
+impl Context<'_> {
+    /// One `[[etcd]]`. `instances` maps the instances' names to their lines and `seen` the
+    /// members before it: a name is unique across both.
+    pub(super) fn etcd_member(
+        &self,
+        index: usize,
+        element: &Value<'_>,
+        instances: &BTreeMap<String, usize>,
+        seen: &BTreeMap<String, usize>,
+    ) -> Result<EtcdMember, ConfigError> {
+        let DeValue::Table(raw) = element.get_ref() else {
+            return Err(self.wrong_type(
+                element,
+                format!("etcd[{index}]"),
+                "a table",
+                "start each etcd member with its own `[[etcd]]` header",
+            ));
+        };
+        let mut table = self.table(
+            raw,
+            format!("etcd[{index}]"),
+            "this `[[etcd]]`",
+            element.span().start,
+        );
+        let (name, name_offset) = self.required_string(&table, "name", "name = \"etcd-1\"")?;
+        for (what, names) in [("instance", instances), ("etcd member", seen)] {
+            if let Some(first_line) = names.get(name) {
+                return Err(ConfigError::DuplicateName {
+                    at: self.at(name_offset),
+                    key: table.path("name"),
+                    what,
+                    name: name.to_owned(),
+                    first_line: *first_line,
+                });
+            }
+        }
+        table.prefix = format!("etcd \"{name}\"");
+        self.check_known(&table, ETCD_KEYS)?;
+
+        let example = "endpoints = [\"https://10.0.0.1:2379\"]";
+        let endpoints = self.names(&table, "endpoints", example, "URLs")?;
+        for (position, (endpoint, offset)) in endpoints.iter().enumerate() {
+            let rest = endpoint
+                .strip_prefix("http://")
+                .or_else(|| endpoint.strip_prefix("https://"));
+            if rest.is_none_or(|rest| rest.is_empty() || rest.contains(char::is_whitespace)) {
+                return Err(self.invalid(
+                    *offset,
+                    format!("{}[{position}]", table.path("endpoints")),
+                    format!("is `{endpoint}`, which is not an `http://` or `https://` URL"),
+                    format!(
+                        "write the member's client URL as etcd advertises it \
+                         (`--advertise-client-urls`), such as `{example}`"
+                    ),
+                ));
+            }
+        }
+        let (host, host_offset) = self.required_string(&table, "host", "host = \"h1\"")?;
+        if !valid_host_name(host) {
+            return Err(self.invalid(
+                host_offset,
+                table.path("host"),
+                format!("is `{host}`, which is not a valid host name"),
+                "name the host the member runs on: 1 to 253 characters of a-z, 0-9, `-`, `_` \
+                 and `.`, starting with a letter or digit",
+            ));
+        }
+        let argv =
+            |key: &str, example: &[&str]| self.command(&table, key, example, &NO_PLACEHOLDERS);
+        Ok(EtcdMember {
+            name: name.to_owned(),
+            endpoints: endpoints
+                .into_iter()
+                .map(|(endpoint, _)| endpoint)
+                .collect(),
+            host: host.to_owned(),
+            commands: MemberCommands {
+                start: argv("start_command", &["systemctl", "start", "etcd"])?,
+                stop: argv("stop_command", &["systemctl", "stop", "etcd"])?,
+            },
+        })
+    }
+
+    /// One `[[quorum]]`: `seen` maps the quorums before it to their lines, `members` the
+    /// `[[etcd]]` names, `membership` each member already listed to its quorum and line.
+    pub(super) fn quorum(
+        &self,
+        index: usize,
+        element: &Value<'_>,
+        seen: &BTreeMap<String, usize>,
+        members: &[String],
+        membership: &mut BTreeMap<String, (String, usize)>,
+    ) -> Result<QuorumCluster, ConfigError> {
+        let DeValue::Table(raw) = element.get_ref() else {
+            return Err(self.wrong_type(
+                element,
+                format!("quorum[{index}]"),
+                "a table",
+                "start each quorum cluster with its own `[[quorum]]` header",
+            ));
+        };
+        let mut table = self.table(
+            raw,
+            format!("quorum[{index}]"),
+            "this `[[quorum]]`",
+            element.span().start,
+        );
+        let (name, name_offset) = self.required_string(&table, "name", "name = \"etcd\"")?;
+        if let Some(first_line) = seen.get(name) {
+            return Err(ConfigError::DuplicateName {
+                at: self.at(name_offset),
+                key: table.path("name"),
+                what: "quorum",
+                name: name.to_owned(),
+                first_line: *first_line,
+            });
+        }
+        table.prefix = format!("quorum \"{name}\"");
+        self.check_known(&table, QUORUM_KEYS)?;
+
+        let example = "members = [\"etcd-1\", \"etcd-2\", \"etcd-3\"]";
+        let listed = self.names(&table, "members", example, "member names")?;
+        let mut names: Vec<String> = Vec::with_capacity(listed.len());
+        let mut lines: Vec<usize> = Vec::with_capacity(listed.len());
+        for (position, (member, offset)) in listed.into_iter().enumerate() {
+            let key = format!("{}[{position}]", table.path("members"));
+            if !members.contains(&member) {
+                let fix = match closest(&member, members) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => format!(
+                        "declare it first: `[[etcd]]` with `name = \"{member}\"`, its \
+                         `endpoints` and `host` (examples/estate.toml)"
+                    ),
+                };
+                return Err(self.invalid(
+                    offset,
+                    key,
+                    format!("names `{member}`, which is not an `[[etcd]]` member"),
+                    fix,
+                ));
+            }
+            if let Some(first) = names.iter().position(|name| *name == member) {
+                return Err(self.invalid(
+                    offset,
+                    key,
+                    format!("lists `{member}` again (it is already `members[{first}]`)"),
+                    "list each member once",
+                ));
+            }
+            if let Some((quorum, line)) = membership.get(&member) {
+                return Err(self.invalid(
+                    offset,
+                    key,
+                    format!(
+                        "lists `{member}`, already a member of quorum `{quorum}` (line {line})"
+                    ),
+                    format!(
+                        "a member votes in one quorum: remove `{member}` from this quorum or \
+                         from `{quorum}`"
+                    ),
+                ));
+            }
+            lines.push(self.line(offset));
+            names.push(member);
+        }
+        for (member, line) in names.iter().zip(lines) {
+            membership.insert(member.clone(), (name.to_owned(), line));
+        }
+        Ok(QuorumCluster {
+            name: name.to_owned(),
+            members: names,
+            max_raft_lag: self.raft_lag(&table)?,
+            freshness_seconds: self.seconds(
+                &table,
+                "freshness_seconds",
+                crate::DEFAULT_FRESHNESS_SECONDS,
+            )?,
+        })
+    }
+
+    /// A required, non-empty array of non-empty strings, each with its offset.
+    fn names(
+        &self,
+        table: &Table<'_, '_>,
+        key: &str,
+        example: &str,
+        what: &'static str,
+    ) -> Result<Vec<(String, usize)>, ConfigError> {
+        let Some(entry) = table.get(key) else {
+            return Err(self.missing(table, key, example));
+        };
+        let DeValue::Array(array) = entry.value.get_ref() else {
+            return Err(self.wrong_type(
+                entry.value,
+                table.path(key),
+                "an array of strings",
+                format!("list the {what} in quotes: `{example}`"),
+            ));
+        };
+        if array.is_empty() {
+            return Err(self.invalid(
+                entry.value.span().start,
+                table.path(key),
+                "is empty",
+                format!("list at least one, such as `{example}`"),
+            ));
+        }
+        let mut names = Vec::with_capacity(array.len());
+        for (position, item) in array.iter().enumerate() {
+            let item_key = format!("{}[{position}]", table.path(key));
+            let DeValue::String(text) = item.get_ref() else {
+                return Err(self.wrong_type(
+                    item,
+                    item_key,
+                    "a string",
+                    format!("write each in quotes: `{example}`"),
+                ));
+            };
+            let text: &str = text.as_ref();
+            if text.is_empty() {
+                return Err(self.invalid(
+                    item.span().start,
+                    item_key,
+                    "is empty",
+                    format!("give a value, such as `{example}`"),
+                ));
+            }
+            names.push((text.to_owned(), item.span().start));
+        }
+        Ok(names)
+    }
+
+    /// `max_raft_lag`: a whole number of raft entries, 0 or more.
+    fn raft_lag(&self, table: &Table<'_, '_>) -> Result<u64, ConfigError> {
+        let Some(entry) = table.get("max_raft_lag") else {
+            return Ok(DEFAULT_MAX_RAFT_LAG);
+        };
+        let example = format!("max_raft_lag = {DEFAULT_MAX_RAFT_LAG}");
+        let DeValue::Integer(integer) = entry.value.get_ref() else {
+            return Err(self.wrong_type(
+                entry.value,
+                table.path("max_raft_lag"),
+                "a whole number of raft entries",
+                format!("write it as an integer, without quotes: `{example}`"),
+            ));
+        };
+        i128::from_str_radix(integer.as_str(), integer.radix())
+            .ok()
+            .and_then(|value| u64::try_from(value).ok())
+            .ok_or_else(|| {
+                self.invalid(
+                    entry.value.span().start,
+                    table.path("max_raft_lag"),
+                    format!(
+                        "must be a whole number of raft entries, 0 or more, not `{}`",
+                        self.text(entry.value)
+                    ),
+                    format!(
+                        "write how far behind the leader's raft index a member may be and still \
+                         count as healthy, such as `{example}`"
+                    ),
+                )
+            })
+    }
+}

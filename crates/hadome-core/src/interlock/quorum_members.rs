@@ -1,0 +1,447 @@
+//! `quorum` for quorum clusters (incident D): never take a voting member down when the members
+//! left healthy would be fewer than a majority.
+//!
+//! A 3-member datastore tolerated one member down. One was unreachable; an operator took a
+//! machine image of a *healthy* member with the console's default "reboot the instance": 1 of 3
+//! left, quorum lost, every dependent application failed. The same id judges PostgreSQL's
+//! synchronous standby (`crate::interlock`'s `availability`); this file is the quorum-cluster half.
+//!
+//! An action that takes members of a `[[quorum]]` down — `stop` or `restart` of a member,
+//! `reboot`, `image` (unless `--no-reboot`) or `delete-host` of the host it is placed on — MUST be:
+//! - `deny` when the voting members left healthy would be fewer than a majority of the voters
+//!   (`voters / 2 + 1`);
+//! - `warn` when exactly a majority would be left: one more failure stops writes.
+//!
+//! A member is healthy when it answered within its quorum's `freshness_seconds`, reports no
+//! errors, follows a leader, and its raft index is within `max_raft_lag` of the leader's (of the
+//! highest index seen when the leader did not answer). A member not probed, unreachable, stale,
+//! with errors, without a leader or catching up counts as down (fail closed). A member is a voter
+//! unless its own fresh answer says it is a learner: a member whose role is unknown counts as a
+//! voter that is down, which can only raise the bar.
+//!
+//! The refusal MUST name each voter's state and the arithmetic
+//! ("3 voters, quorum 2: … rebooting `h2` takes `etcd-2` down: 1 healthy left").
+//!
+//! In `check` (no action): an active alarm (`NOSPACE`, `CORRUPT`), a quorum with no healthy
+//! majority, no leader, or two leaders in one term are critical; a member list that differs
+//! between members, and a quorum with no failure left to tolerate, are warnings.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::action::Action;
+use crate::fact::FailureKind;
+use crate::finding::{human_duration, Finding, Severity};
+use crate::interlock::view::View;
+use crate::quorum::{MemberOutcome, MemberState, QuorumCluster};
+use crate::rule::QUORUM;
+
+/// What hadome knows of one member's health now.
+#[derive(Debug, Clone, Copy)]
+enum Health<'a> {
+    Healthy,
+    /// It was not probed.
+    Unknown,
+    Unreachable {
+        error: &'a str,
+        kind: FailureKind,
+    },
+    Stale {
+        age_seconds: f64,
+    },
+    Errors(&'a [String]),
+    NoLeader,
+    Lagging {
+        behind: u64,
+        bound: u64,
+    },
+}
+
+/// One member of a quorum, judged.
+struct Judged<'a> {
+    name: &'a str,
+    health: Health<'a>,
+    /// Its fresh answer, when it gave one.
+    state: Option<&'a MemberState>,
+}
+
+impl Judged<'_> {
+    fn voter(&self) -> bool {
+        !self.state.is_some_and(|state| state.is_learner)
+    }
+
+    fn healthy(&self) -> bool {
+        matches!(self.health, Health::Healthy)
+    }
+}
+
+/// Every member of `quorum`, judged on this pass's facts.
+fn judge<'a>(view: &View<'a>, quorum: &'a QuorumCluster) -> Vec<Judged<'a>> {
+    let fresh: Vec<(&'a str, Option<&'a MemberState>, Health<'a>)> = quorum
+        .members
+        .iter()
+        .map(|name| {
+            let Some(probe) = view.facts.members.get(name) else {
+                return (name.as_str(), None, Health::Unknown);
+            };
+            match &probe.outcome {
+                MemberOutcome::Unreachable { error, kind } => (
+                    name.as_str(),
+                    None,
+                    Health::Unreachable { error, kind: *kind },
+                ),
+                MemberOutcome::Answered(state) => {
+                    let age_seconds = view.now.seconds_since(probe.observed_at);
+                    if age_seconds > quorum.freshness_seconds {
+                        (name.as_str(), None, Health::Stale { age_seconds })
+                    } else {
+                        (name.as_str(), Some(state), Health::Healthy)
+                    }
+                }
+            }
+        })
+        .collect();
+    let answers: Vec<&MemberState> = fresh.iter().filter_map(|(_, state, _)| *state).collect();
+    let reference = leader(&answers)
+        .map(|leader| leader.raft_index)
+        .or_else(|| answers.iter().map(|state| state.raft_index).max());
+    fresh
+        .into_iter()
+        .map(|(name, state, health)| {
+            let health = match state {
+                None => health,
+                Some(state) if !state.errors.is_empty() => Health::Errors(&state.errors),
+                Some(state) if state.leader_id == 0 => Health::NoLeader,
+                Some(state) => {
+                    let behind =
+                        reference.map_or(0, |index| index.saturating_sub(state.raft_index));
+                    if behind > quorum.max_raft_lag {
+                        Health::Lagging {
+                            behind,
+                            bound: quorum.max_raft_lag,
+                        }
+                    } else {
+                        Health::Healthy
+                    }
+                }
+            };
+            Judged {
+                name,
+                health,
+                state,
+            }
+        })
+        .collect()
+}
+
+/// The member that says it leads, in the highest term any does.
+fn leader<'a>(answers: &[&'a MemberState]) -> Option<&'a MemberState> {
+    answers
+        .iter()
+        .copied()
+        .filter(|state| state.member_id != 0 && state.member_id == state.leader_id)
+        .max_by_key(|state| state.raft_term)
+}
+
+/// One member's state, as a person reads it.
+fn describe(view: &View, member: &Judged) -> String {
+    let name = member.name;
+    let state = match member.health {
+        Health::Healthy => return format!("`{name}` healthy"),
+        Health::Unknown => "was not probed".to_owned(),
+        Health::Unreachable { error, kind } => {
+            format!("does not answer ({error}; {})", kind.as_str())
+        }
+        Health::Stale { age_seconds } => {
+            format!(
+                "answered {} ago, past its freshness",
+                human_duration(age_seconds)
+            )
+        }
+        Health::Errors(errors) => format!("reports errors ({})", errors.join("; ")),
+        Health::NoLeader => "follows no leader".to_owned(),
+        Health::Lagging { behind, bound } => format!(
+            "is catching up: {behind} raft entries behind the leader (max_raft_lag {bound})"
+        ),
+    };
+    let since = match view
+        .history
+        .members
+        .get(name)
+        .and_then(|record| record.last_healthy)
+    {
+        Some(at) => format!(", last healthy {}", view.ago(at)),
+        None => ", never seen healthy".to_owned(),
+    };
+    format!("`{name}` {state}{since}")
+}
+
+/// What `action` does to members, as a phrase, and the members it takes down.
+fn taken_down<'a>(view: &View<'a>, action: &Action) -> Option<(String, Vec<&'a str>)> {
+    let on_host = |host: &str| -> Vec<&'a str> {
+        view.estate
+            .etcd_members
+            .iter()
+            .filter(|member| member.host == host)
+            .map(|member| member.name.as_str())
+            .collect()
+    };
+    let (phrase, members) = match action {
+        Action::Stop { target } | Action::Restart { target } => {
+            let member = view.estate.etcd_member(target)?;
+            let verb = if matches!(action, Action::Stop { .. }) {
+                "stopping"
+            } else {
+                "restarting"
+            };
+            (format!("{verb} `{target}`"), vec![member.name.as_str()])
+        }
+        Action::Reboot { host } => (format!("rebooting `{host}`"), on_host(host)),
+        Action::Image {
+            host,
+            reboots: true,
+        } => (
+            format!("imaging `{host}` (which reboots it)"),
+            on_host(host),
+        ),
+        Action::DeleteHost { host } => (format!("deleting `{host}`"), on_host(host)),
+        Action::Image { reboots: false, .. }
+        | Action::DeletePath { .. }
+        | Action::Promote { .. }
+        | Action::Rebuild { .. }
+        | Action::DeleteData { .. }
+        | Action::RestoreBackup { .. } => return None,
+    };
+    (!members.is_empty()).then_some((phrase, members))
+}
+
+/// "`a`, `b`".
+fn names(members: &[&str]) -> String {
+    members
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `ask`: an action that takes voting members down.
+pub(crate) fn assess(view: &View, action: &Action) -> Vec<Finding> {
+    let Some((phrase, down)) = taken_down(view, action) else {
+        return Vec::new();
+    };
+    let mut findings = Vec::new();
+    for quorum in &view.estate.quorums {
+        let judged = judge(view, quorum);
+        let voters: Vec<&Judged> = judged.iter().filter(|member| member.voter()).collect();
+        let taken: Vec<&str> = voters
+            .iter()
+            .map(|member| member.name)
+            .filter(|name| down.contains(name))
+            .collect();
+        if taken.is_empty() {
+            continue;
+        }
+        let majority = voters.len() / 2 + 1;
+        let left = voters
+            .iter()
+            .filter(|member| member.healthy() && !taken.contains(&member.name))
+            .count();
+        let states: Vec<String> = voters.iter().map(|member| describe(view, member)).collect();
+        let arithmetic = format!(
+            "{} voters, quorum {majority}: {}; {phrase} takes {} down: {left} healthy left",
+            voters.len(),
+            states.join("; "),
+            names(&taken)
+        );
+        let unhealthy: Vec<&str> = voters
+            .iter()
+            .filter(|member| !member.healthy() && !taken.contains(&member.name))
+            .map(|member| member.name)
+            .collect();
+        if left < majority {
+            let mut alternative = if unhealthy.is_empty() {
+                format!(
+                    "keep {} up: `{}` cannot lose it",
+                    names(&taken),
+                    quorum.name
+                )
+            } else {
+                format!(
+                    "bring {} back and caught up first (a member that is down often comes back \
+                     by itself: wait, then ask again)",
+                    names(&unhealthy)
+                )
+            };
+            if matches!(action, Action::Image { .. }) {
+                alternative.push_str("; or take the image without rebooting (`--no-reboot`)");
+            }
+            findings.push(Finding {
+                rule: QUORUM,
+                severity: Severity::Deny,
+                subject: quorum.name.clone(),
+                message: format!(
+                    "{arithmetic}, under the quorum of {majority}: `{}` would stop accepting writes",
+                    quorum.name
+                ),
+                alternative: Some(alternative),
+            });
+        } else if left == majority {
+            findings.push(Finding {
+                rule: QUORUM,
+                severity: Severity::Warn,
+                subject: quorum.name.clone(),
+                message: format!(
+                    "{arithmetic}, exactly the quorum: one more failure while it lasts stops writes"
+                ),
+                alternative: None,
+            });
+        }
+    }
+    findings
+}
+
+/// `check`: each quorum's majority, leaders, alarms and member lists.
+pub(crate) fn check(view: &View) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for quorum in &view.estate.quorums {
+        let finding = |severity: Severity, message: String, alternative: Option<String>| Finding {
+            rule: QUORUM,
+            severity,
+            subject: quorum.name.clone(),
+            message,
+            alternative,
+        };
+        let judged = judge(view, quorum);
+        let voters: Vec<&Judged> = judged.iter().filter(|member| member.voter()).collect();
+        let majority = voters.len() / 2 + 1;
+        let healthy = voters.iter().filter(|member| member.healthy()).count();
+        let unhealthy: Vec<String> = voters
+            .iter()
+            .filter(|member| !member.healthy())
+            .map(|member| describe(view, member))
+            .collect();
+        if healthy < majority {
+            findings.push(finding(
+                Severity::Deny,
+                format!(
+                    "`{}` has no healthy majority: {} voters, quorum {majority}, {healthy} healthy: {}",
+                    quorum.name,
+                    voters.len(),
+                    unhealthy.join("; ")
+                ),
+                Some("bring members back before any other action on the cluster".to_owned()),
+            ));
+        } else if healthy == majority && !unhealthy.is_empty() {
+            findings.push(finding(
+                Severity::Warn,
+                format!(
+                    "`{}` tolerates no further failure: {} voters, quorum {majority}, {healthy} healthy: {}",
+                    quorum.name,
+                    voters.len(),
+                    unhealthy.join("; ")
+                ),
+                None,
+            ));
+        }
+        let answers: Vec<(&str, &MemberState)> = judged
+            .iter()
+            .filter_map(|member| member.state.map(|state| (member.name, state)))
+            .collect();
+        let id_name: BTreeMap<u64, &str> = answers
+            .iter()
+            .flat_map(|(_, state)| state.members.iter())
+            .map(|(id, name)| (*id, name.as_str()))
+            .collect();
+        let who = |id: u64| match id_name.get(&id) {
+            Some(name) => format!("`{name}`"),
+            None => format!("member {id:x}"),
+        };
+        let mut alarms: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (name, state) in &answers {
+            for alarm in &state.alarms {
+                alarms.entry(alarm.as_str()).or_default().push(name);
+            }
+        }
+        for (alarm, reporters) in alarms {
+            let meaning = match alarm {
+                "NOSPACE" => {
+                    "its database reached its quota: etcd refuses writes until the \
+                              space is freed (compact, defragment) and the alarm disarmed"
+                }
+                "CORRUPT" => {
+                    "a member's data does not match the others': stop acting on the \
+                              cluster and have a person inspect it"
+                }
+                _ => "etcd raised it",
+            };
+            findings.push(finding(
+                Severity::Deny,
+                format!(
+                    "`{}` has alarm {alarm} (reported by {}): {meaning}",
+                    quorum.name,
+                    names(&reporters)
+                ),
+                None,
+            ));
+        }
+        if !answers.is_empty() && answers.iter().all(|(_, state)| state.leader_id == 0) {
+            findings.push(finding(
+                Severity::Deny,
+                format!(
+                    "`{}` has no leader: {} answered and none follows a leader",
+                    quorum.name,
+                    names(&answers.iter().map(|(name, _)| *name).collect::<Vec<_>>())
+                ),
+                None,
+            ));
+        }
+        let mut leaders: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
+        for (_, state) in &answers {
+            if state.leader_id != 0 {
+                leaders
+                    .entry(state.raft_term)
+                    .or_default()
+                    .insert(state.leader_id);
+            }
+        }
+        for (term, ids) in leaders {
+            if ids.len() > 1 {
+                let named: Vec<String> = ids.iter().map(|id| who(*id)).collect();
+                findings.push(finding(
+                    Severity::Deny,
+                    format!(
+                        "`{}` has two leaders in term {term}: members follow {}",
+                        quorum.name,
+                        named.join(" and ")
+                    ),
+                    Some("stop acting on the cluster and have a person inspect it".to_owned()),
+                ));
+            }
+        }
+        let mut lists: BTreeMap<Vec<&str>, Vec<&str>> = BTreeMap::new();
+        for (name, state) in &answers {
+            let mut list: Vec<&str> = state
+                .members
+                .iter()
+                .map(|(_, name)| name.as_str())
+                .collect();
+            list.sort_unstable();
+            lists.entry(list).or_default().push(name);
+        }
+        if lists.len() > 1 {
+            let shown: Vec<String> = lists
+                .iter()
+                .map(|(list, reporters)| format!("{} list [{}]", names(reporters), list.join(", ")))
+                .collect();
+            findings.push(finding(
+                Severity::Warn,
+                format!(
+                    "`{}`'s members disagree on its member list: {}",
+                    quorum.name,
+                    shown.join("; ")
+                ),
+                Some("finish or undo the membership change under way before acting".to_owned()),
+            ));
+        }
+    }
+    findings
+}

@@ -1,0 +1,110 @@
+//! Quorum clusters: etcd members placed on hosts (issue 13, incident D,
+//! `../shared/incidents/README.md`).
+//!
+//! A quorum cluster stays writable while a majority of its voting members is healthy. Incident D
+//! lost that majority by taking a machine image of a *healthy* member (the console rebooted it)
+//! while another member was already down. Each member is declared with `[[etcd]]` (its client
+//! endpoints, the host it is placed on, and the argv commands that start and stop it), each
+//! cluster with `[[quorum]]`. A member's facts are what one probe of its endpoints saw
+//! ([`MemberProbe`]); what the journal remembers of it is [`MemberLastKnown`].
+
+use crate::fact::{FailureKind, Timestamp};
+
+/// `max_raft_lag` when unset: a member whose raft index is further behind the leader's than
+/// this many entries is still catching up, and counts as down.
+pub const DEFAULT_MAX_RAFT_LAG: u64 = 1000;
+
+/// One etcd member of the estate (`[[etcd]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdMember {
+    /// Its name in the estate (etcd's `--name`): unique across instances and members.
+    pub name: String,
+    /// Its client URLs (`http://` or `https://`), as etcd's `--advertise-client-urls`.
+    pub endpoints: Vec<String>,
+    /// The host it is placed on: an action on that host takes it down.
+    pub host: String,
+    /// How hadome starts and stops it.
+    pub commands: MemberCommands,
+}
+
+/// Argv commands (never shell strings) that act on a member; `None` when not configured.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberCommands {
+    /// Starts the member (`["systemctl", "start", "etcd"]`).
+    pub start: Option<Vec<String>>,
+    /// Stops the member.
+    pub stop: Option<Vec<String>>,
+}
+
+/// A quorum cluster (`[[quorum]]`): members that vote on every write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuorumCluster {
+    /// Its name in the estate.
+    pub name: String,
+    /// Its members' names (`[[etcd]]` names), in the order of the file.
+    pub members: Vec<String>,
+    /// A member whose raft index is behind the leader's by more than this is catching up: it
+    /// counts as down (default [`DEFAULT_MAX_RAFT_LAG`]).
+    pub max_raft_lag: u64,
+    /// A member's facts older than this are stale and count as down (default 30 s).
+    pub freshness_seconds: f64,
+}
+
+/// What one probe of one member returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberProbe {
+    /// When the probe started.
+    pub observed_at: Timestamp,
+    /// What it found.
+    pub outcome: MemberOutcome,
+}
+
+/// A member answered, or did not within the probe timeout.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MemberOutcome {
+    /// It answered: its status, member list and alarms.
+    Answered(MemberState),
+    /// It did not answer (refused, timed out, failed).
+    Unreachable {
+        /// What went wrong, as text.
+        error: String,
+        /// What kind of failure that is.
+        kind: FailureKind,
+    },
+}
+
+/// What an etcd member said of itself (`Status`, `MemberList`, `Alarm`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberState {
+    /// Its member id.
+    pub member_id: u64,
+    /// The id of the leader it follows (0: it knows no leader).
+    pub leader_id: u64,
+    /// The raft term it is in.
+    pub raft_term: u64,
+    /// Its raft index.
+    pub raft_index: u64,
+    /// Its database's size.
+    pub db_size_bytes: u64,
+    /// Whether it is a learner (a non-voting member catching up).
+    pub is_learner: bool,
+    /// Errors its status reports (`errors`); any makes it unhealthy.
+    pub errors: Vec<String>,
+    /// Active alarms in the cluster, as etcd names them (`NOSPACE`, `CORRUPT`).
+    pub alarms: Vec<String>,
+    /// The member list it returned: each member's id and name.
+    pub members: Vec<(u64, String)>,
+}
+
+/// What the journal remembers of a member, so "down for 14 min" survives a restart of hadome.
+///
+/// The journal side (a table keyed by member name, updated each pass) is the integrator's:
+/// `hadome-journal` writes `last_healthy` when a pass judges the member healthy and `last_state`
+/// whenever it answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberLastKnown {
+    /// The last time a pass judged it healthy.
+    pub last_healthy: Option<Timestamp>,
+    /// Its last answer, and when.
+    pub last_state: Option<(Timestamp, MemberState)>,
+}

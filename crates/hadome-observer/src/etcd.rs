@@ -1,0 +1,241 @@
+//! The etcd observer (issue 13): what every `[[etcd]]` member says of itself, as
+//! [`MemberProbe`]s.
+//!
+//! [`observe_members`] probes every member **concurrently**, one task each, and each probe is
+//! bounded as a whole (connect, status, member list, alarms) by the estate's
+//! `probe_timeout_seconds`: a hung member (SIGSTOPped) is reported
+//! [`MemberOutcome::Unreachable`] with [`FailureKind::Timeout`] within the bound. A probe that
+//! fails in any way, a panic included, is that member's `Unreachable`: never an error, so the
+//! `quorum` rule counts it as down (fail closed). The probe only reads; nothing here changes a
+//! member.
+//!
+//! TLS (`https://` endpoints with the `tls` feature of `etcd-client`) and credentials are the
+//! integrator's: today a probe connects without either.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use etcd_client::{AlarmAction, AlarmType, Client, ConnectOptions};
+use hadome_core::estate::Estate;
+use hadome_core::fact::FailureKind;
+use hadome_core::quorum::{EtcdMember, MemberOutcome, MemberProbe, MemberState};
+use tokio::task::JoinSet;
+
+/// What a member's `Status` said, as plain values (the client's response types cannot be built
+/// without a server, so the mapping into [`MemberState`] is tested from these).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Status {
+    member_id: u64,
+    leader_id: u64,
+    raft_term: u64,
+    raft_index: u64,
+    db_size_bytes: i64,
+    is_learner: bool,
+    errors: Vec<String>,
+}
+
+/// Probes every etcd member of `estate` concurrently, each bounded by `probe_timeout_seconds`.
+///
+/// Every member gets a [`MemberProbe`]: answered, or unreachable with the reason and its kind.
+/// The map goes into `Facts::members`. It must run inside a tokio runtime.
+pub async fn observe_members(estate: &Estate) -> BTreeMap<String, MemberProbe> {
+    let seconds = estate.probe_timeout_seconds;
+    let timeout = Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|timeout| !timeout.is_zero());
+    let mut probes = BTreeMap::new();
+    let Some(timeout) = timeout else {
+        for member in &estate.etcd_members {
+            probes.insert(
+                member.name.clone(),
+                unreachable(
+                    format!("not probed: probe_timeout_seconds = {seconds} is not a positive number of seconds"),
+                    FailureKind::Other,
+                ),
+            );
+        }
+        return probes;
+    };
+    let mut tasks = JoinSet::new();
+    let mut names = BTreeMap::new();
+    for member in &estate.etcd_members {
+        let name = member.name.clone();
+        let member = member.clone();
+        let handle = tasks.spawn(async move {
+            let observed_at = crate::now();
+            let outcome = match tokio::time::timeout(timeout, probe(&member, timeout)).await {
+                Ok(Ok(state)) => MemberOutcome::Answered(state),
+                Ok(Err(error)) => {
+                    let text = error.to_string();
+                    MemberOutcome::Unreachable {
+                        kind: FailureKind::of_error(&text),
+                        error: text,
+                    }
+                }
+                Err(_) => MemberOutcome::Unreachable {
+                    error: format!(
+                        "no answer within {} (probe_timeout_seconds)",
+                        crate::seconds(timeout)
+                    ),
+                    kind: FailureKind::Timeout,
+                },
+            };
+            (
+                member.name,
+                MemberProbe {
+                    observed_at,
+                    outcome,
+                },
+            )
+        });
+        names.insert(handle.id(), name);
+    }
+    while let Some(joined) = tasks.join_next_with_id().await {
+        match joined {
+            Ok((_, (name, probe))) => {
+                probes.insert(name, probe);
+            }
+            Err(error) => {
+                // A panicked probe is a bug in hadome or the client; the member counts as down.
+                if let Some(name) = names.get(&error.id()) {
+                    probes.insert(
+                        name.clone(),
+                        unreachable(format!("the probe failed: {error}"), FailureKind::Other),
+                    );
+                }
+            }
+        }
+    }
+    probes
+}
+
+fn unreachable(error: String, kind: FailureKind) -> MemberProbe {
+    MemberProbe {
+        observed_at: crate::now(),
+        outcome: MemberOutcome::Unreachable { error, kind },
+    }
+}
+
+/// One member: status, member list, alarms.
+async fn probe(member: &EtcdMember, timeout: Duration) -> Result<MemberState, etcd_client::Error> {
+    let options = ConnectOptions::new()
+        .with_connect_timeout(timeout)
+        .with_timeout(timeout);
+    let mut client = Client::connect(&member.endpoints, Some(options)).await?;
+    let status = client.status().await?;
+    let status = Status {
+        member_id: status.header().map_or(0, |header| header.member_id()),
+        leader_id: status.leader(),
+        raft_term: status.raft_term(),
+        raft_index: status.raft_index(),
+        db_size_bytes: status.db_size(),
+        is_learner: status.is_learner(),
+        errors: status.errors().to_vec(),
+    };
+    let list = client.member_list().await?;
+    let members: Vec<(u64, String)> = list
+        .members()
+        .iter()
+        .map(|listed| (listed.id(), listed.name().to_owned()))
+        .collect();
+    let alarms = client
+        .alarm(AlarmAction::Get, AlarmType::None, None)
+        .await?;
+    let alarms: Vec<AlarmType> = alarms.alarms().iter().map(|alarm| alarm.alarm()).collect();
+    Ok(member_state(status, members, &alarms))
+}
+
+/// What the three answers say, as the core's [`MemberState`]: alarms by etcd's names
+/// (`NOSPACE`, `CORRUPT`), each once, `NONE` dropped; a negative size (never sent) as 0.
+fn member_state(status: Status, members: Vec<(u64, String)>, alarms: &[AlarmType]) -> MemberState {
+    let mut names: Vec<String> = alarms
+        .iter()
+        .filter(|alarm| **alarm != AlarmType::None)
+        .map(|alarm| alarm.as_str_name().to_owned())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    MemberState {
+        member_id: status.member_id,
+        leader_id: status.leader_id,
+        raft_term: status.raft_term,
+        raft_index: status.raft_index,
+        db_size_bytes: u64::try_from(status.db_size_bytes).unwrap_or(0),
+        is_learner: status.is_learner,
+        errors: status.errors,
+        alarms: names,
+        members,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_maps_to_the_core_s_member_state() {
+        let status = Status {
+            member_id: 2,
+            leader_id: 1,
+            raft_term: 7,
+            raft_index: 5000,
+            db_size_bytes: 20 << 20,
+            is_learner: false,
+            errors: vec!["slow fdatasync".to_owned()],
+        };
+        let members = vec![(1, "etcd-1".to_owned()), (2, "etcd-2".to_owned())];
+        let state = member_state(
+            status,
+            members.clone(),
+            &[
+                AlarmType::Nospace,
+                AlarmType::None,
+                AlarmType::Nospace,
+                AlarmType::Corrupt,
+            ],
+        );
+        assert_eq!(
+            state,
+            MemberState {
+                member_id: 2,
+                leader_id: 1,
+                raft_term: 7,
+                raft_index: 5000,
+                db_size_bytes: 20 << 20,
+                is_learner: false,
+                errors: vec!["slow fdatasync".to_owned()],
+                alarms: vec!["CORRUPT".to_owned(), "NOSPACE".to_owned()],
+                members,
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_member_that_refuses_is_a_fact_not_an_error() {
+        // Port 1 on loopback: nothing listens, so the connection is refused at once.
+        let estate = Estate {
+            instances: Vec::new(),
+            clusters: Vec::new(),
+            journal_path: "/tmp/j".into(),
+            probe_timeout_seconds: 2.0,
+            probe_interval_seconds: 1.0,
+            notify: Default::default(),
+            backups: Vec::new(),
+            snapshots: Vec::new(),
+            hosts: Vec::new(),
+            etcd_members: vec![EtcdMember {
+                name: "etcd-1".to_owned(),
+                endpoints: vec!["http://127.0.0.1:1".to_owned()],
+                host: "h1".to_owned(),
+                commands: Default::default(),
+            }],
+            quorums: Vec::new(),
+        };
+        let probes = observe_members(&estate).await;
+        let probe = &probes["etcd-1"];
+        assert!(
+            matches!(probe.outcome, MemberOutcome::Unreachable { .. }),
+            "{probe:?}"
+        );
+    }
+}
