@@ -1,6 +1,6 @@
 //! One observation pass, shared by every command that judges the estate (`check`, `status`, `ask`,
 //! `run`, `backup …`): load the estate, observe every instance concurrently (each probe bounded by
-//! the probe timeout), the backups as deep as asked and the declared hosts' facts, record the facts in the journal (so a copy
+//! the probe timeout), the backups as deep as asked, the declared hosts' facts and the etcd members, record the facts in the journal (so a copy
 //! that stops answering keeps its last known position), and read the journal's history back, with
 //! `now` for the pure core.
 
@@ -29,14 +29,16 @@ pub(crate) async fn observe(config: &ConfigFile, reading: BackupReading) -> Resu
     let estate = hadome_config::load(&config.config)?;
     let mut journal = hadome_journal::Journal::open(&estate.journal_path)?;
     let started = Instant::now();
-    let (mut facts, (backups, storage), hosts) = tokio::join!(
+    let (mut facts, (backups, storage), hosts, members) = tokio::join!(
         hadome_observer::observe(&estate),
         observe_backups(&estate, reading),
-        hadome_observer::host::observe_hosts(&estate)
+        hadome_observer::host::observe_hosts(&estate),
+        hadome_observer::etcd::observe_members(&estate)
     );
     facts.backups = backups;
     facts.storage = storage;
     facts.hosts = hosts;
+    facts.members = members;
     let observe_seconds = started.elapsed().as_secs_f64();
     journal.record_facts(&facts)?;
     let history = journal.history()?;

@@ -303,3 +303,40 @@ fn a_hung_member_does_not_answer_until_resumed_and_down_leaves_no_process() {
     }
     assert!(!Path::new(lab.dir()).exists());
 }
+
+/// Issue 13 on real etcd: the `quorum` rule reads the members through the observer. With all
+/// three healthy, stopping `etcd-2` is allowed (a warning: exactly the quorum left); with
+/// `etcd-3` stopped, it is denied with the arithmetic, and `check` says the cluster tolerates no
+/// further failure.
+#[test]
+fn stopping_a_member_is_judged_by_the_healthy_majority_it_leaves() {
+    let lab = EtcdLab::up();
+    let config = lab.dir.join("estate.toml");
+    let config = config.to_str().unwrap();
+    let ask = || run_hadome(&["ask", "stop", "etcd-2", "--config", config], &[]);
+    let allowed = ask();
+    assert_eq!(allowed.status.code(), Some(0), "{}", show(&allowed));
+    assert!(
+        show(&allowed)
+            .contains("3 voters, quorum 2: `etcd-1` healthy; `etcd-2` healthy; `etcd-3` healthy"),
+        "{}",
+        show(&allowed)
+    );
+
+    lab.fault("stop", "etcd-3");
+    let denied = ask();
+    assert_eq!(denied.status.code(), Some(1), "{}", show(&denied));
+    let said = show(&denied);
+    assert!(
+        said.contains("quorum")
+            && said.contains("`etcd-3` does not answer")
+            && said.contains("1 healthy left, under the quorum of 2"),
+        "{said}"
+    );
+    let check = run_hadome(&["check", "--config", config], &[]);
+    assert!(
+        show(&check).contains("`etcd` tolerates no further failure"),
+        "{}",
+        show(&check)
+    );
+}
