@@ -409,13 +409,13 @@ async fn a_rebuild_across_a_cut_is_refused_by_its_preflight_and_changes_nothing(
     assert_eq!(code, 0, "{dry:#}");
 }
 
-/// Issue 12: an action on a host is an action on everything placed on it. `run reboot` of the
-/// host that carries trio's instances holds the `trio` cluster while it acts, as a `run` on an
-/// instance does, so a daemon takes no action there meanwhile. The reboot command here is
-/// `hadome status` itself, which shows the hold it runs under (the real reboot of a host is the
-/// s512 drill's).
+/// Issue 12: an action on a host is an action on everything placed on it. `run image --no-reboot`
+/// of the host that carries trio's instances holds the `trio` cluster while it acts, as a `run`
+/// on an instance does, so a daemon takes no action there meanwhile. The image command here is
+/// `hadome status` itself, which shows the hold it runs under (the real images are the s512
+/// drill's).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn run_reboot_of_a_host_holds_the_clusters_of_what_it_carries() {
+async fn a_host_action_holds_the_clusters_of_what_the_host_carries() {
     let lab = lab("trio").await;
     let config = lab.dir().join("estate.toml");
     let estate = std::fs::read_to_string(&config).unwrap();
@@ -423,19 +423,19 @@ async fn run_reboot_of_a_host_holds_the_clusters_of_what_it_carries() {
     std::fs::write(
         &config,
         format!(
-            "{estate}\n[[host]]\nname = \"localhost\"\nmin_uptime_seconds = 1\nboot_window_seconds = 1\nreboot_command = [{:?}, \"status\", \"--config\", {:?}]\n",
+            "{estate}\n[[host]]\nname = \"localhost\"\nimage_command = [{:?}, \"status\", \"--config\", {:?}]\nverify_image_command = [\"true\"]\n",
             hadome.display().to_string(),
             config.display().to_string()
         ),
     )
     .unwrap();
 
-    let (code, done) = hadome_json(&config, &["run", "reboot", "localhost"]);
+    let (code, done) = hadome_json(&config, &["run", "image", "localhost", "--no-reboot"]);
     assert_eq!(code, 0, "{done:#}");
     let detail = done["steps"][0]["detail"].as_str().unwrap();
     assert!(
         detail.contains("HELD by") && detail.contains("(hadome run)"),
-        "the reboot ran while trio was held: {done:#}"
+        "the image was taken while trio was held: {done:#}"
     );
     assert_eq!(
         journal(&lab)
