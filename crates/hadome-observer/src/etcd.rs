@@ -2,7 +2,7 @@
 //! [`MemberProbe`]s.
 //!
 //! [`observe_members`] probes every member **concurrently**, one task each, and each probe is
-//! bounded as a whole (connect, status, member list, alarms) by the estate's
+//! bounded as a whole (connect, status, member list, alarms, a linearizable read) by the estate's
 //! `probe_timeout_seconds`: a hung member (SIGSTOPped) is reported
 //! [`MemberOutcome::Unreachable`] with [`FailureKind::Timeout`] within the bound. A probe that
 //! fails in any way, a panic included, is that member's `Unreachable`: never an error, so the
@@ -116,7 +116,7 @@ fn unreachable(error: String, kind: FailureKind) -> MemberProbe {
     }
 }
 
-/// One member: status, member list, alarms.
+/// One member: status, member list, alarms, and a linearizable read.
 async fn probe(member: &EtcdMember, timeout: Duration) -> Result<MemberState, etcd_client::Error> {
     let options = ConnectOptions::new()
         .with_connect_timeout(timeout)
@@ -142,7 +142,28 @@ async fn probe(member: &EtcdMember, timeout: Duration) -> Result<MemberState, et
         .alarm(AlarmAction::Get, AlarmType::None, None)
         .await?;
     let alarms: Vec<AlarmType> = alarms.alarms().iter().map(|alarm| alarm.alarm()).collect();
-    Ok(member_state(status, members, &alarms))
+    let mut state = member_state(status, members, &alarms);
+    if let Some(failed) = linearizable_read(&mut client, timeout / 2).await {
+        state.errors.push(failed);
+    }
+    Ok(state)
+}
+
+/// A linearizable read (etcd's default `Range`) of the key `health`, as etcd's own health check
+/// does, bounded by `bound`: the member must confirm with the leader that it is current. A member
+/// cut off from its peers still answers `Status` from memory, but cannot do this. `None` when
+/// the read completed; otherwise why not, which goes into the member's `errors` (so it counts
+/// as down).
+async fn linearizable_read(client: &mut Client, bound: Duration) -> Option<String> {
+    match tokio::time::timeout(bound, client.get("health", None)).await {
+        Ok(Ok(_)) => None,
+        Ok(Err(error)) => Some(format!("a linearizable read failed: {error}")),
+        Err(_) => Some(format!(
+            "a linearizable read did not complete within {} (half the probe timeout): the member \
+             may be cut off from its leader",
+            crate::seconds(bound)
+        )),
+    }
 }
 
 /// What the three answers say, as the core's [`MemberState`]: alarms by etcd's names

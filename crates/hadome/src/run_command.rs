@@ -434,23 +434,25 @@ fn standbys_to_wake(pass: &Pass, target: &str) -> Vec<String> {
 const HOLD_TTL_MS: i64 = 30_000;
 
 /// Takes the person's hold on every cluster `action` touches: its target's, or, for an action on
-/// a host (a reboot, a deletion), the cluster of each instance placed on the host. Holds are taken
-/// in name order; one refused releases those already taken, so nothing is changed.
+/// a host (a reboot, a deletion), the cluster of each instance and the quorum of each etcd member
+/// placed on the host. Holds are taken in name order; one refused releases those already taken,
+/// so nothing is changed. A quorum cluster is held like a PostgreSQL one: a second `run` on it
+/// waits for the first one's outcome (one disruption per quorum cluster at a time).
 fn hold_clusters(pass: &mut Pass, action: &Action) -> Result<Vec<HeldLease>, CliError> {
+    let estate = &pass.estate;
+    let cluster_of = |name: &str| {
+        estate
+            .cluster_of(name)
+            .map(|cluster| cluster.name.clone())
+            .or_else(|| estate.quorum_of(name).map(|quorum| quorum.name.clone()))
+    };
     let mut clusters: Vec<String> = match action.host() {
-        Some(host) => pass
-            .estate
+        Some(host) => estate
             .placed_on(host)
             .iter()
-            .filter_map(|target| pass.estate.cluster_of(&target.name))
-            .map(|cluster| cluster.name.clone())
+            .filter_map(|target| cluster_of(&target.name))
             .collect(),
-        None => pass
-            .estate
-            .cluster_of(action.target())
-            .map(|cluster| cluster.name.clone())
-            .into_iter()
-            .collect(),
+        None => cluster_of(action.target()).into_iter().collect(),
     };
     clusters.sort();
     clusters.dedup();

@@ -10,6 +10,9 @@
 //! `reboot`, `image` (unless `--no-reboot`) or `delete-host` of the host it is placed on — MUST be:
 //! - `deny` when the voting members left healthy would be fewer than a majority of the voters
 //!   (`voters / 2 + 1`);
+//! - `deny` when another voter is not healthy (down, unreachable, catching up, never seen), even
+//!   with a majority left: one disruption per quorum cluster at a time, so a second action never
+//!   lands while the first one's member is still coming back;
 //! - `warn` when exactly a majority would be left: one more failure stops writes.
 //!
 //! A member is healthy when it answered within its quorum's `freshness_seconds`, reports no
@@ -283,6 +286,21 @@ pub(crate) fn assess(view: &View, action: &Action) -> Vec<Finding> {
                     quorum.name
                 ),
                 alternative: Some(alternative),
+            });
+        } else if !unhealthy.is_empty() {
+            findings.push(Finding {
+                rule: QUORUM,
+                severity: Severity::Deny,
+                subject: quorum.name.clone(),
+                message: format!(
+                    "{arithmetic}: one disruption per quorum cluster at a time, and {} is not \
+                     healthy yet",
+                    names(&unhealthy)
+                ),
+                alternative: Some(format!(
+                    "bring {} back and caught up first, then ask again",
+                    names(&unhealthy)
+                )),
             });
         } else if left == majority {
             findings.push(Finding {

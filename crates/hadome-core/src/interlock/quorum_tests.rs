@@ -486,3 +486,38 @@ fn quorum_check_names_a_lost_majority_alarms_leaders_and_member_lists() {
          etcd-3]; `etcd-3` list [etcd-1, etcd-3]"
     );
 }
+
+#[test]
+fn quorum_one_disruption_at_a_time_even_with_a_majority_left() {
+    // Five voters tolerate two down; with `etcd-3` down, rebooting `h2` would leave three, a
+    // majority, but it is a second disruption while the first member is still away.
+    let mut world = World::etcd_3_down();
+    for n in 4..=5u64 {
+        world.estate.hosts.push(host(&format!("h{n}")));
+        world.facts.hosts.insert(format!("h{n}"), settled_host());
+        world.estate.etcd_members.push(EtcdMember {
+            name: format!("etcd-{n}"),
+            endpoints: vec![format!("http://127.0.0.1:2379{n}")],
+            host: format!("h{n}"),
+            commands: Default::default(),
+        });
+        world.estate.quorums[0].members.push(format!("etcd-{n}"));
+        world.answer(n, state(n));
+    }
+    let answer = world.ask(&reboot("h2"));
+    assert_eq!(verdict(&answer), "deny quorum@etcd(deny)");
+    let message = &answer.findings[0].message;
+    assert!(
+        message.starts_with("5 voters, quorum 3:") && message.contains("3 healthy left"),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "one disruption per quorum cluster at a time, and `etcd-3` is not healthy yet"
+        ),
+        "{message}"
+    );
+    // With every member back, the same reboot leaves four of five: allowed, no finding.
+    world.answer(3, state(3));
+    assert_eq!(verdict(&world.ask(&reboot("h2"))), "allow ");
+}

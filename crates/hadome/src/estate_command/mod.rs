@@ -73,15 +73,28 @@ pub(crate) async fn check(config: ConfigFile, as_json: bool) -> Result<u8, CliEr
                 text.push_str(&format!("{:<11}  {:<20} → {alternative}\n", "", ""));
             }
         }
-        let hosts = match pass.estate.hosts.len() {
-            0 => String::new(),
-            1 => " and 1 host".to_owned(),
-            many => format!(" and {many} hosts"),
+        let counted = |count: usize, one: &str, many: &str| {
+            format!("{count} {}", if count == 1 { one } else { many })
         };
-        text.push_str(&format!(
-            "{critical} critical, {warnings} {}; {} instances{hosts} observed in {:.2} s\n",
-            if warnings == 1 { "warning" } else { "warnings" },
+        let mut observed = vec![counted(
             pass.estate.instances.len(),
+            "instance",
+            "instances",
+        )];
+        if !pass.estate.hosts.is_empty() {
+            observed.push(counted(pass.estate.hosts.len(), "host", "hosts"));
+        }
+        if !pass.estate.etcd_members.is_empty() {
+            observed.push(counted(
+                pass.estate.etcd_members.len(),
+                "etcd member",
+                "etcd members",
+            ));
+        }
+        text.push_str(&format!(
+            "{critical} critical, {warnings} {}; {} observed in {:.2} s\n",
+            if warnings == 1 { "warning" } else { "warnings" },
+            observed.join(", "),
             pass.observe_seconds
         ));
         print_text(&text);
