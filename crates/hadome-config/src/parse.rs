@@ -353,10 +353,6 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
         member_lines.insert(member.name.clone(), cx.line(element.span().start));
         etcd_members.push(member);
     }
-    let member_names: Vec<String> = etcd_members
-        .iter()
-        .map(|member| member.name.clone())
-        .collect();
     let quorum_entries = match top.get("quorum") {
         None => Vec::new(),
         Some(entry) => cx.array_of_tables(entry, "quorum")?,
@@ -369,7 +365,7 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
             index,
             element,
             &quorum_lines,
-            &member_names,
+            &etcd_members,
             &mut quorum_membership,
         )?;
         quorum_lines.insert(quorum.name.clone(), cx.line(element.span().start));

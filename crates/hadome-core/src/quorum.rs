@@ -48,6 +48,31 @@ pub struct QuorumCluster {
     pub max_raft_lag: u64,
     /// A member's facts older than this are stale and count as down (default 30 s).
     pub freshness_seconds: f64,
+    /// How hadome reaches its members: TLS and credentials (none by default).
+    pub security: EtcdSecurity,
+}
+
+/// How hadome connects to a quorum's members (`[[quorum]]`'s `ca_file`, `cert_file`,
+/// `key_file`, `user`, `password_file`). Only paths are kept: the password is read from its file
+/// by the probe that needs it, and never held in the estate, logged or journaled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EtcdSecurity {
+    /// The CA that signed the members' server certificates: set, the endpoints are `https://`.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// A client certificate and its key, for members that check clients' certificates
+    /// (etcd's `--client-cert-auth`).
+    pub client_cert: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// An etcd user (etcd's `auth enable`) and the file holding its password.
+    pub credentials: Option<EtcdCredentials>,
+}
+
+/// An etcd user and where its password is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdCredentials {
+    /// The user's name.
+    pub user: String,
+    /// A file whose content (one line, trailing newline ignored) is the password.
+    pub password_file: std::path::PathBuf,
 }
 
 /// What one probe of one member returned.

@@ -9,16 +9,20 @@
 //! `quorum` rule counts it as down (fail closed). The probe only reads; nothing here changes a
 //! member.
 //!
-//! TLS (`https://` endpoints with the `tls` feature of `etcd-client`) and credentials are the
-//! integrator's: today a probe connects without either.
+//! A quorum's TLS (`ca_file`, a client certificate) and credentials (`user`, `password_file`)
+//! are applied to each of its members' connections (rustls, through `etcd-client`'s `tls`
+//! feature). The password is read from its file by each probe and handed to the client: it is
+//! never stored, logged or journaled, and an error never quotes it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use etcd_client::{AlarmAction, AlarmType, Client, ConnectOptions};
+use etcd_client::{
+    AlarmAction, AlarmType, Certificate, Client, ConnectOptions, Identity, TlsOptions,
+};
 use hadome_core::estate::Estate;
 use hadome_core::fact::FailureKind;
-use hadome_core::quorum::{EtcdMember, MemberOutcome, MemberProbe, MemberState};
+use hadome_core::quorum::{EtcdMember, EtcdSecurity, MemberOutcome, MemberProbe, MemberState};
 use tokio::task::JoinSet;
 
 /// What a member's `Status` said, as plain values (the client's response types cannot be built
@@ -61,17 +65,26 @@ pub async fn observe_members(estate: &Estate) -> BTreeMap<String, MemberProbe> {
     for member in &estate.etcd_members {
         let name = member.name.clone();
         let member = member.clone();
+        let security = estate
+            .quorum_of(&member.name)
+            .map(|quorum| quorum.security.clone())
+            .unwrap_or_default();
         let handle = tasks.spawn(async move {
             let observed_at = crate::now();
-            let outcome = match tokio::time::timeout(timeout, probe(&member, timeout)).await {
+            let probed = tokio::time::timeout(timeout, probe(&member, &security, timeout)).await;
+            let outcome = match probed {
                 Ok(Ok(state)) => MemberOutcome::Answered(state),
-                Ok(Err(error)) => {
+                Ok(Err(ProbeError::Etcd(error))) => {
                     let text = error.to_string();
                     MemberOutcome::Unreachable {
                         kind: FailureKind::of_error(&text),
                         error: text,
                     }
                 }
+                Ok(Err(error @ ProbeError::Read { .. })) => MemberOutcome::Unreachable {
+                    error: error.to_string(),
+                    kind: FailureKind::Other,
+                },
                 Err(_) => MemberOutcome::Unreachable {
                     error: format!(
                         "no answer within {} (probe_timeout_seconds)",
@@ -116,11 +129,73 @@ fn unreachable(error: String, kind: FailureKind) -> MemberProbe {
     }
 }
 
-/// One member: status, member list, alarms, and a linearizable read.
-async fn probe(member: &EtcdMember, timeout: Duration) -> Result<MemberState, etcd_client::Error> {
-    let options = ConnectOptions::new()
+/// Why a probe got no answer: the member's (or the connection's), or a file of the quorum's
+/// security that could not be read (which names the file, never its content).
+#[derive(Debug, thiserror::Error)]
+enum ProbeError {
+    #[error(transparent)]
+    Etcd(#[from] etcd_client::Error),
+    #[error("could not read {what} `{}` ([[quorum]] `{key}`): {source}", path.display())]
+    Read {
+        what: &'static str,
+        key: &'static str,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Reads one file of a quorum's security.
+async fn read(
+    what: &'static str,
+    key: &'static str,
+    path: &std::path::Path,
+) -> Result<Vec<u8>, ProbeError> {
+    tokio::fs::read(path)
+        .await
+        .map_err(|source| ProbeError::Read {
+            what,
+            key,
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// The connection options for a member of a quorum with `security`: TLS with its CA (and
+/// client certificate), and the user with the password read from its file now.
+async fn connect_options(
+    security: &EtcdSecurity,
+    timeout: Duration,
+) -> Result<ConnectOptions, ProbeError> {
+    let mut options = ConnectOptions::new()
         .with_connect_timeout(timeout)
         .with_timeout(timeout);
+    if let Some(ca_file) = &security.ca_file {
+        let ca = read("the CA certificate", "ca_file", ca_file).await?;
+        let mut tls = TlsOptions::new().ca_certificate(Certificate::from_pem(ca));
+        if let Some((cert_file, key_file)) = &security.client_cert {
+            let cert = read("the client certificate", "cert_file", cert_file).await?;
+            let key = read("the client certificate's key", "key_file", key_file).await?;
+            tls = tls.identity(Identity::from_pem(cert, key));
+        }
+        options = options.with_tls(tls);
+    }
+    if let Some(credentials) = &security.credentials {
+        let password = read("the password", "password_file", &credentials.password_file).await?;
+        let password = String::from_utf8_lossy(&password);
+        let password = password.strip_suffix('\n').unwrap_or(&password);
+        let password = password.strip_suffix('\r').unwrap_or(password);
+        options = options.with_user(credentials.user.clone(), password.to_owned());
+    }
+    Ok(options)
+}
+
+/// One member: status, member list, alarms, and a linearizable read.
+async fn probe(
+    member: &EtcdMember,
+    security: &EtcdSecurity,
+    timeout: Duration,
+) -> Result<MemberState, ProbeError> {
+    let options = connect_options(security, timeout).await?;
     let mut client = Client::connect(&member.endpoints, Some(options)).await?;
     let status = client.status().await?;
     let status = Status {

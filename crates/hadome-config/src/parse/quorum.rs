@@ -9,7 +9,11 @@
 
 use std::collections::BTreeMap;
 
-use hadome_core::quorum::{EtcdMember, MemberCommands, QuorumCluster, DEFAULT_MAX_RAFT_LAG};
+use std::path::PathBuf;
+
+use hadome_core::quorum::{
+    EtcdCredentials, EtcdMember, EtcdSecurity, MemberCommands, QuorumCluster, DEFAULT_MAX_RAFT_LAG,
+};
 use hadome_core::suggest::closest;
 use toml::de::DeValue;
 
@@ -21,7 +25,17 @@ use crate::error::ConfigError;
 pub(super) const ETCD_KEYS: &[&str] =
     &["name", "endpoints", "host", "start_command", "stop_command"];
 /// The keys of a `[[quorum]]`.
-pub(super) const QUORUM_KEYS: &[&str] = &["name", "members", "max_raft_lag", "freshness_seconds"];
+pub(super) const QUORUM_KEYS: &[&str] = &[
+    "name",
+    "members",
+    "max_raft_lag",
+    "freshness_seconds",
+    "ca_file",
+    "cert_file",
+    "key_file",
+    "user",
+    "password_file",
+];
 
 impl Context<'_> {
     /// One `[[etcd]]`. `instances` maps the instances' names to their lines and `seen` the
@@ -106,16 +120,18 @@ impl Context<'_> {
         })
     }
 
-    /// One `[[quorum]]`: `seen` maps the quorums before it to their lines, `members` the
-    /// `[[etcd]]` names, `membership` each member already listed to its quorum and line.
+    /// One `[[quorum]]`: `seen` maps the quorums before it to their lines, `etcd` the
+    /// `[[etcd]]` members, `membership` each member already listed to its quorum and line.
     pub(super) fn quorum(
         &self,
         index: usize,
         element: &Value<'_>,
         seen: &BTreeMap<String, usize>,
-        members: &[String],
+        etcd: &[EtcdMember],
         membership: &mut BTreeMap<String, (String, usize)>,
     ) -> Result<QuorumCluster, ConfigError> {
+        let members: Vec<String> = etcd.iter().map(|member| member.name.clone()).collect();
+        let members = members.as_slice();
         let DeValue::Table(raw) = element.get_ref() else {
             return Err(self.wrong_type(
                 element,
@@ -191,6 +207,11 @@ impl Context<'_> {
         for (member, line) in names.iter().zip(lines) {
             membership.insert(member.clone(), (name.to_owned(), line));
         }
+        let listed: Vec<&EtcdMember> = etcd
+            .iter()
+            .filter(|member| names.contains(&member.name))
+            .collect();
+        let security = self.security(&table, &listed)?;
         Ok(QuorumCluster {
             name: name.to_owned(),
             members: names,
@@ -200,6 +221,137 @@ impl Context<'_> {
                 "freshness_seconds",
                 crate::DEFAULT_FRESHNESS_SECONDS,
             )?,
+            security,
+        })
+    }
+
+    /// A quorum's TLS and credentials: `ca_file` (then every member's endpoints are `https://`,
+    /// and `https://` needs it), `cert_file` with `key_file`, `user` with `password_file`. Only
+    /// paths are read here: files are opened by the probe, so a password never enters the estate.
+    fn security(
+        &self,
+        table: &Table<'_, '_>,
+        members: &[&EtcdMember],
+    ) -> Result<EtcdSecurity, ConfigError> {
+        let path = |key: &str, example: &str, what: &str| -> Result<Option<PathBuf>, ConfigError> {
+            match table.get(key) {
+                None => Ok(None),
+                Some(_) => self.absolute_path(table, key, example, what).map(Some),
+            }
+        };
+        let ca_file = path("ca_file", "/etc/etcd/ca.crt", "the CA's certificate (PEM)")?;
+        let cert_file = path(
+            "cert_file",
+            "/etc/hadome/etcd-client.crt",
+            "the client certificate (PEM)",
+        )?;
+        let key_file = path(
+            "key_file",
+            "/etc/hadome/etcd-client.key",
+            "the client certificate's key (PEM)",
+        )?;
+        let password_file = path(
+            "password_file",
+            "/etc/hadome/etcd-password",
+            "the file holding the password",
+        )?;
+        let user = self.string(table, "user", "user = \"hadome\"")?;
+        let offset = |key: &str| {
+            table
+                .get(key)
+                .map_or(table.offset, |entry| entry.value.span().start)
+        };
+        let client_cert = match (cert_file, key_file) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(self.invalid(
+                    offset("cert_file"),
+                    table.path("cert_file"),
+                    "is set without `key_file`",
+                    "give the client certificate's key too: `key_file = \"/etc/hadome/etcd-client.key\"`",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(self.invalid(
+                    offset("key_file"),
+                    table.path("key_file"),
+                    "is set without `cert_file`",
+                    "give the client certificate too: `cert_file = \"/etc/hadome/etcd-client.crt\"`",
+                ))
+            }
+        };
+        let credentials =
+            match (user, password_file) {
+                (Some(("", offset)), _) => {
+                    return Err(self.invalid(
+                        offset,
+                        table.path("user"),
+                        "is empty",
+                        "name the etcd user hadome reads as: `user = \"hadome\"`",
+                    ))
+                }
+                (Some((user, _)), Some(password_file)) => Some(EtcdCredentials {
+                    user: user.to_owned(),
+                    password_file,
+                }),
+                (None, None) => None,
+                (Some((_, offset)), None) => return Err(self.invalid(
+                    offset,
+                    table.path("user"),
+                    "is set without `password_file`",
+                    "give the file that holds the user's password (never the password itself): \
+                     `password_file = \"/etc/hadome/etcd-password\"`",
+                )),
+                (None, Some(_)) => {
+                    return Err(self.invalid(
+                        offset("password_file"),
+                        table.path("password_file"),
+                        "is set without `user`",
+                        "name the etcd user the password belongs to: `user = \"hadome\"`",
+                    ))
+                }
+            };
+        for member in members {
+            for endpoint in &member.endpoints {
+                let tls = endpoint.starts_with("https://");
+                if tls && ca_file.is_none() {
+                    return Err(self.invalid(
+                        table.offset,
+                        table.path("ca_file"),
+                        format!(
+                            "is missing, and `{}` is reached at `{endpoint}` (TLS)",
+                            member.name
+                        ),
+                        "give the CA that signed the members' certificates: \
+                         `ca_file = \"/etc/etcd/ca.crt\"`",
+                    ));
+                }
+                if !tls && ca_file.is_some() {
+                    return Err(self.invalid(
+                        offset("ca_file"),
+                        table.path("ca_file"),
+                        format!(
+                            "is set, but `{}` is reached at `{endpoint}`, without TLS",
+                            member.name
+                        ),
+                        "write the member's endpoint as `https://…`, or remove `ca_file`",
+                    ));
+                }
+            }
+        }
+        if client_cert.is_some() && ca_file.is_none() {
+            return Err(self.invalid(
+                offset("cert_file"),
+                table.path("cert_file"),
+                "is set, but the quorum is not reached over TLS (no `ca_file`)",
+                "give `ca_file` and `https://` endpoints, or remove the client certificate",
+            ));
+        }
+        Ok(EtcdSecurity {
+            ca_file,
+            client_cert,
+            credentials,
         })
     }
 

@@ -16,7 +16,7 @@ stop_command = ["lab", "stop", "etcd-1"]
 
 [[etcd]]
 name = "etcd-2"
-endpoints = ["http://127.0.0.1:23792", "https://10.0.0.2:2379"]
+endpoints = ["http://127.0.0.1:23792", "http://10.0.0.2:2379"]
 host = "h2"
 
 [[etcd]]
@@ -129,5 +129,79 @@ fn endpoints_are_urls_and_a_member_names_its_host() {
     assert_eq!(
         report(&ETCD3.replace("host = \"h1\"\n", "host = \"h1\"\nport = 2379\n")),
         "estate.toml:5: unknown key `etcd \"etcd-1\".port` | hint: did you mean `host`?"
+    );
+}
+
+/// `ETCD3` over TLS, with a client certificate and a user.
+fn etcd3_tls() -> String {
+    ETCD3.replace("http://", "https://").replace(
+        "max_raft_lag = 500\n",
+        "max_raft_lag = 500\n\
+         ca_file = \"/etc/etcd/ca.crt\"\n\
+         cert_file = \"/etc/hadome/etcd.crt\"\n\
+         key_file = \"/etc/hadome/etcd.key\"\n\
+         user = \"hadome\"\n\
+         password_file = \"/etc/hadome/etcd-password\"\n",
+    )
+}
+
+#[test]
+fn a_quorum_reached_over_tls_with_a_user_keeps_paths_only() {
+    let estate = parse(&etcd3_tls(), Path::new("estate.toml")).unwrap();
+    let security = &estate.quorums[0].security;
+    assert_eq!(
+        security.ca_file.as_deref(),
+        Some(Path::new("/etc/etcd/ca.crt"))
+    );
+    assert_eq!(
+        security.client_cert,
+        Some(("/etc/hadome/etcd.crt".into(), "/etc/hadome/etcd.key".into()))
+    );
+    let credentials = security.credentials.as_ref().unwrap();
+    assert_eq!(credentials.user, "hadome");
+    assert_eq!(
+        credentials.password_file,
+        Path::new("/etc/hadome/etcd-password")
+    );
+    // Without the keys, nothing: plain http, no user.
+    let plain = parse(ETCD3, Path::new("estate.toml")).unwrap();
+    assert_eq!(plain.quorums[0].security, Default::default());
+}
+
+#[test]
+fn tls_and_credentials_are_complete_and_agree_with_the_endpoints() {
+    let tls = etcd3_tls();
+    assert_eq!(
+        report(&tls.replace("key_file = \"/etc/hadome/etcd.key\"\n", "")),
+        "estate.toml:23: `quorum \"etcd\".cert_file` is set without `key_file` | hint: give the \
+         client certificate's key too: `key_file = \"/etc/hadome/etcd-client.key\"`"
+    );
+    assert_eq!(
+        report(&tls.replace("user = \"hadome\"\n", "")),
+        "estate.toml:25: `quorum \"etcd\".password_file` is set without `user` | hint: name the \
+         etcd user the password belongs to: `user = \"hadome\"`"
+    );
+    assert_eq!(
+        report(&tls.replace("password_file = \"/etc/hadome/etcd-password\"\n", "")),
+        "estate.toml:25: `quorum \"etcd\".user` is set without `password_file` | hint: give the \
+         file that holds the user's password (never the password itself): \
+         `password_file = \"/etc/hadome/etcd-password\"`"
+    );
+    assert_eq!(
+        report(&tls.replace("https://127.0.0.1:23793", "http://127.0.0.1:23793")),
+        "estate.toml:22: `quorum \"etcd\".ca_file` is set, but `etcd-3` is reached at \
+         `http://127.0.0.1:23793`, without TLS | hint: write the member's endpoint as \
+         `https://…`, or remove `ca_file`"
+    );
+    assert_eq!(
+        report(&ETCD3.replace("http://127.0.0.1:23793", "https://127.0.0.1:23793")),
+        "estate.toml:18: `quorum \"etcd\".ca_file` is missing, and `etcd-3` is reached at \
+         `https://127.0.0.1:23793` (TLS) | hint: give the CA that signed the members' \
+         certificates: `ca_file = \"/etc/etcd/ca.crt\"`"
+    );
+    assert_eq!(
+        report(&tls.replace("ca_file = \"/etc/etcd/ca.crt\"", "ca_file = \"ca.crt\"")),
+        "estate.toml:22: `quorum \"etcd\".ca_file` is `ca.crt`, a relative path | hint: give \
+         the CA's certificate (PEM) as an absolute path, such as `/etc/etcd/ca.crt`"
     );
 }

@@ -107,6 +107,7 @@ impl World {
                     members: (1..=3).map(|n| format!("etcd-{n}")).collect(),
                     max_raft_lag: 1000,
                     freshness_seconds: 30.0,
+                    security: Default::default(),
                 }],
             },
             facts: Facts::default(),

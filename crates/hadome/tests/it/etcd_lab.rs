@@ -340,3 +340,89 @@ fn stopping_a_member_is_judged_by_the_healthy_majority_it_leaves() {
         show(&check)
     );
 }
+
+/// Point 1 of issue 13: credentials. With etcd's `auth enable` on the real members, a quorum
+/// whose `user` and `password_file` are right is observed healthy; a wrong password makes every
+/// member count as down (fail closed) and the output never shows the password; a missing
+/// password file is named with its key.
+#[test]
+fn a_quorum_with_auth_enabled_is_observed_with_its_user_and_the_password_never_shown() {
+    let lab = EtcdLab::up();
+    let endpoint = lab.endpoint("etcd-1");
+    poll("etcd-1 to name a leader", Duration::from_secs(20), || {
+        leader_seen_by(&endpoint)
+    });
+    let password = "hadome-lab-s3cret-7f4e";
+    for args in [
+        vec!["user", "add", "root", "--new-user-password", password],
+        vec!["role", "add", "root"],
+        vec!["user", "grant-role", "root", "root"],
+        vec!["auth", "enable"],
+    ] {
+        let output = etcdctl(&endpoint, &args);
+        assert!(
+            output.status.success(),
+            "etcdctl {args:?}: {}",
+            show(&output)
+        );
+    }
+    // Without credentials, a read is refused now: auth is really on.
+    let refused = etcdctl(&endpoint, &["get", "health"]);
+    assert!(!refused.status.success(), "{}", show(&refused));
+
+    let password_file = lab.dir.join("etcd-password");
+    let estate_path = lab.dir.join("estate.toml");
+    let original = std::fs::read_to_string(&estate_path).unwrap();
+    let members_line = "members = [\"etcd-1\", \"etcd-2\", \"etcd-3\"]\n";
+    assert!(original.contains(members_line), "{original}");
+    let with_user = original.replace(
+        members_line,
+        &format!(
+            "{members_line}user = \"root\"\npassword_file = \"{}\"\n",
+            password_file.display()
+        ),
+    );
+    std::fs::write(&estate_path, &with_user).unwrap();
+    let config = estate_path.to_str().unwrap();
+
+    // The right password: every member answers, nothing is wrong with the quorum.
+    std::fs::write(&password_file, format!("{password}\n")).unwrap();
+    let checked = poll(
+        "check to pass with the user",
+        Duration::from_secs(20),
+        || {
+            let output = run_hadome(&["check", "--config", config], &[]);
+            output.status.success().then_some(output)
+        },
+    );
+    let text = String::from_utf8_lossy(&checked.stdout).into_owned();
+    assert!(!text.contains("quorum"), "{text}");
+    assert!(!text.contains(password), "{text}");
+
+    // A wrong password: no member is trusted, and neither password is ever printed.
+    let wrong = "not-the-password-91c2";
+    std::fs::write(&password_file, format!("{wrong}\n")).unwrap();
+    let output = run_hadome(&["check", "--config", config, "--json"], &[]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(1), "{all}");
+    assert!(all.contains("no healthy majority"), "{all}");
+    assert!(all.contains("authentication failed"), "{all}");
+    assert!(!all.contains(wrong) && !all.contains(password), "{all}");
+
+    // No password file: the probe names the file and its key.
+    std::fs::remove_file(&password_file).unwrap();
+    let output = run_hadome(&["check", "--config", config], &[]);
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{}", show(&output));
+    assert!(
+        text.contains(&format!(
+            "could not read the password `{}` ([[quorum]] `password_file`)",
+            password_file.display()
+        )),
+        "{text}"
+    );
+}
