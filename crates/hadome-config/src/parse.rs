@@ -20,6 +20,7 @@ use toml::Spanned;
 use crate::error::{ConfigError, Location};
 
 mod host;
+mod coordination;
 mod quorum;
 use crate::{
     conninfo, DEFAULT_FRESHNESS_SECONDS, DEFAULT_HOST, DEFAULT_JOURNAL_PATH,
@@ -29,7 +30,7 @@ use crate::{
 
 const TOP_KEYS: &[&str] = &[
     "journal", "probe", "notify", "instance", "cluster", "backup", "snapshot", "host", "etcd",
-    "quorum",
+    "quorum", "coordination",
 ];
 const BACKUP_KEYS: &[&str] = &[
     "name",
@@ -270,6 +271,11 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
         }
     };
 
+    let coordination = match top.get("coordination") {
+        None => None,
+        Some(entry) => Some(cx.coordination(entry, probe_interval_seconds)?),
+    };
+
     let notify = match top.get("notify") {
         None => Notify::default(),
         Some(entry) => {
@@ -412,6 +418,7 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
         hosts,
         etcd_members,
         quorums,
+        coordination,
     })
 }
 

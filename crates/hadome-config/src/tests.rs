@@ -1474,4 +1474,5 @@ fn a_bad_backup_or_snapshot_names_its_key_and_the_fix() {
 }
 
 mod host;
+mod coordination;
 mod quorum;

@@ -108,6 +108,7 @@ impl World {
                     max_raft_lag: 1000,
                     freshness_seconds: 30.0,
                 }],
+                coordination: None,
             },
             facts: Facts::default(),
             history: History::default(),
