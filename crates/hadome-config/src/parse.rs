@@ -19,8 +19,8 @@ use toml::Spanned;
 
 use crate::error::{ConfigError, Location};
 
-mod host;
 mod coordination;
+mod host;
 mod quorum;
 use crate::{
     conninfo, DEFAULT_FRESHNESS_SECONDS, DEFAULT_HOST, DEFAULT_JOURNAL_PATH,
@@ -29,8 +29,17 @@ use crate::{
 };
 
 const TOP_KEYS: &[&str] = &[
-    "journal", "probe", "notify", "instance", "cluster", "backup", "snapshot", "host", "etcd",
-    "quorum", "coordination",
+    "journal",
+    "probe",
+    "notify",
+    "instance",
+    "cluster",
+    "backup",
+    "snapshot",
+    "host",
+    "etcd",
+    "quorum",
+    "coordination",
 ];
 const BACKUP_KEYS: &[&str] = &[
     "name",

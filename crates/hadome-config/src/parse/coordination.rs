@@ -57,7 +57,9 @@ impl Context<'_> {
                     *offset,
                     key,
                     format!("is `{endpoint}`, which is not an `http://` URL"),
-                    format!("write each etcd client URL as etcd advertises it, such as `{example}`"),
+                    format!(
+                        "write each etcd client URL as etcd advertises it, such as `{example}`"
+                    ),
                 ));
             }
         }

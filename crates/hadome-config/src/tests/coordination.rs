@@ -17,7 +17,9 @@ fn without_coordination_leases_stay_in_the_journal() {
 
 #[test]
 fn coordination_defaults_to_the_hadome_prefix_and_the_daemons_lease_ttl() {
-    let source = with("[coordination]\nendpoints = [\"http://127.0.0.1:2379\", \"http://127.0.0.1:2380\"]\n");
+    let source = with(
+        "[coordination]\nendpoints = [\"http://127.0.0.1:2379\", \"http://127.0.0.1:2380\"]\n",
+    );
     let coordination = parse(&source, Path::new("estate.toml"))
         .unwrap()
         .coordination
@@ -50,7 +52,10 @@ fn coordination_defaults_to_the_hadome_prefix_and_the_daemons_lease_ttl() {
         .unwrap()
         .coordination
         .unwrap();
-    assert_eq!((coordination.prefix.as_str(), coordination.lease_ttl_seconds), ("/team-a/", 9));
+    assert_eq!(
+        (coordination.prefix.as_str(), coordination.lease_ttl_seconds),
+        ("/team-a/", 9)
+    );
 }
 
 #[test]
@@ -81,7 +86,9 @@ fn coordination_errors_name_the_line_the_key_and_the_fix() {
             .contains("hadome does not coordinate over TLS yet"),
     );
     assert_eq!(
-        report(&with("[coordination]\nendpoints = [\"http://e:2379\"]\nprefix = \"hadome\"\n")),
+        report(&with(
+            "[coordination]\nendpoints = [\"http://e:2379\"]\nprefix = \"hadome\"\n"
+        )),
         "estate.toml:13: `coordination.prefix` is `hadome`, which does not start and end with \
          `/` | hint: give a key prefix such as `prefix = \"/hadome/\"` (hadome writes \
          `PREFIX/lease/CLUSTER`, `PREFIX/hold/CLUSTER` and `PREFIX/intent/CLUSTER`)"
