@@ -19,6 +19,7 @@ use toml::Spanned;
 
 use crate::error::{ConfigError, Location};
 
+mod coordination;
 mod host;
 mod quorum;
 use crate::{
@@ -28,8 +29,17 @@ use crate::{
 };
 
 const TOP_KEYS: &[&str] = &[
-    "journal", "probe", "notify", "instance", "cluster", "backup", "snapshot", "host", "etcd",
+    "journal",
+    "probe",
+    "notify",
+    "instance",
+    "cluster",
+    "backup",
+    "snapshot",
+    "host",
+    "etcd",
     "quorum",
+    "coordination",
 ];
 const BACKUP_KEYS: &[&str] = &[
     "name",
@@ -270,6 +280,11 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
         }
     };
 
+    let coordination = match top.get("coordination") {
+        None => None,
+        Some(entry) => Some(cx.coordination(entry, probe_interval_seconds)?),
+    };
+
     let notify = match top.get("notify") {
         None => Notify::default(),
         Some(entry) => {
@@ -408,6 +423,7 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
         hosts,
         etcd_members,
         quorums,
+        coordination,
     })
 }
 

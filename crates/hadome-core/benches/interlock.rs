@@ -66,6 +66,7 @@ fn fixture() -> (Estate, Facts, History) {
         hosts: Vec::new(),
         etcd_members: Vec::new(),
         quorums: Vec::new(),
+        coordination: None,
     };
     let mut facts = Facts::default();
     let mut history = History::default();

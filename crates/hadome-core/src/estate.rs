@@ -31,6 +31,21 @@ pub struct Estate {
     pub etcd_members: Vec<crate::quorum::EtcdMember>,
     /// Quorum clusters declared with `[[quorum]]`, in the order of the file.
     pub quorums: Vec<crate::quorum::QuorumCluster>,
+    /// `[coordination]`: where the daemons' leases and people's holds live when several daemons
+    /// watch this estate (etcd); `None`: in the journal, as with one daemon.
+    pub coordination: Option<Coordination>,
+}
+
+/// `[coordination]` (feature F28): the etcd cluster through which several daemons of one estate
+/// agree on one actor per cluster, and through which `hadome run` holds a cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Coordination {
+    /// etcd client URLs (`http://HOST:PORT`), tried in turn.
+    pub endpoints: Vec<String>,
+    /// The key prefix every key hadome writes starts with; ends with `/`.
+    pub prefix: String,
+    /// The time to live of each daemon's etcd lease, in whole seconds (etcd's unit).
+    pub lease_ttl_seconds: i64,
 }
 
 /// What a backup is made of, and so how hadome checks its structure.

@@ -203,6 +203,7 @@ mod tests {
                 commands: Default::default(),
             }],
             quorums: Vec::new(),
+            coordination: None,
         }
     }
 

@@ -280,6 +280,7 @@ mod tests {
             hosts: Vec::new(),
             etcd_members: Vec::new(),
             quorums: Vec::new(),
+            coordination: None,
         }
     }
 

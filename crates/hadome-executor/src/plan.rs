@@ -295,6 +295,7 @@ mod tests {
             hosts: Vec::new(),
             etcd_members: Vec::new(),
             quorums: Vec::new(),
+            coordination: None,
         }
     }
 

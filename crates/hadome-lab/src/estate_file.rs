@@ -304,6 +304,7 @@ mod tests {
             hadome_binary: Some(PathBuf::from("/usr/local/bin/hadome")),
             hosts: Vec::new(),
             etcd: Vec::new(),
+            etcd_clients: Vec::new(),
             nodes: names
                 .iter()
                 .enumerate()

@@ -51,6 +51,10 @@ pub enum Fault {
     Isolate(String),
     /// Undo `Isolate`.
     Rejoin(String),
+    /// Cut a named etcd client (`etcd_clients.rs`) off from every member; others go on.
+    IsolateClient(String),
+    /// Undo `IsolateClient`.
+    RejoinClient(String),
     /// Leave the standby running but unable ever to catch up: cut its link, make its upstream
     /// write and recycle more WAL than `wal_keep_size` keeps, heal. Returns when the standby's log
     /// says the WAL segment it requested has already been removed.
@@ -116,6 +120,8 @@ pub const FAULT_NAMES: &[&str] = &[
     "hang-host",
     "stop-host",
     "start-host",
+    "isolate-client",
+    "rejoin-client",
 ];
 
 impl Fault {
@@ -148,6 +154,8 @@ impl Fault {
             "hang-host" => one(Fault::HangHost),
             "stop-host" => one(Fault::StopHost),
             "start-host" => one(Fault::StartHost),
+            "isolate-client" => one(Fault::IsolateClient),
+            "rejoin-client" => one(Fault::RejoinClient),
             "follow" => match arguments {
                 [standby, upstream] => Ok(Fault::Follow {
                     standby: standby.clone(),
@@ -223,6 +231,8 @@ impl Fault {
             Fault::HangHost(_) => "hang-host",
             Fault::StopHost(_) => "stop-host",
             Fault::StartHost(_) => "start-host",
+            Fault::IsolateClient(_) => "isolate-client",
+            Fault::RejoinClient(_) => "rejoin-client",
         }
     }
 }
@@ -258,6 +268,8 @@ impl Lab {
             Fault::Hang(node) => self.hang(self.state.node(node)?).await?,
             Fault::Resume(name) if self.state.host(name).is_ok() => self.resume_host(name).await?,
             Fault::Resume(node) => self.resume(self.state.node(node)?).await?,
+            Fault::IsolateClient(client) => self.client_fault(client, true).await?,
+            Fault::RejoinClient(client) => self.client_fault(client, false).await?,
             Fault::RebootHost(host) => self.reboot_host(host).await?,
             Fault::StampLost(host) => self.stamp_lost(host).await?,
             Fault::HangHost(host) => self.hang_host(host).await?,

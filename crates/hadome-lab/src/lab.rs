@@ -127,6 +127,8 @@ pub struct LabStatus {
     pub links: Vec<LinkStatus>,
     /// Every etcd member, in the topology's order.
     pub etcd: Vec<EtcdMemberStatus>,
+    /// The named etcd clients (`etcd_clients.rs`), in the topology's order.
+    pub etcd_clients: Vec<crate::EtcdClientStatus>,
 }
 
 /// One node in [`LabStatus`].
@@ -260,6 +262,7 @@ impl Lab {
                         .iter()
                         .map(|spec| etcd::member_state(&dir, &spec.name, &spec.host))
                         .collect(),
+                    etcd_clients: crate::etcd_clients::states(&topology.etcd_clients),
                 },
                 wait_timeout: options.wait_timeout,
             },
@@ -554,6 +557,7 @@ impl Lab {
             links,
             hosts: self.state.hosts.iter().map(host::status).collect(),
             etcd: etcd::statuses(&self.state, blocked_list).await,
+            etcd_clients: crate::etcd_clients::statuses(&self.state, blocked_list),
         })
     }
 
@@ -974,6 +978,7 @@ impl LabGuard {
             }
         }
         routes.extend(etcd::routes(state));
+        routes.extend(crate::etcd_clients::routes(state));
         write_json_atomically(&dir.join(proxy::CONFIG_FILE), &ProxyConfig { routes })?;
 
         let (program, leading) = options
@@ -1045,6 +1050,7 @@ impl LabGuard {
             member.client_port = port_of(&ready, &proxy::client_route(&member.name))?;
             member.peer_port = port_of(&ready, &etcd::peer_route(&member.name))?;
         }
+        crate::etcd_clients::record_ports(state, &ready)?;
         let names: Vec<String> = state.nodes.iter().map(|node| node.name.clone()).collect();
         for upstream in &names {
             for standby in &names {
@@ -1405,6 +1411,7 @@ mod tests {
                 hadome_binary: None,
                 hosts: Vec::new(),
                 etcd: Vec::new(),
+                etcd_clients: Vec::new(),
             },
             wait_timeout: Duration::from_secs(1),
         }

@@ -34,6 +34,7 @@
 mod error;
 mod estate_file;
 mod etcd;
+mod etcd_clients;
 mod failover;
 mod fault;
 mod host;
@@ -52,6 +53,7 @@ mod wait;
 
 pub use error::{FaultWordsError, LabError};
 pub use etcd::{EtcdMemberStatus, ETCD_BINARY_ENV};
+pub use etcd_clients::EtcdClientStatus;
 pub use fault::{Fault, FaultReport, FAULT_NAMES};
 pub use host::{serve as serve_host, HostStatus};
 pub use image::{FileRecord, ImageManifest, ImageVerdict};

@@ -50,6 +50,9 @@ pub(crate) struct LabState {
     /// The etcd members; empty in a lab.json written before they existed.
     #[serde(default)]
     pub(crate) etcd: Vec<EtcdState>,
+    /// The named etcd clients (`etcd_clients.rs`); empty in a lab.json written before them.
+    #[serde(default)]
+    pub(crate) etcd_clients: Vec<crate::etcd_clients::EtcdClientState>,
 }
 
 /// One etcd member, as the lab set it up. Its PID is in `HOME/etcd.pid`, checked against

@@ -41,7 +41,15 @@ use toml::Spanned;
 use crate::LabError;
 
 /// The built-in topology names, in the order `hadome lab topologies` lists them.
-pub const BUILT_IN_NAMES: &[&str] = &["pair", "trio", "misskey", "mackerel", "s512", "etcd3"];
+pub const BUILT_IN_NAMES: &[&str] = &[
+    "pair",
+    "trio",
+    "misskey",
+    "mackerel",
+    "s512",
+    "etcd3",
+    "pair-etcd",
+];
 
 fn built_in_source(name: &str) -> Option<&'static str> {
     match name {
@@ -51,6 +59,7 @@ fn built_in_source(name: &str) -> Option<&'static str> {
         "mackerel" => Some(include_str!("../topologies/mackerel.toml")),
         "s512" => Some(include_str!("../topologies/s512.toml")),
         "etcd3" => Some(include_str!("../topologies/etcd3.toml")),
+        "pair-etcd" => Some(include_str!("../topologies/pair-etcd.toml")),
         _ => None,
     }
 }
@@ -82,6 +91,9 @@ pub struct Topology {
     pub hosts: Vec<HostSpec>,
     /// The etcd members: one quorum cluster, in declaration order.
     pub etcd: Vec<EtcdSpec>,
+    /// Named etcd clients (`etcd_clients = ["d1", "d2"]`), each with its own proxy routes to
+    /// every member (`etcd_clients.rs`).
+    pub etcd_clients: Vec<String>,
 }
 
 /// One etcd member of a topology: a real `etcd` process started by the lab.
@@ -186,7 +198,7 @@ impl Topology {
                 fix: "keys are `[settings]`, `[[node]]` tables with `name`, `upstream`, \
                       `synchronous`, `slot` and `settings`, and `[[host]]` tables with `name`, \
                       `reboot_daily_timer`, `data_paths` and `backed_up`, and `[[etcd]]` tables \
-                      with `name` and `host`"
+                      with `name` and `host`, and `etcd_clients`"
                     .to_owned(),
             }
         })?;
@@ -205,6 +217,8 @@ struct RawTopology {
     host: Vec<RawHost>,
     #[serde(default)]
     etcd: Vec<RawEtcd>,
+    #[serde(default)]
+    etcd_clients: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -255,6 +269,31 @@ impl Validator<'_> {
         }
     }
 
+    /// `etcd_clients`: distinct valid names, and only beside `[[etcd]]` members.
+    fn etcd_clients(&self, raw: &RawTopology) -> Result<Vec<String>, LabError> {
+        let mut names: Vec<String> = Vec::new();
+        for client in &raw.etcd_clients {
+            let offset = client.span().start;
+            self.check_name(client.get_ref(), offset)?;
+            if raw.etcd.is_empty() {
+                return Err(self.error(
+                    offset,
+                    "`etcd_clients` without any `[[etcd]]` member".to_owned(),
+                    "etcd clients reach etcd members: add `[[etcd]]` members, or remove `etcd_clients`",
+                ));
+            }
+            if names.contains(client.get_ref()) {
+                return Err(self.error(
+                    offset,
+                    format!("etcd client `{}` is named twice", client.get_ref()),
+                    "give every etcd client a distinct name",
+                ));
+            }
+            names.push(client.get_ref().clone());
+        }
+        Ok(names)
+    }
+
     fn validate(&self, name: &str, raw: RawTopology) -> Result<Topology, LabError> {
         if raw.node.is_empty() && raw.host.is_empty() && raw.etcd.is_empty() {
             return Err(LabError::Topology {
@@ -267,6 +306,7 @@ impl Validator<'_> {
         }
         let hosts = self.hosts(&raw)?;
         let etcd = self.etcd(&raw)?;
+        let etcd_clients = self.etcd_clients(&raw)?;
         if raw.node.is_empty() {
             if let Some(settings) = &raw.settings {
                 return Err(self.error(
@@ -280,6 +320,7 @@ impl Validator<'_> {
                 nodes: Vec::new(),
                 hosts,
                 etcd,
+                etcd_clients,
             });
         }
         let common = match &raw.settings {
@@ -420,6 +461,7 @@ impl Validator<'_> {
             ));
         }
         Ok(Topology {
+            etcd_clients,
             name: name.to_owned(),
             nodes: ordered,
             hosts,

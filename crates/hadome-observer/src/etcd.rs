@@ -326,6 +326,7 @@ mod tests {
                 commands: Default::default(),
             }],
             quorums: Vec::new(),
+            coordination: None,
         };
         let probes = observe_members(&estate).await;
         let probe = &probes["etcd-1"];

@@ -444,6 +444,7 @@ mod tests {
                 hosts: Vec::new(),
                 etcd_members: Vec::new(),
                 quorums: Vec::new(),
+                coordination: None,
             };
             let facts = observe(&estate).await;
             assert!(

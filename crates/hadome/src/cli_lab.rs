@@ -55,6 +55,8 @@ pub(crate) enum LabCommand {
     /// fence: SIGKILL every process of the instance, hung or not, and write standby.signal, so a
     /// later start is read-only (the lab's fence_command). follow STANDBY UPSTREAM: repoint a running
     /// standby at UPSTREAM and wait until it streams from there (the lab's follow_command).
+    /// isolate-client/rejoin-client CLIENT: cut off/reconnect one named etcd client (`d1`, `d2` of
+    /// `pair-etcd`) from every etcd member, while other clients and the members go on.
     #[command(
         after_help = "Examples:\n  hadome lab fault --dir /tmp/lab hang db-1\n  hadome lab fault --dir /tmp/lab cut db-1 db-3\n  hadome lab fault --dir /tmp/lab config-change db-4 work_mem=64MB\n  hadome lab fault --dir /tmp/lab fence db-1\n  hadome lab fault --dir /tmp/lab follow db-3 db-2"
     )]
@@ -278,6 +280,10 @@ pub(crate) enum FaultName {
     StopHost,
     /// Start a stopped host.
     StartHost,
+    /// Cut a named etcd client (`etcd_clients`, e.g. `d1` of `pair-etcd`) off from every member.
+    IsolateClient,
+    /// Reconnect a named etcd client cut off with `isolate-client`.
+    RejoinClient,
 }
 
 impl FaultName {
@@ -303,6 +309,8 @@ impl FaultName {
             FaultName::ConfigChange => "config-change",
             FaultName::Fence => "fence",
             FaultName::Follow => "follow",
+            FaultName::IsolateClient => "isolate-client",
+            FaultName::RejoinClient => "rejoin-client",
         }
     }
 }

@@ -12,6 +12,7 @@ mod cli_drill;
 mod cli_host;
 mod cli_lab;
 mod clock;
+mod coordination;
 mod error;
 mod exit_code;
 mod held;

@@ -27,6 +27,8 @@ use crate::assessment::{action_from, assessment_json, render_assessment, ActionW
 use crate::backup_facts::reading_for;
 use crate::cli::ConfigFile;
 use crate::clock::wall_clock;
+use crate::coordination::etcd::{EtcdHold, HoldRefused};
+use crate::coordination::Hold;
 use crate::error::CliError;
 use crate::exit_code;
 use crate::held::HeldLease;
@@ -438,7 +440,7 @@ const HOLD_TTL_MS: i64 = 30_000;
 /// placed on the host. Holds are taken in name order; one refused releases those already taken,
 /// so nothing is changed. A quorum cluster is held like a PostgreSQL one: a second `run` on it
 /// waits for the first one's outcome (one disruption per quorum cluster at a time).
-fn hold_clusters(pass: &mut Pass, action: &Action) -> Result<Vec<HeldLease>, CliError> {
+fn hold_clusters(pass: &mut Pass, action: &Action) -> Result<Vec<Hold>, CliError> {
     let estate = &pass.estate;
     let cluster_of = |name: &str| {
         estate
@@ -467,7 +469,10 @@ fn hold_clusters(pass: &mut Pass, action: &Action) -> Result<Vec<HeldLease>, Cli
 /// daemon supervising the cluster takes no action there (`single-actor`). Refuses, changing
 /// nothing, when another `hadome run` holds the cluster, or when a live daemon is in the middle
 /// of an automated action there (an open intent of its own).
-fn hold_cluster(pass: &mut Pass, cluster: String) -> Result<HeldLease, CliError> {
+fn hold_cluster(pass: &mut Pass, cluster: String) -> Result<Hold, CliError> {
+    if let Some(coordination) = pass.estate.coordination.clone() {
+        return hold_in_etcd(pass, &coordination, cluster);
+    }
     let name = hadome_journal::hold_lease(&cluster);
     let hold = HeldLease::take(
         &pass.estate.journal_path,
@@ -513,5 +518,45 @@ fn hold_cluster(pass: &mut Pass, cluster: String) -> Result<HeldLease, CliError>
             hint: Some("run again once it is closed (`hadome status` lists open intents)".to_owned()),
         });
     }
-    Ok(hold)
+    Ok(Hold::Journal(hold))
+}
+
+/// The person's hold on `cluster` in etcd (`[coordination]`): the key `PREFIX/hold/CLUSTER` on the
+/// `run`'s own etcd lease, which every daemon of the estate reads before it acts. Refuses, changing
+/// nothing, when another `hadome run` holds it, or when etcd cannot be asked (fail closed).
+fn hold_in_etcd(
+    pass: &Pass,
+    coordination: &hadome_core::estate::Coordination,
+    cluster: String,
+) -> Result<Hold, CliError> {
+    let holder = format!(
+        "{} pid {} on {}",
+        actor::person(),
+        std::process::id(),
+        crate::held::hostname()
+    );
+    let ttl_seconds = (HOLD_TTL_MS / 1000).max(coordination.lease_ttl_seconds);
+    match EtcdHold::take(
+        coordination,
+        &cluster,
+        &holder,
+        ttl_seconds,
+        pass.estate.probe_timeout_seconds,
+    ) {
+        Ok(hold) => Ok(Hold::Etcd(hold)),
+        Err(HoldRefused::HeldBy(other)) => Err(CliError::Busy {
+            message: format!(
+                "cluster `{cluster}` is held by another `hadome run` (`{other}`, in etcd): one actor at a time; nothing was done"
+            ),
+            hint: Some(format!(
+                "run again once it is done; a hold lapses {ttl_seconds} s after its `hadome run` stopped"
+            )),
+        }),
+        Err(HoldRefused::Etcd(error)) => Err(CliError::CannotProceed {
+            message: format!(
+                "could not hold cluster `{cluster}` in etcd, so nothing was done: {error}"
+            ),
+            hint: Some(error.hint()),
+        }),
+    }
 }

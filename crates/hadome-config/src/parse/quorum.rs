@@ -356,7 +356,7 @@ impl Context<'_> {
     }
 
     /// A required, non-empty array of non-empty strings, each with its offset.
-    fn names(
+    pub(super) fn names(
         &self,
         table: &Table<'_, '_>,
         key: &str,

@@ -61,6 +61,7 @@ fn estate() -> Estate {
         hosts: Vec::new(),
         etcd_members: Vec::new(),
         quorums: Vec::new(),
+        coordination: None,
     }
 }
 

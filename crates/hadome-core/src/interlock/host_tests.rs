@@ -172,6 +172,7 @@ impl World {
                 hosts: vec![host()],
                 etcd_members: Vec::new(),
                 quorums: Vec::new(),
+                coordination: None,
             },
             facts: Facts::default(),
             history: History::default(),

@@ -109,6 +109,7 @@ impl World {
                     freshness_seconds: 30.0,
                     security: Default::default(),
                 }],
+                coordination: None,
             },
             facts: Facts::default(),
             history: History::default(),

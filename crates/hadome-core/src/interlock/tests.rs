@@ -56,6 +56,7 @@ fn estate(members: &[&str]) -> Estate {
         hosts: Vec::new(),
         etcd_members: Vec::new(),
         quorums: Vec::new(),
+        coordination: None,
     }
 }
 

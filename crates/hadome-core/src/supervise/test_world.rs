@@ -52,6 +52,7 @@ pub(super) fn estate() -> Estate {
         hosts: Vec::new(),
         etcd_members: Vec::new(),
         quorums: Vec::new(),
+        coordination: None,
     }
 }
 

@@ -197,11 +197,26 @@ impl Daemon {
         action: &Action,
         plan_text: Vec<String>,
     ) -> Result<Option<i64>, CliError> {
-        let hold = self
+        let cluster = self
             .estate
             .cluster_of(action.target())
-            .map(|cluster| hold_lease(&cluster.name))
-            .unwrap_or_default();
+            .map(|cluster| cluster.name.clone());
+        if let Some(cluster) = &cluster {
+            // etcd's guard (`[coordination]`): the lease's remaining time to live, then a
+            // transaction guarded by the lease; the journal's is in its own transaction below.
+            if let Err(why) = self
+                .coordinator
+                .guard_intent(cluster, &action.to_string())
+                .await
+            {
+                log(&format!(
+                    "STOPPED ACTING: not acting on `{}` ({action}): {why}",
+                    action.target()
+                ));
+                return Ok(None);
+            }
+        }
+        let hold = cluster.as_deref().map(hold_lease).unwrap_or_default();
         let recorded = {
             let action = action.clone();
             self.journal

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use hadome_core::fact::Timestamp;
 use hadome_core::supervise::Spent;
-use hadome_journal::{hold_lease, Journal, JournalError};
+use hadome_journal::{Journal, JournalError};
 
 use super::{log, Daemon, ACTOR};
 use crate::clock::wall_clock;
@@ -16,10 +16,10 @@ use crate::error::CliError;
 
 /// The journal, shared with the blocking pool.
 #[derive(Clone)]
-pub(super) struct Journaled(pub(super) Arc<Mutex<Journal>>);
+pub(crate) struct Journaled(pub(crate) Arc<Mutex<Journal>>);
 
 impl Journaled {
-    pub(super) async fn call<T: Send + 'static>(
+    pub(crate) async fn call<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Journal) -> Result<T, JournalError> + Send + 'static,
     ) -> Result<T, CliError> {
@@ -40,8 +40,8 @@ impl Journaled {
 }
 
 impl Daemon {
-    /// The clusters a person's `hadome run` holds at `now` (an unexpired hold lease), with its
-    /// holder.
+    /// The clusters a person's `hadome run` holds at `now`, with its holder (the journal's hold
+    /// leases, or etcd's hold keys: [`crate::coordination`]).
     pub(super) async fn held(&self, now: Timestamp) -> Result<BTreeMap<String, String>, CliError> {
         let clusters: Vec<String> = self
             .estate
@@ -49,19 +49,7 @@ impl Daemon {
             .iter()
             .map(|cluster| cluster.name.clone())
             .collect();
-        self.journal
-            .call(move |journal| {
-                let mut held = BTreeMap::new();
-                for cluster in clusters {
-                    if let Some(lease) = journal.lease(&hold_lease(&cluster))? {
-                        if !lease.is_expired(now) {
-                            held.insert(cluster, lease.holder);
-                        }
-                    }
-                }
-                Ok(held)
-            })
-            .await
+        self.coordinator.held(&self.journal, clusters, now).await
     }
 
     pub(super) async fn budget_state(

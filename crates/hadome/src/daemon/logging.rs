@@ -4,7 +4,7 @@
 use crate::clock::wall_clock;
 
 /// One line on stderr, stamped to the millisecond (to line up with PostgreSQL's own log).
-pub(super) fn log(line: &str) {
+pub(crate) fn log(line: &str) {
     let now = wall_clock();
     let utc = now.utc_text();
     eprintln!(

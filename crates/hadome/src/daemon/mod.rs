@@ -38,8 +38,8 @@ use tokio::time::Instant;
 mod act;
 mod backup_jobs;
 mod failover;
-mod journaled;
-mod logging;
+pub(crate) mod journaled;
+pub(crate) mod logging;
 mod observe;
 
 use backup_jobs::BackupJobs;
@@ -49,6 +49,7 @@ use logging::log;
 use crate::actor::DAEMON as ACTOR;
 use crate::cli::ConfigFile;
 use crate::clock::wall_clock;
+use crate::coordination::Coordinator;
 use crate::error::CliError;
 
 /// The shortest time between two passes when an ended session starts one early.
@@ -75,6 +76,10 @@ struct Daemon {
     left_open: Vec<hadome_journal::OpenIntent>,
     /// Standbys whose rebuild a pre-flight refused, escalated once until one passes.
     refused_rebuilds: BTreeSet<String>,
+    /// Where its leases and people's holds live: the journal, or etcd (`[coordination]`).
+    coordinator: Coordinator,
+    /// Why it last could not reach its coordination, while it cannot (it acts on nothing).
+    cut_off: Option<String>,
 }
 
 /// `hadome daemon`.
@@ -83,6 +88,7 @@ pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> 
     let journal = Journaled(Arc::new(Mutex::new(Journal::open(&estate.journal_path)?)));
     let holder = format!("{}:{}", crate::held::hostname(), std::process::id());
     let jobs = (!once).then(|| BackupJobs::new(config.config.clone()));
+    let (estate_for_coordinator, holder_for_coordinator) = (estate.clone(), holder.clone());
     let mut daemon = Daemon {
         estate,
         journal,
@@ -97,14 +103,17 @@ pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> 
         jobs,
         left_open: Vec::new(),
         refused_rebuilds: BTreeSet::new(),
+        coordinator: Coordinator::of(&estate_for_coordinator, &holder_for_coordinator),
+        cut_off: None,
     };
     log(&format!(
-        "supervising {} instance(s) in {} cluster(s) every {} s as `{}` (journal {})",
+        "supervising {} instance(s) in {} cluster(s) every {} s as `{}` (journal {}; {})",
         daemon.estate.instances.len(),
         daemon.estate.clusters.len(),
         daemon.estate.probe_interval_seconds,
         daemon.holder,
-        daemon.estate.journal_path.display()
+        daemon.estate.journal_path.display(),
+        daemon.coordinator.describe(&daemon.estate)
     ));
     daemon.learn_from_journal().await?;
 
@@ -170,29 +179,22 @@ impl Daemon {
         clusters.chain(backups).collect()
     }
 
-    async fn release(&self) {
-        for name in self.lease_names() {
-            let holder = self.holder.clone();
-            let _ = self
-                .journal
-                .call(move |journal| journal.release_lease(&name, &holder, wall_clock()))
-                .await;
-        }
+    async fn release(&mut self) {
+        let names = self.lease_names();
+        self.coordinator
+            .release(&self.journal, names, &self.holder)
+            .await;
     }
 
     async fn pass(&mut self) -> Result<(), CliError> {
         let now = wall_clock();
-        let mut leases = BTreeSet::new();
-        for lease in self.lease_names() {
-            let (name, holder, ttl) = (lease.clone(), self.holder.clone(), self.lease_ttl_ms());
-            let outcome = self
-                .journal
-                .call(move |journal| journal.acquire_lease(&name, &holder, now, ttl))
-                .await?;
-            if outcome.is_held() {
-                leases.insert(lease);
-            }
-        }
+        let (names, ttl) = (self.lease_names(), self.lease_ttl_ms());
+        let acquired = self
+            .coordinator
+            .acquire(&self.journal, names, &self.holder, now, ttl)
+            .await?;
+        self.note_cut_off(acquired.cut_off);
+        let leases = acquired.held;
         self.resume_open(&leases).await?;
         let estate = self.estate.clone();
         let (mut facts, sessions) =
@@ -232,6 +234,19 @@ impl Daemon {
             jobs.tend(&self.estate, &history, &held).await;
         }
         Ok(())
+    }
+
+    /// Logs (once, when it changes) that the daemon lost or regained its coordination: while it
+    /// cannot reach etcd it holds no lease, so it acts on nothing.
+    fn note_cut_off(&mut self, cut_off: Option<String>) {
+        match (&self.cut_off, &cut_off) {
+            (None, Some(why)) => log(&format!(
+                "STOPPED ACTING: cannot reach the coordination etcd, so this daemon holds no lease and acts on no cluster until it can: {why}"
+            )),
+            (Some(_), None) => log("coordination etcd reachable again: taking leases again"),
+            _ => {}
+        }
+        self.cut_off = cut_off;
     }
 
     fn log_report(&mut self, report: &ClusterReport) {

@@ -6,6 +6,7 @@ mod ack;
 mod backup;
 mod backup_archive;
 mod cli;
+mod coordination;
 mod daemon;
 mod drill;
 mod estate;

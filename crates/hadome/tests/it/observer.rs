@@ -50,6 +50,7 @@ fn estate_of(lab: &Lab, user: &str, probe_timeout_seconds: f64) -> Estate {
         hosts: Vec::new(),
         etcd_members: Vec::new(),
         quorums: Vec::new(),
+        coordination: None,
     }
 }
 

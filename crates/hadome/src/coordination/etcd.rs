@@ -1,0 +1,576 @@
+//! Leases and holds in etcd (`[coordination]`, feature F28): several daemons on several hosts,
+//! each with its own journal, never both act on one cluster.
+//!
+//! Each daemon grants one etcd lease (`lease_ttl_seconds`) and renews it from a task of its own
+//! every third of that ([`EtcdLeases::start_renewing`]), so a long failover does not let it lapse.
+//! A cluster's lease is the key `PREFIX/lease/CLUSTER`, its value the holder, attached to the
+//! daemon's etcd lease and written in a transaction that compares the key is ours
+//! (`value == holder`) or absent (`create_revision == 0`): a daemon killed with -9 stops renewing,
+//! etcd deletes its keys when the lease lapses, and another daemon takes them at its next pass.
+//! A person's hold is `PREFIX/hold/CLUSTER`, on the `hadome run`'s own etcd lease ([`EtcdHold`]).
+//!
+//! Before each automated intent ([`EtcdLeases::guard_intent`]) the daemon asks etcd for its lease's
+//! remaining time to live and refuses to act when it is below [`EtcdLeases::margin`] or unknown,
+//! then writes `PREFIX/intent/CLUSTER` in a transaction guarded by the lease key's value and the
+//! hold key's absence. A daemon cut off from etcd therefore cannot start an action: etcd is the
+//! one clock that decides when its lease lapses, and it cannot be asked. Every call is bounded by
+//! [`EtcdLeases::call_timeout`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::mpsc::channel;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse,
+};
+use hadome_core::estate::Coordination;
+
+/// What went wrong talking to etcd.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CoordinationError {
+    /// No answer within the bound.
+    #[error("etcd ({endpoints}) did not answer {what} within {seconds} s")]
+    Timeout {
+        endpoints: String,
+        what: &'static str,
+        seconds: f64,
+    },
+    /// etcd answered with an error, or could not be reached.
+    #[error("etcd ({endpoints}) failed {what}: {source}")]
+    Etcd {
+        endpoints: String,
+        what: &'static str,
+        #[source]
+        source: etcd_client::Error,
+    },
+}
+
+impl CoordinationError {
+    pub(crate) fn hint(&self) -> String {
+        "check that the `[coordination]` endpoints answer from this host \
+         (`etcdctl --endpoints URL endpoint health`); until they do, hadome does not act"
+            .to_owned()
+    }
+}
+
+/// The keys of one estate's coordination.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub(crate) fn lease(&self, name: &str) -> String {
+        format!("{}lease/{name}", self.prefix)
+    }
+    pub(crate) fn hold(&self, cluster: &str) -> String {
+        format!("{}hold/{cluster}", self.prefix)
+    }
+    pub(crate) fn intent(&self, cluster: &str) -> String {
+        format!("{}intent/{cluster}", self.prefix)
+    }
+    fn holds(&self) -> String {
+        format!("{}hold/", self.prefix)
+    }
+}
+
+/// A connection to the coordination etcd, every call bounded.
+#[derive(Clone)]
+struct Bounded {
+    endpoints: Vec<String>,
+    timeout: Duration,
+    client: Arc<tokio::sync::Mutex<Option<Client>>>,
+}
+
+impl Bounded {
+    fn new(coordination: &Coordination, timeout: Duration) -> Bounded {
+        Bounded {
+            endpoints: coordination.endpoints.clone(),
+            timeout,
+            client: Arc::new(tokio::sync::Mutex::new(None)),
+        }
+    }
+
+    fn error(&self, what: &'static str, source: etcd_client::Error) -> CoordinationError {
+        CoordinationError::Etcd {
+            endpoints: self.endpoints.join(", "),
+            what,
+            source,
+        }
+    }
+
+    /// `work` on the client (connected first when it is not), bounded as a whole by the timeout.
+    async fn call<T, F, Fut>(&self, what: &'static str, work: F) -> Result<T, CoordinationError>
+    where
+        F: FnOnce(Client) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let bounded = async {
+            let client = {
+                let mut slot = self.client.lock().await;
+                match slot.as_ref() {
+                    Some(client) => client.clone(),
+                    None => {
+                        let options = ConnectOptions::new()
+                            .with_connect_timeout(self.timeout)
+                            .with_timeout(self.timeout);
+                        let client = Client::connect(&self.endpoints, Some(options))
+                            .await
+                            .map_err(|source| self.error("to connect", source))?;
+                        *slot = Some(client.clone());
+                        client
+                    }
+                }
+            };
+            work(client)
+                .await
+                .map_err(|source| self.error(what, source))
+        };
+        match tokio::time::timeout(self.timeout, bounded).await {
+            Ok(result) => result,
+            Err(_) => Err(CoordinationError::Timeout {
+                endpoints: self.endpoints.join(", "),
+                what,
+                seconds: self.timeout.as_secs_f64(),
+            }),
+        }
+    }
+
+    async fn grant(&self, ttl_seconds: i64) -> Result<i64, CoordinationError> {
+        self.call("a lease grant", |mut client| async move {
+            Ok(client.lease_grant(ttl_seconds, None).await?.id())
+        })
+        .await
+    }
+
+    /// One keep-alive of lease `id`; its time to live afterwards (0 or less: it had lapsed).
+    async fn keep_alive(&self, id: i64) -> Result<i64, CoordinationError> {
+        self.call("a lease keep-alive", |mut client| async move {
+            let (mut keeper, mut stream) = client.lease_keep_alive(id).await?;
+            keeper.keep_alive().await?;
+            Ok(stream.message().await?.map_or(0, |answer| answer.ttl()))
+        })
+        .await
+    }
+
+    async fn time_to_live(&self, id: i64) -> Result<i64, CoordinationError> {
+        self.call("a lease time-to-live", |mut client| async move {
+            Ok(client.lease_time_to_live(id, None).await?.ttl())
+        })
+        .await
+    }
+
+    async fn revoke(&self, id: i64) -> Result<(), CoordinationError> {
+        self.call("a lease revoke", |mut client| async move {
+            client.lease_revoke(id).await.map(|_| ())
+        })
+        .await
+    }
+
+    /// Takes `key` for `holder` on lease `id` when it is absent or already `holder`'s; otherwise
+    /// returns who holds it.
+    async fn take(
+        &self,
+        key: &str,
+        holder: &str,
+        id: i64,
+    ) -> Result<Option<String>, CoordinationError> {
+        let (key, holder) = (key.to_owned(), holder.to_owned());
+        self.call("a lease transaction", |mut client| async move {
+            let put = || {
+                TxnOp::put(
+                    key.clone(),
+                    holder.clone(),
+                    Some(PutOptions::new().with_lease(id)),
+                )
+            };
+            let ours = Txn::new()
+                .when([Compare::value(
+                    key.clone(),
+                    CompareOp::Equal,
+                    holder.clone(),
+                )])
+                .and_then([put()]);
+            if client.txn(ours).await?.succeeded() {
+                return Ok(None);
+            }
+            let absent = Txn::new()
+                .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+                .and_then([put()])
+                .or_else([TxnOp::get(key.clone(), None)]);
+            let answer = client.txn(absent).await?;
+            if answer.succeeded() {
+                return Ok(None);
+            }
+            let other = answer
+                .op_responses()
+                .into_iter()
+                .find_map(|response| match response {
+                    TxnOpResponse::Get(get) => get
+                        .kvs()
+                        .first()
+                        .map(|kv| String::from_utf8_lossy(kv.value()).into_owned()),
+                    _ => None,
+                });
+            Ok(Some(other.unwrap_or_else(|| {
+                "another holder (gone since)".to_owned()
+            })))
+        })
+        .await
+    }
+}
+
+/// The daemon's side: its etcd lease, the keys it holds on it, and the guard before each intent.
+pub(crate) struct EtcdLeases {
+    etcd: Bounded,
+    keys: Keys,
+    holder: String,
+    ttl_seconds: i64,
+    /// The daemon's current etcd lease; `None` until granted, and again once it lapsed.
+    lease: Arc<Mutex<Option<i64>>>,
+    renewer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl EtcdLeases {
+    pub(crate) fn new(
+        coordination: &Coordination,
+        holder: &str,
+        probe_timeout_seconds: f64,
+    ) -> EtcdLeases {
+        let ttl_seconds = coordination.lease_ttl_seconds;
+        EtcdLeases {
+            etcd: Bounded::new(
+                coordination,
+                call_timeout(ttl_seconds, probe_timeout_seconds),
+            ),
+            keys: Keys {
+                prefix: coordination.prefix.clone(),
+            },
+            holder: holder.to_owned(),
+            ttl_seconds,
+            lease: Arc::new(Mutex::new(None)),
+            renewer: None,
+        }
+    }
+
+    /// The remaining time to live below which the daemon does not start an action: half the
+    /// lease's. An action starts only while etcd says the lease lives at least this long.
+    pub(crate) fn margin_seconds(&self) -> i64 {
+        (self.ttl_seconds / 2).max(1)
+    }
+
+    fn current(&self) -> Option<i64> {
+        *self
+            .lease
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn set_current(&self, id: Option<i64>) {
+        *self
+            .lease
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = id;
+    }
+
+    /// The renewals, from a task of their own, every third of the time to live, until dropped.
+    fn start_renewing(&mut self) {
+        if self.renewer.is_some() {
+            return;
+        }
+        let (etcd, lease) = (self.etcd.clone(), Arc::clone(&self.lease));
+        let every = Duration::from_millis((self.ttl_seconds * 1000 / 3).max(200) as u64);
+        self.renewer = Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let id = *lease
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let Some(id) = id else { continue };
+                match etcd.keep_alive(id).await {
+                    Ok(ttl) if ttl > 0 => {}
+                    Ok(_) => {
+                        super::log(&format!(
+                            "the etcd lease {id:x} lapsed: a new one is granted at the next pass"
+                        ));
+                        let mut slot = lease
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner());
+                        if *slot == Some(id) {
+                            *slot = None;
+                        }
+                    }
+                    Err(error) => {
+                        super::log(&format!("could not renew the etcd lease {id:x}: {error}"))
+                    }
+                }
+            }
+        }));
+    }
+
+    /// Takes or renews each of `names` (clusters, `backup:NAME`); returns those held. Any failure
+    /// to reach etcd is an error: the caller then holds none (fail closed).
+    pub(crate) async fn acquire(
+        &mut self,
+        names: &[String],
+    ) -> Result<(BTreeSet<String>, Vec<(String, String)>), CoordinationError> {
+        self.start_renewing();
+        let id = match self.current() {
+            Some(id) => id,
+            None => {
+                let id = self.etcd.grant(self.ttl_seconds).await?;
+                self.set_current(Some(id));
+                id
+            }
+        };
+        let mut held = BTreeSet::new();
+        let mut others = Vec::new();
+        for name in names {
+            match self
+                .etcd
+                .take(&self.keys.lease(name), &self.holder, id)
+                .await
+            {
+                Ok(None) => {
+                    held.insert(name.clone());
+                }
+                Ok(Some(other)) => others.push((name.clone(), other)),
+                Err(CoordinationError::Etcd { source, .. })
+                    if source.to_string().contains("requested lease not found") =>
+                {
+                    self.set_current(None);
+                    return Err(self.etcd.error("a lease transaction (the lease had lapsed; a new one is granted at the next pass)", source));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok((held, others))
+    }
+
+    /// The clusters a person's `hadome run` holds (`PREFIX/hold/CLUSTER`), with its holder.
+    pub(crate) async fn held(&self) -> Result<BTreeMap<String, String>, CoordinationError> {
+        let prefix = self.keys.holds();
+        self.etcd
+            .call("a read of the holds", |mut client| async move {
+                let answer = client
+                    .get(prefix.clone(), Some(GetOptions::new().with_prefix()))
+                    .await?;
+                Ok(answer
+                    .kvs()
+                    .iter()
+                    .map(|kv| {
+                        let key = String::from_utf8_lossy(kv.key());
+                        (
+                            key.strip_prefix(prefix.as_str()).unwrap_or(&key).to_owned(),
+                            String::from_utf8_lossy(kv.value()).into_owned(),
+                        )
+                    })
+                    .collect())
+            })
+            .await
+    }
+
+    /// Whether the daemon may record an automated intent on `cluster` now: its etcd lease lives at
+    /// least [`margin_seconds`](Self::margin_seconds) more, and, in one transaction, the cluster's
+    /// lease key is still ours and no hold key exists; then `PREFIX/intent/CLUSTER` says what it
+    /// does. `Err` is the reason it may not.
+    pub(crate) async fn guard_intent(&self, cluster: &str, action: &str) -> Result<(), String> {
+        let Some(id) = self.current() else {
+            return Err("this daemon holds no etcd lease".to_owned());
+        };
+        let remaining = self.etcd.time_to_live(id).await.map_err(|error| {
+            format!("its etcd lease's remaining time to live is unknown: {error}")
+        })?;
+        if remaining < self.margin_seconds() {
+            return Err(format!(
+                "its etcd lease has {remaining} s left, under the {} s safety margin",
+                self.margin_seconds()
+            ));
+        }
+        let (lease_key, hold_key, intent_key) = (
+            self.keys.lease(cluster),
+            self.keys.hold(cluster),
+            self.keys.intent(cluster),
+        );
+        let (holder, value) = (self.holder.clone(), format!("{}: {action}", self.holder));
+        let succeeded = self
+            .etcd
+            .call(
+                "the intent's guarded transaction",
+                |mut client| async move {
+                    let guarded = Txn::new()
+                        .when([
+                            Compare::value(lease_key, CompareOp::Equal, holder),
+                            Compare::create_revision(hold_key, CompareOp::Equal, 0),
+                        ])
+                        .and_then([TxnOp::put(
+                            intent_key,
+                            value,
+                            Some(PutOptions::new().with_lease(id)),
+                        )]);
+                    Ok(client.txn(guarded).await?.succeeded())
+                },
+            )
+            .await
+            .map_err(|error| format!("the intent's guarded transaction failed: {error}"))?;
+        if succeeded {
+            Ok(())
+        } else {
+            Err(format!(
+                "the guarded transaction found `{}` no longer this daemon's, or a person's hold on it",
+                self.keys.lease(cluster)
+            ))
+        }
+    }
+
+    /// Stops renewing and revokes the etcd lease: every key on it goes at once.
+    pub(crate) async fn release(&mut self) {
+        if let Some(renewer) = self.renewer.take() {
+            renewer.abort();
+        }
+        if let Some(id) = self.current() {
+            if let Err(error) = self.etcd.revoke(id).await {
+                super::log(&format!(
+                    "could not revoke the etcd lease {id:x} (it lapses on its own): {error}"
+                ));
+            }
+        }
+    }
+}
+
+impl Drop for EtcdLeases {
+    fn drop(&mut self) {
+        if let Some(renewer) = self.renewer.take() {
+            renewer.abort();
+        }
+    }
+}
+
+/// Every etcd call's bound: the probe timeout, and at most a quarter of the lease's time to live
+/// (a renewal that waits longer would let the lease lapse while it waits).
+fn call_timeout(ttl_seconds: i64, probe_timeout_seconds: f64) -> Duration {
+    let quarter = ttl_seconds as f64 / 4.0;
+    Duration::from_secs_f64(probe_timeout_seconds.min(quarter).max(0.2))
+}
+
+/// A person's hold on a cluster in etcd (`PREFIX/hold/CLUSTER` on the `run`'s own etcd lease),
+/// renewed by a thread of its own until dropped; dropped, its lease is revoked.
+pub(crate) struct EtcdHold {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    worker: Option<JoinHandle<()>>,
+}
+
+/// Why a hold was not taken.
+pub(crate) enum HoldRefused {
+    /// Another `hadome run` holds it.
+    HeldBy(String),
+    /// etcd could not be asked.
+    Etcd(CoordinationError),
+}
+
+impl EtcdHold {
+    /// Takes the hold on `cluster` for `holder`, with an etcd lease of `ttl_seconds`, from a thread
+    /// with a runtime of its own (`hadome run` is synchronous where it takes its holds).
+    pub(crate) fn take(
+        coordination: &Coordination,
+        cluster: &str,
+        holder: &str,
+        ttl_seconds: i64,
+        probe_timeout_seconds: f64,
+    ) -> Result<EtcdHold, HoldRefused> {
+        let etcd = Bounded::new(
+            coordination,
+            call_timeout(ttl_seconds, probe_timeout_seconds),
+        );
+        let key = Keys {
+            prefix: coordination.prefix.clone(),
+        }
+        .hold(cluster);
+        let holder = holder.to_owned();
+        let (taken, told) = channel::<Result<(), HoldRefused>>();
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let worker = std::thread::spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    let _ = taken.send(Err(HoldRefused::Etcd(CoordinationError::Timeout {
+                        endpoints: format!("no runtime: {error}"),
+                        what: "anything",
+                        seconds: 0.0,
+                    })));
+                    return;
+                }
+            };
+            runtime.block_on(async {
+                let id = match etcd.grant(ttl_seconds).await {
+                    Ok(id) => id,
+                    Err(error) => {
+                        let _ = taken.send(Err(HoldRefused::Etcd(error)));
+                        return;
+                    }
+                };
+                match etcd.take(&key, &holder, id).await {
+                    Ok(None) => {
+                        let _ = taken.send(Ok(()));
+                    }
+                    Ok(Some(other)) => {
+                        let _ = etcd.revoke(id).await;
+                        let _ = taken.send(Err(HoldRefused::HeldBy(other)));
+                        return;
+                    }
+                    Err(error) => {
+                        let _ = etcd.revoke(id).await;
+                        let _ = taken.send(Err(HoldRefused::Etcd(error)));
+                        return;
+                    }
+                }
+                let every = Duration::from_millis((ttl_seconds * 1000 / 3).max(200) as u64);
+                loop {
+                    tokio::select! {
+                        // Sent or dropped: the hold ends.
+                        _ = &mut stopped => break,
+                        () = tokio::time::sleep(every) => {
+                            if let Err(error) = etcd.keep_alive(id).await {
+                                eprintln!("hadome: could not renew the hold `{key}`: {error}");
+                            }
+                        }
+                    }
+                }
+                if let Err(error) = etcd.revoke(id).await {
+                    eprintln!("hadome: could not release the hold `{key}` (it lapses on its own): {error}");
+                }
+            });
+        });
+        match told.recv() {
+            Ok(Ok(())) => Ok(EtcdHold {
+                stop: Some(stop),
+                worker: Some(worker),
+            }),
+            Ok(Err(refused)) => {
+                let _ = worker.join();
+                Err(refused)
+            }
+            Err(_) => {
+                let _ = worker.join();
+                Err(HoldRefused::HeldBy(
+                    "(the hold's thread ended; a bug in hadome: please report it)".to_owned(),
+                ))
+            }
+        }
+    }
+}
+
+impl Drop for EtcdHold {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
