@@ -258,6 +258,10 @@ impl Lab {
             Fault::Hang(node) => self.hang(self.state.node(node)?).await?,
             Fault::Resume(name) if self.state.host(name).is_ok() => self.resume_host(name).await?,
             Fault::Resume(node) => self.resume(self.state.node(node)?).await?,
+            Fault::RebootHost(host) if self.placed_host_names().contains(host) => {
+                self.reboot_placed_host(host, crate::placed::DEFAULT_DOWN_TIME)
+                    .await?
+            }
             Fault::RebootHost(host) => self.reboot_host(host).await?,
             Fault::StampLost(host) => self.stamp_lost(host).await?,
             Fault::HangHost(host) => self.hang_host(host).await?,
