@@ -113,6 +113,9 @@ fn render_etcd(text: &mut String, state: &LabState, commands: Option<(&str, &str
     if state.etcd.is_empty() {
         return;
     }
+    if let Some((hadome, dir)) = commands {
+        render_placed_hosts(text, state, hadome, dir);
+    }
     for member in &state.etcd {
         let _ = write!(
             text,
@@ -146,6 +149,54 @@ fn render_etcd(text: &mut String, state: &LabState, commands: Option<(&str, &str
          members = [{}]\n",
         members.join(", ")
     );
+}
+
+/// One `[[host]]` per placed host (a name etcd members are placed on, see `placed.rs`), so an
+/// action on it is judged by the members it carries and `hadome run` can reboot and image it.
+fn render_placed_hosts(text: &mut String, state: &LabState, hadome: &str, dir: &str) {
+    let placed = crate::placed::placed_hosts(state);
+    if placed.is_empty() {
+        return;
+    }
+    text.push_str(
+        "\n# Placed hosts: names the etcd members are placed on, with no machine of their own.\n\
+         # Their facts are the lab's record of their boots (`hadome lab host-facts`). Their\n\
+         # reboot_command is `lab fault reboot-host`, which is not a real reboot: it stops the\n\
+         # members placed there by PID, keeps them down 5 s, records a new boot and starts them\n\
+         # again. Their image_command archives the members' data directories and never reboots\n\
+         # (hadome passes it no reboot flag), yet `ask image` without `--no-reboot` is judged as a\n\
+         # reboot, as the clouds' consoles reboot by default.\n\
+         # min_uptime_seconds = 1 and max_boots = 20 (in 10 min): quorum drills reboot these hosts\n\
+         # minutes apart, and a real host's guard (10 min up, 3 boots an hour) would refuse them\n\
+         # for `reboot-uptime` before `quorum` is reached.\n",
+    );
+    for name in &placed {
+        let _ = write!(
+            text,
+            "\n[[host]]\n\
+             name = {}\n\
+             facts_command = {}\n\
+             min_uptime_seconds = 1\n\
+             max_boots = 20\n\
+             boot_window_seconds = 600\n\
+             reboot_command = {}\n\
+             image_command = {}\n\
+             verify_image_command = {}\n",
+            quote(name),
+            argv_text(&[hadome, "lab", "host-facts", "--dir", dir, name]),
+            argv_text(&[
+                hadome,
+                "lab",
+                "fault",
+                "--dir",
+                dir,
+                "reboot-host",
+                "{host}"
+            ]),
+            argv_text(&[hadome, "lab", "image", "--dir", dir, "{host}", "{image}"]),
+            argv_text(&[hadome, "lab", "verify-image", "--dir", dir, "{image}"]),
+        );
+    }
 }
 
 fn argv_text(argv: &[&str]) -> String {

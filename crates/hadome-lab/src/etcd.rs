@@ -587,7 +587,10 @@ impl crate::Lab {
 }
 
 /// Waits until `member` answers `maintenance/status` (with or without a leader).
-async fn wait_answers(member: &EtcdState, timeout: Duration) -> Result<MemberAnswer, LabError> {
+pub(crate) async fn wait_answers(
+    member: &EtcdState,
+    timeout: Duration,
+) -> Result<MemberAnswer, LabError> {
     poll_until(
         &member.name,
         "the etcd member to answer",

@@ -270,6 +270,10 @@ impl Lab {
             Fault::Resume(node) => self.resume(self.state.node(node)?).await?,
             Fault::IsolateClient(client) => self.client_fault(client, true).await?,
             Fault::RejoinClient(client) => self.client_fault(client, false).await?,
+            Fault::RebootHost(host) if self.placed_host_names().contains(host) => {
+                self.reboot_placed_host(host, crate::placed::DEFAULT_DOWN_TIME)
+                    .await?
+            }
             Fault::RebootHost(host) => self.reboot_host(host).await?,
             Fault::StampLost(host) => self.stamp_lost(host).await?,
             Fault::HangHost(host) => self.hang_host(host).await?,

@@ -1157,8 +1157,14 @@ impl Lab {
     /// its manifest; the host keeps running.
     pub async fn image_host(&self, name: &str, image: &str) -> Result<ImageManifest, LabError> {
         let lab = self.reread()?;
-        let host = lab.host_state(name)?.clone();
-        lab.require_root(&host)?;
+        let placed = lab.placed_host_names().iter().any(|placed| placed == name);
+        let host = if placed {
+            None
+        } else {
+            let host = lab.host_state(name)?.clone();
+            lab.require_root(&host)?;
+            Some(host)
+        };
         check_image_name(image)?;
         let images = lab.state.dir.join("images");
         std::fs::create_dir_all(&images).map_err(io("create directory", &images))?;
@@ -1171,11 +1177,14 @@ impl Lab {
                 fix: "choose another image name: an image is never overwritten".to_owned(),
             });
         }
-        let manifest = tokio::task::spawn_blocking(move || {
-            image::write_tar(&host.name, &host.root, &host.data_paths, &tar)
-        })
-        .await
-        .map_err(|error| LabError::Bug(format!("the image task failed: {error}")))??;
+        let manifest = match host {
+            None => lab.image_placed_host(name, tar).await?,
+            Some(host) => tokio::task::spawn_blocking(move || {
+                image::write_tar(&host.name, &host.root, &host.data_paths, &tar)
+            })
+            .await
+            .map_err(|error| LabError::Bug(format!("the image task failed: {error}")))??,
+        };
         write_json_atomically(&manifest_path, &manifest)?;
         Ok(manifest)
     }

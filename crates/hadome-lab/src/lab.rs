@@ -292,6 +292,8 @@ impl Lab {
         }
         write_json_atomically(&dir.join(STATE_FILE), &guard.lab.state)?;
         if has_etcd {
+            // The placed hosts boot as the members start, as a machine boots before its services.
+            crate::placed::record_first_boots(&guard.lab.state)?;
             guard.lab.etcd_up().await?;
         }
 

@@ -55,14 +55,25 @@ pub(crate) enum LabCommand {
     /// fence: SIGKILL every process of the instance, hung or not, and write standby.signal, so a
     /// later start is read-only (the lab's fence_command). follow STANDBY UPSTREAM: repoint a running
     /// standby at UPSTREAM and wait until it streams from there (the lab's follow_command).
+    ///
+    /// etcd members take stop, start, crash, hang, resume, isolate and rejoin.
+    /// reboot-host HOST: on a container host (s512), a real `systemctl reboot` inside it. On a
+    /// placed host (h1, h2, h3 of etcd3: only a name the members are placed on) it is NOT a real
+    /// reboot, the machine does not reboot: the lab stops every process placed on HOST by PID,
+    /// keeps them down --down-seconds, records a new boot of HOST (a fresh boot id, which `hadome
+    /// lab host-facts` then reports), starts again what was running and returns once each answers.
+    /// It blocks for all of that; a member stopped before stays stopped.
     /// isolate-client/rejoin-client CLIENT: cut off/reconnect one named etcd client (`d1`, `d2` of
     /// `pair-etcd`) from every etcd member, while other clients and the members go on.
     #[command(
-        after_help = "Examples:\n  hadome lab fault --dir /tmp/lab hang db-1\n  hadome lab fault --dir /tmp/lab cut db-1 db-3\n  hadome lab fault --dir /tmp/lab config-change db-4 work_mem=64MB\n  hadome lab fault --dir /tmp/lab fence db-1\n  hadome lab fault --dir /tmp/lab follow db-3 db-2"
+        after_help = "Examples:\n  hadome lab fault --dir /tmp/lab hang db-1\n  hadome lab fault --dir /tmp/lab cut db-1 db-3\n  hadome lab fault --dir /tmp/lab config-change db-4 work_mem=64MB\n  hadome lab fault --dir /tmp/lab fence db-1\n  hadome lab fault --dir /tmp/lab follow db-3 db-2\n  hadome lab fault --dir /tmp/lab reboot-host h2 --down-seconds 10"
     )]
     Fault {
         #[command(flatten)]
         dir: LabDir,
+        /// reboot-host of a placed host only: how long its processes stay down (default 5).
+        #[arg(long, value_name = "SECONDS", env = "HADOME_LAB_DOWN_SECONDS")]
+        down_seconds: Option<f64>,
         /// The fault.
         #[arg(value_enum)]
         fault: FaultName,
@@ -125,12 +136,23 @@ pub(crate) enum LabCommand {
     ///
     /// Runs for --duration, or until Ctrl-C or SIGTERM. Failed commits are counted, not logged, and
     /// the load reconnects and goes on, so it can run across a failover.
+    ///
+    /// With --etcd (the default in a lab with etcd members and no PostgreSQL node): puts of
+    /// sequential keys `hadome-lab-load/ID` through the members' client URLs on the lab proxy
+    /// (etcd's v3 HTTP gateway), through one member until a put fails, then the next; each put
+    /// etcd acknowledged is logged as ID REVISION UNIX_MILLIS.
+    #[command(
+        after_help = "Examples:\n  hadome lab load --dir /tmp/lab --node db-1 --duration 10 --ack-log /tmp/acks\n  hadome lab load --dir /tmp/lab --etcd --duration 10 --ack-log /tmp/etcd-acks"
+    )]
     Load {
         #[command(flatten)]
         dir: LabDir,
-        /// The node whose client port takes the writes.
-        #[arg(long, env = "HADOME_LAB_NODE")]
-        node: String,
+        /// The node whose client port takes the writes (a PostgreSQL node).
+        #[arg(long, env = "HADOME_LAB_NODE", conflicts_with = "etcd")]
+        node: Option<String>,
+        /// Write to the lab's etcd members instead of a PostgreSQL node.
+        #[arg(long)]
+        etcd: bool,
         /// Commits attempted per second.
         #[arg(long, default_value_t = 100.0)]
         rate: f64,
@@ -148,18 +170,41 @@ pub(crate) enum LabCommand {
     },
     /// Count the acknowledged commits of an ack log that a node does not have (a failover's RPO).
     ///
+    /// With --etcd (the default in a lab with etcd members and no PostgreSQL node): reads every
+    /// key of the etcd load back with one linearizable read through the first member that answers
+    /// and counts the acknowledged puts that are not there.
+    ///
     /// Exit 0 when none is missing, 1 when some are.
     Verify {
         #[command(flatten)]
         dir: LabDir,
-        /// The node to check.
-        #[arg(long, env = "HADOME_LAB_NODE")]
-        node: String,
+        /// The node to check (a PostgreSQL node).
+        #[arg(long, env = "HADOME_LAB_NODE", conflicts_with = "etcd")]
+        node: Option<String>,
+        /// Check the lab's etcd cluster instead of a PostgreSQL node.
+        #[arg(long)]
+        etcd: bool,
         /// The ack log `hadome lab load` wrote.
         #[arg(long, value_name = "FILE")]
         ack_log: PathBuf,
         #[command(flatten)]
         json: Json,
+    },
+    /// Print a placed host's facts as `hadome host-facts` prints a real host's (its facts_command).
+    ///
+    /// A placed host (h1, h2, h3 of etcd3) is only a name the lab's etcd members are placed on:
+    /// it has no machine and no systemd. Its facts stand for what a host would say of its boots:
+    /// the lab's record of them, the first at `lab up` and one more at each `lab fault
+    /// reboot-host` (which is not a real reboot), with their ids and times and the current boot's
+    /// uptime; no timers, services or data paths (`gaps` says why). The same versioned JSON as
+    /// `hadome host-facts`, so `hadome run reboot HOST` verifies the reboot by a new boot id.
+    #[command(after_help = "Example:\n  hadome lab host-facts --dir /tmp/lab h2")]
+    HostFacts {
+        #[command(flatten)]
+        dir: LabDir,
+        /// The placed host.
+        #[arg(value_name = "HOST")]
+        host: String,
     },
     /// Stop every process the lab started, by PID, and remove DIR.
     Down {

@@ -9,7 +9,11 @@ use hadome_lab::{Fault, Lab, LabOptions, LabStatus, LoadOptions, Topology};
 use crate::cli_lab::LabCommand;
 use crate::error::CliError;
 use crate::exit_code;
-use crate::output::{print_json, print_text, Table};
+use crate::output::{self, print_json, print_text, Table};
+
+mod placed;
+
+use placed::{placed_reading, target};
 
 /// Runs one `hadome lab` command; returns the exit code.
 pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
@@ -61,17 +65,42 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
         }
         LabCommand::Fault {
             dir,
+            down_seconds,
             fault,
             arguments,
             json,
         } => {
-            let fault = Fault::from_words(fault.as_str(), &arguments).map_err(|message| {
-                CliError::Usage {
-                    message: message.to_string(),
-                    hint: Some("see `hadome lab fault --help`".to_owned()),
-                }
+            let name = fault.as_str();
+            let fault = Fault::from_words(name, &arguments).map_err(|message| CliError::Usage {
+                message: message.to_string(),
+                hint: Some("see `hadome lab fault --help`".to_owned()),
             })?;
-            let report = Lab::open(&dir.dir)?.fault(&fault).await?;
+            let lab = Lab::open(&dir.dir)?;
+            let report = match (&fault, down_seconds) {
+                (_, None) => lab.fault(&fault).await?,
+                (Fault::RebootHost(host), Some(down))
+                    if lab.placed_host_names().contains(host) =>
+                {
+                    let down = seconds("--down-seconds", down)?;
+                    hadome_lab::FaultReport {
+                        fault: "reboot-host",
+                        summary: lab.reboot_placed_host(host, down).await?,
+                    }
+                }
+                (_, Some(_)) => {
+                    return Err(CliError::Usage {
+                        message: format!(
+                            "`--down-seconds` applies to `reboot-host` of a placed host ({}), not to `{name} {}`",
+                            lab.placed_host_names().join(", "),
+                            arguments.join(" ")
+                        ),
+                        hint: Some(
+                            "a container host reboots for real, at its own pace: leave `--down-seconds` out"
+                                .to_owned(),
+                        ),
+                    })
+                }
+            };
             if json.json {
                 print_json(
                     &serde_json::json!({"version": 1, "fault": report.fault, "summary": report.summary}),
@@ -112,6 +141,7 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
         LabCommand::Load {
             dir,
             node,
+            etcd,
             rate,
             duration,
             ack_log,
@@ -123,8 +153,9 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
             let duration = duration
                 .map(|value| seconds("--duration", value))
                 .transpose()?;
+            let target = target(&lab, node, etcd)?;
             let options = LoadOptions {
-                node,
+                node: target.clone().unwrap_or_else(|| "etcd".to_owned()),
                 rate_per_second: rate,
                 ack_log: ack_log.clone(),
                 commit_timeout,
@@ -138,12 +169,15 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
                     None => interrupted().await,
                 }
             };
-            let report = lab.load(&options, stop).await?;
+            let (report, writes) = match target {
+                Some(_) => (lab.load(&options, stop).await?, "commits"),
+                None => (lab.load_etcd(&options, stop).await?, "puts"),
+            };
             if json.json {
                 print_json(&serde_json::json!({"version": 1, "load": report}));
             } else {
                 let mut text = format!(
-                    "{}: {} commits attempted, {} acknowledged, {} failed, {} unanswered when the load stopped, in {:.1} s (ack log: {})\n",
+                    "{}: {} {writes} attempted, {} acknowledged, {} failed, {} unanswered when the load stopped, in {:.1} s (ack log: {})\n",
                     report.node,
                     report.attempted,
                     report.acknowledged,
@@ -162,22 +196,27 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
         LabCommand::Verify {
             dir,
             node,
+            etcd,
             ack_log,
             json,
         } => {
-            let report = Lab::open(&dir.dir)?.verify(&node, &ack_log).await?;
+            let lab = Lab::open(&dir.dir)?;
+            let (report, writes) = match target(&lab, node, etcd)? {
+                Some(node) => (lab.verify(&node, &ack_log).await?, "commits"),
+                None => (lab.verify_etcd(&ack_log).await?, "puts"),
+            };
             if json.json {
                 print_json(&serde_json::json!({"version": 1, "verify": report}));
             } else if report.missing == 0 {
                 print_text(&format!(
-                    "{} has all {} acknowledged commits\n",
+                    "{} has all {} acknowledged {writes}\n",
                     report.node, report.acknowledged
                 ));
             } else {
                 let sample: Vec<String> =
                     report.missing_sample.iter().map(i64::to_string).collect();
                 print_text(&format!(
-                    "{} is missing {} of {} acknowledged commits (first missing ids: {})\n",
+                    "{} is missing {} of {} acknowledged {writes} (first missing ids: {})\n",
                     report.node,
                     report.missing,
                     report.acknowledged,
@@ -189,6 +228,13 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
             } else {
                 exit_code::FAILURE
             })
+        }
+        LabCommand::HostFacts { dir, host } => {
+            let boots = Lab::open(&dir.dir)?.placed_host_boots(&host)?;
+            output::print_json(&hadome_host::reading_to_json(&placed_reading(
+                &host, &boots,
+            )?));
+            Ok(exit_code::OK)
         }
         LabCommand::Down { dir } => {
             let lab = Lab::open(&dir.dir)?;
