@@ -9,6 +9,7 @@ mod cli;
 mod daemon;
 mod drill;
 mod estate;
+mod etcd_advise;
 mod etcd_lab;
 mod faults;
 mod guard;
