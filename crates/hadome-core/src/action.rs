@@ -70,6 +70,12 @@ pub enum Action {
         /// The absolute path deleted.
         path: PathBuf,
     },
+    /// Replace a quorum member that is down (issue 13, the runbook's decision point): remove it
+    /// from the cluster, move its data directory aside, add a fresh member as a learner, start it.
+    ReplaceMember {
+        /// The member (`[[etcd]]`).
+        member: String,
+    },
 }
 
 /// What an action does to the estate, so interlocks can judge it.
@@ -98,6 +104,7 @@ impl Action {
             Action::DeleteHost { .. } => "delete-host",
             // The CLI word is the instance's: `delete-data HOST:/PATH` names a path on a host.
             Action::DeletePath { .. } => "delete-data",
+            Action::ReplaceMember { .. } => "replace-member",
         }
     }
 
@@ -113,7 +120,8 @@ impl Action {
             | Action::Restart { .. }
             | Action::Stop { .. }
             | Action::DeleteData { .. }
-            | Action::RestoreBackup { .. } => None,
+            | Action::RestoreBackup { .. }
+            | Action::ReplaceMember { .. } => None,
         }
     }
 
@@ -126,7 +134,8 @@ impl Action {
             | Action::Restart { target }
             | Action::Stop { target }
             | Action::DeleteData { target }
-            | Action::RestoreBackup { target, .. } => target,
+            | Action::RestoreBackup { target, .. }
+            | Action::ReplaceMember { member: target } => target,
             Action::Reboot { host }
             | Action::Image { host, .. }
             | Action::DeleteHost { host }
@@ -150,7 +159,7 @@ impl Action {
                 overwritten: vec![(target.clone(), source.clone())],
                 destroyed: vec![target],
             },
-            Action::Restart { .. } | Action::Stop { .. } => Impact {
+            Action::Restart { .. } | Action::Stop { .. } | Action::ReplaceMember { .. } => Impact {
                 unavailable: vec![target],
                 ..Impact::default()
             },

@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod action;
+pub mod advise;
 pub mod backup;
 pub mod estate;
 pub mod fact;

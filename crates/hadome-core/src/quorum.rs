@@ -23,7 +23,11 @@ pub struct EtcdMember {
     pub endpoints: Vec<String>,
     /// The host it is placed on: an action on that host takes it down.
     pub host: String,
-    /// How hadome starts and stops it.
+    /// Its data directory on its host (etcd's `--data-dir`), when declared: `advise` reads
+    /// whether it is intact (when its `[[host]]` lists it in `data_paths`), and `replace-member`
+    /// moves it aside, never deletes it.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// How hadome starts, stops, removes and adds it.
     pub commands: MemberCommands,
 }
 
@@ -34,6 +38,11 @@ pub struct MemberCommands {
     pub start: Option<Vec<String>>,
     /// Stops the member.
     pub stop: Option<Vec<String>>,
+    /// Removes it from its cluster (`etcdctl member remove`; `{target}` is its name).
+    pub remove: Option<Vec<String>>,
+    /// Adds a fresh member of the same name as a learner (`etcdctl member add --learner`), with
+    /// an empty data directory at `{data_dir}`; `start` starts it afterwards.
+    pub add: Option<Vec<String>>,
 }
 
 /// A quorum cluster (`[[quorum]]`): members that vote on every write.
@@ -123,13 +132,36 @@ pub struct MemberState {
 
 /// What the journal remembers of a member, so "down for 14 min" survives a restart of hadome.
 ///
-/// The journal side (a table keyed by member name, updated each pass) is the integrator's:
-/// `hadome-journal` writes `last_healthy` when a pass judges the member healthy and `last_state`
-/// whenever it answers.
+/// `hadome-journal` (schema version 7) writes `last_state` whenever the member answers, and, from
+/// each pass's judgement (`crate::interlock::member_health`, the one the `quorum` rule makes),
+/// `last_healthy` when it is healthy, and opens or closes a [`DownEpisode`] when it changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemberLastKnown {
     /// The last time a pass judged it healthy.
     pub last_healthy: Option<Timestamp>,
     /// Its last answer, and when.
     pub last_state: Option<(Timestamp, MemberState)>,
+    /// Each time it was judged down and (when it did) came back, oldest first.
+    pub episodes: Vec<DownEpisode>,
+}
+
+/// One time a member was down: from the first pass that judged it not healthy to the first pass
+/// that judged it healthy again (`back_at`, `None` while it is still down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DownEpisode {
+    /// When a pass last judged it healthy before this episode (`None`: never seen healthy).
+    pub last_healthy_before: Option<Timestamp>,
+    /// The first pass that judged it not healthy.
+    pub first_seen_down: Timestamp,
+    /// The first pass that judged it healthy again.
+    pub back_at: Option<Timestamp>,
+}
+
+impl DownEpisode {
+    /// How long it was down (until `now` while open): from its last healthy pass when known
+    /// (the longest it can have been down), else from the first pass that saw it down.
+    pub fn down_seconds(&self, now: Timestamp) -> f64 {
+        let start = self.last_healthy_before.unwrap_or(self.first_seen_down);
+        self.back_at.unwrap_or(now).seconds_since(start).max(0.0)
+    }
 }

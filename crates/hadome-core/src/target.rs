@@ -200,6 +200,7 @@ mod tests {
                 name: "etcd-1".to_owned(),
                 endpoints: vec!["http://127.0.0.1:2379".to_owned()],
                 host: "pg-a".to_owned(),
+                data_dir: None,
                 commands: Default::default(),
             }],
             quorums: Vec::new(),

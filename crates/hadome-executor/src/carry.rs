@@ -152,7 +152,10 @@ fn replacing(step: &Step) -> Option<&str> {
         | Step::TakeImage { .. }
         | Step::VerifyImage { .. }
         | Step::DeleteHost(_)
-        | Step::DeletePath { .. } => None,
+        | Step::DeletePath { .. }
+        // A member removed from its cluster gets no old data back: its old data directory stays
+        // aside, named in the outcome, for a person.
+        | Step::Member { .. } => None,
     }
 }
 

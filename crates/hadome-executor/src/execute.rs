@@ -94,6 +94,9 @@ pub enum StepError {
     /// The rows could not be counted.
     #[error(transparent)]
     Count(#[from] CountError),
+    /// A quorum member's step failed.
+    #[error(transparent)]
+    Member(#[from] crate::member::MemberStepError),
     /// The restored tables differ from those recorded when the copy was made: one sentence each.
     #[error("{}", .0.join("; "))]
     Differs(Vec<String>),
@@ -290,6 +293,9 @@ pub async fn execute(
                 None,
             )?;
             Ok(run_argv(&command).await?.to_string())
+        }
+        Step::Member { member, op } => {
+            Ok(crate::member::execute_member(estate, member, *op).await?)
         }
         Step::DeletePath { host, path } => Err(StepError::Unsupported(format!(
             "delete-data {host}:{}",

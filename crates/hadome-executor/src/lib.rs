@@ -47,6 +47,7 @@
 mod carry;
 mod command;
 mod execute;
+mod member;
 mod plan;
 mod preflight;
 mod preserve;
@@ -58,6 +59,7 @@ pub use crate::command::{
     fill, run_argv, shown_argv, CommandError, Placeholders, Ran, COMMAND_TIMEOUT,
 };
 pub use crate::execute::{execute, CountError, CountRows, StepError};
+pub use crate::member::{MemberOp, MemberStepError};
 pub use crate::plan::{check_configured, name_image, plan, NotConfigured};
 pub use crate::preflight::{preflight, PreflightError};
 pub use crate::preserve::{preserve, put_back, PreserveError};

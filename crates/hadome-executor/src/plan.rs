@@ -9,7 +9,9 @@ use hadome_core::action::Action;
 use hadome_core::estate::{Estate, Instance};
 use hadome_core::host::Host;
 
+use crate::member::MemberOp;
 use crate::step::Step;
+use hadome_core::quorum::EtcdMember;
 
 /// What a plan needs that the estate does not configure: the command is refused before anything
 /// is done, with the key to set ([`hint`](NotConfigured::hint)).
@@ -40,6 +42,17 @@ pub enum NotConfigured {
         /// The key its `[[host]]` lacks.
         key: &'static str,
     },
+    /// A step names an etcd member the estate does not declare.
+    #[error("the estate declares no etcd member `{0}`")]
+    NoMember(String),
+    /// The member has no command for the step, or no `data_dir` to move aside.
+    #[error("etcd member `{member}` has no `{key}`: hadome does not know how to {}", verb_of(.key))]
+    NoMemberKey {
+        /// The member.
+        member: String,
+        /// The key its `[[etcd]]` lacks.
+        key: &'static str,
+    },
     /// The step is not supported by `hadome run` yet.
     #[error("`{what}` is not supported by `run` yet: {instead}")]
     Unsupported {
@@ -67,6 +80,14 @@ impl NotConfigured {
             NotConfigured::NoHostCommand { host, key } => Some(format!(
                 "add `{key} = [\"program\", \"{{host}}\", …]` to the `[[host]]` named `{host}` (examples/estate.toml shows each)"
             )),
+            NotConfigured::NoMember(member) => Some(format!(
+                "declare it: `[[etcd]]` with `name = \"{member}\"` (examples/estate.toml)"
+            )),
+            NotConfigured::NoMemberKey { member, key } => Some(if *key == "data_dir" {
+                format!("add `data_dir = \"/var/lib/etcd/{member}\"` (its etcd `--data-dir`) to the `[[etcd]]` named `{member}`: hadome moves it aside, never deletes it")
+            } else {
+                format!("add `{key} = [\"program\", \"{{target}}\", …]` to the `[[etcd]]` named `{member}` (examples/estate.toml shows each)")
+            }),
             NotConfigured::Unsupported { .. } => Some(
                 "`hadome ask` still judges it (destroy-coverage); a person carries it out".to_owned(),
             ),
@@ -85,6 +106,37 @@ fn verb_of(key: &str) -> String {
 /// clock): the caller names them with [`name_image`] before carrying the plan out. The deletion
 /// of a path on a host plans one [`Step::DeletePath`], which [`check_configured`] refuses.
 pub fn plan(estate: &Estate, action: &Action) -> Vec<Step> {
+    let member_step = |member: &str, op: MemberOp| Step::Member {
+        member: member.to_owned(),
+        op,
+    };
+    if let Some(member) = estate.etcd_member(action.target()) {
+        let name = member.name.as_str();
+        match action {
+            Action::Stop { .. } => return vec![member_step(name, MemberOp::Stop)],
+            Action::Restart { .. } => {
+                return vec![
+                    member_step(name, MemberOp::Stop),
+                    member_step(name, MemberOp::Start),
+                ]
+            }
+            // Remove, move the old data aside (never delete), add a fresh learner, start it.
+            // `check_configured` refuses the plan before the removal when any later command or
+            // the data directory is missing: the constructive half is checked first.
+            Action::ReplaceMember { .. } => {
+                return vec![
+                    member_step(name, MemberOp::Remove),
+                    Step::Preserve {
+                        instance: name.to_owned(),
+                        data_dir: member.data_dir.clone().unwrap_or_default(),
+                    },
+                    member_step(name, MemberOp::Add),
+                    member_step(name, MemberOp::Start),
+                ]
+            }
+            _ => {}
+        }
+    }
     let data_dir = |name: &str| {
         estate
             .instance(name)
@@ -141,6 +193,8 @@ pub fn plan(estate: &Estate, action: &Action) -> Vec<Step> {
             host: host.clone(),
             path: path.clone(),
         }],
+        // A replace-member of a name the estate does not declare as `[[etcd]]`.
+        Action::ReplaceMember { member } => vec![member_step(member, MemberOp::Remove)],
     }
 }
 
@@ -171,6 +225,24 @@ pub fn name_image(steps: &mut [Step], image: &str) {
 /// Every configured command the plan needs, or the first one missing, with the key to set.
 pub fn check_configured(estate: &Estate, plan: &[Step]) -> Result<(), NotConfigured> {
     for step in plan {
+        if let Some(member) = member_of_step(estate, step) {
+            let member = member?;
+            match step {
+                Step::Member { op, .. } if op.command(member).is_none() => {
+                    return Err(NotConfigured::NoMemberKey {
+                        member: member.name.clone(),
+                        key: op.key(),
+                    })
+                }
+                Step::Preserve { .. } if member.data_dir.is_none() => {
+                    return Err(NotConfigured::NoMemberKey {
+                        member: member.name.clone(),
+                        key: "data_dir",
+                    })
+                }
+                _ => continue,
+            }
+        }
         let (instance, key, present) = match step {
             Step::Stop(name) => (
                 name,
@@ -231,7 +303,8 @@ pub fn check_configured(estate: &Estate, plan: &[Step]) -> Result<(), NotConfigu
                     instead: "move the path aside by hand (never delete it before a backup or image covers it)",
                 })
             }
-            Step::Preserve { .. }
+            Step::Member { .. }
+            | Step::Preserve { .. }
             | Step::PutBack { .. }
             | Step::Promote(_)
             | Step::Compare { .. }
@@ -246,6 +319,23 @@ pub fn check_configured(estate: &Estate, plan: &[Step]) -> Result<(), NotConfigu
         }
     }
     Ok(())
+}
+
+/// The member a step acts on: `Some(Err)` for a member step naming no `[[etcd]]`, `None` for a
+/// step on anything else (a `Preserve` of an etcd member's data directory is the member's).
+fn member_of_step<'a>(
+    estate: &'a Estate,
+    step: &Step,
+) -> Option<Result<&'a EtcdMember, NotConfigured>> {
+    match step {
+        Step::Member { member, .. } => Some(
+            estate
+                .etcd_member(member)
+                .ok_or_else(|| NotConfigured::NoMember(member.clone())),
+        ),
+        Step::Preserve { instance, .. } => estate.etcd_member(instance).map(Ok),
+        _ => None,
+    }
 }
 
 /// `Ok` when the declared `host` configures the command `key` (`command` reads it).

@@ -113,6 +113,14 @@ pub enum Step {
         /// The path.
         path: PathBuf,
     },
+    /// Run one of a quorum member's commands (`[[etcd]]`), verified by probing the member for a
+    /// stop or a start.
+    Member {
+        /// The member.
+        member: String,
+        /// What is done.
+        op: crate::member::MemberOp,
+    },
 }
 
 impl Step {
@@ -183,6 +191,7 @@ impl Step {
                 "delete `{host}:{}` (not supported by `hadome run` yet)",
                 path.display()
             ),
+            Step::Member { member, op } => op.describe(member),
         }
     }
 }

@@ -47,6 +47,7 @@ mod host;
 mod intent;
 mod last_known;
 mod lease;
+mod member;
 mod pause;
 mod record;
 mod schema;
@@ -136,6 +137,16 @@ pub const KIND_HOST_BOOT: &str = HOST_BOOT;
 /// The kind of event recording a final image hadome took of a host (schema version 6).
 pub const KIND_IMAGE: &str = IMAGE;
 
+/// The kind of event recording that a pass judged a quorum member not healthy, opening a down
+/// episode (schema version 7).
+pub const KIND_MEMBER_DOWN: &str = MEMBER_DOWN;
+
+/// The kind of event recording that a pass judged a quorum member healthy again, closing its
+/// down episode (schema version 7).
+pub const KIND_MEMBER_BACK: &str = MEMBER_BACK;
+
+pub(crate) const MEMBER_DOWN: &str = "member-down";
+pub(crate) const MEMBER_BACK: &str = "member-back";
 pub(crate) const FAILOVER: &str = "failover";
 pub(crate) const HOST_BOOT: &str = "host-boot";
 pub(crate) const IMAGE: &str = "image";
@@ -237,8 +248,32 @@ impl Journal {
         for (name, probe) in &facts.hosts {
             host::record_boots(&transaction, path, name, probe)?;
         }
+        member::record_answers(&transaction, path, &facts.members)?;
         transaction.commit().map_err(failed)?;
         Ok(changes)
+    }
+
+    /// Records one pass's judgement of each quorum member at `at` (the core's `member_health`:
+    /// name → healthy), in one transaction: a healthy member's `last_healthy` moves to `at` and
+    /// its open down episode closes (`member-back`); a member not healthy opens one unless it is
+    /// already down (`member-down`). So "down for 14 min" survives a restart of hadome.
+    pub fn record_member_health(
+        &mut self,
+        at: Timestamp,
+        healthy: &std::collections::BTreeMap<String, bool>,
+    ) -> Result<(), JournalError> {
+        let path = self.path.as_path();
+        let failed = |source| JournalError::Sqlite {
+            path: path.to_owned(),
+            action: "record the members' health",
+            source,
+        };
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(failed)?;
+        member::record_health(&transaction, path, at, healthy)?;
+        transaction.commit().map_err(failed)
     }
 
     /// What earlier passes remember: the last known state of every instance that ever answered.
@@ -246,6 +281,7 @@ impl Journal {
         let mut history = last_known::read_all(&self.connection, &self.path)?;
         history.backups = backup::read_all(&self.connection, &self.path)?;
         history.hosts = host::read_all(&self.connection, &self.path)?;
+        history.members = member::read_all(&self.connection, &self.path)?;
         Ok(history)
     }
 

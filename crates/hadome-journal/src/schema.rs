@@ -13,7 +13,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::JournalError;
 
 /// The schema version this code writes, and the newest it reads.
-pub(crate) const SCHEMA_VERSION: i64 = 6;
+pub(crate) const SCHEMA_VERSION: i64 = 7;
 
 /// `PRAGMA application_id` of a hadome journal: "hado" in ASCII.
 pub(crate) const APPLICATION_ID: i64 = 0x6861_646F;
@@ -169,6 +169,26 @@ const MIGRATIONS: &[&str] = &[
         verified INTEGER NOT NULL
     );
     CREATE INDEX host_images_host ON host_images (host, taken_at_ms, id);
+",
+    // Version 7: quorum members. Each member's last answer (`state`, the journal's JSON) and
+    // when, and the last time a pass judged it healthy; and each time it was down, from the
+    // first pass that judged it not healthy (with its last healthy time then) to the first that
+    // judged it healthy again (`back_at_ms` NULL: still down).
+    "
+    CREATE TABLE member_last_known (
+        member TEXT PRIMARY KEY,
+        state TEXT,
+        state_at_ms INTEGER,
+        last_healthy_ms INTEGER
+    );
+    CREATE TABLE member_episodes (
+        id INTEGER PRIMARY KEY,
+        member TEXT NOT NULL,
+        last_healthy_before_ms INTEGER,
+        first_seen_down_ms INTEGER NOT NULL,
+        back_at_ms INTEGER
+    );
+    CREATE INDEX member_episodes_member ON member_episodes (member, id);
 ",
 ];
 

@@ -107,8 +107,10 @@ pub(crate) fn render(state: &LabState) -> String {
     text
 }
 
-/// One `[[etcd]]` per member (its client URL through the lab proxy, its lab host, and the lab's
-/// `fault start|stop` as its commands), and one `[[quorum]]` of them all, named `etcd`.
+/// One `[[etcd]]` per member (its client URL through the lab proxy, its lab host, its data
+/// directory, and the lab's `fault start|stop` as its commands), and one `[[quorum]]` of them
+/// all, named `etcd`. The lab sets no `remove_command`/`add_command` yet: `run replace-member`
+/// is refused there, naming the key.
 fn render_etcd(text: &mut String, state: &LabState, commands: Option<(&str, &str)>) {
     if state.etcd.is_empty() {
         return;
@@ -122,10 +124,12 @@ fn render_etcd(text: &mut String, state: &LabState, commands: Option<(&str, &str
             "\n[[etcd]]\n\
              name = {}\n\
              endpoints = [{}]\n\
-             host = {}\n",
+             host = {}\n\
+             data_dir = {}\n",
             quote(&member.name),
             quote(&member.endpoint()),
             quote(&member.host),
+            quote(&member.data_dir.display().to_string()),
         );
         if let Some((hadome, dir)) = commands {
             for verb in ["start", "stop"] {

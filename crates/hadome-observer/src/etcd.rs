@@ -323,6 +323,7 @@ mod tests {
                 name: "etcd-1".to_owned(),
                 endpoints: vec!["http://127.0.0.1:1".to_owned()],
                 host: "h1".to_owned(),
+                data_dir: None,
                 commands: Default::default(),
             }],
             quorums: Vec::new(),

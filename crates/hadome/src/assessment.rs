@@ -91,6 +91,7 @@ pub(crate) fn action_from(words: ActionWords) -> Result<Action, CliError> {
             reboots: !no_reboot,
         },
         (ActionName::DeleteHost, None) => Action::DeleteHost { host: target },
+        (ActionName::ReplaceMember, None) => Action::ReplaceMember { member: target },
     })
 }
 
@@ -105,6 +106,7 @@ fn action_word(action: ActionName) -> &'static str {
         ActionName::Reboot => "reboot",
         ActionName::Image => "image",
         ActionName::DeleteHost => "delete-host",
+        ActionName::ReplaceMember => "replace-member",
     }
 }
 

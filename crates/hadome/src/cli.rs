@@ -69,6 +69,34 @@ pub(crate) enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// Wait or replace? The runbook's decision point for a quorum member that is down.
+    ///
+    /// A member that is down often comes back by itself (incident D: the broken member would
+    /// have; the hurry to replace it, with an image that rebooted a healthy member, lost the
+    /// quorum). `advise` weighs the facts: how long it has been down (the journal's last healthy
+    /// time, which survives a restart of hadome), whether its host answers (its `[[host]]`),
+    /// whether its data directory is intact (its `data_dir`, listed in the host's `data_paths`),
+    /// how long it took to come back before (the journal), and whether replacing it would itself
+    /// cross the quorum line while the fresh member catches up as a learner.
+    ///
+    /// The decision: `wait` (recently down: it likely comes back; ask again later), `replace`
+    /// (down longer than twice its longest comeback, at least 30 min, or its data is gone, and
+    /// replacing keeps a healthy majority: `hadome ask replace-member MEMBER`, then `run`),
+    /// `needs-human` (never seen healthy, or replacing would lose the quorum), or `healthy`.
+    /// Exit 0 wait or healthy, 1 replace, 3 needs-human, 2 usage or configuration error.
+    /// Nothing is executed.
+    #[command(
+        after_help = "Examples:\n  hadome advise etcd-3 --config estate.toml\n  hadome advise etcd-3 --config estate.toml --json\n  hadome ask replace-member etcd-3 --config estate.toml"
+    )]
+    Advise {
+        /// The etcd member (`[[etcd]]` name).
+        #[arg(value_name = "MEMBER")]
+        member: String,
+        #[command(flatten)]
+        config: ConfigFile,
+        #[command(flatten)]
+        json: Json,
+    },
     /// Do an action, guarded: the same assessment as `ask`, then, only if it allows, the plan.
     ///
     /// The intent is journaled before anything is done, each step as it is done, the outcome
@@ -227,6 +255,10 @@ pub(crate) enum ActionName {
     Image,
     /// Delete a host: take a final image, verify it, then its delete_command.
     DeleteHost,
+    /// Replace a quorum member that is down (`[[etcd]]`): remove it from its cluster, move its
+    /// data directory aside, add a fresh member as a learner, start it. Judged by `quorum`;
+    /// denied for a healthy member. `hadome advise MEMBER` says whether to wait instead.
+    ReplaceMember,
 }
 
 /// `hadome backup …`.

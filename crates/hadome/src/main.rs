@@ -23,6 +23,7 @@ mod rows;
 
 // Command modules: one per command, over the base modules and the libraries, never each other.
 mod ack_command;
+mod advise_command;
 mod backup_command;
 mod daemon;
 mod drill_command;
@@ -66,6 +67,11 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         Command::Check { config, json } => estate_command::check(config, json.json).await,
         Command::Status { config, json } => estate_command::status(config, json.json).await,
+        Command::Advise {
+            member,
+            config,
+            json,
+        } => advise_command::advise(&member, config, json.json).await,
         Command::Ask {
             action,
             target,

@@ -1,7 +1,8 @@
 //! One observation pass, shared by every command that judges the estate (`check`, `status`, `ask`,
 //! `run`, `backup …`): load the estate, observe every instance concurrently (each probe bounded by
 //! the probe timeout), the backups as deep as asked, the declared hosts' facts and the etcd members, record the facts in the journal (so a copy
-//! that stops answering keeps its last known position), and read the journal's history back, with
+//! that stops answering keeps its last known position, and each member's health as the `quorum`
+//! rule judges it), and read the journal's history back, with
 //! `now` for the pure core.
 
 use std::time::Instant;
@@ -40,13 +41,21 @@ pub(crate) async fn observe(config: &ConfigFile, reading: BackupReading) -> Resu
     facts.hosts = hosts;
     facts.members = members;
     let observe_seconds = started.elapsed().as_secs_f64();
+    let now = wall_clock();
     journal.record_facts(&facts)?;
+    // The members' health as the `quorum` rule judges it, so that the journal's `last_healthy`
+    // and down episodes ("down for 14 min", `hadome advise`) agree with the rule.
+    let healthy = hadome_core::interlock::member_health(&estate, &facts, now)
+        .into_iter()
+        .map(|(name, health)| (name, health.healthy))
+        .collect();
+    journal.record_member_health(now, &healthy)?;
     let history = journal.history()?;
     Ok(Pass {
         estate,
         facts,
         history,
-        now: wall_clock(),
+        now,
         journal,
         observe_seconds,
     })

@@ -18,12 +18,26 @@ use hadome_core::suggest::closest;
 use toml::de::DeValue;
 
 use super::host::valid_host_name;
-use super::{Context, Table, Value, NO_PLACEHOLDERS};
+use super::{Context, Placeholders, Table, Value, NO_PLACEHOLDERS};
 use crate::error::ConfigError;
 
 /// The keys of an `[[etcd]]`.
-pub(super) const ETCD_KEYS: &[&str] =
-    &["name", "endpoints", "host", "start_command", "stop_command"];
+pub(super) const ETCD_KEYS: &[&str] = &[
+    "name",
+    "endpoints",
+    "host",
+    "data_dir",
+    "start_command",
+    "stop_command",
+    "remove_command",
+    "add_command",
+];
+/// `remove_command`'s and `add_command`'s placeholders.
+const MEMBER_PLACEHOLDERS: Placeholders = Placeholders {
+    names: &["target", "data_dir"],
+    explained: "the placeholders are `{target}` (this member's name) and `{data_dir}` (its data \
+                directory, `data_dir`: for `add_command` a fresh, empty one, the old one moved aside)",
+};
 /// The keys of a `[[quorum]]`.
 pub(super) const QUORUM_KEYS: &[&str] = &[
     "name",
@@ -104,8 +118,19 @@ impl Context<'_> {
                  and `.`, starting with a letter or digit",
             ));
         }
+        let data_dir = match table.get("data_dir") {
+            None => None,
+            Some(_) => Some(self.absolute_path(
+                &table,
+                "data_dir",
+                "/var/lib/etcd/default",
+                "the member's data directory (etcd's `--data-dir`) on its host",
+            )?),
+        };
         let argv =
             |key: &str, example: &[&str]| self.command(&table, key, example, &NO_PLACEHOLDERS);
+        let member_argv =
+            |key: &str, example: &[&str]| self.command(&table, key, example, &MEMBER_PLACEHOLDERS);
         Ok(EtcdMember {
             name: name.to_owned(),
             endpoints: endpoints
@@ -113,9 +138,22 @@ impl Context<'_> {
                 .map(|(endpoint, _)| endpoint)
                 .collect(),
             host: host.to_owned(),
+            data_dir,
             commands: MemberCommands {
                 start: argv("start_command", &["systemctl", "start", "etcd"])?,
                 stop: argv("stop_command", &["systemctl", "stop", "etcd"])?,
+                remove: member_argv(
+                    "remove_command",
+                    &["/usr/local/bin/etcd-member-remove", "{target}"],
+                )?,
+                add: member_argv(
+                    "add_command",
+                    &[
+                        "/usr/local/bin/etcd-member-add-learner",
+                        "{target}",
+                        "{data_dir}",
+                    ],
+                )?,
             },
         })
     }

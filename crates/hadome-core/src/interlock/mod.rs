@@ -40,6 +40,7 @@ mod quorum_tests;
 #[cfg(test)]
 mod tests;
 
+pub use quorum_members::{member_health, MemberHealth};
 pub(crate) use replication_stalled::cannot_catch_up;
 pub use view::{HostKnowledge, Knowledge, KnownPosition, View};
 
@@ -78,6 +79,18 @@ pub fn assess(
             }
         }
         None if member_action(estate, action) => {}
+        None if matches!(action, Action::ReplaceMember { .. }) => {
+            findings.push(Finding {
+                rule: crate::rule::QUORUM,
+                severity: Severity::Deny,
+                subject: action.target().to_owned(),
+                message: format!(
+                    "the estate has no etcd member `{}`: `replace-member` takes an `[[etcd]]` name",
+                    action.target()
+                ),
+                alternative: None,
+            });
+        }
         None => {
             if estate.instance(action.target()).is_none() {
                 findings.push(unknown_instance(action.target()));
@@ -150,11 +163,13 @@ pub fn check(estate: &Estate, facts: &Facts, history: &History, now: Timestamp) 
     findings
 }
 
-/// Whether `action` is a `stop` or `restart` of an etcd member (`[[etcd]]`): judged by
-/// `quorum`, not by the instance rules (names are unique across instances and members).
+/// Whether `action` is a `stop`, `restart` or `replace-member` of an etcd member (`[[etcd]]`):
+/// judged by `quorum`, not by the instance rules (names are unique across instances and members).
 fn member_action(estate: &Estate, action: &Action) -> bool {
-    matches!(action, Action::Stop { .. } | Action::Restart { .. })
-        && estate.etcd_member(action.target()).is_some()
+    matches!(
+        action,
+        Action::Stop { .. } | Action::Restart { .. } | Action::ReplaceMember { .. }
+    ) && estate.etcd_member(action.target()).is_some()
 }
 
 /// The rules that judge an action on an instance (nothing for an action on a host).
@@ -193,7 +208,8 @@ fn placed_actions(action: &Action, instance: &str) -> Vec<Action> {
         | Action::Restart { .. }
         | Action::Stop { .. }
         | Action::DeleteData { .. }
-        | Action::RestoreBackup { .. } => Vec::new(),
+        | Action::RestoreBackup { .. }
+        | Action::ReplaceMember { .. } => Vec::new(),
     }
 }
 

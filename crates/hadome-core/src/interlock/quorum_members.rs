@@ -32,7 +32,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::action::Action;
-use crate::fact::FailureKind;
+use crate::estate::Estate;
+use crate::fact::{Facts, FailureKind, History, Timestamp};
 use crate::finding::{human_duration, Finding, Severity};
 use crate::interlock::view::View;
 use crate::quorum::{MemberOutcome, MemberState, QuorumCluster};
@@ -172,7 +173,10 @@ fn describe(view: &View, member: &Judged) -> String {
         .get(name)
         .and_then(|record| record.last_healthy)
     {
-        Some(at) => format!(", last healthy {}", view.ago(at)),
+        Some(at) => format!(
+            ", down for {} since it was last healthy",
+            human_duration(view.now.seconds_since(at))
+        ),
         None => ", never seen healthy".to_owned(),
     };
     format!("`{name}` {state}{since}")
@@ -212,9 +216,59 @@ fn taken_down<'a>(view: &View<'a>, action: &Action) -> Option<(String, Vec<&'a s
         | Action::Promote { .. }
         | Action::Rebuild { .. }
         | Action::DeleteData { .. }
-        | Action::RestoreBackup { .. } => return None,
+        | Action::RestoreBackup { .. }
+        | Action::ReplaceMember { .. } => return None,
     };
     (!members.is_empty()).then_some((phrase, members))
+}
+
+/// One member of a quorum as this pass judges it: what the `quorum` rule counts, and what the
+/// pass journals (`last_healthy`, down episodes) so that the two agree on "healthy".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberHealth {
+    /// The quorum it belongs to.
+    pub quorum: String,
+    /// Healthy: answered within the quorum's freshness, no errors, follows a leader, caught up.
+    pub healthy: bool,
+    /// A voter (anything but a fresh answer saying it is a learner).
+    pub voter: bool,
+    /// Its state as a person reads it ("`etcd-3` does not answer (…)"), without its history.
+    pub state: String,
+}
+
+/// Every member of every `[[quorum]]`, judged on `facts` at `now` exactly as the `quorum` rule
+/// judges it, by name. A member of no quorum is not judged (it has no freshness or lag bound).
+pub fn member_health(
+    estate: &Estate,
+    facts: &Facts,
+    now: Timestamp,
+) -> BTreeMap<String, MemberHealth> {
+    let history = History::default();
+    let view = View {
+        estate,
+        facts,
+        history: &history,
+        now,
+    };
+    let mut judged_members = BTreeMap::new();
+    for quorum in &estate.quorums {
+        for member in judge(&view, quorum) {
+            let mut state = describe(&view, &member);
+            if let Some(cut) = state.find(", never seen healthy") {
+                state.truncate(cut);
+            }
+            judged_members.insert(
+                member.name.to_owned(),
+                MemberHealth {
+                    quorum: quorum.name.clone(),
+                    healthy: member.healthy(),
+                    voter: member.voter(),
+                    state,
+                },
+            );
+        }
+    }
+    judged_members
 }
 
 /// "`a`, `b`".
@@ -226,8 +280,108 @@ fn names(members: &[&str]) -> String {
         .join(", ")
 }
 
+/// `ask replace-member`: removing a member changes the voter count (a member of 3 removed leaves
+/// 2 voters, quorum 2), and the fresh member joins as a learner, which does not vote while it
+/// catches up. Replacing a healthy member is a disruption: denied.
+fn assess_replace(view: &View, member: &str) -> Vec<Finding> {
+    let Some(quorum) = view
+        .estate
+        .quorums
+        .iter()
+        .find(|quorum| quorum.members.iter().any(|name| name == member))
+    else {
+        return vec![Finding {
+            rule: QUORUM,
+            severity: Severity::NeedsHuman,
+            subject: member.to_owned(),
+            message: format!(
+                "`{member}` belongs to no `[[quorum]]`: hadome cannot count what removing it leaves"
+            ),
+            alternative: Some(format!(
+                "declare its cluster with `[[quorum]]` and `members` naming `{member}`"
+            )),
+        }];
+    };
+    let judged = judge(view, quorum);
+    let Some(replaced) = judged.iter().find(|judged| judged.name == member) else {
+        return Vec::new();
+    };
+    if replaced.healthy() {
+        return vec![Finding {
+            rule: QUORUM,
+            severity: Severity::Deny,
+            subject: quorum.name.clone(),
+            message: format!(
+                "`{member}` is healthy: replacing it takes a working voter out of `{}` for nothing \
+                 (incident D: the disruption was done to a healthy member)",
+                quorum.name
+            ),
+            alternative: Some(
+                "replace only a member that is down; `hadome advise MEMBER` says whether to wait \
+                 or replace"
+                    .to_owned(),
+            ),
+        }];
+    }
+    let voters: Vec<&Judged> = judged.iter().filter(|member| member.voter()).collect();
+    let majority = voters.len() / 2 + 1;
+    let states: Vec<String> = voters.iter().map(|member| describe(view, member)).collect();
+    let after: Vec<&&Judged> = voters
+        .iter()
+        .filter(|judged| judged.name != member)
+        .collect();
+    let majority_after = after.len() / 2 + 1;
+    let healthy_after: Vec<&str> = after
+        .iter()
+        .filter(|judged| judged.healthy())
+        .map(|judged| judged.name)
+        .collect();
+    let arithmetic = format!(
+        "{} voters, quorum {majority}: {}; removing `{member}` leaves {} voters, quorum \
+         {majority_after}: {} healthy ({}); the fresh member joins as a learner and does not vote \
+         while it catches up",
+        voters.len(),
+        states.join("; "),
+        after.len(),
+        healthy_after.len(),
+        names(&healthy_after)
+    );
+    if healthy_after.len() < majority_after {
+        vec![Finding {
+            rule: QUORUM,
+            severity: Severity::Deny,
+            subject: quorum.name.clone(),
+            message: format!(
+                "{arithmetic}: under the quorum of {majority_after}, `{}` would stop accepting writes",
+                quorum.name
+            ),
+            alternative: Some(
+                "bring another member back first: a member that is down often comes back by itself"
+                    .to_owned(),
+            ),
+        }]
+    } else if healthy_after.len() == majority_after {
+        vec![Finding {
+            rule: QUORUM,
+            severity: Severity::Warn,
+            subject: quorum.name.clone(),
+            message: format!(
+                "{arithmetic}: exactly the quorum, every one of {} must stay healthy until the new \
+                 member is promoted to a voter",
+                names(&healthy_after)
+            ),
+            alternative: None,
+        }]
+    } else {
+        Vec::new()
+    }
+}
+
 /// `ask`: an action that takes voting members down.
 pub(crate) fn assess(view: &View, action: &Action) -> Vec<Finding> {
+    if let Action::ReplaceMember { member } = action {
+        return assess_replace(view, member);
+    }
     let Some((phrase, down)) = taken_down(view, action) else {
         return Vec::new();
     };

@@ -99,6 +99,7 @@ impl World {
                         name: format!("etcd-{n}"),
                         endpoints: vec![format!("http://127.0.0.1:2379{n}")],
                         host: format!("h{n}"),
+                        data_dir: None,
                         commands: Default::default(),
                     })
                     .collect(),
@@ -122,6 +123,7 @@ impl World {
                 MemberLastKnown {
                     last_healthy: Some(NOW),
                     last_state: None,
+                    episodes: Vec::new(),
                 },
             );
         }
@@ -156,6 +158,7 @@ impl World {
             MemberLastKnown {
                 last_healthy: Some(ago(14 * MINUTE)),
                 last_state: None,
+                episodes: Vec::new(),
             },
         );
         world
@@ -220,7 +223,7 @@ fn quorum_incident_d_an_image_of_a_healthy_member_is_denied_while_another_is_dow
     assert_eq!(
         answer.findings[0].message,
         "3 voters, quorum 2: `etcd-1` healthy; `etcd-2` healthy; `etcd-3` does not answer \
-         (connection refused; down), last healthy 14 min ago; imaging `h2` (which reboots it) \
+         (connection refused; down), down for 14 min since it was last healthy; imaging `h2` (which reboots it) \
          takes `etcd-2` down: 1 healthy left, under the quorum of 2: `etcd` would stop \
          accepting writes"
     );
@@ -371,6 +374,7 @@ fn quorum_learners_do_not_vote() {
         name: "etcd-4".to_owned(),
         endpoints: vec!["http://127.0.0.1:23794".to_owned()],
         host: "h4".to_owned(),
+        data_dir: None,
         commands: Default::default(),
     });
     world.estate.quorums[0].members.push("etcd-4".to_owned());
@@ -412,7 +416,7 @@ fn quorum_check_names_a_lost_majority_alarms_leaders_and_member_lists() {
     assert_eq!(
         findings[0].message,
         "`etcd` tolerates no further failure: 3 voters, quorum 2, 2 healthy: `etcd-3` does not \
-         answer (connection refused; down), last healthy 14 min ago"
+         answer (connection refused; down), down for 14 min since it was last healthy"
     );
 
     let mut world = World::etcd_3_down();

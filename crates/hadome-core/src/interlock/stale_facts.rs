@@ -75,7 +75,7 @@ pub(crate) fn assess(view: &View, action: &Action) -> Vec<Finding> {
                 ));
             }
         }
-        Action::Restart { .. } | Action::Stop { .. } => {}
+        Action::Restart { .. } | Action::Stop { .. } | Action::ReplaceMember { .. } => {}
         // A host's facts are `reboot-uptime`'s and `destroy-coverage`'s to judge; what is placed
         // on the host is judged as the instance actions the host action amounts to.
         Action::Reboot { .. }

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::support::{position, raw};
 
 /// The schema version this hadome writes (`PRAGMA user_version` after every migration).
-pub(crate) const CURRENT_VERSION: i64 = 6;
+pub(crate) const CURRENT_VERSION: i64 = 7;
 
 /// The schema of version 1, as hadome's first journal wrote it. Frozen: files of version 1 exist.
 const VERSION_1: &str = "
@@ -97,7 +97,7 @@ const VERSION_2: &str = "
 ";
 
 /// The tables of a current journal.
-const CURRENT_TABLES: [&str; 13] = [
+const CURRENT_TABLES: [&str; 15] = [
     "acks",
     "backup_records",
     "escalations",
@@ -109,6 +109,8 @@ const CURRENT_TABLES: [&str; 13] = [
     "intents",
     "last_known",
     "leases",
+    "member_episodes",
+    "member_last_known",
     "pauses",
     "summaries",
 ];

@@ -42,6 +42,8 @@ fn open_creates_the_file_in_wal_mode_with_the_current_schema_version() {
             "intents",
             "last_known",
             "leases",
+            "member_episodes",
+            "member_last_known",
             "pauses",
             "summaries"
         ]
@@ -98,8 +100,8 @@ fn a_newer_schema_version_is_refused_and_left_alone() {
         matches!(
             error,
             JournalError::UnsupportedVersion {
-                found: 7,
-                known: 6,
+                found: 8,
+                known: 7,
                 ..
             }
         ),
@@ -108,7 +110,7 @@ fn a_newer_schema_version_is_refused_and_left_alone() {
     let message = error.to_string();
     assert!(message.contains(&path.display().to_string()), "{message}");
     assert!(
-        message.contains("schema version 7") && message.contains("up to 6"),
+        message.contains("schema version 8") && message.contains("up to 7"),
         "{message}"
     );
     assert!(error.hint().is_some());

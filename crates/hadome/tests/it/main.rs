@@ -10,6 +10,7 @@ mod coordination;
 mod daemon;
 mod drill;
 mod estate;
+mod etcd_advise;
 mod etcd_lab;
 mod faults;
 mod guard;
