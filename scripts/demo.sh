@@ -25,7 +25,7 @@ chmod 755 "$scratch"
 trap 'rmdir "$scratch" 2>/dev/null || true' EXIT
 
 status=0
-for drill in ${DRILLS:-misskey mackerel s512}; do
+for drill in ${DRILLS:-misskey mackerel s512 quorum}; do
   echo
   echo "+ hadome drill $drill --dir $scratch/$drill"
   "$hadome" drill "$drill" --dir "$scratch/$drill" || status=1

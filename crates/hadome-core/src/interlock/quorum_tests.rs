@@ -505,6 +505,7 @@ fn quorum_one_disruption_at_a_time_even_with_a_majority_left() {
             name: format!("etcd-{n}"),
             endpoints: vec![format!("http://127.0.0.1:2379{n}")],
             host: format!("h{n}"),
+            data_dir: None,
             commands: Default::default(),
         });
         world.estate.quorums[0].members.push(format!("etcd-{n}"));

@@ -24,6 +24,12 @@ pub(crate) const DRILLS: &[Drill] = &[
         summary: "On a real systemd, check names the timer that can loop; with its stamp lost the host reboots at every boot; hadome's guard installed on its disk stops the loop at the next boot (systemd skips the reboot because hadome ask reboot denied it); deleting the host is denied while its uploads are uncovered, allowed once a verified final image covers them, and run delete-host takes and verifies a final image before it deletes (moving the host aside).",
         steps: s512,
     },
+    Drill {
+        name: "quorum",
+        incident: "D: an image of a healthy member rebooted it while another was down, and the quorum was lost",
+        summary: "Three real etcd members, one down: check says the cluster tolerates no further failure; imaging a healthy member's host with the console's default reboot is denied with the arithmetic, an image without reboot is not; advise says wait; the member comes back by itself, and the same image is allowed; run reboot holds the cluster, reboots the host and loses no acknowledged write.",
+        steps: quorum,
+    },
 ];
 
 fn misskey() -> Vec<Step> {
@@ -229,6 +235,84 @@ fn s512() -> Vec<Step> {
             args: &["run", "delete-host", "s512", "--config", "{config}"],
             exit: &[0],
             shows: Shows::All(&["is complete", "moved"]),
+        },
+    ]
+}
+
+fn quorum() -> Vec<Step> {
+    vec![
+        Step::Say("Incident D's datastore: three etcd members, etcd-1..3 on hosts h1..h3 (the lab's real Debian etcd 3.4); it tolerates one member down. An acknowledged load runs against it first, so the drill can show what an outage would cost."),
+        Step::Run {
+            args: &["lab", "up", "etcd3", "--dir", "{dir}"],
+            exit: &[0],
+            shows: Shows::Line(&["etcd-3", "h3", "running"]),
+        },
+        Step::Await {
+            args: &["check", "--config", "{config}"],
+            shows: Shows::All(&["0 critical, 0 warnings"]),
+            within: 30,
+        },
+        Step::Run {
+            args: &["lab", "load", "--dir", "{dir}", "--ack-log", "{dir}/etcd-load.acks", "--duration", "2"],
+            exit: &[0],
+            shows: Shows::Anything,
+        },
+        Step::Say("One member becomes unreachable (its process stops). The cluster still has its quorum, and check says it tolerates no further failure."),
+        Step::Run {
+            args: &["lab", "fault", "--dir", "{dir}", "stop", "etcd-3"],
+            exit: &[0],
+            shows: Shows::Anything,
+        },
+        Step::Await {
+            args: &["check", "--config", "{config}"],
+            shows: Shows::Line(&["quorum", "tolerates no further failure"]),
+            within: 30,
+        },
+        Step::Say("In a hurry to get back to three, the operator images a healthy member's host with the console's default, which reboots it. hadome denies it, with the arithmetic: 1 of 3 would be left."),
+        Step::Run {
+            args: &["ask", "image", "h2", "--config", "{config}"],
+            exit: &[1],
+            shows: Shows::All(&["quorum", "3 voters, quorum 2", "1 healthy left"]),
+        },
+        Step::Say("An image without the reboot takes no member down: not denied for quorum."),
+        Step::Run {
+            args: &["ask", "image", "h2", "--no-reboot", "--config", "{config}"],
+            exit: &[0],
+            shows: Shows::All(&["ALLOW"]),
+        },
+        Step::Say("The runbook's decision point: wait for the member, or replace it? advise decides from the facts: down only minutes, its host answers, and replacing it now would itself leave no failure to spare."),
+        Step::Run {
+            args: &["advise", "etcd-3", "--config", "{config}"],
+            exit: &[0],
+            shows: Shows::All(&["wait"]),
+        },
+        Step::Say("The member comes back by itself, as in the incident, and catches up."),
+        Step::Run {
+            args: &["lab", "fault", "--dir", "{dir}", "start", "etcd-3"],
+            exit: &[0],
+            shows: Shows::Anything,
+        },
+        Step::Await {
+            args: &["check", "--config", "{config}"],
+            shows: Shows::All(&["0 critical, 0 warnings"]),
+            within: 60,
+        },
+        Step::Say("Now the same image, reboot and all, is allowed: two members stay up while h2 reboots."),
+        Step::Run {
+            args: &["ask", "image", "h2", "--config", "{config}"],
+            exit: &[0],
+            shows: Shows::All(&["ALLOW"]),
+        },
+        Step::Say("run reboot h2 holds the quorum cluster, reboots the lab host (its members stopped and started again: the lab cannot reboot this machine), and sees a new boot of h2. Nothing acknowledged was lost."),
+        Step::Run {
+            args: &["run", "reboot", "h2", "--config", "{config}"],
+            exit: &[0],
+            shows: Shows::All(&["not a real reboot", "it came back: boot", "reboot h2 done"]),
+        },
+        Step::Run {
+            args: &["lab", "verify", "--dir", "{dir}", "--ack-log", "{dir}/etcd-load.acks"],
+            exit: &[0],
+            shows: Shows::All(&["has all"]),
         },
     ]
 }
