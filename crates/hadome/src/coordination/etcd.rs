@@ -18,9 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::sync::mpsc::channel;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use etcd_client::{
@@ -59,7 +57,7 @@ impl CoordinationError {
 /// The keys of one estate's coordination.
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
-    prefix: String,
+    pub(super) prefix: String,
 }
 
 impl Keys {
@@ -79,14 +77,14 @@ impl Keys {
 
 /// A connection to the coordination etcd, every call bounded.
 #[derive(Clone)]
-struct Bounded {
+pub(super) struct Bounded {
     endpoints: Vec<String>,
     timeout: Duration,
     client: Arc<tokio::sync::Mutex<Option<Client>>>,
 }
 
 impl Bounded {
-    fn new(coordination: &Coordination, timeout: Duration) -> Bounded {
+    pub(super) fn new(coordination: &Coordination, timeout: Duration) -> Bounded {
         Bounded {
             endpoints: coordination.endpoints.clone(),
             timeout,
@@ -94,7 +92,11 @@ impl Bounded {
         }
     }
 
-    fn error(&self, what: &'static str, source: etcd_client::Error) -> CoordinationError {
+    pub(super) fn error(
+        &self,
+        what: &'static str,
+        source: etcd_client::Error,
+    ) -> CoordinationError {
         CoordinationError::Etcd {
             endpoints: self.endpoints.join(", "),
             what,
@@ -103,7 +105,11 @@ impl Bounded {
     }
 
     /// `work` on the client (connected first when it is not), bounded as a whole by the timeout.
-    async fn call<T, F, Fut>(&self, what: &'static str, work: F) -> Result<T, CoordinationError>
+    pub(super) async fn call<T, F, Fut>(
+        &self,
+        what: &'static str,
+        work: F,
+    ) -> Result<T, CoordinationError>
     where
         F: FnOnce(Client) -> Fut,
         Fut: Future<Output = Result<T, etcd_client::Error>>,
@@ -139,7 +145,7 @@ impl Bounded {
         }
     }
 
-    async fn grant(&self, ttl_seconds: i64) -> Result<i64, CoordinationError> {
+    pub(super) async fn grant(&self, ttl_seconds: i64) -> Result<i64, CoordinationError> {
         self.call("a lease grant", |mut client| async move {
             Ok(client.lease_grant(ttl_seconds, None).await?.id())
         })
@@ -147,7 +153,7 @@ impl Bounded {
     }
 
     /// One keep-alive of lease `id`; its time to live afterwards (0 or less: it had lapsed).
-    async fn keep_alive(&self, id: i64) -> Result<i64, CoordinationError> {
+    pub(super) async fn keep_alive(&self, id: i64) -> Result<i64, CoordinationError> {
         self.call("a lease keep-alive", |mut client| async move {
             let (mut keeper, mut stream) = client.lease_keep_alive(id).await?;
             keeper.keep_alive().await?;
@@ -156,14 +162,14 @@ impl Bounded {
         .await
     }
 
-    async fn time_to_live(&self, id: i64) -> Result<i64, CoordinationError> {
+    pub(super) async fn time_to_live(&self, id: i64) -> Result<i64, CoordinationError> {
         self.call("a lease time-to-live", |mut client| async move {
             Ok(client.lease_time_to_live(id, None).await?.ttl())
         })
         .await
     }
 
-    async fn revoke(&self, id: i64) -> Result<(), CoordinationError> {
+    pub(super) async fn revoke(&self, id: i64) -> Result<(), CoordinationError> {
         self.call("a lease revoke", |mut client| async move {
             client.lease_revoke(id).await.map(|_| ())
         })
@@ -172,7 +178,7 @@ impl Bounded {
 
     /// Takes `key` for `holder` on lease `id` when it is absent or already `holder`'s; otherwise
     /// returns who holds it.
-    async fn take(
+    pub(super) async fn take(
         &self,
         key: &str,
         holder: &str,
@@ -451,126 +457,7 @@ impl Drop for EtcdLeases {
 
 /// Every etcd call's bound: the probe timeout, and at most a quarter of the lease's time to live
 /// (a renewal that waits longer would let the lease lapse while it waits).
-fn call_timeout(ttl_seconds: i64, probe_timeout_seconds: f64) -> Duration {
+pub(super) fn call_timeout(ttl_seconds: i64, probe_timeout_seconds: f64) -> Duration {
     let quarter = ttl_seconds as f64 / 4.0;
     Duration::from_secs_f64(probe_timeout_seconds.min(quarter).max(0.2))
-}
-
-/// A person's hold on a cluster in etcd (`PREFIX/hold/CLUSTER` on the `run`'s own etcd lease),
-/// renewed by a thread of its own until dropped; dropped, its lease is revoked.
-pub(crate) struct EtcdHold {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    worker: Option<JoinHandle<()>>,
-}
-
-/// Why a hold was not taken.
-pub(crate) enum HoldRefused {
-    /// Another `hadome run` holds it.
-    HeldBy(String),
-    /// etcd could not be asked.
-    Etcd(CoordinationError),
-}
-
-impl EtcdHold {
-    /// Takes the hold on `cluster` for `holder`, with an etcd lease of `ttl_seconds`, from a thread
-    /// with a runtime of its own (`hadome run` is synchronous where it takes its holds).
-    pub(crate) fn take(
-        coordination: &Coordination,
-        cluster: &str,
-        holder: &str,
-        ttl_seconds: i64,
-        probe_timeout_seconds: f64,
-    ) -> Result<EtcdHold, HoldRefused> {
-        let etcd = Bounded::new(
-            coordination,
-            call_timeout(ttl_seconds, probe_timeout_seconds),
-        );
-        let key = Keys {
-            prefix: coordination.prefix.clone(),
-        }
-        .hold(cluster);
-        let holder = holder.to_owned();
-        let (taken, told) = channel::<Result<(), HoldRefused>>();
-        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-        let worker = std::thread::spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(error) => {
-                    let _ = taken.send(Err(HoldRefused::Etcd(CoordinationError::Timeout {
-                        endpoints: format!("no runtime: {error}"),
-                        what: "anything",
-                        seconds: 0.0,
-                    })));
-                    return;
-                }
-            };
-            runtime.block_on(async {
-                let id = match etcd.grant(ttl_seconds).await {
-                    Ok(id) => id,
-                    Err(error) => {
-                        let _ = taken.send(Err(HoldRefused::Etcd(error)));
-                        return;
-                    }
-                };
-                match etcd.take(&key, &holder, id).await {
-                    Ok(None) => {
-                        let _ = taken.send(Ok(()));
-                    }
-                    Ok(Some(other)) => {
-                        let _ = etcd.revoke(id).await;
-                        let _ = taken.send(Err(HoldRefused::HeldBy(other)));
-                        return;
-                    }
-                    Err(error) => {
-                        let _ = etcd.revoke(id).await;
-                        let _ = taken.send(Err(HoldRefused::Etcd(error)));
-                        return;
-                    }
-                }
-                let every = Duration::from_millis((ttl_seconds * 1000 / 3).max(200) as u64);
-                loop {
-                    tokio::select! {
-                        // Sent or dropped: the hold ends.
-                        _ = &mut stopped => break,
-                        () = tokio::time::sleep(every) => {
-                            if let Err(error) = etcd.keep_alive(id).await {
-                                eprintln!("hadome: could not renew the hold `{key}`: {error}");
-                            }
-                        }
-                    }
-                }
-                if let Err(error) = etcd.revoke(id).await {
-                    eprintln!("hadome: could not release the hold `{key}` (it lapses on its own): {error}");
-                }
-            });
-        });
-        match told.recv() {
-            Ok(Ok(())) => Ok(EtcdHold {
-                stop: Some(stop),
-                worker: Some(worker),
-            }),
-            Ok(Err(refused)) => {
-                let _ = worker.join();
-                Err(refused)
-            }
-            Err(_) => {
-                let _ = worker.join();
-                Err(HoldRefused::HeldBy(
-                    "(the hold's thread ended; a bug in hadome: please report it)".to_owned(),
-                ))
-            }
-        }
-    }
-}
-
-impl Drop for EtcdHold {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
-        }
-    }
 }

@@ -16,13 +16,14 @@ use hadome_core::estate::Estate;
 use hadome_core::fact::Timestamp;
 use hadome_journal::hold_lease;
 
-use crate::daemon::journaled::Journaled;
 use crate::error::CliError;
 use crate::held::HeldLease;
+use crate::journal_pool::Journaled;
 
 pub(crate) mod etcd;
+pub(crate) mod hold;
 
-pub(crate) use crate::daemon::logging::log;
+pub(crate) use crate::daemon_log::log;
 use etcd::EtcdLeases;
 
 /// Where the daemon's leases and people's holds live.
@@ -177,5 +178,5 @@ pub(crate) enum Hold {
     /// The journal lease `hold:CLUSTER`.
     Journal(HeldLease),
     /// The etcd key `PREFIX/hold/CLUSTER`.
-    Etcd(etcd::EtcdHold),
+    Etcd(hold::EtcdHold),
 }

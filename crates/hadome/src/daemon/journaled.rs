@@ -4,40 +4,16 @@
 //! automated intent, logged and journaled.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
 
 use hadome_core::fact::Timestamp;
 use hadome_core::supervise::Spent;
-use hadome_journal::{Journal, JournalError};
+use hadome_journal::JournalError;
 
 use super::{log, Daemon, ACTOR};
 use crate::clock::wall_clock;
 use crate::error::CliError;
 
-/// The journal, shared with the blocking pool.
-#[derive(Clone)]
-pub(crate) struct Journaled(pub(crate) Arc<Mutex<Journal>>);
-
-impl Journaled {
-    pub(crate) async fn call<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&mut Journal) -> Result<T, JournalError> + Send + 'static,
-    ) -> Result<T, CliError> {
-        let journal = Arc::clone(&self.0);
-        tokio::task::spawn_blocking(move || {
-            let mut journal = journal
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            work(&mut journal)
-        })
-        .await
-        .map_err(|error| CliError::Internal {
-            message: format!("a journal task failed: {error} (a bug in hadome: please report it)"),
-            hint: None,
-        })?
-        .map_err(CliError::from)
-    }
-}
+pub(crate) use crate::journal_pool::Journaled;
 
 impl Daemon {
     /// The clusters a person's `hadome run` holds at `now`, with its holder (the journal's hold

@@ -1,15 +1,3 @@
-//! The daemon's log: one line on stderr per event, stamped to the millisecond, for operators and
-//! for the tests that read it (the journal is the record; this is what a person watches).
+//! The daemon's log line: [`crate::daemon_log`], shared with the coordination of leases.
 
-use crate::clock::wall_clock;
-
-/// One line on stderr, stamped to the millisecond (to line up with PostgreSQL's own log).
-pub(crate) fn log(line: &str) {
-    let now = wall_clock();
-    let utc = now.utc_text();
-    eprintln!(
-        "{}.{:03} UTC hadome daemon: {line}",
-        utc.trim_end_matches(" UTC"),
-        now.0.rem_euclid(1000)
-    );
-}
+pub(crate) use crate::daemon_log::log;
