@@ -46,6 +46,27 @@ pub(crate) enum CoordinationError {
     },
 }
 
+/// Why the daemon may not record an automated intent now (`[coordination]`): each reason is
+/// the lease not provably ours for long enough, so the daemon stops acting (fail closed).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum IntentRefused {
+    /// No etcd lease was granted or kept this pass.
+    #[error("this daemon holds no etcd lease")]
+    NoLease,
+    /// etcd could not say how long the lease lives.
+    #[error("its etcd lease's remaining time to live is unknown: {0}")]
+    LeaseUnknown(#[source] CoordinationError),
+    /// The lease could lapse before the action's intent is written.
+    #[error("its etcd lease has {remaining} s left, under the {margin} s safety margin")]
+    LeaseShort { remaining: i64, margin: i64 },
+    /// The guarded transaction could not be run.
+    #[error("the intent's guarded transaction failed: {0}")]
+    Transaction(#[source] CoordinationError),
+    /// The transaction ran and its comparison failed.
+    #[error("the guarded transaction found `{lease_key}` no longer this daemon's, or a person's hold on it")]
+    LostOrHeld { lease_key: String },
+}
+
 impl CoordinationError {
     pub(crate) fn hint(&self) -> String {
         "check that the `[coordination]` endpoints answer from this host \
@@ -383,18 +404,24 @@ impl EtcdLeases {
     /// least [`margin_seconds`](Self::margin_seconds) more, and, in one transaction, the cluster's
     /// lease key is still ours and no hold key exists; then `PREFIX/intent/CLUSTER` says what it
     /// does. `Err` is the reason it may not.
-    pub(crate) async fn guard_intent(&self, cluster: &str, action: &str) -> Result<(), String> {
+    pub(crate) async fn guard_intent(
+        &self,
+        cluster: &str,
+        action: &str,
+    ) -> Result<(), IntentRefused> {
         let Some(id) = self.current() else {
-            return Err("this daemon holds no etcd lease".to_owned());
+            return Err(IntentRefused::NoLease);
         };
-        let remaining = self.etcd.time_to_live(id).await.map_err(|error| {
-            format!("its etcd lease's remaining time to live is unknown: {error}")
-        })?;
+        let remaining = self
+            .etcd
+            .time_to_live(id)
+            .await
+            .map_err(IntentRefused::LeaseUnknown)?;
         if remaining < self.margin_seconds() {
-            return Err(format!(
-                "its etcd lease has {remaining} s left, under the {} s safety margin",
-                self.margin_seconds()
-            ));
+            return Err(IntentRefused::LeaseShort {
+                remaining,
+                margin: self.margin_seconds(),
+            });
         }
         let (lease_key, hold_key, intent_key) = (
             self.keys.lease(cluster),
@@ -421,14 +448,13 @@ impl EtcdLeases {
                 },
             )
             .await
-            .map_err(|error| format!("the intent's guarded transaction failed: {error}"))?;
+            .map_err(IntentRefused::Transaction)?;
         if succeeded {
             Ok(())
         } else {
-            Err(format!(
-                "the guarded transaction found `{}` no longer this daemon's, or a person's hold on it",
-                self.keys.lease(cluster)
-            ))
+            Err(IntentRefused::LostOrHeld {
+                lease_key: self.keys.lease(cluster),
+            })
         }
     }
 

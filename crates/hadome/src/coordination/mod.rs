@@ -145,7 +145,11 @@ impl Coordinator {
     }
 
     /// Whether the daemon may record an automated intent on `cluster` now; `Err` says why not.
-    pub(crate) async fn guard_intent(&self, cluster: &str, action: &str) -> Result<(), String> {
+    pub(crate) async fn guard_intent(
+        &self,
+        cluster: &str,
+        action: &str,
+    ) -> Result<(), etcd::IntentRefused> {
         match self {
             // The journal checks the hold in the transaction that records the intent.
             Coordinator::Journal => Ok(()),

@@ -4,58 +4,13 @@
 //! arithmetic, and a member's `run` through its own commands. Each test has its own lab; a guard
 //! tears it down by PID even when the test fails; waits poll with deadlines.
 
-use std::path::PathBuf;
-use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use hadome_lab::Lab;
+use crate::etcd_lab::{poll, EtcdLab};
+use crate::support::show;
 
-use crate::support::{run_hadome, scratch, show};
-
-/// An etcd3 lab brought up by the real binary; dropped, it is torn down by PID.
-struct EtcdLab {
-    dir: PathBuf,
-    _scratch: tempfile::TempDir,
-}
-
+/// What these tests ask of an etcd3 lab beyond `etcd_lab`'s helper.
 impl EtcdLab {
-    fn up() -> EtcdLab {
-        let scratch = scratch();
-        let dir = scratch.path().join("lab");
-        let lab = EtcdLab {
-            dir,
-            _scratch: scratch,
-        };
-        let output = run_hadome(&["lab", "up", "etcd3", "--dir", lab.dir()], &[]);
-        assert!(output.status.success(), "lab up etcd3: {}", show(&output));
-        lab
-    }
-
-    fn dir(&self) -> &str {
-        self.dir.to_str().expect("a UTF-8 scratch path")
-    }
-
-    fn config(&self) -> String {
-        self.dir.join("estate.toml").display().to_string()
-    }
-
-    fn fault(&self, fault: &str, member: &str) {
-        let output = run_hadome(&["lab", "fault", "--dir", self.dir(), fault, member], &[]);
-        assert!(
-            output.status.success(),
-            "fault {fault} {member}: {}",
-            show(&output)
-        );
-    }
-
-    /// `hadome ARGS --config estate.toml`, one process each time.
-    fn hadome(&self, args: &[&str]) -> Output {
-        let config = self.config();
-        let mut all = args.to_vec();
-        all.extend(["--config", config.as_str()]);
-        run_hadome(&all, &[])
-    }
-
     /// `hadome advise MEMBER --json`, parsed.
     fn advise(&self, member: &str) -> (Option<i32>, serde_json::Value) {
         let output = self.hadome(&["advise", member, "--json"]);
@@ -67,32 +22,16 @@ impl EtcdLab {
     /// Runs `hadome check` (each a pass that journals the members' health) until `advise
     /// MEMBER` says `decision`.
     fn passes_until(&self, member: &str, decision: &str) -> serde_json::Value {
-        let started = Instant::now();
-        loop {
-            let check = self.hadome(&["check"]);
-            assert!(check.status.code().is_some(), "{}", show(&check));
-            let (_, advice) = self.advise(member);
-            if advice["decision"] == decision {
-                return advice;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "timed out waiting until `advise {member}` says {decision}: {advice}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for EtcdLab {
-    fn drop(&mut self) {
-        if self.dir.join("lab.json").exists() {
-            if let Ok(lab) = Lab::open(&self.dir) {
-                if let Err(error) = lab.down() {
-                    eprintln!("teardown of {}: {error}", self.dir.display());
-                }
-            }
-        }
+        poll(
+            &format!("`advise {member}` to say {decision}"),
+            Duration::from_secs(60),
+            || {
+                let check = self.hadome(&["check"]);
+                assert!(check.status.code().is_some(), "{}", show(&check));
+                let (_, advice) = self.advise(member);
+                (advice["decision"] == decision).then_some(advice)
+            },
+        )
     }
 }
 

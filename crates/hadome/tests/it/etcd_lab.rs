@@ -12,13 +12,13 @@ use hadome_lab::Lab;
 use crate::support::{run_hadome, scratch, show};
 
 /// An etcd3 lab brought up by the real binary; dropped, it is torn down by PID.
-struct EtcdLab {
+pub(crate) struct EtcdLab {
     dir: PathBuf,
     _scratch: tempfile::TempDir,
 }
 
 impl EtcdLab {
-    fn up() -> EtcdLab {
+    pub(crate) fn up() -> EtcdLab {
         let scratch = scratch();
         let dir = scratch.path().join("lab");
         let lab = EtcdLab {
@@ -30,11 +30,11 @@ impl EtcdLab {
         lab
     }
 
-    fn dir(&self) -> &str {
+    pub(crate) fn dir(&self) -> &str {
         self.dir.to_str().expect("a UTF-8 scratch path")
     }
 
-    fn fault(&self, fault: &str, member: &str) -> Output {
+    pub(crate) fn fault(&self, fault: &str, member: &str) -> Output {
         let output = run_hadome(&["lab", "fault", "--dir", self.dir(), fault, member], &[]);
         assert!(
             output.status.success(),
@@ -62,6 +62,37 @@ impl EtcdLab {
 
     fn endpoint(&self, name: &str) -> String {
         self.member(name)["endpoint"].as_str().unwrap().to_owned()
+    }
+
+    pub(crate) fn config(&self) -> String {
+        self.dir.join("estate.toml").to_str().unwrap().to_owned()
+    }
+
+    /// `hadome ACTION… --config DIR/estate.toml`.
+    pub(crate) fn hadome(&self, args: &[&str]) -> Output {
+        let config = self.config();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--config", config.as_str()]);
+        run_hadome(&all, &[])
+    }
+
+    /// The placed host's current boot id and how many boots it had, from `lab host-facts`.
+    fn boot(&self, host: &str) -> (String, usize) {
+        let output = run_hadome(&["lab", "host-facts", "--dir", self.dir(), host], &[]);
+        assert!(output.status.success(), "host-facts: {}", show(&output));
+        let facts: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let facts = &facts["host_facts"];
+        let boots = facts["boots"].as_array().unwrap();
+        assert_eq!(
+            boots.last().unwrap()["boot_id"],
+            facts["boot_id"],
+            "the current boot is the last listed: {facts}"
+        );
+        (facts["boot_id"].as_str().unwrap().to_owned(), boots.len())
+    }
+
+    fn pid(&self, member: &str) -> Option<i64> {
+        self.member(member)["pid"].as_i64()
     }
 }
 
@@ -101,7 +132,7 @@ fn leader_seen_by(endpoint: &str) -> Option<u64> {
 }
 
 /// Polls `check` every 100 ms until it is `Some`, or fails after `timeout` naming `what`.
-fn poll<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn poll<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let started = Instant::now();
     loop {
         if let Some(value) = check() {
@@ -425,39 +456,6 @@ fn a_quorum_with_auth_enabled_is_observed_with_its_user_and_the_password_never_s
         )),
         "{text}"
     );
-}
-
-impl EtcdLab {
-    fn config(&self) -> String {
-        self.dir.join("estate.toml").to_str().unwrap().to_owned()
-    }
-
-    /// `hadome ACTION… --config DIR/estate.toml`.
-    fn hadome(&self, args: &[&str]) -> Output {
-        let config = self.config();
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--config", config.as_str()]);
-        run_hadome(&all, &[])
-    }
-
-    /// The placed host's current boot id and how many boots it had, from `lab host-facts`.
-    fn boot(&self, host: &str) -> (String, usize) {
-        let output = run_hadome(&["lab", "host-facts", "--dir", self.dir(), host], &[]);
-        assert!(output.status.success(), "host-facts: {}", show(&output));
-        let facts: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-        let facts = &facts["host_facts"];
-        let boots = facts["boots"].as_array().unwrap();
-        assert_eq!(
-            boots.last().unwrap()["boot_id"],
-            facts["boot_id"],
-            "the current boot is the last listed: {facts}"
-        );
-        (facts["boot_id"].as_str().unwrap().to_owned(), boots.len())
-    }
-
-    fn pid(&self, member: &str) -> Option<i64> {
-        self.member(member)["pid"].as_i64()
-    }
 }
 
 /// Whether `output` denies for `quorum` (a `✗ quorum` line).
