@@ -23,7 +23,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::process;
 use crate::proxy;
 use crate::state::{EtcdState, LabState};
-use crate::wait::{poll_until, Poll};
+use crate::wait::{poll_until, poll_until_blocking, Poll};
 use crate::LabError;
 
 /// Debian's etcd server.
@@ -226,6 +226,21 @@ pub(crate) fn spawn(state: &LabState, member: &EtcdState) -> Result<i32, LabErro
         path: pid_file,
         source,
     })?;
+    // Right after the spawn, `/proc/PID/cmdline` can still be empty or the parent's (the exec is
+    // not visible yet), and `member_pid`, which checks it, would call the member exited. Wait
+    // (milliseconds) until it names this member's data directory, or the process is gone (its
+    // exit is then the caller's wait to report, with the log).
+    let marker = format!("--data-dir={}", member.data_dir.display());
+    poll_until_blocking(
+        &member.name,
+        "its etcd process to show its command line",
+        Duration::from_secs(5),
+        || match process::cmdline(pid) {
+            Some(line) if line.split(' ').any(|word| word == marker) => Poll::Done(()),
+            _ if !process::is_alive(pid) => Poll::Done(()),
+            line => Poll::NotYet(format!("command line {line:?}")),
+        },
+    )?;
     Ok(pid)
 }
 
