@@ -76,6 +76,12 @@ pub enum Action {
         /// The member (`[[etcd]]`).
         member: String,
     },
+    /// Remove a quorum member from its cluster for good (issue 13): stop it if it runs, remove it
+    /// from the member list, move its data directory aside. The cluster has one voter fewer.
+    RemoveMember {
+        /// The member (`[[etcd]]`).
+        member: String,
+    },
 }
 
 /// What an action does to the estate, so interlocks can judge it.
@@ -105,6 +111,7 @@ impl Action {
             // The CLI word is the instance's: `delete-data HOST:/PATH` names a path on a host.
             Action::DeletePath { .. } => "delete-data",
             Action::ReplaceMember { .. } => "replace-member",
+            Action::RemoveMember { .. } => "remove-member",
         }
     }
 
@@ -121,7 +128,8 @@ impl Action {
             | Action::Stop { .. }
             | Action::DeleteData { .. }
             | Action::RestoreBackup { .. }
-            | Action::ReplaceMember { .. } => None,
+            | Action::ReplaceMember { .. }
+            | Action::RemoveMember { .. } => None,
         }
     }
 
@@ -135,7 +143,8 @@ impl Action {
             | Action::Stop { target }
             | Action::DeleteData { target }
             | Action::RestoreBackup { target, .. }
-            | Action::ReplaceMember { member: target } => target,
+            | Action::ReplaceMember { member: target }
+            | Action::RemoveMember { member: target } => target,
             Action::Reboot { host }
             | Action::Image { host, .. }
             | Action::DeleteHost { host }
@@ -159,7 +168,10 @@ impl Action {
                 overwritten: vec![(target.clone(), source.clone())],
                 destroyed: vec![target],
             },
-            Action::Restart { .. } | Action::Stop { .. } | Action::ReplaceMember { .. } => Impact {
+            Action::Restart { .. }
+            | Action::Stop { .. }
+            | Action::ReplaceMember { .. }
+            | Action::RemoveMember { .. } => Impact {
                 unavailable: vec![target],
                 ..Impact::default()
             },

@@ -27,7 +27,7 @@ pub struct EtcdMember {
     /// whether it is intact (when its `[[host]]` lists it in `data_paths`), and `replace-member`
     /// moves it aside, never deletes it.
     pub data_dir: Option<std::path::PathBuf>,
-    /// How hadome starts, stops, removes and adds it.
+    /// How hadome starts, stops, removes, adds and promotes it.
     pub commands: MemberCommands,
 }
 
@@ -43,6 +43,9 @@ pub struct MemberCommands {
     /// Adds a fresh member of the same name as a learner (`etcdctl member add --learner`), with
     /// an empty data directory at `{data_dir}`; `start` starts it afterwards.
     pub add: Option<Vec<String>>,
+    /// Promotes it from learner to voter once it has caught up (`etcdctl member promote`; etcd
+    /// refuses until the learner is caught up, so the command retries within its own deadline).
+    pub promote: Option<Vec<String>>,
 }
 
 /// A quorum cluster (`[[quorum]]`): members that vote on every write.

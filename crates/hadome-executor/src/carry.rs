@@ -81,8 +81,10 @@ pub async fn carry_out<R: Recorder>(
     // Per data directory moved aside by this plan: the instance, and where it went.
     let mut preserved: Vec<(String, PathBuf, PathBuf)> = Vec::new();
     let mut stopped: Vec<String> = Vec::new();
+    // Members this plan removed from their cluster: a later failure says where things stand.
+    let mut removed: Vec<String> = Vec::new();
     let mut failure = None;
-    for step in steps {
+    for (index, step) in steps.iter().enumerate() {
         let done = match step {
             // Moved aside here rather than through `execute`, to know where it went.
             Step::Preserve { instance, data_dir } => {
@@ -99,12 +101,28 @@ pub async fn carry_out<R: Recorder>(
         };
         recorder.step(&intent, step, &done).await?;
         if done.ok {
-            if let Step::Stop(instance) = step {
-                stopped.push(instance.clone());
+            match step {
+                Step::Stop(instance) => stopped.push(instance.clone()),
+                Step::Member {
+                    member,
+                    op: crate::member::MemberOp::Remove,
+                } => removed.push(member.clone()),
+                _ => {}
             }
             continue;
         }
         let mut detail = format!("{} failed: {}", step.describe(), done.detail);
+        for member in &removed {
+            let aside = preserved
+                .iter()
+                .find(|(instance, _, _)| instance == member)
+                .map(|(_, _, aside)| aside.as_path());
+            let left: Vec<String> = steps[index..].iter().map(Step::describe).collect();
+            detail = format!(
+                "{detail}; {}",
+                crate::member::after_removal(member, aside, &left)
+            );
+        }
         if let Some(replaced) = replacing(step) {
             if let Some(position) = preserved
                 .iter()

@@ -97,6 +97,9 @@ impl NotConfigured {
 
 /// `stop_command` → `stop`, `fence_command` → `fence`: what hadome does not know how to do.
 fn verb_of(key: &str) -> String {
+    if key == "data_dir" {
+        return "move its data directory aside".to_owned();
+    }
     key.trim_end_matches("_command").replace('_', " ")
 }
 
@@ -120,20 +123,21 @@ pub fn plan(estate: &Estate, action: &Action) -> Vec<Step> {
                     member_step(name, MemberOp::Start),
                 ]
             }
-            // Remove, move the old data aside (never delete), add a fresh learner, start it.
-            // `check_configured` refuses the plan before the removal when any later command or
-            // the data directory is missing: the constructive half is checked first.
+            // Never worse: stop it if it still runs (a hung member must not write into the
+            // directory moved aside), remove it, move the old data aside (never delete), add a
+            // fresh learner, start it, promote it once caught up. `check_configured` refuses the
+            // plan before anything is done when a command or the data directory is missing, and
+            // `preflight` checks the later commands run: the constructive half is checked first.
             Action::ReplaceMember { .. } => {
-                return vec![
-                    member_step(name, MemberOp::Remove),
-                    Step::Preserve {
-                        instance: name.to_owned(),
-                        data_dir: member.data_dir.clone().unwrap_or_default(),
-                    },
+                let mut steps = removal(member);
+                steps.extend([
                     member_step(name, MemberOp::Add),
                     member_step(name, MemberOp::Start),
-                ]
+                    member_step(name, MemberOp::Promote),
+                ]);
+                return steps;
             }
+            Action::RemoveMember { .. } => return removal(member),
             _ => {}
         }
     }
@@ -193,9 +197,29 @@ pub fn plan(estate: &Estate, action: &Action) -> Vec<Step> {
             host: host.clone(),
             path: path.clone(),
         }],
-        // A replace-member of a name the estate does not declare as `[[etcd]]`.
-        Action::ReplaceMember { member } => vec![member_step(member, MemberOp::Remove)],
+        // A replace-member or remove-member of a name the estate does not declare as `[[etcd]]`
+        // (`check_configured` refuses it).
+        Action::ReplaceMember { member } | Action::RemoveMember { member } => {
+            vec![member_step(member, MemberOp::Remove)]
+        }
     }
+}
+
+/// A member's removal: stop it if it still runs, remove it from its cluster, move its data
+/// directory aside (`remove-member`, and the first half of `replace-member`).
+fn removal(member: &EtcdMember) -> Vec<Step> {
+    let step = |op: MemberOp| Step::Member {
+        member: member.name.clone(),
+        op,
+    };
+    vec![
+        step(MemberOp::StopIfRunning),
+        step(MemberOp::Remove),
+        Step::Preserve {
+            instance: member.name.clone(),
+            data_dir: member.data_dir.clone().unwrap_or_default(),
+        },
+    ]
 }
 
 fn image_steps(host: &str) -> Vec<Step> {

@@ -15,6 +15,10 @@
 //!   directory (where the old one stays, moved aside) has at least the source's databases' size
 //!   (`pg_database_size`) plus a tenth free. The data directory is read where hadome runs, as
 //!   the executor's move aside does; over SSH it will be read on the target's host (issue 15).
+//!
+//! And for a plan that removes a quorum member (`replace-member`, `remove-member`): every member
+//! command after the removal runs a program that exists and is executable, and the data
+//! directory's parent is writable (`crate::member::member_preflight`).
 
 use std::time::Duration;
 
@@ -83,6 +87,9 @@ pub enum PreflightError {
         /// The source's size plus a tenth.
         needed: u64,
     },
+    /// A step after a member's removal could not work.
+    #[error(transparent)]
+    Member(#[from] crate::member::MemberPreflightError),
 }
 
 impl PreflightError {
@@ -107,6 +114,18 @@ impl PreflightError {
                 "free space on the filesystem of `{}`, or move the old data directory elsewhere by hand first",
                 path.display()
             )),
+            PreflightError::Member(error) => Some(match error {
+                crate::member::MemberPreflightError::NoMember(_) => {
+                    "declare it: `[[etcd]]` with its name (examples/estate.toml)".to_owned()
+                }
+                crate::member::MemberPreflightError::NotExecutable { member, key, .. } => format!(
+                    "fix `{key}` in the `[[etcd]]` named `{member}` (an argv array; its program must exist where hadome runs), then run again"
+                ),
+                crate::member::MemberPreflightError::NotWritable { path, .. } => format!(
+                    "let hadome's user write `{}`, or move the data directory aside by hand",
+                    path.display()
+                ),
+            }),
         }
     }
 }
@@ -115,7 +134,7 @@ impl PreflightError {
 /// one line per check that passed. Each probe is bounded by the estate's probe timeout.
 pub async fn preflight(estate: &Estate, steps: &[Step]) -> Result<Vec<String>, PreflightError> {
     let timeout = Duration::from_secs_f64(estate.probe_timeout_seconds.max(0.1));
-    let mut passed = Vec::new();
+    let mut passed = crate::member::member_preflight(estate, steps)?;
     for step in steps {
         let Step::Rebuild { target, source } = step else {
             continue;

@@ -92,6 +92,7 @@ pub(crate) fn action_from(words: ActionWords) -> Result<Action, CliError> {
         },
         (ActionName::DeleteHost, None) => Action::DeleteHost { host: target },
         (ActionName::ReplaceMember, None) => Action::ReplaceMember { member: target },
+        (ActionName::RemoveMember, None) => Action::RemoveMember { member: target },
     })
 }
 
@@ -107,6 +108,7 @@ fn action_word(action: ActionName) -> &'static str {
         ActionName::Image => "image",
         ActionName::DeleteHost => "delete-host",
         ActionName::ReplaceMember => "replace-member",
+        ActionName::RemoveMember => "remove-member",
     }
 }
 

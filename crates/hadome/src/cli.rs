@@ -255,10 +255,15 @@ pub(crate) enum ActionName {
     Image,
     /// Delete a host: take a final image, verify it, then its delete_command.
     DeleteHost,
-    /// Replace a quorum member that is down (`[[etcd]]`): remove it from its cluster, move its
-    /// data directory aside, add a fresh member as a learner, start it. Judged by `quorum`;
-    /// denied for a healthy member. `hadome advise MEMBER` says whether to wait instead.
+    /// Replace a quorum member that is down (`[[etcd]]`): stop it if it runs, remove it from its
+    /// cluster, move its data directory aside, add a fresh member as a learner, start it, promote
+    /// it once caught up. Judged by `quorum`; denied for a healthy member. `hadome advise MEMBER`
+    /// says whether to wait instead.
     ReplaceMember,
+    /// Remove a quorum member for good (`[[etcd]]`): stop it if it runs, remove it from its
+    /// cluster, move its data directory aside. Judged by `quorum` on the voters left (3 voters
+    /// less one: 2, quorum 2, both must be healthy).
+    RemoveMember,
 }
 
 /// `hadome backup …`.

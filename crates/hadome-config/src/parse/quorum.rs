@@ -31,8 +31,9 @@ pub(super) const ETCD_KEYS: &[&str] = &[
     "stop_command",
     "remove_command",
     "add_command",
+    "promote_command",
 ];
-/// `remove_command`'s and `add_command`'s placeholders.
+/// `remove_command`'s, `add_command`'s and `promote_command`'s placeholders.
 const MEMBER_PLACEHOLDERS: Placeholders = Placeholders {
     names: &["target", "data_dir"],
     explained: "the placeholders are `{target}` (this member's name) and `{data_dir}` (its data \
@@ -153,6 +154,10 @@ impl Context<'_> {
                         "{target}",
                         "{data_dir}",
                     ],
+                )?,
+                promote: member_argv(
+                    "promote_command",
+                    &["/usr/local/bin/etcd-member-promote", "{target}"],
                 )?,
             },
         })

@@ -79,14 +79,19 @@ pub fn assess(
             }
         }
         None if member_action(estate, action) => {}
-        None if matches!(action, Action::ReplaceMember { .. }) => {
+        None if matches!(
+            action,
+            Action::ReplaceMember { .. } | Action::RemoveMember { .. }
+        ) =>
+        {
             findings.push(Finding {
                 rule: crate::rule::QUORUM,
                 severity: Severity::Deny,
                 subject: action.target().to_owned(),
                 message: format!(
-                    "the estate has no etcd member `{}`: `replace-member` takes an `[[etcd]]` name",
-                    action.target()
+                    "the estate has no etcd member `{}`: `{}` takes an `[[etcd]]` name",
+                    action.target(),
+                    action.name()
                 ),
                 alternative: None,
             });
@@ -163,12 +168,15 @@ pub fn check(estate: &Estate, facts: &Facts, history: &History, now: Timestamp) 
     findings
 }
 
-/// Whether `action` is a `stop`, `restart` or `replace-member` of an etcd member (`[[etcd]]`):
+/// Whether `action` is a `stop`, `restart`, `replace-member` or `remove-member` of an etcd member (`[[etcd]]`):
 /// judged by `quorum`, not by the instance rules (names are unique across instances and members).
 fn member_action(estate: &Estate, action: &Action) -> bool {
     matches!(
         action,
-        Action::Stop { .. } | Action::Restart { .. } | Action::ReplaceMember { .. }
+        Action::Stop { .. }
+            | Action::Restart { .. }
+            | Action::ReplaceMember { .. }
+            | Action::RemoveMember { .. }
     ) && estate.etcd_member(action.target()).is_some()
 }
 
@@ -209,7 +217,8 @@ fn placed_actions(action: &Action, instance: &str) -> Vec<Action> {
         | Action::Stop { .. }
         | Action::DeleteData { .. }
         | Action::RestoreBackup { .. }
-        | Action::ReplaceMember { .. } => Vec::new(),
+        | Action::ReplaceMember { .. }
+        | Action::RemoveMember { .. } => Vec::new(),
     }
 }
 

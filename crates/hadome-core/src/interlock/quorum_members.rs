@@ -15,6 +15,13 @@
 //!   lands while the first one's member is still coming back;
 //! - `warn` when exactly a majority would be left: one more failure stops writes.
 //!
+//! A change of membership — `replace-member` and `remove-member` — is counted on the voters left
+//! after the removal (a member of 3 removed leaves 2 voters, quorum 2; a replacement joins as a
+//! learner, which does not vote while it catches up). It MUST be `deny` when the voters left
+//! healthy would be fewer than their quorum, `deny` when the member is healthy and another voter
+//! is not (one disruption at a time; replacing a healthy member is denied outright), and `warn`
+//! when exactly the quorum would be left.
+//!
 //! A member is healthy when it answered within its quorum's `freshness_seconds`, reports no
 //! errors, follows a leader, and its raft index is within `max_raft_lag` of the leader's (of the
 //! highest index seen when the leader did not answer). A member not probed, unreachable, stale,
@@ -217,7 +224,8 @@ fn taken_down<'a>(view: &View<'a>, action: &Action) -> Option<(String, Vec<&'a s
         | Action::Rebuild { .. }
         | Action::DeleteData { .. }
         | Action::RestoreBackup { .. }
-        | Action::ReplaceMember { .. } => return None,
+        | Action::ReplaceMember { .. }
+        | Action::RemoveMember { .. } => return None,
     };
     (!members.is_empty()).then_some((phrase, members))
 }
@@ -280,10 +288,26 @@ fn names(members: &[&str]) -> String {
         .join(", ")
 }
 
-/// `ask replace-member`: removing a member changes the voter count (a member of 3 removed leaves
-/// 2 voters, quorum 2), and the fresh member joins as a learner, which does not vote while it
-/// catches up. Replacing a healthy member is a disruption: denied.
-fn assess_replace(view: &View, member: &str) -> Vec<Finding> {
+/// A change of a quorum's membership, judged by its arithmetic rather than as a member taken down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Membership {
+    /// `replace-member`: remove it, add a fresh member as a learner (it does not vote while it
+    /// catches up).
+    Replace,
+    /// `remove-member`: remove it for good; the cluster has one voter fewer.
+    Remove,
+}
+
+/// `ask replace-member` and `ask remove-member`: removing a member changes the voter count (a
+/// member of 3 removed leaves 2 voters, quorum 2), and a replacement joins as a learner, which
+/// does not vote while it catches up. Replacing a healthy member is a disruption for nothing:
+/// denied. Removing a healthy member is allowed only when every other voter is healthy (one
+/// disruption per cluster at a time) and the voters left keep their quorum.
+fn assess_membership(view: &View, member: &str, change: Membership) -> Vec<Finding> {
+    let verb = match change {
+        Membership::Replace => "replacing",
+        Membership::Remove => "removing",
+    };
     let Some(quorum) = view
         .estate
         .quorums
@@ -303,10 +327,10 @@ fn assess_replace(view: &View, member: &str) -> Vec<Finding> {
         }];
     };
     let judged = judge(view, quorum);
-    let Some(replaced) = judged.iter().find(|judged| judged.name == member) else {
+    let Some(changed) = judged.iter().find(|judged| judged.name == member) else {
         return Vec::new();
     };
-    if replaced.healthy() {
+    if change == Membership::Replace && changed.healthy() {
         return vec![Finding {
             rule: QUORUM,
             severity: Severity::Deny,
@@ -336,10 +360,20 @@ fn assess_replace(view: &View, member: &str) -> Vec<Finding> {
         .filter(|judged| judged.healthy())
         .map(|judged| judged.name)
         .collect();
+    let unhealthy_after: Vec<&str> = after
+        .iter()
+        .filter(|judged| !judged.healthy())
+        .map(|judged| judged.name)
+        .collect();
+    let tail = match change {
+        Membership::Replace => {
+            "; the fresh member joins as a learner and does not vote while it catches up"
+        }
+        Membership::Remove => "",
+    };
     let arithmetic = format!(
         "{} voters, quorum {majority}: {}; removing `{member}` leaves {} voters, quorum \
-         {majority_after}: {} healthy ({}); the fresh member joins as a learner and does not vote \
-         while it catches up",
+         {majority_after}: {} healthy ({}){tail}",
         voters.len(),
         states.join("; "),
         after.len(),
@@ -360,14 +394,33 @@ fn assess_replace(view: &View, member: &str) -> Vec<Finding> {
                     .to_owned(),
             ),
         }]
+    } else if changed.healthy() && !unhealthy_after.is_empty() {
+        vec![Finding {
+            rule: QUORUM,
+            severity: Severity::Deny,
+            subject: quorum.name.clone(),
+            message: format!(
+                "{arithmetic}: one disruption per quorum cluster at a time, and {} is not healthy \
+                 yet",
+                names(&unhealthy_after)
+            ),
+            alternative: Some(format!(
+                "bring {} back and caught up first, then ask again",
+                names(&unhealthy_after)
+            )),
+        }]
     } else if healthy_after.len() == majority_after {
+        let until = match change {
+            Membership::Replace => "until the new member is promoted to a voter",
+            Membership::Remove => "until a member is added back",
+        };
         vec![Finding {
             rule: QUORUM,
             severity: Severity::Warn,
             subject: quorum.name.clone(),
             message: format!(
-                "{arithmetic}: exactly the quorum, every one of {} must stay healthy until the new \
-                 member is promoted to a voter",
+                "{arithmetic}: exactly the quorum after {verb} `{member}`, every one of {} must \
+                 stay healthy {until}",
                 names(&healthy_after)
             ),
             alternative: None,
@@ -379,8 +432,14 @@ fn assess_replace(view: &View, member: &str) -> Vec<Finding> {
 
 /// `ask`: an action that takes voting members down.
 pub(crate) fn assess(view: &View, action: &Action) -> Vec<Finding> {
-    if let Action::ReplaceMember { member } = action {
-        return assess_replace(view, member);
+    match action {
+        Action::ReplaceMember { member } => {
+            return assess_membership(view, member, Membership::Replace)
+        }
+        Action::RemoveMember { member } => {
+            return assess_membership(view, member, Membership::Remove)
+        }
+        _ => {}
     }
     let Some((phrase, down)) = taken_down(view, action) else {
         return Vec::new();

@@ -528,3 +528,150 @@ fn quorum_one_disruption_at_a_time_even_with_a_majority_left() {
     world.answer(3, state(3));
     assert_eq!(verdict(&world.ask(&reboot("h2"))), "allow ");
 }
+
+fn replace(member: &str) -> Action {
+    Action::ReplaceMember {
+        member: member.to_owned(),
+    }
+}
+
+fn remove(member: &str) -> Action {
+    Action::RemoveMember {
+        member: member.to_owned(),
+    }
+}
+
+/// `etcd-N` refuses connections, last healthy 14 minutes ago.
+fn down(world: &mut World, number: u64) {
+    world.facts.members.insert(
+        format!("etcd-{number}"),
+        MemberProbe {
+            observed_at: NOW,
+            outcome: MemberOutcome::Unreachable {
+                error: "connection refused".to_owned(),
+                kind: FailureKind::Down,
+            },
+        },
+    );
+}
+
+#[test]
+fn quorum_replacing_the_member_that_is_down_leaves_exactly_the_quorum_and_a_healthy_one_is_denied() {
+    let world = World::etcd_3_down();
+    let answer = world.ask(&replace("etcd-3"));
+    assert_eq!(verdict(&answer), "allow quorum@etcd(warn)");
+    assert_eq!(
+        answer.findings[0].message,
+        "3 voters, quorum 2: `etcd-1` healthy; `etcd-2` healthy; `etcd-3` does not answer \
+         (connection refused; down), down for 14 min since it was last healthy; removing \
+         `etcd-3` leaves 2 voters, quorum 2: 2 healthy (`etcd-1`, `etcd-2`); the fresh member \
+         joins as a learner and does not vote while it catches up: exactly the quorum after \
+         replacing `etcd-3`, every one of `etcd-1`, `etcd-2` must stay healthy until the new \
+         member is promoted to a voter"
+    );
+    let healthy = world.ask(&replace("etcd-1"));
+    assert_eq!(verdict(&healthy), "deny quorum@etcd(deny)");
+    assert!(
+        healthy.findings[0]
+            .message
+            .starts_with("`etcd-1` is healthy: replacing it takes a working voter out"),
+        "{}",
+        healthy.findings[0].message
+    );
+    let mut two_down = World::etcd_3_down();
+    down(&mut two_down, 2);
+    let answer = two_down.ask(&replace("etcd-3"));
+    assert_eq!(verdict(&answer), "deny quorum@etcd(deny)");
+    assert!(
+        answer.findings[0].message.ends_with(
+            "1 healthy (`etcd-1`); the fresh member joins as a learner and does not vote while \
+             it catches up: under the quorum of 2, `etcd` would stop accepting writes"
+        ),
+        "{}",
+        answer.findings[0].message
+    );
+}
+
+#[test]
+fn quorum_removing_a_healthy_voter_of_three_leaves_two_voters_and_needs_both_healthy() {
+    let world = World::healthy();
+    let answer = world.ask(&remove("etcd-3"));
+    assert_eq!(verdict(&answer), "allow quorum@etcd(warn)");
+    assert_eq!(
+        answer.findings[0].message,
+        "3 voters, quorum 2: `etcd-1` healthy; `etcd-2` healthy; `etcd-3` healthy; removing \
+         `etcd-3` leaves 2 voters, quorum 2: 2 healthy (`etcd-1`, `etcd-2`): exactly the quorum \
+         after removing `etcd-3`, every one of `etcd-1`, `etcd-2` must stay healthy until a \
+         member is added back"
+    );
+    // Another member down: removing a healthy one is a second disruption, and leaves 1 of 2.
+    let world = World::etcd_3_down();
+    let answer = world.ask(&remove("etcd-1"));
+    assert_eq!(verdict(&answer), "deny quorum@etcd(deny)");
+    assert!(
+        answer.findings[0].message.ends_with(
+            "removing `etcd-1` leaves 2 voters, quorum 2: 1 healthy (`etcd-2`): under the quorum \
+             of 2, `etcd` would stop accepting writes"
+        ),
+        "{}",
+        answer.findings[0].message
+    );
+}
+
+#[test]
+fn quorum_removing_a_down_member_of_three_leaves_two_voters_that_must_both_be_healthy() {
+    let world = World::etcd_3_down();
+    assert_eq!(
+        verdict(&world.ask(&remove("etcd-3"))),
+        "allow quorum@etcd(warn)"
+    );
+    let mut two_down = World::etcd_3_down();
+    down(&mut two_down, 2);
+    let answer = two_down.ask(&remove("etcd-3"));
+    assert_eq!(verdict(&answer), "deny quorum@etcd(deny)");
+    assert!(
+        answer.findings[0]
+            .message
+            .contains("removing `etcd-3` leaves 2 voters, quorum 2: 1 healthy (`etcd-1`)"),
+        "{}",
+        answer.findings[0].message
+    );
+    let unknown = world.ask(&remove("etcd-9"));
+    assert_eq!(verdict(&unknown), "deny quorum@etcd-9(deny)");
+    assert_eq!(
+        unknown.findings[0].message,
+        "the estate has no etcd member `etcd-9`: `remove-member` takes an `[[etcd]]` name"
+    );
+}
+
+#[test]
+fn quorum_removing_a_healthy_voter_of_five_while_another_is_down_is_one_disruption_too_many() {
+    // Five voters, `etcd-3` down: removing healthy `etcd-1` leaves 4 voters, quorum 3, and 3
+    // healthy, a quorum, but it is a second disruption while `etcd-3` is away.
+    let mut world = World::etcd_3_down();
+    for n in 4..=5u64 {
+        world.estate.hosts.push(host(&format!("h{n}")));
+        world.facts.hosts.insert(format!("h{n}"), settled_host());
+        world.estate.etcd_members.push(EtcdMember {
+            name: format!("etcd-{n}"),
+            endpoints: vec![format!("http://127.0.0.1:2379{n}")],
+            host: format!("h{n}"),
+            data_dir: None,
+            commands: Default::default(),
+        });
+        world.estate.quorums[0].members.push(format!("etcd-{n}"));
+        world.answer(n, state(n));
+    }
+    let answer = world.ask(&remove("etcd-1"));
+    assert_eq!(verdict(&answer), "deny quorum@etcd(deny)");
+    assert!(
+        answer.findings[0].message.contains(
+            "leaves 4 voters, quorum 3: 3 healthy (`etcd-2`, `etcd-4`, `etcd-5`): one disruption \
+             per quorum cluster at a time, and `etcd-3` is not healthy yet"
+        ),
+        "{}",
+        answer.findings[0].message
+    );
+    // Removing the member that is down instead leaves 4 voters, 4 healthy: allowed, no finding.
+    assert_eq!(verdict(&world.ask(&remove("etcd-3"))), "allow ");
+}

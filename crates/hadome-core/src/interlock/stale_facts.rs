@@ -75,7 +75,10 @@ pub(crate) fn assess(view: &View, action: &Action) -> Vec<Finding> {
                 ));
             }
         }
-        Action::Restart { .. } | Action::Stop { .. } | Action::ReplaceMember { .. } => {}
+        Action::Restart { .. }
+        | Action::Stop { .. }
+        | Action::ReplaceMember { .. }
+        | Action::RemoveMember { .. } => {}
         // A host's facts are `reboot-uptime`'s and `destroy-coverage`'s to judge; what is placed
         // on the host is judged as the instance actions the host action amounts to.
         Action::Reboot { .. }
