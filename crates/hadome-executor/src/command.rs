@@ -170,7 +170,15 @@ async fn run_within(argv: &[String], timeout: Duration) -> Result<Ran, CommandEr
             said: said(&output.stdout),
         })
     } else {
-        let mut detail = said(&output.stderr);
+        // A failure's last lines, not only its last: hadome's own commands end with a `hint:`
+        // line after the `error:` that says what went wrong.
+        let lines: Vec<String> = String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let mut detail = lines[lines.len().saturating_sub(4)..].join(" | ");
         if detail.is_empty() {
             detail = said(&output.stdout);
         }

@@ -214,7 +214,11 @@ async fn wait_member(estate: &Estate, member: &EtcdMember, wanted: Wanted) -> Re
 /// What a person reads when a step after `member`'s removal failed: where the cluster stands,
 /// where the old data is, and what is left to do, step by step (`left`, the plan's steps not
 /// done, the failed one first).
-pub(crate) fn after_removal(member: &str, aside: Option<&std::path::Path>, left: &[String]) -> String {
+pub(crate) fn after_removal(
+    member: &str,
+    aside: Option<&std::path::Path>,
+    left: &[String],
+) -> String {
     let data = match aside {
         Some(aside) => format!("its old data is kept aside at `{}`", aside.display()),
         None => "its old data directory was not moved aside by this plan".to_owned(),
@@ -240,10 +244,15 @@ pub(crate) fn member_preflight(
     steps: &[crate::step::Step],
 ) -> Result<Vec<String>, MemberPreflightError> {
     use crate::step::Step;
-    let Some(position) = steps
-        .iter()
-        .position(|step| matches!(step, Step::Member { op: MemberOp::Remove, .. }))
-    else {
+    let Some(position) = steps.iter().position(|step| {
+        matches!(
+            step,
+            Step::Member {
+                op: MemberOp::Remove,
+                ..
+            }
+        )
+    }) else {
         return Ok(Vec::new());
     };
     let mut passed = Vec::new();
@@ -407,7 +416,10 @@ mod tests {
 
     #[test]
     fn replace_member_stops_removes_moves_aside_adds_starts_and_promotes_in_that_order() {
-        let estate = estate(MemberCommands::default(), Some(PathBuf::from("/srv/etcd-3")));
+        let estate = estate(
+            MemberCommands::default(),
+            Some(PathBuf::from("/srv/etcd-3")),
+        );
         let steps = plan(&estate, &replace());
         assert_eq!(
             described(&steps),
@@ -426,7 +438,11 @@ mod tests {
                 member: "etcd-3".to_owned(),
             },
         );
-        assert_eq!(remove.as_slice(), &steps[..3], "a removal is the replacement's first half");
+        assert_eq!(
+            remove.as_slice(),
+            &steps[..3],
+            "a removal is the replacement's first half"
+        );
     }
 
     #[test]
@@ -441,7 +457,10 @@ mod tests {
         };
         let data_dir = Some(PathBuf::from("/srv/etcd-3"));
         let configured = estate(everything.clone(), data_dir.clone());
-        assert_eq!(check_configured(&configured, &plan(&configured, &replace())), Ok(()));
+        assert_eq!(
+            check_configured(&configured, &plan(&configured, &replace())),
+            Ok(())
+        );
         let no_promote = estate(
             MemberCommands {
                 promote: None,
@@ -558,11 +577,19 @@ mod tests {
             .collect();
         assert_eq!(aside.len(), 1, "{aside:?}");
         let aside: &Path = &aside[0];
-        assert_eq!(std::fs::read_to_string(aside.join("member")).unwrap(), "old\n");
-        assert!(!data_dir.exists(), "nothing was put back into a removed member");
+        assert_eq!(
+            std::fs::read_to_string(aside.join("member")).unwrap(),
+            "old\n"
+        );
+        assert!(
+            !data_dir.exists(),
+            "nothing was put back into a removed member"
+        );
         let detail = &outcome.detail;
         assert!(
-            detail.starts_with("add a fresh `etcd-3` to its cluster as a learner (its add_command) failed:"),
+            detail.starts_with(
+                "add a fresh `etcd-3` to its cluster as a learner (its add_command) failed:"
+            ),
             "{detail}"
         );
         assert!(
@@ -572,7 +599,10 @@ mod tests {
             )),
             "{detail}"
         );
-        assert!(detail.ends_with("then wait until it says it is a voter"), "{detail}");
+        assert!(
+            detail.ends_with("then wait until it says it is a voter"),
+            "{detail}"
+        );
         assert_eq!(log.0.len(), 4, "{:#?}", log.0);
     }
 }

@@ -108,9 +108,8 @@ pub(crate) fn render(state: &LabState) -> String {
 }
 
 /// One `[[etcd]]` per member (its client URL through the lab proxy, its lab host, its data
-/// directory, and the lab's `fault start|stop` as its commands), and one `[[quorum]]` of them
-/// all, named `etcd`. The lab sets no `remove_command`/`add_command` yet: `run replace-member`
-/// is refused there, naming the key.
+/// directory, the lab's `fault start` and `member stop|remove|add|promote` as its commands, see
+/// `etcd_member.rs`), and one `[[quorum]]` of them all, named `etcd`.
 fn render_etcd(text: &mut String, state: &LabState, commands: Option<(&str, &str)>) {
     if state.etcd.is_empty() {
         return;
@@ -132,13 +131,7 @@ fn render_etcd(text: &mut String, state: &LabState, commands: Option<(&str, &str
             quote(&member.data_dir.display().to_string()),
         );
         if let Some((hadome, dir)) = commands {
-            for verb in ["start", "stop"] {
-                let _ = writeln!(
-                    text,
-                    "{verb}_command = {}",
-                    argv_text(&[hadome, "lab", "fault", "--dir", dir, verb, &member.name])
-                );
-            }
+            crate::etcd_member::render_commands(text, hadome, dir, &member.name, argv_text);
         }
     }
     let members: Vec<String> = state

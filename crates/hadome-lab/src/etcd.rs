@@ -95,7 +95,7 @@ impl EtcdState {
         format!("http://127.0.0.1:{}", self.client_port)
     }
 
-    fn peer_url(&self) -> String {
+    pub(crate) fn peer_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.peer_port)
     }
 }
@@ -200,8 +200,10 @@ pub(crate) fn spawn(state: &LabState, member: &EtcdState) -> Result<i32, LabErro
             "--initial-advertise-peer-urls={}",
             member.peer_url()
         ))
-        .arg(format!("--initial-cluster={}", initial_cluster.join(",")))
-        .arg("--initial-cluster-state=new")
+        .args(crate::etcd_member::cluster_args(
+            member,
+            &initial_cluster.join(","),
+        ))
         .arg(format!(
             "--initial-cluster-token=hadome-lab-{}",
             state.token

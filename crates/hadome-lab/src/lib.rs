@@ -36,6 +36,7 @@ mod estate_file;
 mod etcd;
 mod etcd_clients;
 mod etcd_load;
+mod etcd_member;
 mod failover;
 mod fault;
 mod host;

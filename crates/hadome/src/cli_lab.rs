@@ -272,6 +272,34 @@ pub(crate) enum LabCommand {
         host: String,
     },
     /// Run a lab host's supervisor (started by `lab up` and `start-host`; not for direct use).
+    /// Change an etcd member's membership through etcd's cluster API, verified in the member list.
+    ///
+    /// Each change is sent to another member that answers (its client URL through the proxy).
+    /// remove NAME: MemberRemove of NAME's member id (etcd never takes a removed id back).
+    /// add NAME: MemberAdd of NAME's peer URL as a learner (it does not vote); NAME must be
+    /// stopped with its data directory absent or empty (move the old one aside first: the lab
+    /// never deletes data); its next `lab fault start` joins the existing cluster
+    /// (--initial-cluster-state=existing, the initial cluster from the member list).
+    /// promote NAME: MemberPromote, retried until etcd accepts it (a learner is promoted only once
+    /// caught up) or the lab's wait passes. stop NAME: end its process by PID if there is one,
+    /// hung or not; already stopped is not an error. These are the lab estate's remove_command,
+    /// add_command, promote_command and stop_command, which `hadome run replace-member` and `run
+    /// remove-member` run.
+    #[command(
+        after_help = "Example (what `hadome run replace-member etcd-3` does in the lab):\n  hadome lab member --dir /tmp/lab stop etcd-3\n  hadome lab member --dir /tmp/lab remove etcd-3\n  mv /tmp/lab/etcd/etcd-3/data /tmp/lab/etcd/etcd-3/data.aside\n  hadome lab member --dir /tmp/lab add etcd-3\n  hadome lab fault --dir /tmp/lab start etcd-3\n  hadome lab member --dir /tmp/lab promote etcd-3"
+    )]
+    Member {
+        #[command(flatten)]
+        dir: LabDir,
+        /// The change.
+        #[arg(value_enum)]
+        verb: MemberVerb,
+        /// The etcd member.
+        #[arg(value_name = "NAME")]
+        member: String,
+        #[command(flatten)]
+        json: Json,
+    },
     #[command(hide = true)]
     HostSupervisor {
         #[command(flatten)]
@@ -280,6 +308,19 @@ pub(crate) enum LabCommand {
         #[arg(value_name = "HOST")]
         host: String,
     },
+}
+
+/// `hadome lab member`'s changes.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum MemberVerb {
+    /// MemberRemove of its id, through another member.
+    Remove,
+    /// MemberAdd of its peer URL as a learner; its next start joins the existing cluster.
+    Add,
+    /// MemberPromote once it has caught up (retried until etcd accepts it).
+    Promote,
+    /// End its process by PID if it runs (hung or not); already stopped is fine.
+    Stop,
 }
 
 /// The faults, as the command line spells them.

@@ -337,6 +337,12 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
             print_text(&format!("{summary}\n"));
             Ok(exit_code::OK)
         }
+        LabCommand::Member {
+            dir,
+            verb,
+            member,
+            json,
+        } => placed::member(&Lab::open(&dir.dir)?, verb, &member, json.json).await,
         LabCommand::HostSupervisor { dir, host } => {
             hadome_lab::serve_host(&dir.dir, &host).await?;
             Ok(exit_code::OK)

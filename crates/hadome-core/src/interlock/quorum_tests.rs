@@ -556,7 +556,8 @@ fn down(world: &mut World, number: u64) {
 }
 
 #[test]
-fn quorum_replacing_the_member_that_is_down_leaves_exactly_the_quorum_and_a_healthy_one_is_denied() {
+fn quorum_replacing_the_member_that_is_down_leaves_exactly_the_quorum_and_a_healthy_one_is_denied()
+{
     let world = World::etcd_3_down();
     let answer = world.ask(&replace("etcd-3"));
     assert_eq!(verdict(&answer), "allow quorum@etcd(warn)");

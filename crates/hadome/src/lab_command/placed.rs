@@ -1,5 +1,5 @@
-//! `hadome lab …` for etcd labs: which target `lab load` and `lab verify` write to, and a placed
-//! host's boots as host facts (`hadome lab host-facts`).
+//! `hadome lab …` for etcd labs: which target `lab load` and `lab verify` write to, a placed
+//! host's boots as host facts (`hadome lab host-facts`), and `hadome lab member`.
 
 use hadome_core::fact::Timestamp;
 use hadome_lab::Lab;
@@ -73,4 +73,28 @@ pub(super) fn placed_reading(
             units: vec![no_systemd],
         },
     })
+}
+
+/// `hadome lab member --dir D VERB NAME`: one membership change, verified, printed.
+pub(super) async fn member(
+    lab: &Lab,
+    verb: crate::cli_lab::MemberVerb,
+    name: &str,
+    json: bool,
+) -> Result<u8, CliError> {
+    use crate::cli_lab::MemberVerb;
+    let (word, summary) = match verb {
+        MemberVerb::Remove => ("remove", lab.member_remove(name).await?),
+        MemberVerb::Add => ("add", lab.member_add(name).await?),
+        MemberVerb::Promote => ("promote", lab.member_promote(name).await?),
+        MemberVerb::Stop => ("stop", lab.member_stop(name).await?),
+    };
+    if json {
+        crate::output::print_json(
+            &serde_json::json!({"version": 1, "member": name, "change": word, "summary": summary}),
+        );
+    } else {
+        crate::output::print_text(&format!("{summary}\n"));
+    }
+    Ok(crate::exit_code::OK)
 }
