@@ -300,3 +300,7 @@ fn data_dir(
         },
     }
 }
+
+#[cfg(test)]
+#[path = "advise_tests.rs"]
+mod tests;

@@ -117,10 +117,10 @@ fn advise_says_wait_for_a_member_recently_down_that_came_back_before() {
 
 /// A member is executable through its own commands: `run restart etcd-3` runs its stop_command,
 /// waits until it no longer answers, runs its start_command and waits until it answers (never an
-/// instance's path); `run replace-member` without a `remove_command` is refused before anything
-/// is done, naming the key.
+/// instance's path); `run replace-member` of a healthy member while another is down is denied
+/// before anything is done (`etcd_replace.rs` replaces a crashed one).
 #[test]
-fn a_member_is_restarted_through_its_commands_and_an_unconfigured_replacement_is_refused() {
+fn a_member_is_restarted_through_its_commands_and_a_healthy_one_is_not_replaced() {
     let lab = EtcdLab::up();
     let restart = lab.hadome(&["run", "restart", "etcd-3"]);
     let said = show(&restart);
@@ -137,13 +137,14 @@ fn a_member_is_restarted_through_its_commands_and_an_unconfigured_replacement_is
 
     lab.fault("stop", "etcd-3");
     lab.passes_until("etcd-3", "wait");
-    let refused = lab.hadome(&["run", "replace-member", "etcd-3"]);
-    assert_ne!(refused.status.code(), Some(0), "{}", show(&refused));
+    let refused = lab.hadome(&["run", "replace-member", "etcd-2"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", show(&refused));
     assert!(
-        show(&refused).contains("remove_command"),
+        show(&refused).contains("`etcd-2` is healthy: replacing it takes a working voter out"),
         "{}",
         show(&refused)
     );
+    assert!(!show(&refused).contains("intent #"), "{}", show(&refused));
     let (_, advice) = lab.advise("etcd-3");
     assert_eq!(advice["decision"], "wait", "nothing was done: {advice}");
 }
