@@ -229,7 +229,7 @@ pub(crate) fn after_removal(
          the cluster runs on the voters left; {data}"
     );
     if !left.is_empty() {
-        text.push_str("; to finish the replacement by hand: ");
+        text.push_str("; to finish by hand: ");
         text.push_str(&left.join("; then "));
     }
     text
@@ -594,7 +594,7 @@ mod tests {
         );
         assert!(
             detail.contains(&format!(
-                "`etcd-3` is no longer a member of its cluster (it was removed; etcd never takes a removed member id back, so the old member cannot be re-added: only a fresh one can be added), and the cluster runs on the voters left; its old data is kept aside at `{}`; to finish the replacement by hand: add a fresh `etcd-3`",
+                "`etcd-3` is no longer a member of its cluster (it was removed; etcd never takes a removed member id back, so the old member cannot be re-added: only a fresh one can be added), and the cluster runs on the voters left; its old data is kept aside at `{}`; to finish by hand: add a fresh `etcd-3`",
                 aside.display()
             )),
             "{detail}"
