@@ -42,6 +42,7 @@ mod host;
 mod image;
 mod lab;
 mod load;
+mod netns;
 mod pg;
 mod placed;
 mod process;

@@ -44,13 +44,13 @@ impl EtcdLab {
         output
     }
 
-    fn status(&self) -> serde_json::Value {
+    pub(crate) fn status(&self) -> serde_json::Value {
         let output = run_hadome(&["lab", "status", "--dir", self.dir(), "--json"], &[]);
         assert!(output.status.success(), "lab status: {}", show(&output));
         serde_json::from_slice(&output.stdout).unwrap()
     }
 
-    fn member(&self, name: &str) -> serde_json::Value {
+    pub(crate) fn member(&self, name: &str) -> serde_json::Value {
         self.status()["etcd"]
             .as_array()
             .unwrap()
@@ -60,7 +60,7 @@ impl EtcdLab {
             .clone()
     }
 
-    fn endpoint(&self, name: &str) -> String {
+    pub(crate) fn endpoint(&self, name: &str) -> String {
         self.member(name)["endpoint"].as_str().unwrap().to_owned()
     }
 
@@ -109,7 +109,7 @@ impl Drop for EtcdLab {
 }
 
 /// `etcdctl --endpoints ENDPOINT ARGS`, bounded: 2 s to dial, 2 s per command, 10 s in all.
-fn etcdctl(endpoint: &str, args: &[&str]) -> Output {
+pub(crate) fn etcdctl(endpoint: &str, args: &[&str]) -> Output {
     std::process::Command::new("timeout")
         .args(["10", "etcdctl", "--endpoints", endpoint])
         .args(["--dial-timeout=2s", "--command-timeout=2s"])
@@ -151,11 +151,11 @@ fn alive(pid: i64) -> bool {
     !stat.is_empty() && !stat.contains(") Z ") && !stat.contains(") X ")
 }
 
-fn put(endpoint: &str, key: &str, value: &str) -> Output {
+pub(crate) fn put(endpoint: &str, key: &str, value: &str) -> Output {
     etcdctl(endpoint, &["put", key, value])
 }
 
-fn get(endpoint: &str, key: &str) -> Option<String> {
+pub(crate) fn get(endpoint: &str, key: &str) -> Option<String> {
     let output = etcdctl(endpoint, &["get", key, "--print-value-only"]);
     output
         .status
@@ -459,7 +459,7 @@ fn a_quorum_with_auth_enabled_is_observed_with_its_user_and_the_password_never_s
 }
 
 /// Whether `output` denies for `quorum` (a `✗ quorum` line).
-fn denied_for_quorum(output: &Output) -> bool {
+pub(crate) fn denied_for_quorum(output: &Output) -> bool {
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .any(|line| line.trim_start().starts_with("✗ quorum"))
