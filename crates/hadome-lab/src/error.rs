@@ -168,6 +168,15 @@ pub enum LabError {
         fix: String,
     },
 
+    /// The network namespace of an etcd member could not be made or found (`netns.rs`).
+    #[error("the network namespace of etcd member `{member}`: {problem}")]
+    Namespace {
+        /// The member.
+        member: String,
+        /// What went wrong.
+        problem: String,
+    },
+
     /// The lab's proxy did not do what it was asked.
     #[error("the lab proxy: {message}")]
     Proxy {
@@ -302,6 +311,11 @@ impl LabError {
                 None => format!("nodes: {}", known.join(", ")),
             }),
             LabError::FaultRejected { fix, .. } => Some(fix.clone()),
+            LabError::Namespace { .. } => Some(
+                "the lab runs each etcd member in a network namespace its proxy makes: it needs root and `ip` \
+                 (Debian's iproute2); if the proxy is gone, tear the lab down and bring it up again"
+                    .to_owned(),
+            ),
             LabError::Timeout { node, .. } => Some(format!(
                 "look at the node's log (`hadome lab status --dir DIR` names it) for why `{node}` did not get there"
             )),

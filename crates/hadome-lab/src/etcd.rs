@@ -61,6 +61,8 @@ pub struct EtcdMemberStatus {
     pub process: &'static str,
     /// Whether its client route is blocked (`isolate`).
     pub isolated: bool,
+    /// The members whose peer link to it is cut (`cut`), both ways.
+    pub cut_from: Vec<String>,
     /// Its member id (decimal, as etcd's gateway writes it), when it answered.
     pub member_id: Option<String>,
     /// Whether it is the leader, when it answered.
@@ -131,14 +133,18 @@ pub(crate) fn member_state(dir: &Path, name: &str, host: &str) -> EtcdState {
 pub(crate) fn member_pid(member: &EtcdState) -> Option<i32> {
     let text = std::fs::read_to_string(member.home.join(PID_FILE)).ok()?;
     let pid: i32 = text.trim().parse().ok()?;
-    let marker = format!("--data-dir={}", member.data_dir.display());
-    let owned = process::cmdline(pid).is_some_and(|line| {
-        line.split(' ')
-            .next()
-            .is_some_and(|program| program.ends_with("etcd"))
-            && line.split(' ').any(|word| word == marker)
-    });
+    let owned = process::cmdline(pid).is_some_and(|line| is_member_line(member, &line));
     (owned && process::is_alive(pid)).then_some(pid)
+}
+
+/// Whether a `/proc/PID/cmdline` is etcd's on `member`'s data directory (not yet `nsenter`'s,
+/// whose line names etcd's arguments too, before it execs etcd).
+fn is_member_line(member: &EtcdState, line: &str) -> bool {
+    let marker = format!("--data-dir={}", member.data_dir.display());
+    line.split(' ')
+        .next()
+        .is_some_and(|program| program.ends_with("etcd"))
+        && line.split(' ').any(|word| word == marker)
 }
 
 /// `running`, `hung` or `stopped`.
@@ -187,8 +193,14 @@ pub(crate) fn spawn(state: &LabState, member: &EtcdState) -> Result<i32, LabErro
             }
         }
     }
-    let mut command = std::process::Command::new(&binary);
+    // In the member's own network namespace (`netns.rs`): `nsenter` joins it and execs etcd, so
+    // the PID is etcd's.
+    let namespace = crate::netns::member_namespace(state, member)?;
+    let mut command = std::process::Command::new("nsenter");
     command
+        .arg(format!("--net={}", namespace.display()))
+        .arg("--")
+        .arg(&binary)
         .current_dir(&member.home)
         // First, so `/proc/PID/cmdline` names the member early and unambiguously.
         .arg(format!("--data-dir={}", member.data_dir.display()))
@@ -215,7 +227,7 @@ pub(crate) fn spawn(state: &LabState, member: &EtcdState) -> Result<i32, LabErro
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let child = command.spawn().map_err(|source| LabError::Spawn {
         what: format!("etcd member `{}`", member.name),
-        program: binary.display().to_string(),
+        program: format!("nsenter {}", binary.display()),
         source,
     })?;
     let pid = child.id() as i32;
@@ -228,17 +240,16 @@ pub(crate) fn spawn(state: &LabState, member: &EtcdState) -> Result<i32, LabErro
         path: pid_file,
         source,
     })?;
-    // Right after the spawn, `/proc/PID/cmdline` can still be empty or the parent's (the exec is
-    // not visible yet), and `member_pid`, which checks it, would call the member exited. Wait
-    // (milliseconds) until it names this member's data directory, or the process is gone (its
-    // exit is then the caller's wait to report, with the log).
-    let marker = format!("--data-dir={}", member.data_dir.display());
+    // Right after the spawn, `/proc/PID/cmdline` can still be empty, the parent's or `nsenter`'s
+    // (the exec of etcd is not visible yet), and `member_pid`, which checks it, would call the
+    // member exited. Wait (milliseconds) until it is etcd's on this member's data directory, or
+    // the process is gone (its exit is then the caller's wait to report, with the log).
     poll_until_blocking(
         &member.name,
         "its etcd process to show its command line",
         Duration::from_secs(5),
         || match process::cmdline(pid) {
-            Some(line) if line.split(' ').any(|word| word == marker) => Poll::Done(()),
+            Some(line) if is_member_line(member, &line) => Poll::Done(()),
             _ if !process::is_alive(pid) => Poll::Done(()),
             line => Poll::NotYet(format!("command line {line:?}")),
         },
@@ -434,6 +445,9 @@ pub(crate) async fn statuses(
                 process,
                 isolated: blocked
                     .is_some_and(|routes| routes.contains(&proxy::client_route(&member.name))),
+                cut_from: blocked.map_or_else(Vec::new, |routes| {
+                    crate::netns::cut_from(state, &member.name, routes)
+                }),
                 leader: answer
                     .as_ref()
                     .map(|answer| answer.member_id == answer.leader_id),

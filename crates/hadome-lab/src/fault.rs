@@ -283,6 +283,13 @@ impl Lab {
             Fault::Crash(node) => self.crash(self.state.node(node)?).await?,
             Fault::Stop(node) => self.stop(self.state.node(node)?).await?,
             Fault::Start(node) => self.start(self.state.node(node)?).await?,
+            Fault::Cut { upstream, standby } | Fault::Heal { upstream, standby }
+                if self.state.etcd_member(upstream).is_some()
+                    || self.state.etcd_member(standby).is_some() =>
+            {
+                let cut = matches!(fault, Fault::Cut { .. });
+                self.etcd_link(upstream, standby, cut).await?
+            }
             Fault::Cut { upstream, standby } => self.link(fault, upstream, standby, true).await?,
             Fault::Heal { upstream, standby } => self.link(fault, upstream, standby, false).await?,
             Fault::Isolate(node) => self.isolate(self.state.node(node)?, true).await?,

@@ -981,7 +981,13 @@ impl LabGuard {
         }
         routes.extend(etcd::routes(state));
         routes.extend(crate::etcd_clients::routes(state));
-        write_json_atomically(&dir.join(proxy::CONFIG_FILE), &ProxyConfig { routes })?;
+        write_json_atomically(
+            &dir.join(proxy::CONFIG_FILE),
+            &ProxyConfig {
+                routes,
+                namespaces: crate::netns::namespaces(state),
+            },
+        )?;
 
         let (program, leading) = options
             .proxy_command

@@ -43,6 +43,7 @@ mod host;
 mod image;
 mod lab;
 mod load;
+mod netns;
 mod pg;
 mod placed;
 mod process;

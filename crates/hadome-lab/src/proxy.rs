@@ -6,7 +6,10 @@
 //! - a **client route** `client:N` per node: the port clients and hadome connect to;
 //! - a **link route** `link:A:B` per ordered pair of nodes: the port standby B's `primary_conninfo`
 //!   uses to stream from A. Every pair has one, so a standby repointed later still crosses a link
-//!   the lab can cut.
+//!   the lab can cut;
+//! - for etcd, `client:NAME` and `peer:NAME` per member, and, inside each member M's own network
+//!   namespace (`netns.rs`, made by this process), `peer:X@M` per other member X on X's peer
+//!   port: the link `cut A B` blocks both ways.
 //!
 //! Each route listens on `127.0.0.1`, on a port the kernel picks, and forwards to the target
 //! instance's Unix socket. `block` closes every open connection of the route before it answers,
@@ -15,8 +18,8 @@
 //! connections through again. That is how `cut`/`heal` (link routes) and `isolate`/`rejoin`
 //! (client routes) work.
 //!
-//! The proxy reads `DIR/proxy.json` (its routes), writes `DIR/proxy-ready.json` (its PID and the
-//! ports it bound) once every route listens, and takes line commands on the Unix socket
+//! The proxy reads `DIR/proxy.json` (its routes and namespaces), writes `DIR/proxy-ready.json` (its
+//! PID, the ports it bound and the thread keeping each namespace) once every route listens, and takes line commands on the Unix socket
 //! `DIR/proxy.sock`: `block ROUTE`, `unblock ROUTE`, `blocked`, `ping`. It ends on SIGTERM or SIGINT.
 
 use std::collections::{BTreeMap, HashMap};
@@ -35,6 +38,9 @@ use crate::LabError;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ProxyConfig {
     pub(crate) routes: Vec<ProxyRoute>,
+    /// The etcd members' network namespaces (`netns.rs`), each with its own routes.
+    #[serde(default)]
+    pub(crate) namespaces: Vec<crate::netns::NamespaceConfig>,
 }
 
 /// One route: a name and the Unix socket it forwards to.
@@ -49,6 +55,9 @@ pub(crate) struct ProxyRoute {
 pub(crate) struct ProxyReady {
     pub(crate) pid: i32,
     pub(crate) ports: BTreeMap<String, u16>,
+    /// Member → the thread that keeps its network namespace (`/proc/PID/task/TID/ns/net`).
+    #[serde(default)]
+    pub(crate) namespaces: BTreeMap<String, i32>,
 }
 
 pub(crate) const CONFIG_FILE: &str = "proxy.json";
@@ -125,6 +134,25 @@ pub async fn serve(dir: &Path) -> Result<(), LabError> {
         routes.insert(route.name, shared.clone());
         listeners.push((listener, shared));
     }
+    // Each member's namespace, its routes on the ports just bound for the members' peer URLs.
+    let mut namespaces = BTreeMap::new();
+    for namespace in &config.namespaces {
+        let made = crate::netns::make(namespace, &ports)?;
+        namespaces.insert(namespace.member.clone(), made.tid);
+        for ((name, listener), spec) in made.listeners.into_iter().zip(&namespace.routes) {
+            let listener = TcpListener::from_std(listener).map_err(|source| LabError::Io {
+                action: "register the namespace listener of route",
+                path: PathBuf::from(&name),
+                source,
+            })?;
+            let shared = Arc::new(Route {
+                target: spec.route.target.clone(),
+                state: Mutex::new(RouteState::default()),
+            });
+            routes.insert(name, shared.clone());
+            listeners.push((listener, shared));
+        }
+    }
     let routes: Routes = Arc::new(routes);
 
     let control_path = dir.join(CONTROL_SOCKET);
@@ -143,6 +171,7 @@ pub async fn serve(dir: &Path) -> Result<(), LabError> {
     let ready = ProxyReady {
         pid: std::process::id() as i32,
         ports,
+        namespaces,
     };
     crate::state::write_json_atomically(&dir.join(READY_FILE), &ready)?;
     eprintln!("hadome lab proxy: listening on {} routes", routes.len());

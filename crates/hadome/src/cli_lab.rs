@@ -56,7 +56,11 @@ pub(crate) enum LabCommand {
     /// later start is read-only (the lab's fence_command). follow STANDBY UPSTREAM: repoint a running
     /// standby at UPSTREAM and wait until it streams from there (the lab's follow_command).
     ///
-    /// etcd members take stop, start, crash, hang, resume, isolate and rejoin.
+    /// etcd members take stop, start, crash, hang, resume, isolate and rejoin (isolate: its
+    /// client URL is cut off, its peer traffic flows, so it stays in the quorum). cut/heal A B of
+    /// two etcd members: close/reopen the peer link between them, both ways, and nothing else
+    /// (each member runs in its own network namespace; see docs/lab.md). Cutting etcd-3 from
+    /// etcd-1 and from etcd-2 partitions it: its client URL answers, it has no leader.
     /// reboot-host HOST: on a container host (s512), a real `systemctl reboot` inside it. On a
     /// placed host (h1, h2, h3 of etcd3: only a name the members are placed on) it is NOT a real
     /// reboot, the machine does not reboot: the lab stops every process placed on HOST by PID,
@@ -66,7 +70,7 @@ pub(crate) enum LabCommand {
     /// isolate-client/rejoin-client CLIENT: cut off/reconnect one named etcd client (`d1`, `d2` of
     /// `pair-etcd`) from every etcd member, while other clients and the members go on.
     #[command(
-        after_help = "Examples:\n  hadome lab fault --dir /tmp/lab hang db-1\n  hadome lab fault --dir /tmp/lab cut db-1 db-3\n  hadome lab fault --dir /tmp/lab config-change db-4 work_mem=64MB\n  hadome lab fault --dir /tmp/lab fence db-1\n  hadome lab fault --dir /tmp/lab follow db-3 db-2\n  hadome lab fault --dir /tmp/lab reboot-host h2 --down-seconds 10"
+        after_help = "Examples:\n  hadome lab fault --dir /tmp/lab hang db-1\n  hadome lab fault --dir /tmp/lab cut db-1 db-3\n  hadome lab fault --dir /tmp/lab config-change db-4 work_mem=64MB\n  hadome lab fault --dir /tmp/lab fence db-1\n  hadome lab fault --dir /tmp/lab follow db-3 db-2\n  hadome lab fault --dir /tmp/lab reboot-host h2 --down-seconds 10\n  hadome lab fault --dir /tmp/lab cut etcd-1 etcd-3"
     )]
     Fault {
         #[command(flatten)]
@@ -338,7 +342,7 @@ pub(crate) enum FaultName {
     Stop,
     /// pg_ctl start.
     Start,
-    /// Break the link UPSTREAM -> STANDBY.
+    /// Break the link UPSTREAM -> STANDBY (of two etcd members: their peer link, both ways).
     Cut,
     /// Restore the link UPSTREAM -> STANDBY.
     Heal,

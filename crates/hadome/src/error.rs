@@ -85,6 +85,7 @@ impl CliError {
                 | LabError::Sql { .. }
                 | LabError::FaultRejected { .. }
                 | LabError::Proxy { .. }
+                | LabError::Namespace { .. }
                 | LabError::Survivors { .. }
                 | LabError::Rootfs { .. }
                 | LabError::NoMirror

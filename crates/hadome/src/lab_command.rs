@@ -426,6 +426,9 @@ fn etcd_table(status: &LabStatus) -> Table {
         if member.isolated {
             process.push_str(",isolated");
         }
+        if !member.cut_from.is_empty() {
+            process.push_str(&format!(",cut from {}", member.cut_from.join("+")));
+        }
         table.row([
             member.name.clone(),
             member.host.clone(),

@@ -120,6 +120,20 @@ impl HostDaemon {
             .count()
     }
 
+    /// Every intent in this daemon's journal.
+    fn intents(&self) -> usize {
+        if !self.journal.exists() {
+            return 0;
+        }
+        let journal = Journal::open(&self.journal).expect("the daemon's journal");
+        journal
+            .events_since(Timestamp(i64::MIN))
+            .expect("the journal's events")
+            .into_iter()
+            .filter(|event| event.kind == KIND_INTENT)
+            .count()
+    }
+
     /// Whether a `promote` intent of this daemon is closed.
     fn closed_promote(&self) -> bool {
         if !self.journal.exists() {
@@ -297,15 +311,225 @@ async fn a_run_is_refused_while_another_run_holds_the_cluster_in_etcd() {
     );
 }
 
-/// `etcdctl ARGS` at the members' shared endpoints, bounded; it must succeed.
-fn etcdctl(lab: &Lab, args: &[&str]) -> Output {
-    let endpoints: Vec<String> = std::fs::read_to_string(lab.dir().join("estate.toml"))
+/// A person's hold on the cluster in etcd, as `hadome run` takes it (`coordination/hold.rs`): the
+/// key `PREFIX/hold/CLUSTER`, its value the person, on an etcd lease of its own. Revoked (as a
+/// `run` does when it ends), the key goes with its lease.
+struct PersonHold {
+    lease: String,
+}
+
+impl PersonHold {
+    fn take(lab: &Lab, holder: &str) -> PersonHold {
+        // Longer than the test: a `run` keeps its lease alive while it runs.
+        let granted = etcdctl(lab, &["lease", "grant", "600"]);
+        let text = String::from_utf8_lossy(&granted.stdout);
+        // `lease 694d8a2f1c3b5e07 granted with TTL(600s)`
+        let lease = text
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_else(|| panic!("no lease id in `{text}`"))
+            .to_owned();
+        etcdctl(
+            lab,
+            &[
+                "put",
+                &format!("--lease={lease}"),
+                &format!("/hadome/hold/{CLUSTER}"),
+                holder,
+            ],
+        );
+        PersonHold { lease }
+    }
+
+    fn release(self, lab: &Lab) {
+        etcdctl(lab, &["lease", "revoke", &self.lease]);
+    }
+}
+
+/// When `daemon`'s journal last saw `instance` answer (milliseconds, the daemon's clock).
+fn last_answer(daemon: &HostDaemon, instance: &str) -> Option<i64> {
+    let journal = Journal::open(&daemon.journal).ok()?;
+    let history = journal.history().ok()?;
+    history
+        .last_known
+        .get(instance)
+        .map(|known| known.observed_at.0)
+}
+
+/// A person's `hadome run` holds the cluster in etcd when its primary crashes: the daemon, which
+/// holds the cluster's lease and fails over on a crash, observes passes past its detection window
+/// with the primary down, promotes nothing and logs that the person holds it; once the hold is
+/// released, it fails over, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_does_not_fail_over_a_cluster_a_person_holds_in_etcd_until_released() {
+    let lab = lab("pair-etcd").await;
+    let daemon = HostDaemon::start(&lab, "d1").await;
+    holds_lease(&lab, &daemon).await;
+    wait("the daemon to find the cluster healthy", || {
+        daemon
+            .log()
+            .contains("cluster `pair-etcd`: healthy")
+            .then_some(())
+    })
+    .await;
+
+    let holder = "a person pid 4242 on elsewhere";
+    let hold = PersonHold::take(&lab, holder);
+    wait("the daemon to see the hold", || {
+        daemon
+            .log()
+            .contains(&format!(
+                "cluster `pair-etcd`: held: `{holder}` holds `pair-etcd` for `hadome run`"
+            ))
+            .then_some(())
+    })
+    .await;
+
+    lab.fault(&Fault::Crash("db-1".into())).await.unwrap();
+    // db-1's last answer as the daemon journaled it: settled once a pass a second later saw db-2
+    // answer (passes are 0.5 s apart) and db-1 not.
+    let crashed_seen = wait("a pass of the daemon without db-1", || {
+        let db_1 = last_answer(&daemon, "db-1")?;
+        (last_answer(&daemon, "db-2")? > db_1 + 1000).then_some(db_1)
+    })
+    .await;
+    // The cluster's `detection_seconds` is 1.5 s: wait until the daemon has seen db-2 answer
+    // (a pass) well past that, by its own clock, with db-1 down all along.
+    let past_detection = crashed_seen + 3 * 1500;
+    wait("the daemon to pass beyond its detection window", || {
+        (last_answer(&daemon, "db-2")? > past_detection).then_some(())
+    })
+    .await;
+    assert_eq!(
+        last_answer(&daemon, "db-1"),
+        Some(crashed_seen),
+        "db-1 stayed down"
+    );
+    assert_eq!(
+        daemon.promotes(),
+        0,
+        "no failover while held: {}",
+        daemon.log()
+    );
+    assert!(writable(&lab).await.is_empty(), "nothing was promoted");
+    assert_eq!(
+        daemon.intents(),
+        0,
+        "nor anything else done (a restart in place): {}",
+        daemon.log()
+    );
+
+    hold.release(&lab);
+    wait("the failover, once the hold is released", || {
+        daemon.closed_promote().then_some(())
+    })
+    .await;
+    assert_eq!(daemon.promotes(), 1, "one failover: {}", daemon.log());
+    assert_eq!(writable(&lab).await, ["db-2"]);
+}
+
+/// A successful `hadome run restart db-2` under `[coordination]` puts its hold in etcd while it runs
+/// (the person, with the run's PID) and deletes it when it ends: etcd's own history of the key,
+/// replayed by a watch from the revision before the run, shows the put then the delete, and the key
+/// is gone after exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_holds_the_cluster_in_etcd_while_it_runs_and_releases_it_after() {
+    let lab = lab("pair-etcd").await;
+    let config = estate_of_host(&lab, "d1").await;
+    let key = format!("/hadome/hold/{CLUSTER}");
+    let before = etcdctl(&lab, &["get", &key, "-w", "json"]);
+    let before: serde_json::Value = serde_json::from_slice(&before.stdout).expect("etcd's JSON");
+    assert!(before["kvs"].is_null(), "no hold before the run: {before}");
+    let revision = before["header"]["revision"]
+        .as_i64()
+        .expect("the store's revision");
+
+    let run = Command::new(hadome_binary())
+        .args(["run", "restart", "db-2", "--config"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("hadome run starts");
+    let pid = run.id();
+    let output = run.wait_with_output().expect("hadome run ends");
+    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+    assert_eq!(
+        etcd_value(&lab, &key),
+        None,
+        "the hold is gone after the run"
+    );
+
+    // etcd's history of the key since just before the run.
+    let events = watch_history(&lab, &key, revision + 1, "DELETE");
+    let put = events
+        .iter()
+        .position(|line| line == "PUT")
+        .unwrap_or_else(|| panic!("no put of the hold: {events:?}"));
+    assert_eq!(events.get(put + 1), Some(&key));
+    assert!(
+        events
+            .get(put + 2)
+            .is_some_and(|value| value.contains(&format!("pid {pid} on"))),
+        "the hold names the run: {events:?}"
+    );
+    let delete = events.iter().position(|line| line == "DELETE").unwrap();
+    assert!(put < delete, "put, then deleted: {events:?}");
+}
+
+/// `etcdctl watch --rev=REVISION KEY`: the key's events since `revision`, read until a line
+/// `until` (bounded); the watch is then ended by PID.
+fn watch_history(lab: &Lab, key: &str, revision: i64, until: &str) -> Vec<String> {
+    use std::io::BufRead;
+    let endpoints = shared_endpoints(lab);
+    let mut watch = Command::new("timeout")
+        .args(["30", "etcdctl", "--endpoints", &endpoints.join(",")])
+        .args([
+            "--dial-timeout=2s",
+            "watch",
+            &format!("--rev={revision}"),
+            key,
+        ])
+        .env("ETCDCTL_API", "3")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("etcdctl watch starts");
+    let stdout = watch.stdout.take().expect("the watch's output");
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        let done = line == until;
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert!(
+        lines.iter().any(|line| line == until),
+        "the watch from revision {revision} showed no {until} within 30 s: {lines:?}"
+    );
+    lines
+}
+
+/// The members' shared client endpoints, from the lab's estate file.
+fn shared_endpoints(lab: &Lab) -> Vec<String> {
+    std::fs::read_to_string(lab.dir().join("estate.toml"))
         .expect("the estate file")
         .lines()
         .filter_map(|line| line.strip_prefix("endpoints = [\""))
         .filter_map(|rest| rest.strip_suffix("\"]"))
         .map(str::to_owned)
-        .collect();
+        .collect()
+}
+
+/// `etcdctl ARGS` at the members' shared endpoints, bounded; it must succeed.
+fn etcdctl(lab: &Lab, args: &[&str]) -> Output {
+    let endpoints = shared_endpoints(lab);
     let output = Command::new("timeout")
         .args(["10", "etcdctl", "--endpoints", &endpoints.join(",")])
         .args(["--dial-timeout=2s", "--command-timeout=2s"])

@@ -459,7 +459,7 @@ fn a_quorum_with_auth_enabled_is_observed_with_its_user_and_the_password_never_s
 }
 
 /// Whether `output` denies for `quorum` (a `✗ quorum` line).
-fn denied_for_quorum(output: &Output) -> bool {
+pub(crate) fn denied_for_quorum(output: &Output) -> bool {
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .any(|line| line.trim_start().starts_with("✗ quorum"))

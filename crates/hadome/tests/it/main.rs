@@ -11,6 +11,7 @@ mod daemon;
 mod drill;
 mod estate;
 mod etcd_advise;
+mod etcd_cut;
 mod etcd_lab;
 mod etcd_replace;
 mod faults;
