@@ -19,15 +19,31 @@ pub(crate) struct EtcdLab {
 
 impl EtcdLab {
     pub(crate) fn up() -> EtcdLab {
+        EtcdLab::up_with("etcd3", &[])
+    }
+
+    /// `hadome lab up TOPOLOGY OPTIONS… --dir DIR` (`etcd_tls.rs`: `--tls`).
+    pub(crate) fn up_with(topology: &str, options: &[&str]) -> EtcdLab {
         let scratch = scratch();
         let dir = scratch.path().join("lab");
         let lab = EtcdLab {
             dir: dir.clone(),
             _scratch: scratch,
         };
-        let output = run_hadome(&["lab", "up", "etcd3", "--dir", lab.dir()], &[]);
-        assert!(output.status.success(), "lab up etcd3: {}", show(&output));
+        let mut args = vec!["lab", "up", topology];
+        args.extend(options);
+        args.extend(["--dir", lab.dir()]);
+        let output = run_hadome(&args, &[]);
+        assert!(
+            output.status.success(),
+            "lab up {topology} {options:?}: {}",
+            show(&output)
+        );
         lab
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.dir
     }
 
     pub(crate) fn dir(&self) -> &str {
@@ -44,7 +60,7 @@ impl EtcdLab {
         output
     }
 
-    fn status(&self) -> serde_json::Value {
+    pub(crate) fn status(&self) -> serde_json::Value {
         let output = run_hadome(&["lab", "status", "--dir", self.dir(), "--json"], &[]);
         assert!(output.status.success(), "lab status: {}", show(&output));
         serde_json::from_slice(&output.stdout).unwrap()
@@ -459,7 +475,7 @@ fn a_quorum_with_auth_enabled_is_observed_with_its_user_and_the_password_never_s
 }
 
 /// Whether `output` denies for `quorum` (a `✗ quorum` line).
-fn denied_for_quorum(output: &Output) -> bool {
+pub(crate) fn denied_for_quorum(output: &Output) -> bool {
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .any(|line| line.trim_start().starts_with("✗ quorum"))

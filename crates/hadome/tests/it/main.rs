@@ -12,6 +12,7 @@ mod drill;
 mod estate;
 mod etcd_advise;
 mod etcd_lab;
+mod etcd_tls;
 mod faults;
 mod guard;
 mod host_lab;
