@@ -196,7 +196,31 @@ fn a_tls_quorum_reached_with_the_wrong_trust_is_down_and_denies() {
 
     // The lab's own estate file still reaches every member: nothing above changed them.
     let check = bounded_hadome(&["check", "--config", &lab.config()]);
-    assert_eq!(check.status.code(), Some(0), "{}", show(&check));
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}\n{}",
+        show(&check),
+        member_logs(&lab)
+    );
+}
+
+/// The last lines of each member's log and the lab's status, for a failure's message.
+fn member_logs(lab: &EtcdLab) -> String {
+    MEMBERS
+        .iter()
+        .map(|member| {
+            let log = lab.path().join("etcd").join(member).join("etcd.log");
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            format!(
+                "--- {member}:\n{}",
+                lines[lines.len().saturating_sub(12)..].join("\n")
+            )
+        })
+        .chain([format!("--- lab status: {}", lab.status())])
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// `hadome daemon`, ended by PID (its `Child`) when dropped.
