@@ -40,12 +40,16 @@ pub struct Estate {
 /// agree on one actor per cluster, and through which `hadome run` holds a cluster.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Coordination {
-    /// etcd client URLs (`http://HOST:PORT`), tried in turn.
+    /// etcd client URLs (`http://HOST:PORT`, or `https://` with `security.ca_file`), tried in
+    /// turn.
     pub endpoints: Vec<String>,
     /// The key prefix every key hadome writes starts with; ends with `/`.
     pub prefix: String,
     /// The time to live of each daemon's etcd lease, in whole seconds (etcd's unit).
     pub lease_ttl_seconds: i64,
+    /// TLS and credentials, as a quorum's (`ca_file`, `cert_file`, `key_file`, `user`,
+    /// `password_file`).
+    pub security: crate::quorum::EtcdSecurity,
 }
 
 /// What a backup is made of, and so how hadome checks its structure.

@@ -220,6 +220,15 @@ pub enum LabError {
         path: std::path::PathBuf,
     },
 
+    /// The lab's TLS certificates (`lab up --tls`) could not be made.
+    #[error("could not make the lab's {what}: {message}")]
+    Certificate {
+        /// Which certificate or key.
+        what: &'static str,
+        /// rcgen's error.
+        message: String,
+    },
+
     /// A lab host needs root (containers, namespaces, cgroups).
     #[error("a lab host needs root: {what}")]
     NotRoot {
@@ -336,6 +345,10 @@ impl LabError {
                 "run `scripts/setup.sh`, or `apt-get install etcd-server etcd-client`, or point `{}` at an etcd 3.4 binary",
                 crate::etcd::ETCD_BINARY_ENV
             )),
+            LabError::Certificate { .. } => Some(
+                "this is a bug in the lab or rcgen; bring the lab up without `--tls` meanwhile"
+                    .to_owned(),
+            ),
             LabError::NotRoot { .. } => {
                 Some("run `hadome lab` as root for a topology with `[[host]]`".to_owned())
             }

@@ -146,6 +146,15 @@ fn render_etcd(text: &mut String, state: &LabState, commands: Option<(&str, &str
          members = [{}]\n",
         members.join(", ")
     );
+    if let Some(tls) = crate::tls::files_of(state) {
+        for (key, path) in [
+            ("ca_file", &tls.ca_file),
+            ("cert_file", &tls.client_cert),
+            ("key_file", &tls.client_key),
+        ] {
+            let _ = writeln!(text, "{key} = {}", quote(&path.display().to_string()));
+        }
+    }
 }
 
 /// One `[[host]]` per placed host (a name etcd members are placed on, see `placed.rs`), so an

@@ -92,9 +92,20 @@ impl EtcdState {
         self.home.join(PEER_SOCKET)
     }
 
-    /// The client URL through the proxy.
+    /// The plain client socket the lab's own probe and load use: with TLS (`tls.rs`), the
+    /// member's second, plain listener.
+    pub(crate) fn lab_socket(&self) -> PathBuf {
+        if self.tls {
+            self.home.join(crate::tls::LAB_SOCKET)
+        } else {
+            self.client_socket()
+        }
+    }
+
+    /// The client URL through the proxy (`https://` when the member serves TLS).
     pub(crate) fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
     }
 
     pub(crate) fn peer_url(&self) -> String {
@@ -125,6 +136,7 @@ pub(crate) fn member_state(dir: &Path, name: &str, host: &str) -> EtcdState {
         home,
         client_port: 0,
         peer_port: 0,
+        tls: false,
     }
 }
 
@@ -180,7 +192,11 @@ pub(crate) fn spawn(state: &LabState, member: &EtcdState) -> Result<i32, LabErro
     })?;
     // A killed member leaves its socket files behind, and etcd does not bind over them. The
     // caller checked that no process of this member runs; the files are inside the lab directory.
-    for socket in [member.client_socket(), member.peer_socket()] {
+    for socket in [
+        member.client_socket(),
+        member.lab_socket(),
+        member.peer_socket(),
+    ] {
         match std::fs::remove_file(&socket) {
             Ok(()) => {}
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
@@ -205,7 +221,7 @@ pub(crate) fn spawn(state: &LabState, member: &EtcdState) -> Result<i32, LabErro
         // First, so `/proc/PID/cmdline` names the member early and unambiguously.
         .arg(format!("--data-dir={}", member.data_dir.display()))
         .arg(format!("--name={}", member.name))
-        .arg(format!("--listen-client-urls=unix://{CLIENT_SOCKET}"))
+        .args(crate::tls::client_args(state, member, CLIENT_SOCKET))
         .arg(format!("--advertise-client-urls={}", member.endpoint()))
         .arg(format!("--listen-peer-urls=unix://{PEER_SOCKET}"))
         .arg(format!(
@@ -282,7 +298,7 @@ pub(crate) fn end(member: &EtcdState, polite: Signal, grace: Duration) -> Vec<i3
 
 /// Asks the member's client socket for `maintenance/status`, bounded by `timeout`.
 pub(crate) async fn probe(member: &EtcdState, timeout: Duration) -> Result<MemberAnswer, LabError> {
-    let socket = member.client_socket();
+    let socket = member.lab_socket();
     let exchange = async {
         let stream = tokio::net::UnixStream::connect(&socket)
             .await

@@ -109,6 +109,23 @@ fn dechunk(body: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// Writes `request` to `stream` and reads the answer to its end.
+async fn send_and_read<S>(mut stream: S, request: &str) -> Result<Vec<u8>, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|error| format!("send: {error}"))?;
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .await
+        .map_err(|error| format!("read: {error}"))?;
+    Ok(response)
+}
+
 /// One `POST PATH` with a JSON body to `member`'s client URL (the lab proxy's port), bounded by
 /// `timeout`; the answer's JSON.
 async fn post(
@@ -120,26 +137,27 @@ async fn post(
     let failed = |message: String| LabError::Proxy {
         message: format!("`{}` at {}: {message}", member.name, member.endpoint()),
     };
+    let body = body.to_string();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
     let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", member.client_port))
-            .await
-            .map_err(|error| failed(format!("connect: {error}")))?;
-        let body = body.to_string();
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|error| failed(format!("send: {error}")))?;
-        let mut response = Vec::new();
-        stream
-            .read_to_end(&mut response)
-            .await
-            .map_err(|error| failed(format!("read: {error}")))?;
-        Ok::<_, LabError>(response)
+        // A member that serves TLS (`lab up --tls`) is written through its plain lab socket,
+        // directly: the proxy's client route carries TLS only (`tls.rs`).
+        let response = if member.tls {
+            let stream = tokio::net::UnixStream::connect(member.lab_socket())
+                .await
+                .map_err(|error| failed(format!("connect: {error}")))?;
+            send_and_read(stream, &request).await
+        } else {
+            let stream = tokio::net::TcpStream::connect(("127.0.0.1", member.client_port))
+                .await
+                .map_err(|error| failed(format!("connect: {error}")))?;
+            send_and_read(stream, &request).await
+        };
+        response.map_err(failed)
     };
     let response = tokio::time::timeout(timeout, exchange)
         .await

@@ -43,6 +43,9 @@ pub struct LabOptions {
     pub proxy_command: Vec<OsString>,
     /// How long any one wait (a start, a catch-up, a promotion) may take before it is an error.
     pub wait_timeout: Duration,
+    /// Whether the etcd members serve TLS to clients, client certificates required
+    /// (`lab up --tls`, `tls.rs`).
+    pub etcd_tls: bool,
 }
 
 impl LabOptions {
@@ -51,6 +54,7 @@ impl LabOptions {
         LabOptions {
             proxy_command: vec![hadome_binary.into(), "lab".into(), "proxy".into()],
             wait_timeout: Duration::from_secs(60),
+            etcd_tls: false,
         }
     }
 }
@@ -129,6 +133,9 @@ pub struct LabStatus {
     pub etcd: Vec<EtcdMemberStatus>,
     /// The named etcd clients (`etcd_clients.rs`), in the topology's order.
     pub etcd_clients: Vec<crate::EtcdClientStatus>,
+    /// With `lab up --tls`, the lab's CA and client certificate: the members serve TLS to
+    /// clients and require a client certificate.
+    pub etcd_tls: Option<crate::TlsFiles>,
 }
 
 /// One node in [`LabStatus`].
@@ -203,6 +210,16 @@ impl Lab {
         if has_etcd {
             etcd::locate_binary()?;
         }
+        if options.etcd_tls && !has_etcd {
+            return Err(LabError::Topology {
+                origin: topology.name.clone(),
+                line: 0,
+                message: "`--tls` is for etcd members, and this topology has none".to_owned(),
+                fix: "bring it up without `--tls`, or choose a topology with `[[etcd]]` \
+                      (etcd3, pair-etcd)"
+                    .to_owned(),
+            });
+        }
         if !topology.hosts.is_empty() {
             host::check_can_run_hosts(hadome.as_deref())?;
         }
@@ -260,7 +277,10 @@ impl Lab {
                     etcd: topology
                         .etcd
                         .iter()
-                        .map(|spec| etcd::member_state(&dir, &spec.name, &spec.host))
+                        .map(|spec| crate::state::EtcdState {
+                            tls: options.etcd_tls,
+                            ..etcd::member_state(&dir, &spec.name, &spec.host)
+                        })
                         .collect(),
                     etcd_clients: crate::etcd_clients::states(&topology.etcd_clients),
                 },
@@ -286,6 +306,9 @@ impl Lab {
             for path in [dir.join("etcd"), member.home.clone()] {
                 create_dir(&path)?;
             }
+        }
+        if options.etcd_tls {
+            crate::tls::make_certificates(&dir.join("tls"))?;
         }
         if has_nodes || has_etcd {
             guard.start_proxy(options).await?;
@@ -560,6 +583,7 @@ impl Lab {
             hosts: self.state.hosts.iter().map(host::status).collect(),
             etcd: etcd::statuses(&self.state, blocked_list).await,
             etcd_clients: crate::etcd_clients::statuses(&self.state, blocked_list),
+            etcd_tls: crate::tls::files_of(&self.state),
         })
     }
 

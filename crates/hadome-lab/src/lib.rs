@@ -52,6 +52,7 @@ mod rebuild;
 mod restore;
 pub mod rootfs;
 mod state;
+mod tls;
 pub mod topology;
 mod wait;
 
@@ -68,4 +69,5 @@ pub use pg::{connect_tcp, format_lsn, locate_bindir, parse_lsn, BINDIR_ENV, DEBI
 pub use placed::{PlacedBoot, DEFAULT_DOWN_TIME};
 pub use rebuild::RebuildReport;
 pub use restore::RestoreReport;
+pub use tls::{make_certificates, TlsFiles};
 pub use topology::{EtcdSpec, NodeSpec, Topology};

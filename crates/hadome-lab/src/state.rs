@@ -72,6 +72,10 @@ pub(crate) struct EtcdState {
     pub(crate) client_port: u16,
     /// The proxy port of its peer URL (`peer:NAME`).
     pub(crate) peer_port: u16,
+    /// Whether it serves TLS to clients (`lab up --tls`, `tls.rs`); false in a lab.json written
+    /// before TLS existed.
+    #[serde(default)]
+    pub(crate) tls: bool,
 }
 
 /// One host, as the lab set it up. Its live state (supervisor, nspawn and container PIDs, boots)

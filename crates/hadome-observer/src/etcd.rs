@@ -76,6 +76,10 @@ pub async fn observe_members(estate: &Estate) -> BTreeMap<String, MemberProbe> {
                 Ok(Ok(state)) => MemberOutcome::Answered(state),
                 Ok(Err(ProbeError::Etcd(error))) => {
                     let text = error.to_string();
+                    let text = match tls_reason(&text) {
+                        Some(reason) => format!("{reason}: {text}"),
+                        None => text,
+                    };
                     MemberOutcome::Unreachable {
                         kind: FailureKind::of_error(&text),
                         error: text,
@@ -129,58 +133,108 @@ fn unreachable(error: String, kind: FailureKind) -> MemberProbe {
     }
 }
 
+/// What a TLS failure in a client's error `text` means, in words (rustls names it in code:
+/// `InvalidCertificate(UnknownIssuer)`), when it is one.
+pub fn tls_reason(text: &str) -> Option<&'static str> {
+    let any = |needles: &[&str]| needles.iter().any(|needle| text.contains(needle));
+    if any(&["UnknownIssuer", "BadSignature"]) {
+        Some(
+            "the member's certificate was not trusted: it is not signed by the CA of `ca_file` \
+             (is `ca_file` the CA that signed the members' certificates?)",
+        )
+    } else if any(&["NotValidForName"]) {
+        Some(
+            "the member's certificate was not trusted: it does not name the endpoint's host \
+             (write the endpoint with a name or address its certificate lists)",
+        )
+    } else if any(&["Expired", "NotValidYet"]) {
+        Some("the member's certificate was not trusted: it is outside its validity period")
+    } else if any(&["CertificateRequired", "BadCertificate", "bad certificate"]) {
+        Some(
+            "the member did not accept the client certificate (is `cert_file` signed by the CA \
+             the members trust?)",
+        )
+    } else {
+        None
+    }
+}
+
 /// Why a probe got no answer: the member's (or the connection's), or a file of the quorum's
 /// security that could not be read (which names the file, never its content).
 #[derive(Debug, thiserror::Error)]
 enum ProbeError {
     #[error(transparent)]
     Etcd(#[from] etcd_client::Error),
-    #[error("could not read {what} `{}` ([[quorum]] `{key}`): {source}", path.display())]
-    Read {
-        what: &'static str,
-        key: &'static str,
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] SecurityFileError),
 }
 
-/// Reads one file of a quorum's security.
+/// A file of an etcd connection's TLS or credentials that could not be read: it names the
+/// file and the key that gives it, never the file's content.
+#[derive(Debug, thiserror::Error)]
+#[error("could not read {what} `{}` ({table} `{key}`): {source}", path.display())]
+pub struct SecurityFileError {
+    /// What the file holds ("the CA certificate").
+    pub what: &'static str,
+    /// The estate file's table that names it (`[[quorum]]`, `[coordination]`).
+    pub table: &'static str,
+    /// The key that names it (`ca_file`).
+    pub key: &'static str,
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// Why it could not be read.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Reads one file of a connection's security.
 async fn read(
     what: &'static str,
+    table: &'static str,
     key: &'static str,
     path: &std::path::Path,
-) -> Result<Vec<u8>, ProbeError> {
+) -> Result<Vec<u8>, SecurityFileError> {
     tokio::fs::read(path)
         .await
-        .map_err(|source| ProbeError::Read {
+        .map_err(|source| SecurityFileError {
             what,
+            table,
             key,
             path: path.to_owned(),
             source,
         })
 }
 
-/// The connection options for a member of a quorum with `security`: TLS with its CA (and
-/// client certificate), and the user with the password read from its file now.
-async fn connect_options(
+/// The connection options for an etcd of `security` (a quorum's members, `[coordination]`'s
+/// cluster, which `table` names in errors), each connect and call bounded by `timeout`: TLS
+/// with its CA (and client certificate), and the user with the password read from its file
+/// now. The password goes to the client only: it is never stored, logged or quoted in an error.
+pub async fn connect_options(
     security: &EtcdSecurity,
     timeout: Duration,
-) -> Result<ConnectOptions, ProbeError> {
+    table: &'static str,
+) -> Result<ConnectOptions, SecurityFileError> {
     let mut options = ConnectOptions::new()
         .with_connect_timeout(timeout)
         .with_timeout(timeout);
     if let Some(ca_file) = &security.ca_file {
-        let ca = read("the CA certificate", "ca_file", ca_file).await?;
+        let ca = read("the CA certificate", table, "ca_file", ca_file).await?;
         let mut tls = TlsOptions::new().ca_certificate(Certificate::from_pem(ca));
         if let Some((cert_file, key_file)) = &security.client_cert {
-            let cert = read("the client certificate", "cert_file", cert_file).await?;
-            let key = read("the client certificate's key", "key_file", key_file).await?;
+            let cert = read("the client certificate", table, "cert_file", cert_file).await?;
+            let key = read("the client certificate's key", table, "key_file", key_file).await?;
             tls = tls.identity(Identity::from_pem(cert, key));
         }
         options = options.with_tls(tls);
     }
     if let Some(credentials) = &security.credentials {
-        let password = read("the password", "password_file", &credentials.password_file).await?;
+        let password = read(
+            "the password",
+            table,
+            "password_file",
+            &credentials.password_file,
+        )
+        .await?;
         let password = String::from_utf8_lossy(&password);
         let password = password.strip_suffix('\n').unwrap_or(&password);
         let password = password.strip_suffix('\r').unwrap_or(password);
@@ -195,7 +249,7 @@ async fn probe(
     security: &EtcdSecurity,
     timeout: Duration,
 ) -> Result<MemberState, ProbeError> {
-    let options = connect_options(security, timeout).await?;
+    let options = connect_options(security, timeout, "[[quorum]]").await?;
     let mut client = Client::connect(&member.endpoints, Some(options)).await?;
     let status = client.status().await?;
     let status = Status {
@@ -310,6 +364,19 @@ mod tests {
                 members,
             }
         );
+    }
+
+    #[test]
+    fn a_tls_failure_is_said_in_words() {
+        let unknown = "grpc request error: message: \"invalid peer certificate: UnknownIssuer\", \
+                       source: ConnectError(Custom { error: InvalidCertificate(UnknownIssuer) })";
+        assert!(tls_reason(unknown)
+            .unwrap()
+            .starts_with("the member's certificate was not trusted: it is not signed by the CA"));
+        assert!(tls_reason("InvalidCertificate(NotValidForName)")
+            .unwrap()
+            .contains("does not name the endpoint's host"));
+        assert_eq!(tls_reason("connection refused"), None);
     }
 
     #[tokio::test]

@@ -26,12 +26,17 @@ pub(crate) enum LabCommand {
     /// mackerel, s512, etcd3 (`hadome lab topologies` describes them). etcd members listen on Unix
     /// sockets in DIR too; their client and peer URLs are proxy ports.
     #[command(
-        after_help = "Example:\n  hadome lab up misskey --dir /tmp/lab\n  hadome lab status --dir /tmp/lab\n  hadome lab down --dir /tmp/lab"
+        after_help = "Example:\n  hadome lab up misskey --dir /tmp/lab\n  hadome lab up etcd3 --tls --dir /tmp/lab-tls\n  hadome lab status --dir /tmp/lab\n  hadome lab down --dir /tmp/lab"
     )]
     Up {
         /// A built-in topology name or the path of a topology TOML file.
         #[arg(value_name = "TOPOLOGY")]
         topology: String,
+        /// The etcd members serve TLS to clients and require a client certificate: the lab makes
+        /// its own CA, a server and a client certificate in DIR/tls/, and the estate file names
+        /// `https://` endpoints with `ca_file`, `cert_file` and `key_file`.
+        #[arg(long)]
+        tls: bool,
         #[command(flatten)]
         dir: LabDir,
         #[command(flatten)]

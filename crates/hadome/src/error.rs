@@ -93,7 +93,7 @@ impl CliError {
                 | LabError::EtcdMissing { .. }
                 | LabError::NotRoot { .. }
                 | LabError::Host { .. } => exit_code::FAILURE,
-                LabError::Bug(_) => exit_code::INTERNAL,
+                LabError::Bug(_) | LabError::Certificate { .. } => exit_code::INTERNAL,
             },
             CliError::Journal(journal) => match journal {
                 // The estate's `journal` names a file hadome cannot use: fix the path.

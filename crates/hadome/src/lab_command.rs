@@ -20,6 +20,7 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
     match command {
         LabCommand::Up {
             topology,
+            tls,
             dir,
             json,
         } => {
@@ -31,7 +32,10 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
                     source,
                 })
             })?;
-            let options = LabOptions::with_hadome_binary(hadome);
+            let options = LabOptions {
+                etcd_tls: tls,
+                ..LabOptions::with_hadome_binary(hadome)
+            };
             // Ctrl-C while the estate comes up drops the guard, which stops what started.
             let guard = until_interrupted(Lab::up(&topology, &dir.dir, &options)).await??;
             let lab = guard.keep();
@@ -450,7 +454,20 @@ fn etcd_table(status: &LabStatus) -> Table {
             table.footer(format!("{}: {error}", member.name));
         }
     }
+    tls_footer(status, &mut table);
     table
+}
+
+/// With `lab up --tls`: that the members serve TLS, and the files a client needs.
+fn tls_footer(status: &LabStatus, table: &mut Table) {
+    if let Some(tls) = &status.etcd_tls {
+        table.footer(format!(
+            "etcd TLS: on (client certificates required); ca_file {}, cert_file {}, key_file {}",
+            display_path(&tls.ca_file),
+            display_path(&tls.client_cert),
+            display_path(&tls.client_key)
+        ));
+    }
 }
 
 fn status_table(status: &LabStatus) -> Table {
@@ -531,6 +548,7 @@ fn status_table(status: &LabStatus) -> Table {
             }
         ));
     }
+    tls_footer(status, &mut table);
     table
 }
 

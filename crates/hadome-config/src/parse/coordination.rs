@@ -4,8 +4,9 @@
 //! Without the table, leases and holds live in the journal, as with one daemon. With it, the
 //! daemons' leases and people's `hadome run` holds are etcd keys under `prefix`, attached to etcd
 //! leases whose time to live is `lease_ttl_seconds` (default: the daemon's journal lease, six
-//! probe intervals and at least 5 s). Its own module: `parse.rs` holds the walk and the other
-//! tables.
+//! probe intervals and at least 5 s). TLS and credentials are `[[quorum]]`'s keys with its rules
+//! (`ca_file` ⇔ `https://`, `cert_file` with `key_file`, `user` with `password_file`). Its own
+//! module: `parse.rs` holds the walk and the other tables.
 
 use hadome_core::estate::Coordination;
 
@@ -13,7 +14,16 @@ use super::{Context, Entry};
 use crate::error::ConfigError;
 
 /// The keys of `[coordination]`.
-pub(super) const COORDINATION_KEYS: &[&str] = &["endpoints", "prefix", "lease_ttl_seconds"];
+pub(super) const COORDINATION_KEYS: &[&str] = &[
+    "endpoints",
+    "prefix",
+    "lease_ttl_seconds",
+    "ca_file",
+    "cert_file",
+    "key_file",
+    "user",
+    "password_file",
+];
 
 /// The key prefix when `prefix` is left out.
 pub(crate) const DEFAULT_PREFIX: &str = "/hadome/";
@@ -42,27 +52,25 @@ impl Context<'_> {
         let endpoints = self.names(&table, "endpoints", example, "etcd client URLs")?;
         for (position, (endpoint, offset)) in endpoints.iter().enumerate() {
             let key = format!("{}[{position}]", table.path("endpoints"));
-            if endpoint.starts_with("https://") {
-                return Err(self.invalid(
-                    *offset,
-                    key,
-                    format!("is `{endpoint}`: hadome does not coordinate over TLS yet"),
-                    "give the members' plain `http://` client URLs on a network only the \
-                     daemons reach, or leave `[coordination]` out (leases in the journal)",
-                ));
-            }
-            let rest = endpoint.strip_prefix("http://");
+            let rest = endpoint
+                .strip_prefix("http://")
+                .or_else(|| endpoint.strip_prefix("https://"));
             if rest.is_none_or(|rest| rest.is_empty() || rest.contains(char::is_whitespace)) {
                 return Err(self.invalid(
                     *offset,
                     key,
-                    format!("is `{endpoint}`, which is not an `http://` URL"),
+                    format!("is `{endpoint}`, which is not an `http://` or `https://` URL"),
                     format!(
                         "write each etcd client URL as etcd advertises it, such as `{example}`"
                     ),
                 ));
             }
         }
+        let reached: Vec<(String, &str)> = endpoints
+            .iter()
+            .map(|(endpoint, _)| ("the coordination etcd".to_owned(), endpoint.as_str()))
+            .collect();
+        let security = self.security(&table, &reached)?;
 
         let prefix = match self.string(&table, "prefix", "prefix = \"/hadome/\"")? {
             None => DEFAULT_PREFIX.to_owned(),
@@ -110,6 +118,7 @@ impl Context<'_> {
                 .collect(),
             prefix,
             lease_ttl_seconds,
+            security,
         })
     }
 }

@@ -254,7 +254,16 @@ impl Context<'_> {
             .iter()
             .filter(|member| names.contains(&member.name))
             .collect();
-        let security = self.security(&table, &listed)?;
+        let reached: Vec<(String, &str)> = listed
+            .iter()
+            .flat_map(|member| {
+                member
+                    .endpoints
+                    .iter()
+                    .map(|endpoint| (format!("`{}`", member.name), endpoint.as_str()))
+            })
+            .collect();
+        let security = self.security(&table, &reached)?;
         Ok(QuorumCluster {
             name: name.to_owned(),
             members: names,
@@ -271,10 +280,12 @@ impl Context<'_> {
     /// A quorum's TLS and credentials: `ca_file` (then every member's endpoints are `https://`,
     /// and `https://` needs it), `cert_file` with `key_file`, `user` with `password_file`. Only
     /// paths are read here: files are opened by the probe, so a password never enters the estate.
-    fn security(
+    /// `reached` is each endpoint with what it reaches (`` `etcd-3` ``), as errors name it; the
+    /// same keys and rules serve `[coordination]`.
+    pub(super) fn security(
         &self,
         table: &Table<'_, '_>,
-        members: &[&EtcdMember],
+        reached: &[(String, &str)],
     ) -> Result<EtcdSecurity, ConfigError> {
         let path = |key: &str, example: &str, what: &str| -> Result<Option<PathBuf>, ConfigError> {
             match table.get(key) {
@@ -355,32 +366,24 @@ impl Context<'_> {
                     ))
                 }
             };
-        for member in members {
-            for endpoint in &member.endpoints {
-                let tls = endpoint.starts_with("https://");
-                if tls && ca_file.is_none() {
-                    return Err(self.invalid(
-                        table.offset,
-                        table.path("ca_file"),
-                        format!(
-                            "is missing, and `{}` is reached at `{endpoint}` (TLS)",
-                            member.name
-                        ),
-                        "give the CA that signed the members' certificates: \
-                         `ca_file = \"/etc/etcd/ca.crt\"`",
-                    ));
-                }
-                if !tls && ca_file.is_some() {
-                    return Err(self.invalid(
-                        offset("ca_file"),
-                        table.path("ca_file"),
-                        format!(
-                            "is set, but `{}` is reached at `{endpoint}`, without TLS",
-                            member.name
-                        ),
-                        "write the member's endpoint as `https://…`, or remove `ca_file`",
-                    ));
-                }
+        for (what, endpoint) in reached {
+            let tls = endpoint.starts_with("https://");
+            if tls && ca_file.is_none() {
+                return Err(self.invalid(
+                    table.offset,
+                    table.path("ca_file"),
+                    format!("is missing, and {what} is reached at `{endpoint}` (TLS)"),
+                    "give the CA that signed the members' certificates: \
+                     `ca_file = \"/etc/etcd/ca.crt\"`",
+                ));
+            }
+            if !tls && ca_file.is_some() {
+                return Err(self.invalid(
+                    offset("ca_file"),
+                    table.path("ca_file"),
+                    format!("is set, but {what} is reached at `{endpoint}`, without TLS"),
+                    "write the member's endpoint as `https://…`, or remove `ca_file`",
+                ));
             }
         }
         if client_cert.is_some() && ca_file.is_none() {

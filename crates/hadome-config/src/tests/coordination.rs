@@ -78,12 +78,8 @@ fn coordination_errors_name_the_line_the_key_and_the_fix() {
     assert_eq!(
         report(&with("[coordination]\nendpoints = [\"10.0.0.1:2379\"]\n")),
         "estate.toml:12: `coordination.endpoints[0]` is `10.0.0.1:2379`, which is not an \
-         `http://` URL | hint: write each etcd client URL as etcd advertises it, such as \
-         `endpoints = [\"http://10.0.0.1:2379\", \"http://10.0.0.2:2379\"]`"
-    );
-    assert!(
-        report(&with("[coordination]\nendpoints = [\"https://e:2379\"]\n"))
-            .contains("hadome does not coordinate over TLS yet"),
+         `http://` or `https://` URL | hint: write each etcd client URL as etcd advertises it, \
+         such as `endpoints = [\"http://10.0.0.1:2379\", \"http://10.0.0.2:2379\"]`"
     );
     assert_eq!(
         report(&with(
@@ -106,5 +102,100 @@ fn coordination_errors_name_the_line_the_key_and_the_fix() {
         report(&format!("coordination = \"etcd\"\n{TWO_INSTANCES}")),
         "estate.toml:1: `coordination` is a string, but must be a table | hint: write it as a table: a \
          `[coordination]` header with its keys on the lines below"
+    );
+}
+
+/// `[coordination]` over TLS, with a client certificate and a user, as `[[quorum]]`.
+const TLS: &str = "[coordination]\n\
+                   endpoints = [\"https://10.0.0.1:2379\", \"https://10.0.0.2:2379\"]\n\
+                   ca_file = \"/etc/etcd/ca.crt\"\n\
+                   cert_file = \"/etc/hadome/etcd.crt\"\n\
+                   key_file = \"/etc/hadome/etcd.key\"\n\
+                   user = \"hadome\"\n\
+                   password_file = \"/etc/hadome/etcd-password\"\n";
+
+#[test]
+fn coordination_over_tls_keeps_paths_only() {
+    let coordination = parse(&with(TLS), Path::new("estate.toml"))
+        .unwrap()
+        .coordination
+        .unwrap();
+    let security = coordination.security;
+    assert_eq!(
+        security.ca_file.as_deref(),
+        Some(Path::new("/etc/etcd/ca.crt"))
+    );
+    assert_eq!(
+        security.client_cert,
+        Some(("/etc/hadome/etcd.crt".into(), "/etc/hadome/etcd.key".into()))
+    );
+    let credentials = security.credentials.unwrap();
+    assert_eq!(credentials.user, "hadome");
+    assert_eq!(
+        credentials.password_file,
+        Path::new("/etc/hadome/etcd-password")
+    );
+    // Without the table's TLS keys, nothing is set.
+    let plain = parse(
+        &with("[coordination]\nendpoints = [\"http://e:2379\"]\n"),
+        Path::new("estate.toml"),
+    )
+    .unwrap()
+    .coordination
+    .unwrap();
+    assert_eq!(plain.security, Default::default());
+}
+
+#[test]
+fn coordination_tls_errors_are_the_quorum_s() {
+    // `[coordination]` is line 11: endpoints 12, ca_file 13, cert_file 14, key_file 15, user 16,
+    // password_file 17.
+    assert_eq!(
+        report(&with(&TLS.replace("ca_file = \"/etc/etcd/ca.crt\"\n", ""))),
+        "estate.toml:11: `coordination.ca_file` is missing, and the coordination etcd is reached \
+         at `https://10.0.0.1:2379` (TLS) | hint: give the CA that signed the members' \
+         certificates: `ca_file = \"/etc/etcd/ca.crt\"`"
+    );
+    assert_eq!(
+        report(&with(&TLS.replace("https://10.0.0.2", "http://10.0.0.2"))),
+        "estate.toml:13: `coordination.ca_file` is set, but the coordination etcd is reached at \
+         `http://10.0.0.2:2379`, without TLS | hint: write the member's endpoint as \
+         `https://…`, or remove `ca_file`"
+    );
+    assert_eq!(
+        report(&with(
+            &TLS.replace("key_file = \"/etc/hadome/etcd.key\"\n", "")
+        )),
+        "estate.toml:14: `coordination.cert_file` is set without `key_file` | hint: give the \
+         client certificate's key too: `key_file = \"/etc/hadome/etcd-client.key\"`"
+    );
+    assert_eq!(
+        report(&with(
+            &TLS.replace("cert_file = \"/etc/hadome/etcd.crt\"\n", "")
+        )),
+        "estate.toml:14: `coordination.key_file` is set without `cert_file` | hint: give the \
+         client certificate too: `cert_file = \"/etc/hadome/etcd-client.crt\"`"
+    );
+    assert_eq!(
+        report(&with(&TLS.replace("user = \"hadome\"\n", ""))),
+        "estate.toml:16: `coordination.password_file` is set without `user` | hint: name the \
+         etcd user the password belongs to: `user = \"hadome\"`"
+    );
+    assert_eq!(
+        report(&with(&TLS.replace(
+            "password_file = \"/etc/hadome/etcd-password\"\n",
+            ""
+        ))),
+        "estate.toml:16: `coordination.user` is set without `password_file` | hint: give the \
+         file that holds the user's password (never the password itself): \
+         `password_file = \"/etc/hadome/etcd-password\"`"
+    );
+    assert!(
+        report(&with(&TLS.replace("\"/etc/etcd/ca.crt\"", "\"ca.crt\"")))
+            .starts_with("estate.toml:13: `coordination.ca_file` is `ca.crt`, a relative path"),
+    );
+    assert_eq!(
+        report(&with(&TLS.replace("ca_file", "ca_fil"))),
+        "estate.toml:13: unknown key `coordination.ca_fil` | hint: did you mean `ca_file`?"
     );
 }

@@ -21,10 +21,9 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse,
-};
+use etcd_client::{Client, Compare, CompareOp, GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse};
 use hadome_core::estate::Coordination;
+use hadome_core::quorum::EtcdSecurity;
 
 /// What went wrong talking to etcd.
 #[derive(Debug, thiserror::Error)]
@@ -36,13 +35,22 @@ pub(crate) enum CoordinationError {
         what: &'static str,
         seconds: f64,
     },
-    /// etcd answered with an error, or could not be reached.
-    #[error("etcd ({endpoints}) failed {what}: {source}")]
+    /// etcd answered with an error, or could not be reached (`tls`: what a TLS failure means,
+    /// in words, when it is one).
+    #[error("etcd ({endpoints}) failed {what}: {tls}{source}")]
     Etcd {
         endpoints: String,
         what: &'static str,
+        tls: String,
         #[source]
         source: etcd_client::Error,
+    },
+    /// A file of `[coordination]`'s TLS or credentials could not be read.
+    #[error("etcd ({endpoints}): {source}")]
+    Security {
+        endpoints: String,
+        #[source]
+        source: hadome_observer::etcd::SecurityFileError,
     },
 }
 
@@ -100,6 +108,7 @@ impl Keys {
 #[derive(Clone)]
 pub(super) struct Bounded {
     endpoints: Vec<String>,
+    security: EtcdSecurity,
     timeout: Duration,
     client: Arc<tokio::sync::Mutex<Option<Client>>>,
 }
@@ -108,6 +117,7 @@ impl Bounded {
     pub(super) fn new(coordination: &Coordination, timeout: Duration) -> Bounded {
         Bounded {
             endpoints: coordination.endpoints.clone(),
+            security: coordination.security.clone(),
             timeout,
             client: Arc::new(tokio::sync::Mutex::new(None)),
         }
@@ -118,9 +128,13 @@ impl Bounded {
         what: &'static str,
         source: etcd_client::Error,
     ) -> CoordinationError {
+        let tls = hadome_observer::etcd::tls_reason(&source.to_string())
+            .map(|reason| format!("{reason}: "))
+            .unwrap_or_default();
         CoordinationError::Etcd {
             endpoints: self.endpoints.join(", "),
             what,
+            tls,
             source,
         }
     }
@@ -141,9 +155,16 @@ impl Bounded {
                 match slot.as_ref() {
                     Some(client) => client.clone(),
                     None => {
-                        let options = ConnectOptions::new()
-                            .with_connect_timeout(self.timeout)
-                            .with_timeout(self.timeout);
+                        let options = hadome_observer::etcd::connect_options(
+                            &self.security,
+                            self.timeout,
+                            "[coordination]",
+                        )
+                        .await
+                        .map_err(|source| CoordinationError::Security {
+                            endpoints: self.endpoints.join(", "),
+                            source,
+                        })?;
                         let client = Client::connect(&self.endpoints, Some(options))
                             .await
                             .map_err(|source| self.error("to connect", source))?;

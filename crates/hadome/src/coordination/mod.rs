@@ -31,7 +31,7 @@ pub(crate) enum Coordinator {
     /// In the journal, the default: the leases are rows of its `leases` table.
     Journal,
     /// In etcd, under `[coordination]`.
-    Etcd(EtcdLeases),
+    Etcd(Box<EtcdLeases>),
 }
 
 /// What [`Coordinator::acquire`] found: the leases held, and when it could not ask, why.
@@ -46,11 +46,11 @@ impl Coordinator {
     pub(crate) fn of(estate: &Estate, holder: &str) -> Coordinator {
         match &estate.coordination {
             None => Coordinator::Journal,
-            Some(coordination) => Coordinator::Etcd(EtcdLeases::new(
+            Some(coordination) => Coordinator::Etcd(Box::new(EtcdLeases::new(
                 coordination,
                 holder,
                 estate.probe_timeout_seconds,
-            )),
+            ))),
         }
     }
 

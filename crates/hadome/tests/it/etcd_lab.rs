@@ -19,15 +19,31 @@ pub(crate) struct EtcdLab {
 
 impl EtcdLab {
     pub(crate) fn up() -> EtcdLab {
+        EtcdLab::up_with("etcd3", &[])
+    }
+
+    /// `hadome lab up TOPOLOGY OPTIONS… --dir DIR` (`etcd_tls.rs`: `--tls`).
+    pub(crate) fn up_with(topology: &str, options: &[&str]) -> EtcdLab {
         let scratch = scratch();
         let dir = scratch.path().join("lab");
         let lab = EtcdLab {
             dir: dir.clone(),
             _scratch: scratch,
         };
-        let output = run_hadome(&["lab", "up", "etcd3", "--dir", lab.dir()], &[]);
-        assert!(output.status.success(), "lab up etcd3: {}", show(&output));
+        let mut args = vec!["lab", "up", topology];
+        args.extend(options);
+        args.extend(["--dir", lab.dir()]);
+        let output = run_hadome(&args, &[]);
+        assert!(
+            output.status.success(),
+            "lab up {topology} {options:?}: {}",
+            show(&output)
+        );
         lab
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.dir
     }
 
     pub(crate) fn dir(&self) -> &str {

@@ -14,6 +14,7 @@ mod etcd_advise;
 mod etcd_cut;
 mod etcd_lab;
 mod etcd_replace;
+mod etcd_tls;
 mod faults;
 mod guard;
 mod host_lab;
