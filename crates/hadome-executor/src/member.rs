@@ -174,9 +174,18 @@ enum Wanted {
 /// Probes `member` alone (each probe bounded by the probe timeout) until it shows `wanted`;
 /// `Err` with what the last probe saw when [`EFFECT_TIMEOUT`] passes first.
 async fn wait_member(estate: &Estate, member: &EtcdMember, wanted: Wanted) -> Result<(), String> {
+    // Its quorum narrowed to it alone: the probe keeps the quorum's TLS and credentials.
     let mut alone = estate.clone();
     alone.etcd_members = vec![member.clone()];
-    alone.quorums.clear();
+    alone.quorums = estate
+        .quorum_of(&member.name)
+        .map(|quorum| {
+            let mut quorum = quorum.clone();
+            quorum.members = vec![member.name.clone()];
+            quorum
+        })
+        .into_iter()
+        .collect();
     let deadline = tokio::time::Instant::now() + EFFECT_TIMEOUT;
     let polled = poll_until(deadline, Duration::from_millis(100), |_| async {
         let probes = hadome_observer::etcd::observe_members(&alone).await;

@@ -21,7 +21,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use etcd_client::{Client, ConnectOptions, MemberAddOptions};
+use etcd_client::{Certificate, Client, ConnectOptions, Identity, MemberAddOptions, TlsOptions};
 use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 
@@ -125,14 +125,41 @@ impl crate::Lab {
             })
     }
 
+    /// With `lab up --tls`, the lab's CA and client certificate (`tls.rs`): a membership change
+    /// goes through the proxy's client route, which carries TLS only.
+    fn client_tls(&self) -> Result<Option<TlsOptions>, LabError> {
+        let Some(files) = crate::tls::files_of(&self.state) else {
+            return Ok(None);
+        };
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|source| LabError::Io {
+                action: "read",
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        Ok(Some(
+            TlsOptions::new()
+                .ca_certificate(Certificate::from_pem(read(&files.ca_file)?))
+                .identity(Identity::from_pem(
+                    read(&files.client_cert)?,
+                    read(&files.client_key)?,
+                )),
+        ))
+    }
+
     /// A client on another member than `name` that answers its member list, and that member's
     /// name; the others are tried in the lab's order.
     async fn other_member(&self, name: &str) -> Result<(Client, String, Vec<Listed>), LabError> {
         let mut tried = Vec::new();
+        let tls = self.client_tls()?;
         for other in self.state.etcd.iter().filter(|other| other.name != name) {
-            let options = ConnectOptions::new()
+            let mut options = ConnectOptions::new()
                 .with_connect_timeout(REQUEST_TIMEOUT)
                 .with_timeout(REQUEST_TIMEOUT);
+            if let Some(tls) = &tls {
+                options = options.with_tls(tls.clone());
+            }
             let attempt = async {
                 let mut client = Client::connect([other.endpoint()], Some(options)).await?;
                 let list = client.member_list().await?;

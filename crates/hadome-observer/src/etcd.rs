@@ -154,6 +154,13 @@ pub fn tls_reason(text: &str) -> Option<&'static str> {
             "the member did not accept the client certificate (is `cert_file` signed by the CA \
              the members trust?)",
         )
+    } else if any(&["without sending TLS close_notify"]) {
+        // TLS 1.3 checks the client's certificate after the client's side of the handshake:
+        // a member that refuses it may close before its alert is read.
+        Some(
+            "the member closed the TLS connection without a word (does it accept the client \
+             certificate of `cert_file`? a refused one is often closed so)",
+        )
     } else {
         None
     }
