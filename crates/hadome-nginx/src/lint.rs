@@ -1,0 +1,501 @@
+//! The incident-E rules over the model ([`crate::model::Nginx`]) and a small context of declared
+//! services and routes: pure functions that return every finding, each with its rule id,
+//! severity, place (file:line), what is wrong, and the fix.
+//!
+//! The rules, in MUST language (`docs/rules.md` has them with real output):
+//! - [`NGINX_STATIC_RESOLVE`]: a `*_pass` whose target is a literal host name (not an address,
+//!   not a variable, not an `upstream` name, not a Unix socket, not `localhost`) MUST be reported:
+//!   nginx resolves it once, at load, and keeps the address until the next reload. A `resolver`
+//!   in scope does not help a literal target (nginx uses it only for targets with variables), so
+//!   such a pass is reported too, saying so. An `upstream`'s `server NAME` MUST be reported unless
+//!   it has `resolve` and a `resolver` is in scope (the upstream's or `http`'s; nginx ≥ 1.27.3).
+//!   Single-label names (`app-1`, a container's) are host names like any other.
+//! - [`PORT_COLLISION`]: a target `HOST:PORT` (a literal pass, an `upstream` `server` line, or a
+//!   `proxy_pass $v` whose server `set`s `$v` to a literal URL) MUST be reported with each declared
+//!   service `S` that listens on `PORT` and is not the target's own service (the one whose host or
+//!   name is `HOST`, on `PORT`) when `HOST` is a name (it may resolve to `S`'s host: a wildcard
+//!   record, a stale resolution), or `HOST` is `S`'s address, or the target's own service is on
+//!   `S`'s host. A target that is an address no declared service shares is not reported.
+//! - [`SERVER_NAME_FALLTHROUGH`]: a route's host that no `server_name` on the route's port names
+//!   exactly (`name` or `.name`) MUST be reported with the server that would answer it instead:
+//!   the longest matching wildcard, a regex (which hadome does not evaluate), or the port's
+//!   default server. A port no server listens on is reported too.
+//! - [`UPSTREAM_NOT_RUNNING`]: a target whose own declared service is not running MUST be
+//!   reported: at the reload, nginx resolves and sends to whatever answers in its place.
+
+use std::fmt;
+
+use crate::model::{Nginx, Pass, Server, ServerName, Target, TargetHost, UpstreamServer};
+use crate::Place;
+
+/// A literal host name in a pass, resolved once at load.
+pub const NGINX_STATIC_RESOLVE: &str = "nginx-static-resolve";
+/// A target's port is another declared service's.
+pub const PORT_COLLISION: &str = "port-collision";
+/// A route's host only a wildcard, a regex or the default server answers.
+pub const SERVER_NAME_FALLTHROUGH: &str = "server-name-fallthrough";
+/// A target whose service is not running.
+pub const UPSTREAM_NOT_RUNNING: &str = "upstream-not-running";
+
+/// Every rule id this module reports.
+pub const RULES: [&str; 4] = [
+    NGINX_STATIC_RESOLVE,
+    PORT_COLLISION,
+    SERVER_NAME_FALLTHROUGH,
+    UPSTREAM_NOT_RUNNING,
+];
+
+/// A service declared in the estate, as the lint needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    /// Its name (`app-1`).
+    pub name: String,
+    /// Its host: a name or an address (`app-1`, `127.0.0.1`, `console.apps.lab`).
+    pub host: String,
+    /// The TCP port it listens on.
+    pub port: u16,
+    /// Whether it is running now (at reload time).
+    pub running: bool,
+}
+
+/// A route's host and port, as a client asks nginx for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteHost {
+    /// The host of the route's URL (`app-1.apps.lab`).
+    pub host: String,
+    /// The port of the route's URL (80 for `http`, 443 for `https` when not written).
+    pub port: u16,
+}
+
+/// What the lint knows beyond the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LintContext {
+    /// The declared services.
+    pub services: Vec<Service>,
+    /// The routes that go through this nginx.
+    pub routes: Vec<RouteHost>,
+}
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// Worth fixing; a deploy may go on.
+    Warning,
+    /// A deploy should not go on.
+    Error,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        })
+    }
+}
+
+/// One finding of the lint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LintFinding {
+    /// The rule's id (one of [`RULES`]).
+    pub rule: &'static str,
+    /// How bad it is.
+    pub severity: Severity,
+    /// The directive it is about.
+    pub place: Place,
+    /// What is wrong, naming the directive.
+    pub message: String,
+    /// How to fix it.
+    pub fix: String,
+}
+
+impl fmt::Display for LintFinding {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "{} {} {}: {}\n  fix: {}",
+            self.severity, self.rule, self.place, self.message, self.fix
+        )
+    }
+}
+
+/// Runs every rule; the findings come sorted by file, line and rule.
+pub fn lint(nginx: &Nginx, context: &LintContext) -> Vec<LintFinding> {
+    let mut findings = static_resolve(nginx);
+    let uses = target_uses(nginx);
+    findings.extend(port_collision(&uses, context));
+    findings.extend(upstream_not_running(&uses, context));
+    findings.extend(server_name_fallthrough(nginx, context));
+    findings.sort_by(|a, b| {
+        (&a.place.file, a.place.line, a.rule).cmp(&(&b.place.file, b.place.line, b.rule))
+    });
+    findings
+}
+
+fn is_loopback_name(name: &str) -> bool {
+    // RFC 6761: `localhost` and names under it are loopback; their resolution does not move.
+    name == "localhost" || name.ends_with(".localhost")
+}
+
+fn variable_name_for(host: &str) -> String {
+    let cleaned: String = host
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("$upstream_{cleaned}")
+}
+
+/// [`NGINX_STATIC_RESOLVE`].
+pub fn static_resolve(nginx: &Nginx) -> Vec<LintFinding> {
+    let mut findings = Vec::new();
+    for server in &nginx.servers {
+        for pass in server.all_passes() {
+            let TargetHost::Name(name) = &pass.target.host else {
+                continue;
+            };
+            if pass.target.has_variable || pass.target.upstream || is_loopback_name(name) {
+                continue;
+            }
+            let variable = variable_name_for(name);
+            let set = format!(
+                "set {variable} {}; {} {variable};",
+                pass.raw, pass.directive
+            );
+            let (message, fix) = match &pass.resolver {
+                Some(resolver) => (
+                    format!(
+                        "`{} {}` names the host `{name}`: nginx resolves it once, at load, and sends to that address until the next reload; the `resolver` in scope ({}) is used only for targets with variables",
+                        pass.directive, pass.raw, resolver.place
+                    ),
+                    format!("proxy to a variable so the resolver is used, `{set}`"),
+                ),
+                None => (
+                    format!(
+                        "`{} {}` names the host `{name}` and no `resolver` is in scope: nginx resolves it once, at load, and sends to that address until the next reload (if `{name}` is gone by then, to whatever its name falls through to)",
+                        pass.directive, pass.raw
+                    ),
+                    format!(
+                        "add `resolver {} valid=10s;` in the server and proxy to a variable, `{set}`",
+                        suggested_resolver(nginx)
+                    ),
+                ),
+            };
+            findings.push(LintFinding {
+                rule: NGINX_STATIC_RESOLVE,
+                severity: Severity::Error,
+                place: pass.place.clone(),
+                message,
+                fix,
+            });
+        }
+    }
+    for upstream in &nginx.upstreams {
+        let resolver = upstream.resolver.as_ref().or(nginx.resolver.as_ref());
+        for server in &upstream.servers {
+            let TargetHost::Name(name) = &server.target.host else {
+                continue;
+            };
+            if is_loopback_name(name) || (server.resolve && resolver.is_some()) {
+                continue;
+            }
+            let why = if server.resolve {
+                "has `resolve` but no `resolver` is in scope"
+            } else {
+                "has no `resolve`"
+            };
+            findings.push(LintFinding {
+                rule: NGINX_STATIC_RESOLVE,
+                severity: Severity::Error,
+                place: server.place.clone(),
+                message: format!(
+                    "`server {}` in `upstream {}` names the host `{name}` and {why}: nginx resolves it once, at load",
+                    server.raw, upstream.name
+                ),
+                fix: format!(
+                    "on nginx ≥ 1.27.3, give the upstream a `zone`, a `resolver {} valid=10s;` and `server {} resolve;`; otherwise proxy to a variable with a resolver instead of the upstream",
+                    suggested_resolver(nginx),
+                    server.raw
+                ),
+            });
+        }
+    }
+    findings
+}
+
+fn suggested_resolver(nginx: &Nginx) -> String {
+    nginx
+        .resolver
+        .as_ref()
+        .filter(|resolver| !resolver.addresses.is_empty())
+        .map(|resolver| resolver.addresses.join(" "))
+        .unwrap_or_else(|| "127.0.0.53".to_string())
+}
+
+/// A target whose host and port the configuration states, and the directive that states it.
+#[derive(Debug, Clone)]
+struct TargetUse {
+    place: Place,
+    /// The directive as written (`proxy_pass http://app-1:3000`).
+    written: String,
+    host: String,
+    host_is_name: bool,
+    port: u16,
+}
+
+fn target_uses(nginx: &Nginx) -> Vec<TargetUse> {
+    let mut uses = Vec::new();
+    let mut push = |place: &Place, written: String, target: &Target| {
+        let (host, host_is_name) = match &target.host {
+            TargetHost::Name(name) => (name.clone(), true),
+            TargetHost::Ip(address) => (address.clone(), false),
+            TargetHost::Unix(_) | TargetHost::Variable(_) => return,
+        };
+        if let Some(port) = target.effective_port() {
+            uses.push(TargetUse {
+                place: place.clone(),
+                written,
+                host,
+                host_is_name,
+                port,
+            });
+        }
+    };
+    for server in &nginx.servers {
+        for pass in server.all_passes() {
+            if pass.target.upstream {
+                continue; // its upstream's server lines are read below
+            }
+            if !pass.target.has_variable {
+                push(
+                    &pass.place,
+                    format!("{} {}", pass.directive, pass.raw),
+                    &pass.target,
+                );
+            } else if let Some(target) = set_target(server, pass) {
+                push(
+                    &pass.place,
+                    format!("{} {}", pass.directive, pass.raw),
+                    &target,
+                );
+            }
+        }
+    }
+    for upstream in &nginx.upstreams {
+        for UpstreamServer {
+            place, raw, target, ..
+        } in &upstream.servers
+        {
+            push(
+                place,
+                format!("server {raw} (upstream {})", upstream.name),
+                target,
+            );
+        }
+    }
+    uses
+}
+
+/// For `proxy_pass $v` (or `$v` followed by a path), the literal URL the server `set`s `$v` to,
+/// when it sets it exactly once.
+fn set_target(server: &Server, pass: &Pass) -> Option<Target> {
+    let variable = pass.raw.split('/').next()?;
+    let mut sets = server.sets.iter().filter(|set| set.variable == variable);
+    let set = sets.next()?;
+    if sets.next().is_some() || crate::syntax::has_variable(&set.value) {
+        return None;
+    }
+    Some(crate::model::parse_target(&set.value))
+}
+
+fn own_service<'a>(service: &'a Service, host: &str, port: u16) -> Option<&'a Service> {
+    let named = service.host.eq_ignore_ascii_case(host) || service.name.eq_ignore_ascii_case(host);
+    (named && service.port == port).then_some(service)
+}
+
+/// [`PORT_COLLISION`].
+fn port_collision(uses: &[TargetUse], context: &LintContext) -> Vec<LintFinding> {
+    let mut findings = Vec::new();
+    for target in uses {
+        let owners: Vec<&Service> = context
+            .services
+            .iter()
+            .filter_map(|service| own_service(service, &target.host, target.port))
+            .collect();
+        for other in &context.services {
+            if other.port != target.port || owners.contains(&other) {
+                continue;
+            }
+            let same_address = other.host.eq_ignore_ascii_case(&target.host);
+            let shares_host = owners
+                .iter()
+                .any(|owner| owner.host.eq_ignore_ascii_case(&other.host));
+            if !(target.host_is_name || same_address || shares_host) {
+                continue;
+            }
+            let how = if same_address || shares_host {
+                format!("`{}` listens on that host and port too", other.name)
+            } else {
+                format!(
+                    "if `{}` resolves to `{}`'s host — a wildcard DNS record, a stale resolution — requests land on `{}`, which answers as if it were the target",
+                    target.host, other.name, other.name
+                )
+            };
+            findings.push(LintFinding {
+                rule: PORT_COLLISION,
+                severity: Severity::Warning,
+                place: target.place.clone(),
+                message: format!(
+                    "`{}` sends to port {}, which the service `{}` ({}:{}) also uses: {how}",
+                    target.written, target.port, other.name, other.host, other.port
+                ),
+                fix: format!(
+                    "give `{}` a port no other service uses, or proxy to an address that only it answers on",
+                    owners.first().map_or(target.host.as_str(), |owner| owner.name.as_str())
+                ),
+            });
+        }
+    }
+    findings
+}
+
+/// [`UPSTREAM_NOT_RUNNING`].
+fn upstream_not_running(uses: &[TargetUse], context: &LintContext) -> Vec<LintFinding> {
+    let mut findings = Vec::new();
+    for target in uses {
+        for service in context
+            .services
+            .iter()
+            .filter_map(|service| own_service(service, &target.host, target.port))
+            .filter(|service| !service.running)
+        {
+            findings.push(LintFinding {
+                rule: UPSTREAM_NOT_RUNNING,
+                severity: Severity::Error,
+                place: target.place.clone(),
+                message: format!(
+                    "`{}` sends to the service `{}`, which is not running: after a reload nginx sends its requests to whatever answers at `{}:{}` instead, or fails them",
+                    target.written, service.name, target.host, target.port
+                ),
+                fix: format!(
+                    "start `{}` (and see it answer) before reloading nginx, or remove this route from the configuration",
+                    service.name
+                ),
+            });
+        }
+    }
+    findings
+}
+
+/// [`SERVER_NAME_FALLTHROUGH`].
+fn server_name_fallthrough(nginx: &Nginx, context: &LintContext) -> Vec<LintFinding> {
+    let mut findings = Vec::new();
+    let fallback_place = nginx.http_place.clone().unwrap_or(Place {
+        file: nginx.main_file.clone(),
+        line: 1,
+    });
+    for route in &context.routes {
+        let candidates: Vec<&Server> = nginx
+            .servers
+            .iter()
+            .filter(|server| server.listens_on(route.port))
+            .collect();
+        if candidates.is_empty() {
+            findings.push(LintFinding {
+                rule: SERVER_NAME_FALLTHROUGH,
+                severity: Severity::Warning,
+                place: fallback_place.clone(),
+                message: format!(
+                    "the route's host `{}` asks for port {}, and no `server` listens on it",
+                    route.host, route.port
+                ),
+                fix: format!(
+                    "add a `server` with `listen {};` and `server_name {};`, or correct the route's port",
+                    route.port, route.host
+                ),
+            });
+            continue;
+        }
+        if candidates.iter().any(|server| {
+            server
+                .names
+                .iter()
+                .any(|name| name.answers_exactly(&route.host))
+        }) {
+            continue;
+        }
+        let (server, how) = answering_server(&candidates, &route.host, route.port);
+        findings.push(LintFinding {
+            rule: SERVER_NAME_FALLTHROUGH,
+            severity: Severity::Warning,
+            place: server.place.clone(),
+            message: format!(
+                "no `server_name` names `{}` on port {}: nginx answers it with the server at {}, {how}",
+                route.host, route.port, server.place
+            ),
+            fix: format!(
+                "add a `server` with `server_name {};` for the route, or correct the route's host",
+                route.host
+            ),
+        });
+    }
+    findings
+}
+
+/// The server nginx picks for a host no name matches exactly, and how: the longest leading
+/// wildcard, else the longest trailing one, else a regex, else the port's default server.
+fn answering_server<'a>(candidates: &[&'a Server], host: &str, port: u16) -> (&'a Server, String) {
+    let mut best: Option<(&Server, &ServerName, usize, bool)> = None;
+    for server in candidates {
+        for name in &server.names {
+            if !name.answers_by_wildcard(host) {
+                continue;
+            }
+            let leading = !matches!(name, ServerName::TrailingWildcard(_));
+            let length = name.display().len();
+            let better = match best {
+                None => true,
+                Some((_, _, best_length, best_leading)) => {
+                    (leading, length) > (best_leading, best_length)
+                }
+            };
+            if better {
+                best = Some((server, name, length, leading));
+            }
+        }
+    }
+    if let Some((server, name, _, _)) = best {
+        return (server, format!("by its wildcard `{}`", name.display()));
+    }
+    for server in candidates {
+        if let Some(regex) = server
+            .names
+            .iter()
+            .find(|name| matches!(name, ServerName::Regex(_)))
+        {
+            return (
+                server,
+                format!(
+                    "if its regex `{}` matches (hadome does not evaluate regexes), else the default server",
+                    regex.display()
+                ),
+            );
+        }
+    }
+    let default = candidates
+        .iter()
+        .find(|server| {
+            server
+                .listens
+                .iter()
+                .any(|listen| listen.default_server && listen.address.port() == Some(port))
+        })
+        .copied();
+    match default {
+        Some(server) => (server, format!("the `default_server` for port {port}")),
+        // `candidates` is not empty: the caller returned early when it was.
+        None => (
+            candidates[0],
+            format!("the first server for port {port}, nginx's default server when none says `default_server`"),
+        ),
+    }
+}
