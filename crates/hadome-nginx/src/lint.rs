@@ -23,6 +23,7 @@
 //! - [`UPSTREAM_NOT_RUNNING`]: a target whose own declared service is not running MUST be
 //!   reported: at the reload, nginx resolves and sends to whatever answers in its place.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use crate::model::{Nginx, Pass, Server, ServerName, Target, TargetHost, UpstreamServer};
@@ -123,8 +124,9 @@ impl fmt::Display for LintFinding {
 pub fn lint(nginx: &Nginx, context: &LintContext) -> Vec<LintFinding> {
     let mut findings = static_resolve(nginx);
     let uses = target_uses(nginx);
-    findings.extend(port_collision(&uses, context));
-    findings.extend(upstream_not_running(&uses, context));
+    let services = ServiceIndex::new(&context.services);
+    findings.extend(port_collision(&uses, &services));
+    findings.extend(upstream_not_running(&uses, &services));
     findings.extend(server_name_fallthrough(nginx, context));
     findings.sort_by(|a, b| {
         (&a.place.file, a.place.line, a.rule).cmp(&(&b.place.file, b.place.line, b.rule))
@@ -307,65 +309,166 @@ fn set_target(server: &Server, pass: &Pass) -> Option<Target> {
     Some(crate::model::parse_target(&set.value))
 }
 
-fn own_service<'a>(service: &'a Service, host: &str, port: u16) -> Option<&'a Service> {
-    let named = service.host.eq_ignore_ascii_case(host) || service.name.eq_ignore_ascii_case(host);
-    (named && service.port == port).then_some(service)
+/// How many colliding services a `port-collision` message names before "and N more".
+const NAMED_COLLISIONS: usize = 5;
+
+/// The declared services by port, and by host or name and port, so that each target costs a
+/// lookup, not a pass over every service.
+struct ServiceIndex<'a> {
+    by_port: HashMap<u16, Vec<&'a Service>>,
+    by_key: HashMap<(String, u16), Vec<&'a Service>>,
 }
 
-/// [`PORT_COLLISION`].
-fn port_collision(uses: &[TargetUse], context: &LintContext) -> Vec<LintFinding> {
+impl<'a> ServiceIndex<'a> {
+    fn new(services: &'a [Service]) -> Self {
+        let mut index = ServiceIndex {
+            by_port: HashMap::new(),
+            by_key: HashMap::new(),
+        };
+        for service in services {
+            index.by_port.entry(service.port).or_default().push(service);
+            let host = service.host.to_ascii_lowercase();
+            let name = service.name.to_ascii_lowercase();
+            if name != host {
+                index
+                    .by_key
+                    .entry((name, service.port))
+                    .or_default()
+                    .push(service);
+            }
+            index
+                .by_key
+                .entry((host, service.port))
+                .or_default()
+                .push(service);
+        }
+        index
+    }
+
+    fn on_port(&self, port: u16) -> &[&'a Service] {
+        self.by_port.get(&port).map_or(&[], Vec::as_slice)
+    }
+
+    /// The services whose host or name is `host`, on `port`: the target's own.
+    fn at(&self, host: &str, port: u16) -> Vec<&'a Service> {
+        let mut found: Vec<&'a Service> = Vec::new();
+        if let Some(services) = self.by_key.get(&(host.to_ascii_lowercase(), port)) {
+            for &service in services {
+                push_unique(&mut found, service);
+            }
+        }
+        found
+    }
+
+    /// The services whose host (not name) is `host`, on `port`.
+    fn hosted_at(&self, host: &str, port: u16) -> Vec<&'a Service> {
+        self.at(host, port)
+            .into_iter()
+            .filter(|service| service.host.eq_ignore_ascii_case(host))
+            .collect()
+    }
+}
+
+fn push_unique<'a>(services: &mut Vec<&'a Service>, service: &'a Service) {
+    if !services.iter().any(|known| std::ptr::eq(*known, service)) {
+        services.push(service);
+    }
+}
+
+/// [`PORT_COLLISION`]: one finding per target, naming the services it collides with.
+fn port_collision(uses: &[TargetUse], services: &ServiceIndex<'_>) -> Vec<LintFinding> {
     let mut findings = Vec::new();
     for target in uses {
-        let owners: Vec<&Service> = context
-            .services
-            .iter()
-            .filter_map(|service| own_service(service, &target.host, target.port))
-            .collect();
-        for other in &context.services {
-            if other.port != target.port || owners.contains(&other) {
-                continue;
+        let owners = services.at(&target.host, target.port);
+        // Another service on the target's address, or on its own service's host, and a second
+        // service declared on the target's host and port itself.
+        let mut same_host: Vec<&Service> = owners.iter().skip(1).copied().collect();
+        let mut hosts: Vec<&str> = vec![target.host.as_str()];
+        hosts.extend(owners.iter().map(|owner| owner.host.as_str()));
+        for host in hosts {
+            for service in services.hosted_at(host, target.port) {
+                if !owners.iter().any(|owner| std::ptr::eq(*owner, service)) {
+                    push_unique(&mut same_host, service);
+                }
             }
-            let same_address = other.host.eq_ignore_ascii_case(&target.host);
-            let shares_host = owners
-                .iter()
-                .any(|owner| owner.host.eq_ignore_ascii_case(&other.host));
-            if !(target.host_is_name || same_address || shares_host) {
-                continue;
-            }
-            let how = if same_address || shares_host {
-                format!("`{}` listens on that host and port too", other.name)
-            } else {
-                format!(
-                    "if `{}` resolves to `{}`'s host — a wildcard DNS record, a stale resolution — requests land on `{}`, which answers as if it were the target",
-                    target.host, other.name, other.name
-                )
-            };
-            findings.push(LintFinding {
-                rule: PORT_COLLISION,
-                severity: Severity::Warning,
-                place: target.place.clone(),
-                message: format!(
-                    "`{}` sends to port {}, which the service `{}` ({}:{}) also uses: {how}",
-                    target.written, target.port, other.name, other.host, other.port
-                ),
-                fix: format!(
-                    "give `{}` a port no other service uses, or proxy to an address that only it answers on",
-                    owners.first().map_or(target.host.as_str(), |owner| owner.name.as_str())
-                ),
-            });
         }
+        let is_counted = |service: &Service| {
+            owners
+                .iter()
+                .chain(same_host.iter())
+                .any(|known| std::ptr::eq(*known, service))
+        };
+        let on_port = services.on_port(target.port);
+        let (elsewhere, elsewhere_count) = if target.host_is_name {
+            let named: Vec<&Service> = on_port
+                .iter()
+                .copied()
+                .filter(|service| !is_counted(service))
+                .take(NAMED_COLLISIONS)
+                .collect();
+            let counted = on_port.iter().filter(|service| is_counted(service)).count();
+            (named, on_port.len() - counted)
+        } else {
+            (Vec::new(), 0)
+        };
+        if same_host.is_empty() && elsewhere_count == 0 {
+            continue;
+        }
+        let mut how = Vec::new();
+        if !same_host.is_empty() {
+            how.push(format!(
+                "{} listen(s) on that host and port too",
+                named(&same_host, same_host.len())
+            ));
+        }
+        if elsewhere_count > 0 {
+            how.push(format!(
+                "{} use(s) the port too: if `{}` resolves to their host — a wildcard DNS record, a stale resolution — requests land there, and are answered as if by the target",
+                named(&elsewhere, elsewhere_count),
+                target.host
+            ));
+        }
+        findings.push(LintFinding {
+            rule: PORT_COLLISION,
+            severity: Severity::Warning,
+            place: target.place.clone(),
+            message: format!(
+                "`{}` sends to port {}, which another declared service uses: {}",
+                target.written,
+                target.port,
+                how.join("; ")
+            ),
+            fix: format!(
+                "give `{}` a port no other service uses, or proxy to an address that only it answers on",
+                owners.first().map_or(target.host.as_str(), |owner| owner.name.as_str())
+            ),
+        });
     }
     findings
 }
 
+/// "`console` (127.0.0.3:3000), `sso` (…) and 3 more", of `total` services.
+fn named(services: &[&Service], total: usize) -> String {
+    let mut text = services
+        .iter()
+        .take(NAMED_COLLISIONS)
+        .map(|service| format!("`{}` ({}:{})", service.name, service.host, service.port))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let shown = services.len().min(NAMED_COLLISIONS);
+    if total > shown {
+        text.push_str(&format!(" and {} more", total - shown));
+    }
+    text
+}
+
 /// [`UPSTREAM_NOT_RUNNING`].
-fn upstream_not_running(uses: &[TargetUse], context: &LintContext) -> Vec<LintFinding> {
+fn upstream_not_running(uses: &[TargetUse], services: &ServiceIndex<'_>) -> Vec<LintFinding> {
     let mut findings = Vec::new();
     for target in uses {
-        for service in context
-            .services
-            .iter()
-            .filter_map(|service| own_service(service, &target.host, target.port))
+        for service in services
+            .at(&target.host, target.port)
+            .into_iter()
             .filter(|service| !service.running)
         {
             findings.push(LintFinding {
@@ -393,7 +496,30 @@ fn server_name_fallthrough(nginx: &Nginx, context: &LintContext) -> Vec<LintFind
         file: nginx.main_file.clone(),
         line: 1,
     });
+    // (lowercased name, port) for every name a server answers exactly on a port it listens on.
+    let mut exact: HashSet<(String, u16)> = HashSet::new();
+    for server in &nginx.servers {
+        let ports: Vec<u16> = if server.listens.is_empty() {
+            vec![80]
+        } else {
+            server
+                .listens
+                .iter()
+                .filter_map(|listen| listen.address.port())
+                .collect()
+        };
+        for name in &server.names {
+            if let ServerName::Exact(name) | ServerName::Dotted(name) = name {
+                for &port in &ports {
+                    exact.insert((name.clone(), port));
+                }
+            }
+        }
+    }
     for route in &context.routes {
+        if exact.contains(&(route.host.to_ascii_lowercase(), route.port)) {
+            continue;
+        }
         let candidates: Vec<&Server> = nginx
             .servers
             .iter()
@@ -413,14 +539,6 @@ fn server_name_fallthrough(nginx: &Nginx, context: &LintContext) -> Vec<LintFind
                     route.port, route.host
                 ),
             });
-            continue;
-        }
-        if candidates.iter().any(|server| {
-            server
-                .names
-                .iter()
-                .any(|name| name.answers_exactly(&route.host))
-        }) {
             continue;
         }
         let (server, how) = answering_server(&candidates, &route.host, route.port);
@@ -497,5 +615,101 @@ fn answering_server<'a>(candidates: &[&'a Server], host: &str, port: u16) -> (&'
             candidates[0],
             format!("the first server for port {port}, nginx's default server when none says `default_server`"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(name: &str, host: &str, port: u16, running: bool) -> Service {
+        Service {
+            name: name.into(),
+            host: host.into(),
+            port,
+            running,
+        }
+    }
+
+    /// The findings on `http { … }`, rendered `rule line`.
+    fn check(http: &str, context: &LintContext) -> Vec<String> {
+        let dump = format!("# configuration file /n.conf:\nhttp {{\n{http}\n}}\n");
+        let nginx = crate::read(&dump).unwrap_or_else(|error| panic!("{error}"));
+        lint(&nginx, context)
+            .iter()
+            .map(|finding| format!("{} {}", finding.rule, finding.place.line))
+            .collect()
+    }
+
+    #[test]
+    fn nginx_static_resolve_upstream_servers_need_resolve_and_a_resolver() {
+        let none = LintContext::default();
+        let upstream = |resolver: &str, parameter: &str| {
+            format!("upstream u {{ zone u 64k; {resolver}\nserver app-1:3000 {parameter};\n}}\nserver {{ location / {{ proxy_pass http://u; }} }}")
+        };
+        assert_eq!(check(&upstream("", ""), &none), ["nginx-static-resolve 3"]);
+        assert_eq!(
+            check(&upstream("", "resolve"), &none),
+            ["nginx-static-resolve 3"]
+        );
+        assert!(check(&upstream("resolver 127.0.0.53;", "resolve"), &none).is_empty());
+        assert!(check(
+            &format!("resolver 10.0.0.2;\n{}", upstream("", "resolve")),
+            &none
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn nginx_static_resolve_skips_addresses_sockets_variables_upstreams_and_localhost() {
+        let http = "upstream app { server 127.0.0.1:1; }\nserver {\nlocation /a { proxy_pass http://10.0.0.1:1; }\n\
+                    location /b { proxy_pass http://[fd00::1]:1; }\nlocation /c { proxy_pass http://unix:/run/a.sock; }\n\
+                    location /d { proxy_pass http://$host:1; }\nlocation /e { proxy_pass http://app; }\n\
+                    location /f { proxy_pass http://localhost:1; }\nlocation /g { proxy_pass https://app-1; }\n}";
+        assert_eq!(
+            check(http, &LintContext::default()),
+            ["nginx-static-resolve 10"]
+        );
+    }
+
+    /// `port-collision` as defined: a name collides with any other service on its port; an
+    /// address only with a service on that address, or when its own service shares a host.
+    #[test]
+    fn port_collision_is_reported_as_defined() {
+        let context = LintContext {
+            services: vec![
+                service("app-1", "10.0.0.5", 3000, true),
+                service("console", "10.0.0.9", 3000, true),
+                service("chat", "10.0.0.5", 4000, true),
+                service("chat-2", "10.0.0.5", 4000, true),
+            ],
+            routes: Vec::new(),
+        };
+        let pass =
+            |target: &str| format!("server {{ location / {{ proxy_pass http://{target}; }} }}");
+        // An address: only its own service is there.
+        assert!(check(&pass("10.0.0.5:3000"), &context).is_empty());
+        // A name: it may resolve to the console's host.
+        assert_eq!(
+            check(&pass("app-1:3000"), &context),
+            ["nginx-static-resolve 2", "port-collision 2"]
+        );
+        // Two services declared on one host and port: one finding names them both.
+        assert_eq!(
+            check(&pass("10.0.0.5:4000"), &context),
+            ["port-collision 2"]
+        );
+        // Another port: nobody else is there.
+        assert!(check(&pass("10.0.0.5:5000"), &context).is_empty());
+    }
+
+    #[test]
+    fn upstream_not_running_names_the_service() {
+        let context = LintContext {
+            services: vec![service("app-1", "app-1", 3000, false)],
+            routes: Vec::new(),
+        };
+        let http = "resolver 127.0.0.53;\nserver { set $a http://app-1:3000;\nlocation / { proxy_pass $a; } }";
+        assert_eq!(check(http, &context), ["upstream-not-running 4"]);
     }
 }
