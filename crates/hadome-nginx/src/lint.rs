@@ -26,7 +26,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use crate::model::{Nginx, Pass, Server, ServerName, Target, TargetHost, UpstreamServer};
+use crate::model::{Nginx, Pass, Server, ServerName, Set, Target, TargetHost, UpstreamServer};
 use crate::Place;
 
 /// A literal host name in a pass, resolved once at load.
@@ -270,15 +270,15 @@ fn target_uses(nginx: &Nginx) -> Vec<TargetUse> {
             if !pass.target.has_variable {
                 push(
                     &pass.place,
-                    format!("{} {}", pass.directive, pass.raw),
+                    format!("`{} {}`", pass.directive, pass.raw),
                     &pass.target,
                 );
-            } else if let Some(target) = set_target(server, pass) {
-                push(
-                    &pass.place,
-                    format!("{} {}", pass.directive, pass.raw),
-                    &target,
+            } else if let Some((set, target)) = set_target(server, pass) {
+                let written = format!(
+                    "`{} {}` (`{}` is `{}`, set at {})",
+                    pass.directive, pass.raw, set.variable, set.value, set.place
                 );
+                push(&pass.place, written, &target);
             }
         }
     }
@@ -289,7 +289,7 @@ fn target_uses(nginx: &Nginx) -> Vec<TargetUse> {
         {
             push(
                 place,
-                format!("server {raw} (upstream {})", upstream.name),
+                format!("`server {raw}` (upstream `{}`)", upstream.name),
                 target,
             );
         }
@@ -299,14 +299,14 @@ fn target_uses(nginx: &Nginx) -> Vec<TargetUse> {
 
 /// For `proxy_pass $v` (or `$v` followed by a path), the literal URL the server `set`s `$v` to,
 /// when it sets it exactly once.
-fn set_target(server: &Server, pass: &Pass) -> Option<Target> {
+fn set_target<'a>(server: &'a Server, pass: &Pass) -> Option<(&'a Set, Target)> {
     let variable = pass.raw.split('/').next()?;
     let mut sets = server.sets.iter().filter(|set| set.variable == variable);
     let set = sets.next()?;
     if sets.next().is_some() || crate::syntax::has_variable(&set.value) {
         return None;
     }
-    Some(crate::model::parse_target(&set.value))
+    Some((set, crate::model::parse_target(&set.value)))
 }
 
 /// How many colliding services a `port-collision` message names before "and N more".
@@ -417,15 +417,22 @@ fn port_collision(uses: &[TargetUse], services: &ServiceIndex<'_>) -> Vec<LintFi
         let mut how = Vec::new();
         if !same_host.is_empty() {
             how.push(format!(
-                "{} listen(s) on that host and port too",
-                named(&same_host, same_host.len())
+                "{} {} on that host and port too",
+                named(&same_host, same_host.len()),
+                if same_host.len() == 1 {
+                    "listens"
+                } else {
+                    "listen"
+                }
             ));
         }
         if elsewhere_count > 0 {
             how.push(format!(
-                "{} use(s) the port too: if `{}` resolves to their host — a wildcard DNS record, a stale resolution — requests land there, and are answered as if by the target",
+                "{} {} the port too: if `{}` resolves to {} host — a wildcard DNS record, a stale resolution — requests land there, and are answered as if by the target",
                 named(&elsewhere, elsewhere_count),
-                target.host
+                if elsewhere_count == 1 { "uses" } else { "use" },
+                target.host,
+                if elsewhere_count == 1 { "its" } else { "their" }
             ));
         }
         findings.push(LintFinding {
@@ -433,7 +440,7 @@ fn port_collision(uses: &[TargetUse], services: &ServiceIndex<'_>) -> Vec<LintFi
             severity: Severity::Warning,
             place: target.place.clone(),
             message: format!(
-                "`{}` sends to port {}, which another declared service uses: {}",
+                "{} sends to port {}, which another declared service uses: {}",
                 target.written,
                 target.port,
                 how.join("; ")
@@ -476,7 +483,7 @@ fn upstream_not_running(uses: &[TargetUse], services: &ServiceIndex<'_>) -> Vec<
                 severity: Severity::Error,
                 place: target.place.clone(),
                 message: format!(
-                    "`{}` sends to the service `{}`, which is not running: after a reload nginx sends its requests to whatever answers at `{}:{}` instead, or fails them",
+                    "{} sends to the service `{}`, which is not running: after a reload nginx sends its requests to whatever answers at `{}:{}` instead, or fails them",
                     target.written, service.name, target.host, target.port
                 ),
                 fix: format!(

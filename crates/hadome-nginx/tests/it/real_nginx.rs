@@ -173,7 +173,7 @@ fn incident_e_static_resolve_port_collision_and_not_running() {
          fix: add `resolver 127.0.0.53 valid=10s;` in the server and proxy to a variable, `set $upstream_app_1 http://app-1:3000; proxy_pass $upstream_app_1;`"
     );
     assert!(
-        messages[1].contains("`console` (127.0.0.3:3000) use(s) the port too"),
+        messages[1].contains("`console` (127.0.0.3:3000) uses the port too"),
         "{}",
         messages[1]
     );
