@@ -819,6 +819,13 @@ mod tests {
             }
         }
 
+        /// Any text as a URL or a `Location` is parsed or refused, never a panic.
+        #[test]
+        fn any_location_is_joined_or_refused(text in "\\PC{0,40}", base in "http://[a-z]{1,5}/[a-z/]{0,6}") {
+            let _ = Url::parse(&text);
+            let _ = url(&base).join(&text);
+        }
+
         /// A joined URL prints as a URL that parses back to itself.
         #[test]
         fn joined_urls_round_trip(

@@ -66,8 +66,17 @@ pub fn split_dump(dump: &str) -> Result<Vec<DumpFile>, ReadError> {
     Ok(files)
 }
 
-/// The configuration nginx loads: the main file's directives with every `include` expanded.
-pub fn read_dump(dump: &str) -> Result<Vec<Directive>, ReadError> {
+/// The configuration nginx loads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Configuration {
+    /// The main file (the dump's first).
+    pub main_file: Arc<str>,
+    /// The main file's directives with every `include` expanded in place.
+    pub directives: Vec<Directive>,
+}
+
+/// Reads the dump: every file parsed, the main file's `include`s expanded.
+pub fn read_dump(dump: &str) -> Result<Configuration, ReadError> {
     let files = split_dump(dump)?;
     let mut parsed: BTreeMap<Arc<str>, Vec<Directive>> = BTreeMap::new();
     for file in &files {
@@ -85,7 +94,10 @@ pub fn read_dump(dump: &str) -> Result<Vec<Directive>, ReadError> {
     };
     let mut count = 0usize;
     let top = parsed.get(main).cloned().unwrap_or_default();
-    expander.expand(&top, 0, &mut count)
+    Ok(Configuration {
+        main_file: main.clone(),
+        directives: expander.expand(&top, 0, &mut count)?,
+    })
 }
 
 struct Expander<'a> {
@@ -289,7 +301,9 @@ mod tests {
                     # configuration file /etc/n/conf.d/z.conf:\nserver { listen 2; }\n\n\
                     # configuration file /etc/n/conf.d/a.conf:\nserver { listen 1; }\n\n\
                     # configuration file /etc/n/b.conf:\n\nmap $a $b { }\n\n";
-        let top = read_dump(dump).unwrap_or_default();
+        let top = read_dump(dump)
+            .map(|configuration| configuration.directives)
+            .unwrap_or_default();
         let http = &top[0];
         let names: Vec<String> = http
             .children()

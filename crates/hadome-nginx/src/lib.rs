@@ -54,7 +54,9 @@ impl fmt::Display for Place {
 
 /// Reads `nginx -T` output into the model the lint reads.
 pub fn read(dump: &str) -> Result<model::Nginx, error::ReadError> {
-    let files = dump::split_dump(dump)?;
-    let directives = dump::read_dump(dump)?;
-    Ok(model::model(files[0].path.clone(), &directives))
+    let configuration = dump::read_dump(dump)?;
+    Ok(model::model(
+        configuration.main_file,
+        &configuration.directives,
+    ))
 }

@@ -192,7 +192,11 @@ pub fn static_resolve(nginx: &Nginx) -> Vec<LintFinding> {
         }
     }
     for upstream in &nginx.upstreams {
-        let resolver = upstream.resolver.as_ref().or(nginx.resolver.as_ref());
+        // A `stream` upstream's `resolve` needs its own resolver here (the stream block's is not kept).
+        let resolver = upstream
+            .resolver
+            .as_ref()
+            .or(nginx.resolver.as_ref().filter(|_| !upstream.stream));
         for server in &upstream.servers {
             let TargetHost::Name(name) = &server.target.host else {
                 continue;
@@ -505,7 +509,7 @@ fn server_name_fallthrough(nginx: &Nginx, context: &LintContext) -> Vec<LintFind
     });
     // (lowercased name, port) for every name a server answers exactly on a port it listens on.
     let mut exact: HashSet<(String, u16)> = HashSet::new();
-    for server in &nginx.servers {
+    for server in nginx.servers.iter().filter(|server| !server.stream) {
         let ports: Vec<u16> = if server.listens.is_empty() {
             vec![80]
         } else {
@@ -530,7 +534,7 @@ fn server_name_fallthrough(nginx: &Nginx, context: &LintContext) -> Vec<LintFind
         let candidates: Vec<&Server> = nginx
             .servers
             .iter()
-            .filter(|server| server.listens_on(route.port))
+            .filter(|server| !server.stream && server.listens_on(route.port))
             .collect();
         if candidates.is_empty() {
             findings.push(LintFinding {
@@ -708,6 +712,32 @@ mod tests {
         );
         // Another port: nobody else is there.
         assert!(check(&pass("10.0.0.5:5000"), &context).is_empty());
+    }
+
+    #[test]
+    fn stream_servers_are_linted_but_answer_no_route() {
+        let dump = "# configuration file /n.conf:\nstream {\nupstream db { server db-1:5432; }\n\
+                    server { listen 6432; proxy_pass db; }\nserver { listen 80; proxy_pass app-1:3000; }\n}\n";
+        let nginx = crate::read(dump).unwrap_or_else(|error| panic!("{error}"));
+        let context = LintContext {
+            services: Vec::new(),
+            routes: vec![RouteHost {
+                host: "app-1.apps.lab".into(),
+                port: 80,
+            }],
+        };
+        let findings: Vec<String> = lint(&nginx, &context)
+            .iter()
+            .map(|finding| format!("{} {}", finding.rule, finding.place.line))
+            .collect();
+        assert_eq!(
+            findings,
+            [
+                "server-name-fallthrough 1",
+                "nginx-static-resolve 2",
+                "nginx-static-resolve 4"
+            ]
+        );
     }
 
     #[test]

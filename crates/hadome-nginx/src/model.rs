@@ -1,7 +1,8 @@
 //! What the lint reads from the directive tree: the `http` block's servers (their `listen`s,
 //! `server_name`s, nested `location`s), every `*_pass` with its target parsed, the `resolver` in
 //! scope at it, the `upstream` blocks with their `server` lines, and the `map`s and `set`s that
-//! give variables their values. The `stream` block is not modelled.
+//! give variables their values. The `stream` block's servers and upstreams are read too (its
+//! `proxy_pass host:port` is resolved at load like `http`'s), marked [`Server::stream`].
 
 use std::sync::Arc;
 
@@ -50,6 +51,8 @@ pub struct Resolver {
 pub struct Server {
     /// Where it is.
     pub place: Place,
+    /// Whether it is a `stream` server (TCP/UDP), not an `http` one: it answers no route.
+    pub stream: bool,
     /// Its `listen`s (none: nginx listens on `*:80`, or `*:8000` when not root).
     pub listens: Vec<Listen>,
     /// Its `server_name`s.
@@ -58,7 +61,7 @@ pub struct Server {
     pub resolver: Option<Resolver>,
     /// Its `location`s, nested as written.
     pub locations: Vec<Location>,
-    /// The `*_pass` directives directly in the server (in an `if`).
+    /// The `*_pass` directives directly in the server (in an `if`, or a `stream` server's).
     pub passes: Vec<Pass>,
     /// Every `set` in the server, its locations and their `if`s.
     pub sets: Vec<Set>,
@@ -359,6 +362,8 @@ pub struct Upstream {
     pub place: Place,
     /// Its name.
     pub name: String,
+    /// Whether it is a `stream` upstream.
+    pub stream: bool,
     /// Its `resolver` (nginx ≥ 1.27.3 and nginx Plus).
     pub resolver: Option<Resolver>,
     /// Its `server` lines.
@@ -412,36 +417,50 @@ pub fn model(main_file: Arc<str>, directives: &[Directive]) -> Nginx {
         upstreams: Vec::new(),
         maps: Vec::new(),
     };
-    for http in directives
+    for block in directives
         .iter()
-        .filter(|directive| directive.name == "http")
+        .filter(|directive| directive.name == "http" || directive.name == "stream")
     {
-        nginx.http_place.get_or_insert_with(|| http.place.clone());
-        if let Some(resolver) = find_resolver(http.children()) {
-            nginx.resolver = Some(resolver);
+        let stream = block.name == "stream";
+        if !stream {
+            nginx.http_place.get_or_insert_with(|| block.place.clone());
         }
-        for directive in http.children() {
+        let resolver = find_resolver(block.children());
+        if !stream {
+            nginx.resolver = resolver.clone();
+        }
+        for directive in block.children() {
             match directive.name.as_str() {
-                "server" if directive.block.is_some() => nginx
-                    .servers
-                    .push(read_server(directive, nginx.resolver.as_ref())),
-                "upstream" => nginx.upstreams.push(read_upstream(directive)),
+                "server" if directive.block.is_some() => {
+                    let mut server = read_server(directive, resolver.as_ref());
+                    server.stream = stream;
+                    nginx.servers.push(server)
+                }
+                "upstream" => {
+                    let mut upstream = read_upstream(directive);
+                    upstream.stream = stream;
+                    nginx.upstreams.push(upstream)
+                }
                 "map" => nginx.maps.push(read_map(directive)),
                 _ => {}
             }
         }
     }
-    let upstream_names: Vec<String> = nginx
+    // `http` and `stream` upstreams are two namespaces.
+    let upstream_names: Vec<(bool, String)> = nginx
         .upstreams
         .iter()
-        .map(|upstream| upstream.name.to_ascii_lowercase())
+        .map(|upstream| (upstream.stream, upstream.name.to_ascii_lowercase()))
         .collect();
-    let mark = |target: &mut Target| {
-        if let TargetHost::Name(name) = &target.host {
-            target.upstream = upstream_names.contains(name);
-        }
-    };
     for server in &mut nginx.servers {
+        let stream = server.stream;
+        let mark = |target: &mut Target| {
+            if let TargetHost::Name(name) = &target.host {
+                target.upstream = upstream_names.iter().any(|(upstream_stream, upstream)| {
+                    *upstream_stream == stream && upstream == name
+                });
+            }
+        };
         server
             .passes
             .iter_mut()
@@ -482,6 +501,7 @@ fn read_server(directive: &Directive, http_resolver: Option<&Resolver>) -> Serve
     let in_scope = resolver.clone().or_else(|| http_resolver.cloned());
     let mut server = Server {
         place: directive.place.clone(),
+        stream: false,
         listens: Vec::new(),
         names: Vec::new(),
         resolver,
@@ -511,6 +531,12 @@ fn read_server(directive: &Directive, http_resolver: Option<&Resolver>) -> Serve
                 &mut server.sets,
             ),
             "set" => push_set(child, &mut server.sets),
+            name if PASS_DIRECTIVES.contains(&name) => collect_passes(
+                std::slice::from_ref(child),
+                in_scope.as_ref(),
+                &mut server.passes,
+                &mut server.sets,
+            ),
             _ => {}
         }
     }
@@ -626,6 +652,7 @@ fn read_upstream(directive: &Directive) -> Upstream {
     Upstream {
         place: directive.place.clone(),
         name: directive.arg(0).unwrap_or_default().to_string(),
+        stream: false,
         resolver: find_resolver(directive.children()),
         servers: directive
             .children()
