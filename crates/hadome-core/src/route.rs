@@ -4,10 +4,12 @@
 //! [`Url::join`] (URL parsing lives here, in core, so the edge and the judgement agree on what a
 //! hop's URL is). [`judge`] then decides, from the hops alone:
 //! - [`Judgement::RedirectLoop`] (rule `redirect-loop`): the chain MUST be reported as a loop when
-//!   a hop requests a scheme, host, port and path an earlier hop requested (the query may differ:
-//!   a fresh `state=` or token each round), or when a redirect from one host to another repeats
-//!   one seen earlier (a cycle between hosts whose paths change). The cycle is named by its hosts
-//!   and the hop where it started; loops are looked for before anything else;
+//!   a hop that is itself redirected requests a scheme, host, port and path an earlier hop
+//!   requested and is redirected to the same scheme, host, port and path as that hop was (the
+//!   query may differ: a fresh `state=` or token each round), or when a redirect from one host to
+//!   another into such a hop repeats one seen earlier (a cycle between hosts whose paths change).
+//!   A login that comes back to `/` and lands there, or is sent on elsewhere, is no loop. The
+//!   cycle is named by its hosts and the hop where it started; loops are looked for first;
 //! - [`Judgement::HopLimit`]: the chain reached the hop limit still redirecting, with no cycle;
 //! - [`Judgement::WrongLanding`]: the chain ended (a response that is not a followed redirect) but
 //!   not where the route must arrive: another host than its own, another status, a missing header
@@ -476,14 +478,32 @@ fn hosts_of(hops: &[Hop]) -> Vec<String> {
     hops.iter().map(|hop| hop.url.host().to_string()).collect()
 }
 
-/// The earliest cycle of the chain: at each hop, a revisited scheme-host-port-path, else a
-/// host-to-host redirect seen before.
+/// The earliest cycle of the chain. At each hop that is itself redirected (a final landing
+/// closes no cycle): the hop requests the scheme, host, port and path of an earlier hop and is
+/// redirected to the same scheme, host, port and path as that hop was (the same request, the
+/// same answer: nothing progressed, whatever the query or cookies); else the redirect into it,
+/// from one host to another, repeats an earlier one.
 fn find_cycle(chain: &[Hop]) -> Option<Cycle> {
+    let targets: Vec<Option<Url>> = chain
+        .iter()
+        .map(|hop| {
+            hop.location
+                .as_deref()
+                .and_then(|location| hop.url.join(location).ok())
+        })
+        .collect();
+    let same_target = |a: usize, b: usize| match (&targets[a], &targets[b]) {
+        (Some(first), Some(second)) => first.place_key() == second.place_key(),
+        _ => false,
+    };
     for revisit in 1..chain.len() {
+        if !chain[revisit].is_redirect() {
+            continue;
+        }
         let url = &chain[revisit].url;
-        let earlier = chain[..revisit]
-            .iter()
-            .position(|hop| hop.url.place_key() == url.place_key());
+        let earlier = (0..revisit).find(|&index| {
+            chain[index].url.place_key() == url.place_key() && same_target(index, revisit)
+        });
         let found = match earlier {
             Some(start) if chain[start].url == *url => Some((start, revisit, CycleKind::SameUrl)),
             Some(start) => Some((start, revisit, CycleKind::SamePathOtherQuery)),
@@ -648,6 +668,38 @@ mod tests {
         );
     }
 
+    /// A login round trip that comes back to `/` is no loop: it lands there, or `/` now sends
+    /// it elsewhere than the first time.
+    #[test]
+    fn a_login_round_trip_back_to_the_start_is_no_loop() {
+        let landed = chain(&[
+            (
+                "http://app-1.apps.lab/",
+                302,
+                Some("http://sso.lab/authorize?state=a"),
+            ),
+            (
+                "http://sso.lab/authorize?state=a",
+                302,
+                Some("http://app-1.apps.lab/callback?code=1"),
+            ),
+            ("http://app-1.apps.lab/callback?code=1", 302, Some("/")),
+            ("http://app-1.apps.lab/", 200, None),
+        ]);
+        assert_eq!(
+            judge(&landed, 10, &Arrival::default()),
+            Judgement::Arrived { hops: 4 }
+        );
+        let mut sent_on = landed.clone();
+        sent_on[3].status = 302;
+        sent_on[3].location = Some("/home".into());
+        sent_on.extend(chain(&[("http://app-1.apps.lab/home", 200, None)]));
+        assert_eq!(
+            judge(&sent_on, 10, &Arrival::default()),
+            Judgement::Arrived { hops: 5 }
+        );
+    }
+
     #[test]
     fn a_cycle_between_hosts_with_changing_paths_is_named() {
         let hops = chain(&[
@@ -754,8 +806,9 @@ mod tests {
     }
 
     proptest! {
-        /// Any chain that revisits a host-path pair is a loop naming exactly the hosts from the
-        /// first visit to the revisit (distinct hosts before it, so no earlier host-to-host repeat).
+        /// Any chain that revisits a host-path pair and is redirected from it as the first time is
+        /// a loop naming exactly the hosts from the first visit to the revisit (distinct hosts
+        /// before it, so no earlier host-to-host repeat).
         #[test]
         fn a_revisited_host_path_is_a_loop_naming_exactly_its_hosts(
             hosts in proptest::collection::btree_set(host_name(), 1..9),
@@ -772,7 +825,11 @@ mod tests {
                 .map(|(index, text)| Hop {
                     url: url(text),
                     status: 302,
-                    location: Some(urls.get(index + 1).cloned().unwrap_or_else(|| urls[start].clone())),
+                    // The revisit is sent where the first visit was, with a fresh query.
+                    location: Some(match urls.get(index + 1) {
+                        Some(next) => next.clone(),
+                        None => format!("{}?again=1", urls[start + 1]),
+                    }),
                     cookies: Vec::new(),
                     headers: Vec::new(),
                     body_sample: String::new(),
