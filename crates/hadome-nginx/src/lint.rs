@@ -11,11 +11,12 @@
 //!   it has `resolve` and a `resolver` is in scope (the upstream's or `http`'s; nginx ≥ 1.27.3).
 //!   Single-label names (`app-1`, a container's) are host names like any other.
 //! - [`PORT_COLLISION`]: a target `HOST:PORT` (a literal pass, an `upstream` `server` line, or a
-//!   `proxy_pass $v` whose server `set`s `$v` to a literal URL) MUST be reported with each declared
-//!   service `S` that listens on `PORT` and is not the target's own service (the one whose host or
-//!   name is `HOST`, on `PORT`) when `HOST` is a name (it may resolve to `S`'s host: a wildcard
-//!   record, a stale resolution), or `HOST` is `S`'s address, or the target's own service is on
-//!   `S`'s host. A target that is an address no declared service shares is not reported.
+//!   `proxy_pass $v` whose server `set`s `$v` exactly once to a literal URL) MUST be reported, once,
+//!   naming each declared service `S` on `PORT` that is not the target's own service (the first
+//!   whose host or name is `HOST`, on `PORT`; a second one collides with it) when `HOST` is a name
+//!   (it may resolve to `S`'s host: a wildcard record, a stale resolution), or `HOST` is `S`'s
+//!   host, or the target's own service is on `S`'s host. A target that is an address no other
+//!   declared service shares is not reported. A stream server's targets count like `http`'s.
 //! - [`SERVER_NAME_FALLTHROUGH`]: a route's host that no `server_name` on the route's port names
 //!   exactly (`name` or `.name`) MUST be reported with the server that would answer it instead:
 //!   the longest matching wildcard, a regex (which hadome does not evaluate), or the port's
