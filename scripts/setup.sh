@@ -12,7 +12,9 @@ set -euo pipefail
 # Unix sockets in the lab directory; Debian's own `etcd` service is not used by the lab.
 # protobuf-compiler (protoc) and libprotobuf-dev (its well-known .proto files): the etcd-client
 # crate (the etcd observer) compiles etcd's protos at build time.
-packages=(postgresql-15 postgresql-client-15 systemd-container mmdebstrap etcd-server etcd-client protobuf-compiler libprotobuf-dev)
+# nginx: hadome-nginx's tests dump real configurations with `nginx -T` (issue 14); Debian's own
+# nginx service is not used (the package's postinst may start it where a service manager runs).
+packages=(postgresql-15 postgresql-client-15 systemd-container mmdebstrap etcd-server etcd-client protobuf-compiler libprotobuf-dev nginx)
 
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
