@@ -360,6 +360,7 @@ mod tests {
             hosts: Vec::new(),
             etcd: Vec::new(),
             etcd_clients: Vec::new(),
+            web: None,
             nodes: names
                 .iter()
                 .enumerate()

@@ -52,6 +52,7 @@ pub mod rootfs;
 mod state;
 pub mod topology;
 mod wait;
+pub mod web;
 
 pub use error::{FaultWordsError, LabError};
 pub use etcd::{EtcdMemberStatus, ETCD_BINARY_ENV};
@@ -67,3 +68,4 @@ pub use placed::{PlacedBoot, DEFAULT_DOWN_TIME};
 pub use rebuild::RebuildReport;
 pub use restore::RestoreReport;
 pub use topology::{EtcdSpec, NodeSpec, Topology};
+pub use web::{WebFault, WebServiceStatus, WebSpec, WebStatus};

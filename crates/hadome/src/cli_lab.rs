@@ -57,6 +57,9 @@ pub(crate) enum LabCommand {
     /// standby at UPSTREAM and wait until it streams from there (the lab's follow_command).
     ///
     /// etcd members take stop, start, crash, hang, resume, isolate and rejoin.
+    /// Showcase (`lab up showcase`): stop/start SERVICE (console, sso, app-1: the process and its
+    /// DNS record); deploy APP [--fixed] (its nginx server block, nginx -t, a reload verified by
+    /// new workers); reload nginx.
     /// reboot-host HOST: on a container host (s512), a real `systemctl reboot` inside it. On a
     /// placed host (h1, h2, h3 of etcd3: only a name the members are placed on) it is NOT a real
     /// reboot, the machine does not reboot: the lab stops every process placed on HOST by PID,
@@ -74,6 +77,10 @@ pub(crate) enum LabCommand {
         /// reboot-host of a placed host only: how long its processes stay down (default 5).
         #[arg(long, value_name = "SECONDS", env = "HADOME_LAB_DOWN_SECONDS")]
         down_seconds: Option<f64>,
+        /// deploy of a showcase app only: the fix (a resolver, a variable upstream, the app on a
+        /// port of its own) instead of the incident's literal `proxy_pass`.
+        #[arg(long)]
+        fixed: bool,
         /// The fault.
         #[arg(value_enum)]
         fault: FaultName,
@@ -271,6 +278,37 @@ pub(crate) enum LabCommand {
         #[arg(value_name = "HOST")]
         host: String,
     },
+    /// Print the showcase's whole nginx configuration as nginx reads it (`nginx -T`, run inside
+    /// the lab's namespace), for `hadome_nginx`'s lint or a reader.
+    #[command(
+        after_help = "Example:\n  hadome lab up showcase --dir /tmp/web\n  hadome lab nginx-dump --dir /tmp/web"
+    )]
+    NginxDump {
+        #[command(flatten)]
+        dir: LabDir,
+    },
+    /// Run a showcase service inside the lab's namespace (started by `lab up`; not for direct use).
+    #[command(hide = true)]
+    WebService {
+        /// console, sso or app.
+        #[arg(long)]
+        role: String,
+        /// The service's name.
+        #[arg(long)]
+        name: String,
+        /// The address to listen on (IP:PORT inside the namespace).
+        #[arg(long)]
+        listen: String,
+        /// The showcase's directory (DIR/web), which names the process as the lab's.
+        #[arg(long)]
+        home: PathBuf,
+    },
+    /// Hold the showcase's namespaces (started by `lab up` under unshare; not for direct use).
+    #[command(hide = true)]
+    WebHolder {
+        #[command(flatten)]
+        dir: LabDir,
+    },
     /// Run a lab host's supervisor (started by `lab up` and `start-host`; not for direct use).
     #[command(hide = true)]
     HostSupervisor {
@@ -329,6 +367,11 @@ pub(crate) enum FaultName {
     IsolateClient,
     /// Reconnect a named etcd client cut off with `isolate-client`.
     RejoinClient,
+    /// Showcase: write APP's server block (the incident's literal proxy_pass, or `--fixed`) and
+    /// reload nginx, verified.
+    Deploy,
+    /// Showcase: `reload nginx` (nginx -t, SIGHUP, workers replaced).
+    Reload,
 }
 
 impl FaultName {
@@ -356,6 +399,8 @@ impl FaultName {
             FaultName::Follow => "follow",
             FaultName::IsolateClient => "isolate-client",
             FaultName::RejoinClient => "rejoin-client",
+            FaultName::Deploy => "deploy",
+            FaultName::Reload => "reload",
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::exit_code;
 use crate::output::{self, print_json, print_text, Table};
 
 mod placed;
+mod web;
 
 use placed::{placed_reading, target};
 
@@ -66,11 +67,21 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
         LabCommand::Fault {
             dir,
             down_seconds,
+            fixed,
             fault,
-            arguments,
+            mut arguments,
             json,
         } => {
             let name = fault.as_str();
+            if fixed {
+                if name != "deploy" {
+                    return Err(CliError::Usage {
+                        message: format!("`--fixed` applies to `deploy`, not to `{name}`"),
+                        hint: Some("`hadome lab fault --dir DIR deploy app-1 --fixed`".to_owned()),
+                    });
+                }
+                arguments.push("--fixed".to_owned());
+            }
             let fault = Fault::from_words(name, &arguments).map_err(|message| CliError::Usage {
                 message: message.to_string(),
                 hint: Some("see `hadome lab fault --help`".to_owned()),
@@ -270,12 +281,45 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
                     .etcd
                     .iter()
                     .map(|member| format!("etcd {} on {}", member.name, member.host));
-                let parts: Vec<String> = nodes.into_iter().chain(hosts).chain(members).collect();
+                let web = topology.web.iter().map(|web| {
+                    format!(
+                        "nginx, dnsmasq, console, sso, apps {} (incident E)",
+                        web.apps.join(", ")
+                    )
+                });
+                let parts: Vec<String> = nodes
+                    .into_iter()
+                    .chain(hosts)
+                    .chain(members)
+                    .chain(web)
+                    .collect();
                 table.row([name.to_string(), parts.join(", ")]);
             }
             print_text(&format!(
                 "{table}\nA topology file may be given instead: see docs/lab.md.\n"
             ));
+            Ok(exit_code::OK)
+        }
+        LabCommand::NginxDump { dir } => {
+            print_text(&Lab::open(&dir.dir)?.nginx_dump().await?);
+            Ok(exit_code::OK)
+        }
+        LabCommand::WebService {
+            role,
+            name,
+            listen,
+            home: _,
+        } => {
+            let role =
+                hadome_lab::web::ServiceRole::parse(&role).ok_or_else(|| CliError::Usage {
+                    message: format!("`--role {role}`: not a showcase role"),
+                    hint: Some("console, sso or app".to_owned()),
+                })?;
+            hadome_lab::web::serve_service(role, &name, &listen).await?;
+            Ok(exit_code::OK)
+        }
+        LabCommand::WebHolder { dir } => {
+            hadome_lab::web::hold(&dir.dir).await?;
             Ok(exit_code::OK)
         }
         LabCommand::Proxy { dir } => {
@@ -445,6 +489,9 @@ fn etcd_table(status: &LabStatus) -> Table {
 }
 
 fn status_table(status: &LabStatus) -> Table {
+    if let Some(web) = &status.web {
+        return web::web_table(web);
+    }
     if status.nodes.is_empty() && !status.etcd.is_empty() {
         return etcd_table(status);
     }
