@@ -22,5 +22,6 @@ mod replay;
 mod restore_test;
 mod run;
 mod session;
+mod showcase_lab;
 mod support;
 mod topologies;
