@@ -399,6 +399,15 @@ pub(crate) fn status(state: &LabState) -> Option<WebStatus> {
     })
 }
 
+/// The showcase's routes as a comment block of `DIR/estate.toml` (empty for another lab), until
+/// hadome's estate file has `[[route]]`, `[[service]]` and `[[nginx]]` tables.
+pub(crate) fn estate_section(state: &LabState) -> String {
+    state
+        .web
+        .as_ref()
+        .map_or_else(String::new, |web| format!("#\n{}", readme(state, web)))
+}
+
 /// `DIR/web/README`: the routes, for the next engineer (and hadome's `[[route]]` tables).
 fn readme(state: &LabState, web: &WebState) -> String {
     let dir = state.dir.display();
@@ -440,4 +449,88 @@ fn readme(state: &LabState, web: &WebState) -> String {
         hosts = dns::hosts_file(web).display(),
     ));
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Fault, Topology};
+
+    #[test]
+    fn showcase_is_a_web_topology_with_app_1_on_the_consoles_port() {
+        let showcase = Topology::resolve("showcase").unwrap();
+        assert!(showcase.nodes.is_empty() && showcase.etcd.is_empty());
+        let spec = showcase.web.expect("a [web] table");
+        let web = state(Path::new("/tmp/lab"), &spec);
+        assert_eq!(
+            web.service("app-1").map(|(_, listen)| listen),
+            Some(format!("127.0.0.11:{SHARED_PORT}"))
+        );
+        assert_eq!(
+            web.service("console").map(|(_, listen)| listen),
+            Some(format!("{CONSOLE_IP}:{SHARED_PORT}"))
+        );
+        assert_eq!(web.socket(), Path::new("/tmp/lab/web/nginx/http.sock"));
+    }
+
+    #[test]
+    fn bad_web_tables_are_refused_with_a_fix() {
+        for (source, says) in [
+            ("[web]\napps = []\n", "0 apps"),
+            ("[web]\napps = [\"App 1\"]\n", "not a usable name"),
+            ("[web]\napps = [\"console\"]\n", "not a usable name"),
+            ("[web]\napps = [\"a\", \"a\"]\n", "named twice"),
+        ] {
+            let error = Topology::parse("t", "t.toml", source)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(says), "{source}: {error}");
+        }
+    }
+
+    #[test]
+    fn deploy_and_reload_words() {
+        let words = |list: &[&str]| {
+            list.iter()
+                .map(|word| (*word).to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            Fault::from_words("deploy", &words(&["app-1", "--fixed"])).unwrap(),
+            Fault::Web(WebFault::Deploy {
+                app: "app-1".into(),
+                fixed: true
+            })
+        );
+        assert_eq!(
+            Fault::from_words("deploy", &words(&["app-1"])).unwrap(),
+            Fault::Web(WebFault::Deploy {
+                app: "app-1".into(),
+                fixed: false
+            })
+        );
+        assert!(Fault::from_words("deploy", &words(&["app-1", "fast"])).is_err());
+        assert_eq!(
+            Fault::from_words("reload", &words(&["nginx"])).unwrap(),
+            Fault::Web(WebFault::Reload("nginx".into()))
+        );
+    }
+
+    #[test]
+    fn site_blocks_are_the_incidents_and_the_fix_and_resolv_conf_is_the_labs() {
+        let spec = Topology::resolve("showcase").unwrap().web.unwrap();
+        let mut web = state(Path::new("/tmp/lab"), &spec);
+        web.proxy_port = 4242;
+        let text = nginx::site_block(&web, &web.apps[0], false);
+        assert!(text.contains("proxy_pass http://app-1:3000;"), "{text}");
+        let fixed = nginx::site_block(&web, &web.apps[0], true);
+        assert!(fixed.contains("resolver 127.0.0.1 valid=1s;"), "{fixed}");
+        for line in ns::resolv_conf().lines() {
+            assert!(
+                line.starts_with('#')
+                    || ["nameserver 127.0.0.1", "search apps.lab"].contains(&line)
+                    || line.starts_with("options")
+            );
+        }
+    }
 }
