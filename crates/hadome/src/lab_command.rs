@@ -73,15 +73,7 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
             json,
         } => {
             let name = fault.as_str();
-            if fixed {
-                if name != "deploy" {
-                    return Err(CliError::Usage {
-                        message: format!("`--fixed` applies to `deploy`, not to `{name}`"),
-                        hint: Some("`hadome lab fault --dir DIR deploy app-1 --fixed`".to_owned()),
-                    });
-                }
-                arguments.push("--fixed".to_owned());
-            }
+            web::fixed_argument(fixed, name, &mut arguments)?;
             let fault = Fault::from_words(name, &arguments).map_err(|message| CliError::Usage {
                 message: message.to_string(),
                 hint: Some("see `hadome lab fault --help`".to_owned()),
@@ -281,12 +273,7 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
                     .etcd
                     .iter()
                     .map(|member| format!("etcd {} on {}", member.name, member.host));
-                let web = topology.web.iter().map(|web| {
-                    format!(
-                        "nginx, dnsmasq, console, sso, apps {} (incident E)",
-                        web.apps.join(", ")
-                    )
-                });
+                let web = topology.web.iter().map(web::describe);
                 let parts: Vec<String> = nodes
                     .into_iter()
                     .chain(hosts)
@@ -300,28 +287,11 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
             ));
             Ok(exit_code::OK)
         }
-        LabCommand::NginxDump { dir } => {
-            print_text(&Lab::open(&dir.dir)?.nginx_dump().await?);
-            Ok(exit_code::OK)
-        }
+        LabCommand::NginxDump { dir } => web::nginx_dump(&dir.dir).await,
         LabCommand::WebService {
-            role,
-            name,
-            listen,
-            home: _,
-        } => {
-            let role =
-                hadome_lab::web::ServiceRole::parse(&role).ok_or_else(|| CliError::Usage {
-                    message: format!("`--role {role}`: not a showcase role"),
-                    hint: Some("console, sso or app".to_owned()),
-                })?;
-            hadome_lab::web::serve_service(role, &name, &listen).await?;
-            Ok(exit_code::OK)
-        }
-        LabCommand::WebHolder { dir } => {
-            hadome_lab::web::hold(&dir.dir).await?;
-            Ok(exit_code::OK)
-        }
+            role, name, listen, ..
+        } => web::service(&role, &name, &listen).await,
+        LabCommand::WebHolder { dir } => web::holder(&dir.dir).await,
         LabCommand::Proxy { dir } => {
             hadome_lab::proxy::serve(&dir.dir).await?;
             Ok(exit_code::OK)

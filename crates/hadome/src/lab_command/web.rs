@@ -1,8 +1,60 @@
 //! `lab status` of the showcase lab: its services, nginx, DNS and namespace.
 
-use hadome_lab::WebStatus;
+use std::path::Path;
 
-use crate::output::Table;
+use hadome_lab::{Lab, WebSpec, WebStatus};
+
+use crate::error::CliError;
+use crate::exit_code;
+use crate::output::{print_text, Table};
+
+/// `lab topologies`' line for a showcase.
+pub(super) fn describe(web: &WebSpec) -> String {
+    format!(
+        "nginx, dnsmasq, console, sso, apps {} (incident E)",
+        web.apps.join(", ")
+    )
+}
+
+/// `--fixed` is `deploy`'s alone; it becomes the fault's second word.
+pub(super) fn fixed_argument(
+    fixed: bool,
+    name: &str,
+    arguments: &mut Vec<String>,
+) -> Result<(), CliError> {
+    if fixed {
+        if name != "deploy" {
+            return Err(CliError::Usage {
+                message: format!("`--fixed` applies to `deploy`, not to `{name}`"),
+                hint: Some("`hadome lab fault --dir DIR deploy app-1 --fixed`".to_owned()),
+            });
+        }
+        arguments.push("--fixed".to_owned());
+    }
+    Ok(())
+}
+
+/// `hadome lab nginx-dump`.
+pub(super) async fn nginx_dump(dir: &Path) -> Result<u8, CliError> {
+    print_text(&Lab::open(dir)?.nginx_dump().await?);
+    Ok(exit_code::OK)
+}
+
+/// `hadome lab web-service` (hidden).
+pub(super) async fn service(role: &str, name: &str, listen: &str) -> Result<u8, CliError> {
+    let role = hadome_lab::web::ServiceRole::parse(role).ok_or_else(|| CliError::Usage {
+        message: format!("`--role {role}`: not a showcase role"),
+        hint: Some("console, sso or app".to_owned()),
+    })?;
+    hadome_lab::web::serve_service(role, name, listen).await?;
+    Ok(exit_code::OK)
+}
+
+/// `hadome lab web-holder` (hidden).
+pub(super) async fn holder(dir: &Path) -> Result<u8, CliError> {
+    hadome_lab::web::hold(dir).await?;
+    Ok(exit_code::OK)
+}
 
 pub(super) fn web_table(web: &WebStatus) -> Table {
     let dash = || "-".to_owned();
