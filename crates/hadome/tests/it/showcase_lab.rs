@@ -262,9 +262,40 @@ async fn the_incident_loops_between_console_and_sso_and_the_fix_lands_on_the_app
         "{findings:#?}"
     );
 
+    // `reload nginx` replaces the workers; an unknown app and a misplaced `--fixed` are refused.
+    let reloaded = lab.fault(&["reload", "nginx"]);
+    assert!(reloaded.contains("replaced by"), "{reloaded}");
+    let unknown = run_hadome(
+        &["lab", "fault", "--dir", lab.dir(), "deploy", "app-9"],
+        &[],
+    );
+    assert!(
+        !unknown.status.success() && show(&unknown).contains("app-1"),
+        "{}",
+        show(&unknown)
+    );
+    let misplaced = run_hadome(
+        &[
+            "lab",
+            "fault",
+            "--dir",
+            lab.dir(),
+            "stop",
+            "app-1",
+            "--fixed",
+        ],
+        &[],
+    );
+    assert!(
+        !misplaced.status.success() && show(&misplaced).contains("applies to `deploy`"),
+        "{}",
+        show(&misplaced)
+    );
+
     // The fix, both halves: the app back and on a port of its own; a resolver and a variable
     // upstream. It lands on app-1 and the lint finds neither hazard.
-    lab.fault(&["start", "app-1"]);
+    let started = lab.fault(&["start", "app-1"]);
+    assert!(started.contains("resolves to 127.0.0.11"), "{started}");
     let fixed = lab.fault(&["deploy", "app-1", "--fixed"]);
     assert!(fixed.contains("3001"), "{fixed}");
     let (hops, judgement) = probe(port, url, &at_app).await;
