@@ -24,7 +24,9 @@ pub(crate) enum LabCommand {
     /// DIR, and are reached through the lab proxy's ports on 127.0.0.1. Returns once every standby
     /// streams and every synchronous standby is synchronous. Built-ins: pair, trio, misskey,
     /// mackerel, s512, etcd3 (`hadome lab topologies` describes them). etcd members listen on Unix
-    /// sockets in DIR too; their client and peer URLs are proxy ports.
+    /// sockets in DIR too; their client and peer URLs are proxy ports. showcase (incident E, needs
+    /// root): nginx, dnsmasq, a console, an SSO and app-1 in a network and mount namespace the lab
+    /// owns; nginx's Unix socket is forwarded from a proxy port (`lab status` names it).
     #[command(
         after_help = "Example:\n  hadome lab up misskey --dir /tmp/lab\n  hadome lab status --dir /tmp/lab\n  hadome lab down --dir /tmp/lab"
     )]
