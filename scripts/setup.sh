@@ -14,7 +14,9 @@ set -euo pipefail
 # crate (the etcd observer) compiles etcd's protos at build time.
 # nginx: hadome-nginx's tests dump real configurations with `nginx -T` (issue 14); Debian's own
 # nginx service is not used (the package's postinst may start it where a service manager runs).
-packages=(postgresql-15 postgresql-client-15 systemd-container mmdebstrap etcd-server etcd-client protobuf-compiler libprotobuf-dev nginx)
+# dnsmasq-base: the showcase lab's DNS (issue 14), the dnsmasq binary without a service of its own;
+# the lab runs it inside its own network namespace.
+packages=(postgresql-15 postgresql-client-15 systemd-container mmdebstrap etcd-server etcd-client protobuf-compiler libprotobuf-dev nginx dnsmasq-base)
 
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"

@@ -247,6 +247,17 @@ pub enum LabError {
         fix: String,
     },
 
+    /// The showcase lab's web pieces (namespace, DNS, nginx, services) did not do what was asked.
+    #[error("showcase `{piece}`: {problem} (fix: {fix})")]
+    Web {
+        /// The piece: `namespace`, `dnsmasq`, `nginx`, a service's name.
+        piece: String,
+        /// What is wrong.
+        problem: String,
+        /// What to do.
+        fix: String,
+    },
+
     /// An invariant of the lab itself was broken.
     #[error("internal error in hadome's lab (a bug: please report it): {0}")]
     Bug(String),

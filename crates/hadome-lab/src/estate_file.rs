@@ -44,6 +44,7 @@ pub(crate) fn render(state: &LabState) -> String {
         "# hadome's estate file for this lab: every node is an instance (reached through the lab\n\
          # proxy's client port), all of them one cluster. `hadome lab down` removes it with the lab."
     );
+    text.push_str(&crate::web::estate_section(state));
     let commands_binary = command_binary(state);
     if let Err(reason) = &commands_binary {
         let _ = writeln!(
@@ -362,6 +363,7 @@ mod tests {
             hosts: Vec::new(),
             etcd: Vec::new(),
             etcd_clients: Vec::new(),
+            web: None,
             nodes: names
                 .iter()
                 .enumerate()

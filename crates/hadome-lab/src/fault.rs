@@ -96,6 +96,9 @@ pub enum Fault {
         /// Its new value.
         value: String,
     },
+    /// The showcase's `deploy APP [--fixed]` and `reload nginx` (`web/`); its services take
+    /// `stop` and `start`.
+    Web(crate::web::WebFault),
 }
 
 /// The fault names, as the CLI spells them.
@@ -122,6 +125,8 @@ pub const FAULT_NAMES: &[&str] = &[
     "start-host",
     "isolate-client",
     "rejoin-client",
+    "deploy",
+    "reload",
 ];
 
 impl Fault {
@@ -156,6 +161,22 @@ impl Fault {
             "start-host" => one(Fault::StartHost),
             "isolate-client" => one(Fault::IsolateClient),
             "rejoin-client" => one(Fault::RejoinClient),
+            "deploy" => match arguments {
+                [app] => Ok(Fault::Web(crate::web::WebFault::Deploy {
+                    app: app.clone(),
+                    fixed: false,
+                })),
+                [app, fixed] if fixed == "--fixed" => {
+                    Ok(Fault::Web(crate::web::WebFault::Deploy {
+                        app: app.clone(),
+                        fixed: true,
+                    }))
+                }
+                _ => Err(usage(
+                    "an app: `hadome lab fault --dir DIR deploy APP [--fixed]`",
+                )),
+            },
+            "reload" => one(|target| Fault::Web(crate::web::WebFault::Reload(target))),
             "follow" => match arguments {
                 [standby, upstream] => Ok(Fault::Follow {
                     standby: standby.clone(),
@@ -233,6 +254,7 @@ impl Fault {
             Fault::StartHost(_) => "start-host",
             Fault::IsolateClient(_) => "isolate-client",
             Fault::RejoinClient(_) => "rejoin-client",
+            Fault::Web(web) => web.name(),
         }
     }
 }
@@ -265,6 +287,11 @@ impl Lab {
             {
                 self.etcd_fault(fault, name).await?
             }
+            Fault::Stop(name) | Fault::Start(name) if self.is_web_service(name) => {
+                self.web_stop_start(name, matches!(fault, Fault::Start(_)))
+                    .await?
+            }
+            Fault::Web(web) => self.web_fault(web).await?,
             Fault::Hang(node) => self.hang(self.state.node(node)?).await?,
             Fault::Resume(name) if self.state.host(name).is_ok() => self.resume_host(name).await?,
             Fault::Resume(node) => self.resume(self.state.node(node)?).await?,

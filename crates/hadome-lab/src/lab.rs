@@ -136,6 +136,8 @@ pub struct LabStatus {
     /// With `lab up --tls`, the lab's CA and client certificate: the members serve TLS to
     /// clients and require a client certificate.
     pub etcd_tls: Option<crate::TlsFiles>,
+    /// The showcase's web pieces (`web/`), in a showcase lab.
+    pub web: Option<crate::web::WebStatus>,
 }
 
 /// One node in [`LabStatus`].
@@ -223,6 +225,9 @@ impl Lab {
         if !topology.hosts.is_empty() {
             host::check_can_run_hosts(hadome.as_deref())?;
         }
+        if topology.web.is_some() {
+            crate::web::check_can_run(hadome.as_deref())?;
+        }
         let bindir = if has_nodes {
             pg::locate_bindir()?
         } else {
@@ -283,6 +288,10 @@ impl Lab {
                         })
                         .collect(),
                     etcd_clients: crate::etcd_clients::states(&topology.etcd_clients),
+                    web: topology
+                        .web
+                        .as_ref()
+                        .map(|spec| crate::web::state(&dir, spec)),
                 },
                 wait_timeout: options.wait_timeout,
             },
@@ -310,7 +319,7 @@ impl Lab {
         if options.etcd_tls {
             crate::tls::make_certificates(&dir.join("tls"))?;
         }
-        if has_nodes || has_etcd {
+        if has_nodes || has_etcd || topology.web.is_some() {
             guard.start_proxy(options).await?;
         }
         write_json_atomically(&dir.join(STATE_FILE), &guard.lab.state)?;
@@ -320,6 +329,9 @@ impl Lab {
             guard.lab.etcd_up().await?;
         }
 
+        if guard.lab.state.web.is_some() {
+            crate::web::up(&guard.lab.state, guard.lab.wait_timeout).await?;
+        }
         for spec in &topology.nodes {
             guard.lab.create_node(spec).await?;
         }
@@ -442,6 +454,7 @@ impl Lab {
             .flat_map(|node| instance_pids(&self.state, node))
             .collect();
         pids.extend(self.state.etcd.iter().filter_map(etcd::member_pid));
+        pids.extend(crate::web::pids(&self.state));
         if proxy_alive(&self.state) {
             pids.push(self.state.proxy_pid);
         }
@@ -584,6 +597,7 @@ impl Lab {
             etcd: etcd::statuses(&self.state, blocked_list).await,
             etcd_clients: crate::etcd_clients::statuses(&self.state, blocked_list),
             etcd_tls: crate::tls::files_of(&self.state),
+            web: crate::web::status(&self.state),
         })
     }
 
@@ -1005,6 +1019,7 @@ impl LabGuard {
         }
         routes.extend(etcd::routes(state));
         routes.extend(crate::etcd_clients::routes(state));
+        routes.extend(crate::web::routes(state));
         write_json_atomically(
             &dir.join(proxy::CONFIG_FILE),
             &ProxyConfig {
@@ -1083,6 +1098,7 @@ impl LabGuard {
             member.peer_port = port_of(&ready, &etcd::peer_route(&member.name))?;
         }
         crate::etcd_clients::record_ports(state, &ready)?;
+        crate::web::record_port(state, &ready)?;
         let names: Vec<String> = state.nodes.iter().map(|node| node.name.clone()).collect();
         for upstream in &names {
             for standby in &names {
@@ -1227,6 +1243,7 @@ fn teardown(state: &LabState, proxy_child: Option<std::process::Child>) -> Resul
     for member in state.etcd.iter().rev() {
         survivors.extend(etcd::end(member, Signal::SIGTERM, Duration::from_secs(10)));
     }
+    survivors.extend(crate::web::end(state));
     if proxy_alive(state) {
         survivors.extend(process::end(
             &[state.proxy_pid],
@@ -1444,6 +1461,7 @@ mod tests {
                 hosts: Vec::new(),
                 etcd: Vec::new(),
                 etcd_clients: Vec::new(),
+                web: None,
             },
             wait_timeout: Duration::from_secs(1),
         }

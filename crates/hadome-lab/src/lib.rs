@@ -55,6 +55,7 @@ mod state;
 mod tls;
 pub mod topology;
 mod wait;
+pub mod web;
 
 pub use error::{FaultWordsError, LabError};
 pub use etcd::{EtcdMemberStatus, ETCD_BINARY_ENV};
@@ -71,3 +72,4 @@ pub use rebuild::RebuildReport;
 pub use restore::RestoreReport;
 pub use tls::{make_certificates, TlsFiles};
 pub use topology::{EtcdSpec, NodeSpec, Topology};
+pub use web::{WebFault, WebServiceStatus, WebSpec, WebStatus};

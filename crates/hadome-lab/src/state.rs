@@ -53,6 +53,9 @@ pub(crate) struct LabState {
     /// The named etcd clients (`etcd_clients.rs`); empty in a lab.json written before them.
     #[serde(default)]
     pub(crate) etcd_clients: Vec<crate::etcd_clients::EtcdClientState>,
+    /// The showcase's web pieces (`web/`); absent in every other lab.
+    #[serde(default)]
+    pub(crate) web: Option<crate::web::WebState>,
 }
 
 /// One etcd member, as the lab set it up. Its PID is in `HOME/etcd.pid`, checked against

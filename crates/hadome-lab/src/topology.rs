@@ -49,6 +49,7 @@ pub const BUILT_IN_NAMES: &[&str] = &[
     "s512",
     "etcd3",
     "pair-etcd",
+    "showcase",
 ];
 
 fn built_in_source(name: &str) -> Option<&'static str> {
@@ -60,6 +61,7 @@ fn built_in_source(name: &str) -> Option<&'static str> {
         "s512" => Some(include_str!("../topologies/s512.toml")),
         "etcd3" => Some(include_str!("../topologies/etcd3.toml")),
         "pair-etcd" => Some(include_str!("../topologies/pair-etcd.toml")),
+        "showcase" => Some(include_str!("../topologies/showcase.toml")),
         _ => None,
     }
 }
@@ -94,6 +96,8 @@ pub struct Topology {
     /// Named etcd clients (`etcd_clients = ["d1", "d2"]`), each with its own proxy routes to
     /// every member (`etcd_clients.rs`).
     pub etcd_clients: Vec<String>,
+    /// The showcase's `[web]` table (incident E: nginx, DNS, console, SSO, apps).
+    pub web: Option<crate::web::WebSpec>,
 }
 
 /// One etcd member of a topology: a real `etcd` process started by the lab.
@@ -219,6 +223,8 @@ struct RawTopology {
     etcd: Vec<RawEtcd>,
     #[serde(default)]
     etcd_clients: Vec<Spanned<String>>,
+    #[serde(default)]
+    web: Option<crate::web::RawWeb>,
 }
 
 #[derive(Deserialize)]
@@ -294,8 +300,8 @@ impl Validator<'_> {
         Ok(names)
     }
 
-    fn validate(&self, name: &str, raw: RawTopology) -> Result<Topology, LabError> {
-        if raw.node.is_empty() && raw.host.is_empty() && raw.etcd.is_empty() {
+    fn validate(&self, name: &str, mut raw: RawTopology) -> Result<Topology, LabError> {
+        if raw.node.is_empty() && raw.host.is_empty() && raw.etcd.is_empty() && raw.web.is_none() {
             return Err(LabError::Topology {
                 origin: self.origin.to_owned(),
                 line: 0,
@@ -307,6 +313,11 @@ impl Validator<'_> {
         let hosts = self.hosts(&raw)?;
         let etcd = self.etcd(&raw)?;
         let etcd_clients = self.etcd_clients(&raw)?;
+        let web = raw
+            .web
+            .take()
+            .map(|web| crate::web::spec(self.origin, web))
+            .transpose()?;
         if raw.node.is_empty() {
             if let Some(settings) = &raw.settings {
                 return Err(self.error(
@@ -321,6 +332,7 @@ impl Validator<'_> {
                 hosts,
                 etcd,
                 etcd_clients,
+                web,
             });
         }
         let common = match &raw.settings {
@@ -466,6 +478,7 @@ impl Validator<'_> {
             nodes: ordered,
             hosts,
             etcd,
+            web,
         })
     }
 

@@ -24,7 +24,9 @@ pub(crate) enum LabCommand {
     /// DIR, and are reached through the lab proxy's ports on 127.0.0.1. Returns once every standby
     /// streams and every synchronous standby is synchronous. Built-ins: pair, trio, misskey,
     /// mackerel, s512, etcd3 (`hadome lab topologies` describes them). etcd members listen on Unix
-    /// sockets in DIR too; their client and peer URLs are proxy ports.
+    /// sockets in DIR too; their client and peer URLs are proxy ports. showcase (incident E, needs
+    /// root): nginx, dnsmasq, a console, an SSO and app-1 in a network and mount namespace the lab
+    /// owns; nginx's Unix socket is forwarded from a proxy port (`lab status` names it).
     #[command(
         after_help = "Example:\n  hadome lab up misskey --dir /tmp/lab\n  hadome lab up etcd3 --tls --dir /tmp/lab-tls\n  hadome lab status --dir /tmp/lab\n  hadome lab down --dir /tmp/lab"
     )]
@@ -66,6 +68,9 @@ pub(crate) enum LabCommand {
     /// two etcd members: close/reopen the peer link between them, both ways, and nothing else
     /// (each member runs in its own network namespace; see docs/lab.md). Cutting etcd-3 from
     /// etcd-1 and from etcd-2 partitions it: its client URL answers, it has no leader.
+    /// Showcase (`lab up showcase`): stop/start SERVICE (console, sso, app-1: the process and its
+    /// DNS record); deploy APP [--fixed] (its nginx server block, nginx -t, a reload verified by
+    /// new workers); reload nginx.
     /// reboot-host HOST: on a container host (s512), a real `systemctl reboot` inside it. On a
     /// placed host (h1, h2, h3 of etcd3: only a name the members are placed on) it is NOT a real
     /// reboot, the machine does not reboot: the lab stops every process placed on HOST by PID,
@@ -83,6 +88,10 @@ pub(crate) enum LabCommand {
         /// reboot-host of a placed host only: how long its processes stay down (default 5).
         #[arg(long, value_name = "SECONDS", env = "HADOME_LAB_DOWN_SECONDS")]
         down_seconds: Option<f64>,
+        /// deploy of a showcase app only: the fix (a resolver, a variable upstream, the app on a
+        /// port of its own) instead of the incident's literal `proxy_pass`.
+        #[arg(long)]
+        fixed: bool,
         /// The fault.
         #[arg(value_enum)]
         fault: FaultName,
@@ -280,6 +289,37 @@ pub(crate) enum LabCommand {
         #[arg(value_name = "HOST")]
         host: String,
     },
+    /// Print the showcase's whole nginx configuration as nginx reads it (`nginx -T`, run inside
+    /// the lab's namespace), for `hadome_nginx`'s lint or a reader.
+    #[command(
+        after_help = "Example:\n  hadome lab up showcase --dir /tmp/web\n  hadome lab nginx-dump --dir /tmp/web"
+    )]
+    NginxDump {
+        #[command(flatten)]
+        dir: LabDir,
+    },
+    /// Run a showcase service inside the lab's namespace (started by `lab up`; not for direct use).
+    #[command(hide = true)]
+    WebService {
+        /// console, sso or app.
+        #[arg(long)]
+        role: String,
+        /// The service's name.
+        #[arg(long)]
+        name: String,
+        /// The address to listen on (IP:PORT inside the namespace).
+        #[arg(long)]
+        listen: String,
+        /// The showcase's directory (DIR/web), which names the process as the lab's.
+        #[arg(long)]
+        home: PathBuf,
+    },
+    /// Hold the showcase's namespaces (started by `lab up` under unshare; not for direct use).
+    #[command(hide = true)]
+    WebHolder {
+        #[command(flatten)]
+        dir: LabDir,
+    },
     /// Run a lab host's supervisor (started by `lab up` and `start-host`; not for direct use).
     /// Change an etcd member's membership through etcd's cluster API, verified in the member list.
     ///
@@ -379,6 +419,11 @@ pub(crate) enum FaultName {
     IsolateClient,
     /// Reconnect a named etcd client cut off with `isolate-client`.
     RejoinClient,
+    /// Showcase: write APP's server block (the incident's literal proxy_pass, or `--fixed`) and
+    /// reload nginx, verified.
+    Deploy,
+    /// Showcase: `reload nginx` (nginx -t, SIGHUP, workers replaced).
+    Reload,
 }
 
 impl FaultName {
@@ -406,6 +451,8 @@ impl FaultName {
             FaultName::Follow => "follow",
             FaultName::IsolateClient => "isolate-client",
             FaultName::RejoinClient => "rejoin-client",
+            FaultName::Deploy => "deploy",
+            FaultName::Reload => "reload",
         }
     }
 }

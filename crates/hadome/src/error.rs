@@ -92,7 +92,8 @@ impl CliError {
                 | LabError::HostToolMissing { .. }
                 | LabError::EtcdMissing { .. }
                 | LabError::NotRoot { .. }
-                | LabError::Host { .. } => exit_code::FAILURE,
+                | LabError::Host { .. }
+                | LabError::Web { .. } => exit_code::FAILURE,
                 LabError::Bug(_) | LabError::Certificate { .. } => exit_code::INTERNAL,
             },
             CliError::Journal(journal) => match journal {

@@ -12,6 +12,7 @@ use crate::output::{self, print_json, print_text, Table};
 
 mod placed;
 mod status_table;
+mod web;
 
 use placed::{placed_reading, target};
 use status_table::status_table;
@@ -71,11 +72,13 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
         LabCommand::Fault {
             dir,
             down_seconds,
+            fixed,
             fault,
-            arguments,
+            mut arguments,
             json,
         } => {
             let name = fault.as_str();
+            web::fixed_argument(fixed, name, &mut arguments)?;
             let fault = Fault::from_words(name, &arguments).map_err(|message| CliError::Usage {
                 message: message.to_string(),
                 hint: Some("see `hadome lab fault --help`".to_owned()),
@@ -275,7 +278,13 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
                     .etcd
                     .iter()
                     .map(|member| format!("etcd {} on {}", member.name, member.host));
-                let parts: Vec<String> = nodes.into_iter().chain(hosts).chain(members).collect();
+                let web = topology.web.iter().map(web::describe);
+                let parts: Vec<String> = nodes
+                    .into_iter()
+                    .chain(hosts)
+                    .chain(members)
+                    .chain(web)
+                    .collect();
                 table.row([name.to_string(), parts.join(", ")]);
             }
             print_text(&format!(
@@ -283,6 +292,11 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
             ));
             Ok(exit_code::OK)
         }
+        LabCommand::NginxDump { dir } => web::nginx_dump(&dir.dir).await,
+        LabCommand::WebService {
+            role, name, listen, ..
+        } => web::service(&role, &name, &listen).await,
+        LabCommand::WebHolder { dir } => web::holder(&dir.dir).await,
         LabCommand::Proxy { dir } => {
             hadome_lab::proxy::serve(&dir.dir).await?;
             Ok(exit_code::OK)

@@ -90,6 +90,9 @@ fn tls_footer(status: &LabStatus, table: &mut Table) {
 }
 
 pub(super) fn status_table(status: &LabStatus) -> Table {
+    if let Some(web) = &status.web {
+        return super::web::web_table(web);
+    }
     if status.nodes.is_empty() && !status.etcd.is_empty() {
         return etcd_table(status);
     }

@@ -25,5 +25,6 @@ mod replay;
 mod restore_test;
 mod run;
 mod session;
+mod showcase_lab;
 mod support;
 mod topologies;

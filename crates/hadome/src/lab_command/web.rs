@@ -1,0 +1,109 @@
+//! `lab status` of the showcase lab: its services, nginx, DNS and namespace.
+
+use std::path::Path;
+
+use hadome_lab::{Lab, WebSpec, WebStatus};
+
+use crate::error::CliError;
+use crate::exit_code;
+use crate::output::{print_text, Table};
+
+/// `lab topologies`' line for a showcase.
+pub(super) fn describe(web: &WebSpec) -> String {
+    format!(
+        "nginx, dnsmasq, console, sso, apps {} (incident E)",
+        web.apps.join(", ")
+    )
+}
+
+/// `--fixed` is `deploy`'s alone; it becomes the fault's second word.
+pub(super) fn fixed_argument(
+    fixed: bool,
+    name: &str,
+    arguments: &mut Vec<String>,
+) -> Result<(), CliError> {
+    if fixed {
+        if name != "deploy" {
+            return Err(CliError::Usage {
+                message: format!("`--fixed` applies to `deploy`, not to `{name}`"),
+                hint: Some("`hadome lab fault --dir DIR deploy app-1 --fixed`".to_owned()),
+            });
+        }
+        arguments.push("--fixed".to_owned());
+    }
+    Ok(())
+}
+
+/// `hadome lab nginx-dump`.
+pub(super) async fn nginx_dump(dir: &Path) -> Result<u8, CliError> {
+    print_text(&Lab::open(dir)?.nginx_dump().await?);
+    Ok(exit_code::OK)
+}
+
+/// `hadome lab web-service` (hidden).
+pub(super) async fn service(role: &str, name: &str, listen: &str) -> Result<u8, CliError> {
+    let role = hadome_lab::web::ServiceRole::parse(role).ok_or_else(|| CliError::Usage {
+        message: format!("`--role {role}`: not a showcase role"),
+        hint: Some("console, sso or app".to_owned()),
+    })?;
+    hadome_lab::web::serve_service(role, name, listen).await?;
+    Ok(exit_code::OK)
+}
+
+/// `hadome lab web-holder` (hidden).
+pub(super) async fn holder(dir: &Path) -> Result<u8, CliError> {
+    hadome_lab::web::hold(dir).await?;
+    Ok(exit_code::OK)
+}
+
+pub(super) fn web_table(web: &WebStatus) -> Table {
+    let dash = || "-".to_owned();
+    let mut table = Table::new([
+        "SERVICE",
+        "ROLE",
+        "HOST",
+        "LISTEN (NAMESPACE)",
+        "PID",
+        "PROCESS",
+    ]);
+    for service in &web.services {
+        table.row([
+            service.name.clone(),
+            service.role.to_owned(),
+            service.host.clone(),
+            service.listen.clone(),
+            service.pid.map_or_else(dash, |pid| pid.to_string()),
+            if service.pid.is_some() {
+                "running"
+            } else {
+                "stopped"
+            }
+            .to_owned(),
+        ]);
+    }
+    table.footer(format!(
+        "nginx: master PID {}, socket {}; through the lab proxy at 127.0.0.1:{} (curl --connect-to ::127.0.0.1:{} http://app-1.apps.lab/)",
+        web.nginx_pid.map_or_else(dash, |pid| pid.to_string()),
+        web.nginx_socket.display(),
+        web.proxy_port,
+        web.proxy_port
+    ));
+    table.footer(format!(
+        "dnsmasq: PID {} on 127.0.0.1:53 (*.apps.lab -> the console; APP.apps.lab while APP runs)",
+        web.dnsmasq_pid.map_or_else(dash, |pid| pid.to_string())
+    ));
+    table.footer(format!(
+        "namespace: holder PID {}, {}",
+        web.holder_pid.map_or_else(dash, |pid| pid.to_string()),
+        web.netns.clone().unwrap_or_else(dash)
+    ));
+    table.footer(format!(
+        "deployed: {}",
+        if web.deployed.is_empty() {
+            "none (hadome lab fault --dir DIR deploy app-1)".to_owned()
+        } else {
+            web.deployed.join(", ")
+        }
+    ));
+    table
+}
