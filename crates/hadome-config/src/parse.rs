@@ -424,6 +424,7 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
         etcd_members,
         quorums,
         coordination,
+        web: hadome_core::web::Web::default(),
     })
 }
 

@@ -67,6 +67,7 @@ fn fixture() -> (Estate, Facts, History) {
         etcd_members: Vec::new(),
         quorums: Vec::new(),
         coordination: None,
+        web: Default::default(),
     };
     let mut facts = Facts::default();
     let mut history = History::default();

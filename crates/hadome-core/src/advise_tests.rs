@@ -66,6 +66,7 @@ fn healthy() -> (Estate, Facts, History) {
             security: Default::default(),
         }],
         coordination: None,
+        web: Default::default(),
     };
     let mut facts = Facts::default();
     let mut history = History::default();

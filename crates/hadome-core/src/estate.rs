@@ -34,6 +34,9 @@ pub struct Estate {
     /// `[coordination]`: where the daemons' leases and people's holds live when several daemons
     /// watch this estate (etcd); `None`: in the journal, as with one daemon.
     pub coordination: Option<Coordination>,
+    /// Routes, the services behind them and the nginx instances in front of them (`[[route]]`,
+    /// `[[service]]`, `[[nginx]]`; issue 14).
+    pub web: crate::web::Web,
 }
 
 /// `[coordination]` (feature F28): the etcd cluster through which several daemons of one estate

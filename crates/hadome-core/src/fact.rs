@@ -109,6 +109,12 @@ pub struct Facts {
     pub hosts: BTreeMap<String, crate::host::HostProbe>,
     /// Per etcd member name, what its probe returned (missing: not probed, so unknown).
     pub members: BTreeMap<String, crate::quorum::MemberProbe>,
+    /// Per route name, its probe (missing: not probed).
+    pub routes: BTreeMap<String, crate::web::RouteProbe>,
+    /// Per service name with a `running_command`, whether it runs (missing: not asked).
+    pub services: BTreeMap<String, crate::web::ServiceProbe>,
+    /// Per nginx name, its configuration read and linted (missing: not read).
+    pub nginx: BTreeMap<String, crate::web::NginxProbe>,
 }
 
 /// One probe of one instance.

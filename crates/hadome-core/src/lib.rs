@@ -34,3 +34,4 @@ pub mod rule;
 pub mod suggest;
 pub mod supervise;
 pub mod target;
+pub mod web;

@@ -38,6 +38,12 @@ pub const REDIRECT_LOOP: &str = "redirect-loop";
 pub const NGINX_STATIC_RESOLVE: &str = "nginx-static-resolve";
 /// `port-collision`.
 pub const PORT_COLLISION: &str = "port-collision";
+/// `server-name-fallthrough`: a route's host answered only by a wildcard or default server.
+pub const SERVER_NAME_FALLTHROUGH: &str = "server-name-fallthrough";
+/// `upstream-not-running`: an upstream whose service is not running when nginx loads it.
+pub const UPSTREAM_NOT_RUNNING: &str = "upstream-not-running";
+/// `nginx-test`: a configuration `nginx -t` refuses, or that cannot be read, judged before a reload.
+pub const NGINX_TEST: &str = "nginx-test";
 /// `single-actor`.
 pub const SINGLE_ACTOR: &str = "single-actor";
 /// `stale-facts`.
@@ -138,6 +144,21 @@ pub const CATALOGUE: &[Rule] = &[
     },
     Rule {
         id: PORT_COLLISION,
+        incidents: "E",
+        implemented: false,
+    },
+    Rule {
+        id: SERVER_NAME_FALLTHROUGH,
+        incidents: "E",
+        implemented: false,
+    },
+    Rule {
+        id: UPSTREAM_NOT_RUNNING,
+        incidents: "E",
+        implemented: false,
+    },
+    Rule {
+        id: NGINX_TEST,
         incidents: "E",
         implemented: false,
     },

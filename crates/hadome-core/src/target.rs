@@ -205,6 +205,7 @@ mod tests {
             }],
             quorums: Vec::new(),
             coordination: None,
+            web: Default::default(),
         }
     }
 

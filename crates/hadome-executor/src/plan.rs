@@ -410,6 +410,7 @@ mod tests {
             etcd_members: Vec::new(),
             quorums: Vec::new(),
             coordination: None,
+            web: Default::default(),
         }
     }
 

@@ -408,6 +408,7 @@ mod tests {
             }],
             quorums: Vec::new(),
             coordination: None,
+            web: Default::default(),
         };
         let probes = observe_members(&estate).await;
         let probe = &probes["etcd-1"];

@@ -445,6 +445,7 @@ mod tests {
                 etcd_members: Vec::new(),
                 quorums: Vec::new(),
                 coordination: None,
+                web: Default::default(),
             };
             let facts = observe(&estate).await;
             assert!(

@@ -173,6 +173,7 @@ impl World {
                 etcd_members: Vec::new(),
                 quorums: Vec::new(),
                 coordination: None,
+                web: Default::default(),
             },
             facts: Facts::default(),
             history: History::default(),

@@ -111,6 +111,7 @@ impl World {
                     security: Default::default(),
                 }],
                 coordination: None,
+                web: Default::default(),
             },
             facts: Facts::default(),
             history: History::default(),
