@@ -199,7 +199,7 @@ mod tests {
                 rule.incidents
             );
         }
-        assert_eq!(CATALOGUE.len(), 19);
+        assert_eq!(CATALOGUE.len(), 22);
     }
 
     #[test]
