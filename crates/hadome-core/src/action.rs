@@ -82,6 +82,12 @@ pub enum Action {
         /// The member (`[[etcd]]`).
         member: String,
     },
+    /// Reload an nginx instance (`[[nginx]]`) with the configuration on its disk (issue 14):
+    /// judged by `nginx -t` and the lint of that configuration before it is loaded.
+    Reload {
+        /// The nginx instance (`[[nginx]]`).
+        nginx: String,
+    },
 }
 
 /// What an action does to the estate, so interlocks can judge it.
@@ -112,6 +118,7 @@ impl Action {
             Action::DeletePath { .. } => "delete-data",
             Action::ReplaceMember { .. } => "replace-member",
             Action::RemoveMember { .. } => "remove-member",
+            Action::Reload { .. } => "reload",
         }
     }
 
@@ -129,7 +136,8 @@ impl Action {
             | Action::DeleteData { .. }
             | Action::RestoreBackup { .. }
             | Action::ReplaceMember { .. }
-            | Action::RemoveMember { .. } => None,
+            | Action::RemoveMember { .. }
+            | Action::Reload { .. } => None,
         }
     }
 
@@ -144,7 +152,8 @@ impl Action {
             | Action::DeleteData { target }
             | Action::RestoreBackup { target, .. }
             | Action::ReplaceMember { member: target }
-            | Action::RemoveMember { member: target } => target,
+            | Action::RemoveMember { member: target }
+            | Action::Reload { nginx: target } => target,
             Action::Reboot { host }
             | Action::Image { host, .. }
             | Action::DeleteHost { host }
@@ -161,7 +170,8 @@ impl Action {
             Action::Reboot { .. }
             | Action::Image { .. }
             | Action::DeleteHost { .. }
-            | Action::DeletePath { .. } => Impact::default(),
+            | Action::DeletePath { .. }
+            | Action::Reload { .. } => Impact::default(),
             Action::Promote { .. } => Impact::default(),
             Action::Rebuild { source, .. } => Impact {
                 unavailable: vec![target.clone()],

@@ -22,6 +22,12 @@ pub enum TargetKind {
     Host,
     /// A member of a quorum cluster (`[[etcd]]`).
     QuorumMember,
+    /// An HTTP route (`[[route]]`): placed on no host (it crosses several).
+    Route,
+    /// A service behind routes (`[[service]]`).
+    Service,
+    /// A web server in front of services (`[[nginx]]`).
+    Nginx,
 }
 
 impl TargetKind {
@@ -31,6 +37,9 @@ impl TargetKind {
             TargetKind::Instance => "instance",
             TargetKind::Host => "host",
             TargetKind::QuorumMember => "quorum member",
+            TargetKind::Route => "route",
+            TargetKind::Service => "service",
+            TargetKind::Nginx => "nginx",
         }
     }
 }
@@ -62,6 +71,14 @@ impl TargetRef {
         }
     }
 
+    /// A target of another kind.
+    pub fn of(kind: TargetKind, name: &str) -> TargetRef {
+        TargetRef {
+            kind,
+            name: name.to_owned(),
+        }
+    }
+
     /// A host.
     pub fn host(name: &str) -> TargetRef {
         TargetRef {
@@ -87,7 +104,15 @@ impl Estate {
             TargetKind::QuorumMember => self
                 .etcd_member(&target.name)
                 .map(|member| member.host.as_str()),
-            TargetKind::Host => None,
+            TargetKind::Service => self
+                .web
+                .service(&target.name)
+                .and_then(|service| service.host.as_deref()),
+            TargetKind::Nginx => self
+                .web
+                .nginx(&target.name)
+                .and_then(|nginx| nginx.host.as_deref()),
+            TargetKind::Host | TargetKind::Route => None,
         }
     }
 
@@ -100,14 +125,26 @@ impl Estate {
             .map(|instance| instance.host.as_str())
             .chain(self.etcd_members.iter().map(|member| member.host.as_str()))
             .chain(self.hosts.iter().map(|host| host.name.as_str()))
+            .chain(
+                self.web
+                    .services
+                    .iter()
+                    .filter_map(|service| service.host.as_deref()),
+            )
+            .chain(
+                self.web
+                    .nginx
+                    .iter()
+                    .filter_map(|nginx| nginx.host.as_deref()),
+            )
             .collect();
         hosts.sort_unstable();
         hosts.dedup();
         hosts
     }
 
-    /// Every target of the estate, kind by kind (instances, quorum members, hosts), each kind in
-    /// the order of the file (hosts sorted).
+    /// Every target of the estate, kind by kind (instances, quorum members, routes, services,
+    /// nginx instances, hosts), each kind in the order of the file (hosts sorted).
     pub fn targets(&self) -> Vec<TargetRef> {
         let instances = self
             .instances
@@ -117,8 +154,25 @@ impl Estate {
             .etcd_members
             .iter()
             .map(|member| TargetRef::quorum_member(&member.name));
+        let web = self
+            .web
+            .routes
+            .iter()
+            .map(|route| TargetRef::of(TargetKind::Route, &route.name))
+            .chain(
+                self.web
+                    .services
+                    .iter()
+                    .map(|service| TargetRef::of(TargetKind::Service, &service.name)),
+            )
+            .chain(
+                self.web
+                    .nginx
+                    .iter()
+                    .map(|nginx| TargetRef::of(TargetKind::Nginx, &nginx.name)),
+            );
         let hosts = self.host_names().into_iter().map(TargetRef::host);
-        instances.chain(members).chain(hosts).collect()
+        instances.chain(members).chain(web).chain(hosts).collect()
     }
 
     /// The targets placed on `host`, in the order of [`targets`](Estate::targets): what an
@@ -149,6 +203,9 @@ impl Action {
             Some(host) => TargetRef::host(host),
             None if estate.etcd_member(self.target()).is_some() => {
                 TargetRef::quorum_member(self.target())
+            }
+            None if matches!(self, Action::Reload { .. }) => {
+                TargetRef::of(TargetKind::Nginx, self.target())
             }
             None => TargetRef::instance(self.target()),
         }

@@ -167,6 +167,7 @@ fn replacing(step: &Step) -> Option<&str> {
         | Step::Follow { .. }
         | Step::SetSynchronousStandbyNames { .. }
         | Step::RebootHost(_)
+        | Step::ReloadNginx(_)
         | Step::TakeImage { .. }
         | Step::VerifyImage { .. }
         | Step::DeleteHost(_)

@@ -64,6 +64,9 @@ pub enum StepError {
     /// A follower without a `follow_command`.
     #[error("no follow_command: it keeps its old upstream")]
     NoFollowCommand,
+    /// The step names an nginx instance the estate does not declare.
+    #[error("no nginx `{0}`")]
+    NoNginx(String),
     /// The step names a host the estate does not declare.
     #[error("no host `{0}`")]
     NoHost(String),
@@ -257,6 +260,16 @@ pub async fn execute(
             let ran = run_argv(&command).await?;
             let back = came_back(declared, before.as_deref()).await?;
             Ok(format!("{ran}; it came back: boot {back}"))
+        }
+        Step::ReloadNginx(name) => {
+            let nginx = estate
+                .web
+                .nginx(name)
+                .ok_or_else(|| StepError::NoNginx(name.clone()))?;
+            // Never worse: a configuration nginx refuses is never loaded.
+            let tested = run_argv(&nginx.test_command).await?;
+            let reloaded = run_argv(&nginx.reload_command).await?;
+            Ok(format!("{tested}; {reloaded}"))
         }
         Step::TakeImage { host, image } => {
             let image = image

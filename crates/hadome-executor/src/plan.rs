@@ -185,6 +185,7 @@ pub fn plan(estate: &Estate, action: &Action) -> Vec<Step> {
             },
         ],
         Action::Reboot { host } => vec![Step::RebootHost(host.clone())],
+        Action::Reload { nginx } => vec![Step::ReloadNginx(nginx.clone())],
         Action::Image { host, .. } => image_steps(host),
         // Preserve before destroy: the final image is taken and verified before the deletion,
         // and a failed verify stops the plan there.
@@ -307,6 +308,9 @@ pub fn check_configured(estate: &Estate, plan: &[Step]) -> Result<(), NotConfigu
                 host_command(estate, host, "reboot_command", |host| &host.commands.reboot)?;
                 continue;
             }
+            // Its commands have defaults (`nginx -t`, `nginx -s reload`); an unknown nginx is
+            // denied by the assessment first.
+            Step::ReloadNginx(_) => continue,
             Step::TakeImage { host, .. } => {
                 host_command(estate, host, "image_command", |host| &host.commands.image)?;
                 continue;

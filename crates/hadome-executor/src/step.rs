@@ -85,6 +85,10 @@ pub enum Step {
     /// the host came back with a new boot id is not verified here, since it needs the host's
     /// facts (`hadome host-facts`), which the caller reads (left to the integration of issue 12).
     RebootHost(String),
+    /// Run an nginx instance's `test_command` (`nginx -t`), then, only when it passes, its
+    /// `reload_command` (issue 14). A reload's effect (new workers) is not probed here: the
+    /// routes' probes (`hadome gate`) are the check that matters after it.
+    ReloadNginx(String),
     /// Run the host's `image_command` (`{host}`, `{image}`): take an image of it named `image`.
     TakeImage {
         /// The host.
@@ -178,6 +182,9 @@ impl Step {
                 format!("synchronous_standby_names = '{value}'")
             }
             Step::RebootHost(host) => format!("reboot `{host}` (its reboot_command)"),
+            Step::ReloadNginx(nginx) => format!(
+                "test nginx `{nginx}`'s configuration (its test_command), then reload it (its reload_command)"
+            ),
             Step::TakeImage { host, image } => format!(
                 "take an image of `{host}`, {} (its image_command)",
                 shown_image(image.as_deref())

@@ -93,6 +93,7 @@ pub(crate) fn action_from(words: ActionWords) -> Result<Action, CliError> {
         (ActionName::DeleteHost, None) => Action::DeleteHost { host: target },
         (ActionName::ReplaceMember, None) => Action::ReplaceMember { member: target },
         (ActionName::RemoveMember, None) => Action::RemoveMember { member: target },
+        (ActionName::Reload, None) => Action::Reload { nginx: target },
     })
 }
 
@@ -109,6 +110,7 @@ fn action_word(action: ActionName) -> &'static str {
         ActionName::DeleteHost => "delete-host",
         ActionName::ReplaceMember => "replace-member",
         ActionName::RemoveMember => "remove-member",
+        ActionName::Reload => "reload",
     }
 }
 

@@ -264,6 +264,12 @@ pub(crate) enum ActionName {
     /// cluster, move its data directory aside. Judged by `quorum` on the voters left (3 voters
     /// less one: 2, quorum 2, both must be healthy).
     RemoveMember,
+    /// Reload an nginx instance (`[[nginx]]`) with the configuration on its disk: judged before it
+    /// is loaded by its test_command (`nginx -t`) and the lint of its whole configuration as
+    /// `nginx -T` dumps it (nginx-static-resolve, port-collision, server-name-fallthrough,
+    /// upstream-not-running); `run` tests, then reloads. For a deploy script: `ask` exits 1 on a
+    /// configuration that would break a route; after the reload, `hadome gate` probes the routes.
+    Reload,
 }
 
 /// `hadome backup …`.

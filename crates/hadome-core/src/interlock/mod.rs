@@ -25,6 +25,7 @@ mod promote_eligibility;
 mod quorum_members;
 mod reboot_uptime;
 mod replication_stalled;
+mod routes;
 mod snapshot_independence;
 mod stale_facts;
 mod systemd_reboot_loop;
@@ -38,10 +39,13 @@ mod host_tests;
 #[cfg(test)]
 mod quorum_tests;
 #[cfg(test)]
+mod route_tests;
+#[cfg(test)]
 mod tests;
 
 pub use quorum_members::{member_health, MemberHealth};
 pub(crate) use replication_stalled::cannot_catch_up;
+pub use routes::{judge_route, route_finding, RouteVerdict};
 pub use view::{HostKnowledge, Knowledge, KnownPosition, View};
 
 /// The answer to one proposed action.
@@ -96,6 +100,11 @@ pub fn assess(
                 alternative: None,
             });
         }
+        None if matches!(action, Action::Reload { .. }) => {
+            if estate.web.nginx(action.target()).is_none() {
+                findings.push(unknown_nginx(estate, action.target()));
+            }
+        }
         None => {
             if estate.instance(action.target()).is_none() {
                 findings.push(unknown_instance(action.target()));
@@ -128,13 +137,14 @@ pub fn assess(
         }
     }
     if findings.is_empty() {
-        if !member_action(estate, action) {
+        if !member_action(estate, action) && !matches!(action, Action::Reload { .. }) {
             findings.extend(instance_findings(&view, action));
         }
         findings.extend(quorum_members::assess(&view, action));
         findings.extend(placed_findings(&view, action));
         findings.extend(reboot_uptime::assess(&view, action));
         findings.extend(destroy_coverage::assess(&view, action));
+        findings.extend(routes::assess(&view, action));
     }
     findings.sort_by_key(|finding| std::cmp::Reverse(finding.severity));
     let mut prerequisites = prerequisites(&view, action);
@@ -164,6 +174,7 @@ pub fn check(estate: &Estate, facts: &Facts, history: &History, now: Timestamp) 
     findings.extend(snapshot_independence::check(&view));
     findings.extend(systemd_reboot_loop::check(&view));
     findings.extend(quorum_members::check(&view));
+    findings.extend(routes::check(&view));
     findings.sort_by_key(|finding| std::cmp::Reverse(finding.severity));
     findings
 }
@@ -218,7 +229,8 @@ fn placed_actions(action: &Action, instance: &str) -> Vec<Action> {
         | Action::DeleteData { .. }
         | Action::RestoreBackup { .. }
         | Action::ReplaceMember { .. }
-        | Action::RemoveMember { .. } => Vec::new(),
+        | Action::RemoveMember { .. }
+        | Action::Reload { .. } => Vec::new(),
     }
 }
 
@@ -275,6 +287,32 @@ fn unknown_host(estate: &Estate, name: &str) -> Finding {
         subject: name.to_owned(),
         message,
         alternative,
+    }
+}
+
+/// A reload of an nginx instance the estate does not declare.
+fn unknown_nginx(estate: &Estate, name: &str) -> Finding {
+    let declared: Vec<&str> = estate
+        .web
+        .nginx
+        .iter()
+        .map(|nginx| nginx.name.as_str())
+        .collect();
+    Finding {
+        rule: crate::rule::NGINX_TEST,
+        severity: Severity::Deny,
+        subject: name.to_owned(),
+        message: format!("the estate has no nginx `{name}`"),
+        alternative: match crate::suggest::closest(name, &declared) {
+            Some(close) => Some(format!("did you mean `{close}`?")),
+            None if declared.is_empty() => {
+                Some("declare it: `[[nginx]]` with `name` (examples/estate.toml)".to_owned())
+            }
+            None => Some(format!(
+                "the estate's nginx instances: {}",
+                declared.join(", ")
+            )),
+        },
     }
 }
 

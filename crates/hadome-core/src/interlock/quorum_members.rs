@@ -225,7 +225,8 @@ fn taken_down<'a>(view: &View<'a>, action: &Action) -> Option<(String, Vec<&'a s
         | Action::DeleteData { .. }
         | Action::RestoreBackup { .. }
         | Action::ReplaceMember { .. }
-        | Action::RemoveMember { .. } => return None,
+        | Action::RemoveMember { .. }
+        | Action::Reload { .. } => return None,
     };
     (!members.is_empty()).then_some((phrase, members))
 }

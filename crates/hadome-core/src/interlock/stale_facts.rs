@@ -84,7 +84,8 @@ pub(crate) fn assess(view: &View, action: &Action) -> Vec<Finding> {
         Action::Reboot { .. }
         | Action::Image { .. }
         | Action::DeleteHost { .. }
-        | Action::DeletePath { .. } => {}
+        | Action::DeletePath { .. }
+        | Action::Reload { .. } => {}
     }
     findings
 }
