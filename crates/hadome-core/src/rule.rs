@@ -135,32 +135,32 @@ pub const CATALOGUE: &[Rule] = &[
     Rule {
         id: REDIRECT_LOOP,
         incidents: "E",
-        implemented: false,
+        implemented: true,
     },
     Rule {
         id: NGINX_STATIC_RESOLVE,
         incidents: "E",
-        implemented: false,
+        implemented: true,
     },
     Rule {
         id: PORT_COLLISION,
         incidents: "E",
-        implemented: false,
+        implemented: true,
     },
     Rule {
         id: SERVER_NAME_FALLTHROUGH,
         incidents: "E",
-        implemented: false,
+        implemented: true,
     },
     Rule {
         id: UPSTREAM_NOT_RUNNING,
         incidents: "E",
-        implemented: false,
+        implemented: true,
     },
     Rule {
         id: NGINX_TEST,
         incidents: "E",
-        implemented: false,
+        implemented: true,
     },
     Rule {
         id: SINGLE_ACTOR,

@@ -30,6 +30,12 @@ pub(crate) const DRILLS: &[Drill] = &[
         summary: "Three real etcd members, one down: check says the cluster tolerates no further failure; imaging a healthy member's host with the console's default reboot is denied with the arithmetic, an image without reboot is not; advise says wait; the member comes back by itself, and the same image is allowed; run reboot holds the cluster, reboots the host and loses no acknowledged write.",
         steps: quorum,
     },
+    Drill {
+        name: "showcase",
+        incident: "E: a deploy pointed nginx at an exited container, and the route looped between the console and SSO",
+        summary: "On real nginx and a real wildcard DNS: the app deployed the PaaS's way (a literal proxy_pass) arrives, but check already names the latent hazards; the app exits and is redeployed, and hadome gate fails the deploy with the console → SSO cycle named after at most one hop-limit of requests, before users meet it; check reports redirect-loop, nginx-static-resolve and port-collision; the fix (the app on its own port, a resolver and a variable upstream) passes ask reload and the gate, and check has none of the three.",
+        steps: showcase,
+    },
 ];
 
 fn misskey() -> Vec<Step> {
@@ -313,6 +319,82 @@ fn quorum() -> Vec<Step> {
             args: &["lab", "verify", "--dir", "{dir}", "--ack-log", "{dir}/etcd-load.acks"],
             exit: &[0],
             shows: Shows::All(&["has all"]),
+        },
+    ]
+}
+
+fn showcase() -> Vec<Step> {
+    vec![
+        Step::Say("Incident E's PaaS: nginx in front of a console (which sends a visitor without its cookie to SSO), an SSO (which sends them back with a token) and app-1, behind a DNS server with the incident's wildcard record *.apps.lab -> the console, all in a namespace the lab owns."),
+        Step::Run {
+            args: &["lab", "up", "showcase", "--dir", "{dir}"],
+            exit: &[0],
+            shows: Shows::All(&["app-1"]),
+        },
+        Step::Say("The PaaS deploys app-1 its usual way: a server block with a literal proxy_pass http://app-1:3000, which nginx resolves once, at load. The app runs, so the route arrives, and the gate passes."),
+        Step::Run {
+            args: &["lab", "fault", "--dir", "{dir}", "deploy", "app-1"],
+            exit: &[0],
+            shows: Shows::Anything,
+        },
+        Step::Run {
+            args: &["gate", "app-1", "--within", "20", "--config", "{config}"],
+            exit: &[0],
+            shows: Shows::All(&["gate passed"]),
+        },
+        Step::Say("But check already names the hazard the deploy left behind: the literal name with no resolver, on the console's port."),
+        Step::Run {
+            args: &["check", "--config", "{config}"],
+            exit: &[1],
+            shows: Shows::All(&["nginx-static-resolve", "port-collision"]),
+        },
+        Step::Say("The app's container exits (its DNS record goes with it), and the PaaS redeploys it the same way. At load, app-1 now falls through the wildcard to the console."),
+        Step::Run {
+            args: &["lab", "fault", "--dir", "{dir}", "stop", "app-1"],
+            exit: &[0],
+            shows: Shows::Anything,
+        },
+        Step::Run {
+            args: &["lab", "fault", "--dir", "{dir}", "deploy", "app-1"],
+            exit: &[0],
+            shows: Shows::Anything,
+        },
+        Step::Say("The deploy script runs hadome gate: it fails the deploy at once, naming the cycle between the console and SSO, having sent at most one hop limit of requests."),
+        Step::Run {
+            args: &["gate", "app-1", "--within", "20", "--config", "{config}"],
+            exit: &[1],
+            shows: Shows::All(&["redirects in a cycle", "console.apps.lab", "sso.lab", "gate failed"]),
+        },
+        Step::Run {
+            args: &["check", "--config", "{config}"],
+            exit: &[1],
+            shows: Shows::All(&["redirect-loop", "nginx-static-resolve", "port-collision"]),
+        },
+        Step::Say("The fix, both halves: the app back, on a port of its own; nginx with a resolver and a variable upstream, so a name is resolved per request and never frozen on the console. hadome judges the new configuration before it is loaded."),
+        Step::Run {
+            args: &["lab", "fault", "--dir", "{dir}", "start", "app-1"],
+            exit: &[0],
+            shows: Shows::Anything,
+        },
+        Step::Run {
+            args: &["lab", "fault", "--dir", "{dir}", "deploy", "app-1", "--fixed"],
+            exit: &[0],
+            shows: Shows::Anything,
+        },
+        Step::Run {
+            args: &["ask", "reload", "web", "--config", "{config}"],
+            exit: &[0],
+            shows: Shows::All(&["ALLOW"]),
+        },
+        Step::Run {
+            args: &["gate", "app-1", "--within", "20", "--config", "{config}"],
+            exit: &[0],
+            shows: Shows::All(&["gate passed"]),
+        },
+        Step::Run {
+            args: &["check", "--config", "{config}"],
+            exit: &[0],
+            shows: Shows::NoneOf(&["redirect-loop", "nginx-static-resolve", "port-collision"]),
         },
     ]
 }

@@ -46,6 +46,8 @@ pub(crate) enum Shows {
     All(&'static [&'static str]),
     /// One line with all of these words.
     Line(&'static [&'static str]),
+    /// None of these words anywhere in its output (a positive control: the finding is gone).
+    NoneOf(&'static [&'static str]),
     /// A number right after `after` (`"boots": 7`) that is at least `at_least`.
     AtLeast { after: &'static str, at_least: u64 },
 }
@@ -58,6 +60,7 @@ impl Shows {
             Shows::Line(words) => output
                 .lines()
                 .any(|line| words.iter().all(|word| line.contains(word))),
+            Shows::NoneOf(words) => !words.iter().any(|word| output.contains(word)),
             Shows::AtLeast { after, at_least } => output.match_indices(after).any(|(at, _)| {
                 let digits: String = output[at + after.len()..]
                     .chars()
@@ -73,6 +76,7 @@ impl Shows {
             Shows::Anything => String::new(),
             Shows::All(words) => format!(", showing {}", quoted(words)),
             Shows::Line(words) => format!(", with a line showing {}", quoted(words)),
+            Shows::NoneOf(words) => format!(", showing none of {}", quoted(words)),
             Shows::AtLeast { after, at_least } => {
                 format!(", showing `{after}` at least {at_least}")
             }
