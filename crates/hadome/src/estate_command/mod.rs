@@ -91,6 +91,12 @@ pub(crate) async fn check(config: ConfigFile, as_json: bool) -> Result<u8, CliEr
                 "etcd members",
             ));
         }
+        if !pass.estate.web.routes.is_empty() {
+            observed.push(counted(pass.estate.web.routes.len(), "route", "routes"));
+        }
+        if !pass.estate.web.nginx.is_empty() {
+            observed.push(counted(pass.estate.web.nginx.len(), "nginx", "nginx"));
+        }
         text.push_str(&format!(
             "{critical} critical, {warnings} {}; {} observed in {:.2} s\n",
             if warnings == 1 { "warning" } else { "warnings" },
