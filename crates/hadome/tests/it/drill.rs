@@ -48,6 +48,11 @@ fn the_quorum_drill_passes() {
 }
 
 #[test]
+fn the_showcase_drill_passes() {
+    drill_passes("showcase");
+}
+
+#[test]
 fn drills_are_listed_and_a_mistyped_one_is_refused_with_the_closest() {
     let listed = run_hadome(&["drill", "list", "--json"], &[]);
     assert!(listed.status.success(), "{}", show(&listed));
@@ -58,7 +63,7 @@ fn drills_are_listed_and_a_mistyped_one_is_refused_with_the_closest() {
         .iter()
         .map(|drill| drill["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["misskey", "mackerel", "s512", "quorum"]);
+    assert_eq!(names, ["misskey", "mackerel", "s512", "quorum", "showcase"]);
     let refused = run_hadome(&["drill", "s521", "--dir", "/nonexistent/drill"], &[]);
     assert_eq!(refused.status.code(), Some(2), "{}", show(&refused));
     assert!(
