@@ -164,8 +164,10 @@ pub enum ConfigError {
         first_line: usize,
     },
 
-    /// The estate has no instance, no host and no etcd member at all.
-    #[error("{at}: the estate declares no `[[instance]]`, no `[[host]]` and no `[[etcd]]`")]
+    /// The estate has no instance, no host, no etcd member and no web table at all.
+    #[error(
+        "{at}: the estate declares no `[[instance]]`, no `[[host]]`, no `[[etcd]]` and no web table (`[[service]]`, `[[route]]`, `[[nginx]]`)"
+    )]
     NoInstances {
         /// The file (line 0), or the line of an empty `instance = []`.
         at: Location,
@@ -231,8 +233,9 @@ impl ConfigError {
                  or from `{cluster}`"
             ),
             ConfigError::NoInstances { .. } => "add an instance: `[[instance]]` with `name`, \
-                 `conninfo` and `data_dir`, a host: `[[host]]` with `name`, or an etcd member: \
-                 `[[etcd]]` with `name`, `endpoints` and `host` (see `examples/estate.toml`)"
+                 `conninfo` and `data_dir`, a host: `[[host]]` with `name`, an etcd member: \
+                 `[[etcd]]` with `name`, `endpoints` and `host`, or a web service: `[[service]]` \
+                 with `name` and `address` (see `examples/estate.toml`)"
                 .to_owned(),
         })
     }

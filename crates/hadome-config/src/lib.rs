@@ -45,6 +45,32 @@
 //! max_restarts_per_target = 3
 //! max_rebuilds_per_target = 2
 //! max_failovers = 1
+//!
+//! # Web routes (issue 14): the services behind them, the routes, the nginx in front. An estate
+//! # may hold only these tables.
+//! [[service]]
+//! name = "app-1"
+//! address = "app-1:3000"                 # what `proxy_pass` names it by; "[::1]:3000" for IPv6
+//! host = "web-1"                         # a declared `[[host]]` when the estate has any
+//! marker_header = "X-Service: app-1"     # told apart from another service's responses by this
+//! running_command = ["systemctl", "is-active", "--quiet", "app-1"]
+//!
+//! [[route]]
+//! name = "app-1"
+//! url = "http://app-1.apps.example.org/"
+//! service = "app-1"                      # a `[[service]]`
+//! hop_limit = 10                         # 1 to 50, the default 10
+//! connect_to = "127.0.0.1:8080"          # every hop connects here (curl's --connect-to)
+//! expect_status = 200                    # default: any 2xx
+//! expect_host = "app-1.apps.example.org" # default: the URL's host
+//! expect_header = "X-Service: app-1"     # default: the service's `marker_header`
+//! expect_body = "Welcome"
+//!
+//! [[nginx]]
+//! name = "web"
+//! dump_command = ["nginx", "-T"]         # the defaults
+//! test_command = ["nginx", "-t"]
+//! reload_command = ["nginx", "-s", "reload"]
 //! ```
 //!
 //! ```

@@ -22,6 +22,7 @@ use crate::error::{ConfigError, Location};
 mod coordination;
 mod host;
 mod quorum;
+mod web;
 use crate::{
     conninfo, DEFAULT_FRESHNESS_SECONDS, DEFAULT_HOST, DEFAULT_JOURNAL_PATH,
     DEFAULT_MAX_LAG_ON_FAILOVER_BYTES, DEFAULT_MAX_REPLICATION_LAG_BYTES,
@@ -40,6 +41,9 @@ const TOP_KEYS: &[&str] = &[
     "etcd",
     "quorum",
     "coordination",
+    "service",
+    "route",
+    "nginx",
 ];
 const BACKUP_KEYS: &[&str] = &[
     "name",
@@ -301,8 +305,13 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
         Some(entry) => cx.array_of_tables(entry, "instance")?,
     };
     // A host alone is an estate too: `hadome ask reboot` on the host itself (its reboot guard);
-    // so are etcd members alone (a quorum cluster and no PostgreSQL).
-    if instance_entries.is_empty() && top.get("host").is_none() && top.get("etcd").is_none() {
+    // so are etcd members alone (a quorum cluster and no PostgreSQL), and web tables alone (routes
+    // and the services and nginx behind them).
+    if instance_entries.is_empty()
+        && ["host", "etcd", "service", "route", "nginx"]
+            .iter()
+            .all(|key| top.get(key).is_none())
+    {
         return Err(ConfigError::NoInstances {
             at: cx.at_line(
                 top.get("instance")
@@ -411,6 +420,17 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
         snapshots.push(snapshot);
     }
 
+    let entries = |key: &str| match top.get(key) {
+        None => Ok(Vec::new()),
+        Some(entry) => cx.array_of_tables(entry, key),
+    };
+    let web = cx.web(
+        &entries("service")?,
+        &entries("route")?,
+        &entries("nginx")?,
+        &host_names,
+    )?;
+
     Ok(Estate {
         instances,
         clusters,
@@ -424,7 +444,7 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
         etcd_members,
         quorums,
         coordination,
-        web: hadome_core::web::Web::default(),
+        web,
     })
 }
 
@@ -1303,10 +1323,12 @@ impl Context<'_> {
                 format!("start each {what} with its own `[[{what}]]` header"),
             ));
         };
-        let header = if what == "backup" {
-            "this `[[backup]]`"
-        } else {
-            "this `[[snapshot]]`"
+        let header = match what {
+            "backup" => "this `[[backup]]`",
+            "snapshot" => "this `[[snapshot]]`",
+            "service" => "this `[[service]]`",
+            "route" => "this `[[route]]`",
+            _ => "this `[[nginx]]`",
         };
         let mut table = self.table(
             raw,

@@ -252,6 +252,34 @@ fn the_annotated_example_parses() {
     let uploads = estate.backup("uploads").unwrap();
     assert_eq!(uploads.covers[0].to_string(), "s512:/srv/uploads");
     assert_eq!(uploads.stored_on.as_deref(), Some("backup-1"));
+    // Web routes (issue 14): every key of route `app-1`, service `app-1` and nginx `web`; service
+    // `console` with its defaults.
+    let web = &estate.web;
+    let app = web.service("app-1").unwrap();
+    assert_eq!((app.address_host.as_str(), app.port), ("app-1", 3000));
+    assert_eq!(app.host.as_deref(), Some("s512"));
+    assert_eq!(
+        app.running_command,
+        argv(&["systemctl", "is-active", "--quiet", "app-1"])
+    );
+    assert_eq!(web.service("console").unwrap().running_command, None);
+    let route = web.route("app-1").unwrap();
+    assert_eq!(route.url.to_string(), "https://app-1.apps.example.org/");
+    assert_eq!(route.service, "app-1");
+    assert_eq!(route.hop_limit, 10);
+    assert_eq!(route.connect_to.as_deref(), Some("10.0.2.1:443"));
+    assert_eq!(route.arrival.status, Some(200));
+    assert_eq!(
+        route.arrival.header,
+        Some(("X-Service".to_owned(), "app-1".to_owned()))
+    );
+    assert_eq!(route.arrival.body_marker.as_deref(), Some("app-1"));
+    let nginx = web.nginx("web").unwrap();
+    assert_eq!(nginx.host.as_deref(), Some("s512"));
+    assert_eq!(
+        Some(nginx.reload_command.clone()),
+        argv(&["ssh", "s512", "nginx", "-s", "reload"])
+    );
 }
 
 pub(super) fn argv(words: &[&str]) -> Option<Vec<String>> {
@@ -1239,17 +1267,21 @@ fn a_toml_syntax_error_keeps_the_parsers_line() {
 fn an_estate_needs_an_instance() {
     assert_eq!(
         report(""),
-        "estate.toml: the estate declares no `[[instance]]`, no `[[host]]` and no `[[etcd]]` \
+        "estate.toml: the estate declares no `[[instance]]`, no `[[host]]`, no `[[etcd]]` \
+         and no web table (`[[service]]`, `[[route]]`, `[[nginx]]`) \
          | hint: add an instance: `[[instance]]` with `name`, `conninfo` and `data_dir`, \
-         a host: `[[host]]` with `name`, or an etcd member: `[[etcd]]` with `name`, \
-         `endpoints` and `host` (see `examples/estate.toml`)"
+         a host: `[[host]]` with `name`, an etcd member: `[[etcd]]` with `name`, \
+         `endpoints` and `host`, or a web service: `[[service]]` with `name` and `address` \
+         (see `examples/estate.toml`)"
     );
     assert_eq!(
         report("instance = []\n"),
-        "estate.toml:1: the estate declares no `[[instance]]`, no `[[host]]` and no `[[etcd]]` \
+        "estate.toml:1: the estate declares no `[[instance]]`, no `[[host]]`, no `[[etcd]]` \
+         and no web table (`[[service]]`, `[[route]]`, `[[nginx]]`) \
          | hint: add an instance: `[[instance]]` with `name`, `conninfo` and `data_dir`, \
-         a host: `[[host]]` with `name`, or an etcd member: `[[etcd]]` with `name`, \
-         `endpoints` and `host` (see `examples/estate.toml`)"
+         a host: `[[host]]` with `name`, an etcd member: `[[etcd]]` with `name`, \
+         `endpoints` and `host`, or a web service: `[[service]]` with `name` and `address` \
+         (see `examples/estate.toml`)"
     );
 }
 
@@ -1476,3 +1508,4 @@ fn a_bad_backup_or_snapshot_names_its_key_and_the_fix() {
 mod coordination;
 mod host;
 mod quorum;
+mod web;
