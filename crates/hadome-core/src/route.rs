@@ -154,6 +154,11 @@ impl Url {
         Ok(joined)
     }
 
+    /// The scheme, lowercased: `http` or `https`.
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
     /// The host, lowercased (an IPv6 address in brackets).
     pub fn host(&self) -> &str {
         &self.host

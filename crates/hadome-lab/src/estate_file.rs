@@ -17,8 +17,10 @@
 //! see `docs/lab.md`), a crashed primary restarted in place first, and a
 //! standby rebuilt once it has not streamed for 5 s (the lab's `wal_retrieve_retry_interval` is
 //! 1 s, so a standby that can reconnect has by then).
-//! It is a text rendering on purpose: the lab does not depend on `hadome-config`; hadome's
-//! integration test `estate` loads this file with the real parser to prove the two agree.
+//! The showcase's `[[service]]`, `[[route]]` and `[[nginx]]` tables are `web/estate.rs`'s.
+//! It is a text rendering on purpose: the lab does not depend on `hadome-config` (only its unit
+//! tests do); hadome's integration tests `estate` and `showcase_estate` load this file with the
+//! real parser to prove the two agree.
 
 use std::fmt::Write as _;
 
@@ -89,6 +91,9 @@ pub(crate) fn render(state: &LabState) -> String {
         render_hosts(&mut text, state, hadome, dir);
     }
     render_etcd(&mut text, state, commands_binary.ok());
+    if let Some(web) = &state.web {
+        text.push_str(&crate::web::estate::tables(web, commands_binary.ok()));
+    }
     if state.nodes.is_empty() {
         return text;
     }
@@ -206,7 +211,8 @@ fn render_placed_hosts(text: &mut String, state: &LabState, hadome: &str, dir: &
     }
 }
 
-fn argv_text(argv: &[&str]) -> String {
+/// An argv array as TOML text, each word quoted by [`quote`].
+pub(crate) fn argv_text(argv: &[&str]) -> String {
     let quoted: Vec<String> = argv.iter().map(|word| quote(word)).collect();
     format!("[{}]", quoted.join(", "))
 }
@@ -337,7 +343,7 @@ fn commands<'a>(
 }
 
 /// A TOML string literal for `text`, escaped by the `toml` crate.
-fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     toml::Value::String(text.to_owned()).to_string()
 }
 

@@ -23,6 +23,11 @@
 //! [`etcd::observe_members`] does the same for the estate's etcd members (issue 13): status,
 //! member list and alarms per member, concurrently, each bounded by the probe timeout.
 //!
+//! [`route::observe_routes`] probes every route of the estate (issue 14, incident E): its
+//! redirect chain followed by hadome, one request per hop, within the hop limit and the probe
+//! timeout; [`web::observe_services`] and [`web::observe_nginx`] say whether the services behind
+//! routes run and what the nginx lint finds in each nginx's whole configuration.
+//!
 //! The privileges hadome's role needs for the query and for supervision are in
 //! `docs/privileges.md`.
 //!
@@ -32,13 +37,16 @@
 #![warn(missing_docs)]
 
 mod conninfo;
+mod cookie;
 mod error;
 pub mod etcd;
 pub mod host;
 pub mod poll;
 mod query;
+pub mod route;
 pub mod session;
 mod settings;
+pub mod web;
 
 pub use conninfo::strip_password;
 pub use error::SessionError;

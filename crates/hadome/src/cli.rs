@@ -33,6 +33,32 @@ pub(crate) enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// A deploy's gate: probe ROUTEs until each reaches its service, or fail.
+    ///
+    /// Each probe follows the route's redirects itself, one request per hop, at most the route's
+    /// hop_limit requests (hadome never becomes a loop's hammer), bounded by the probe timeout. A
+    /// route that redirects in a cycle or lands on another declared service fails the gate at
+    /// once, with the chain and the cycle named (rule redirect-loop); one that is not there yet (a
+    /// 502 while the app starts, a refused connection) is probed again every 0.5 s until
+    /// --within runs out. Run it right after a deploy's reload, before users meet the route.
+    ///
+    /// Exit 0 when every route arrived, 1 when one did not (a loop, another service, the time
+    /// out), 2 on a usage or configuration error (an unknown route names the closest one).
+    #[command(
+        after_help = "Examples:\n  hadome gate app-1 --config /etc/hadome/estate.toml\n  hadome gate app-1 console --within 60 --json --config estate.toml\n\nIn a deploy script:\n  hadome ask reload web --config estate.toml && nginx -s reload && hadome gate app-1 --within 30 --config estate.toml || rollback"
+    )]
+    Gate {
+        /// The routes (`[[route]]` names) that must arrive.
+        #[arg(value_name = "ROUTE", required = true)]
+        routes: Vec<String>,
+        /// How long to wait for every route to arrive, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+        within: f64,
+        #[command(flatten)]
+        config: ConfigFile,
+        #[command(flatten)]
+        json: Json,
+    },
     /// Observe the estate once and show each cluster member: role, timeline, position, lag, streaming.
     Status {
         #[command(flatten)]

@@ -298,6 +298,35 @@ pub(crate) enum LabCommand {
         #[command(flatten)]
         dir: LabDir,
     },
+    /// Test the showcase's nginx configuration as it is on disk (`nginx -t`, run inside the lab's
+    /// namespace, where its names resolve as nginx's will): the lab estate's `test_command`.
+    ///
+    /// Exit 0 when nginx accepts the configuration; 1 when it refuses it, with nginx's own message
+    /// on stderr (the file and line it stopped at), or when the lab's namespace is gone. Nothing
+    /// is reloaded: `hadome lab fault --dir DIR reload nginx` tests and reloads.
+    #[command(
+        after_help = "Example:\n  hadome lab nginx-test --dir /tmp/web && hadome lab fault --dir /tmp/web reload nginx"
+    )]
+    NginxTest {
+        #[command(flatten)]
+        dir: LabDir,
+    },
+    /// Say by exit code whether a showcase service's process runs: the lab estate's
+    /// `running_command`.
+    ///
+    /// Exit 0 while the service (console, sso or an app) runs, 1 while it does not (after `hadome
+    /// lab fault --dir DIR stop SERVICE`), 2 for a name that is not a service of the showcase
+    /// (the closest named). A service runs when its PID file names a live process of this lab.
+    #[command(
+        after_help = "Example:\n  hadome lab service-running --dir /tmp/web app-1; echo $?\n  hadome lab fault --dir /tmp/web stop app-1\n  hadome lab service-running --dir /tmp/web app-1; echo $?   # 1"
+    )]
+    ServiceRunning {
+        #[command(flatten)]
+        dir: LabDir,
+        /// The service: `console`, `sso` or an app's name (`hadome lab status --dir DIR` lists them).
+        #[arg(value_name = "SERVICE")]
+        service: String,
+    },
     /// Run a showcase service inside the lab's namespace (started by `lab up`; not for direct use).
     #[command(hide = true)]
     WebService {

@@ -16,7 +16,6 @@ use hadome_core::web::{Route, RouteProbe};
 use serde_json::{json, Value};
 
 use crate::cli::ConfigFile;
-use crate::clock::wall_clock;
 use crate::error::CliError;
 use crate::exit_code;
 use crate::output::{print_json, print_text, Paint};
@@ -38,9 +37,9 @@ impl Gated<'_> {
     }
 
     fn settled(&self) -> bool {
-        self.verdict
-            .as_ref()
-            .is_some_and(|verdict| matches!(verdict, RouteVerdict::Arrived { .. }) || verdict.is_final_failure())
+        self.verdict.as_ref().is_some_and(|verdict| {
+            matches!(verdict, RouteVerdict::Arrived { .. }) || verdict.is_final_failure()
+        })
     }
 }
 
@@ -61,7 +60,12 @@ pub(crate) async fn gate(
     let mut gated = Vec::with_capacity(routes.len());
     for name in &routes {
         let Some(route) = estate.web.route(name) else {
-            let declared: Vec<&str> = estate.web.routes.iter().map(|route| route.name.as_str()).collect();
+            let declared: Vec<&str> = estate
+                .web
+                .routes
+                .iter()
+                .map(|route| route.name.as_str())
+                .collect();
             return Err(CliError::Usage {
                 message: format!("the estate has no route `{name}`"),
                 hint: Some(match hadome_core::suggest::closest(name, &declared) {
@@ -82,7 +86,9 @@ pub(crate) async fn gate(
     let deadline = started + Duration::from_secs_f64(within_seconds);
     let probe_timeout = Duration::from_secs_f64(estate.probe_timeout_seconds);
     loop {
-        let pending: Vec<usize> = (0..gated.len()).filter(|&index| !gated[index].settled()).collect();
+        let pending: Vec<usize> = (0..gated.len())
+            .filter(|&index| !gated[index].settled())
+            .collect();
         if pending.is_empty() {
             break;
         }
@@ -90,7 +96,7 @@ pub(crate) async fn gate(
         let timeout = probe_timeout.min(left.max(Duration::from_millis(100)));
         let probes = futures_util::future::join_all(pending.iter().map(|&index| {
             let route = gated[index].route;
-            async move { hadome_observer::route::probe_route(route, timeout, wall_clock()).await }
+            hadome_observer::route::probe_route(route, timeout)
         }))
         .await;
         for (index, probe) in pending.iter().copied().zip(probes) {
@@ -99,8 +105,12 @@ pub(crate) async fn gate(
             entry.verdict = Some(judge_route(&estate, entry.route, &probe));
             entry.last = Some(probe);
         }
-        if gated.iter().any(|entry| entry.verdict.as_ref().is_some_and(RouteVerdict::is_final_failure))
-            || gated.iter().all(Gated::settled)
+        if gated.iter().any(|entry| {
+            entry
+                .verdict
+                .as_ref()
+                .is_some_and(RouteVerdict::is_final_failure)
+        }) || gated.iter().all(Gated::settled)
         {
             break;
         }
@@ -121,7 +131,12 @@ pub(crate) async fn gate(
             "routes": gated.iter().map(gated_json).collect::<Vec<_>>(),
         }));
     } else {
-        print_text(&render(&gated, within_seconds, elapsed, Paint::for_stdout()));
+        print_text(&render(
+            &gated,
+            within_seconds,
+            elapsed,
+            Paint::for_stdout(),
+        ));
     }
     Ok(if passed {
         exit_code::OK

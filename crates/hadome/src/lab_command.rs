@@ -293,6 +293,8 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
             Ok(exit_code::OK)
         }
         LabCommand::NginxDump { dir } => web::nginx_dump(&dir.dir).await,
+        LabCommand::NginxTest { dir } => web::nginx_test(&dir.dir).await,
+        LabCommand::ServiceRunning { dir, service } => web::service_running(&dir.dir, &service),
         LabCommand::WebService {
             role, name, listen, ..
         } => web::service(&role, &name, &listen).await,

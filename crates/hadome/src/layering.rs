@@ -15,6 +15,7 @@ const COMMAND_MODULES: &[&str] = &[
     "backup_command",
     "daemon",
     "estate_command",
+    "gate_command",
     "host_facts_command",
     "lab_command",
     "run_command",

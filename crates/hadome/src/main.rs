@@ -30,6 +30,7 @@ mod backup_command;
 mod daemon;
 mod drill_command;
 mod estate_command;
+mod gate_command;
 mod host_facts_command;
 mod lab_command;
 mod run_command;
@@ -69,6 +70,12 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         Command::Check { config, json } => estate_command::check(config, json.json).await,
         Command::Status { config, json } => estate_command::status(config, json.json).await,
+        Command::Gate {
+            routes,
+            within,
+            config,
+            json,
+        } => gate_command::gate(routes, within, config, json.json).await,
         Command::Advise {
             member,
             config,

@@ -1,6 +1,6 @@
 //! One observation pass, shared by every command that judges the estate (`check`, `status`, `ask`,
 //! `run`, `backup …`): load the estate, observe every instance concurrently (each probe bounded by
-//! the probe timeout), the backups as deep as asked, the declared hosts' facts and the etcd members, record the facts in the journal (so a copy
+//! the probe timeout), the backups as deep as asked, the declared hosts' facts, the etcd members, the routes (probed), the services (running?) and each nginx's configuration (read and linted), record the facts in the journal (so a copy
 //! that stops answering keeps its last known position, and each member's health as the `quorum`
 //! rule judges it), and read the journal's history back, with
 //! `now` for the pure core.
@@ -27,19 +27,41 @@ pub(crate) struct Pass {
 
 /// One pass: the instances probed and, concurrently, the backups read as deep as `reading` says.
 pub(crate) async fn observe(config: &ConfigFile, reading: BackupReading) -> Result<Pass, CliError> {
+    observe_with(config, reading, false).await
+}
+
+/// One pass, with each nginx's `test_command` (`nginx -t`) run too when `test_nginx` (for
+/// `ask reload`/`run reload`: a reload is judged by it).
+pub(crate) async fn observe_with(
+    config: &ConfigFile,
+    reading: BackupReading,
+    test_nginx: bool,
+) -> Result<Pass, CliError> {
     let estate = hadome_config::load(&config.config)?;
     let mut journal = hadome_journal::Journal::open(&estate.journal_path)?;
     let started = Instant::now();
-    let (mut facts, (backups, storage), hosts, members) = tokio::join!(
+    // nginx's lint needs to know which services run, so it follows the services' probe; routes
+    // are probed meanwhile.
+    let web = async {
+        let services = hadome_observer::web::observe_services(&estate).await;
+        let nginx = hadome_observer::web::observe_nginx(&estate, &services, test_nginx).await;
+        (services, nginx)
+    };
+    let (mut facts, (backups, storage), hosts, members, routes, (services, nginx)) = tokio::join!(
         hadome_observer::observe(&estate),
         observe_backups(&estate, reading),
         hadome_observer::host::observe_hosts(&estate),
-        hadome_observer::etcd::observe_members(&estate)
+        hadome_observer::etcd::observe_members(&estate),
+        hadome_observer::route::observe_routes(&estate),
+        web
     );
     facts.backups = backups;
     facts.storage = storage;
     facts.hosts = hosts;
     facts.members = members;
+    facts.routes = routes;
+    facts.services = services;
+    facts.nginx = nginx;
     let observe_seconds = started.elapsed().as_secs_f64();
     let now = wall_clock();
     journal.record_facts(&facts)?;

@@ -31,7 +31,7 @@ use crate::error::CliError;
 use crate::exit_code;
 use crate::notify;
 use crate::output::{print_json, print_text, Paint};
-use crate::pass::{observe, Pass};
+use crate::pass::{observe_with, Pass};
 use crate::rows::RestoredRows;
 
 mod holds;
@@ -95,7 +95,12 @@ pub(crate) async fn run(options: RunOptions) -> Result<u8, CliError> {
             })
         }
     };
-    let mut pass = observe(&options.config, reading_for(&action)).await?;
+    let mut pass = observe_with(
+        &options.config,
+        reading_for(&action),
+        matches!(action, Action::Reload { .. }),
+    )
+    .await?;
     let mut steps = plan(&pass.estate, &action);
     // A host's final image is named at this pass's time, as the assessment's prerequisites name it.
     if let Some(host) = action.host() {

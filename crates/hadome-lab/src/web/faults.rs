@@ -161,6 +161,29 @@ impl Lab {
         }
     }
 
+    /// `nginx -t` inside the showcase's namespace (the lab estate's `test_command`):
+    /// `Ok(Ok(message))` when the configuration on disk passes, `Ok(Err(message))` with nginx's
+    /// own words when it does not.
+    pub async fn nginx_test(&self) -> Result<Result<String, String>, LabError> {
+        let web = web(&self.state)?;
+        let holder = ns::running_holder(web)?;
+        nginx::check(web, holder).await
+    }
+
+    /// Whether the showcase's service `name` (console, sso or an app) runs now: its PID file
+    /// names a live process of this lab (the lab estate's `running_command`). An unknown name is
+    /// [`LabError::UnknownNode`] with the service names as `known`.
+    pub fn web_service_running(&self, name: &str) -> Result<bool, LabError> {
+        let web = web(&self.state)?;
+        if web.service(name).is_none() {
+            return Err(LabError::UnknownNode {
+                name: name.to_owned(),
+                known: web.service_names(),
+            });
+        }
+        Ok(services::pid(web, name).is_some())
+    }
+
     /// `nginx -T` inside the showcase's namespace: the whole configuration as nginx reads it.
     pub async fn nginx_dump(&self) -> Result<String, LabError> {
         let web = web(&self.state)?;

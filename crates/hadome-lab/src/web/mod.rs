@@ -15,6 +15,7 @@
 //!   directory, which the lab proxy's `web` route forwards from 127.0.0.1:PORT.
 
 mod dns;
+pub(crate) mod estate;
 mod faults;
 mod nginx;
 mod ns;
@@ -399,8 +400,8 @@ pub(crate) fn status(state: &LabState) -> Option<WebStatus> {
     })
 }
 
-/// The showcase's routes as a comment block of `DIR/estate.toml` (empty for another lab), until
-/// hadome's estate file has `[[route]]`, `[[service]]` and `[[nginx]]` tables.
+/// The showcase's README as a comment block of `DIR/estate.toml` (empty for another lab); the
+/// tables themselves are [`estate::tables`]'.
 pub(crate) fn estate_section(state: &LabState) -> String {
     state
         .web

@@ -240,6 +240,37 @@ async fn test(web: &WebState, holder: i32) -> Result<(), LabError> {
     ns::run(holder, "nginx -t", NGINX, &args).await.map(drop)
 }
 
+/// `nginx -t` inside the namespace, for `hadome lab nginx-test` (the lab estate's
+/// `test_command`): `Ok(Ok(message))` when it passes, `Ok(Err(message))` when nginx refuses the
+/// configuration (its own words, from its stderr); `Err` when it could not be run.
+pub(crate) async fn check(web: &WebState, holder: i32) -> Result<Result<String, String>, LabError> {
+    let mut command = tokio::process::Command::from(ns::command(holder, NGINX));
+    command
+        .args(base_args(web))
+        .arg("-t")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(10), command.output())
+        .await
+        .map_err(|_| LabError::Command {
+            what: "nginx -t".to_owned(),
+            program: NGINX.to_owned(),
+            status: "no exit within 10 s".to_owned(),
+            stderr: String::new(),
+        })?
+        .map_err(|source| LabError::Spawn {
+            what: "nginx -t".to_owned(),
+            program: ns::NSENTER.to_owned(),
+            source,
+        })?;
+    let message = String::from_utf8_lossy(&output.stderr).into_owned();
+    Ok(if output.status.success() {
+        Ok(message)
+    } else {
+        Err(message)
+    })
+}
+
 /// `nginx -T` inside the namespace.
 pub(crate) async fn dump(web: &WebState, holder: i32) -> Result<String, LabError> {
     let mut args = base_args(web);

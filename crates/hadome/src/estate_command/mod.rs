@@ -20,7 +20,7 @@ use crate::cli::ConfigFile;
 use crate::error::CliError;
 use crate::exit_code;
 use crate::output::{print_json, print_text, Paint};
-use crate::pass::observe;
+use crate::pass::{observe, observe_with};
 
 mod automation_status;
 mod backups_status;
@@ -119,7 +119,12 @@ pub(crate) async fn ask(
     as_json: bool,
 ) -> Result<u8, CliError> {
     let action = action_from(words)?;
-    let mut pass = observe(&config, reading_for(&action)).await?;
+    let mut pass = observe_with(
+        &config,
+        reading_for(&action),
+        matches!(action, hadome_core::action::Action::Reload { .. }),
+    )
+    .await?;
     let assessment = interlock::assess(&pass.estate, &pass.facts, &pass.history, &action, pass.now);
     pass.journal.record_verdict(
         pass.now,

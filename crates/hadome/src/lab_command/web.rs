@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use hadome_lab::{Lab, WebSpec, WebStatus};
+use hadome_core::suggest::closest;
+use hadome_lab::{Lab, LabError, WebSpec, WebStatus};
 
 use crate::error::CliError;
 use crate::exit_code;
@@ -38,6 +39,38 @@ pub(super) fn fixed_argument(
 pub(super) async fn nginx_dump(dir: &Path) -> Result<u8, CliError> {
     print_text(&Lab::open(dir)?.nginx_dump().await?);
     Ok(exit_code::OK)
+}
+
+/// `hadome lab nginx-test`: 0 when nginx accepts the configuration, 1 with its message on
+/// stderr when it does not.
+pub(super) async fn nginx_test(dir: &Path) -> Result<u8, CliError> {
+    match Lab::open(dir)?.nginx_test().await? {
+        Ok(_) => Ok(exit_code::OK),
+        Err(message) => {
+            eprint!("{message}");
+            if !message.ends_with('\n') {
+                eprintln!();
+            }
+            Ok(exit_code::FAILURE)
+        }
+    }
+}
+
+/// `hadome lab service-running`: 0 while the service runs, 1 while it does not, 2 (usage) for a
+/// name that is not one of the showcase's services.
+pub(super) fn service_running(dir: &Path, service: &str) -> Result<u8, CliError> {
+    match Lab::open(dir)?.web_service_running(service) {
+        Ok(true) => Ok(exit_code::OK),
+        Ok(false) => Ok(exit_code::FAILURE),
+        Err(LabError::UnknownNode { name, known }) => Err(CliError::Usage {
+            message: format!("the showcase has no service `{name}`"),
+            hint: Some(match closest(&name, &known) {
+                Some(close) => format!("did you mean `{close}`? services: {}", known.join(", ")),
+                None => format!("services: {}", known.join(", ")),
+            }),
+        }),
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// `hadome lab web-service` (hidden).
