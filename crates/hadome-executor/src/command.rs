@@ -88,7 +88,11 @@ pub struct Ran {
 
 impl std::fmt::Display for Ran {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(formatter, "`{}` exited 0: {}", self.shown, self.said)
+        if self.said.is_empty() {
+            write!(formatter, "`{}` exited 0 (printing nothing)", self.shown)
+        } else {
+            write!(formatter, "`{}` exited 0: {}", self.shown, self.said)
+        }
     }
 }
 

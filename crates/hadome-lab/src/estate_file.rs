@@ -29,6 +29,24 @@ use crate::state::{LabState, NodeState};
 /// The estate file's name inside the lab directory.
 pub(crate) const ESTATE_FILE: &str = "estate.toml";
 
+/// Writes `DIR/estate.toml` for `state` (at `lab up`, and again when a fault changes what the
+/// estate declares, e.g. a showcase app moved to a port of its own): a new file renamed over
+/// the old, so a reader never sees half of one.
+pub(crate) fn write(state: &LabState) -> Result<(), crate::LabError> {
+    let path = state.dir.join(ESTATE_FILE);
+    let new = state.dir.join(format!("{ESTATE_FILE}.new"));
+    let io = |action: &'static str, path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| crate::LabError::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    std::fs::write(&new, render(state)).map_err(io("write", &new))?;
+    std::fs::rename(&new, &path).map_err(io("rename", &path))
+}
+
 /// The estate file for `state`, as TOML text.
 ///
 /// Paths that are not UTF-8 are rendered lossily (TOML strings are UTF-8).

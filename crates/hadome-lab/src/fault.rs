@@ -162,18 +162,19 @@ impl Fault {
             "isolate-client" => one(Fault::IsolateClient),
             "rejoin-client" => one(Fault::RejoinClient),
             "deploy" => match arguments {
-                [app] => Ok(Fault::Web(crate::web::WebFault::Deploy {
-                    app: app.clone(),
-                    fixed: false,
-                })),
-                [app, fixed] if fixed == "--fixed" => {
+                [app, flags @ ..]
+                    if flags
+                        .iter()
+                        .all(|flag| flag == "--fixed" || flag == "--no-reload") =>
+                {
                     Ok(Fault::Web(crate::web::WebFault::Deploy {
                         app: app.clone(),
-                        fixed: true,
+                        fixed: flags.iter().any(|flag| flag == "--fixed"),
+                        reload: !flags.iter().any(|flag| flag == "--no-reload"),
                     }))
                 }
                 _ => Err(usage(
-                    "an app: `hadome lab fault --dir DIR deploy APP [--fixed]`",
+                    "an app: `hadome lab fault --dir DIR deploy APP [--fixed] [--no-reload]`",
                 )),
             },
             "reload" => one(|target| Fault::Web(crate::web::WebFault::Reload(target))),

@@ -344,14 +344,7 @@ impl Lab {
         if !guard.lab.state.hosts.is_empty() {
             guard.lab.hosts_up().await?;
         }
-        let estate = dir.join(estate_file::ESTATE_FILE);
-        std::fs::write(&estate, estate_file::render(&guard.lab.state)).map_err(|source| {
-            LabError::Io {
-                action: "write",
-                path: estate.clone(),
-                source,
-            }
-        })?;
+        estate_file::write(&guard.lab.state)?;
         Ok(guard)
     }
 

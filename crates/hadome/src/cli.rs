@@ -45,7 +45,8 @@ pub(crate) enum Command {
     /// Exit 0 when every route arrived, 1 when one did not (a loop, another service, the time
     /// out), 2 on a usage or configuration error (an unknown route names the closest one).
     #[command(
-        after_help = "Examples:\n  hadome gate app-1 --config /etc/hadome/estate.toml\n  hadome gate app-1 console --within 60 --json --config estate.toml\n\nIn a deploy script:\n  hadome ask reload web --config estate.toml && nginx -s reload && hadome gate app-1 --within 30 --config estate.toml || rollback"
+        after_help = "Examples:\n  hadome gate app-1 --config /etc/hadome/estate.toml\n  hadome gate app-1 console --within 60 --json --config estate.toml\n\nIn a deploy script:\n  hadome ask reload web --config estate.toml   # nginx -t and the lint, nothing loaded
+  hadome run reload web --config estate.toml && hadome gate app-1 --within 30 --config estate.toml || rollback"
     )]
     Gate {
         /// The routes (`[[route]]` names) that must arrive.

@@ -69,8 +69,8 @@ pub(crate) enum LabCommand {
     /// (each member runs in its own network namespace; see docs/lab.md). Cutting etcd-3 from
     /// etcd-1 and from etcd-2 partitions it: its client URL answers, it has no leader.
     /// Showcase (`lab up showcase`): stop/start SERVICE (console, sso, app-1: the process and its
-    /// DNS record); deploy APP [--fixed] (its nginx server block, nginx -t, a reload verified by
-    /// new workers); reload nginx.
+    /// DNS record); deploy APP [--fixed] [--no-reload] (its nginx server block, nginx -t, a reload
+    /// verified by new workers; --no-reload writes the block and stops there); reload nginx.
     /// reboot-host HOST: on a container host (s512), a real `systemctl reboot` inside it. On a
     /// placed host (h1, h2, h3 of etcd3: only a name the members are placed on) it is NOT a real
     /// reboot, the machine does not reboot: the lab stops every process placed on HOST by PID,
@@ -92,6 +92,11 @@ pub(crate) enum LabCommand {
         /// port of its own) instead of the incident's literal `proxy_pass`.
         #[arg(long)]
         fixed: bool,
+        /// deploy of a showcase app only: write the server block and leave nginx running the
+        /// previous configuration, for `hadome ask reload` to judge and `hadome run reload` to
+        /// load (a deploy script's order).
+        #[arg(long)]
+        no_reload: bool,
         /// The fault.
         #[arg(value_enum)]
         fault: FaultName,

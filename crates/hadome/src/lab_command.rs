@@ -73,12 +73,13 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
             dir,
             down_seconds,
             fixed,
+            no_reload,
             fault,
             mut arguments,
             json,
         } => {
             let name = fault.as_str();
-            web::fixed_argument(fixed, name, &mut arguments)?;
+            web::deploy_flags(fixed, no_reload, name, &mut arguments)?;
             let fault = Fault::from_words(name, &arguments).map_err(|message| CliError::Usage {
                 message: message.to_string(),
                 hint: Some("see `hadome lab fault --help`".to_owned()),

@@ -6,12 +6,14 @@
 //! nginx's Unix socket; each service is told apart by its `X-Hadome-Service` header and is
 //! watched by `hadome lab service-running`; nginx is dumped, tested and reloaded by the lab's own
 //! commands inside its namespace (`lab nginx-dump`, `lab nginx-test`, `lab fault reload nginx`).
-//! An app's `address` is the name its incident block's `proxy_pass` uses (`app-1:3000`, on the
-//! app's port as lab.json has it), so the lint's `port-collision` sees what nginx sees.
+//! An app's `address` is the name its block's `proxy_pass` uses, so the lint's `port-collision`
+//! sees what nginx sees: the incident's `app-1:3000` (the container's name, on the console's
+//! port), or, once `deploy --fixed` moved it to a port of its own, `app-1.apps.lab:3001` (the
+//! name the fixed block's resolver asks the DNS server for).
 
 use std::fmt::Write as _;
 
-use super::{WebState, CONSOLE_IP, SHARED_PORT, SSO_HOST, SSO_IP};
+use super::{WebState, CONSOLE_IP, FIXED_PORT, SHARED_PORT, SSO_HOST, SSO_IP};
 use crate::estate_file::{argv_text, quote};
 
 /// The header every showcase service answers with (`X-Hadome-Service: NAME`).
@@ -29,11 +31,14 @@ pub(crate) fn tables(web: &WebState, commands: Option<(&str, &str)>) -> String {
         ("console".to_owned(), format!("{CONSOLE_IP}:{SHARED_PORT}")),
         ("sso".to_owned(), format!("{SSO_IP}:{SHARED_PORT}")),
     ];
-    services.extend(
-        web.apps
-            .iter()
-            .map(|app| (app.name.clone(), format!("{}:{}", app.name, app.port))),
-    );
+    services.extend(web.apps.iter().map(|app| {
+        let host = if app.port == FIXED_PORT {
+            app.host()
+        } else {
+            app.name.clone()
+        };
+        (app.name.clone(), format!("{host}:{}", app.port))
+    }));
     for (name, address) in &services {
         // `writeln!` into a String cannot fail; the results are ignored for that reason.
         let _ = write!(
@@ -96,7 +101,8 @@ pub(crate) fn tables(web: &WebState, commands: Option<(&str, &str)>) -> String {
 mod tests {
     use std::path::{Path, PathBuf};
 
-    use super::super::{state, FIXED_PORT};
+    use super::super::state;
+    use super::FIXED_PORT;
     use crate::state::{LabState, RunAs};
     use crate::Topology;
 
@@ -207,7 +213,11 @@ mod tests {
         let mut lab = showcase(Path::new("/tmp/web"), Some("/usr/bin/hadome"));
         lab.web.as_mut().unwrap().apps[0].port = FIXED_PORT;
         let estate = load(&lab);
-        assert_eq!(estate.web.service("app-1").unwrap().port, FIXED_PORT);
+        let app = estate.web.service("app-1").unwrap();
+        assert_eq!(
+            (app.address_host.as_str(), app.port),
+            ("app-1.apps.lab", FIXED_PORT)
+        );
     }
 
     #[test]

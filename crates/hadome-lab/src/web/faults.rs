@@ -19,6 +19,9 @@ pub enum WebFault {
         app: String,
         /// The fix (both halves) instead of the incident's block.
         fixed: bool,
+        /// Reload nginx after writing (`--no-reload` leaves the new block on disk, unloaded, for
+        /// `hadome ask reload` to judge and `hadome run reload` to load).
+        reload: bool,
     },
     /// `nginx -t`, then SIGHUP to the master; returns once the workers are replaced.
     Reload(String),
@@ -96,7 +99,7 @@ impl Lab {
                 "only nginx reloads".to_owned(),
                 "`hadome lab fault --dir DIR reload nginx`",
             )),
-            WebFault::Deploy { app, fixed } => {
+            WebFault::Deploy { app, fixed, reload } => {
                 if web.app(app).is_none() {
                     return Err(LabError::UnknownNode {
                         name: app.clone(),
@@ -112,7 +115,8 @@ impl Lab {
                     .app(app)
                     .ok_or_else(|| LabError::Bug(format!("app `{app}` vanished from lab.json")))?;
                 let reload =
-                    nginx::deploy(&web, holder, app_state, *fixed, self.wait_timeout).await?;
+                    nginx::deploy(&web, holder, app_state, *fixed, *reload, self.wait_timeout)
+                        .await?;
                 Ok(format!("{moved}{reload}"))
             }
         }
@@ -144,6 +148,8 @@ impl Lab {
             }
         }
         state.write()?;
+        // The estate declares the app where it now listens.
+        crate::estate_file::write(&state)?;
         if running.is_some() {
             let hadome = state
                 .hadome_binary

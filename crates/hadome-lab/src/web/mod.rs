@@ -500,14 +500,24 @@ mod tests {
             Fault::from_words("deploy", &words(&["app-1", "--fixed"])).unwrap(),
             Fault::Web(WebFault::Deploy {
                 app: "app-1".into(),
-                fixed: true
+                fixed: true,
+                reload: true,
+            })
+        );
+        assert_eq!(
+            Fault::from_words("deploy", &words(&["app-1", "--no-reload", "--fixed"])).unwrap(),
+            Fault::Web(WebFault::Deploy {
+                app: "app-1".into(),
+                fixed: true,
+                reload: false,
             })
         );
         assert_eq!(
             Fault::from_words("deploy", &words(&["app-1"])).unwrap(),
             Fault::Web(WebFault::Deploy {
                 app: "app-1".into(),
-                fixed: false
+                fixed: false,
+                reload: true,
             })
         );
         assert!(Fault::from_words("deploy", &words(&["app-1", "fast"])).is_err());

@@ -316,12 +316,14 @@ pub(crate) async fn test_and_reload(
 }
 
 /// Writes the app's block (the old one moved aside), tests and reloads; on a failed test the old
-/// block is put back and nothing is reloaded.
+/// block is put back and nothing is reloaded. Without `reload` the block is only written: nginx
+/// runs what it ran, and the new block waits on disk for `hadome ask reload` / `run reload`.
 pub(crate) async fn deploy(
     web: &WebState,
     holder: i32,
     app: &AppState,
     fixed: bool,
+    reload: bool,
     timeout: Duration,
 ) -> Result<String, LabError> {
     let site = site_file(web, &app.name);
@@ -345,7 +347,23 @@ pub(crate) async fn deploy(
         std::fs::rename(&site, &aside).map_err(io("move aside", &site))?;
     }
     std::fs::write(&site, site_block(web, app, fixed)).map_err(io("write", &site))?;
-    match test_and_reload(web, holder, timeout).await {
+    let loaded = if reload {
+        test_and_reload(web, holder, timeout).await
+    } else {
+        Ok(format!(
+            "not reloaded (--no-reload): nginx runs the previous configuration{}",
+            if had_old {
+                format!(
+                    ", whose block for `{}` is kept in {}",
+                    app.name,
+                    aside.display()
+                )
+            } else {
+                String::new()
+            }
+        ))
+    };
+    match loaded {
         Ok(reload) => Ok(format!(
             "deployed `{}` ({}) in {}; {reload}",
             app.name,

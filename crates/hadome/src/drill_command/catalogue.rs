@@ -370,21 +370,26 @@ fn showcase() -> Vec<Step> {
             exit: &[1],
             shows: Shows::All(&["redirect-loop", "nginx-static-resolve", "port-collision"]),
         },
-        Step::Say("The fix, both halves: the app back, on a port of its own; nginx with a resolver and a variable upstream, so a name is resolved per request and never frozen on the console. hadome judges the new configuration before it is loaded."),
+        Step::Say("The fix, both halves: the app back, on a port of its own; nginx with a resolver and a variable upstream, so a name is resolved per request and never frozen on the console. The deploy writes the block without reloading; hadome judges the new configuration (nginx -t and the lint) before it is loaded, then loads it."),
         Step::Run {
             args: &["lab", "fault", "--dir", "{dir}", "start", "app-1"],
             exit: &[0],
             shows: Shows::Anything,
         },
         Step::Run {
-            args: &["lab", "fault", "--dir", "{dir}", "deploy", "app-1", "--fixed"],
+            args: &["lab", "fault", "--dir", "{dir}", "deploy", "app-1", "--fixed", "--no-reload"],
             exit: &[0],
-            shows: Shows::Anything,
+            shows: Shows::All(&["not reloaded"]),
         },
         Step::Run {
             args: &["ask", "reload", "web", "--config", "{config}"],
             exit: &[0],
             shows: Shows::All(&["ALLOW"]),
+        },
+        Step::Run {
+            args: &["run", "reload", "web", "--config", "{config}"],
+            exit: &[0],
+            shows: Shows::Anything,
         },
         Step::Run {
             args: &["gate", "app-1", "--within", "20", "--config", "{config}"],

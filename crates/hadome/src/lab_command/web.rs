@@ -17,20 +17,24 @@ pub(super) fn describe(web: &WebSpec) -> String {
     )
 }
 
-/// `--fixed` is `deploy`'s alone; it becomes the fault's second word.
-pub(super) fn fixed_argument(
+/// `--fixed` and `--no-reload` are `deploy`'s alone; they become the fault's further words.
+pub(super) fn deploy_flags(
     fixed: bool,
+    no_reload: bool,
     name: &str,
     arguments: &mut Vec<String>,
 ) -> Result<(), CliError> {
-    if fixed {
+    for (given, flag) in [(fixed, "--fixed"), (no_reload, "--no-reload")] {
+        if !given {
+            continue;
+        }
         if name != "deploy" {
             return Err(CliError::Usage {
-                message: format!("`--fixed` applies to `deploy`, not to `{name}`"),
-                hint: Some("`hadome lab fault --dir DIR deploy app-1 --fixed`".to_owned()),
+                message: format!("`{flag}` applies to `deploy`, not to `{name}`"),
+                hint: Some(format!("`hadome lab fault --dir DIR deploy app-1 {flag}`")),
             });
         }
-        arguments.push("--fixed".to_owned());
+        arguments.push(flag.to_owned());
     }
     Ok(())
 }
@@ -45,7 +49,10 @@ pub(super) async fn nginx_dump(dir: &Path) -> Result<u8, CliError> {
 /// stderr when it does not.
 pub(super) async fn nginx_test(dir: &Path) -> Result<u8, CliError> {
     match Lab::open(dir)?.nginx_test().await? {
-        Ok(_) => Ok(exit_code::OK),
+        Ok(message) => {
+            print_text(&format!("{}\n", message.trim_end()));
+            Ok(exit_code::OK)
+        }
         Err(message) => {
             eprint!("{message}");
             if !message.ends_with('\n') {

@@ -25,6 +25,7 @@ mod replay;
 mod restore_test;
 mod run;
 mod session;
+mod showcase_gate;
 mod showcase_lab;
 mod support;
 mod topologies;

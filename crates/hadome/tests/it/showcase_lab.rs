@@ -17,13 +17,13 @@ const HOP_LIMIT: usize = 10;
 const HOSTS: [&str; 3] = ["app-1.apps.lab", "console.apps.lab", "sso.lab"];
 
 /// A showcase lab brought up by the real binary; dropped, it is torn down by PID.
-struct ShowcaseLab {
+pub(crate) struct ShowcaseLab {
     dir: PathBuf,
     _scratch: tempfile::TempDir,
 }
 
 impl ShowcaseLab {
-    fn up() -> ShowcaseLab {
+    pub(crate) fn up() -> ShowcaseLab {
         let scratch = scratch();
         let lab = ShowcaseLab {
             dir: scratch.path().join("lab"),
@@ -38,11 +38,11 @@ impl ShowcaseLab {
         lab
     }
 
-    fn dir(&self) -> &str {
+    pub(crate) fn dir(&self) -> &str {
         self.dir.to_str().expect("a UTF-8 scratch path")
     }
 
-    fn fault(&self, words: &[&str]) -> String {
+    pub(crate) fn fault(&self, words: &[&str]) -> String {
         let mut args = vec!["lab", "fault", "--dir", self.dir()];
         args.extend(words);
         let output = run_hadome(&args, &[]);
@@ -54,7 +54,7 @@ impl ShowcaseLab {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
-    fn web(&self) -> serde_json::Value {
+    pub(crate) fn web(&self) -> serde_json::Value {
         let output = run_hadome(&["lab", "status", "--dir", self.dir(), "--json"], &[]);
         assert!(output.status.success(), "lab status: {}", show(&output));
         let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -155,7 +155,7 @@ async fn probe(port: u16, url: &str, arrival: &Arrival) -> (Vec<Hop>, Judgement)
     }
 }
 
-async fn sso_logins(port: u16) -> u64 {
+pub(crate) async fn sso_logins(port: u16) -> u64 {
     let client = reqwest::Client::builder()
         .no_proxy()
         .resolve("sso.lab", ([127, 0, 0, 1], port).into())
