@@ -9,6 +9,10 @@
 #   s512      incident C, on a real systemd: the reboot loop, stopped by hadome's guard at the
 #             next boot; the host's deletion denied until a verified final image covers its
 #             only copy of the uploads.
+#   quorum    incident D, on three real etcd members: the image of a healthy member's host denied
+#             while another is down, `advise` says wait, allowed once it is back.
+#   showcase  incident E, on real nginx and real DNS: the deploy that loops between the console
+#             and SSO failed by `hadome gate` with the cycle named; the fix judged, loaded, passed.
 # Each drill tears its lab down by PID, also on failure or Ctrl-C. Exit 0 only when every drill
 # passed. DRILLS="misskey s512" runs some of them.
 set -euo pipefail
@@ -25,7 +29,7 @@ chmod 755 "$scratch"
 trap 'rmdir "$scratch" 2>/dev/null || true' EXIT
 
 status=0
-for drill in ${DRILLS:-misskey mackerel s512 quorum}; do
+for drill in ${DRILLS:-misskey mackerel s512 quorum showcase}; do
   echo
   echo "+ hadome drill $drill --dir $scratch/$drill"
   "$hadome" drill "$drill" --dir "$scratch/$drill" || status=1
