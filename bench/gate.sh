@@ -25,28 +25,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-now() { date +%s.%N; }
-# stats NAME FILE: one markdown row, seconds, from one number per line
-stats() {
-  sort -g "$2" | awk -v name="$1" '{ v[NR] = $1 } END {
-    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-    printf "| %s | %d | %.3f | %.3f | %.3f |\n", name, NR, m, v[1], v[NR] }'
-}
-# time_it FILE EXPECTED COMMAND...: appends the command's wall time in seconds; the command must
-# exit with EXPECTED, or the benchmark stops: a wrong answer is not a timing.
-time_it() {
-  local file=$1 expected=$2 t0 t1 rc=0
-  shift 2
-  t0=$(now)
-  "$@" >/dev/null 2>&1 || rc=$?
-  t1=$(now)
-  if [ "$rc" != "$expected" ]; then
-    echo "unexpected exit $rc (wanted $expected): $*" >&2
-    "$@" >&2 || true
-    exit 1
-  fi
-  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f\n", b - a }' >>"$file"
-}
+# now, stats, time_it
+. bench/lib.sh
 
 "$hadome" lab up showcase --dir "$lab" >/dev/null
 estate="$lab/estate.toml"

@@ -24,21 +24,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-now() { date +%s.%N; }
-# stats NAME FILE: one markdown row, seconds, from one number per line
-stats() {
-  sort -g "$2" | awk -v name="$1" '{ v[NR] = $1 } END {
-    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-    printf "| %s | %d | %.3f | %.3f | %.3f |\n", name, NR, m, v[1], v[NR] }'
-}
-time_it() { # FILE COMMAND...: appends the command's wall time in seconds
-  local file=$1 t0 t1
-  shift
-  t0=$(now)
-  "$@" >/dev/null 2>&1 || true # a deny (exit 1) is an answer too
-  t1=$(now)
-  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f\n", b - a }' >>"$file"
-}
+# now, stats, time_it
+. bench/lib.sh
 
 echo "hadome host lab benchmark: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(free -g | awk '/Mem:/ { print $2 }') GiB, $(uname -r)"
 echo
@@ -46,15 +33,15 @@ echo "| what | runs | median s | min s | max s |"
 echo "|---|---|---|---|---|"
 if [ "$COLD" = 1 ]; then
   : >"$scratch/cold"
-  HADOME_LAB_ROOTFS_CACHE="$scratch/cache" time_it "$scratch/cold" "$hadome" lab up s512 --dir "$scratch/cold-lab"
+  HADOME_LAB_ROOTFS_CACHE="$scratch/cache" time_it "$scratch/cold" 0 "$hadome" lab up s512 --dir "$scratch/cold-lab"
   "$hadome" lab down --dir "$scratch/cold-lab" >/dev/null
   stats "root filesystem built cold, then lab up s512 (mmdebstrap, $(du -sm "$scratch/cache" | cut -f1) MB)" "$scratch/cold"
   rm -rf "$scratch/cache"
 fi
 : >"$scratch/up"; : >"$scratch/down"
 for _ in $(seq 5); do
-  time_it "$scratch/up" "$hadome" lab up s512 --dir "$lab"
-  time_it "$scratch/down" "$hadome" lab down --dir "$lab"
+  time_it "$scratch/up" 0 "$hadome" lab up s512 --dir "$lab"
+  time_it "$scratch/down" 0 "$hadome" lab down --dir "$lab"
 done
 stats "lab up s512, cache warm (verified, copied, booted to running)" "$scratch/up"
 stats "lab down (host stopped by PID, cgroups removed)" "$scratch/down"
@@ -62,12 +49,12 @@ stats "lab down (host stopped by PID, cgroups removed)" "$scratch/down"
 "$hadome" lab up s512 --dir "$lab" >/dev/null
 : >"$scratch/reboot"; : >"$scratch/exec"; : >"$scratch/facts"; : >"$scratch/ask"
 for _ in $(seq "$RUNS"); do
-  time_it "$scratch/reboot" "$hadome" lab fault --dir "$lab" reboot-host s512
+  time_it "$scratch/reboot" 0 "$hadome" lab fault --dir "$lab" reboot-host s512
 done
 for _ in $(seq "$RUNS"); do
-  time_it "$scratch/exec" "$hadome" lab exec --dir "$lab" s512 -- true
-  time_it "$scratch/facts" "$hadome" lab exec --dir "$lab" s512 -- /usr/local/bin/hadome host-facts --data-path /srv/uploads --data-path /srv/config
-  time_it "$scratch/ask" "$hadome" lab exec --dir "$lab" s512 -- /usr/local/bin/hadome ask reboot s512 --config /etc/hadome/estate.toml
+  time_it "$scratch/exec" 0 "$hadome" lab exec --dir "$lab" s512 -- true
+  time_it "$scratch/facts" 0 "$hadome" lab exec --dir "$lab" s512 -- /usr/local/bin/hadome host-facts --data-path /srv/uploads --data-path /srv/config
+  time_it "$scratch/ask" 0,1 "$hadome" lab exec --dir "$lab" s512 -- /usr/local/bin/hadome ask reboot s512 --config /etc/hadome/estate.toml
 done
 stats "one reboot cycle (reboot-host: new boot id up)" "$scratch/reboot"
 stats "lab exec -- true (entering the host)" "$scratch/exec"

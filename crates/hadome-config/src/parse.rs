@@ -7,6 +7,7 @@
 //! The first error found stops the walk.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use hadome_core::estate::{
@@ -754,10 +755,30 @@ impl Context<'_> {
 
     /// A whole number of times (a budget's limit): 0 or more, up to `u32::MAX`.
     fn count(&self, table: &Table<'_, '_>, key: &str, default: u32) -> Result<u32, ConfigError> {
+        let times = self.integer_in(
+            table,
+            key,
+            0..=i128::from(u32::MAX),
+            i128::from(default),
+            "how many times the daemon may do it within `budget_window_seconds`, 0 (never on its own) or more",
+        )?;
+        // Within 0..=u32::MAX, so it fits.
+        Ok(times.map_or(default, |times| u32::try_from(times).unwrap_or(default)))
+    }
+
+    /// An optional whole number within `range`; `what` says what it counts, for the fix.
+    pub(super) fn integer_in(
+        &self,
+        table: &Table<'_, '_>,
+        key: &str,
+        range: RangeInclusive<i128>,
+        example: i128,
+        what: &str,
+    ) -> Result<Option<i128>, ConfigError> {
         let Some(entry) = table.get(key) else {
-            return Ok(default);
+            return Ok(None);
         };
-        let example = format!("{key} = {default}");
+        let example = format!("{key} = {example}");
         let DeValue::Integer(integer) = entry.value.get_ref() else {
             return Err(self.wrong_type(
                 entry.value,
@@ -768,21 +789,19 @@ impl Context<'_> {
         };
         i128::from_str_radix(integer.as_str(), integer.radix())
             .ok()
-            .and_then(|value| u32::try_from(value).ok())
+            .filter(|value| range.contains(value))
+            .map(Some)
             .ok_or_else(|| {
                 self.invalid(
                     entry.value.span().start,
                     table.path(key),
                     format!(
-                        "must be a whole number from 0 to {}, not `{}`",
-                        u32::MAX,
+                        "must be a whole number from {} to {}, not `{}`",
+                        range.start(),
+                        range.end(),
                         self.text(entry.value)
                     ),
-                    format!(
-                        "write how many times the daemon may do it within \
-                         `budget_window_seconds`, 0 (never on its own) or more, such as \
-                         `{example}`"
-                    ),
+                    format!("write {what}, such as `{example}`"),
                 )
             })
     }

@@ -13,7 +13,6 @@ use std::ops::RangeInclusive;
 use hadome_core::route::{Arrival, Url};
 use hadome_core::suggest::closest;
 use hadome_core::web::{Nginx, Route, Web, WebService, DEFAULT_HOP_LIMIT};
-use toml::de::DeValue;
 
 use super::host::valid_host_name;
 use super::{Context, Table, Value, NO_PLACEHOLDERS};
@@ -405,45 +404,5 @@ impl Context<'_> {
                 ),
             )
         })
-    }
-
-    /// An optional whole number within `range`; `what` says what it counts, for the fix.
-    fn integer_in(
-        &self,
-        table: &Table<'_, '_>,
-        key: &str,
-        range: RangeInclusive<i128>,
-        example: i128,
-        what: &str,
-    ) -> Result<Option<i128>, ConfigError> {
-        let Some(entry) = table.get(key) else {
-            return Ok(None);
-        };
-        let example = format!("{key} = {example}");
-        let DeValue::Integer(integer) = entry.value.get_ref() else {
-            return Err(self.wrong_type(
-                entry.value,
-                table.path(key),
-                "a whole number",
-                format!("write it as an integer, without quotes: `{example}`"),
-            ));
-        };
-        i128::from_str_radix(integer.as_str(), integer.radix())
-            .ok()
-            .filter(|value| range.contains(value))
-            .map(Some)
-            .ok_or_else(|| {
-                self.invalid(
-                    entry.value.span().start,
-                    table.path(key),
-                    format!(
-                        "must be a whole number from {} to {}, not `{}`",
-                        range.start(),
-                        range.end(),
-                        self.text(entry.value)
-                    ),
-                    format!("give {what}, such as `{example}`"),
-                )
-            })
     }
 }

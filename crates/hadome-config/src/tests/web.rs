@@ -238,7 +238,7 @@ fn hop_limit_is_1_to_50() {
             report(&with_limit(limit)),
             format!(
                 "estate.toml:15: `route \"app-1\".hop_limit` must be a whole number from 1 to \
-                 50, not `{limit}` | hint: give the most requests a probe of this route \
+                 50, not `{limit}` | hint: write the most requests a probe of this route \
                  sends, such as `hop_limit = 10`"
             )
         );
@@ -255,7 +255,7 @@ fn hop_limit_is_1_to_50() {
     assert_eq!(
         report(&with_limit("10\nexpect_status = 99")),
         "estate.toml:16: `route \"app-1\".expect_status` must be a whole number from 100 to \
-         599, not `99` | hint: give the HTTP status the route must end with, such as \
+         599, not `99` | hint: write the HTTP status the route must end with, such as \
          `expect_status = 200`"
     );
 }
