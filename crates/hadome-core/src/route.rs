@@ -314,13 +314,22 @@ impl Cycle {
 
 impl fmt::Display for Cycle {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            formatter,
-            "{} (the cycle starts at hop {}: {})",
-            self.hosts.join(" → "),
-            self.start,
-            self.cycle_hosts().join(" → ")
-        )?;
+        if self.start == 0 && self.end + 1 == self.hosts.len() {
+            // The whole chain is the cycle: naming it twice says nothing more.
+            write!(
+                formatter,
+                "{} (the cycle starts at the route's own URL, hop 0)",
+                self.hosts.join(" → ")
+            )?;
+        } else {
+            write!(
+                formatter,
+                "{} (the cycle starts at hop {}: {})",
+                self.hosts.join(" → "),
+                self.start,
+                self.cycle_hosts().join(" → ")
+            )?;
+        }
         for note in &self.cookie_notes {
             write!(
                 formatter,
@@ -625,6 +634,34 @@ mod tests {
         for bad in ["mailto:a@b", "http://", "http://h:99999/", "http://[::1/"] {
             assert!(base.join(bad).is_err(), "{bad}");
         }
+    }
+
+    /// A cycle that starts at the route's own URL is named once, not twice.
+    #[test]
+    fn a_cycle_from_the_first_hop_is_named_once() {
+        let hops = chain(&[
+            (
+                "http://console.apps.lab/",
+                302,
+                Some("http://sso.lab/login"),
+            ),
+            (
+                "http://sso.lab/login",
+                302,
+                Some("http://console.apps.lab/"),
+            ),
+            (
+                "http://console.apps.lab/",
+                302,
+                Some("http://sso.lab/login"),
+            ),
+        ]);
+        let judgement = judge(&hops, 10, &Arrival::default());
+        assert_eq!(
+            judgement.to_string(),
+            "redirects in a cycle: console.apps.lab → sso.lab → console.apps.lab (the cycle starts \
+             at the route's own URL, hop 0)"
+        );
     }
 
     /// Incident E: app-1's name fell through to the console, which sends to SSO, which sends

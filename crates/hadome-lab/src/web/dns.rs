@@ -59,9 +59,44 @@ pub(crate) async fn start(web: &WebState, holder: i32, timeout: Duration) -> Res
         .arg("--log-queries");
     let pid = ns::spawn(command, "dnsmasq", &web.home.join("logs/dnsmasq.log"))?;
     ns::write_pid(&pid_file(web), pid)?;
-    wait_resolves(holder, SSO_HOST, SSO_IP, timeout).await?;
-    wait_resolves(holder, CONSOLE_HOST, CONSOLE_IP, timeout).await?;
+    wait_resolves_while_running(web, pid, holder, SSO_HOST, SSO_IP, timeout).await?;
+    wait_resolves_while_running(web, pid, holder, CONSOLE_HOST, CONSOLE_IP, timeout).await?;
     Ok(())
+}
+
+/// [`wait_resolves`], ended at once, with the end of its log, if dnsmasq (`dnsmasq`, the PID the
+/// lab spawned: alive until it exits, as a zombie of this process is not) exits meanwhile.
+async fn wait_resolves_while_running(
+    web: &WebState,
+    dnsmasq: i32,
+    holder: i32,
+    name: &str,
+    address: &str,
+    timeout: Duration,
+) -> Result<(), LabError> {
+    poll_until(
+        name,
+        &format!("`{name}` to resolve to {address} inside the showcase's namespace"),
+        timeout,
+        || async {
+            if !crate::process::is_alive(dnsmasq) {
+                let log = web.home.join("logs/dnsmasq.log");
+                let said = std::fs::read_to_string(&log).unwrap_or_default();
+                let tail: Vec<&str> = said.lines().rev().take(5).collect();
+                return Err(LabError::Web {
+                    piece: "dnsmasq".to_owned(),
+                    problem: format!(
+                        "exited while the lab waited for `{name}` to resolve; its log ({}) ends: {}",
+                        log.display(),
+                        tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+                    ),
+                    fix: "tear the lab down and bring it up again".to_owned(),
+                });
+            }
+            Ok(looked_up(holder, name, address).await)
+        },
+    )
+    .await
 }
 
 fn write_hosts(web: &WebState, running: &[&super::AppState]) -> Result<(), LabError> {
@@ -137,21 +172,24 @@ pub(crate) async fn wait_resolves(
         name,
         &format!("`{name}` to resolve to {address} inside the showcase's namespace"),
         timeout,
-        || async {
-            let answer = resolve(holder, name).await;
-            Ok(match answer {
-                Some(found) if found == address => Poll::Done(()),
-                other => Poll::NotYet(format!("resolves to {other:?}")),
-            })
-        },
+        || async { Ok(looked_up(holder, name, address).await) },
     )
     .await
 }
 
+/// One lookup of `name`: done when its first address is `address`, else what was seen (another
+/// address, or why the lookup failed: getent's exit 2 is "no such name").
+async fn looked_up(holder: i32, name: &str, address: &str) -> Poll<()> {
+    match resolve(holder, name).await {
+        Ok(Some(found)) if found == address => Poll::Done(()),
+        Ok(Some(found)) => Poll::NotYet(format!("resolves to {found}")),
+        Ok(None) => Poll::NotYet("getent printed no address".to_owned()),
+        Err(error) => Poll::NotYet(format!("the lookup failed: {error}")),
+    }
+}
+
 /// The first IPv4 address `name` resolves to inside the namespace, if any.
-pub(crate) async fn resolve(holder: i32, name: &str) -> Option<String> {
-    let out = ns::run(holder, "a lookup", "/usr/bin/getent", &["ahostsv4", name])
-        .await
-        .ok()?;
-    out.split_whitespace().next().map(str::to_owned)
+pub(crate) async fn resolve(holder: i32, name: &str) -> Result<Option<String>, LabError> {
+    let out = ns::run(holder, "a lookup", "/usr/bin/getent", &["ahostsv4", name]).await?;
+    Ok(out.split_whitespace().next().map(str::to_owned))
 }
