@@ -122,6 +122,23 @@ impl Action {
         }
     }
 
+    /// The action as `hadome ask`/`hadome run` take it: `rebuild db-1 --from db-3`,
+    /// `image s512 --no-reboot`, `delete-data s512:/srv/uploads`.
+    pub fn command_words(&self) -> String {
+        match self {
+            Action::Rebuild { target, source } => format!("rebuild {target} --from {source}"),
+            Action::RestoreBackup { target, backup } => {
+                format!("restore-backup {target} --from {backup}")
+            }
+            Action::Image {
+                host,
+                reboots: false,
+            } => format!("image {host} --no-reboot"),
+            Action::DeletePath { host, path } => format!("delete-data {host}:{}", path.display()),
+            other => format!("{} {}", other.name(), other.target()),
+        }
+    }
+
     /// The host acted upon, for an action on a host.
     pub fn host(&self) -> Option<&str> {
         match self {

@@ -223,6 +223,104 @@ impl Action {
     }
 }
 
+/// A name an action uses that the estate does not have: a typo or a missing table, told before
+/// anything is probed (`hadome ask`/`run` exit 2 with it, issue 15's papercut), never judged as
+/// a `deny` on stale facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownName {
+    /// The name as given.
+    pub name: String,
+    /// What it had to name, in words: `instance`, `instance or etcd member`, `host`, `backup` …
+    pub kind: &'static str,
+    /// The names of that kind the estate has, in the order of the file.
+    pub known: Vec<String>,
+}
+
+impl UnknownName {
+    /// `the estate has no instance `db-9``.
+    pub fn message(&self) -> String {
+        format!("the estate has no {} `{}`", self.kind, self.name)
+    }
+
+    /// The closest known name, else the known names, else how to declare one.
+    pub fn hint(&self) -> String {
+        match crate::suggest::closest(&self.name, &self.known) {
+            Some(close) => format!("did you mean `{close}`? known: {}", self.known.join(", ")),
+            None if self.known.is_empty() => format!(
+                "the estate declares no {} at all (examples/estate.toml shows each table)",
+                self.kind
+            ),
+            None => format!("known: {}", self.known.join(", ")),
+        }
+    }
+}
+
+impl Action {
+    /// Every name the action uses that `estate` lacks, in the order of the words: the target,
+    /// then `--from`. A host is known when declared (`[[host]]`) or named as a placement (the
+    /// interlocks then say it is undeclared); `stop` and `restart` take an instance or an etcd
+    /// member.
+    pub fn unknown_names(&self, estate: &Estate) -> Vec<UnknownName> {
+        let names = |list: Vec<&str>| list.into_iter().map(str::to_owned).collect::<Vec<_>>();
+        let instances = || names(estate.instances.iter().map(|i| i.name.as_str()).collect());
+        let members = || {
+            names(
+                estate
+                    .etcd_members
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect(),
+            )
+        };
+        let mut wanted: Vec<(&str, &'static str, Vec<String>)> = Vec::new();
+        match self {
+            Action::Reboot { host }
+            | Action::Image { host, .. }
+            | Action::DeleteHost { host }
+            | Action::DeletePath { host, .. } => {
+                wanted.push((host, "host", names(estate.host_names())));
+            }
+            Action::Stop { target } | Action::Restart { target } => {
+                let mut known = instances();
+                known.extend(members());
+                wanted.push((target, "instance or etcd member", known));
+            }
+            Action::ReplaceMember { member } | Action::RemoveMember { member } => {
+                wanted.push((member, "etcd member", members()));
+            }
+            Action::Reload { nginx } => wanted.push((
+                nginx,
+                "nginx",
+                names(estate.web.nginx.iter().map(|n| n.name.as_str()).collect()),
+            )),
+            Action::Rebuild { target, source } => {
+                wanted.push((target, "instance", instances()));
+                wanted.push((source, "instance", instances()));
+            }
+            Action::RestoreBackup { target, backup } => {
+                wanted.push((target, "instance", instances()));
+                wanted.push((
+                    backup,
+                    "backup",
+                    names(estate.backups.iter().map(|b| b.name.as_str()).collect()),
+                ));
+            }
+            Action::Promote { target } | Action::DeleteData { target } => {
+                wanted.push((target, "instance", instances()));
+            }
+        }
+        wanted
+            .into_iter()
+            .filter(|(name, _, known)| !known.iter().any(|known| known == name))
+            .map(|(name, kind, known)| UnknownName {
+                name: name.to_owned(),
+                kind,
+                known,
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -317,5 +415,54 @@ mod tests {
         assert!(reboot
             .affected(&estate())
             .contains(&TargetRef::quorum_member("etcd-1")));
+    }
+
+    #[test]
+    fn an_actions_unknown_names_are_told_with_the_closest_known() {
+        let estate = estate();
+        let rebuild = Action::Rebuild {
+            target: "db-9".to_owned(),
+            source: "db-1".to_owned(),
+        };
+        let unknown = rebuild.unknown_names(&estate);
+        assert_eq!(unknown.len(), 1, "{unknown:?}");
+        assert_eq!(unknown[0].message(), "the estate has no instance `db-9`");
+        assert_eq!(
+            unknown[0].hint(),
+            "did you mean `db-1`? known: db-1, db-2, db-3"
+        );
+        // Both words are checked, the target first.
+        let both = Action::Rebuild {
+            target: "x".to_owned(),
+            source: "y".to_owned(),
+        };
+        let names: Vec<String> = both
+            .unknown_names(&estate)
+            .into_iter()
+            .map(|unknown| unknown.name)
+            .collect();
+        assert_eq!(names, ["x", "y"]);
+        // `stop` takes an instance or an etcd member; a placement names a host.
+        let stop = Action::Stop {
+            target: "etcd-1".to_owned(),
+        };
+        assert_eq!(stop.unknown_names(&estate), []);
+        let reboot = Action::Reboot {
+            host: "pg-b".to_owned(),
+        };
+        assert_eq!(reboot.unknown_names(&estate), []);
+        let member = Action::RemoveMember {
+            member: "db-1".to_owned(),
+        };
+        let unknown = member.unknown_names(&estate);
+        assert_eq!(unknown[0].kind, "etcd member");
+        assert_eq!(unknown[0].hint(), "known: etcd-1");
+        let reload = Action::Reload {
+            nginx: "web".to_owned(),
+        };
+        assert_eq!(
+            reload.unknown_names(&estate)[0].hint(),
+            "the estate declares no nginx at all (examples/estate.toml shows each table)"
+        );
     }
 }

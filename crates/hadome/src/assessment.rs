@@ -4,6 +4,8 @@
 //!
 //! The JSON shapes are part of the CLI's boundary (`check`, `ask`).
 
+use std::path::Path;
+
 use hadome_core::action::Action;
 use hadome_core::finding::{Finding, Severity, Verdict};
 use hadome_core::interlock::Assessment;
@@ -136,7 +138,7 @@ pub(crate) fn finding_json(finding: &Finding) -> Value {
 }
 
 /// An assessment in the JSON of `ask` and `run`.
-pub(crate) fn assessment_json(assessment: &Assessment) -> Value {
+pub(crate) fn assessment_json(assessment: &Assessment, config: &Path) -> Value {
     let (source, target) = match &assessment.action {
         Action::Rebuild { source, target } => (Some(source.clone()), target.clone()),
         Action::RestoreBackup { backup, target } => (Some(backup.clone()), target.clone()),
@@ -151,11 +153,36 @@ pub(crate) fn assessment_json(assessment: &Assessment) -> Value {
         "findings": assessment.findings.iter().map(finding_json).collect::<Vec<_>>(),
         "prerequisites": assessment.prerequisites,
         "alternatives": assessment.findings.iter().filter_map(|finding| finding.alternative.clone()).collect::<Vec<_>>(),
+        "next": next_step(assessment, config),
     })
 }
 
+/// What a person does next when the verdict is `needs-human`: check what the findings say, then
+/// run the action overriding each rule that asked for them, with a reason (journaled).
+pub(crate) fn next_step(assessment: &Assessment, config: &Path) -> Option<String> {
+    if assessment.verdict != Verdict::NeedsHuman {
+        return None;
+    }
+    let mut rules: Vec<&str> = assessment
+        .findings
+        .iter()
+        .filter(|finding| finding.severity == Severity::NeedsHuman)
+        .map(|finding| finding.rule)
+        .collect();
+    rules.dedup();
+    let overrides: String = rules
+        .iter()
+        .map(|rule| format!(" --override {rule}"))
+        .collect();
+    Some(format!(
+        "a person checks what the findings above say, then: hadome run {}{overrides} --reason \"WHY\" --config {}",
+        assessment.action.command_words(),
+        config.display()
+    ))
+}
+
 /// An assessment for people: the verdict, each finding, what hadome would do first, and the safe alternatives.
-pub(crate) fn render_assessment(assessment: &Assessment, paint: Paint) -> String {
+pub(crate) fn render_assessment(assessment: &Assessment, config: &Path, paint: Paint) -> String {
     // Pad before painting: escape codes are invisible but would count toward the width.
     let verdict = format!("{:<11}", assessment.verdict.as_str().to_uppercase());
     let verdict = match assessment.verdict {
@@ -193,6 +220,9 @@ pub(crate) fn render_assessment(assessment: &Assessment, paint: Paint) -> String
         .filter_map(|finding| finding.alternative.as_ref())
     {
         text.push_str(&format!("  → safe instead: {alternative}\n"));
+    }
+    if let Some(next) = next_step(assessment, config) {
+        text.push_str(&format!("  next: {next}\n"));
     }
     text
 }

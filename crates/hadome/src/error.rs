@@ -126,12 +126,10 @@ impl CliError {
         }
     }
 
-    /// Prints the error, its causes and its hint to stderr.
-    pub(crate) fn report(&self) {
-        let mut text = format!("error: {self}\n");
+    /// The error's causes, outermost first, without the duplicate of the headline that
+    /// `transparent` variants forward.
+    fn causes(&self) -> Vec<String> {
         let mut source = std::error::Error::source(self);
-        // `transparent` forwards `source` to the inner error, and `Restore`'s headline holds it;
-        // skip the duplicate of the headline.
         match self {
             CliError::Lab(inner) => source = std::error::Error::source(inner),
             CliError::Config(inner) => source = std::error::Error::source(inner),
@@ -144,13 +142,46 @@ impl CliError {
             | CliError::Internal { .. }
             | CliError::Runtime(_) => {}
         }
+        let mut causes = Vec::new();
         while let Some(cause) = source {
-            text.push_str(&format!("  caused by: {cause}\n"));
+            causes.push(cause.to_string());
             source = cause.source();
+        }
+        causes
+    }
+
+    /// Prints the error, its causes and its hint to stderr: as text, or, when the command was
+    /// given `--json`, as one versioned JSON object (`{"version", "error", "causes", "hint",
+    /// "exit"}`) so a script parses failures as it parses answers.
+    pub(crate) fn report(&self, as_json: bool) {
+        if as_json {
+            report_json(
+                &self.to_string(),
+                &self.causes(),
+                self.hint().as_deref(),
+                self.exit_code(),
+            );
+            return;
+        }
+        let mut text = format!("error: {self}\n");
+        for cause in self.causes() {
+            text.push_str(&format!("  caused by: {cause}\n"));
         }
         if let Some(hint) = self.hint() {
             text.push_str(&format!("hint: {hint}\n"));
         }
         let _ = std::io::stderr().write_all(text.as_bytes());
     }
+}
+
+/// One error as JSON on stderr (for `--json`), the CLI's own and clap's alike.
+pub(crate) fn report_json(error: &str, causes: &[String], hint: Option<&str>, exit: u8) {
+    let body = serde_json::json!({
+        "version": 1,
+        "error": error,
+        "causes": causes,
+        "hint": hint,
+        "exit": exit,
+    });
+    let _ = std::io::stderr().write_all(format!("{body}\n").as_bytes());
 }

@@ -42,15 +42,22 @@ mod layering;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::assessment::ActionWords;
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
 
 fn main() -> ExitCode {
-    // clap prints usage errors itself and exits with 2, our `exit_code::USAGE`.
-    let cli = Cli::parse();
+    let matches = match Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(error) => return clap_error(&error),
+    };
+    let as_json = wants_json(&matches);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => return clap_error(&error),
+    };
     let outcome = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -60,10 +67,55 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            error.report();
+            error.report(as_json);
             ExitCode::from(error.exit_code())
         }
     }
+}
+
+/// Whether the (sub)command given has `--json`: its errors are then JSON too.
+fn wants_json(matches: &clap::ArgMatches) -> bool {
+    let mut current = matches;
+    loop {
+        if matches!(current.try_get_one::<bool>("json"), Ok(Some(true))) {
+            return true;
+        }
+        match current.subcommand() {
+            Some((_, sub)) => current = sub,
+            None => return false,
+        }
+    }
+}
+
+/// A command line clap refuses: its own words and exit 2 (`exit_code::USAGE`), as JSON on
+/// stderr when `--json` is among the arguments; `--help` and `--version` print as usual.
+fn clap_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let informational = matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if !informational && std::env::args().any(|argument| argument == "--json") {
+        let rendered = error.render().to_string();
+        let mut lines = rendered.lines().filter(|line| !line.trim().is_empty());
+        let headline = lines
+            .next()
+            .unwrap_or("the command line is not valid")
+            .trim_start_matches("error: ")
+            .to_owned();
+        // clap's own tips ("a similar value exists: 'rebuild'"), then where to read more.
+        let mut hint: Vec<String> = lines
+            .filter_map(|line| line.trim().strip_prefix("tip: "))
+            .map(str::to_owned)
+            .collect();
+        hint.push("see `hadome --help` or `hadome COMMAND --help`".to_owned());
+        error::report_json(&headline, &[], Some(&hint.join("; ")), exit_code::USAGE);
+        return ExitCode::from(exit_code::USAGE);
+    }
+    let _ = error.print();
+    ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(exit_code::USAGE))
 }
 
 async fn run(cli: Cli) -> Result<u8, CliError> {

@@ -10,7 +10,9 @@ use std::time::Instant;
 use hadome_core::estate::Estate;
 use hadome_core::fact::{Facts, History, Timestamp};
 
-use crate::backup_facts::{observe_backups, BackupReading};
+use hadome_core::action::Action;
+
+use crate::backup_facts::{observe_backups, reading_for, BackupReading};
 use crate::cli::ConfigFile;
 use crate::clock::wall_clock;
 use crate::error::CliError;
@@ -27,17 +29,31 @@ pub(crate) struct Pass {
 
 /// One pass: the instances probed and, concurrently, the backups read as deep as `reading` says.
 pub(crate) async fn observe(config: &ConfigFile, reading: BackupReading) -> Result<Pass, CliError> {
-    observe_with(config, reading, false).await
+    let estate = hadome_config::load(&config.config)?;
+    observe_estate(estate, reading, false).await
 }
 
-/// One pass, with each nginx's `test_command` (`nginx -t`) run too when `test_nginx` (for
-/// `ask reload`/`run reload`: a reload is judged by it).
-pub(crate) async fn observe_with(
-    config: &ConfigFile,
+/// The pass that judges `action` (`ask`, `run`): every name the action uses checked first (an
+/// unknown one is a usage error with the closest known name, before anything is probed), the
+/// backups read as deep as the action needs, and each nginx's `test_command` (`nginx -t`) run
+/// too for a reload.
+pub(crate) async fn observe_for(config: &ConfigFile, action: &Action) -> Result<Pass, CliError> {
+    let estate = hadome_config::load(&config.config)?;
+    if let Some(unknown) = action.unknown_names(&estate).into_iter().next() {
+        return Err(CliError::Usage {
+            message: unknown.message(),
+            hint: Some(unknown.hint()),
+        });
+    }
+    let test_nginx = matches!(action, Action::Reload { .. });
+    observe_estate(estate, reading_for(action), test_nginx).await
+}
+
+async fn observe_estate(
+    estate: Estate,
     reading: BackupReading,
     test_nginx: bool,
 ) -> Result<Pass, CliError> {
-    let estate = hadome_config::load(&config.config)?;
     let mut journal = hadome_journal::Journal::open(&estate.journal_path)?;
     let started = Instant::now();
     // nginx's lint needs to know which services run, so it follows the services' probe; routes

@@ -24,14 +24,13 @@ use serde_json::{json, Value};
 
 use crate::actor;
 use crate::assessment::{action_from, assessment_json, render_assessment, ActionWords};
-use crate::backup_facts::reading_for;
 use crate::cli::ConfigFile;
 use crate::clock::wall_clock;
 use crate::error::CliError;
 use crate::exit_code;
 use crate::notify;
 use crate::output::{print_json, print_text, Paint};
-use crate::pass::{observe_with, Pass};
+use crate::pass::{observe_for, Pass};
 use crate::rows::RestoredRows;
 
 mod holds;
@@ -95,12 +94,7 @@ pub(crate) async fn run(options: RunOptions) -> Result<u8, CliError> {
             })
         }
     };
-    let mut pass = observe_with(
-        &options.config,
-        reading_for(&action),
-        matches!(action, Action::Reload { .. }),
-    )
-    .await?;
+    let mut pass = observe_for(&options.config, &action).await?;
     let mut steps = plan(&pass.estate, &action);
     // A host's final image is named at this pass's time, as the assessment's prerequisites name it.
     if let Some(host) = action.host() {
@@ -160,7 +154,7 @@ pub(crate) async fn run(options: RunOptions) -> Result<u8, CliError> {
     )?;
 
     let paint = Paint::for_stdout();
-    let mut text = render_assessment(&assessment, paint);
+    let mut text = render_assessment(&assessment, &options.config.config, paint);
     for intent in &open {
         text.push_str(&format!(
             "  ! intent #{} ({}, by {}) was never closed: it stopped after {} of its {} steps; check `{}` before acting again\n",
@@ -175,7 +169,7 @@ pub(crate) async fn run(options: RunOptions) -> Result<u8, CliError> {
     let allowed = assessment.verdict <= Verdict::AllowAfter;
     let mut report = json!({
         "version": 1,
-        "assessment": assessment_json(&assessment),
+        "assessment": assessment_json(&assessment, &options.config.config),
         "plan": steps.iter().map(Step::describe).collect::<Vec<_>>(),
         "dry_run": options.dry_run,
         "open_intents": open.iter().map(|intent| json!({"id": intent.id, "action": intent.action_text, "actor": intent.actor})).collect::<Vec<_>>(),

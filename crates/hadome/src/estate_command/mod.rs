@@ -15,12 +15,12 @@ use serde_json::{json, Value};
 use crate::assessment::{
     action_from, assessment_json, finding_json, render_assessment, severity_label, ActionWords,
 };
-use crate::backup_facts::{reading_for, BackupReading};
+use crate::backup_facts::BackupReading;
 use crate::cli::ConfigFile;
 use crate::error::CliError;
 use crate::exit_code;
 use crate::output::{print_json, print_text, Paint};
-use crate::pass::{observe, observe_with};
+use crate::pass::{observe, observe_for};
 
 mod automation_status;
 mod backups_status;
@@ -119,12 +119,7 @@ pub(crate) async fn ask(
     as_json: bool,
 ) -> Result<u8, CliError> {
     let action = action_from(words)?;
-    let mut pass = observe_with(
-        &config,
-        reading_for(&action),
-        matches!(action, hadome_core::action::Action::Reload { .. }),
-    )
-    .await?;
+    let mut pass = observe_for(&config, &action).await?;
     let assessment = interlock::assess(&pass.estate, &pass.facts, &pass.history, &action, pass.now);
     pass.journal.record_verdict(
         pass.now,
@@ -133,9 +128,13 @@ pub(crate) async fn ask(
         &assessment.findings,
     )?;
     if as_json {
-        print_json(&assessment_json(&assessment));
+        print_json(&assessment_json(&assessment, &config.config));
     } else {
-        print_text(&render_assessment(&assessment, Paint::for_stdout()));
+        print_text(&render_assessment(
+            &assessment,
+            &config.config,
+            Paint::for_stdout(),
+        ));
     }
     Ok(match assessment.verdict {
         Verdict::Allow | Verdict::AllowAfter => exit_code::OK,

@@ -415,6 +415,93 @@ fn check_and_ask_refuse_bad_input_with_exit_2_and_a_fix() {
     );
 }
 
+/// A target the estate lacks is a usage error (exit 2) naming the known ones and the closest,
+/// before anything is probed or journaled: not a `deny` under `stale-facts` (issue 15).
+#[test]
+fn ask_and_run_about_an_unknown_target_exit_2_with_the_closest_name() {
+    let scratch = scratch();
+    let estate = scratch.path().join("estate.toml");
+    std::fs::write(
+        &estate,
+        "[[instance]]\nname = \"db-1\"\nconninfo = \"host=127.0.0.1 port=1\"\ndata_dir = \"/srv/db-1\"\n\n\
+         [[instance]]\nname = \"db-2\"\nconninfo = \"host=127.0.0.1 port=1\"\ndata_dir = \"/srv/db-2\"\n",
+    )
+    .unwrap();
+    let config = estate.to_str().unwrap();
+    let cases: [&[&str]; 4] = [
+        &["ask", "rebuild", "db-3", "--from", "db-1"],
+        &["ask", "rebuild", "db-2", "--from", "db1"],
+        &["run", "stop", "db-3"],
+        &["ask", "reboot", "pg-z"],
+    ];
+    for words in cases {
+        let mut args = words.to_vec();
+        args.extend(["--config", config]);
+        let output = run_hadome(&args, &[]);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{words:?}: {}",
+            show(&output)
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("the estate has no "), "{words:?}: {stderr}");
+        let known = if words[1] == "reboot" {
+            "known: "
+        } else {
+            "known: db-1, db-2"
+        };
+        assert!(stderr.contains(known), "{words:?}: {stderr}");
+    }
+    let typo = run_hadome(
+        &[
+            "ask", "rebuild", "db-2", "--from", "db1", "--config", config,
+        ],
+        &[],
+    );
+    assert!(
+        String::from_utf8_lossy(&typo.stderr).contains("did you mean `db-1`?"),
+        "{}",
+        show(&typo)
+    );
+    assert!(
+        !scratch.path().join("hadome.sqlite").exists(),
+        "an unknown name opens no journal"
+    );
+
+    // With --json the error is JSON too, on stderr, with the same exit code; clap's as well.
+    let as_json = |args: &[&str]| {
+        let output = run_hadome(args, &[]);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", show(&output));
+        assert!(output.stdout.is_empty(), "{}", show(&output));
+        let error: Value = serde_json::from_slice(&output.stderr)
+            .unwrap_or_else(|error| panic!("stderr is not JSON ({error}): {}", show(&output)));
+        assert_eq!(error["version"], 1, "{error}");
+        assert_eq!(error["exit"], 2, "{error}");
+        error
+    };
+    let unknown = as_json(&["ask", "stop", "db-3", "--config", config, "--json"]);
+    assert_eq!(
+        unknown["error"],
+        "the estate has no instance or etcd member `db-3`"
+    );
+    assert!(
+        unknown["hint"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("known: db-1, db-2"),
+        "{unknown}"
+    );
+    let clap = as_json(&["ask", "rebuld", "db-1", "--config", config, "--json"]);
+    assert!(
+        clap["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("rebuld"),
+        "{clap}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ask_prints_an_aligned_verdict_for_people_and_versioned_json_for_scripts() {
     let lab = crate::support::lab("trio").await;

@@ -260,5 +260,12 @@ async fn fail_closed_a_copy_never_observed_and_unreachable_needs_a_human() {
         rules(&ask, &["needs-human"]).contains(&pair("stale-facts", "db-2")),
         "{ask:#}"
     );
+    // It says what a person does next: the run that overrides the rule, with a reason.
+    let next = ask["next"].as_str().unwrap_or_default();
+    assert!(
+        next.contains("hadome run rebuild db-2 --from db-1 --override stale-facts --reason"),
+        "{ask:#}"
+    );
+    assert!(next.contains(&config.display().to_string()), "{ask:#}");
     lab.fault(&Fault::Resume("db-2".into())).await.unwrap();
 }
