@@ -1,4 +1,5 @@
-//! Removing passwords from a libpq connection string before it is stored as a fact.
+//! Reading a libpq connection string: removing its passwords before it is stored as a fact, and
+//! taking out the parameters hadome handles itself (`sslmode`, `sslrootcert`: `tls.rs`).
 //!
 //! `primary_conninfo` may hold the replication password. Facts are journalled and printed, so the
 //! password never leaves the observer: both libpq forms are handled, `key=value` pairs (values
@@ -13,13 +14,28 @@ pub(crate) const WITHHELD: &str = "(withheld: it could not be parsed, and may ho
 pub fn strip_password(conninfo: &str) -> String {
     let trimmed = conninfo.trim_start();
     if trimmed.starts_with("postgresql://") || trimmed.starts_with("postgres://") {
-        return strip_uri(trimmed).unwrap_or_else(|| WITHHELD.to_owned());
+        return filter_uri(trimmed, true, |key, _| key != "password")
+            .unwrap_or_else(|| WITHHELD.to_owned());
     }
-    strip_pairs(conninfo).unwrap_or_else(|| WITHHELD.to_owned())
+    filter_pairs(conninfo, |key, _| key != "password").unwrap_or_else(|| WITHHELD.to_owned())
 }
 
-/// `key = value` pairs: every pair is kept as written, except `password`.
-fn strip_pairs(conninfo: &str) -> Option<String> {
+/// `conninfo` (either form) with only the parameters `keep(key, value)` keeps, each as written;
+/// the value given to `keep` is unquoted (`key=value` form) or percent-decoded (URI form).
+/// `None` when it cannot be read.
+pub(crate) fn filter_parameters(
+    conninfo: &str,
+    keep: impl FnMut(&str, &str) -> bool,
+) -> Option<String> {
+    let trimmed = conninfo.trim_start();
+    if trimmed.starts_with("postgresql://") || trimmed.starts_with("postgres://") {
+        return filter_uri(trimmed, false, keep);
+    }
+    filter_pairs(conninfo, keep)
+}
+
+/// `key = value` pairs: every pair `keep` keeps, as written.
+fn filter_pairs(conninfo: &str, mut keep: impl FnMut(&str, &str) -> bool) -> Option<String> {
     let bytes = conninfo.as_bytes();
     let mut kept: Vec<&str> = Vec::new();
     let mut index = 0;
@@ -45,6 +61,7 @@ fn strip_pairs(conninfo: &str) -> Option<String> {
         while index < bytes.len() && bytes[index].is_ascii_whitespace() {
             index += 1;
         }
+        let value_start = index;
         if bytes.get(index) == Some(&b'\'') {
             index += 1;
             loop {
@@ -68,12 +85,55 @@ fn strip_pairs(conninfo: &str) -> Option<String> {
             }
         }
         let end = index;
-        if key != "password" {
+        let value = unquote(&conninfo[value_start..end]);
+        if keep(key, &value) {
             kept.push(&conninfo[start..end]);
         }
         index = end;
     }
     Some(kept.join(" "))
+}
+
+/// A `key=value` value as libpq reads it: single quotes removed, backslash escapes resolved.
+fn unquote(raw: &str) -> String {
+    let inner = raw
+        .strip_prefix('\'')
+        .and_then(|rest| rest.strip_suffix('\''))
+        .unwrap_or(raw);
+    let mut value = String::with_capacity(inner.len());
+    let mut characters = inner.chars();
+    while let Some(character) = characters.next() {
+        if character == '\\' {
+            value.extend(characters.next());
+        } else {
+            value.push(character);
+        }
+    }
+    value
+}
+
+/// A URI parameter's value, percent-decoded (an invalid escape is kept as written).
+fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let escaped = (bytes[index] == b'%')
+            .then(|| raw.get(index + 1..index + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                decoded.push(byte);
+                index += 3;
+            }
+            None => {
+                decoded.push(bytes[index]);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
 }
 
 /// The index past the backslash at `index` and the character it escapes (a whole character, so
@@ -86,19 +146,24 @@ fn past_escape(text: &str, index: usize) -> usize {
         .map_or(0, char::len_utf8)
 }
 
-/// A URI: `postgres://user:password@host/db?password=x&…`.
-fn strip_uri(uri: &str) -> Option<String> {
+/// A URI: `postgres://user:password@host/db?password=x&…`, with only the query parameters
+/// `keep` keeps, and without the user information's password when `strip_user_password`.
+fn filter_uri(
+    uri: &str,
+    strip_user_password: bool,
+    mut keep: impl FnMut(&str, &str) -> bool,
+) -> Option<String> {
     let (scheme, rest) = uri.split_once("://")?;
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
     let authority = match authority.rsplit_once('@') {
-        Some((user_info, hosts)) => {
+        Some((user_info, hosts)) if strip_user_password => {
             let user = user_info
                 .split_once(':')
                 .map_or(user_info, |(user, _)| user);
             format!("{user}@{hosts}")
         }
-        None => authority.to_owned(),
+        _ => authority.to_owned(),
     };
     let (path, query) = match tail.split_once('?') {
         Some((path, query)) => (path, Some(query)),
@@ -108,7 +173,10 @@ fn strip_uri(uri: &str) -> Option<String> {
     if let Some(query) = query {
         let kept: Vec<&str> = query
             .split('&')
-            .filter(|parameter| parameter.split('=').next() != Some("password"))
+            .filter(|parameter| {
+                let (key, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+                keep(key, &percent_decode(value))
+            })
             .collect();
         if !kept.is_empty() {
             text.push('?');

@@ -20,6 +20,18 @@ use hadome_core::fact::FailureKind;
 use crate::query::Malformed;
 use crate::{describe, seconds};
 
+/// Why a conninfo gives no connection settings: it does not parse, or the TLS it asks for
+/// cannot be set up (`tls.rs`). Never repeats the conninfo, which may hold a password.
+#[derive(Debug, thiserror::Error)]
+pub enum ConninfoError {
+    /// The driver cannot parse it.
+    #[error("the conninfo does not parse: {}", describe(.0))]
+    Parse(tokio_postgres::Error),
+    /// Its `sslmode`/`sslrootcert` cannot be used.
+    #[error("the conninfo's TLS settings cannot be used: {0}")]
+    Tls(String),
+}
+
 /// Why one probe of an instance found no facts: rendered into its `Unreachable` outcome.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ObserveError {
@@ -30,11 +42,11 @@ pub(crate) enum ObserveError {
         seconds: f64,
     },
 
-    /// The instance's conninfo does not parse.
-    #[error("the conninfo does not parse: {}", describe(error))]
+    /// The instance's conninfo does not parse, or its TLS settings cannot be used.
+    #[error("{error}")]
     Conninfo {
-        /// The driver's parse error.
-        error: tokio_postgres::Error,
+        /// Why.
+        error: ConninfoError,
     },
 
     /// The connection failed (refused, reset, authentication, too many clients …).
@@ -155,11 +167,12 @@ impl ObserveError {
 /// probe's failure does.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
-    /// The instance's conninfo does not parse: nothing was asked.
-    #[error("the conninfo does not parse: {}", describe(error))]
+    /// The instance's conninfo does not parse, or its TLS settings cannot be used: nothing was
+    /// asked.
+    #[error("{error}")]
     Conninfo {
-        /// The driver's parse error.
-        error: tokio_postgres::Error,
+        /// Why.
+        error: ConninfoError,
     },
 
     /// The connection failed (refused, reset, authentication, too many clients …).

@@ -46,10 +46,11 @@ mod query;
 pub mod route;
 pub mod session;
 mod settings;
+pub mod tls;
 pub mod web;
 
 pub use conninfo::strip_password;
-pub use error::SessionError;
+pub use error::{ConninfoError, SessionError};
 pub use session::{
     accepts_writes, answers_at, data_bytes, promote, retry_stream, set_synchronous_standby_names,
     Session, HEARTBEAT_PREFIX,
@@ -63,7 +64,7 @@ use hadome_core::estate::{Estate, Instance};
 use hadome_core::fact::{Facts, InstanceState, Probe, ProbeOutcome, Timestamp};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tokio_postgres::{NoTls, SimpleQueryMessage};
+use tokio_postgres::SimpleQueryMessage;
 
 use crate::error::{ObserveError, Phase};
 
@@ -258,8 +259,10 @@ pub fn connect_config(
     conninfo: &str,
     timeout: Duration,
     application_name: &str,
-) -> Result<tokio_postgres::Config, tokio_postgres::Error> {
-    let mut config: tokio_postgres::Config = conninfo.parse()?;
+) -> Result<Connect, ConninfoError> {
+    let (rest, wanted) = tls::split(conninfo).map_err(ConninfoError::Tls)?;
+    let mut config: tokio_postgres::Config = rest.parse().map_err(ConninfoError::Parse)?;
+    config.ssl_mode(tls::driver_mode(&wanted));
     let connect_timeout = config
         .get_connect_timeout()
         .map_or(timeout, |set| (*set).min(timeout));
@@ -267,19 +270,41 @@ pub fn connect_config(
     if config.get_application_name().is_none() {
         config.application_name(application_name);
     }
-    Ok(config)
+    let tls = tls::connector(&wanted).map_err(ConninfoError::Tls)?;
+    Ok(Connect { config, tls })
+}
+
+/// How to reach one server: the driver's settings and the TLS its `sslmode` asks for.
+pub struct Connect {
+    /// The driver's settings (`sslmode` already mapped to what the driver knows).
+    pub config: tokio_postgres::Config,
+    /// The TLS connector (used only when the mode and the server agree on TLS).
+    pub tls: tls::MakeRustls,
+}
+
+/// A connection as [`Connect::connect`] makes it.
+pub type Connection =
+    tokio_postgres::Connection<tokio_postgres::Socket, tls::RustlsStream<tokio_postgres::Socket>>;
+
+impl Connect {
+    /// Connects (TLS as asked), unbounded: the caller bounds it.
+    pub async fn connect(
+        &self,
+    ) -> Result<(tokio_postgres::Client, Connection), tokio_postgres::Error> {
+        self.config.connect(self.tls.clone()).await
+    }
 }
 
 /// Connects and runs the probe query; returns its JSON text. The connection is driven here, not
 /// in a task of its own, so nothing outlives the probe: when the caller's timeout drops this
 /// future, the socket closes.
 async fn connect_and_query(
-    config: &tokio_postgres::Config,
+    config: &Connect,
     deadline: Instant,
     phase: &mut Phase,
 ) -> Result<String, ObserveError> {
     let (client, connection) = config
-        .connect(NoTls)
+        .connect()
         .await
         .map_err(|error| ObserveError::Connect { error })?;
     *phase = Phase::Querying;

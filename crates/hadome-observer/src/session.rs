@@ -25,7 +25,7 @@ use std::time::Duration;
 use hadome_core::estate::Instance;
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+use tokio_postgres::{Client, SimpleQueryMessage};
 
 use crate::error::SessionError;
 use crate::{connect_config, describe, now};
@@ -95,12 +95,11 @@ impl Session {
         let deadline = Instant::now() + timeout;
         let config = connect_config(&instance.conninfo, timeout, crate::APPLICATION_NAME)
             .map_err(|error| SessionError::Conninfo { error })?;
-        let (client, connection) =
-            match tokio::time::timeout_at(deadline, config.connect(NoTls)).await {
-                Ok(Ok(pair)) => pair,
-                Ok(Err(error)) => return Err(SessionError::Connect { error }),
-                Err(_) => return Err(SessionError::ConnectTimedOut { timeout }),
-            };
+        let (client, connection) = match tokio::time::timeout_at(deadline, config.connect()).await {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(error)) => return Err(SessionError::Connect { error }),
+            Err(_) => return Err(SessionError::ConnectTimedOut { timeout }),
+        };
         let ended = Arc::new(Mutex::new(None));
         let (dropped, session_dropped) = oneshot::channel();
         tokio::spawn(drive(connection, ended.clone(), session_dropped, notice));
@@ -545,7 +544,7 @@ fn quote_literal(value: &str) -> String {
 pub async fn answers_at(conninfo: &str, timeout: Duration) -> Result<String, SessionError> {
     let config = connect_config(conninfo, timeout, crate::APPLICATION_NAME)
         .map_err(|error| SessionError::Conninfo { error })?;
-    match tokio::time::timeout(timeout, config.connect(tokio_postgres::NoTls)).await {
+    match tokio::time::timeout(timeout, config.connect()).await {
         Ok(Ok(_connected)) => Ok("it accepts connections".to_owned()),
         Ok(Err(error)) if error.as_db_error().is_some() => Ok(format!(
             "it answers (and refuses hadome's own connection: {})",

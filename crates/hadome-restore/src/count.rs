@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::error::RestoreError;
 
@@ -216,10 +216,10 @@ async fn counting_session(
     let config =
         hadome_observer::connect_config(conninfo, timeout, APPLICATION_NAME).map_err(|error| {
             RestoreError::Conninfo {
-                reason: format!("the conninfo does not parse: {error}"),
+                reason: error.to_string(),
             }
         })?;
-    let (client, connection) = bounded(timeout, "connect", config.connect(NoTls)).await?;
+    let (client, connection) = bounded(timeout, "connect", config.connect()).await?;
     tokio::spawn(async move {
         let _ = connection.await;
     });

@@ -28,4 +28,5 @@ mod session;
 mod showcase_gate;
 mod showcase_lab;
 mod support;
+mod tls_pg;
 mod topologies;
