@@ -202,6 +202,7 @@ fn instance_findings(view: &View, action: &Action) -> Vec<Finding> {
     findings.extend(last_copy::assess(view, action));
     findings.extend(promote_eligibility::assess(view, action));
     findings.extend(availability(view, action));
+    findings.extend(config_applied::assess(view, action));
     findings
 }
 

@@ -331,6 +331,46 @@ fn misskey_check_sees_the_stall_the_cascade_and_the_unapplied_config_before_the_
     );
 }
 
+/// Incident A's repair: rebuilding `db-4` discards its unapplied `work_mem` with the old data
+/// directory. It is not blocked (the change is kept aside), but said, with where it goes; a
+/// change in a file outside the data directory (Debian's `/etc/postgresql`) is not.
+#[test]
+fn a_rebuild_says_it_discards_an_unapplied_change_kept_in_the_data_directory() {
+    let with_change = |source: &str| {
+        let mut db4 = standby(9 * MB, true);
+        db4.unapplied_settings.push(UnappliedSetting {
+            name: "work_mem".into(),
+            file_value: "64MB".into(),
+            live_value: "4MB".into(),
+            source: source.into(),
+            pending_restart: false,
+        });
+        Scenario::new(&["db-1", "db-4"])
+            .answered("db-1", primary(80 * MB, &[("db-4", "async")]))
+            .answered("db-4", db4)
+    };
+    let inside = with_change("/srv/db-4/data/postgresql.conf:830");
+    let action = rebuild("db-4", "db-1");
+    assert_eq!(
+        inside.ask(action.clone()),
+        "allow-after: config-applied@db-4(warn)"
+    );
+    let assessment = assess(&inside.estate, &inside.facts, &inside.history, &action, NOW);
+    let finding = &assessment.findings[0];
+    assert!(
+        finding
+            .message
+            .contains("`work_mem` = 64MB (/srv/db-4/data/postgresql.conf:830)")
+            && finding
+                .message
+                .contains("moved aside with the old data to `/srv/db-4/data.hadome-aside-STAMP`"),
+        "{}",
+        finding.message
+    );
+    let outside = with_change("/etc/postgresql/15/main/conf.d/memory.conf:3");
+    assert_eq!(outside.ask(action), "allow-after: ");
+}
+
 #[test]
 fn mackerel_promoting_the_cascade_that_missed_the_switch_is_denied_with_the_gap() {
     let mut db002 = state(true, position(1, 100 * MB, &[]));

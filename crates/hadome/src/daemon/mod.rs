@@ -41,6 +41,7 @@ mod failover;
 pub(crate) mod journaled;
 pub(crate) mod logging;
 mod observe;
+mod systemd;
 
 use backup_jobs::BackupJobs;
 use journaled::Journaled;
@@ -119,18 +120,41 @@ pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> 
 
     let mut terminate = signal(SignalKind::terminate()).map_err(CliError::Runtime)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(CliError::Runtime)?;
-    let interval = Duration::from_secs_f64(daemon.estate.probe_interval_seconds.max(0.05));
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut hangup = signal(SignalKind::hangup()).map_err(CliError::Runtime)?;
+    let mut ticker = ticker_of(&daemon.estate);
+    let notifier = systemd::Notifier::from_env();
+    // Fed from this loop only: a pass that never returns starves it (no feeding: a day).
+    let mut feeder =
+        tokio::time::interval(notifier.feed_every().unwrap_or(Duration::from_secs(86_400)));
+    feeder.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    notifier.ready(&daemon.status_line());
     let session_ended = Arc::clone(&daemon.session_ended);
     let mut last_pass = Instant::now();
     loop {
         let early = tokio::select! {
             _ = ticker.tick() => false,
             _ = session_ended.notified() => true,
+            _ = feeder.tick() => {
+                notifier.alive();
+                continue;
+            }
+            _ = hangup.recv() => {
+                notifier.reloading();
+                let interval = daemon.estate.probe_interval_seconds;
+                daemon.reload(&config.config);
+                if daemon.estate.probe_interval_seconds != interval {
+                    ticker = ticker_of(&daemon.estate);
+                }
+                notifier.ready(&daemon.status_line());
+                continue;
+            }
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         };
+        if daemon.failpoint.as_deref() == Some("wedge-loop") {
+            log("failpoint wedge-loop: the supervision loop blocks here (HADOME_FAILPOINT)");
+            std::future::pending::<()>().await;
+        }
         if early {
             // An open session ended (a crash closes them all at once): pass now, not at the
             // next tick, but never more often than every EARLY_PASS_GAP.
@@ -145,6 +169,7 @@ pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> 
             break;
         }
     }
+    notifier.stopping();
     if let Some(jobs) = daemon.jobs.as_mut() {
         jobs.stop().await;
     }
@@ -153,7 +178,71 @@ pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> 
     Ok(crate::exit_code::OK)
 }
 
+/// The pass ticker for `estate`'s probe interval.
+fn ticker_of(estate: &Estate) -> tokio::time::Interval {
+    let interval = Duration::from_secs_f64(estate.probe_interval_seconds.max(0.05));
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker
+}
+
 impl Daemon {
+    /// `SIGHUP`: the estate file read again through the start-up path. A file that does not load,
+    /// or that moves what a running daemon cannot move (its journal, its coordination), is
+    /// refused with the reason and the running estate is kept; otherwise the new estate is
+    /// supervised from the next pass, and open sessions to instances that are gone or whose
+    /// conninfo changed are closed (the next pass opens them anew).
+    fn reload(&mut self, path: &std::path::Path) {
+        let new = match hadome_config::load(path) {
+            Ok(new) => new,
+            Err(error) => {
+                log(&format!(
+                    "reload refused: {error}; still supervising the estate loaded before"
+                ));
+                return;
+            }
+        };
+        let unmovable = if new.journal_path != self.estate.journal_path {
+            Some(format!(
+                "the journal moved from {} to {}",
+                self.estate.journal_path.display(),
+                new.journal_path.display()
+            ))
+        } else if new.coordination != self.estate.coordination {
+            Some("`[coordination]` changed".to_owned())
+        } else {
+            None
+        };
+        if let Some(why) = unmovable {
+            log(&format!(
+                "reload refused: {why}, which a running daemon cannot follow: restart it (systemctl restart hadome); still supervising the estate loaded before"
+            ));
+            return;
+        }
+        let old = std::mem::replace(&mut self.estate, new);
+        self.sessions.retain(
+            |name, _| match (old.instance(name), self.estate.instance(name)) {
+                (Some(before), Some(now)) => before.conninfo == now.conninfo,
+                _ => false,
+            },
+        );
+        log(&format!(
+            "reloaded {}: {}",
+            path.display(),
+            self.status_line()
+        ));
+    }
+
+    /// One line for the service manager's status: what is supervised.
+    fn status_line(&self) -> String {
+        format!(
+            "supervising {} instance(s) in {} cluster(s) every {} s",
+            self.estate.instances.len(),
+            self.estate.clusters.len(),
+            self.estate.probe_interval_seconds
+        )
+    }
+
     fn lease_ttl_ms(&self) -> i64 {
         ((self.estate.probe_interval_seconds * 6.0).max(5.0) * 1000.0) as i64
     }
