@@ -19,9 +19,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
-echo "+ cargo build -p hadome"
+echo "+ cargo build -p hadome   # the first build compiles a few hundred crates: minutes (about 5 on 2 cores); later ones, seconds"
 cargo build -q -p hadome
 hadome=target/debug/hadome
+echo "The incidents these drills replay are retold in ../shared/incidents/README.md."
+echo "Each drill brings up its own lab of real servers, runs its steps (each checked), and tears it down:"
+echo "seconds to a minute each; s512 first builds a Debian root filesystem (about 40 s, 205 MB, cached)."
 
 scratch=$(mktemp -d /tmp/hadome-demo-XXXXXX)
 # mktemp makes the directory 0700; PostgreSQL runs as `postgres` and must reach the labs inside.

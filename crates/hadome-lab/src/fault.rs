@@ -852,7 +852,7 @@ impl Lab {
             Ok(if oldest > needed_segment {
                 Poll::Done(oldest)
             } else {
-                Poll::NotYet(format!("oldest segment kept is {oldest}, the standby needs {needed_segment}"))
+                Poll::NotYet(format!("oldest segment kept is {oldest:#X}, the standby needs {needed_segment:#X}"))
             })
         })
         .await?;
@@ -893,7 +893,7 @@ impl Lab {
         )
         .await?;
         Ok(format!(
-            "`{}` can never catch up: it needs WAL segment {needed_segment} (from {}), `{}` now keeps {oldest} onwards; its log: {}",
+            "`{}` can never catch up: it needs WAL segment {needed_segment:#X} (from {}), `{}` now keeps {oldest:#X} onwards; its log: {}",
             node.name,
             format_lsn(received),
             upstream.name,

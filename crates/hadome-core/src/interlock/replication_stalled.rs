@@ -212,7 +212,7 @@ fn wal_gone(view: &View, instance: &str, state: &InstanceState) -> Option<String
         })
         .collect();
     let cause = format!(
-        "the WAL it needs next (segment {needed:X}) was removed from the primary `{primary}` (it keeps segments from {primary_oldest:X})"
+        "the WAL it needs next (segment {needed:#X}) was removed from the primary `{primary}` (it keeps segments from {primary_oldest:#X})"
     );
     Some(if holders.is_empty() {
         format!("{cause}; no copy ahead of it holds it any more: it can never catch up")

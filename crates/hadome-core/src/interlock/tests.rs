@@ -325,7 +325,7 @@ fn misskey_check_sees_the_stall_the_cascade_and_the_unapplied_config_before_the_
     );
     assert!(
         db3.message
-            .contains("was removed from the primary `db-1` (it keeps segments from C)"),
+            .contains("was removed from the primary `db-1` (it keeps segments from 0xC)"),
         "{}",
         db3.message
     );

@@ -205,7 +205,7 @@ pub(crate) async fn run(name: &str, dir: PathBuf, json: bool) -> Result<u8, CliE
     };
     if !json {
         print_text(&format!(
-            "drill {} — incident {}\n{}\n",
+            "drill {} — incident {}\n{}\n(The incidents are retold in the incidents README, ../shared/incidents/README.md; `hadome drill list` names each drill's.)\n",
             drill.name, drill.incident, drill.summary
         ));
     }
@@ -303,7 +303,13 @@ impl Runner {
             } else {
                 self.paint.red("✗")
             };
-            let shown: String = output.lines().map(|line| format!("    {line}\n")).collect();
+            // Short lines: the binary's own path (in the lab estate's commands) shown as `hadome`.
+            let binary = self.hadome.display().to_string();
+            let shown: String = output
+                .replace(&binary, "hadome")
+                .lines()
+                .map(|line| format!("    {line}\n"))
+                .collect();
             print_text(&format!("{shown}  {mark} {expected}\n"));
         }
         self.reports.push(StepReport {
