@@ -24,6 +24,55 @@ pub(crate) enum ConninfoProblem {
     Empty,
 }
 
+/// What is wrong with a parsed connection string's TLS settings (`sslmode`, `sslrootcert`, as
+/// hadome's observer reads them), and the fix; `None` when they can be used.
+pub(crate) fn tls_problem(pairs: &[(String, String)]) -> Option<(String, String)> {
+    let value = |key: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(found, _)| found == key)
+            .map(|(_, value)| value.as_str())
+    };
+    const MODES: [&str; 6] = [
+        "disable",
+        "allow",
+        "prefer",
+        "require",
+        "verify-ca",
+        "verify-full",
+    ];
+    let mode = value("sslmode");
+    if let Some(mode) = mode.filter(|mode| !MODES.contains(mode)) {
+        return Some((
+            format!("has sslmode `{mode}`, which libpq does not know"),
+            format!(
+                "give one of {}; a remote estate wants `sslmode=verify-full sslrootcert=FILE`",
+                MODES.join(", ")
+            ),
+        ));
+    }
+    let root = value("sslrootcert");
+    match (mode, root) {
+        (Some(mode @ ("verify-ca" | "verify-full")), None) => Some((
+            format!("has sslmode {mode} but no sslrootcert"),
+            "add `sslrootcert=/etc/hadome/postgres-ca.crt`: the CA certificate (PEM) that signed \
+             the server's"
+                .to_owned(),
+        )),
+        (_, Some("system")) => Some((
+            "has sslrootcert=system, which hadome does not support (it ships no root store)"
+                .to_owned(),
+            "give the CA certificate's file: `sslrootcert=/etc/hadome/postgres-ca.crt`".to_owned(),
+        )),
+        (_, Some(file)) if !std::path::Path::new(file).is_absolute() => Some((
+            format!("has sslrootcert `{file}`, a relative path"),
+            "give an absolute path: the daemon does not run where you are".to_owned(),
+        )),
+        _ => None,
+    }
+}
+
 /// The pairs of a `key=value` connection string, or what is wrong with it.
 pub(crate) fn parse(conninfo: &str) -> Result<Vec<(String, String)>, ConninfoProblem> {
     if conninfo.starts_with("postgresql://") || conninfo.starts_with("postgres://") {

@@ -1059,15 +1059,22 @@ impl Context<'_> {
 
         let example = "conninfo = \"host=10.0.0.1 port=5432 user=hadome dbname=postgres\"";
         let (conninfo, offset) = self.required_string(&table, "conninfo", example)?;
-        if let Err(problem) = conninfo::parse(conninfo) {
-            return Err(self.invalid(
-                offset,
-                table.path("conninfo"),
-                problem.to_string(),
-                "write libpq `key=value` pairs separated by spaces, such as \
-                 `host=10.0.0.1 port=5432 user=hadome dbname=postgres` (quote a value that holds \
-                 spaces as `'…'`)",
-            ));
+        match conninfo::parse(conninfo) {
+            Err(problem) => {
+                return Err(self.invalid(
+                    offset,
+                    table.path("conninfo"),
+                    problem.to_string(),
+                    "write libpq `key=value` pairs separated by spaces, such as \
+                     `host=10.0.0.1 port=5432 user=hadome dbname=postgres` (quote a value that \
+                     holds spaces as `'…'`)",
+                ));
+            }
+            Ok(pairs) => {
+                if let Some((problem, fix)) = conninfo::tls_problem(&pairs) {
+                    return Err(self.invalid(offset, table.path("conninfo"), problem, fix));
+                }
+            }
         }
 
         let example = "data_dir = \"/var/lib/postgresql/15/main\"";

@@ -1509,3 +1509,35 @@ mod coordination;
 mod host;
 mod quorum;
 mod web;
+
+/// A conninfo's TLS settings are checked at load (issue 15 point 2), with the line and the fix,
+/// not found out at the first probe.
+#[test]
+fn a_conninfos_tls_settings_are_checked_at_load() {
+    let instance = |conninfo: &str| {
+        format!(
+            "[[instance]]\nname = \"db-1\"\nconninfo = \"{conninfo}\"\ndata_dir = \"/srv/db-1\"\n"
+        )
+    };
+    assert_eq!(
+        report(&instance("host=db-1 sslmode=verify_full")),
+        "estate.toml:3: `instance \"db-1\".conninfo` has sslmode `verify_full`, which libpq does \
+         not know | hint: give one of disable, allow, prefer, require, verify-ca, verify-full; a \
+         remote estate wants `sslmode=verify-full sslrootcert=FILE`"
+    );
+    assert_eq!(
+        report(&instance("host=db-1 sslmode=verify-full")),
+        "estate.toml:3: `instance \"db-1\".conninfo` has sslmode verify-full but no sslrootcert | \
+         hint: add `sslrootcert=/etc/hadome/postgres-ca.crt`: the CA certificate (PEM) that \
+         signed the server's"
+    );
+    let relative = report(&instance("host=db-1 sslmode=verify-ca sslrootcert=ca.crt"));
+    assert!(relative.contains("a relative path"), "{relative}");
+    let system = report(&instance(
+        "host=db-1 sslmode=verify-full sslrootcert=system",
+    ));
+    assert!(system.contains("does not support"), "{system}");
+    let fine = instance("host=db-1 sslmode=verify-full sslrootcert=/etc/hadome/ca.crt");
+    let estate = parse(&fine, Path::new("estate.toml")).expect("a verify-full conninfo loads");
+    assert!(estate.instances[0].conninfo.contains("sslmode=verify-full"));
+}

@@ -202,16 +202,22 @@ async fn every_sslmode_against_a_server_with_a_certificate() {
     assert!(output.status.success(), "{}", show(&output));
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("\"primary\""), "{text}");
-    // verify-full without a root certificate is refused with the fix, not run unverified.
+    // verify-full without a root certificate is refused at load with the line and the fix,
+    // never run unverified.
     std::fs::write(
         &estate,
         format!(
-            "[[instance]]\nname = \"db-1\"\nconninfo = \"{base} sslmode=verify-full\"\ndata_dir = \"{}\"\n\n[[cluster]]\nname = \"main\"\nmembers = [\"db-1\"]\n",
+            "[[instance]]\nname = \"db-1\"\nconninfo = \"{base} sslmode=verify-full\"\ndata_dir = \"{}\"\n",
             db1.data_dir.display()
         ),
     )
     .unwrap();
     let output = run_hadome(&["check", "--config", estate.to_str().unwrap()], &[]);
-    let said = String::from_utf8_lossy(&output.stdout);
-    assert!(said.contains("needs sslrootcert=FILE"), "{}", show(&output));
+    assert_eq!(output.status.code(), Some(2), "{}", show(&output));
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("estate.toml:3") && said.contains("no sslrootcert"),
+        "{}",
+        show(&output)
+    );
 }
