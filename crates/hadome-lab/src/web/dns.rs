@@ -59,14 +59,15 @@ pub(crate) async fn start(web: &WebState, holder: i32, timeout: Duration) -> Res
         .arg("--log-queries");
     let pid = ns::spawn(command, "dnsmasq", &web.home.join("logs/dnsmasq.log"))?;
     ns::write_pid(&pid_file(web), pid)?;
-    wait_resolves_while_running(web, pid, holder, SSO_HOST, SSO_IP, timeout).await?;
-    wait_resolves_while_running(web, pid, holder, CONSOLE_HOST, CONSOLE_IP, timeout).await?;
+    wait_resolves(web, pid, holder, SSO_HOST, SSO_IP, timeout).await?;
+    wait_resolves(web, pid, holder, CONSOLE_HOST, CONSOLE_IP, timeout).await?;
     Ok(())
 }
 
-/// [`wait_resolves`], ended at once, with the end of its log, if dnsmasq (`dnsmasq`, the PID the
-/// lab spawned: alive until it exits, as a zombie of this process is not) exits meanwhile.
-async fn wait_resolves_while_running(
+/// Polls `getent ahostsv4 NAME` inside the namespace until its first address is `address`;
+/// ended at once, with the end of its log, if dnsmasq (`dnsmasq`, its PID: alive until it
+/// exits, as a zombie is not) exits meanwhile.
+pub(crate) async fn wait_resolves(
     web: &WebState,
     dnsmasq: i32,
     holder: i32,
@@ -145,13 +146,13 @@ pub(crate) async fn publish(
         // The single-label name, as a container name is written in a proxy_pass: the search
         // domain makes it `NAME.apps.lab`.
         if running.iter().any(|up| up.name == app.name) {
-            wait_resolves(holder, &app.name, &app.ip, timeout).await?;
+            wait_resolves(web, dnsmasq, holder, &app.name, &app.ip, timeout).await?;
             said.push(format!(
                 "`{}` resolves to {} (its record)",
                 app.name, app.ip
             ));
         } else {
-            wait_resolves(holder, &app.name, CONSOLE_IP, timeout).await?;
+            wait_resolves(web, dnsmasq, holder, &app.name, CONSOLE_IP, timeout).await?;
             said.push(format!(
                 "`{}` resolves to {CONSOLE_IP}, the console (the wildcard: no record)",
                 app.name
@@ -159,22 +160,6 @@ pub(crate) async fn publish(
         }
     }
     Ok(format!("; DNS: {}", said.join(", ")))
-}
-
-/// Polls `getent ahostsv4 NAME` inside the namespace until its first address is `address`.
-pub(crate) async fn wait_resolves(
-    holder: i32,
-    name: &str,
-    address: &str,
-    timeout: Duration,
-) -> Result<(), LabError> {
-    poll_until(
-        name,
-        &format!("`{name}` to resolve to {address} inside the showcase's namespace"),
-        timeout,
-        || async { Ok(looked_up(holder, name, address).await) },
-    )
-    .await
 }
 
 /// One lookup of `name`: done when its first address is `address`, else what was seen (another
