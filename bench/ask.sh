@@ -3,6 +3,8 @@
 # concurrent probe of every instance, the interlocks, the answer. Two cases on `misskey` (4 nodes):
 # all healthy, and db-1 hung (its probe runs into the 2 s probe timeout, the bound hadome
 # promises: an answer within twice the probe timeout). Prints median, min and max of RUNS runs.
+# Side by side, the healthy ask with `sslmode=disable` added to every conninfo: what libpq's
+# default `prefer` costs (hadome asks each server for TLS first; the lab's Unix sockets say no).
 #
 #   bench/ask.sh [RUNS]        # default 5; documented in docs/benchmarks.md
 set -euo pipefail
@@ -50,6 +52,11 @@ echo "date: $(date -u +%Y-%m-%d)"
 printf '%-44s %5s %10s %10s %10s\n' case runs median_s min_s max_s
 measure "ask rebuild db-3 --from db-1, all healthy" ask rebuild db-3 --from db-1 --config "$config"
 measure "check, all healthy" check --config "$config"
+# The same estate, every conninfo with sslmode=disable (same directory: same journal).
+sed 's/^conninfo = "\(.*\)"$/conninfo = "\1 sslmode=disable"/' "$config" >"$dir/estate-disable.toml"
+grep -q 'sslmode=disable' "$dir/estate-disable.toml"
+measure "ask rebuild db-3 --from db-1, sslmode=disable" ask rebuild db-3 --from db-1 --config "$dir/estate-disable.toml"
+measure "ask rebuild db-3 --from db-1, all healthy (again)" ask rebuild db-3 --from db-1 --config "$config"
 "$hadome" lab fault --dir "$dir" hang db-1 >/dev/null
 measure "ask rebuild db-1 --from db-3, db-1 hung" ask rebuild db-1 --from db-3 --config "$config"
 "$hadome" lab fault --dir "$dir" resume db-1 >/dev/null
