@@ -431,3 +431,75 @@ async fn run_reboot_waits_until_the_host_is_back_with_a_new_boot_id() {
     );
     assert_eq!(lab.boots(), 2);
 }
+
+/// `packaging/hadome.service` on the host's real systemd (issue 15 point 5): installed with a
+/// drop-in for the lab's binary path and a `hadome` user, `systemctl start hadome` returns once
+/// the daemon said READY=1 (Type=notify), with its status line; `systemctl reload` with a bad
+/// estate file leaves it running; with the `wedge-loop` failpoint and a 2 s watchdog, systemd
+/// finds the loop starved and restarts the daemon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_packaged_unit_runs_the_daemon_under_systemd_and_its_watchdog_restarts_a_wedged_loop() {
+    let lab = HostLab::up();
+    let unit = include_str!("../../../../packaging/hadome.service");
+    let sh = |script: &str, argument: &str| {
+        let output = lab.exec(&["sh", "-c", script, "sh", argument]);
+        assert!(output.status.success(), "{script}: {}", show(&output));
+        stdout(&output)
+    };
+    sh(
+        "printf '%s' \"$1\" > /etc/systemd/system/hadome.service",
+        unit,
+    );
+    sh(
+        "mkdir -p /etc/systemd/system/hadome.service.d && printf '%s' \"$1\" > /etc/systemd/system/hadome.service.d/lab.conf",
+        "[Service]\nExecStart=\nExecStart=/usr/local/bin/hadome daemon --config /etc/hadome/estate.toml\n",
+    );
+    sh(
+        "id hadome >/dev/null 2>&1 || useradd --system --home-dir /var/lib/hadome --shell /usr/sbin/nologin hadome; systemctl daemon-reload && systemctl start hadome",
+        "",
+    );
+    let show_unit = |property: &str| sh("systemctl show -P \"$1\" hadome", property);
+    assert_eq!(show_unit("ActiveState"), "active");
+    assert!(
+        show_unit("StatusText").starts_with("supervising"),
+        "{}",
+        show_unit("StatusText")
+    );
+    assert_eq!(show_unit("User"), "hadome");
+
+    // A bad estate file sent with reload: refused, the daemon goes on.
+    sh("cp /etc/hadome/estate.toml /etc/hadome/estate.toml.good && echo 'bogus = 1' >> /etc/hadome/estate.toml && systemctl reload hadome", "");
+    eventually(
+        "the reload to be refused",
+        Duration::from_secs(30),
+        || async {
+            let log = lab.exec(&["journalctl", "-u", "hadome", "--no-pager", "-o", "cat"]);
+            stdout(&log).contains("reload refused").then_some(())
+        },
+    )
+    .await;
+    assert_eq!(show_unit("ActiveState"), "active");
+    sh(
+        "mv /etc/hadome/estate.toml.good /etc/hadome/estate.toml",
+        "",
+    );
+
+    // The loop wedged (failpoint), the watchdog at 2 s: systemd restarts it.
+    sh(
+        "printf '%s' \"$1\" > /etc/systemd/system/hadome.service.d/wedge.conf && systemctl daemon-reload && systemctl restart hadome",
+        "[Service]\nEnvironment=HADOME_FAILPOINT=wedge-loop\nWatchdogSec=2\nRestartSec=1\n# A wedged loop does not see SIGTERM either.\nTimeoutStopSec=5\n",
+    );
+    eventually(
+        "systemd's watchdog to restart the wedged daemon",
+        Duration::from_secs(60),
+        || async {
+            let restarts: u64 = show_unit("NRestarts").parse().unwrap_or(0);
+            (restarts >= 1).then_some(())
+        },
+    )
+    .await;
+    let log = stdout(&lab.exec(&["journalctl", "-u", "hadome", "--no-pager"]));
+    assert!(log.contains("Watchdog timeout"), "{log}");
+    assert!(log.contains("failpoint wedge-loop"), "{log}");
+    sh("systemctl stop hadome", "");
+}
