@@ -107,23 +107,7 @@ pub async fn observe_members(estate: &Estate) -> BTreeMap<String, MemberProbe> {
         });
         names.insert(handle.id(), name);
     }
-    while let Some(joined) = tasks.join_next_with_id().await {
-        match joined {
-            Ok((_, (name, probe))) => {
-                probes.insert(name, probe);
-            }
-            Err(error) => {
-                // A panicked probe is a bug in hadome or the client; the member counts as down.
-                if let Some(name) = names.get(&error.id()) {
-                    probes.insert(
-                        name.clone(),
-                        unreachable(format!("the probe failed: {error}"), FailureKind::Other),
-                    );
-                }
-            }
-        }
-    }
-    probes
+    crate::join_probes(tasks, &names, |why| unreachable(why, FailureKind::Other)).await
 }
 
 fn unreachable(error: String, kind: FailureKind) -> MemberProbe {

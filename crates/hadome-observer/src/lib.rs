@@ -56,7 +56,7 @@ pub use session::{
     Session, HEARTBEAT_PREFIX,
 };
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -232,6 +232,34 @@ async fn probe_outcome(instance: &Instance, timeout: Duration) -> ProbeOutcome {
         Ok(state) => ProbeOutcome::Answered(Box::new(state)),
         Err(error) => unreachable(&error),
     }
+}
+
+/// Joins every task of `tasks` (each gives its target's name and probe). A task that panicked or
+/// was cancelled gives its target `failed(why)`: a probe that did not run is never an answer.
+pub(crate) async fn join_probes<P: Send + 'static>(
+    mut tasks: JoinSet<(String, P)>,
+    names: &BTreeMap<tokio::task::Id, String>,
+    failed: impl Fn(String) -> P,
+) -> BTreeMap<String, P> {
+    let mut probes = BTreeMap::new();
+    while let Some(joined) = tasks.join_next_with_id().await {
+        match joined {
+            Ok((_, (name, probe))) => {
+                probes.insert(name, probe);
+            }
+            Err(error) => {
+                if let Some(name) = names.get(&error.id()) {
+                    probes.insert(
+                        name.clone(),
+                        failed(format!(
+                            "the probe failed: {error} (a bug in hadome: please report it)"
+                        )),
+                    );
+                }
+            }
+        }
+    }
+    probes
 }
 
 /// [`probe_outcome`]'s work: the instance's state, or why there is none.

@@ -77,25 +77,7 @@ pub async fn observe_routes(estate: &Estate) -> BTreeMap<String, RouteProbe> {
         });
         names.insert(handle.id(), route.name.clone());
     }
-    while let Some(joined) = tasks.join_next_with_id().await {
-        match joined {
-            Ok((_, (name, probe))) => {
-                probes.insert(name, probe);
-            }
-            Err(error) => {
-                // A panicked probe is a bug in hadome; the route gets no answer, never "arrived".
-                if let Some(name) = names.get(&error.id()) {
-                    probes.insert(
-                        name.clone(),
-                        not_probed(format!(
-                            "the probe failed: {error} (a bug in hadome: please report it)"
-                        )),
-                    );
-                }
-            }
-        }
-    }
-    probes
+    crate::join_probes(tasks, &names, not_probed).await
 }
 
 fn not_probed(why: String) -> RouteProbe {

@@ -413,24 +413,15 @@ mod tests {
             split("host=db-1 sslmode=verify-ca sslrootcert=/nonexistent/ca.crt").unwrap();
         let unreadable = connector(&wanted).err().unwrap();
         assert!(unreadable.contains("/nonexistent/ca.crt"), "{unreadable}");
-        let empty = tempfile_with("not a certificate\n");
+        // Removed when dropped, whether the test passes or not.
+        let empty = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(empty.path(), "not a certificate\n").unwrap();
         let (_, wanted) = split(&format!(
             "host=db-1 sslmode=verify-ca sslrootcert={}",
-            empty.display()
+            empty.path().display()
         ))
         .unwrap();
         let nothing = connector(&wanted).err().unwrap();
         assert!(nothing.contains("holds no certificate"), "{nothing}");
-        let _ = std::fs::remove_file(empty);
-    }
-
-    fn tempfile_with(text: &str) -> PathBuf {
-        let path = std::env::temp_dir().join(format!(
-            "hadome-tls-test-{}-{}.pem",
-            std::process::id(),
-            text.len()
-        ));
-        std::fs::write(&path, text).unwrap();
-        path
     }
 }
