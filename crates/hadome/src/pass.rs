@@ -1,16 +1,16 @@
 //! One observation pass, shared by every command that judges the estate (`check`, `status`, `ask`,
 //! `run`, `backup …`): load the estate, observe every instance concurrently (each probe bounded by
-//! the probe timeout), the backups as deep as asked, the declared hosts' facts, the etcd members, the routes (probed), the services (running?) and each nginx's configuration (read and linted), record the facts in the journal (so a copy
-//! that stops answering keeps its last known position, and each member's health as the `quorum`
-//! rule judges it), and read the journal's history back, with
-//! `now` for the pure core.
+//! the probe timeout), the backups as deep as asked, the declared hosts' facts, the etcd members,
+//! the routes (probed), the services (running or not) and each nginx's configuration (read and
+//! linted); record the facts in the journal (so a copy that stops answering keeps its last known
+//! position, and each member's health as the `quorum` rule judges it), and read the journal's
+//! history back, with `now` for the pure core.
 
 use std::time::Instant;
 
+use hadome_core::action::Action;
 use hadome_core::estate::Estate;
 use hadome_core::fact::{Facts, History, Timestamp};
-
-use hadome_core::action::Action;
 
 use crate::backup_facts::{observe_backups, reading_for, BackupReading};
 use crate::cli::ConfigFile;

@@ -196,8 +196,11 @@ impl Daemon {
         let new = match hadome_config::load(path) {
             Ok(new) => new,
             Err(error) => {
+                let hint = error
+                    .hint()
+                    .map_or_else(String::new, |hint| format!(" (hint: {hint})"));
                 log(&format!(
-                    "reload refused: {error}; still supervising the estate loaded before"
+                    "reload refused: {error}{hint}; still supervising the estate loaded before"
                 ));
                 return;
             }
