@@ -29,7 +29,7 @@ pub enum ConninfoError {
     Parse(tokio_postgres::Error),
     /// Its `sslmode`/`sslrootcert` cannot be used.
     #[error("the conninfo's TLS settings cannot be used: {0}")]
-    Tls(String),
+    Tls(crate::tls::TlsError),
 }
 
 /// Why one probe of an instance found no facts: rendered into its `Unreachable` outcome.

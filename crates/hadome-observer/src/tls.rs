@@ -50,8 +50,35 @@ pub enum Mode {
     VerifyFull,
 }
 
+/// Why a conninfo's TLS settings cannot be used; each says the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// An `sslmode` libpq does not know.
+    #[error("sslmode `{0}` is not one libpq knows: give disable, prefer, require, verify-ca or verify-full")]
+    UnknownMode(String),
+    /// `verify-ca`/`verify-full` without `sslrootcert`.
+    #[error(
+        "sslmode {0} needs sslrootcert=FILE: the CA certificate (PEM) that signed the server's"
+    )]
+    NoRootCert(&'static str),
+    /// `sslrootcert=system`.
+    #[error("sslrootcert=system is not supported: give the CA certificate's file")]
+    SystemRoots,
+    /// The root certificate file cannot be read, or is not PEM certificates.
+    #[error("sslrootcert {} {why}", file.display())]
+    RootCert {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong with it ("cannot be read: …", "holds no certificate").
+        why: String,
+    },
+    /// rustls refused the configuration (no protocol version in common: a bug to report).
+    #[error("TLS: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
 impl Mode {
-    fn parse(value: &str) -> Result<Mode, String> {
+    fn parse(value: &str) -> Result<Mode, TlsError> {
         Ok(match value {
             "disable" => Mode::Disable,
             // libpq's `allow` tries without TLS first; hadome treats it as `prefer`.
@@ -59,11 +86,7 @@ impl Mode {
             "require" => Mode::Require,
             "verify-ca" => Mode::VerifyCa,
             "verify-full" => Mode::VerifyFull,
-            other => {
-                return Err(format!(
-                    "sslmode `{other}` is not one libpq knows: give disable, prefer, require, verify-ca or verify-full"
-                ))
-            }
+            other => return Err(TlsError::UnknownMode(other.to_owned())),
         })
     }
 
@@ -88,7 +111,7 @@ pub struct Wanted {
 
 /// `conninfo` without `sslmode` and `sslrootcert`, and the TLS they ask for. A conninfo this
 /// cannot read is returned whole, asking for libpq's default, for the driver to refuse.
-pub fn split(conninfo: &str) -> Result<(String, Wanted), String> {
+pub fn split(conninfo: &str) -> Result<(String, Wanted), TlsError> {
     let mut mode = None;
     let mut root_cert = None;
     let rest = crate::conninfo::filter_parameters(conninfo, |key, value| match key {
@@ -125,22 +148,23 @@ pub(crate) fn driver_mode(wanted: &Wanted) -> SslMode {
 }
 
 /// The TLS connector for `wanted`, its root certificate read now.
-pub fn connector(wanted: &Wanted) -> Result<MakeRustls, String> {
+pub fn connector(wanted: &Wanted) -> Result<MakeRustls, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier: Arc<dyn ServerCertVerifier> = match wanted.mode {
         Mode::Disable | Mode::Prefer | Mode::Require => Arc::new(Unverified(Arc::clone(&provider))),
         Mode::VerifyCa | Mode::VerifyFull => {
             let Some(file) = &wanted.root_cert else {
-                return Err(format!(
-                    "sslmode {} needs sslrootcert=FILE: the CA certificate (PEM) that signed the server's",
-                    if wanted.mode == Mode::VerifyCa { "verify-ca" } else { "verify-full" }
-                ));
+                return Err(TlsError::NoRootCert(if wanted.mode == Mode::VerifyCa {
+                    "verify-ca"
+                } else {
+                    "verify-full"
+                }));
             };
             let roots = roots(file)?;
             let webpki =
                 WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
                     .build()
-                    .map_err(|error| format!("sslrootcert {}: {error}", file.display()))?;
+                    .map_err(|error| root_cert(file, format!("is not usable: {error}")))?;
             if wanted.mode == Mode::VerifyCa {
                 Arc::new(ChainOnly(webpki))
             } else {
@@ -149,8 +173,7 @@ pub fn connector(wanted: &Wanted) -> Result<MakeRustls, String> {
         }
     };
     let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|error| format!("TLS: {error}"))?
+        .with_safe_default_protocol_versions()?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
@@ -159,27 +182,29 @@ pub fn connector(wanted: &Wanted) -> Result<MakeRustls, String> {
     })
 }
 
-fn roots(file: &std::path::Path) -> Result<RootCertStore, String> {
+fn root_cert(file: &std::path::Path, why: String) -> TlsError {
+    TlsError::RootCert {
+        file: file.to_path_buf(),
+        why,
+    }
+}
+
+fn roots(file: &std::path::Path) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     if file.as_os_str() == "system" {
-        return Err(
-            "sslrootcert=system is not supported: give the CA certificate's file".to_owned(),
-        );
+        return Err(TlsError::SystemRoots);
     }
     let certificates = CertificateDer::pem_file_iter(file)
-        .map_err(|error| format!("sslrootcert {} cannot be read: {error}", file.display()))?;
+        .map_err(|error| root_cert(file, format!("cannot be read: {error}")))?;
     for certificate in certificates {
-        let certificate = certificate
-            .map_err(|error| format!("sslrootcert {} is not PEM: {error}", file.display()))?;
+        let certificate =
+            certificate.map_err(|error| root_cert(file, format!("is not PEM: {error}")))?;
         roots
             .add(certificate)
-            .map_err(|error| format!("sslrootcert {}: {error}", file.display()))?;
+            .map_err(|error| root_cert(file, format!("is not usable: {error}")))?;
     }
     if roots.is_empty() {
-        return Err(format!(
-            "sslrootcert {} holds no certificate",
-            file.display()
-        ));
+        return Err(root_cert(file, "holds no certificate".to_owned()));
     }
     Ok(roots)
 }
@@ -401,17 +426,19 @@ mod tests {
 
     #[test]
     fn a_bad_sslmode_or_a_missing_root_certificate_is_an_error_that_says_the_fix() {
-        let bad = split("host=db-1 sslmode=verify_full").unwrap_err();
+        let bad = split("host=db-1 sslmode=verify_full")
+            .unwrap_err()
+            .to_string();
         assert!(
             bad.contains("verify_full") && bad.contains("verify-full"),
             "{bad}"
         );
         let (_, wanted) = split("host=db-1 sslmode=verify-full").unwrap();
-        let missing = connector(&wanted).err().unwrap();
+        let missing = connector(&wanted).err().unwrap().to_string();
         assert!(missing.contains("needs sslrootcert=FILE"), "{missing}");
         let (_, wanted) =
             split("host=db-1 sslmode=verify-ca sslrootcert=/nonexistent/ca.crt").unwrap();
-        let unreadable = connector(&wanted).err().unwrap();
+        let unreadable = connector(&wanted).err().unwrap().to_string();
         assert!(unreadable.contains("/nonexistent/ca.crt"), "{unreadable}");
         // Removed when dropped, whether the test passes or not.
         let empty = tempfile::NamedTempFile::new().unwrap();
@@ -421,7 +448,7 @@ mod tests {
             empty.path().display()
         ))
         .unwrap();
-        let nothing = connector(&wanted).err().unwrap();
+        let nothing = connector(&wanted).err().unwrap().to_string();
         assert!(nothing.contains("holds no certificate"), "{nothing}");
     }
 }
