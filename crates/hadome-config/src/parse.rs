@@ -23,6 +23,7 @@ use crate::error::{ConfigError, Location};
 mod coordination;
 mod host;
 mod quorum;
+mod remote;
 mod web;
 use crate::{
     conninfo, DEFAULT_FRESHNESS_SECONDS, DEFAULT_HOST, DEFAULT_JOURNAL_PATH,
@@ -72,6 +73,17 @@ const INSTANCE_KEYS: &[&str] = &[
     "data_dir",
     "host",
     "application_name",
+    "start_command",
+    "stop_command",
+    "rebuild_command",
+    "fence_command",
+    "follow_command",
+    "actions",
+    "cluster",
+    "replication_conninfo",
+];
+/// The argv keys of an `[[instance]]`, which `actions = "debian"` replaces.
+const INSTANCE_COMMAND_KEYS: &[&str] = &[
     "start_command",
     "stop_command",
     "rebuild_command",
@@ -1077,17 +1089,47 @@ impl Context<'_> {
             }
         }
 
+        let commands_set: Vec<&str> = INSTANCE_COMMAND_KEYS
+            .iter()
+            .copied()
+            .filter(|key| table.get(key).is_some())
+            .collect();
+        let built_in = self.built_in(&table, &commands_set)?;
         let example = "data_dir = \"/var/lib/postgresql/15/main\"";
-        let (data_dir, offset) = self.required_string(&table, "data_dir", example)?;
-        if !Path::new(data_dir).is_absolute() {
-            return Err(self.invalid(
-                offset,
-                table.path("data_dir"),
-                format!("is `{data_dir}`, a relative path"),
-                "give the data directory's absolute path on the instance's host, such as \
-                 `/var/lib/postgresql/15/main`",
-            ));
-        }
+        let data_dir = match (
+            self.string(&table, "data_dir", example)?,
+            &built_in.default_data_dir,
+        ) {
+            (None, Some(default)) => default.clone(),
+            (None, None) => return Err(self.missing(&table, "data_dir", example)),
+            (Some((data_dir, offset)), _) => {
+                if data_dir.is_empty() {
+                    return Err(self.invalid(
+                        offset,
+                        table.path("data_dir"),
+                        "is empty",
+                        format!("give a value, such as `{example}`"),
+                    ));
+                }
+                let problem = if !Path::new(data_dir).is_absolute() {
+                    Some("a relative path")
+                } else if Path::new(data_dir).parent().is_none() {
+                    Some("the root itself: a rebuild would move `/` aside")
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    return Err(self.invalid(
+                        offset,
+                        table.path("data_dir"),
+                        format!("is `{data_dir}`, {problem}"),
+                        "give the data directory's absolute path on the instance's host, such as \
+                         `/var/lib/postgresql/15/main`",
+                    ));
+                }
+                PathBuf::from(data_dir)
+            }
+        };
 
         let host = match self.string(&table, "host", "host = \"db-1.example.org\"")? {
             None => DEFAULT_HOST,
@@ -1148,7 +1190,7 @@ impl Context<'_> {
         Ok(Instance {
             name: name.to_owned(),
             conninfo: conninfo.to_owned(),
-            data_dir: PathBuf::from(data_dir),
+            data_dir,
             host: host.to_owned(),
             application_name: application_name.to_owned(),
             commands: InstanceCommands {
@@ -1193,6 +1235,8 @@ impl Context<'_> {
                     ],
                     &FOLLOW_PLACEHOLDERS,
                 )?,
+                debian: built_in.debian,
+                replication_conninfo: built_in.replication_conninfo,
             },
         })
     }

@@ -231,7 +231,18 @@ fn the_annotated_example_parses() {
             "{source_conninfo}"
         ])
     );
-    assert_eq!(estate.instances[1].commands, InstanceCommands::default());
+    // db-2 (issue 15): the built-in actions on a Debian cluster, on a host reached over SSH.
+    assert_eq!(
+        estate.instances[1].commands,
+        InstanceCommands {
+            debian: hadome_core::remote::DebianCluster::parse("15/main"),
+            replication_conninfo: Some("host=10.0.0.2 port=5432 user=replicator".to_owned()),
+            ..InstanceCommands::default()
+        }
+    );
+    let ssh = estate.ssh_of(&estate.instances[1].host).unwrap();
+    assert_eq!(ssh.destination(), "root@10.0.0.2:22");
+    assert_eq!(estate.instances[2].commands, InstanceCommands::default());
     // It shows every automation key with its default value.
     assert_eq!(estate.clusters[0].automation, Automation::default());
     assert_eq!(
@@ -326,6 +337,8 @@ rebuild_command = [\"/usr/local/bin/make-standby\", \"--from={{source}}\", \"{{s
             ]),
             fence: None,
             follow: None,
+            debian: None,
+            replication_conninfo: None,
         }
     );
 
@@ -343,6 +356,8 @@ rebuild_command = [\"/usr/local/bin/make-standby\", \"--from={{source}}\", \"{{s
             rebuild: argv(&["make-standby"]),
             fence: None,
             follow: None,
+            debian: None,
+            replication_conninfo: None,
         }
     );
 }
@@ -514,6 +529,8 @@ follow_command = [\"/usr/local/bin/follow\", \"{{target}}\", \"--upstream\", \"{
                 "--name={source}",
                 "{data_dir}",
             ]),
+            debian: None,
+            replication_conninfo: None,
         }
     );
 }
@@ -639,7 +656,7 @@ fn a_misspelt_command_key_suggests_the_right_one() {
         "estate.toml:10: unknown key `instance \"db-2\".fence` \
          | hint: the keys allowed here are `name`, `conninfo`, `data_dir`, `host`, \
          `application_name`, `start_command`, `stop_command`, `rebuild_command`, \
-         `fence_command`, `follow_command`"
+         `fence_command`, `follow_command`, `actions`, `cluster`, `replication_conninfo`"
     );
     assert_eq!(
         report(&format!("{TWO_INSTANCES}follow_cmd = [\"x\"]\n")),
@@ -1508,6 +1525,7 @@ fn a_bad_backup_or_snapshot_names_its_key_and_the_fix() {
 mod coordination;
 mod host;
 mod quorum;
+mod remote;
 mod web;
 
 /// A conninfo's TLS settings are checked at load (issue 15 point 2), with the line and the fix,

@@ -47,6 +47,7 @@ fn healthy() -> (Estate, Facts, History) {
                 boot_window_seconds: 3600.0,
                 freshness_seconds: 30.0,
                 commands: Default::default(),
+                ssh: None,
             })
             .collect(),
         etcd_members: (1..=3)

@@ -196,6 +196,12 @@ pub struct InstanceCommands {
     /// Makes a running standby stream from another upstream (after a failover): `{source}`,
     /// `{source_conninfo}`, `{target}` and `{data_dir}` are replaced.
     pub follow: Option<Vec<String>>,
+    /// `actions = "debian"`: hadome carries out start, stop, fence, promote, rebuild and follow
+    /// itself on this cluster of Debian's layout, and the argv commands above are all `None`.
+    pub debian: Option<crate::remote::DebianCluster>,
+    /// How a standby reaches this instance to stream from it (`primary_conninfo`, `pg_basebackup
+    /// -d`), for the built-in actions; `None`: its `conninfo` without the password.
+    pub replication_conninfo: Option<String>,
 }
 
 /// How a cluster fails over.
@@ -323,6 +329,23 @@ impl Estate {
     /// A declared host by name.
     pub fn host(&self, name: &str) -> Option<&crate::host::Host> {
         self.hosts.iter().find(|host| host.name == name)
+    }
+
+    /// How hadome reaches host `name` over SSH, when its `[[host]]` says so.
+    pub fn ssh_of(&self, host: &str) -> Option<&crate::remote::SshAccess> {
+        self.host(host)?.ssh.as_ref()
+    }
+
+    /// The argv that runs `argv` where instance `name` lives: over SSH when its host is reached
+    /// so, else `argv` itself, on this machine.
+    pub fn on_host_of(&self, name: &str, argv: &[String]) -> Vec<String> {
+        match self
+            .instance(name)
+            .and_then(|instance| self.ssh_of(&instance.host))
+        {
+            Some(ssh) => ssh.command(argv),
+            None => argv.to_vec(),
+        }
     }
 
     /// An etcd member by name.

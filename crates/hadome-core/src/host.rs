@@ -36,6 +36,10 @@ pub struct Host {
     pub freshness_seconds: f64,
     /// How hadome acts on the host.
     pub commands: HostCommands,
+    /// How hadome reaches it over SSH (`ssh = { … }`); `None`: hadome runs on this host. With
+    /// it, the facts command, the commands of the instances placed on it and their built-in
+    /// actions run there.
+    pub ssh: Option<crate::remote::SshAccess>,
 }
 
 /// Argv commands (never shell strings) that act on a host; `None` when not configured, and then

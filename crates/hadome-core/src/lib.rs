@@ -29,6 +29,7 @@ pub mod host;
 pub mod interlock;
 pub mod position;
 pub mod quorum;
+pub mod remote;
 pub mod route;
 pub mod rule;
 pub mod suggest;

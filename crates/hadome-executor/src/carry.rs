@@ -111,7 +111,7 @@ pub async fn carry_out<R: Recorder>(
             }
             continue;
         }
-        let mut detail = format!("{} failed: {}", step.describe(), done.detail);
+        let mut detail = format!("{} failed: {}", step.describe_in(estate), done.detail);
         for member in &removed {
             let aside = preserved
                 .iter()
@@ -446,6 +446,7 @@ mod tests {
             max_boots: 3,
             boot_window_seconds: 3600.0,
             freshness_seconds: 30.0,
+            ssh: None,
             commands: hadome_core::host::HostCommands {
                 reboot: None,
                 image: shell(format!("echo {{host}} {{image}} > {}", imaged.display())),

@@ -137,6 +137,44 @@ pub async fn run_argv(argv: &[String]) -> Result<Ran, CommandError> {
 }
 
 async fn run_within(argv: &[String], timeout: Duration) -> Result<Ran, CommandError> {
+    run_shown(argv, shown_argv(argv), timeout).await
+}
+
+/// Runs `argv` where instance `name` lives (over SSH when its host says so, `estate.on_host_of`),
+/// bounded by [`COMMAND_TIMEOUT`]; journaled as `on HOST: ARGV` when remote.
+pub async fn run_on_host_of(
+    estate: &hadome_core::estate::Estate,
+    name: &str,
+    argv: &[String],
+) -> Result<Ran, CommandError> {
+    run_where(estate, name, argv, shown_argv(argv), COMMAND_TIMEOUT).await
+}
+
+/// Runs `argv` where instance `name` lives, shown as `shown` (prefixed with `on HOST: ` when
+/// remote), bounded by `timeout`.
+pub(crate) async fn run_where(
+    estate: &hadome_core::estate::Estate,
+    name: &str,
+    argv: &[String],
+    shown: String,
+    timeout: Duration,
+) -> Result<Ran, CommandError> {
+    let wrapped = estate.on_host_of(name, argv);
+    if wrapped.as_slice() == argv {
+        return run_shown(argv, shown, timeout).await;
+    }
+    let host = estate
+        .instance(name)
+        .map_or_else(String::new, |instance| instance.host.clone());
+    run_shown(&wrapped, format!("on {host}: {shown}"), timeout).await
+}
+
+/// Runs `argv`, naming it `shown` in what it returns (never a password), bounded by `timeout`.
+pub(crate) async fn run_shown(
+    argv: &[String],
+    shown: String,
+    timeout: Duration,
+) -> Result<Ran, CommandError> {
     let Some((program, arguments)) = argv.split_first() else {
         return Err(CommandError::Empty);
     };
@@ -170,7 +208,7 @@ async fn run_within(argv: &[String], timeout: Duration) -> Result<Ran, CommandEr
     };
     if output.status.success() {
         Ok(Ran {
-            shown: shown_argv(argv),
+            shown,
             said: said(&output.stdout),
         })
     } else {
@@ -187,7 +225,7 @@ async fn run_within(argv: &[String], timeout: Duration) -> Result<Ran, CommandEr
             detail = said(&output.stdout);
         }
         Err(CommandError::Failed {
-            shown: shown_argv(argv),
+            shown,
             status: output.status,
             said: detail,
         })

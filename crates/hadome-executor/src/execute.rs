@@ -13,7 +13,8 @@ use std::time::Duration;
 use hadome_core::estate::{Estate, Instance};
 use hadome_core::host::HostCommands;
 
-use crate::command::{fill, run_argv, CommandError, Placeholders};
+use crate::command::{fill, run_argv, run_on_host_of, CommandError, Placeholders};
+use crate::debian;
 use crate::preserve::{preserve, put_back, PreserveError};
 use crate::step::Step;
 use crate::wait::{wait_for, Effect, WaitError};
@@ -58,6 +59,9 @@ pub enum StepError {
     /// The server refused or did not answer a change made over SQL (the observer's words).
     #[error(transparent)]
     Session(hadome_observer::SessionError),
+    /// A source whose conninfo cannot be read (the configuration's check let it through).
+    #[error("the conninfo of `{0}` cannot be read as libpq's")]
+    Conninfo(String),
     /// A restore without a verified copy.
     #[error("backup `{0}` has no copy to restore (nothing was verified)")]
     NoCopy(String),
@@ -121,11 +125,22 @@ pub async fn execute(
     };
     match step {
         Step::Stop(name) => {
-            let command = instance(name)?.commands.stop.clone().unwrap_or_default();
-            Ok(run_argv(&command).await?.to_string())
+            let target = instance(name)?;
+            if target.commands.debian.is_some() {
+                return Ok(debian::run(estate, target, &debian::Action::Stop)
+                    .await?
+                    .to_string());
+            }
+            let command = target.commands.stop.clone().unwrap_or_default();
+            Ok(run_on_host_of(estate, name, &command).await?.to_string())
         }
         Step::Fence(name) => {
             let target = instance(name)?;
+            if target.commands.debian.is_some() {
+                return Ok(debian::run(estate, target, &debian::Action::Fence)
+                    .await?
+                    .to_string());
+            }
             let command = match &target.commands.fence {
                 Some(fence) => fill(
                     fence,
@@ -137,21 +152,63 @@ pub async fn execute(
                 ),
                 None => target.commands.stop.clone().unwrap_or_default(),
             };
-            Ok(run_argv(&command).await?.to_string())
+            Ok(run_on_host_of(estate, name, &command).await?.to_string())
         }
         Step::Start(name) => {
             let target = instance(name)?;
-            let command = target.commands.start.clone().unwrap_or_default();
-            let ran = run_argv(&command).await?;
+            let ran = if target.commands.debian.is_some() {
+                debian::run(estate, target, &debian::Action::Start).await?
+            } else {
+                let command = target.commands.start.clone().unwrap_or_default();
+                run_on_host_of(estate, name, &command).await?
+            };
             Ok(then_wait(estate, target, ran.to_string(), Effect::Answers).await?)
         }
-        Step::Preserve { data_dir, .. } => Ok(preserve(data_dir)?),
+        Step::Preserve {
+            instance: name,
+            data_dir,
+        } => {
+            // An instance on a host hadome reaches over SSH has its data there.
+            match estate.instance(name) {
+                Some(target) if remote_or_debian(estate, target) => {
+                    let stamp = hadome_core::fact::Timestamp(
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |since| since.as_millis() as i64),
+                    )
+                    .utc_stamp();
+                    let ran = debian::run(estate, target, &debian::Action::Preserve(stamp)).await?;
+                    Ok(ran.said)
+                }
+                _ => Ok(preserve(data_dir)?),
+            }
+        }
         Step::PutBack {
-            data_dir, aside, ..
-        } => Ok(put_back(data_dir, aside)?),
+            instance: name,
+            data_dir,
+            aside,
+        } => match estate.instance(name) {
+            Some(target) if remote_or_debian(estate, target) => {
+                let back = debian::Action::PutBack(aside.display().to_string());
+                Ok(debian::run(estate, target, &back).await?.said)
+            }
+            _ => Ok(put_back(data_dir, aside)?),
+        },
         Step::Rebuild { target, source } => {
             let target_instance = instance(target)?;
             let source_instance = instance(source)?;
+            if target_instance.commands.debian.is_some() {
+                let conninfo = standby_conninfo(source_instance, target_instance)?;
+                let ran = debian::run(
+                    estate,
+                    target_instance,
+                    &debian::Action::Basebackup(conninfo),
+                )
+                .await?;
+                return Ok(
+                    then_wait(estate, target_instance, ran.to_string(), Effect::Streams).await?,
+                );
+            }
             let command = fill(
                 &target_instance.commands.rebuild.clone().unwrap_or_default(),
                 &Placeholders {
@@ -162,7 +219,7 @@ pub async fn execute(
                     ..Placeholders::default()
                 },
             );
-            let ran = run_argv(&command).await?;
+            let ran = run_on_host_of(estate, target, &command).await?;
             Ok(then_wait(estate, target_instance, ran.to_string(), Effect::Streams).await?)
         }
         Step::Restore {
@@ -191,6 +248,17 @@ pub async fn execute(
         }
         Step::Follow { target, source } => {
             let target_instance = instance(target)?;
+            if target_instance.commands.debian.is_some() {
+                let conninfo = standby_conninfo(instance(source)?, target_instance)?;
+                hadome_observer::set_primary_conninfo(target_instance, &conninfo, SETTING_TIMEOUT)
+                    .await
+                    .map_err(StepError::Session)?;
+                let set = format!(
+                    "primary_conninfo = '{}' (ALTER SYSTEM, reloaded)",
+                    hadome_observer::strip_password(&conninfo)
+                );
+                return Ok(then_wait(estate, target_instance, set, Effect::Streams).await?);
+            }
             let Some(follow) = &target_instance.commands.follow else {
                 return Err(StepError::NoFollowCommand);
             };
@@ -209,7 +277,7 @@ pub async fn execute(
                     ..Placeholders::default()
                 },
             );
-            Ok(run_argv(&command).await?.to_string())
+            Ok(run_on_host_of(estate, target, &command).await?.to_string())
         }
         Step::RetryStreams(standbys) => {
             let timeout = Duration::from_secs_f64(estate.probe_timeout_seconds.max(0.1));
@@ -235,6 +303,12 @@ pub async fn execute(
         }
         Step::Promote(name) => {
             let target = instance(name)?;
+            if target.commands.debian.is_some() {
+                let ran = debian::run(estate, target, &debian::Action::Promote).await?;
+                return Ok(
+                    then_wait(estate, target, ran.to_string(), Effect::AcceptsWrites).await?,
+                );
+            }
             hadome_observer::promote(target, PROMOTE_TIMEOUT)
                 .await
                 .map_err(StepError::Session)?;
@@ -329,6 +403,25 @@ pub async fn execute(
             })
         }
     }
+}
+
+/// Whether `instance`'s data directory is reached through the built-in actions: it is a Debian
+/// cluster, or it lives on a host hadome reaches over SSH.
+fn remote_or_debian(estate: &Estate, instance: &Instance) -> bool {
+    instance.commands.debian.is_some() || estate.ssh_of(&instance.host).is_some()
+}
+
+/// The `primary_conninfo` `target` streams from `source` with: the source's
+/// `replication_conninfo` (else its `conninfo`), without a password, under the target's
+/// `application_name`.
+pub(crate) fn standby_conninfo(source: &Instance, target: &Instance) -> Result<String, StepError> {
+    let conninfo = source
+        .commands
+        .replication_conninfo
+        .as_deref()
+        .unwrap_or(&source.conninfo);
+    hadome_observer::for_standby(conninfo, &target.application_name)
+        .ok_or_else(|| StepError::Conninfo(source.name.clone()))
 }
 
 /// The host's command `key` with `{host}` (and `{image}`) filled.

@@ -46,6 +46,7 @@
 
 mod carry;
 mod command;
+mod debian;
 mod execute;
 mod member;
 mod plan;
@@ -56,7 +57,7 @@ mod wait;
 
 pub use crate::carry::{carry_out, Outcome, Recorder};
 pub use crate::command::{
-    fill, run_argv, shown_argv, CommandError, Placeholders, Ran, COMMAND_TIMEOUT,
+    fill, run_argv, run_on_host_of, shown_argv, CommandError, Placeholders, Ran, COMMAND_TIMEOUT,
 };
 pub use crate::execute::{execute, CountError, CountRows, StepError};
 pub use crate::member::{MemberOp, MemberStepError};

@@ -268,6 +268,19 @@ pub fn check_configured(estate: &Estate, plan: &[Step]) -> Result<(), NotConfigu
                 _ => continue,
             }
         }
+        let debian = |name: &str| {
+            estate
+                .instance(name)
+                .is_some_and(|instance| instance.commands.debian.is_some())
+        };
+        match step {
+            // `actions = "debian"`: hadome carries these out itself.
+            Step::Stop(name) | Step::Start(name) | Step::Fence(name) if debian(name) => continue,
+            Step::Rebuild { target, .. } | Step::Follow { target, .. } if debian(target) => {
+                continue
+            }
+            _ => {}
+        }
         let (instance, key, present) = match step {
             Step::Stop(name) => (
                 name,
@@ -503,6 +516,7 @@ mod tests {
             boot_window_seconds: 3600.0,
             freshness_seconds: 30.0,
             commands,
+            ssh: None,
         });
         estate
     }

@@ -87,6 +87,17 @@ pub enum PreflightError {
         /// The source's size plus a tenth.
         needed: u64,
     },
+    /// A check on the target's host failed (no room, no path to the source, or the host does
+    /// not answer over SSH).
+    #[error("on `{target}`'s host: {error}; a rebuild from `{from}` would move its data aside and then fail")]
+    OnTargetHost {
+        /// The target.
+        target: String,
+        /// The source.
+        from: String,
+        /// What the check said.
+        error: crate::CommandError,
+    },
     /// A step after a member's removal could not work.
     #[error(transparent)]
     Member(#[from] crate::member::MemberPreflightError),
@@ -113,6 +124,9 @@ impl PreflightError {
             PreflightError::NoRoom { path, .. } => Some(format!(
                 "free space on the filesystem of `{}`, or move the old data directory elsewhere by hand first",
                 path.display()
+            )),
+            PreflightError::OnTargetHost { target, .. } => Some(format!(
+                "make `{target}`'s host reachable (`ssh` in its `[[host]]`), free space beside its data directory, or repair its path to the source; nothing was done"
             )),
             PreflightError::Member(error) => Some(match error {
                 crate::member::MemberPreflightError::NoMember(_) => {
@@ -157,6 +171,14 @@ pub async fn preflight(estate: &Estate, steps: &[Step]) -> Result<Vec<String>, P
             });
         }
         passed.push(format!("`{source}` answers"));
+        if target_instance.commands.debian.is_some()
+            || estate.ssh_of(&target_instance.host).is_some()
+        {
+            // Exact, from the target's host itself: room beside its data, and the source's
+            // answer to the very connection pg_basebackup will make from there.
+            passed.extend(on_target_host(estate, target_instance, source_instance, timeout).await?);
+            continue;
+        }
         passed.push(room_for_copy(target_instance, source_instance, timeout).await?);
         let upstream = match &to.outcome {
             ProbeOutcome::Answered(state) if !state.primary_conninfo.is_empty() => {
@@ -183,6 +205,50 @@ pub async fn preflight(estate: &Estate, steps: &[Step]) -> Result<Vec<String>, P
         }
     }
     Ok(passed)
+}
+
+/// The rebuild's checks run on the target's host (over SSH when it is reached so): room for the
+/// copy beside the old data, and a replication connection to the source from there.
+async fn on_target_host(
+    estate: &Estate,
+    target: &hadome_core::estate::Instance,
+    source: &hadome_core::estate::Instance,
+    timeout: Duration,
+) -> Result<Vec<String>, PreflightError> {
+    let bytes = hadome_observer::data_bytes(source, timeout)
+        .await
+        .map_err(|error| PreflightError::SizeUnknown {
+            from: source.name.clone(),
+            target: target.name.clone(),
+            error,
+        })?;
+    let needed = bytes.saturating_add(bytes / 10);
+    let on_host = |error: crate::CommandError| PreflightError::OnTargetHost {
+        target: target.name.clone(),
+        from: source.name.clone(),
+        error,
+    };
+    let room = crate::debian::run(estate, target, &crate::debian::Action::Room(needed))
+        .await
+        .map_err(on_host)?;
+    let conninfo = crate::execute::standby_conninfo(source, target)
+        .map_err(|_| PreflightError::NoInstance(source.name.clone()))?;
+    let replication = if conninfo.starts_with("postgres") {
+        let joiner = if conninfo.contains('?') { '&' } else { '?' };
+        format!("{conninfo}{joiner}replication=true")
+    } else {
+        format!("{conninfo} replication=true")
+    };
+    let reaches = crate::debian::run(estate, target, &crate::debian::Action::Reaches(replication))
+        .await
+        .map_err(on_host)?;
+    Ok(vec![
+        format!(
+            "room for the copy on `{}`'s host: `{}` needs {needed} bytes with a tenth to spare; {}",
+            target.name, source.name, room.said
+        ),
+        format!("from `{}`'s host, {}", target.name, reaches.said),
+    ])
 }
 
 /// Whether the filesystem of `target`'s data directory has room for a copy of `source` beside

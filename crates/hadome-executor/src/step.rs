@@ -128,6 +128,36 @@ pub enum Step {
 }
 
 impl Step {
+    /// [`Step::describe`], saying how the estate has it done: a Debian cluster's steps are
+    /// hadome's built-in actions (`actions = "debian"`), not its argv commands.
+    pub fn describe_in(&self, estate: &hadome_core::estate::Estate) -> String {
+        let text = self.describe();
+        let (name, how) = match self {
+            Step::Stop(name) => (name, "(its stop_command)"),
+            Step::Start(name) => (name, "(its start_command)"),
+            Step::Fence(name) => (name, "(its fence_command)"),
+            Step::Rebuild { target, .. } => (target, "(its rebuild_command)"),
+            Step::Promote(name) => (name, "with pg_promote()"),
+            _ => return text,
+        };
+        match estate
+            .instance(name)
+            .and_then(|instance| instance.commands.debian.as_ref())
+        {
+            Some(cluster) if how.starts_with('(') => {
+                text.replace(how, &format!("(built in: {})", cluster.unit()))
+            }
+            Some(cluster) => text.replace(
+                how,
+                &format!(
+                    "with pg_ctlcluster {} {} promote",
+                    cluster.version, cluster.name
+                ),
+            ),
+            None => text,
+        }
+    }
+
     /// The step as one sentence: what is done, with what, and what is waited for.
     pub fn describe(&self) -> String {
         match self {

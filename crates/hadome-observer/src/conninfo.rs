@@ -20,6 +20,37 @@ pub fn strip_password(conninfo: &str) -> String {
     filter_pairs(conninfo, |key, _| key != "password").unwrap_or_else(|| WITHHELD.to_owned())
 }
 
+/// The `primary_conninfo` a standby named `application_name` streams with from the instance
+/// `conninfo` reaches (either form): its parameters without any password (a standby reads its
+/// password from the `.pgpass` of its server's user) and with `application_name` set to the
+/// standby's, which its upstream's `synchronous_standby_names` and `pg_stat_replication` name.
+/// `None` when it cannot be read.
+pub fn for_standby(conninfo: &str, application_name: &str) -> Option<String> {
+    let trimmed = conninfo.trim_start();
+    let keep = |key: &str, _: &str| !matches!(key, "password" | "application_name");
+    if trimmed.starts_with("postgresql://") || trimmed.starts_with("postgres://") {
+        let kept = filter_uri(trimmed, true, keep)?;
+        let encoded: String = application_name
+            .bytes()
+            .map(|byte| match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (byte as char).to_string()
+                }
+                _ => format!("%{byte:02X}"),
+            })
+            .collect();
+        let joiner = if kept.contains('?') { '&' } else { '?' };
+        return Some(format!("{kept}{joiner}application_name={encoded}"));
+    }
+    let kept = filter_pairs(conninfo, keep)?;
+    let quoted = application_name.replace('\\', "\\\\").replace('\'', "\\'");
+    Some(
+        format!("{kept} application_name='{quoted}'")
+            .trim_start()
+            .to_owned(),
+    )
+}
+
 /// `conninfo` (either form) with only the parameters `keep(key, value)` keeps, each as written;
 /// the value given to `keep` is unquoted (`key=value` form) or percent-decoded (URI form).
 /// `None` when it cannot be read.
@@ -189,6 +220,35 @@ fn filter_uri(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_standby_streams_without_the_password_under_its_own_name() {
+        assert_eq!(
+            for_standby(
+                "host=10.0.0.1 port=5432 user=rep password=secret application_name=x",
+                "db-2"
+            )
+            .unwrap(),
+            "host=10.0.0.1 port=5432 user=rep application_name='db-2'"
+        );
+        assert_eq!(
+            for_standby("host=h application_name='old'", "it's").unwrap(),
+            r"host=h application_name='it\'s'"
+        );
+        assert_eq!(
+            for_standby(
+                "postgresql://rep:secret@10.0.0.1:5432/postgres?sslmode=require&password=x",
+                "db 2"
+            )
+            .unwrap(),
+            "postgresql://rep@10.0.0.1:5432/postgres?sslmode=require&application_name=db%202"
+        );
+        assert_eq!(
+            for_standby("postgres://10.0.0.1", "db-2").unwrap(),
+            "postgres://10.0.0.1?application_name=db-2"
+        );
+        assert_eq!(for_standby("host='unterminated", "db-2"), None);
+    }
 
     #[test]
     fn passwords_are_removed_from_key_value_strings() {

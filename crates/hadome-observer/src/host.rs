@@ -1,6 +1,7 @@
 //! Hosts' facts: each declared host read concurrently — through its `facts_command` (which
 //! prints `hadome host-facts`'s JSON: `ssh HOST hadome host-facts`, or the lab's `hadome lab
-//! exec`), or, with none, on this machine by `hadome-host` — each bounded, a failure becoming
+//! exec`; on the host itself when it is reached over SSH, `ssh = { … }`), or, with none, on
+//! this machine by `hadome-host` (over SSH: `hadome host-facts` there) — each bounded, a failure becoming
 //! that host's `Unreachable` fact, never an error. Reading a host changes nothing on it.
 
 use std::collections::BTreeMap;
@@ -34,9 +35,15 @@ pub async fn observe_hosts(estate: &Estate) -> BTreeMap<String, HostProbe> {
 /// One host's facts, within `bound`.
 pub async fn observe_host(host: &Host, bound: Duration) -> HostProbe {
     let observed_at = wall_clock();
-    let outcome = match &host.facts_command {
-        Some(argv) => from_command(argv, bound).await,
-        None => here(host, bound).await,
+    // A host reached over SSH is read there: its facts_command (`hadome host-facts` when it
+    // has none) runs on it, never here, where it would read this machine's facts as its own.
+    let outcome = match (&host.facts_command, &host.ssh) {
+        (Some(argv), Some(ssh)) => from_command(&ssh.command(argv), bound).await,
+        (None, Some(ssh)) => {
+            from_command(&ssh.command(&["hadome".into(), "host-facts".into()]), bound).await
+        }
+        (Some(argv), None) => from_command(argv, bound).await,
+        (None, None) => here(host, bound).await,
     };
     HostProbe {
         observed_at,

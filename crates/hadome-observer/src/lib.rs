@@ -49,11 +49,11 @@ mod settings;
 pub mod tls;
 pub mod web;
 
-pub use conninfo::strip_password;
+pub use conninfo::{for_standby, strip_password};
 pub use error::{ConninfoError, SessionError};
 pub use session::{
-    accepts_writes, answers_at, data_bytes, promote, retry_stream, set_synchronous_standby_names,
-    Session, HEARTBEAT_PREFIX,
+    accepts_writes, answers_at, data_bytes, promote, retry_stream, set_primary_conninfo,
+    set_synchronous_standby_names, Session, HEARTBEAT_PREFIX,
 };
 
 use std::collections::{BTreeMap, HashMap};

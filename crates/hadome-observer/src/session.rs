@@ -401,18 +401,63 @@ pub async fn set_synchronous_standby_names(
     value: &str,
     timeout: Duration,
 ) -> Result<(), SessionError> {
+    set_and_reload(instance, &SYNCHRONOUS_STANDBY_NAMES, value, timeout).await
+}
+
+/// Sets the standby `instance`'s `primary_conninfo` with `ALTER SYSTEM` and reloads it (a new
+/// connection, within `timeout`): its WAL receiver ends and starts again towards the new
+/// upstream (PostgreSQL 13 and later read `primary_conninfo` at a reload). Returns once its
+/// backend runs with the new value; whether it streams is the caller's to wait for. Needs a
+/// superuser or `GRANT ALTER SYSTEM ON PARAMETER primary_conninfo` (`docs/privileges.md`).
+pub async fn set_primary_conninfo(
+    instance: &Instance,
+    value: &str,
+    timeout: Duration,
+) -> Result<(), SessionError> {
+    set_and_reload(instance, &PRIMARY_CONNINFO, value, timeout).await
+}
+
+/// A setting `set_and_reload` changes, with the words its errors use.
+struct Reloaded {
+    name: &'static str,
+    alter: &'static str,
+    show: &'static str,
+    reload: &'static str,
+}
+
+const SYNCHRONOUS_STANDBY_NAMES: Reloaded = Reloaded {
+    name: "synchronous_standby_names",
+    alter: "`ALTER SYSTEM SET synchronous_standby_names`",
+    show: "`SHOW synchronous_standby_names`",
+    reload: "to the reload (SHOW synchronous_standby_names)",
+};
+
+const PRIMARY_CONNINFO: Reloaded = Reloaded {
+    name: "primary_conninfo",
+    alter: "`ALTER SYSTEM SET primary_conninfo`",
+    show: "`SHOW primary_conninfo`",
+    reload: "to the reload (SHOW primary_conninfo)",
+};
+
+async fn set_and_reload(
+    instance: &Instance,
+    setting: &Reloaded,
+    value: &str,
+    timeout: Duration,
+) -> Result<(), SessionError> {
     if value.contains('\0') {
         return Err(SessionError::NulInValue);
     }
     let deadline = Instant::now() + timeout;
     let session = session_for(instance, deadline, timeout).await?;
     let alter = format!(
-        "ALTER SYSTEM SET synchronous_standby_names = {}",
+        "ALTER SYSTEM SET {} = {}",
+        setting.name,
         quote_literal(value)
     );
     session
         .bounded(
-            "`ALTER SYSTEM SET synchronous_standby_names`",
+            setting.alter,
             remaining(deadline),
             session.client.simple_query(&alter),
         )
@@ -431,31 +476,24 @@ pub async fn set_synchronous_standby_names(
         });
     }
     // The backend applies the reload before its next command: poll on the same session.
-    poll_until(
-        deadline,
-        timeout,
-        "to the reload (SHOW synchronous_standby_names)",
-        |left| {
-            let session = &session;
-            async move {
-                let shown = session
-                    .one_value(
-                        "SHOW synchronous_standby_names",
-                        "`SHOW synchronous_standby_names`",
-                        left,
-                    )
-                    .await?
-                    .unwrap_or_default();
-                Ok(if shown == value {
-                    Poll::Done(())
-                } else {
-                    Poll::NotYet(format!(
-                        "it still runs with `{shown}` (postgresql.auto.conf holds `{value}`)"
-                    ))
-                })
-            }
-        },
-    )
+    poll_until(deadline, timeout, setting.reload, |left| {
+        let session = &session;
+        async move {
+            let shown = session
+                .one_value(&format!("SHOW {}", setting.name), setting.show, left)
+                .await?
+                .unwrap_or_default();
+            Ok(if shown == value {
+                Poll::Done(())
+            } else {
+                Poll::NotYet(format!(
+                    "it still runs with `{}` (postgresql.auto.conf holds `{}`)",
+                    crate::strip_password(&shown),
+                    crate::strip_password(value)
+                ))
+            })
+        }
+    })
     .await
 }
 

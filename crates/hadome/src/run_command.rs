@@ -182,7 +182,11 @@ pub(crate) async fn run(options: RunOptions) -> Result<u8, CliError> {
             "nothing was done; the plan would have been:\n"
         });
         for (index, step) in steps.iter().enumerate() {
-            text.push_str(&format!("  {}. {}\n", index + 1, step.describe()));
+            text.push_str(&format!(
+                "  {}. {}\n",
+                index + 1,
+                step.describe_in(&pass.estate)
+            ));
         }
         emit(options.json, &report, &text);
         return Ok(match assessment.verdict {
@@ -261,7 +265,10 @@ impl Recorder for Journaling<'_> {
     type Error = CliError;
 
     async fn intent(&mut self, steps: &[Step]) -> Result<Option<i64>, CliError> {
-        let plan_text: Vec<String> = steps.iter().map(Step::describe).collect();
+        let plan_text: Vec<String> = steps
+            .iter()
+            .map(|step| step.describe_in(self.estate))
+            .collect();
         let intent = self.journal.record_intent(
             wall_clock(),
             self.action,
@@ -284,8 +291,13 @@ impl Recorder for Journaling<'_> {
 
     async fn step(&mut self, intent: &i64, step: &Step, done: &Outcome) -> Result<(), CliError> {
         let Outcome { ok, detail } = done;
-        self.journal
-            .record_step(*intent, wall_clock(), &step.describe(), *ok, detail)?;
+        self.journal.record_step(
+            *intent,
+            wall_clock(),
+            &step.describe_in(self.estate),
+            *ok,
+            detail,
+        )?;
         self.text.push_str(&format!(
             "  {} {} — {detail}\n",
             if *ok {
@@ -293,10 +305,10 @@ impl Recorder for Journaling<'_> {
             } else {
                 self.paint.red("✗")
             },
-            step.describe()
+            step.describe_in(self.estate)
         ));
         self.step_reports
-            .push(json!({"step": step.describe(), "ok": ok, "detail": detail}));
+            .push(json!({"step": step.describe_in(self.estate), "ok": ok, "detail": detail}));
         // A final image is remembered with when its command started, and whether it verified:
         // `destroy-coverage` trusts only a verified image newer than the data's last change.
         match step {

@@ -29,6 +29,7 @@ pub(super) const HOST_KEYS: &[&str] = &[
     "image_command",
     "verify_image_command",
     "delete_command",
+    "ssh",
 ];
 
 /// `min_uptime_seconds` when unset: ten minutes.
@@ -107,7 +108,9 @@ impl Context<'_> {
         let argv = |key: &str, example: &[&str], placeholders: &Placeholders| {
             self.command(&table, key, example, placeholders)
         };
+        let ssh = self.ssh(&table)?;
         Ok(Host {
+            ssh,
             name: name.to_owned(),
             facts_command: argv(
                 "facts_command",

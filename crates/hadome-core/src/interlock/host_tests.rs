@@ -43,6 +43,7 @@ fn host() -> Host {
         boot_window_seconds: 3600.0,
         freshness_seconds: 30.0,
         commands: HostCommands::default(),
+        ssh: None,
     }
 }
 

@@ -50,6 +50,7 @@ fn host(name: &str) -> Host {
         boot_window_seconds: 3600.0,
         freshness_seconds: 30.0,
         commands: HostCommands::default(),
+        ssh: None,
     }
 }
 

@@ -253,14 +253,22 @@ impl Recorder for Automated<'_> {
     type Error = CliError;
 
     async fn intent(&mut self, steps: &[Step]) -> Result<Option<i64>, CliError> {
-        let mut plan_text: Vec<String> = steps.iter().map(Step::describe).collect();
+        let mut plan_text: Vec<String> = steps
+            .iter()
+            .map(|step| step.describe_in(&self.daemon.estate))
+            .collect();
         plan_text.push(format!("because: {}", self.reason));
         self.daemon.record_automated(self.action, plan_text).await
     }
 
     async fn step(&mut self, intent: &i64, step: &Step, done: &Outcome) -> Result<(), CliError> {
         self.daemon
-            .step(*intent, &step.describe(), done.ok, &done.detail)
+            .step(
+                *intent,
+                &step.describe_in(&self.daemon.estate),
+                done.ok,
+                &done.detail,
+            )
             .await
     }
 

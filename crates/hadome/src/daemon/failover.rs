@@ -138,10 +138,12 @@ impl Daemon {
             .cloned()
             .collect();
         let plan_text = vec![
-            format!(
-                "fence the failed primary `{}` (its fence_command)",
-                plan.old_primary
-            ),
+            {
+                // "(its fence_command)", or how the built-in actions fence it.
+                let fence = Step::Fence(plan.old_primary.clone()).describe_in(&self.estate);
+                let how = fence.split_once(" (").map_or("", |(_, how)| how);
+                format!("fence the failed primary `{}` ({how}", plan.old_primary)
+            },
             "observe again and re-choose the most advanced eligible standby".to_owned(),
             format!(
                 "promote it with pg_promote() (chosen now: `{}`)",

@@ -87,6 +87,8 @@ async fn the_labs_estate_file_loads_as_the_lab() {
                 ]),
                 fence: argv(&[&hadome, "lab", "fault", "--dir", &dir, "fence", name]),
                 follow: argv(&[&hadome, "lab", "fault", "--dir", &dir, "follow", name, "{source}"]),
+                debian: None,
+                replication_conninfo: None,
             },
             "{name}"
         );
