@@ -168,10 +168,11 @@ pub enum LabError {
         fix: String,
     },
 
-    /// The network namespace of an etcd member could not be made or found (`netns.rs`).
-    #[error("the network namespace of etcd member `{member}`: {problem}")]
+    /// The network namespace of an etcd member (or of a host running PostgreSQL) could not be made
+    /// or found (`netns.rs`).
+    #[error("the network namespace of `{member}`: {problem}")]
     Namespace {
-        /// The member.
+        /// The member (or host).
         member: String,
         /// What went wrong.
         problem: String,
@@ -258,6 +259,18 @@ pub enum LabError {
         fix: String,
     },
 
+    /// An operation the lab does to the nodes it runs itself, asked of a node that runs as
+    /// Debian's `postgresql@15-main` on a lab host (`debian3`).
+    #[error("`{operation}` does not apply to `{node}`: it runs Debian's postgresql@15-main under the systemd of host `{host}`")]
+    HostedNode {
+        /// The operation (`fence`, `follow`, `rebuild`, `restore` …).
+        operation: String,
+        /// The node.
+        node: String,
+        /// The host it runs on.
+        host: String,
+    },
+
     /// An invariant of the lab itself was broken.
     #[error("internal error in hadome's lab (a bug: please report it): {0}")]
     Bug(String),
@@ -332,7 +345,7 @@ impl LabError {
             }),
             LabError::FaultRejected { fix, .. } => Some(fix.clone()),
             LabError::Namespace { .. } => Some(
-                "the lab runs each etcd member in a network namespace its proxy makes: it needs root and `ip` \
+                "the lab runs each etcd member (and each host running PostgreSQL) in a network namespace its proxy makes: it needs root and `ip` \
                  (Debian's iproute2); if the proxy is gone, tear the lab down and bring it up again"
                     .to_owned(),
             ),
@@ -364,6 +377,11 @@ impl LabError {
                 Some("run `hadome lab` as root for a topology with `[[host]]`".to_owned())
             }
             LabError::Host { fix, .. } => Some(fix.clone()),
+            LabError::HostedNode { host, .. } => Some(format!(
+                "act on it as on a Debian host: hadome's built-in Debian actions over SSH (`actions = \"debian\"` in DIR/estate.toml), \
+                 or by hand: `ssh -i DIR/ssh/id_ed25519 -o UserKnownHostsFile=DIR/ssh/known_hosts -p PORT root@127.0.0.1` \
+                 (PORT: host `{host}`'s SSH port in `hadome lab status --dir DIR`)"
+            )),
             LabError::Survivors { .. } => {
                 Some("they were signalled by PID; check them with `ps -o pid,stat,args -p PID`".to_owned())
             }

@@ -81,6 +81,11 @@ pub(crate) fn render(state: &LabState) -> String {
          interval_seconds = 0.5\n",
     );
     for node in &state.nodes {
+        if node.host.is_some() {
+            // On a Debian host: hadome's built-in Debian actions over SSH, no argv commands.
+            text.push_str(&crate::debian_hosts::render_instance(node));
+            continue;
+        }
         let conninfo = format!(
             "host=127.0.0.1 port={} user=postgres dbname=postgres",
             node.client_port
@@ -108,6 +113,7 @@ pub(crate) fn render(state: &LabState) -> String {
     if let Ok((hadome, dir)) = &commands_binary {
         render_hosts(&mut text, state, hadome, dir);
     }
+    text.push_str(&crate::debian_hosts::render_hosts(state));
     render_etcd(&mut text, state, commands_binary.ok());
     if let Some(web) = &state.web {
         text.push_str(&crate::web::estate::tables(web, commands_binary.ok()));
@@ -238,7 +244,12 @@ pub(crate) fn argv_text(argv: &[&str]) -> String {
 /// One `[[host]]` per host (reached with `hadome lab exec`, the lab's `ssh HOST`), and one
 /// `[[backup]]` per lab backup of a covered data path (copies in `DIR/backups`, outside the host).
 fn render_hosts(text: &mut String, state: &LabState, hadome: &str, dir: &str) {
-    for host in &state.hosts {
+    // A host that runs a node is reached over SSH instead (`debian_hosts::render_hosts`).
+    for host in state
+        .hosts
+        .iter()
+        .filter(|host| state.node_on_host(&host.name).is_none())
+    {
         let name = host.name.as_str();
         let mut facts = vec![
             hadome,
@@ -403,6 +414,7 @@ mod tests {
                         socket_dir: home.join("run"),
                         log_file: home.join("postgresql.log"),
                         client_port: 40_000 + u16::try_from(index).unwrap(),
+                        host: None,
                     }
                 })
                 .collect(),

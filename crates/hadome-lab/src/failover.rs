@@ -47,8 +47,9 @@ impl Lab {
     /// `fence NODE`: SIGKILL every process of the instance by PID, verify they are gone, and
     /// leave a `standby.signal` in its data directory. Nothing is deleted.
     pub(crate) async fn fence(&self, node: &NodeState) -> Result<String, LabError> {
+        crate::pg_host::refuse(node, "fence")?;
         let before = process_state(&self.state, node);
-        let postmaster = process::postmaster_pid(&node.data_dir);
+        let postmaster = crate::lab::postmaster_of(&self.state, node);
         if let Some(pid) = postmaster {
             // Frozen first (a no-op when it is hung), so it forks no child between the listing
             // below and its death. SIGKILL needs no SIGCONT: it ends a stopped process too.
@@ -176,6 +177,8 @@ impl Lab {
     ) -> Result<String, LabError> {
         let standby = self.state.node(standby_name)?;
         let upstream = self.state.node(upstream_name)?;
+        crate::pg_host::refuse(standby, "follow")?;
+        crate::pg_host::refuse(upstream, "follow")?;
         let refuse = |reason: String, fix: String| LabError::FaultRejected {
             fault: "follow".to_owned(),
             node: standby_name.to_owned(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::lab::{append, instance_pids, process_state, quote_setting, Lab};
+use crate::lab::{append, instance_pids, postmaster_of, process_state, quote_setting, Lab};
 use crate::pg::{self, format_lsn, parse_lsn, run};
 use crate::process;
 use crate::proxy;
@@ -338,7 +338,7 @@ impl Lab {
     }
 
     fn running_postmaster(&self, node: &NodeState, fault: &str) -> Result<i32, LabError> {
-        process::postmaster_pid(&node.data_dir).ok_or_else(|| LabError::FaultRejected {
+        postmaster_of(&self.state, node).ok_or_else(|| LabError::FaultRejected {
             fault: fault.to_owned(),
             node: node.name.clone(),
             reason: "its postmaster is not running".to_owned(),
@@ -505,6 +505,9 @@ impl Lab {
     async fn stop(&self, node: &NodeState) -> Result<String, LabError> {
         // Idempotent, as a service manager's stop is: the executor stops a target before it
         // preserves and rebuilds it, and a crashed target is already stopped.
+        if node.host.is_some() {
+            return self.stop_placed(node).await;
+        }
         if process_state(&self.state, node) == "stopped" {
             return Ok(format!("`{}` is already stopped", node.name));
         }
@@ -528,6 +531,9 @@ impl Lab {
     }
 
     async fn start(&self, node: &NodeState) -> Result<String, LabError> {
+        if node.host.is_some() {
+            return self.start_placed(node).await;
+        }
         self.require_process_state(node, "start", "stopped")?;
         // After a crash, backends may still hold the old shared memory for a moment; PostgreSQL
         // refuses to start until they are gone.
@@ -548,7 +554,7 @@ impl Lab {
         .await?;
         clear_stale_lock(node, "start")?;
         self.pg_ctl_start(node).await?;
-        let pid = process::postmaster_pid(&node.data_dir).ok_or_else(|| {
+        let pid = postmaster_of(&self.state, node).ok_or_else(|| {
             LabError::Bug(format!("`{}` started but has no postmaster.pid", node.name))
         })?;
         // A fenced node (or a standby) has a standby.signal: it came up read-only, in recovery.
@@ -695,7 +701,7 @@ impl Lab {
             }
             None => None,
         };
-        let conf = node.data_dir.join("postgresql.conf");
+        let conf = crate::pg_host::config_file(&self.state, node);
         append(
             &conf,
             &format!(

@@ -103,6 +103,9 @@ pub struct HostStatus {
     pub uptime_seconds: Option<f64>,
     /// Its root filesystem.
     pub root: PathBuf,
+    /// The proxy port its sshd is reached on (`ssh -p PORT root@127.0.0.1`, with the lab's key
+    /// `DIR/ssh/id_ed25519` and `DIR/ssh/known_hosts`), for a host that runs a PostgreSQL node.
+    pub ssh_port: Option<u16>,
 }
 
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> LabError + 'a {
@@ -160,6 +163,7 @@ pub(crate) fn host_state(dir: &Path, token: &str, spec: &HostSpec) -> HostState 
         reboot_daily_timer: spec.reboot_daily_timer,
         data_paths: spec.data_paths.clone(),
         backed_up: spec.backed_up.clone(),
+        ssh_port: None,
     }
 }
 
@@ -335,7 +339,7 @@ pub(crate) fn live_container(record: &SupervisorRecord) -> Option<i32> {
 }
 
 /// Every live process of the container: the processes of its PID namespace.
-fn container_pids(record: &SupervisorRecord) -> Vec<i32> {
+pub(crate) fn container_pids(record: &SupervisorRecord) -> Vec<i32> {
     let Some(init) = live_container(record) else {
         return Vec::new();
     };
@@ -454,6 +458,7 @@ pub(crate) fn status(host: &HostState) -> HostStatus {
         nspawn_starts: record.as_ref().map_or(0, |record| record.boots),
         uptime_seconds: container.and_then(uptime_seconds),
         root: host.root.clone(),
+        ssh_port: host.ssh_port,
     }
 }
 
@@ -578,6 +583,8 @@ pub async fn serve(dir: &Path, name: &str) -> Result<(), LabError> {
         .clone()
         .ok_or_else(|| LabError::Bug("a host lab without a hadome binary".to_owned()))?;
     join_cgroups(&host.machine)?;
+    // `--private-network`, or the namespace the lab proxy keeps for a host that runs a node.
+    let network = crate::debian_hosts::nspawn_network(&state, &host)?;
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|source| LabError::Io {
         action: "handle SIGTERM in",
@@ -611,8 +618,8 @@ pub async fn serve(dir: &Path, name: &str) -> Result<(), LabError> {
                 "--register=no",
                 "--keep-unit",
                 "--console=read-only",
-                "--private-network",
             ])
+            .args(&network)
             .arg(format!("--machine={}", host.machine))
             .arg(format!("--hostname={}", host.name))
             .arg(format!("--bind-ro={}:{HADOME_IN_HOST}", hadome.display()))
@@ -862,7 +869,14 @@ impl Lab {
             .unwrap_or(1))
     }
 
-    async fn run_in_host(&self, name: &str, init: i32, argv: &[&str]) -> Result<String, LabError> {
+    /// Runs `argv` inside the running host `name` (container PID 1 `init`), bounded by 30 s;
+    /// returns its standard output, or its failure with its standard error.
+    pub(crate) async fn run_in_host(
+        &self,
+        name: &str,
+        init: i32,
+        argv: &[&str],
+    ) -> Result<String, LabError> {
         let argv: Vec<String> = argv.iter().map(|word| (*word).to_owned()).collect();
         let output = tokio::time::timeout(
             Duration::from_secs(30),

@@ -225,6 +225,7 @@ impl Lab {
         if !topology.hosts.is_empty() {
             host::check_can_run_hosts(hadome.as_deref())?;
         }
+        let placed = topology.nodes.iter().any(|spec| spec.host.is_some());
         if topology.web.is_some() {
             crate::web::check_can_run(hadome.as_deref())?;
         }
@@ -244,6 +245,9 @@ impl Lab {
             source,
         })?;
         pg::check_reachable(&run_as, &absolute)?;
+        if placed {
+            crate::debian_hosts::check_can_run(&absolute)?;
+        }
         let dir = prepare_dir(&absolute)?;
         hand_over(&run_as, &dir)?;
 
@@ -251,6 +255,9 @@ impl Lab {
             .nodes
             .iter()
             .map(|spec| {
+                if let Some(host) = &spec.host {
+                    return crate::debian_hosts::node_state(&dir, spec, host);
+                }
                 let home = dir.join("nodes").join(&spec.name);
                 NodeState {
                     name: spec.name.clone(),
@@ -262,6 +269,7 @@ impl Lab {
                     socket_dir: home.join("run"),
                     log_file: home.join("postgresql.log"),
                     client_port: 0,
+                    host: None,
                 }
             })
             .collect();
@@ -299,7 +307,14 @@ impl Lab {
             armed: true,
         };
         // From here on, an error drops the guard, which stops whatever started and removes `dir`.
-        for node in &guard.lab.state.nodes {
+        // A node on a Debian host has its directories in the host's root (`debian_hosts.rs`).
+        for node in guard
+            .lab
+            .state
+            .nodes
+            .iter()
+            .filter(|node| node.host.is_none())
+        {
             for path in [dir.join("nodes"), home_of(node), node.socket_dir.clone()] {
                 create_dir(&path)?;
                 hand_over(&guard.lab.state.run_as, &path)?;
@@ -332,10 +347,16 @@ impl Lab {
         if guard.lab.state.web.is_some() {
             crate::web::up(&guard.lab.state, guard.lab.wait_timeout).await?;
         }
-        for spec in &topology.nodes {
+        // Nodes on hosts come up with their hosts (`hosts_up`).
+        let machine_nodes: Vec<&NodeSpec> = topology
+            .nodes
+            .iter()
+            .filter(|spec| spec.host.is_none())
+            .collect();
+        for spec in &machine_nodes {
             guard.lab.create_node(spec).await?;
         }
-        for spec in topology.nodes.iter().skip(1) {
+        for spec in machine_nodes.iter().skip(1) {
             guard.lab.wait_streaming(&spec.name).await?;
             if spec.synchronous {
                 guard.lab.wait_synchronous(&spec.name).await?;
@@ -435,7 +456,7 @@ impl Lab {
 
     /// The postmaster PID of `node`, when it runs.
     pub fn postmaster_pid(&self, node: &str) -> Result<Option<i32>, LabError> {
-        Ok(process::postmaster_pid(&self.state.node(node)?.data_dir))
+        Ok(postmaster_of(&self.state, self.state.node(node)?))
     }
 
     /// Every live process the lab started: the proxy and every process of every instance.
@@ -547,7 +568,7 @@ impl Lab {
                     },
                     host: "127.0.0.1",
                     port: node.client_port,
-                    pid: process::postmaster_pid(&node.data_dir),
+                    pid: postmaster_of(&self.state, node),
                     data_dir: node.data_dir.clone(),
                     log_file: node.log_file.clone(),
                     upstream: node.upstream.clone(),
@@ -594,30 +615,56 @@ impl Lab {
         })
     }
 
-    /// Brings every host up: the cached root (built or verified), a copy per host with the
-    /// incident written in, the lab backups, a supervisor; returns once systemd runs in each.
+    /// Brings every host up: the cached roots (built or verified), a copy per host with the
+    /// incident (or a node's PostgreSQL and SSH, `debian_hosts.rs`) written in, the lab backups, a
+    /// supervisor; returns once systemd runs in each, and every node placed on a host streams.
     async fn hosts_up(&self) -> Result<(), LabError> {
-        let cached = rootfs::ensure().await?;
-        eprintln!(
-            "hadome lab: root filesystem {} in {:.2} s ({})",
-            if cached.built { "built" } else { "verified" },
-            cached.took.as_secs_f64(),
-            cached.root.display()
-        );
+        let mut cached: BTreeMap<&'static str, PathBuf> = BTreeMap::new();
+        for host in &self.state.hosts {
+            let recipe = crate::debian_hosts::recipe(&self.state, host);
+            if cached.contains_key(recipe.prefix) {
+                continue;
+            }
+            let root = rootfs::ensure(recipe).await?;
+            eprintln!(
+                "hadome lab: root filesystem {} in {:.2} s ({})",
+                if root.built { "built" } else { "verified" },
+                root.took.as_secs_f64(),
+                root.root.display()
+            );
+            cached.insert(recipe.prefix, root.root);
+        }
+        let placed = self.state.nodes.iter().any(|node| node.host.is_some());
+        if placed {
+            crate::debian_hosts::make_client_key(&self.state.dir).await?;
+        }
         for host in &self.state.hosts {
             create_dir(&host.home)?;
-            let took = rootfs::copy(&cached.root, &host.root).await?;
+            let recipe = crate::debian_hosts::recipe(&self.state, host);
+            let source = cached
+                .get(recipe.prefix)
+                .ok_or_else(|| LabError::Bug(format!("no cached root for `{}`", host.name)))?;
+            let took = rootfs::copy(source, &host.root).await?;
             eprintln!(
                 "hadome lab: copied the root filesystem for `{}` in {:.1} s",
                 host.name,
                 took.as_secs_f64()
             );
             host::prepare_root(host)?;
+            if let Some(node) = self.state.node_on_host(&host.name) {
+                crate::debian_hosts::prepare_root(&self.state, host, node).await?;
+            }
             host::back_up(&self.state.dir, host)?;
             host::spawn_supervisor(&self.state, host)?;
         }
+        if placed {
+            crate::debian_hosts::write_known_hosts(&self.state)?;
+        }
         for host in &self.state.hosts {
             self.wait_host_running(&host.name).await?;
+        }
+        if placed {
+            self.placed_nodes_up().await?;
         }
         Ok(())
     }
@@ -777,6 +824,11 @@ impl Lab {
     /// it read the file again (`pg_reload_conf()`), so that state, file and server agree.
     pub(crate) async fn rewrite_lab_conf(&self, name: &str) -> Result<(), LabError> {
         let node = self.state.node(name)?;
+        if node.host.is_some() {
+            // A node on a Debian host keeps its configuration as its host has it: the lab wrote
+            // it before the first boot and never rewrites it (hadome's Debian actions own it).
+            return Ok(());
+        }
         self.write_lab_conf(node)?;
         if process_state(&self.state, node) == "running" {
             let client = self.connect(name).await?;
@@ -794,6 +846,9 @@ impl Lab {
     /// Whether `name`'s `hadome-lab.conf` on disk is what the lab state says it should be.
     pub(crate) fn lab_conf_is_current(&self, name: &str) -> Result<bool, LabError> {
         let node = self.state.node(name)?;
+        if node.host.is_some() {
+            return Ok(true);
+        }
         let on_disk = std::fs::read_to_string(node.data_dir.join(LAB_CONF)).unwrap_or_default();
         Ok(on_disk == self.lab_conf(node)?)
     }
@@ -801,7 +856,8 @@ impl Lab {
     /// Records `name`, which the server says is not in recovery, as a primary (no upstream): it
     /// was promoted, by the lab or by someone else (hadome's daemon promotes with SQL), and the
     /// lab state still names its old upstream. Its `hadome-lab.conf` is rewritten (no
-    /// `primary_conninfo`) and reloaded. Returns whether the record changed.
+    /// `primary_conninfo`) and reloaded; a node on a Debian host keeps its files (only the record
+    /// changes). Returns whether the record changed.
     pub(crate) async fn record_promoted(&mut self, name: &str) -> Result<bool, LabError> {
         let node = self
             .state
@@ -830,34 +886,13 @@ impl Lab {
                 "unix_socket_directories".into(),
                 node.socket_dir.display().to_string(),
             ),
-            ("wal_level".into(), "replica".into()),
-            ("max_wal_senders".into(), "16".into()),
-            ("max_replication_slots".into(), "16".into()),
-            ("hot_standby".into(), "on".into()),
-            ("wal_keep_size".into(), "64MB".into()),
-            ("wal_retrieve_retry_interval".into(), "1s".into()),
-            // An idle sender pings its standbys once half of this has passed without a reply, so
-            // each standby hears its upstream about every second (`last_msg_receipt_time`), and a
-            // dead standby is dropped after 2 s. `wal_receiver_status_interval` stays at its 10 s
-            // default: status messages every second would reset the sender's clock before it
-            // pings. `docs/lab.md` says why hadome needs both.
-            ("wal_sender_timeout".into(), "2s".into()),
-            ("log_line_prefix".into(), "%m [%p] ".into()),
         ];
-        let synchronous: Vec<String> = state
-            .nodes
-            .iter()
-            .filter(|other| {
-                other.synchronous && other.upstream.as_deref() == Some(node.name.as_str())
-            })
-            .map(|other| format!("\"{}\"", other.name))
-            .collect();
-        let synchronous_names = match synchronous.len() {
-            0 => String::new(),
-            1 => synchronous[0].clone(),
-            _ => format!("ANY 1 ({})", synchronous.join(", ")),
-        };
-        settings.push(("synchronous_standby_names".into(), synchronous_names));
+        settings.extend(replication_settings());
+        settings.push(("log_line_prefix".into(), "%m [%p] ".into()));
+        settings.push((
+            "synchronous_standby_names".into(),
+            synchronous_standby_names(state, node),
+        ));
         if let Some(upstream) = &node.upstream {
             let port = state.link_port(upstream, &node.name)?;
             settings.push((
@@ -963,7 +998,7 @@ impl Lab {
         .await
     }
 
-    async fn wait_synchronous(&self, name: &str) -> Result<(), LabError> {
+    pub(crate) async fn wait_synchronous(&self, name: &str) -> Result<(), LabError> {
         let node = self.state.node(name)?;
         let upstream = node
             .upstream
@@ -1001,8 +1036,9 @@ impl LabGuard {
                 name: proxy::client_route(&node.name),
                 target: node.socket_file(),
             });
-            for standby in &state.nodes {
-                if standby.name != node.name {
+            // The links of nodes on hosts listen inside the hosts' namespaces (`debian_hosts.rs`).
+            for standby in state.nodes.iter().filter(|node| node.host.is_none()) {
+                if standby.name != node.name && node.host.is_none() {
                     routes.push(ProxyRoute {
                         name: proxy::link_route(&node.name, &standby.name),
                         target: node.socket_file(),
@@ -1013,6 +1049,7 @@ impl LabGuard {
         routes.extend(etcd::routes(state));
         routes.extend(crate::etcd_clients::routes(state));
         routes.extend(crate::web::routes(state));
+        routes.extend(crate::debian_hosts::routes(state));
         write_json_atomically(
             &dir.join(proxy::CONFIG_FILE),
             &ProxyConfig {
@@ -1092,7 +1129,13 @@ impl LabGuard {
         }
         crate::etcd_clients::record_ports(state, &ready)?;
         crate::web::record_port(state, &ready)?;
-        let names: Vec<String> = state.nodes.iter().map(|node| node.name.clone()).collect();
+        crate::debian_hosts::record_ports(state, &ready)?;
+        let names: Vec<String> = state
+            .nodes
+            .iter()
+            .filter(|node| node.host.is_none())
+            .map(|node| node.name.clone())
+            .collect();
         for upstream in &names {
             for standby in &names {
                 if upstream != standby {
@@ -1136,11 +1179,55 @@ fn port_of(ready: &ProxyReady, route: &str) -> Result<u16, LabError> {
         .ok_or_else(|| LabError::Bug(format!("the proxy did not bind route `{route}`")))
 }
 
+/// The replication settings every lab node gets, in its `hadome-lab.conf` (or, on a Debian host,
+/// its `conf.d/hadome-lab.conf`).
+pub(crate) fn replication_settings() -> Vec<(String, String)> {
+    vec![
+        ("wal_level".into(), "replica".into()),
+        ("max_wal_senders".into(), "16".into()),
+        ("max_replication_slots".into(), "16".into()),
+        ("hot_standby".into(), "on".into()),
+        ("wal_keep_size".into(), "64MB".into()),
+        ("wal_retrieve_retry_interval".into(), "1s".into()),
+        // An idle sender pings its standbys once half of this has passed without a reply, so
+        // each standby hears its upstream about every second (`last_msg_receipt_time`), and a
+        // dead standby is dropped after 2 s. `wal_receiver_status_interval` stays at its 10 s
+        // default: status messages every second would reset the sender's clock before it
+        // pings. `docs/lab.md` says why hadome needs both.
+        ("wal_sender_timeout".into(), "2s".into()),
+    ]
+}
+
+/// `synchronous_standby_names` of `node`: the synchronous standbys that stream from it.
+pub(crate) fn synchronous_standby_names(state: &LabState, node: &NodeState) -> String {
+    let synchronous: Vec<String> = state
+        .nodes
+        .iter()
+        .filter(|other| other.synchronous && other.upstream.as_deref() == Some(node.name.as_str()))
+        .map(|other| format!("\"{}\"", other.name))
+        .collect();
+    match synchronous.len() {
+        0 => String::new(),
+        1 => synchronous[0].clone(),
+        _ => format!("ANY 1 ({})", synchronous.join(", ")),
+    }
+}
+
+/// The postmaster's PID on this machine, when it runs: from its `postmaster.pid`, checked against
+/// `/proc/PID/cmdline`; for a node on a Debian host, that PID is the container's, translated
+/// (`pg_host.rs`).
+pub(crate) fn postmaster_of(state: &LabState, node: &NodeState) -> Option<i32> {
+    match node.host {
+        Some(_) => crate::pg_host::postmaster_pid(state, node),
+        None => process::postmaster_pid(&node.data_dir),
+    }
+}
+
 /// Every live process of a node's instance: the postmaster first, then its children and any
 /// process bearing its `cluster_name` (backends a crashed postmaster left behind).
 pub(crate) fn instance_pids(state: &LabState, node: &NodeState) -> Vec<i32> {
     let mut pids = Vec::new();
-    if let Some(postmaster) = process::postmaster_pid(&node.data_dir) {
+    if let Some(postmaster) = postmaster_of(state, node) {
         pids.push(postmaster);
         pids.extend(process::children_of(postmaster));
     }
@@ -1154,7 +1241,7 @@ pub(crate) fn instance_pids(state: &LabState, node: &NodeState) -> Vec<i32> {
 
 /// `running`, `hung` (every process stopped), `hung-postmaster` (the postmaster alone) or `stopped`.
 pub(crate) fn process_state(state: &LabState, node: &NodeState) -> &'static str {
-    let Some(postmaster) = process::postmaster_pid(&node.data_dir) else {
+    let Some(postmaster) = postmaster_of(state, node) else {
         return "stopped";
     };
     if !process::is_stopped(postmaster) {
@@ -1420,6 +1507,7 @@ mod tests {
                 socket_dir: home.join("run"),
                 log_file: home.join("postgresql.log"),
                 client_port: 0,
+                host: None,
             }
         };
         let names = ["db-1", "db-2", "db-3"];

@@ -31,6 +31,7 @@
 
 #![warn(missing_docs)]
 
+mod debian_hosts;
 mod error;
 mod estate_file;
 mod etcd;
@@ -45,6 +46,7 @@ mod lab;
 mod load;
 mod netns;
 mod pg;
+mod pg_host;
 mod placed;
 mod process;
 pub mod proxy;

@@ -24,6 +24,10 @@
 //! `client:NAME` as before. Nothing is mounted and no interface but each namespace's own loopback
 //! is touched: a namespace lives while the proxy's thread or a member's process is in it, and goes
 //! away with the last of them (the lab ends both by PID at teardown).
+//!
+//! The hosts of `debian3` get a namespace each the same way (`debian_hosts::namespaces`): their
+//! containers boot in it (`systemd-nspawn --network-namespace-path=`), and the routes in it are
+//! `link:X:N` on X's client port, so that from inside any host `host=127.0.0.1 port=P_X` reaches X.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -36,10 +40,11 @@ use crate::proxy::{self, ProxyReady, ProxyRoute};
 use crate::state::{EtcdState, LabState};
 use crate::LabError;
 
-/// One member's namespace, as `lab up` writes it to the proxy's configuration.
+/// One member's (or PostgreSQL host's) namespace, as `lab up` writes it to the proxy's
+/// configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct NamespaceConfig {
-    /// The member that runs in it.
+    /// The member (or host) that runs in it.
     pub(crate) member: String,
     /// Its routes: `peer:X@MEMBER` to X's peer socket, on the port of `port_of` (`peer:X`).
     pub(crate) routes: Vec<NamespaceRoute>,
@@ -58,8 +63,15 @@ pub(crate) fn peer_route_from(to: &str, from: &str) -> String {
     format!("{}@{from}", crate::etcd::peer_route(to))
 }
 
-/// A namespace per member, with a route to each other member's peer socket.
+/// A namespace per member, with a route to each other member's peer socket; and one per host
+/// that runs a PostgreSQL node (`debian_hosts.rs`).
 pub(crate) fn namespaces(state: &LabState) -> Vec<NamespaceConfig> {
+    let mut namespaces = member_namespaces(state);
+    namespaces.extend(crate::debian_hosts::namespaces(state));
+    namespaces
+}
+
+fn member_namespaces(state: &LabState) -> Vec<NamespaceConfig> {
     state
         .etcd
         .iter()
@@ -169,9 +181,15 @@ fn enter_new(member: &str, wanted: &[(String, u16)]) -> Result<Made, LabError> {
 /// The path of `member`'s namespace: `/proc/PROXY_PID/task/TID/ns/net`, from the proxy's ready
 /// file, checked to exist.
 pub(crate) fn member_namespace(state: &LabState, member: &EtcdState) -> Result<PathBuf, LabError> {
+    namespace_path(state, &member.name)
+}
+
+/// The path of the namespace the proxy keeps for `name` (an etcd member or a PostgreSQL host):
+/// `/proc/PROXY_PID/task/TID/ns/net`, checked to exist.
+pub(crate) fn namespace_path(state: &LabState, name: &str) -> Result<PathBuf, LabError> {
     let ready_path = state.dir.join(proxy::READY_FILE);
     let missing = |problem: String| LabError::Namespace {
-        member: member.name.clone(),
+        member: name.to_owned(),
         problem,
     };
     let text = std::fs::read_to_string(&ready_path).map_err(|error| {
@@ -184,7 +202,7 @@ pub(crate) fn member_namespace(state: &LabState, member: &EtcdState) -> Result<P
         path: ready_path.clone(),
         message: error.to_string(),
     })?;
-    let tid = ready.namespaces.get(&member.name).ok_or_else(|| {
+    let tid = ready.namespaces.get(name).ok_or_else(|| {
         missing(
             "the lab proxy keeps no network namespace for it (a lab from an older hadome?)"
                 .to_owned(),

@@ -18,7 +18,6 @@ use serde::Serialize;
 use crate::fault::clear_stale_lock;
 use crate::lab::{instance_pids, process_state, Lab};
 use crate::pg::{self, run};
-use crate::process;
 use crate::proxy;
 use crate::LabError;
 
@@ -52,6 +51,8 @@ impl Lab {
         let state = &current.state;
         let target_node = state.node(target)?;
         let source_node = state.node(source)?;
+        crate::pg_host::refuse(target_node, "rebuild")?;
+        crate::pg_host::refuse(source_node, "rebuild")?;
         let refuse = |reason: String, fix: String| LabError::FaultRejected {
             fault: "rebuild".to_owned(),
             node: target.to_owned(),
@@ -165,7 +166,7 @@ impl Lab {
         lab.pg_ctl_start(node).await?;
         lab.wait_streaming(target).await?;
         let data_dir = node.data_dir.clone();
-        let pid = process::postmaster_pid(&data_dir);
+        let pid = crate::lab::postmaster_of(&lab.state, node);
         let promoted = !source_in_recovery && lab.record_promoted(source).await?;
         Ok(RebuildReport {
             target: target.to_owned(),

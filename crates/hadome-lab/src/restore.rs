@@ -52,6 +52,7 @@ impl Lab {
         let current = self.reread()?;
         let state = &current.state;
         let node = state.node(target)?;
+        crate::pg_host::refuse(node, "restore")?;
         let refuse = |reason: String, fix: String| LabError::FaultRejected {
             fault: "restore".to_owned(),
             node: target.to_owned(),

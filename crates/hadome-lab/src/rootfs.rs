@@ -1,8 +1,11 @@
 //! The root filesystem of a lab host: a Debian bookworm with a real systemd, built once by
 //! `mmdebstrap`, cached, and verified (not trusted) every time it is reused.
 //!
+//! There are two recipes ([`Recipe`]): [`SYSTEMD`] (systemd alone, the `s512` hosts) and
+//! [`POSTGRESQL`] (systemd, Debian's `postgresql-15` and `openssh-server`, the `debian3` hosts).
 //! The cache lives in `HADOME_LAB_ROOTFS_CACHE` (default `/var/cache/hadome-lab`), one directory
-//! per recipe: `CACHE/bookworm-systemd-HASH/` holding `root/` and `manifest.json`. A build runs
+//! per recipe: `CACHE/PREFIX-HASH/` (`bookworm-systemd-HASH`, `bookworm-postgresql-HASH`) holding
+//! `root/` and `manifest.json`. A build runs
 //! in a temporary directory next to it (`CACHE/.build-HASH-PID`) and is renamed into place only
 //! once it is complete and its manifest written, so an interrupted build never has the final name.
 //! The manifest records the recipe (and its SHA-256), every path of the tree with its kind and
@@ -35,23 +38,62 @@ pub const ROOTFS_CACHE_ENV: &str = "HADOME_LAB_ROOTFS_CACHE";
 /// The cache directory when [`ROOTFS_CACHE_ENV`] is not set.
 pub const DEFAULT_ROOTFS_CACHE: &str = "/var/cache/hadome-lab";
 
-/// What a cached root filesystem is made of. Changing it (even a word) changes its hash, and so
-/// the cache directory: an older cache is never reused for a newer recipe.
-pub(crate) const RECIPE: &str = "hadome lab root filesystem, recipe 1\n\
+/// What a cached root filesystem is made of: the cache directory's prefix, the recipe's text
+/// (hashed: changing it, even a word, changes the cache directory, so an older cache is never
+/// reused for a newer recipe), mmdebstrap's `--include=` list (which the text spells out too), and
+/// the files whose content the manifest checksums, relative to the root (merged /usr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Recipe {
+    /// `CACHE/PREFIX-HASH`.
+    pub(crate) prefix: &'static str,
+    pub(crate) text: &'static str,
+    pub(crate) include: &'static str,
+    pub(crate) key_binaries: &'static [&'static str],
+}
+
+/// A bookworm with a real systemd: the hosts of `s512`.
+pub(crate) const SYSTEMD: Recipe = Recipe {
+    prefix: "bookworm-systemd",
+    text: "hadome lab root filesystem, recipe 1\n\
     mmdebstrap --variant=minbase --include=systemd,systemd-sysv,dbus bookworm ROOT MIRROR\n\
     mkdir -p ROOT/var/log/journal (a persistent journal: the boot history survives reboots)\n\
-    (per lab copy: systemd-machine-id-setup --root=COPY)\n";
+    (per lab copy: systemd-machine-id-setup --root=COPY)\n",
+    include: "systemd,systemd-sysv,dbus",
+    key_binaries: &[
+        "usr/lib/systemd/systemd",
+        "usr/lib/systemd/systemd-journald",
+        "usr/bin/systemctl",
+        "usr/bin/journalctl",
+        "usr/bin/dbus-daemon",
+        "usr/bin/dash",
+        "usr/bin/touch",
+    ],
+};
 
-/// The files whose content the manifest checksums, relative to the root (merged /usr).
-const KEY_BINARIES: &[&str] = &[
-    "usr/lib/systemd/systemd",
-    "usr/lib/systemd/systemd-journald",
-    "usr/bin/systemctl",
-    "usr/bin/journalctl",
-    "usr/bin/dbus-daemon",
-    "usr/bin/dash",
-    "usr/bin/touch",
-];
+/// A bookworm with a real systemd, Debian's PostgreSQL 15 and OpenSSH's server: the hosts of
+/// `debian3` (`debian_hosts.rs`). Debian's postinst creates the cluster `15/main` in the tree.
+pub(crate) const POSTGRESQL: Recipe = Recipe {
+    prefix: "bookworm-postgresql",
+    text: "hadome lab root filesystem with PostgreSQL, recipe 1\n\
+    mmdebstrap --variant=minbase --include=systemd,systemd-sysv,dbus,postgresql-15,openssh-server,iproute2,procps,ca-certificates bookworm ROOT MIRROR\n\
+    mkdir -p ROOT/var/log/journal (a persistent journal: the boot history survives reboots)\n\
+    (per lab copy: systemd-machine-id-setup --root=COPY, fresh SSH host keys, the lab's\n\
+    PostgreSQL conf.d, pg_hba.conf and sshd socket unit)\n",
+    include: "systemd,systemd-sysv,dbus,postgresql-15,openssh-server,iproute2,procps,ca-certificates",
+    key_binaries: &[
+        "usr/lib/systemd/systemd",
+        "usr/lib/systemd/systemd-journald",
+        "usr/bin/systemctl",
+        "usr/bin/journalctl",
+        "usr/bin/dbus-daemon",
+        "usr/bin/dash",
+        "usr/bin/touch",
+        "usr/lib/postgresql/15/bin/postgres",
+        "usr/lib/postgresql/15/bin/pg_basebackup",
+        "usr/bin/pg_ctlcluster",
+        "usr/sbin/sshd",
+    ],
+};
 
 const MANIFEST_FILE: &str = "manifest.json";
 const MANIFEST_VERSION: u32 = 1;
@@ -107,17 +149,18 @@ pub(crate) fn cache_dir() -> PathBuf {
 }
 
 /// Records `root` as it is now: every path, and the key binaries' checksums.
-pub(crate) fn record(root: &Path, recipe: &str) -> Result<Manifest, LabError> {
+pub(crate) fn record(root: &Path, recipe: &Recipe) -> Result<Manifest, LabError> {
     let entries = walk(root)?;
     let mut key_sha256 = BTreeMap::new();
-    for key in KEY_BINARIES {
+    for key in recipe.key_binaries {
         let path = root.join(key);
         if path.is_file() {
             key_sha256.insert((*key).to_owned(), file_sha256(&path)?);
         }
     }
-    if key_sha256.len() != KEY_BINARIES.len() {
-        let missing: Vec<&str> = KEY_BINARIES
+    if key_sha256.len() != recipe.key_binaries.len() {
+        let missing: Vec<&str> = recipe
+            .key_binaries
             .iter()
             .copied()
             .filter(|key| !key_sha256.contains_key(*key))
@@ -129,8 +172,8 @@ pub(crate) fn record(root: &Path, recipe: &str) -> Result<Manifest, LabError> {
     }
     Ok(Manifest {
         version: MANIFEST_VERSION,
-        recipe: recipe.to_owned(),
-        recipe_sha256: recipe_sha256(recipe),
+        recipe: recipe.text.to_owned(),
+        recipe_sha256: recipe_sha256(recipe.text),
         entries,
         key_sha256,
     })
@@ -138,7 +181,7 @@ pub(crate) fn record(root: &Path, recipe: &str) -> Result<Manifest, LabError> {
 
 /// Checks the tree at `root` against the manifest at `manifest_path` and the current `recipe`.
 /// `Ok(())` when everything matches; `Err(why)` names the first difference.
-pub(crate) fn verify(root: &Path, manifest_path: &Path, recipe: &str) -> Result<(), String> {
+pub(crate) fn verify(root: &Path, manifest_path: &Path, recipe: &Recipe) -> Result<(), String> {
     let text = std::fs::read_to_string(manifest_path)
         .map_err(|error| format!("cannot read `{}`: {error}", manifest_path.display()))?;
     let manifest: Manifest = serde_json::from_str(&text)
@@ -146,8 +189,8 @@ pub(crate) fn verify(root: &Path, manifest_path: &Path, recipe: &str) -> Result<
     if manifest.version != MANIFEST_VERSION {
         return Err(format!("manifest version {}", manifest.version));
     }
-    let wanted = recipe_sha256(recipe);
-    if manifest.recipe != recipe || manifest.recipe_sha256 != wanted {
+    let wanted = recipe_sha256(recipe.text);
+    if manifest.recipe != recipe.text || manifest.recipe_sha256 != wanted {
         return Err("it was built by another recipe".to_owned());
     }
     if recipe_sha256(&manifest.recipe) != manifest.recipe_sha256 {
@@ -171,7 +214,7 @@ pub(crate) fn verify(root: &Path, manifest_path: &Path, recipe: &str) -> Result<
     {
         return Err(format!("`{extra}` is not in the manifest"));
     }
-    for key in KEY_BINARIES {
+    for key in recipe.key_binaries {
         let recorded = manifest
             .key_sha256
             .get(*key)
@@ -341,8 +384,8 @@ fn mirror_from_one_line(text: &str) -> Option<String> {
     })
 }
 
-/// The cached root for [`RECIPE`]: verified and reused, or built (and then recorded).
-pub(crate) async fn ensure() -> Result<CachedRoot, LabError> {
+/// The cached root for `recipe`: verified and reused, or built (and then recorded).
+pub(crate) async fn ensure(recipe: &'static Recipe) -> Result<CachedRoot, LabError> {
     let cache = cache_dir();
     std::fs::create_dir_all(&cache).map_err(|source| LabError::Io {
         action: "create the root filesystem cache",
@@ -371,14 +414,14 @@ pub(crate) async fn ensure() -> Result<CachedRoot, LabError> {
         path: lock_path.clone(),
         source: std::io::Error::from(errno),
     })?;
-    let result = ensure_locked(&cache).await;
+    let result = ensure_locked(&cache, recipe).await;
     drop(lock);
     result
 }
 
-async fn ensure_locked(cache: &Path) -> Result<CachedRoot, LabError> {
-    let hash = recipe_sha256(RECIPE);
-    let name = format!("bookworm-systemd-{}", &hash[..12]);
+async fn ensure_locked(cache: &Path, recipe: &'static Recipe) -> Result<CachedRoot, LabError> {
+    let hash = recipe_sha256(recipe.text);
+    let name = format!("{}-{}", recipe.prefix, &hash[..12]);
     let home = cache.join(&name);
     let root = home.join("root");
     let manifest = home.join(MANIFEST_FILE);
@@ -386,7 +429,7 @@ async fn ensure_locked(cache: &Path) -> Result<CachedRoot, LabError> {
     if home.exists() {
         let (root_checked, manifest_checked) = (root.clone(), manifest.clone());
         let verdict =
-            tokio::task::spawn_blocking(move || verify(&root_checked, &manifest_checked, RECIPE))
+            tokio::task::spawn_blocking(move || verify(&root_checked, &manifest_checked, recipe))
                 .await
                 .map_err(|error| {
                     LabError::Bug(format!("the cache verification task failed: {error}"))
@@ -420,7 +463,7 @@ async fn ensure_locked(cache: &Path) -> Result<CachedRoot, LabError> {
             }
         }
     }
-    build(cache, &home, &hash).await?;
+    build(cache, &home, &hash, recipe).await?;
     Ok(CachedRoot {
         root,
         built: true,
@@ -428,7 +471,12 @@ async fn ensure_locked(cache: &Path) -> Result<CachedRoot, LabError> {
     })
 }
 
-async fn build(cache: &Path, home: &Path, hash: &str) -> Result<(), LabError> {
+async fn build(
+    cache: &Path,
+    home: &Path,
+    hash: &str,
+    recipe: &'static Recipe,
+) -> Result<(), LabError> {
     let mirror = machine_mirror()?;
     let temporary = cache.join(format!(".build-{}-{}", &hash[..12], std::process::id()));
     if temporary.exists() {
@@ -438,7 +486,7 @@ async fn build(cache: &Path, home: &Path, hash: &str) -> Result<(), LabError> {
             source,
         })?;
     }
-    let result = build_into(&temporary, &mirror).await;
+    let result = build_into(&temporary, &mirror, recipe).await;
     if let Err(error) = result {
         // A failed build is never kept: it could be mistaken for a whole one.
         let _ = std::fs::remove_dir_all(&temporary);
@@ -451,7 +499,11 @@ async fn build(cache: &Path, home: &Path, hash: &str) -> Result<(), LabError> {
     })
 }
 
-async fn build_into(temporary: &Path, mirror: &str) -> Result<(), LabError> {
+async fn build_into(
+    temporary: &Path,
+    mirror: &str,
+    recipe: &'static Recipe,
+) -> Result<(), LabError> {
     std::fs::create_dir_all(temporary).map_err(|source| LabError::Io {
         action: "create directory",
         path: temporary.to_owned(),
@@ -464,7 +516,7 @@ async fn build_into(temporary: &Path, mirror: &str) -> Result<(), LabError> {
         Path::new("mmdebstrap"),
         [
             "--variant=minbase",
-            "--include=systemd,systemd-sysv,dbus",
+            &format!("--include={}", recipe.include),
             "bookworm",
             &root.to_string_lossy(),
             mirror,
@@ -479,7 +531,7 @@ async fn build_into(temporary: &Path, mirror: &str) -> Result<(), LabError> {
         source,
     })?;
     let root_recorded = root.clone();
-    let manifest = tokio::task::spawn_blocking(move || record(&root_recorded, RECIPE))
+    let manifest = tokio::task::spawn_blocking(move || record(&root_recorded, recipe))
         .await
         .map_err(|error| LabError::Bug(format!("the manifest task failed: {error}")))??;
     let path = temporary.join(MANIFEST_FILE);
@@ -534,14 +586,14 @@ mod tests {
     fn fake_root() -> tempfile::TempDir {
         let scratch = tempfile::tempdir().unwrap();
         let root = scratch.path().join("root");
-        for key in KEY_BINARIES {
+        for key in SYSTEMD.key_binaries {
             let path = root.join(key);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, format!("binary {key}")).unwrap();
         }
         std::fs::create_dir_all(root.join("var/log/journal")).unwrap();
         std::os::unix::fs::symlink("usr/bin", root.join("bin")).unwrap();
-        let manifest = record(&root, RECIPE).unwrap();
+        let manifest = record(&root, &SYSTEMD).unwrap();
         std::fs::write(
             scratch.path().join(MANIFEST_FILE),
             serde_json::to_string(&manifest).unwrap(),
@@ -554,7 +606,7 @@ mod tests {
         verify(
             &scratch.path().join("root"),
             &scratch.path().join(MANIFEST_FILE),
-            RECIPE,
+            &SYSTEMD,
         )
     }
 
@@ -615,10 +667,22 @@ mod tests {
         let other = verify(
             &scratch.path().join("root"),
             &scratch.path().join(MANIFEST_FILE),
-            "another recipe",
+            &POSTGRESQL,
         );
         assert!(other.unwrap_err().contains("another recipe"));
         assert!(check(&scratch).is_ok());
+    }
+
+    #[test]
+    fn each_recipe_spells_its_include_list_and_the_systemd_one_kept_its_hash() {
+        for recipe in [SYSTEMD, POSTGRESQL] {
+            let include = format!("--include={} ", recipe.include);
+            assert!(recipe.text.contains(&include), "{}", recipe.prefix);
+            assert!(recipe.key_binaries.contains(&"usr/lib/systemd/systemd"));
+        }
+        // The `s512` hosts' caches built before recipes were values are still theirs.
+        assert_eq!(&recipe_sha256(SYSTEMD.text)[..12], "03ac503800cb");
+        assert_ne!(recipe_sha256(SYSTEMD.text), recipe_sha256(POSTGRESQL.text));
     }
 
     #[test]

@@ -95,6 +95,10 @@ pub(crate) struct HostState {
     pub(crate) reboot_daily_timer: bool,
     pub(crate) data_paths: Vec<String>,
     pub(crate) backed_up: Vec<String>,
+    /// The proxy port of its `ssh:NAME` route, for a host that runs a node (`debian_hosts.rs`);
+    /// `None` for other hosts and in a lab.json written before such hosts existed.
+    #[serde(default)]
+    pub(crate) ssh_port: Option<u16>,
 }
 
 /// One node, as the lab set it up.
@@ -116,6 +120,11 @@ pub(crate) struct NodeState {
     pub(crate) log_file: PathBuf,
     /// The proxy port clients connect to.
     pub(crate) client_port: u16,
+    /// The `[[host]]` it runs on as Debian's `postgresql@15-main` (`debian_hosts.rs`): its data
+    /// directory is then inside that host's root; `None` for a node the lab runs itself, and in a
+    /// lab.json written before hosted nodes existed.
+    #[serde(default)]
+    pub(crate) host: Option<String>,
 }
 
 /// The proxy port standby `standby` uses to stream from `upstream`.
@@ -210,6 +219,13 @@ impl LabState {
                 name: name.to_owned(),
                 known: self.hosts.iter().map(|host| host.name.clone()).collect(),
             })
+    }
+
+    /// The node that runs on host `name`, when one does.
+    pub(crate) fn node_on_host(&self, name: &str) -> Option<&NodeState> {
+        self.nodes
+            .iter()
+            .find(|node| node.host.as_deref() == Some(name))
     }
 
     /// An etcd member by name.

@@ -16,6 +16,8 @@
 //! synchronous = true        # only a standby of the primary can be synchronous
 //! slot = false              # a physical replication slot on the upstream (default false)
 //! settings = { wal_keep_size = "16MB" }
+//! host = "host-2"           # optional: runs as Debian's postgresql@15-main on that `[[host]]`
+//!                           # (every node placed, one per host, or none; `debian3`)
 //!
 //! [[host]]                  # a real systemd host in a container (`docs/lab.md`, "Hosts")
 //! name = "s512"
@@ -50,6 +52,7 @@ pub const BUILT_IN_NAMES: &[&str] = &[
     "etcd3",
     "pair-etcd",
     "showcase",
+    "debian3",
 ];
 
 fn built_in_source(name: &str) -> Option<&'static str> {
@@ -62,6 +65,7 @@ fn built_in_source(name: &str) -> Option<&'static str> {
         "etcd3" => Some(include_str!("../topologies/etcd3.toml")),
         "pair-etcd" => Some(include_str!("../topologies/pair-etcd.toml")),
         "showcase" => Some(include_str!("../topologies/showcase.toml")),
+        "debian3" => Some(include_str!("../topologies/debian3.toml")),
         _ => None,
     }
 }
@@ -136,6 +140,9 @@ pub struct NodeSpec {
     pub slot: bool,
     /// postgresql.conf settings: the topology's `[settings]`, then the node's own on top.
     pub settings: BTreeMap<String, String>,
+    /// The `[[host]]` it runs on, as Debian's `postgresql@15-main` under that host's systemd
+    /// (`debian_hosts.rs`); `None` for a node the lab runs on the machine itself.
+    pub host: Option<String>,
 }
 
 impl NodeSpec {
@@ -181,6 +188,13 @@ impl Topology {
         self.nodes.first()
     }
 
+    /// The node placed on host `name`, when one is.
+    pub fn node_on(&self, name: &str) -> Option<&NodeSpec> {
+        self.nodes
+            .iter()
+            .find(|node| node.host.as_deref() == Some(name))
+    }
+
     /// A host by name.
     pub fn host(&self, name: &str) -> Option<&HostSpec> {
         self.hosts.iter().find(|host| host.name == name)
@@ -200,7 +214,7 @@ impl Topology {
                 line,
                 message: error.message().trim().to_owned(),
                 fix: "keys are `[settings]`, `[[node]]` tables with `name`, `upstream`, \
-                      `synchronous`, `slot` and `settings`, and `[[host]]` tables with `name`, \
+                      `synchronous`, `slot`, `settings` and `host`, and `[[host]]` tables with `name`, \
                       `reboot_daily_timer`, `data_paths` and `backed_up`, and `[[etcd]]` tables \
                       with `name` and `host`, and `etcd_clients`"
                     .to_owned(),
@@ -258,6 +272,8 @@ struct RawNode {
     slot: bool,
     #[serde(default)]
     settings: Option<Spanned<toml::Table>>,
+    #[serde(default)]
+    host: Option<Spanned<String>>,
 }
 
 struct Validator<'a> {
@@ -439,9 +455,11 @@ impl Validator<'_> {
                     synchronous: node.synchronous,
                     slot: node.slot,
                     settings,
+                    host: node.host.as_ref().map(|host| host.get_ref().clone()),
                 },
             );
         }
+        self.placements(&raw, &hosts)?;
 
         // Order: the primary, then each standby after its upstream. A node never reached from the
         // primary sits on an upstream cycle.
@@ -480,6 +498,62 @@ impl Validator<'_> {
             etcd,
             web,
         })
+    }
+
+    /// `host` of the nodes: a `[[host]]` of the topology, one node per host, every node placed or
+    /// none (a placed node reaches the others only inside its host's network namespace), and no
+    /// `slot` (a placed standby is made by `pg_basebackup -R`, as a Debian user makes one).
+    fn placements(&self, raw: &RawTopology, hosts: &[HostSpec]) -> Result<(), LabError> {
+        let placed: Vec<&RawNode> = raw.node.iter().filter(|node| node.host.is_some()).collect();
+        if placed.is_empty() {
+            return Ok(());
+        }
+        if let Some(unplaced) = raw.node.iter().find(|node| node.host.is_none()) {
+            return Err(self.error(
+                unplaced.name.span().start,
+                format!(
+                    "`{}` has no `host`, but other nodes are placed on hosts",
+                    unplaced.name.get_ref()
+                ),
+                "place every node on a `[[host]]` of its own (`host = \"host-1\"`), or none",
+            ));
+        }
+        let names: Vec<String> = hosts.iter().map(|host| host.name.clone()).collect();
+        let mut taken: Vec<&str> = Vec::new();
+        for node in placed {
+            let Some(host) = &node.host else { continue };
+            let name = host.get_ref();
+            if !names.contains(name) {
+                let fix = match hadome_core::suggest::closest(name, &names) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => "declare it as a `[[host]]` (`name = \"host-1\"`)".to_owned(),
+                };
+                return Err(self.error(
+                    host.span().start,
+                    format!(
+                        "`host` of `{}` names `{name}`, which is not a `[[host]]`",
+                        node.name.get_ref()
+                    ),
+                    fix,
+                ));
+            }
+            if taken.contains(&name.as_str()) {
+                return Err(self.error(
+                    host.span().start,
+                    format!("two nodes are placed on host `{name}`"),
+                    "a host runs one cluster (Debian's `15/main`): give each node a host of its own",
+                ));
+            }
+            taken.push(name);
+            if node.slot {
+                return Err(self.error(
+                    node.name.span().start,
+                    format!("`{}` is placed on a host and has `slot`", node.name.get_ref()),
+                    "a placed standby is made with `pg_basebackup -R`, without a slot: remove `slot`",
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn etcd(&self, raw: &RawTopology) -> Result<Vec<EtcdSpec>, LabError> {

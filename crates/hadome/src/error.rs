@@ -84,6 +84,7 @@ impl CliError {
                 | LabError::Timeout { .. }
                 | LabError::Sql { .. }
                 | LabError::FaultRejected { .. }
+                | LabError::HostedNode { .. }
                 | LabError::Proxy { .. }
                 | LabError::Namespace { .. }
                 | LabError::Survivors { .. }
