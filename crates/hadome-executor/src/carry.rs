@@ -88,7 +88,16 @@ pub async fn carry_out<R: Recorder>(
         let done = match step {
             // Moved aside here rather than through `execute`, to know where it went.
             Step::Preserve { instance, data_dir } => {
-                let moved = move_aside(data_dir, "aside").map(|aside| {
+                let moved = match estate.instance(instance) {
+                    // On its own host, over SSH, or as the Debian cluster's owner would.
+                    Some(target) if crate::debian::remote_or_debian(estate, target) => {
+                        crate::debian::preserve(estate, target)
+                            .await
+                            .map_err(crate::execute::StepError::from)
+                    }
+                    _ => move_aside(data_dir, "aside").map_err(crate::execute::StepError::from),
+                };
+                let moved = moved.map(|aside| {
                     let detail = preserved_detail(data_dir, aside.as_deref());
                     if let Some(aside) = aside {
                         preserved.push((instance.clone(), data_dir.clone(), aside));

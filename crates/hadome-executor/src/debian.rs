@@ -93,7 +93,8 @@ fence)
   fi
   $sudo systemctl mask --runtime "$unit" >/dev/null
   pids="$(procs) $(postmaster)"
-  killed=$(echo $pids)
+  killed=$(printf '%s\n' $pids | sort -un | tr '\n' ' ')
+  killed=${killed% }
   [ -z "$killed" ] || $sudo kill -KILL $killed 2>/dev/null || true
   within '[ -z "$(procs)$(postmaster)" ]' 100 \
     || fail "fence of $unit incomplete after 10 s: processes $(procs) $(postmaster) are left"
@@ -133,7 +134,8 @@ room)
   needed=$1
   dir=$data
   while [ ! -e "$dir" ]; do dir=$(dirname "$dir"); done
-  free=$(df -P -B1 --output=avail "$dir" | tail -n 1 | tr -d ' ')
+  free=$(df -B1 --output=avail "$dir" | tail -n 1 | tr -d ' ')
+  case "$free" in ''|*[!0-9]*) fail "df did not say how much is free on the filesystem of $dir";; esac
   [ "$free" -ge "$needed" ] \
     || fail "no room for the copy: $needed bytes needed, $free free on the filesystem of $dir"
   echo "$free bytes free beside $data"
@@ -210,6 +212,32 @@ pub(crate) fn cluster_of(instance: &Instance) -> DebianCluster {
     })
 }
 
+/// Whether `instance`'s data directory and processes are reached through the built-in actions
+/// rather than here: it is a Debian cluster, or it lives on a host reached over SSH (whose data
+/// directory this machine must never touch: a path of the same name here is another's).
+pub(crate) fn remote_or_debian(estate: &Estate, instance: &Instance) -> bool {
+    instance.commands.debian.is_some() || estate.ssh_of(&instance.host).is_some()
+}
+
+/// Moves `instance`'s data directory aside where it lives (`DATA.hadome-aside-STAMP`); where it
+/// went, `None` when there was nothing to move.
+pub(crate) async fn preserve(
+    estate: &Estate,
+    instance: &Instance,
+) -> Result<Option<std::path::PathBuf>, CommandError> {
+    let stamp = hadome_core::fact::Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as i64),
+    )
+    .utc_stamp();
+    let ran = run(estate, instance, &Action::Preserve(stamp)).await?;
+    Ok(ran
+        .said
+        .strip_prefix("moved to ")
+        .map(std::path::PathBuf::from))
+}
+
 /// Runs `action` on `instance`'s cluster, where it lives, bounded; journaled as `built-in ACTION
 /// of postgresql@VERSION-NAME.service` (and `on HOST: ` when remote).
 pub(crate) async fn run(
@@ -232,7 +260,12 @@ pub(crate) async fn run(
     let mut shown = format!("built-in {word} of {}", cluster.unit());
     if let Some(argument) = argument {
         shown.push(' ');
-        shown.push_str(&hadome_observer::strip_password(&argument));
+        match action {
+            Action::Basebackup(_) | Action::Reaches(_) => {
+                shown.push_str(&hadome_observer::strip_password(&argument))
+            }
+            _ => shown.push_str(&argument),
+        }
         argv.push(argument);
     }
     run_where(estate, &instance.name, &argv, shown, action.timeout()).await

@@ -167,28 +167,20 @@ pub async fn execute(
         Step::Preserve {
             instance: name,
             data_dir,
-        } => {
+        } => match estate.instance(name) {
             // An instance on a host hadome reaches over SSH has its data there.
-            match estate.instance(name) {
-                Some(target) if remote_or_debian(estate, target) => {
-                    let stamp = hadome_core::fact::Timestamp(
-                        std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map_or(0, |since| since.as_millis() as i64),
-                    )
-                    .utc_stamp();
-                    let ran = debian::run(estate, target, &debian::Action::Preserve(stamp)).await?;
-                    Ok(ran.said)
-                }
-                _ => Ok(preserve(data_dir)?),
+            Some(target) if debian::remote_or_debian(estate, target) => {
+                let aside = debian::preserve(estate, target).await?;
+                Ok(crate::preserve::preserved(data_dir, aside.as_deref()))
             }
-        }
+            _ => Ok(preserve(data_dir)?),
+        },
         Step::PutBack {
             instance: name,
             data_dir,
             aside,
         } => match estate.instance(name) {
-            Some(target) if remote_or_debian(estate, target) => {
+            Some(target) if debian::remote_or_debian(estate, target) => {
                 let back = debian::Action::PutBack(aside.display().to_string());
                 Ok(debian::run(estate, target, &back).await?.said)
             }
@@ -403,12 +395,6 @@ pub async fn execute(
             })
         }
     }
-}
-
-/// Whether `instance`'s data directory is reached through the built-in actions: it is a Debian
-/// cluster, or it lives on a host hadome reaches over SSH.
-fn remote_or_debian(estate: &Estate, instance: &Instance) -> bool {
-    instance.commands.debian.is_some() || estate.ssh_of(&instance.host).is_some()
 }
 
 /// The `primary_conninfo` `target` streams from `source` with: the source's
