@@ -291,6 +291,11 @@ pub fn connect_config(
     let (rest, wanted) = tls::split(conninfo).map_err(ConninfoError::Tls)?;
     let mut config: tokio_postgres::Config = rest.parse().map_err(ConninfoError::Parse)?;
     config.ssl_mode(tls::driver_mode(&wanted));
+    if unix_sockets_only(&config) {
+        // libpq ignores sslmode on a Unix socket: no TLS there. The driver would ask a server
+        // with `ssl = on` (Debian's default) for TLS, and fail for want of a host name.
+        config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+    }
     let connect_timeout = config
         .get_connect_timeout()
         .map_or(timeout, |set| (*set).min(timeout));
@@ -300,6 +305,15 @@ pub fn connect_config(
     }
     let tls = tls::connector(&wanted).map_err(ConninfoError::Tls)?;
     Ok(Connect { config, tls })
+}
+
+/// Whether every host `config` names is a Unix socket's directory (`host=/var/run/postgresql`).
+fn unix_sockets_only(config: &tokio_postgres::Config) -> bool {
+    let hosts = config.get_hosts();
+    !hosts.is_empty()
+        && hosts
+            .iter()
+            .all(|host| matches!(host, tokio_postgres::config::Host::Unix(_)))
 }
 
 /// How to reach one server: the driver's settings and the TLS its `sslmode` asks for.
@@ -418,6 +432,30 @@ mod tests {
     use super::*;
     use hadome_core::fact::FailureKind;
     use std::path::PathBuf;
+    use tokio_postgres::config::SslMode;
+
+    #[test]
+    fn a_unix_socket_is_reached_without_tls_whatever_the_sslmode_as_libpq_does() {
+        let mode = |conninfo: &str| {
+            connect_config(conninfo, Duration::from_secs(1), APPLICATION_NAME)
+                .expect("a usable conninfo")
+                .config
+                .get_ssl_mode()
+        };
+        assert_eq!(
+            mode("host=/var/run/postgresql port=5432 user=hadome"),
+            SslMode::Disable
+        );
+        assert_eq!(
+            mode("host=/var/run/postgresql sslmode=require"),
+            SslMode::Disable
+        );
+        assert_eq!(mode("host=10.0.0.1 port=5432"), SslMode::Prefer);
+        assert_eq!(
+            mode("host=/run/pg,10.0.0.1 sslmode=require"),
+            SslMode::Require
+        );
+    }
 
     fn instance(name: &str, conninfo: &str) -> Instance {
         Instance {

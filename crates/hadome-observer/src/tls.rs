@@ -320,6 +320,15 @@ where
     type Error = io::Error;
 
     fn make_tls_connect(&mut self, domain: &str) -> Result<RustlsConnect, io::Error> {
+        // The driver asks for a connector before it knows whether TLS is used, naming no host
+        // ("") for a Unix socket. No TLS runs there (`connect_config` disables it, as libpq
+        // ignores sslmode on a socket), so the socket must not fail here for want of a name.
+        if domain.is_empty() {
+            return Ok(RustlsConnect {
+                config: Arc::clone(&self.config),
+                name: None,
+            });
+        }
         let name = ServerName::try_from(domain.to_owned()).map_err(|error| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -328,7 +337,7 @@ where
         })?;
         Ok(RustlsConnect {
             config: Arc::clone(&self.config),
-            name,
+            name: Some(name),
         })
     }
 }
@@ -336,7 +345,9 @@ where
 /// One connection's TLS handshake.
 pub struct RustlsConnect {
     config: Arc<ClientConfig>,
-    name: ServerName<'static>,
+    /// The name the certificate is checked against; `None` for a Unix socket, where no
+    /// handshake is ever asked for.
+    name: Option<ServerName<'static>>,
 }
 
 impl<S> TlsConnect<S> for RustlsConnect
@@ -349,8 +360,14 @@ where
 
     fn connect(self, stream: S) -> Self::Future {
         Box::pin(async move {
+            let Some(name) = self.name else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "TLS needs a host name to check, and a Unix socket has none",
+                ));
+            };
             let stream = tokio_rustls::TlsConnector::from(self.config)
-                .connect(self.name, stream)
+                .connect(name, stream)
                 .await?;
             Ok(RustlsStream(stream))
         })
@@ -422,6 +439,16 @@ mod tests {
 
         let (rest, wanted) = split("host=db-1").unwrap();
         assert_eq!((rest.as_str(), wanted.mode), ("host=db-1", Mode::Prefer));
+    }
+
+    #[test]
+    fn a_unix_socket_gets_a_connector_without_a_name() {
+        let (_, wanted) = split("host=/var/run/postgresql").unwrap();
+        let mut tls = connector(&wanted).unwrap();
+        let socket =
+            <MakeRustls as MakeTlsConnect<tokio::net::UnixStream>>::make_tls_connect(&mut tls, "")
+                .expect("a socket's connector");
+        assert!(socket.name.is_none());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///
 /// Exit codes: 0 ok (`ask`: allow or allow-after; `run`: done); 1 failure (`check`: something
 /// critical; `ask`, `run`: deny; `run`: a step failed; `lab verify`: acknowledged commits
-/// missing); 2 usage or configuration error, nothing changed; 3 `ask`, `run`: needs a human;
+/// missing; `init`: a grant missing or a cluster unchecked); 2 usage or configuration error, nothing changed; 3 `ask`, `run`: needs a human;
 /// 4 busy: another actor holds the target, nothing changed; 5 cannot proceed: a pre-flight or
 /// prerequisite failed, nothing changed; 70 internal failure; 130 interrupted by a signal
 /// (docs/exit-codes.md).
@@ -223,6 +223,10 @@ pub(crate) enum Command {
     /// Rehearse an incident on a lab of real servers, narrated step by step, each step checked.
     #[command(long_about = crate::cli_drill::DRILL_ABOUT, after_help = crate::cli_drill::DRILL_EXAMPLES)]
     Drill(crate::cli_drill::DrillArgs),
+    /// Write a starting estate file from this machine's PostgreSQL clusters (pg_lsclusters), and
+    /// check hadome's role's privileges on each.
+    #[command(long_about = crate::cli_init::INIT_ABOUT, after_help = crate::cli_init::INIT_EXAMPLES)]
+    Init(crate::cli_init::InitArgs),
     /// Print this host's facts as versioned JSON: boots, systemd timers and services, data paths.
     ///
     /// What a `[[host]]`'s facts_command runs on the host (`ssh HOST hadome host-facts`).

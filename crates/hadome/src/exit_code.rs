@@ -4,11 +4,13 @@
 //! New codes are added here, never elsewhere, and a code's meaning never changes.
 
 /// The command did what was asked. `check`: nothing critical; `ask`: allow or allow-after;
-/// `run`: every step done; `lab verify`: no acknowledged commit is missing.
+/// `run`: every step done; `lab verify`: no acknowledged commit is missing; `init`: the file is
+/// out and the role holds every grant it needs.
 pub(crate) const OK: u8 = 0;
 /// The command ran and the answer is no. `check`: something is critical; `ask`, `run`: deny;
 /// `run`: a step failed (its outcome is journaled); `backup run`: the copy was not kept;
-/// `backup restore-test`: the test failed; `lab verify`: acknowledged commits are missing.
+/// `backup restore-test`: the test failed; `lab verify`: acknowledged commits are missing;
+/// `init`: the file is out, but a grant is missing or a cluster could not be checked.
 pub(crate) const FAILURE: u8 = 1;
 /// The command line, the estate file or another input is wrong; nothing was changed.
 pub(crate) const USAGE: u8 = 2;

@@ -17,6 +17,7 @@ const COMMAND_MODULES: &[&str] = &[
     "estate_command",
     "gate_command",
     "host_facts_command",
+    "init_command",
     "lab_command",
     "run_command",
     "systemd_command",

@@ -10,6 +10,7 @@ mod backup_facts;
 mod cli;
 mod cli_drill;
 mod cli_host;
+mod cli_init;
 mod cli_lab;
 mod clock;
 mod coordination;
@@ -32,6 +33,7 @@ mod drill_command;
 mod estate_command;
 mod gate_command;
 mod host_facts_command;
+mod init_command;
 mod lab_command;
 mod run_command;
 mod systemd_command;
@@ -195,6 +197,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
                 hint: Some(format!("hadome drill {name} --dir /tmp/drill-{name}")),
             }),
         },
+        Command::Init(arguments) => init_command::run(arguments).await,
         Command::HostFacts(arguments) => host_facts_command::run(arguments).await,
         Command::Systemd(command) => systemd_command::run(command),
     }

@@ -18,6 +18,7 @@ mod etcd_tls;
 mod faults;
 mod guard;
 mod host_lab;
+mod init;
 mod lab_rebuild;
 mod load;
 mod observer;
