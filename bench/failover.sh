@@ -8,7 +8,7 @@
 #   bench/failover.sh --patroni     # the Patroni peer, same machine (installs patroni and etcd)
 #   bench/failover.sh --both        # hadome, then Patroni, back to back
 #
-# Each trial runs on a fresh lab (`hadome lab up trio`: db-1 primary, db-2 synchronous standby,
+# Each trial runs on a fresh lab (`hadome lab up $TOPOLOGY`, trio by default: db-1 primary, db-2 synchronous standby,
 # db-3 asynchronous standby; the lab's estate.toml has failover = "auto",
 # detection_seconds = 1.5, on_primary_crash = "restart") supervised by `hadome daemon`:
 #   1. a writer (bench/failover-writer.py) commits single-row INSERTs, unthrottled, on one
@@ -38,6 +38,10 @@
 # Knobs (environment):
 #   TRIALS=5  FAULTS="crash hang hang-postmaster isolate"  WARMUP_S=2  HOLD_S=2  ISOLATE_S=5
 #   FAILOVER_BOUND_S=30 (no committed probe by then: "none")  SETTLE_S=30  STABLE_S=3  SEED=42
+#   TOPOLOGY=trio    the lab: `trio` (servers the lab runs itself) or `debian3` (three systemd hosts
+#                    in containers, each running Debian's postgresql@15-main under its own
+#                    systemd, reached over SSH: the daemon acts through its built-in Debian actions,
+#                    `actions = "debian"`, with no argv command; same db-1/db-2/db-3 roles)
 #   RESULTS=FILE     also write the markdown results there (they always go to stdout)
 #   LOGS=DIR         keep each trial's logs (daemon, writer, probes, PostgreSQL) under DIR
 #   NO_BUILD=1       use target/release/hadome as it is (default: cargo build --release -p hadome)
@@ -76,6 +80,12 @@ RESULTS=${RESULTS:-}
 LOGS=${LOGS:-}
 NO_BUILD=${NO_BUILD:-0}
 SUPERVISOR=${SUPERVISOR:-daemon}
+TOPOLOGY=${TOPOLOGY:-trio}
+case "$TOPOLOGY" in trio | debian3) ;; *) echo "TOPOLOGY must be trio or debian3" >&2; exit 2 ;; esac
+if [ "$SUPERVISOR" = standin ] && [ "$TOPOLOGY" != trio ]; then
+  echo "SUPERVISOR=standin fences with the lab's own fence, which only the trio's nodes have" >&2
+  exit 2
+fi
 PATRONI_VARIANTS=${PATRONI_VARIANTS:-"B C"}
 PATRONI_RESULTS=${PATRONI_RESULTS:-$ROOT/target/bench/patroni-failover-results.md}
 PATRONI_SCRIPT=${PATRONI_SCRIPT:-$ROOT/../shared/bench/patroni-failover.sh}
@@ -85,7 +95,7 @@ PG_BIN=${HADOME_PG_BINDIR:-/usr/lib/postgresql/15/bin}
 PY=/usr/bin/python3 # Debian's python3, with Debian's python3-psycopg2
 HADOME=$ROOT/target/release/hadome
 WRITER=$ROOT/bench/failover-writer.py
-PRIMARY=db-1 # the trio's primary, the node every fault hits
+PRIMARY=db-1 # the topology's primary, the node every fault hits
 
 case "$SUPERVISOR" in daemon | standin) ;; *) echo "SUPERVISOR must be daemon or standin" >&2; exit 2 ;; esac
 for fault in $FAULTS; do
@@ -219,7 +229,7 @@ psql_at() { # PORT ARGS...: psql over the node's client port, bounded
     -XAtq -v ON_ERROR_STOP=1 "$@"
 }
 lab_up() {
-  "$HADOME" lab up trio --dir "$LAB" >"$TRIAL_LOGS/lab-up.txt"
+  "$HADOME" lab up "$TOPOLOGY" --dir "$LAB" >"$TRIAL_LOGS/lab-up.txt"
   PORT=()
   NODES=()
   local name port
@@ -227,7 +237,7 @@ lab_up() {
     NODES+=("$name")
     PORT[$name]=$port
   done < <("$HADOME" lab status --dir "$LAB" --json | jq -r '.nodes[] | "\(.name) \(.port)"')
-  [ "${NODES[*]}" = "db-1 db-2 db-3" ] || die "unexpected trio nodes: ${NODES[*]}"
+  [ "${NODES[*]}" = "db-1 db-2 db-3" ] || die "unexpected $TOPOLOGY nodes: ${NODES[*]}"
   # What the daemon runs with, for the report (the lab writes it; the first trial's is kept).
   [ -n "$ESTATE_SETTINGS" ] || ESTATE_SETTINGS=$(awk -F' *= *' '
     /^(timeout_seconds|interval_seconds|failover|detection_seconds|on_primary_crash|on_old_primary) *=/ {
@@ -324,8 +334,7 @@ start_supervisor() {
     # Ready once its first pass is done: it logs the cluster healthy, or (should that line
     # change) `hadome status --json` shows this daemon holding the cluster's lease.
     local deadline=$(($(now_ns) + 30 * 1000000000)) next_status=0 status
-    # shellcheck disable=SC2016 # the backquotes are the daemon's, not an expansion
-    until grep -q 'cluster `trio`: healthy' "$TRIAL_LOGS/daemon.log" 2>/dev/null; do
+    until grep -q "cluster \`$TOPOLOGY\`: healthy" "$TRIAL_LOGS/daemon.log" 2>/dev/null; do
       alive "$SUPERVISOR_PID" || die "hadome daemon exited: $(tail -5 "$TRIAL_LOGS/daemon.log")"
       [ "$(now_ns)" -lt "$deadline" ] || die "hadome daemon did not report the cluster healthy within 30 s"
       if [ "$(now_ns)" -ge "$next_status" ]; then
@@ -651,7 +660,7 @@ report() {
   fi
   echo
   echo "- Machine: $(nproc) cores, $(free -g | awk '/^Mem:/ { print $2 }') GiB, Linux $(uname -r); $("$HADOME" --version); $pg; python3-psycopg2 $psy."
-  echo "- Lab: \`hadome lab up trio\` per trial (db-1 primary, db-2 synchronous, db-3 asynchronous); estate.toml as the lab writes it ($ESTATE_SETTINGS); supervisor: $([ "$SUPERVISOR" = daemon ] && echo "\`hadome daemon\`" || echo "the stand-in")."
+  echo "- Lab: \`hadome lab up $TOPOLOGY\` per trial (db-1 primary, db-2 synchronous, db-3 asynchronous); estate.toml as the lab writes it ($ESTATE_SETTINGS); supervisor: $([ "$SUPERVISOR" = daemon ] && echo "\`hadome daemon\`" || echo "the stand-in")."
   echo "- Writer: \`bench/failover-writer.py\`, one persistent connection, autocommit single-row INSERTs, unthrottled, 2 s client timeout per operation, reconnecting to whichever node answers \`pg_is_in_recovery() = false\`. Fault ${WARMUP_S} s after its first acknowledged commit plus a jitter in [0, 500) ms (seed $SEED); writer stopped ${HOLD_S} s after the first committed probe."
   echo "- failover s: fault command started -> first committed probe INSERT (psql, new connection, every 100 ms per node, connect_timeout 2). lost: acknowledged ids missing on the one node accepting writes, stable for ${STABLE_S} s (bounded by ${SETTLE_S} s), after the old primary came back. Isolate: \`isolate db-1\`, ${ISOLATE_S} s, \`rejoin db-1\`, writer running."
   echo

@@ -223,10 +223,11 @@ fn render_instance(text: &mut String, found: &Discovered, header: &Header) {
         ));
     }
     text.push_str(&format!(
-        "# No start, stop, rebuild, fence or follow command is set: `hadome run` and the daemon\n\
-         # refuse to act on this instance and name the key to set (examples/estate.toml).\n\
-         # actions = \"debian\"   # built-in actions (see examples/estate.toml)\n\
-         # cluster = {}   # the postgresql-common cluster they act on\n",
+        "# hadome's built-in actions for Debian's layout act on it (`hadome run`; the daemon only\n\
+         # with `failover = \"auto\"`): pg_ctlcluster and its systemd unit, a fence that kills its\n\
+         # unit's processes by PID, rebuilds with pg_basebackup (examples/estate.toml).\n\
+         actions = \"debian\"\n\
+         cluster = {}\n",
         toml_string(&debian_name)
     ));
     let standby = match &found.reach {
