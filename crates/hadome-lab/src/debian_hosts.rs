@@ -513,6 +513,141 @@ pub(crate) fn render_hosts(state: &LabState) -> String {
 mod tests {
     use super::*;
 
+    /// The lab state `lab up debian3` records, in `/tmp/lab`, with made-up ports.
+    fn debian3_state() -> LabState {
+        let dir = PathBuf::from("/tmp/lab");
+        let topology = crate::Topology::resolve("debian3").unwrap();
+        let mut state = LabState {
+            version: LabState::new_version(),
+            topology: topology.name.clone(),
+            dir: dir.clone(),
+            token: "t0k3n".to_owned(),
+            bindir: PathBuf::from("/usr/lib/postgresql/15/bin"),
+            run_as: RunAs::CurrentUser,
+            proxy_pid: 4242,
+            nodes: topology
+                .nodes
+                .iter()
+                .map(|spec| node_state(&dir, spec, spec.host.as_deref().unwrap()))
+                .collect(),
+            links: Vec::new(),
+            hadome_binary: Some(PathBuf::from("/usr/local/bin/hadome")),
+            hosts: topology
+                .hosts
+                .iter()
+                .map(|spec| crate::host::host_state(&dir, "t0k3n", spec))
+                .collect(),
+            etcd: Vec::new(),
+            etcd_clients: Vec::new(),
+            web: None,
+        };
+        let mut ready = ProxyReady {
+            pid: 4242,
+            ports: Default::default(),
+            namespaces: Default::default(),
+        };
+        for (index, node) in state.nodes.iter_mut().enumerate() {
+            node.client_port = 5001 + u16::try_from(index).unwrap();
+            ready.ports.insert(
+                ssh_route(node.host.as_deref().unwrap()),
+                2201 + u16::try_from(index).unwrap(),
+            );
+        }
+        record_ports(&mut state, &ready).unwrap();
+        state
+    }
+
+    #[test]
+    fn a_placed_node_lives_in_its_hosts_root_and_streams_on_its_upstreams_client_port() {
+        let state = debian3_state();
+        let db2 = state.node("db-2").unwrap();
+        assert_eq!(
+            db2.data_dir,
+            PathBuf::from("/tmp/lab/hosts/host-2/root/var/lib/postgresql/15/main")
+        );
+        assert_eq!(
+            db2.socket_file(),
+            PathBuf::from("/tmp/lab/hosts/host-2/run/.s.PGSQL.5432")
+        );
+        assert_eq!(state.link_port("db-1", "db-2").unwrap(), 5001);
+        assert_eq!(state.link_port("db-1", "db-3").unwrap(), 5001);
+        assert_eq!(state.hosts[2].ssh_port, Some(2203));
+        // In host-2's namespace: db-1 and db-3 on their client ports, as `link:X:db-2`.
+        let namespaces = namespaces(&state);
+        let host2 = namespaces.iter().find(|ns| ns.member == "host-2").unwrap();
+        let routes: Vec<(&str, &str)> = host2
+            .routes
+            .iter()
+            .map(|route| (route.route.name.as_str(), route.port_of.as_str()))
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                ("link:db-1:db-2", "client:db-1"),
+                ("link:db-3:db-2", "client:db-3")
+            ]
+        );
+        assert_eq!(
+            routes_of(&state),
+            ["ssh:host-1", "ssh:host-2", "ssh:host-3"]
+        );
+    }
+
+    fn routes_of(state: &LabState) -> Vec<String> {
+        routes(state).into_iter().map(|route| route.name).collect()
+    }
+
+    #[test]
+    fn conf_d_names_the_lab_and_only_the_primary_waits_for_db_2() {
+        let state = debian3_state();
+        let primary = conf_d(&state, state.node("db-1").unwrap()).unwrap();
+        for line in [
+            "cluster_name = 'hadome-lab-t0k3n-db-1'",
+            "listen_addresses = ''",
+            "unix_socket_directories = '/var/run/postgresql,/hadome-lab/run'",
+            "wal_sender_timeout = '2s'",
+            "synchronous_standby_names = '\"db-2\"'",
+        ] {
+            assert!(
+                primary.lines().any(|found| found == line),
+                "{line}\n{primary}"
+            );
+        }
+        let standby = conf_d(&state, state.node("db-3").unwrap()).unwrap();
+        assert!(
+            standby.contains("synchronous_standby_names = ''"),
+            "{standby}"
+        );
+        assert!(!standby.contains("primary_conninfo"), "{standby}");
+    }
+
+    #[test]
+    fn the_estate_declares_debian_instances_and_hosts_reached_over_ssh() {
+        let text = crate::estate_file::render(&debian3_state());
+        assert!(
+            text.contains(
+                "\n[[instance]]\nname = \"db-2\"\nhost = \"host-2\"\n\
+                 conninfo = \"host=127.0.0.1 port=5002 user=postgres dbname=postgres\"\n\
+                 actions = \"debian\"\ncluster = \"15/main\"\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\n[[host]]\nname = \"host-1\"\n\
+                 ssh = { address = \"127.0.0.1\", port = 2201, user = \"root\", \
+                 identity_file = \"/tmp/lab/ssh/id_ed25519\", known_hosts = \"/tmp/lab/ssh/known_hosts\" }\n\
+                 facts_command = [\"/usr/local/bin/hadome\", \"host-facts\"]\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("_command = [\"/usr/local/bin/hadome\", \"lab\""),
+            "{text}"
+        );
+        assert!(text.contains("[[cluster]]\nname = \"debian3\""), "{text}");
+    }
+
     #[test]
     fn the_container_users_come_from_the_copys_passwd() {
         let scratch = tempfile::tempdir().unwrap();

@@ -13,8 +13,9 @@
 //!   like the proxy): joins its own cgroup (`hadome-lab-TOKEN-HOST`, in the `name=systemd` and
 //!   unified hierarchies, so nspawn's `payload/` and `supervisor/` cgroups are this lab's and no
 //!   other's), runs `systemd-nspawn -D ROOT --boot --register=no --keep-unit
-//!   --console=read-only --private-network`, and starts it again whenever it exits 133 (a reboot
-//!   inside), not when it exits 0 (a poweroff) or fails. It records its PID, nspawn's, the
+//!   --console=read-only --private-network` (a host that runs a PostgreSQL node boots in the
+//!   namespace the lab proxy keeps for it instead, `debian_hosts.rs`), and starts it again
+//!   whenever it exits 133 (a reboot inside), not when it exits 0 (a poweroff) or fails. It records its PID, nspawn's, the
 //!   container's PID 1 (nspawn's child, PID 1 of its own PID namespace) and that namespace, and a
 //!   boot counter in `DIR/hosts/HOST/supervisor.json` (atomically). On SIGTERM it sends nspawn
 //!   SIGTERM (an orderly poweroff of the container), and SIGKILL after 20 s.

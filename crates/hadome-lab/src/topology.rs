@@ -918,6 +918,63 @@ mod tests {
     }
 
     #[test]
+    fn debian3_places_one_node_on_each_of_three_hosts() {
+        let debian3 = Topology::resolve("debian3").unwrap();
+        let placed: Vec<(&str, Option<&str>, Option<&str>, bool)> = debian3
+            .nodes
+            .iter()
+            .map(|node| {
+                (
+                    node.name.as_str(),
+                    node.host.as_deref(),
+                    node.upstream.as_deref(),
+                    node.synchronous,
+                )
+            })
+            .collect();
+        assert_eq!(
+            placed,
+            [
+                ("db-1", Some("host-1"), None, false),
+                ("db-2", Some("host-2"), Some("db-1"), true),
+                ("db-3", Some("host-3"), Some("db-1"), false),
+            ]
+        );
+        assert_eq!(debian3.hosts.len(), 3);
+        assert_eq!(debian3.node_on("host-2").unwrap().name, "db-2");
+        assert!(Topology::resolve("trio")
+            .unwrap()
+            .nodes
+            .iter()
+            .all(|node| node.host.is_none()));
+    }
+
+    #[test]
+    fn placement_errors_name_the_line_the_key_and_the_fix() {
+        let hosts = "[[host]]\nname = \"host-1\"\n[[host]]\nname = \"host-2\"\n";
+        let typo = error_of(&format!(
+            "{hosts}[[node]]\nname = \"a\"\nhost = \"host1\"\n"
+        ));
+        assert!(typo.starts_with("t.toml:7:"), "{typo}");
+        assert!(typo.contains("did you mean `host-1`?"), "{typo}");
+        let mixed = error_of(&format!(
+            "{hosts}[[node]]\nname = \"a\"\nhost = \"host-1\"\n[[node]]\nname = \"b\"\nupstream = \"a\"\n"
+        ));
+        assert!(mixed.contains("`b` has no `host`"), "{mixed}");
+        let shared = error_of(&format!(
+            "{hosts}[[node]]\nname = \"a\"\nhost = \"host-1\"\n[[node]]\nname = \"b\"\nupstream = \"a\"\nhost = \"host-1\"\n"
+        ));
+        assert!(
+            shared.contains("two nodes are placed on host `host-1`"),
+            "{shared}"
+        );
+        let slot = error_of(&format!(
+            "{hosts}[[node]]\nname = \"a\"\nhost = \"host-1\"\n[[node]]\nname = \"b\"\nupstream = \"a\"\nslot = true\nhost = \"host-2\"\n"
+        ));
+        assert!(slot.contains("has `slot`"), "{slot}");
+    }
+
+    #[test]
     fn unknown_topology_suggests_a_built_in() {
         let error = Topology::resolve("miskey").unwrap_err();
         assert!(error.hint().unwrap().contains("did you mean `misskey`?"));

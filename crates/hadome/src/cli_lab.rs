@@ -23,12 +23,14 @@ pub(crate) enum LabCommand {
     /// Servers run as the `postgres` user when hadome runs as root, listen only on a Unix socket in
     /// DIR, and are reached through the lab proxy's ports on 127.0.0.1. Returns once every standby
     /// streams and every synchronous standby is synchronous. Built-ins: pair, trio, misskey,
-    /// mackerel, s512, etcd3 (`hadome lab topologies` describes them). etcd members listen on Unix
-    /// sockets in DIR too; their client and peer URLs are proxy ports. showcase (incident E, needs
-    /// root): nginx, dnsmasq, a console, an SSO and app-1 in a network and mount namespace the lab
-    /// owns; nginx's Unix socket is forwarded from a proxy port (`lab status` names it).
+    /// mackerel, s512, etcd3, pair-etcd, showcase, debian3 (`hadome lab topologies` describes
+    /// them). etcd members listen on Unix sockets in DIR too; their client and peer URLs are proxy
+    /// ports. showcase (incident E, needs root): nginx, dnsmasq, a console, an SSO and app-1 in a
+    /// network and mount namespace the lab owns; nginx's Unix socket is forwarded from a proxy port
+    /// (`lab status` names it). debian3 (needs root): three systemd hosts running Debian's
+    /// postgresql@15-main, reached over SSH (DIR/ssh/id_ed25519, DIR/ssh/known_hosts).
     #[command(
-        after_help = "Example:\n  hadome lab up misskey --dir /tmp/lab\n  hadome lab up etcd3 --tls --dir /tmp/lab-tls\n  hadome lab status --dir /tmp/lab\n  hadome lab down --dir /tmp/lab"
+        after_help = "Example:\n  hadome lab up misskey --dir /tmp/lab\n  hadome lab up etcd3 --tls --dir /tmp/lab-tls\n  hadome lab up debian3 --dir /tmp/lab-debian\n  hadome lab status --dir /tmp/lab\n  hadome lab down --dir /tmp/lab"
     )]
     Up {
         /// A built-in topology name or the path of a topology TOML file.

@@ -262,13 +262,19 @@ pub(crate) async fn run(command: LabCommand) -> Result<u8, CliError> {
                 let nodes: Vec<String> = topology
                     .nodes
                     .iter()
-                    .map(|node| match &node.upstream {
-                        None => format!("{} (primary)", node.name),
-                        Some(upstream) => format!(
-                            "{} <- {upstream}{}",
-                            node.name,
-                            if node.synchronous { " (sync)" } else { "" }
-                        ),
+                    .map(|node| {
+                        let on = node
+                            .host
+                            .as_ref()
+                            .map_or_else(String::new, |host| format!(" on {host}"));
+                        match &node.upstream {
+                            None => format!("{}{on} (primary)", node.name),
+                            Some(upstream) => format!(
+                                "{}{on} <- {upstream}{}",
+                                node.name,
+                                if node.synchronous { " (sync)" } else { "" }
+                            ),
+                        }
                     })
                     .collect();
                 let hosts = topology

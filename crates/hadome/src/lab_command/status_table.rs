@@ -142,8 +142,14 @@ pub(super) fn status_table(status: &LabStatus) -> Table {
         table.footer(format!("cut links: {}", cut.join(", ")));
     }
     for host in &status.hosts {
+        let ssh = host.ssh_port.map_or_else(String::new, |port| {
+            format!(
+                ", ssh root@127.0.0.1 -p {port} -i {dir}/ssh/id_ed25519 -o UserKnownHostsFile={dir}/ssh/known_hosts",
+                dir = status.dir.display()
+            )
+        });
         table.footer(format!(
-            "host {}: {}, boot id {}, {} boots",
+            "host {}: {}, boot id {}, {} boots{ssh}",
             host.name,
             host.process,
             host.boot_id.as_deref().unwrap_or("-"),
