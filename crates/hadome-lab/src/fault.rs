@@ -55,6 +55,11 @@ pub enum Fault {
     IsolateClient(String),
     /// Undo `IsolateClient`.
     RejoinClient(String),
+    /// Cut hadome's SSH path to a PostgreSQL host of the lab (`debian3`): its proxy route closes
+    /// every connection at once, open ones included, as a dead link or sshd would.
+    CutSsh(String),
+    /// Undo `CutSsh`.
+    HealSsh(String),
     /// Leave the standby running but unable ever to catch up: cut its link, make its upstream
     /// write and recycle more WAL than `wal_keep_size` keeps, heal. Returns when the standby's log
     /// says the WAL segment it requested has already been removed.
@@ -125,6 +130,8 @@ pub const FAULT_NAMES: &[&str] = &[
     "start-host",
     "isolate-client",
     "rejoin-client",
+    "cut-ssh",
+    "heal-ssh",
     "deploy",
     "reload",
 ];
@@ -161,6 +168,8 @@ impl Fault {
             "start-host" => one(Fault::StartHost),
             "isolate-client" => one(Fault::IsolateClient),
             "rejoin-client" => one(Fault::RejoinClient),
+            "cut-ssh" => one(Fault::CutSsh),
+            "heal-ssh" => one(Fault::HealSsh),
             "deploy" => match arguments {
                 [app, flags @ ..]
                     if flags
@@ -255,6 +264,8 @@ impl Fault {
             Fault::StartHost(_) => "start-host",
             Fault::IsolateClient(_) => "isolate-client",
             Fault::RejoinClient(_) => "rejoin-client",
+            Fault::CutSsh(_) => "cut-ssh",
+            Fault::HealSsh(_) => "heal-ssh",
             Fault::Web(web) => web.name(),
         }
     }
@@ -298,6 +309,8 @@ impl Lab {
             Fault::Resume(node) => self.resume(self.state.node(node)?).await?,
             Fault::IsolateClient(client) => self.client_fault(client, true).await?,
             Fault::RejoinClient(client) => self.client_fault(client, false).await?,
+            Fault::CutSsh(host) => self.ssh_path(host, true).await?,
+            Fault::HealSsh(host) => self.ssh_path(host, false).await?,
             Fault::RebootHost(host) if self.placed_host_names().contains(host) => {
                 self.reboot_placed_host(host, crate::placed::DEFAULT_DOWN_TIME)
                     .await?
@@ -595,6 +608,40 @@ impl Lab {
             format!(
                 "healed the link from `{upstream}` to `{standby}`: `{standby}` may connect again"
             )
+        })
+    }
+
+    /// Blocks (or unblocks) the proxy route hadome's SSH takes to `host`, and checks the proxy
+    /// says so.
+    async fn ssh_path(&self, host: &str, cut: bool) -> Result<String, LabError> {
+        let fault = if cut { "cut-ssh" } else { "heal-ssh" };
+        let placed = self
+            .state
+            .nodes
+            .iter()
+            .any(|node| node.host.as_deref() == Some(host));
+        if !placed {
+            return Err(LabError::FaultRejected {
+                fault: fault.to_owned(),
+                node: host.to_owned(),
+                reason: "it is not a PostgreSQL host of this lab (none reached over SSH)"
+                    .to_owned(),
+                fix: "name a host of `debian3`: host-1, host-2 or host-3".to_owned(),
+            });
+        }
+        let route = crate::debian_hosts::ssh_route(host);
+        let verb = if cut { "block" } else { "unblock" };
+        proxy::request(&self.state.dir, &format!("{verb} {route}")).await?;
+        let blocked = self.blocked_routes().await?;
+        if blocked.contains(&route) != cut {
+            return Err(LabError::Proxy {
+                message: format!("`{verb} {route}` did not take: blocked routes {blocked:?}"),
+            });
+        }
+        Ok(if cut {
+            format!("cut hadome's SSH path to `{host}` (route {route}: every connection closed)")
+        } else {
+            format!("healed hadome's SSH path to `{host}` (route {route} open)")
         })
     }
 

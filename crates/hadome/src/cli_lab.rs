@@ -81,8 +81,10 @@ pub(crate) enum LabCommand {
     /// It blocks for all of that; a member stopped before stays stopped.
     /// isolate-client/rejoin-client CLIENT: cut off/reconnect one named etcd client (`d1`, `d2` of
     /// `pair-etcd`) from every etcd member, while other clients and the members go on.
+    /// cut-ssh/heal-ssh HOST (debian3): close/reopen hadome's SSH path to the host (its proxy
+    /// route: open connections too); PostgreSQL and its replication go on.
     #[command(
-        after_help = "Examples:\n  hadome lab fault --dir /tmp/lab hang db-1\n  hadome lab fault --dir /tmp/lab cut db-1 db-3\n  hadome lab fault --dir /tmp/lab config-change db-4 work_mem=64MB\n  hadome lab fault --dir /tmp/lab fence db-1\n  hadome lab fault --dir /tmp/lab follow db-3 db-2\n  hadome lab fault --dir /tmp/lab reboot-host h2 --down-seconds 10\n  hadome lab fault --dir /tmp/lab cut etcd-1 etcd-3"
+        after_help = "Examples:\n  hadome lab fault --dir /tmp/lab hang db-1\n  hadome lab fault --dir /tmp/lab cut db-1 db-3\n  hadome lab fault --dir /tmp/lab config-change db-4 work_mem=64MB\n  hadome lab fault --dir /tmp/lab fence db-1\n  hadome lab fault --dir /tmp/lab follow db-3 db-2\n  hadome lab fault --dir /tmp/lab reboot-host h2 --down-seconds 10\n  hadome lab fault --dir /tmp/lab cut etcd-1 etcd-3\n  hadome lab fault --dir /tmp/lab cut-ssh host-1"
     )]
     Fault {
         #[command(flatten)]
@@ -455,6 +457,10 @@ pub(crate) enum FaultName {
     IsolateClient,
     /// Reconnect a named etcd client cut off with `isolate-client`.
     RejoinClient,
+    /// Cut hadome's SSH path to a host of `debian3` (every connection closed at once).
+    CutSsh,
+    /// Heal the SSH path cut with `cut-ssh`.
+    HealSsh,
     /// Showcase: write APP's server block (the incident's literal proxy_pass, or `--fixed`) and
     /// reload nginx, verified.
     Deploy,
@@ -487,6 +493,8 @@ impl FaultName {
             FaultName::Follow => "follow",
             FaultName::IsolateClient => "isolate-client",
             FaultName::RejoinClient => "rejoin-client",
+            FaultName::CutSsh => "cut-ssh",
+            FaultName::HealSsh => "heal-ssh",
             FaultName::Deploy => "deploy",
             FaultName::Reload => "reload",
         }

@@ -31,7 +31,7 @@ const WAIT: Duration = Duration::from_secs(90);
 
 /// `hadome daemon --config DIR/estate.toml`, running as a child process. Dropped, it is sent
 /// SIGTERM (SIGKILL after 10 s) and waited for; when the test is failing, its log is printed.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     log: PathBuf,
     exited: bool,
@@ -40,14 +40,19 @@ struct Daemon {
 impl Daemon {
     /// Starts a daemon on `lab`'s estate file, its stdout and stderr in `DIR/daemon-NAME.log`.
     fn start(lab: &Lab, name: &str, env: &[(&str, &str)]) -> Daemon {
-        let log = lab.dir().join(format!("daemon-{name}.log"));
+        Daemon::start_in(lab.dir(), name, env)
+    }
+
+    /// Starts a daemon on the estate file of the lab in `dir`, its log in `DIR/daemon-NAME.log`.
+    pub(crate) fn start_in(dir: &std::path::Path, name: &str, env: &[(&str, &str)]) -> Daemon {
+        let log = dir.join(format!("daemon-{name}.log"));
         let file = std::fs::File::create(&log).expect("the daemon's log file");
         let stdout = file.try_clone().expect("the daemon's log file, again");
         let mut command = Command::new(hadome_binary());
         command
             .arg("daemon")
             .arg("--config")
-            .arg(lab.dir().join("estate.toml"))
+            .arg(dir.join("estate.toml"))
             .env_remove("HADOME_FAILPOINT")
             .stdin(Stdio::null())
             .stdout(stdout)
@@ -77,12 +82,12 @@ impl Daemon {
     }
 
     /// What the daemon has logged so far.
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Waits until the daemon's log has `needle` at least `times` times.
-    async fn wait_for_log(&self, what: &str, needle: &str, times: usize) {
+    pub(crate) async fn wait_for_log(&self, what: &str, needle: &str, times: usize) {
         wait_until(what, WAIT, || {
             (self.log().matches(needle).count() >= times).then_some(())
         })
@@ -97,7 +102,7 @@ impl Daemon {
     }
 
     /// SIGTERM, by PID; returns once it exited, with its exit status.
-    async fn stop(&mut self) -> std::process::ExitStatus {
+    pub(crate) async fn stop(&mut self) -> std::process::ExitStatus {
         self.terminate();
         let status = wait_until("the daemon to exit after SIGTERM", WAIT, || {
             self.child.try_wait().expect("the daemon's status")

@@ -16,13 +16,13 @@ use crate::support::{
 };
 
 /// The lab, brought up by the real binary; dropped, it is torn down by PID.
-struct Debian3 {
-    dir: PathBuf,
+pub(crate) struct Debian3 {
+    pub(crate) dir: PathBuf,
     scratch: tempfile::TempDir,
 }
 
 impl Debian3 {
-    fn up() -> Debian3 {
+    pub(crate) fn up() -> Debian3 {
         let scratch = scratch();
         let dir = scratch.path().join("lab");
         let lab = Debian3 {
@@ -34,11 +34,11 @@ impl Debian3 {
         lab
     }
 
-    fn dir_text(&self) -> &str {
+    pub(crate) fn dir_text(&self) -> &str {
         self.dir.to_str().expect("a UTF-8 scratch path")
     }
 
-    fn status(&self) -> serde_json::Value {
+    pub(crate) fn status(&self) -> serde_json::Value {
         let output = run_hadome(&["lab", "status", "--dir", self.dir_text(), "--json"], &[]);
         assert!(output.status.success(), "lab status: {}", show(&output));
         serde_json::from_slice(&output.stdout).expect("status JSON")
@@ -50,7 +50,7 @@ impl Debian3 {
         run_hadome(&args, &[])
     }
 
-    fn fault_ok(&self, words: &[&str]) -> String {
+    pub(crate) fn fault_ok(&self, words: &[&str]) -> String {
         let output = self.fault(words);
         assert!(
             output.status.success(),
@@ -96,7 +96,7 @@ impl Debian3 {
             .expect("ssh runs")
     }
 
-    fn ssh_ok(&self, host: &str, command: &str) -> String {
+    pub(crate) fn ssh_ok(&self, host: &str, command: &str) -> String {
         let output = self.ssh(host, &self.dir.join("ssh/known_hosts"), command);
         assert!(
             output.status.success(),

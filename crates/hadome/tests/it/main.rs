@@ -8,6 +8,7 @@ mod backup_archive;
 mod cli;
 mod coordination;
 mod daemon;
+mod debian3_actions;
 mod debian3_lab;
 mod drill;
 mod estate;
