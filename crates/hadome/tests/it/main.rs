@@ -21,6 +21,7 @@ mod host_lab;
 mod lab_rebuild;
 mod load;
 mod observer;
+mod package;
 mod replay;
 mod restore_test;
 mod run;
