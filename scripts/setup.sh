@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what hadome's lab, tests and demo need on a Debian machine, and nothing already there.
+# Installs what hadome's lab, tests, demo and Debian package need on a Debian machine, and nothing
+# already there.
 # Idempotent: a second run installs nothing and says so. Prints every command it runs.
 set -euo pipefail
 
@@ -34,23 +35,32 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: already installed: ${packages[*]}"
-  exit 0
+else
+  sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "setup: ${missing[*]} missing, and not root and no sudo: install them as root" >&2; exit 1; }
+    sudo=(sudo)
+  fi
+
+  echo "setup: installing ${missing[*]}"
+  if ! installed postgresql-common; then
+    # The lab starts its own servers; Debian's default cluster (15/main on port 5432) would only
+    # be one more server nobody uses. This drop-in stops postgresql-common from creating it.
+    run "${sudo[@]}" mkdir -p /etc/postgresql-common/createcluster.d
+    echo "+ echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/hadome.conf"
+    echo "create_main_cluster = false" | "${sudo[@]}" tee /etc/postgresql-common/createcluster.d/hadome.conf >/dev/null
+  fi
+  run "${sudo[@]}" apt-get update -q
+  run "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-sudo=()
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "setup: ${missing[*]} missing, and not root and no sudo: install them as root" >&2; exit 1; }
-  sudo=(sudo)
+# cargo-deb, as the user who runs cargo (never through sudo): scripts/package.sh builds the Debian
+# package with it, and tests/it/package.rs installs that package on a lab host. Compiling it takes
+# about a minute (53 s here on 2 cores); pinned, as scripts/package.sh pins it.
+cargo_deb_version=3.8.0
+if cargo deb --version >/dev/null 2>&1; then
+  echo "setup: already installed: $(cargo deb --version)"
+else
+  run cargo install --locked cargo-deb --version "$cargo_deb_version"
 fi
-
-echo "setup: installing ${missing[*]}"
-if ! installed postgresql-common; then
-  # The lab starts its own servers; Debian's default cluster (15/main on port 5432) would only
-  # be one more server nobody uses. This drop-in stops postgresql-common from creating it.
-  run "${sudo[@]}" mkdir -p /etc/postgresql-common/createcluster.d
-  echo "+ echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/hadome.conf"
-  echo "create_main_cluster = false" | "${sudo[@]}" tee /etc/postgresql-common/createcluster.d/hadome.conf >/dev/null
-fi
-run "${sudo[@]}" apt-get update -q
-run "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 echo "setup: done"

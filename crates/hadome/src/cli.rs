@@ -202,9 +202,11 @@ pub(crate) enum Command {
     /// Backups with `every_seconds` or `restore_test_every_seconds` are made and restore-tested
     /// on that schedule, each as a child `hadome backup run|restore-test` the passes never wait
     /// on (`--once` starts none). It runs in the foreground and stops on SIGTERM or SIGINT,
-    /// ending its backup jobs (SIGTERM, 30 s) and releasing its leases.
+    /// ending its backup jobs (SIGTERM, 30 s) and releasing its leases. It logs one line per
+    /// event on stderr, filtered by `HADOME_LOG` (`RUST_LOG`'s syntax, default `info`); under
+    /// systemd, journald reads each line's priority from its `<N>` prefix.
     #[command(
-        after_help = "Examples:\n  hadome daemon --config /etc/hadome/estate.toml\n  hadome lab up --dir /tmp/lab --topology trio && hadome daemon --config /tmp/lab/estate.toml"
+        after_help = "Examples:\n  hadome daemon --config /etc/hadome/estate.toml\n  HADOME_LOG=debug hadome daemon --config /etc/hadome/estate.toml\n  hadome lab up --dir /tmp/lab --topology trio && hadome daemon --config /tmp/lab/estate.toml"
     )]
     Daemon {
         #[command(flatten)]

@@ -341,9 +341,9 @@ impl EtcdLeases {
                 match etcd.keep_alive(id).await {
                     Ok(ttl) if ttl > 0 => {}
                     Ok(_) => {
-                        super::log(&format!(
+                        tracing::warn!(
                             "the etcd lease {id:x} lapsed: a new one is granted at the next pass"
-                        ));
+                        );
                         let mut slot = lease
                             .lock()
                             .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -352,7 +352,7 @@ impl EtcdLeases {
                         }
                     }
                     Err(error) => {
-                        super::log(&format!("could not renew the etcd lease {id:x}: {error}"))
+                        tracing::warn!("could not renew the etcd lease {id:x}: {error}")
                     }
                 }
             }
@@ -486,9 +486,9 @@ impl EtcdLeases {
         }
         if let Some(id) = self.current() {
             if let Err(error) = self.etcd.revoke(id).await {
-                super::log(&format!(
+                tracing::warn!(
                     "could not revoke the etcd lease {id:x} (it lapses on its own): {error}"
-                ));
+                );
             }
         }
     }

@@ -23,7 +23,6 @@ use crate::journal_pool::Journaled;
 pub(crate) mod etcd;
 pub(crate) mod hold;
 
-pub(crate) use crate::daemon_log::log;
 use etcd::EtcdLeases;
 
 /// Where the daemon's leases and people's holds live.

@@ -12,7 +12,7 @@ use hadome_core::supervise::{Command, Escalation};
 use hadome_executor::{carry_out, plan, preflight, Outcome, Recorder, Step};
 use hadome_journal::hold_lease;
 
-use super::{log, Daemon, ACTOR};
+use super::{Daemon, ACTOR};
 use crate::clock::wall_clock;
 use crate::error::CliError;
 use crate::notify;
@@ -26,7 +26,7 @@ impl Daemon {
                     let timeout =
                         Duration::from_secs_f64(self.estate.probe_timeout_seconds.max(0.1));
                     if let Err(error) = session.heartbeat(timeout).await {
-                        log(&format!("heartbeat on `{instance}` failed: {error}"));
+                        tracing::warn!(%instance, "heartbeat on `{instance}` failed: {error}");
                     }
                 }
             }
@@ -36,7 +36,7 @@ impl Daemon {
                 reason,
                 wake,
             } => {
-                log(&format!("restarting `{target}`: {reason}"));
+                tracing::warn!(%cluster, instance = %target, "restarting `{target}`: {reason}");
                 let action = Action::Restart {
                     target: target.clone(),
                 };
@@ -65,9 +65,12 @@ impl Daemon {
                 };
                 let steps = plan(&self.estate, &action);
                 if let Err(error) = preflight(&self.estate, &steps).await {
-                    log(&format!(
+                    tracing::warn!(
+                        %cluster,
+                        instance = %target,
+                        outcome = "refused",
                         "not rebuilding `{target}` from `{source}`: pre-flight: {error}"
-                    ));
+                    );
                     if self.refused_rebuilds.insert(target.clone()) {
                         self.escalate(Escalation {
                             cluster,
@@ -82,11 +85,19 @@ impl Daemon {
                     return Ok(());
                 }
                 self.refused_rebuilds.remove(&target);
-                log(&format!("rebuilding `{target}` from `{source}`: {reason}"));
+                tracing::warn!(
+                    %cluster,
+                    instance = %target,
+                    "rebuilding `{target}` from `{source}`: {reason}"
+                );
                 self.act_steps(action, steps, &reason).await?;
             }
-            Command::Fence { target, reason, .. } => {
-                log(&format!("fencing `{target}`: {reason}"));
+            Command::Fence {
+                cluster,
+                target,
+                reason,
+            } => {
+                tracing::warn!(%cluster, instance = %target, "fencing `{target}`: {reason}");
                 let steps = vec![Step::Fence(target.clone())];
                 self.act_steps(Action::Stop { target }, steps, &reason)
                     .await?;
@@ -141,10 +152,15 @@ impl Daemon {
 
     /// Journals an escalation, then sends it to the webhook (and journals how that went).
     pub(super) async fn escalate(&self, escalation: Escalation) -> Result<(), CliError> {
-        log(&format!(
+        tracing::error!(
+            cluster = %escalation.cluster,
+            subject = %escalation.subject,
+            rule = escalation.rule,
             "ESCALATION [{}] {}: {}",
-            escalation.rule, escalation.subject, escalation.message
-        ));
+            escalation.rule,
+            escalation.subject,
+            escalation.message
+        );
         let record = escalation.clone();
         let id = self
             .journal
@@ -161,9 +177,10 @@ impl Daemon {
         if let Some(url) = self.estate.notify.webhook_url.clone() {
             let result = notify::send(&url, &escalation).await;
             if let Err(error) = &result {
-                log(&format!(
+                tracing::error!(
+                    escalation = id,
                     "the webhook did not take escalation #{id}: {error}"
-                ));
+                );
             }
             self.journal
                 .call(move |journal| journal.record_notified(id, wall_clock(), result))
@@ -209,10 +226,12 @@ impl Daemon {
                 .guard_intent(cluster, &action.to_string())
                 .await
             {
-                log(&format!(
+                tracing::error!(
+                    %cluster,
+                    outcome = "stopped-acting",
                     "STOPPED ACTING: not acting on `{}` ({action}): {why}",
                     action.target()
-                ));
+                );
                 return Ok(None);
             }
         }
@@ -228,12 +247,14 @@ impl Daemon {
         Ok(match recorded {
             Ok(intent) => Some(intent),
             Err(lease) => {
-                log(&format!(
+                tracing::info!(
+                    cluster = %lease.cluster,
+                    outcome = "held",
                     "not acting on `{}`: `{}` holds it for `hadome run` (`{}`), so {action} is left to that person",
                     action.target(),
                     lease.holder,
                     lease.cluster
-                ));
+                );
                 None
             }
         })

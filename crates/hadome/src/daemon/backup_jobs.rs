@@ -25,7 +25,6 @@ use hadome_core::finding::human_duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 
-use super::log;
 use crate::backup_facts::{observe_backups, BackupReading};
 use crate::clock::wall_clock;
 
@@ -108,10 +107,12 @@ impl BackupJobs {
 
     fn start(&mut self, backup: &str, job: BackupJob, why: &str) {
         let Some(hadome) = &self.hadome else {
-            log(&format!(
+            tracing::error!(
+                backup,
+                job = job.as_str(),
                 "backup `{backup}`: {} is due ({why}), but the daemon cannot find its own binary to run it",
                 job.as_str()
-            ));
+            );
             return;
         };
         let subcommand = match job {
@@ -130,18 +131,21 @@ impl BackupJobs {
         match command.spawn() {
             Ok(mut child) => {
                 let pid = child.id();
-                log(&format!(
+                tracing::info!(
+                    backup,
+                    job = job.as_str(),
+                    pid,
                     "backup `{backup}`: {} started (pid {}): {why}",
                     job.as_str(),
                     pid.map_or_else(|| "?".to_owned(), |pid| pid.to_string())
-                ));
+                );
                 if let Some(stdout) = child.stdout.take() {
                     let name = backup.to_owned();
                     tokio::spawn(async move {
                         let mut lines = BufReader::new(stdout).lines();
                         while let Ok(Some(line)) = lines.next_line().await {
                             if !line.trim().is_empty() {
-                                log(&format!("backup `{name}`: | {line}"));
+                                tracing::info!(backup = name, "backup `{name}`: | {line}");
                             }
                         }
                     });
@@ -156,11 +160,13 @@ impl BackupJobs {
                     },
                 );
             }
-            Err(error) => log(&format!(
+            Err(error) => tracing::error!(
+                backup,
+                job = job.as_str(),
                 "backup `{backup}`: {} is due ({why}), but `{}` could not start: {error}",
                 job.as_str(),
                 hadome.display()
-            )),
+            ),
         }
     }
 
@@ -170,7 +176,7 @@ impl BackupJobs {
         for (backup, running) in &mut self.running {
             match running.child.try_wait() {
                 Ok(Some(status)) => {
-                    log(&format!(
+                    let text = format!(
                         "backup `{backup}`: {} (pid {}) ended after {}: {}",
                         running.job.as_str(),
                         running
@@ -178,15 +184,18 @@ impl BackupJobs {
                             .map_or_else(|| "?".to_owned(), |pid| pid.to_string()),
                         human_duration(running.since.elapsed().as_secs_f64()),
                         outcome(running.job, status.code())
-                    ));
+                    );
+                    log_ended(backup, running.job, status.code(), &text);
                     ended.push(backup.clone());
                 }
                 Ok(None) => {}
                 Err(error) => {
-                    log(&format!(
+                    tracing::warn!(
+                        backup,
+                        job = running.job.as_str(),
                         "backup `{backup}`: cannot tell whether {} ended ({error}); forgetting it",
                         running.job.as_str()
-                    ));
+                    );
                     ended.push(backup.clone());
                 }
             }
@@ -203,11 +212,14 @@ impl BackupJobs {
         }
         for (backup, running) in &self.running {
             if let Some(pid) = running.pid.and_then(|pid| i32::try_from(pid).ok()) {
-                log(&format!(
+                tracing::info!(
+                    backup,
+                    job = running.job.as_str(),
+                    pid,
                     "backup `{backup}`: stopping {} (pid {pid}): SIGTERM, up to {} to end",
                     running.job.as_str(),
                     human_duration(STOP_GRACE.as_secs_f64())
-                ));
+                );
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid),
                     nix::sys::signal::Signal::SIGTERM,
@@ -217,21 +229,28 @@ impl BackupJobs {
         let deadline = tokio::time::Instant::now() + STOP_GRACE;
         for (backup, running) in &mut self.running {
             match tokio::time::timeout_at(deadline, running.child.wait()).await {
-                Ok(Ok(status)) => log(&format!(
-                    "backup `{backup}`: {} stopped: {}",
-                    running.job.as_str(),
-                    outcome(running.job, status.code())
-                )),
-                Ok(Err(error)) => log(&format!(
+                Ok(Ok(status)) => {
+                    let text = format!(
+                        "backup `{backup}`: {} stopped: {}",
+                        running.job.as_str(),
+                        outcome(running.job, status.code())
+                    );
+                    log_ended(backup, running.job, status.code(), &text);
+                }
+                Ok(Err(error)) => tracing::warn!(
+                    backup,
+                    job = running.job.as_str(),
                     "backup `{backup}`: waiting for {} failed: {error}",
                     running.job.as_str()
-                )),
+                ),
                 Err(_) => {
-                    log(&format!(
+                    tracing::warn!(
+                        backup,
+                        job = running.job.as_str(),
                         "backup `{backup}`: {} did not end within {}: killing it",
                         running.job.as_str(),
                         human_duration(STOP_GRACE.as_secs_f64())
-                    ));
+                    );
                     let _ = running.child.kill().await;
                 }
             }
@@ -241,6 +260,17 @@ impl BackupJobs {
 }
 
 /// What a job's exit code means (`hadome backup …`'s exit codes).
+/// A job's end: info when it did its work (or found another run at it), a warning otherwise (a
+/// failed copy or restore test is journaled and escalated by the job itself).
+fn log_ended(backup: &str, job: BackupJob, code: Option<i32>, text: &str) {
+    let job = job.as_str();
+    match code {
+        Some(0) => tracing::info!(backup, job, outcome = "ok", "{text}"),
+        Some(4) => tracing::info!(backup, job, outcome = "busy", "{text}"),
+        _ => tracing::warn!(backup, job, outcome = "failed", "{text}"),
+    }
+}
+
 fn outcome(job: BackupJob, code: Option<i32>) -> String {
     match (job, code) {
         (BackupJob::Make, Some(0)) => "a copy was made and kept".to_owned(),

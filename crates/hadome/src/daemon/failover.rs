@@ -14,7 +14,7 @@ use hadome_core::supervise::{Failover, FailoverPhase, FailoverPlan, FailoverStep
 use hadome_executor::{execute, Step};
 use hadome_journal::OpenIntent;
 
-use super::{log, Daemon, ACTOR};
+use super::{Daemon, ACTOR};
 use crate::clock::wall_clock;
 use crate::error::CliError;
 use crate::rows::RestoredRows;
@@ -83,7 +83,11 @@ impl Daemon {
                 .cloned();
             match (record, holder) {
                 (Some(failover), None) => {
-                    log(&format!(
+                    tracing::warn!(
+                        intent = intent.id,
+                        cluster = %failover.cluster,
+                        step = failover.phase.as_str(),
+                        outcome = "resumed",
                         "intent #{} (failover of `{}` from `{}`, {}) was left open by an earlier daemon after {} of {} steps: carrying it on",
                         intent.id,
                         failover.cluster,
@@ -91,7 +95,7 @@ impl Daemon {
                         failover.phase.as_str(),
                         intent.steps_done.len(),
                         intent.plan.len()
-                    ));
+                    );
                     let failover = failover.resumed();
                     self.supervisor.handle_failover(&failover);
                     self.drive_failover(intent.id, failover).await?;
@@ -107,10 +111,13 @@ impl Daemon {
                         intent.steps_done.len(),
                         intent.plan.len()
                     );
-                    log(&format!(
+                    tracing::warn!(
+                        intent = intent.id,
+                        outcome = "interrupted",
                         "intent #{} ({}): {detail}",
-                        intent.id, intent.action_text
-                    ));
+                        intent.id,
+                        intent.action_text
+                    );
                     self.journal
                         .call(move |journal| {
                             journal.record_outcome(id, wall_clock(), false, &detail)
@@ -124,10 +131,14 @@ impl Daemon {
 
     /// A failover the supervisor ordered: its intent, then the state machine driven to its end.
     pub(super) async fn failover(&mut self, plan: FailoverPlan) -> Result<(), CliError> {
-        log(&format!(
+        tracing::warn!(
+            cluster = %plan.cluster,
+            instance = %plan.candidate,
             "FAILOVER of `{}`: {}; candidate `{}`",
-            plan.cluster, plan.evidence, plan.candidate
-        ));
+            plan.cluster,
+            plan.evidence,
+            plan.candidate
+        );
         let Some(cluster) = self.estate.clusters.iter().find(|c| c.name == plan.cluster) else {
             return Ok(());
         };
@@ -301,9 +312,11 @@ impl Daemon {
             return;
         };
         if self.failpoint.as_deref() == Some(point) {
-            log(&format!(
+            tracing::warn!(
+                failpoint = point,
+                step = phase.as_str(),
                 "failpoint {point}: waiting here until killed (HADOME_FAILPOINT)"
-            ));
+            );
             std::future::pending::<()>().await;
         }
     }

@@ -9,7 +9,7 @@ use hadome_core::fact::Timestamp;
 use hadome_core::supervise::Spent;
 use hadome_journal::JournalError;
 
-use super::{log, Daemon, ACTOR};
+use super::{Daemon, ACTOR};
 use crate::clock::wall_clock;
 use crate::error::CliError;
 
@@ -83,10 +83,12 @@ impl Daemon {
         ok: bool,
         detail: &str,
     ) -> Result<(), CliError> {
-        log(&format!(
-            "  {} {step}: {detail}",
-            if ok { "done" } else { "FAILED" }
-        ));
+        // The step's sentence is the message's (tests grep it); the fields say which intent.
+        if ok {
+            tracing::info!(intent, outcome = "done", "  done {step}: {detail}");
+        } else {
+            tracing::error!(intent, outcome = "failed", "  FAILED {step}: {detail}");
+        }
         let (step, detail) = (step.to_owned(), detail.to_owned());
         self.journal
             .call(move |journal| journal.record_step(intent, wall_clock(), &step, ok, &detail))
@@ -95,7 +97,11 @@ impl Daemon {
 
     /// Logs the outcome of an intent and journals it.
     pub(super) async fn close(&self, intent: i64, ok: bool, detail: &str) -> Result<(), CliError> {
-        log(&format!("intent #{intent}: {detail}"));
+        if ok {
+            tracing::info!(intent, outcome = "done", "intent #{intent}: {detail}");
+        } else {
+            tracing::error!(intent, outcome = "failed", "intent #{intent}: {detail}");
+        }
         let detail = detail.to_owned();
         self.journal
             .call(move |journal| journal.record_outcome(intent, wall_clock(), ok, &detail))

@@ -21,14 +21,16 @@
 //! This file is the loop and one pass; the rest, by concern: `observe.rs` (the open sessions and
 //! the witnesses asked again), `journaled.rs` (the journal on the blocking pool, and the holds,
 //! pauses and budgets read from it), `act.rs` (the supervisor's commands carried out),
-//! `failover.rs`, `backup_jobs.rs` (the scheduled backup jobs) and `logging.rs` (the log line).
+//! `failover.rs` and `backup_jobs.rs` (the scheduled backup jobs). It logs through `tracing`, one
+//! event per thing an operator watches, each with its fields (`cluster`, `intent`, …); the base
+//! module `daemon_log.rs` installs the subscriber and its line format (journald's, or stamped).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hadome_core::estate::Estate;
-use hadome_core::supervise::{ClusterReport, Supervisor, Tick};
+use hadome_core::supervise::{ClusterReport, ClusterState, Supervisor, Tick};
 use hadome_journal::Journal;
 use hadome_observer::Session;
 use tokio::signal::unix::{signal, SignalKind};
@@ -39,13 +41,11 @@ mod act;
 mod backup_jobs;
 mod failover;
 pub(crate) mod journaled;
-pub(crate) mod logging;
 mod observe;
 mod systemd;
 
 use backup_jobs::BackupJobs;
 use journaled::Journaled;
-use logging::log;
 
 use crate::actor::DAEMON as ACTOR;
 use crate::cli::ConfigFile;
@@ -85,6 +85,7 @@ struct Daemon {
 
 /// `hadome daemon`.
 pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> {
+    crate::daemon_log::init()?;
     let estate = hadome_config::load(&config.config)?;
     let journal = Journaled(Arc::new(Mutex::new(Journal::open(&estate.journal_path)?)));
     let holder = format!("{}:{}", crate::held::hostname(), std::process::id());
@@ -107,7 +108,7 @@ pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> 
         coordinator: Coordinator::of(&estate_for_coordinator, &holder_for_coordinator),
         cut_off: None,
     };
-    log(&format!(
+    tracing::info!(
         "supervising {} instance(s) in {} cluster(s) every {} s as `{}` (journal {}; {})",
         daemon.estate.instances.len(),
         daemon.estate.clusters.len(),
@@ -115,7 +116,7 @@ pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> 
         daemon.holder,
         daemon.estate.journal_path.display(),
         daemon.coordinator.describe(&daemon.estate)
-    ));
+    );
     daemon.learn_from_journal().await?;
 
     let mut terminate = signal(SignalKind::terminate()).map_err(CliError::Runtime)?;
@@ -152,7 +153,10 @@ pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> 
             _ = interrupt.recv() => break,
         };
         if daemon.failpoint.as_deref() == Some("wedge-loop") {
-            log("failpoint wedge-loop: the supervision loop blocks here (HADOME_FAILPOINT)");
+            tracing::warn!(
+                failpoint = "wedge-loop",
+                "failpoint wedge-loop: the supervision loop blocks here (HADOME_FAILPOINT)"
+            );
             std::future::pending::<()>().await;
         }
         if early {
@@ -163,7 +167,7 @@ pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> 
         }
         last_pass = Instant::now();
         if let Err(error) = daemon.pass().await {
-            log(&format!("pass failed: {error}"));
+            tracing::error!("pass failed: {error}");
         }
         if once {
             break;
@@ -174,7 +178,7 @@ pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> 
         jobs.stop().await;
     }
     daemon.release().await;
-    log("stopped");
+    tracing::info!("stopped");
     Ok(crate::exit_code::OK)
 }
 
@@ -199,9 +203,9 @@ impl Daemon {
                 let hint = error
                     .hint()
                     .map_or_else(String::new, |hint| format!(" (hint: {hint})"));
-                log(&format!(
+                tracing::error!(
                     "reload refused: {error}{hint}; still supervising the estate loaded before"
-                ));
+                );
                 return;
             }
         };
@@ -217,9 +221,9 @@ impl Daemon {
             None
         };
         if let Some(why) = unmovable {
-            log(&format!(
+            tracing::error!(
                 "reload refused: {why}, which a running daemon cannot follow: restart it (systemctl restart hadome); still supervising the estate loaded before"
-            ));
+            );
             return;
         }
         let old = std::mem::replace(&mut self.estate, new);
@@ -229,11 +233,7 @@ impl Daemon {
                 _ => false,
             },
         );
-        log(&format!(
-            "reloaded {}: {}",
-            path.display(),
-            self.status_line()
-        ));
+        tracing::info!("reloaded {}: {}", path.display(), self.status_line());
     }
 
     /// One line for the service manager's status: what is supervised.
@@ -332,10 +332,14 @@ impl Daemon {
     /// cannot reach etcd it holds no lease, so it acts on nothing.
     fn note_cut_off(&mut self, cut_off: Option<String>) {
         match (&self.cut_off, &cut_off) {
-            (None, Some(why)) => log(&format!(
+            (None, Some(why)) => tracing::error!(
+                outcome = "stopped-acting",
                 "STOPPED ACTING: cannot reach the coordination etcd, so this daemon holds no lease and acts on no cluster until it can: {why}"
-            )),
-            (Some(_), None) => log("coordination etcd reachable again: taking leases again"),
+            ),
+            (Some(_), None) => tracing::info!(
+                outcome = "acting",
+                "coordination etcd reachable again: taking leases again"
+            ),
             _ => {}
         }
         self.cut_off = cut_off;
@@ -348,11 +352,31 @@ impl Daemon {
             .get(&report.cluster)
             .is_none_or(|(state, _)| *state != line.0);
         if changed {
-            log(&format!(
-                "cluster `{}`: {}: {}",
-                report.cluster, line.0, line.1
-            ));
+            log_report(report);
             self.last_reports.insert(report.cluster.clone(), line);
+        }
+    }
+}
+
+/// A cluster's new state: info while it is as it should be or a person or another actor has it,
+/// a warning while the daemon works on it, an error when it waits for a person.
+fn log_report(report: &ClusterReport) {
+    let (cluster, state, detail) = (&report.cluster, report.state.as_str(), &report.detail);
+    match report.state {
+        ClusterState::Healthy
+        | ClusterState::NotActor
+        | ClusterState::Held
+        | ClusterState::Manual => {
+            tracing::info!(%cluster, outcome = state, "cluster `{cluster}`: {state}: {detail}")
+        }
+        ClusterState::Overloaded
+        | ClusterState::Suspect
+        | ClusterState::Restarting
+        | ClusterState::FailingOver => {
+            tracing::warn!(%cluster, outcome = state, "cluster `{cluster}`: {state}: {detail}")
+        }
+        ClusterState::NoCandidate | ClusterState::Paused | ClusterState::NoPrimary => {
+            tracing::error!(%cluster, outcome = state, "cluster `{cluster}`: {state}: {detail}")
         }
     }
 }

@@ -13,8 +13,6 @@ use std::time::Duration;
 
 use sd_notify::NotifyState;
 
-use super::logging::log;
-
 /// What the daemon tells its service manager.
 pub(super) struct Notifier {
     /// How often to feed the watchdog (half its period), when systemd asked for one.
@@ -54,8 +52,6 @@ impl Notifier {
 
 fn send(states: &[NotifyState]) {
     if let Err(error) = sd_notify::notify(states) {
-        log(&format!(
-            "could not notify the service manager (NOTIFY_SOCKET): {error}"
-        ));
+        tracing::warn!("could not notify the service manager (NOTIFY_SOCKET): {error}");
     }
 }

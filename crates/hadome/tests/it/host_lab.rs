@@ -10,13 +10,13 @@ use hadome_lab::Lab;
 use crate::support::{eventually, run_hadome, scratch, show};
 
 /// A lab of topology s512 brought up by the real binary; dropped, it is torn down by PID.
-struct HostLab {
-    dir: PathBuf,
+pub(crate) struct HostLab {
+    pub(crate) dir: PathBuf,
     _scratch: tempfile::TempDir,
 }
 
 impl HostLab {
-    fn up() -> HostLab {
+    pub(crate) fn up() -> HostLab {
         let scratch = scratch();
         let dir = scratch.path().join("lab");
         let lab = HostLab {
@@ -36,7 +36,7 @@ impl HostLab {
         run_hadome(args, &[])
     }
 
-    fn exec(&self, argv: &[&str]) -> std::process::Output {
+    pub(crate) fn exec(&self, argv: &[&str]) -> std::process::Output {
         let mut args = vec!["lab", "exec", "--dir", self.dir(), "s512", "--"];
         args.extend_from_slice(argv);
         self.hadome(&args)
@@ -76,7 +76,7 @@ fn dir_text(dir: &Path) -> &str {
     dir.to_str().expect("a UTF-8 scratch path")
 }
 
-fn stdout(output: &std::process::Output) -> String {
+pub(crate) fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 

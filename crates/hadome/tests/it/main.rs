@@ -24,6 +24,7 @@ mod init;
 mod lab_rebuild;
 mod load;
 mod observer;
+mod package;
 mod replay;
 mod restore_test;
 mod run;
