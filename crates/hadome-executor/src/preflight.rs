@@ -207,6 +207,22 @@ pub async fn preflight(estate: &Estate, steps: &[Step]) -> Result<Vec<String>, P
     Ok(passed)
 }
 
+/// The bytes a copy of `source` needs beside `target`'s old data: its databases plus a tenth.
+async fn needed_for_copy(
+    target: &hadome_core::estate::Instance,
+    source: &hadome_core::estate::Instance,
+    timeout: Duration,
+) -> Result<u64, PreflightError> {
+    let bytes = hadome_observer::data_bytes(source, timeout)
+        .await
+        .map_err(|error| PreflightError::SizeUnknown {
+            from: source.name.clone(),
+            target: target.name.clone(),
+            error,
+        })?;
+    Ok(bytes.saturating_add(bytes / 10))
+}
+
 /// The rebuild's checks run on the target's host (over SSH when it is reached so): room for the
 /// copy beside the old data, and a replication connection to the source from there.
 async fn on_target_host(
@@ -215,14 +231,7 @@ async fn on_target_host(
     source: &hadome_core::estate::Instance,
     timeout: Duration,
 ) -> Result<Vec<String>, PreflightError> {
-    let bytes = hadome_observer::data_bytes(source, timeout)
-        .await
-        .map_err(|error| PreflightError::SizeUnknown {
-            from: source.name.clone(),
-            target: target.name.clone(),
-            error,
-        })?;
-    let needed = bytes.saturating_add(bytes / 10);
+    let needed = needed_for_copy(target, source, timeout).await?;
     let on_host = |error: crate::CommandError| PreflightError::OnTargetHost {
         target: target.name.clone(),
         from: source.name.clone(),
@@ -258,14 +267,7 @@ async fn room_for_copy(
     source: &hadome_core::estate::Instance,
     timeout: Duration,
 ) -> Result<String, PreflightError> {
-    let bytes = hadome_observer::data_bytes(source, timeout)
-        .await
-        .map_err(|error| PreflightError::SizeUnknown {
-            from: source.name.clone(),
-            target: target.name.clone(),
-            error,
-        })?;
-    let needed = bytes.saturating_add(bytes / 10);
+    let needed = needed_for_copy(target, source, timeout).await?;
     let path = target.data_dir.clone();
     let free = free_bytes(&path).map_err(|error| PreflightError::FilesystemUnknown {
         target: target.name.clone(),

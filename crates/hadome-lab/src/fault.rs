@@ -543,13 +543,10 @@ impl Lab {
         ))
     }
 
-    async fn start(&self, node: &NodeState) -> Result<String, LabError> {
-        if node.host.is_some() {
-            return self.start_placed(node).await;
-        }
-        self.require_process_state(node, "start", "stopped")?;
-        // After a crash, backends may still hold the old shared memory for a moment; PostgreSQL
-        // refuses to start until they are gone.
+    /// Waits until no process bears `node`'s `cluster_name` any more (a crashed postmaster's
+    /// backends may hold its shared memory for a moment, and PostgreSQL refuses to start until
+    /// they are gone).
+    pub(crate) async fn wait_old_processes_gone(&self, node: &NodeState) -> Result<(), LabError> {
         let cluster_name = self.state.cluster_name(&node.name);
         poll_until(
             &node.name,
@@ -564,7 +561,17 @@ impl Lab {
                 })
             },
         )
-        .await?;
+        .await
+    }
+
+    async fn start(&self, node: &NodeState) -> Result<String, LabError> {
+        if node.host.is_some() {
+            return self.start_placed(node).await;
+        }
+        self.require_process_state(node, "start", "stopped")?;
+        // After a crash, backends may still hold the old shared memory for a moment; PostgreSQL
+        // refuses to start until they are gone.
+        self.wait_old_processes_gone(node).await?;
         clear_stale_lock(node, "start")?;
         self.pg_ctl_start(node).await?;
         let pid = postmaster_of(&self.state, node).ok_or_else(|| {

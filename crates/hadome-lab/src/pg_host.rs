@@ -192,21 +192,7 @@ impl Lab {
                 fix: format!("`{}` is {current}: nothing to start", node.name),
             });
         }
-        let cluster_name = self.state.cluster_name(&node.name);
-        poll_until(
-            &node.name,
-            "the old instance's processes to exit",
-            self.wait_timeout,
-            || async {
-                let left = process::titled(&cluster_name);
-                Ok(if left.is_empty() {
-                    Poll::Done(())
-                } else {
-                    Poll::NotYet(format!("alive: {left:?}"))
-                })
-            },
-        )
-        .await?;
+        self.wait_old_processes_gone(node).await?;
         let (host, _) = self.run_unit(node, "start").await?;
         let pid = postmaster_pid(&self.state, node).ok_or_else(|| {
             LabError::Bug(format!("`{}` started but has no postmaster", node.name))

@@ -386,6 +386,24 @@ fn check_and_ask_refuse_bad_input_with_exit_2_and_a_fix() {
         "a refused config opens no journal"
     );
 
+    // `HADOME_CONFIG` stands for `--config` (the README's words), and `--config` wins over it.
+    let from_env = run_hadome(&["status"], &[("HADOME_CONFIG", typo.to_str().unwrap())]);
+    assert_eq!(from_env.status.code(), Some(2), "{}", show(&from_env));
+    assert!(
+        String::from_utf8_lossy(&from_env.stderr).contains("estate.toml:9"),
+        "{}",
+        show(&from_env)
+    );
+    let both = run_hadome(
+        &["check", "--config", missing.to_str().unwrap()],
+        &[("HADOME_CONFIG", typo.to_str().unwrap())],
+    );
+    assert!(
+        String::from_utf8_lossy(&both.stderr).contains("nowhere.toml"),
+        "{}",
+        show(&both)
+    );
+
     let config = typo.to_str().unwrap();
     let no_source = run_hadome(&["ask", "rebuild", "db-1", "--config", config], &[]);
     assert_eq!(no_source.status.code(), Some(2), "{}", show(&no_source));
