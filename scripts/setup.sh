@@ -17,7 +17,10 @@ set -euo pipefail
 # nginx service is not used (the package's postinst may start it where a service manager runs).
 # dnsmasq-base: the showcase lab's DNS (issue 14), the dnsmasq binary without a service of its own;
 # the lab runs it inside its own network namespace.
-packages=(postgresql-15 postgresql-client-15 systemd-container mmdebstrap etcd-server etcd-client protobuf-compiler libprotobuf-dev nginx dnsmasq-base)
+# chromium: the dashboard's test loads the daemon's page in real headless Chromium (issue 16).
+# prometheus: its promtool checks the daemon's /metrics and examples/alerts.yml (issue 16); Debian's
+# own prometheus service is not used.
+packages=(postgresql-15 postgresql-client-15 systemd-container mmdebstrap etcd-server etcd-client protobuf-compiler libprotobuf-dev nginx dnsmasq-base chromium prometheus)
 
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"

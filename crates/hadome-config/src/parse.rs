@@ -20,6 +20,7 @@ use toml::Spanned;
 
 use crate::error::{ConfigError, Location};
 
+mod api;
 mod coordination;
 mod host;
 mod quorum;
@@ -46,6 +47,7 @@ const TOP_KEYS: &[&str] = &[
     "service",
     "route",
     "nginx",
+    "api",
 ];
 const BACKUP_KEYS: &[&str] = &[
     "name",
@@ -302,6 +304,11 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
         Some(entry) => Some(cx.coordination(entry, probe_interval_seconds)?),
     };
 
+    let api = match top.get("api") {
+        None => None,
+        Some(entry) => Some(cx.api(entry)?),
+    };
+
     let notify = match top.get("notify") {
         None => Notify::default(),
         Some(entry) => {
@@ -458,6 +465,7 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
         quorums,
         coordination,
         web,
+        api,
     })
 }
 

@@ -1522,6 +1522,7 @@ fn a_bad_backup_or_snapshot_names_its_key_and_the_fix() {
     assert!(twice.contains("snapshot"), "{twice}");
 }
 
+mod api;
 mod coordination;
 mod host;
 mod quorum;

@@ -67,6 +67,7 @@ fn fixture() -> (Estate, Facts, History) {
         etcd_members: Vec::new(),
         quorums: Vec::new(),
         coordination: None,
+        api: None,
         web: Default::default(),
     };
     let mut facts = Facts::default();

@@ -67,6 +67,7 @@ fn healthy() -> (Estate, Facts, History) {
             security: Default::default(),
         }],
         coordination: None,
+        api: None,
         web: Default::default(),
     };
     let mut facts = Facts::default();

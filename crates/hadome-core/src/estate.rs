@@ -37,6 +37,70 @@ pub struct Estate {
     /// Routes, the services behind them and the nginx instances in front of them (`[[route]]`,
     /// `[[service]]`, `[[nginx]]`; issue 14).
     pub web: crate::web::Web,
+    /// `[api]` (issue 16): the daemon's HTTP API, metrics and dashboard; `None`: not served.
+    pub api: Option<Api>,
+}
+
+/// `[api]`: where `hadome daemon` serves its HTTP API, `/metrics` and its dashboard, and who may
+/// change the estate through it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Api {
+    /// `IP:PORT` to listen on; loopback unless `expose` (port 0: any free port, logged).
+    pub listen: String,
+    /// Whether `listen` may be an address other hosts reach (the API has no TLS of its own).
+    pub expose: bool,
+    /// The bearer tokens that may change the estate (`POST /v1/run`, `POST /v1/ack`).
+    pub tokens: Vec<ApiToken>,
+}
+
+/// One `[[api.token]]`: a named secret, read from its file, and what it may do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiToken {
+    /// Who uses it: journaled as the actor of what it does (`api:NAME`).
+    pub name: String,
+    /// What it may do.
+    pub role: ApiRole,
+    /// The file holding the secret (its first line); read when the daemon starts and reloads.
+    pub file: std::path::PathBuf,
+}
+
+/// What a token may do through the API. Reading (`GET`, `POST /v1/ask`) needs no token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ApiRole {
+    /// Reads only: a token that identifies a reader and may change nothing.
+    Viewer,
+    /// May acknowledge a pause (`POST /v1/ack`).
+    Acker,
+    /// May acknowledge and run actions (`POST /v1/ack`, `POST /v1/run`).
+    Operator,
+}
+
+impl ApiRole {
+    /// Every role, as written in the estate file.
+    pub const ALL: [ApiRole; 3] = [ApiRole::Viewer, ApiRole::Acker, ApiRole::Operator];
+
+    /// The role's word in the estate file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiRole::Viewer => "viewer",
+            ApiRole::Acker => "acker",
+            ApiRole::Operator => "operator",
+        }
+    }
+
+    /// The role a word names, if any.
+    pub fn parse(word: &str) -> Option<ApiRole> {
+        ApiRole::ALL.into_iter().find(|role| role.as_str() == word)
+    }
+
+    /// Whether the role allows `verb` (`run` or `ack`).
+    pub fn allows(self, verb: &str) -> bool {
+        match verb {
+            "ack" => self >= ApiRole::Acker,
+            "run" => self >= ApiRole::Operator,
+            _ => false,
+        }
+    }
 }
 
 /// `[coordination]` (feature F28): the etcd cluster through which several daemons of one estate

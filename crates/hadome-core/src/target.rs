@@ -360,6 +360,7 @@ mod tests {
             }],
             quorums: Vec::new(),
             coordination: None,
+            api: None,
             web: Default::default(),
         }
     }

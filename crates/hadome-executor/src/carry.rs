@@ -312,6 +312,7 @@ mod tests {
             etcd_members: Vec::new(),
             quorums: Vec::new(),
             coordination: None,
+            api: None,
             web: Default::default(),
         }
     }

@@ -64,15 +64,44 @@ pub(crate) fn since(
     path: &Path,
     since: Timestamp,
 ) -> Result<Vec<JournalEvent>, JournalError> {
+    read(
+        connection,
+        path,
+        "SELECT id, at_ms, kind, subject, body FROM events WHERE at_ms >= ?1 ORDER BY at_ms, id",
+        [since.0],
+    )
+}
+
+/// At most `limit` events appended after the event `after` (0: from the first), in the order
+/// they were appended: a page of the journal, the next one starting after the last id returned.
+pub(crate) fn after_id(
+    connection: &Connection,
+    path: &Path,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<JournalEvent>, JournalError> {
+    read(
+        connection,
+        path,
+        "SELECT id, at_ms, kind, subject, body FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+        [after, i64::from(limit)],
+    )
+}
+
+/// The events `sql` selects (`id, at_ms, kind, subject, body`), each body read as JSON.
+fn read<P: rusqlite::Params>(
+    connection: &Connection,
+    path: &Path,
+    sql: &str,
+    params: P,
+) -> Result<Vec<JournalEvent>, JournalError> {
     let failed = |source| JournalError::Sqlite {
         path: path.to_owned(),
         action: "read events",
         source,
     };
-    let mut statement = connection
-        .prepare_cached("SELECT id, at_ms, kind, subject, body FROM events WHERE at_ms >= ?1 ORDER BY at_ms, id")
-        .map_err(failed)?;
-    let mut rows = statement.query([since.0]).map_err(failed)?;
+    let mut statement = connection.prepare_cached(sql).map_err(failed)?;
+    let mut rows = statement.query(params).map_err(failed)?;
     let mut events = Vec::new();
     while let Some(row) = rows.next().map_err(failed)? {
         let unnamed = RowReader {

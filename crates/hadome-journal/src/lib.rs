@@ -37,6 +37,7 @@
 
 #![warn(missing_docs)]
 
+mod api;
 mod backup;
 mod column;
 mod error;
@@ -60,6 +61,7 @@ use hadome_core::fact::{Facts, History, ProbeOutcome, Timestamp};
 use hadome_core::finding::{Finding, Verdict};
 use rusqlite::{Connection, TransactionBehavior};
 
+pub use crate::api::ApiRefusal;
 pub use crate::backup::{BackupMade, RestoreTestDone};
 pub use crate::error::JournalError;
 pub use crate::escalation::Escalation;
@@ -144,6 +146,9 @@ pub const KIND_MEMBER_DOWN: &str = MEMBER_DOWN;
 /// The kind of event recording that a pass judged a quorum member healthy again, closing its
 /// down episode (schema version 7).
 pub const KIND_MEMBER_BACK: &str = MEMBER_BACK;
+
+/// The kind of event recording a request the daemon's HTTP API refused (issue 16).
+pub const KIND_API_REFUSED: &str = crate::api::API_REFUSED;
 
 pub(crate) const MEMBER_DOWN: &str = "member-down";
 pub(crate) const MEMBER_BACK: &str = "member-back";

@@ -392,6 +392,7 @@ mod tests {
             }],
             quorums: Vec::new(),
             coordination: None,
+            api: None,
             web: Default::default(),
         };
         let probes = observe_members(&estate).await;

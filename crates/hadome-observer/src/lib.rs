@@ -82,6 +82,12 @@ const STRAGGLER_GRACE: Duration = Duration::from_secs(1);
 /// call returns within about the probe timeout whatever the servers do. It must run inside a
 /// tokio runtime (either flavour).
 pub async fn observe(estate: &Estate) -> Facts {
+    observe_timed(estate).await.0
+}
+
+/// [`observe`], with how long each instance's probe took to settle (answered, or found
+/// unreachable): the daemon's probe latency metrics.
+pub async fn observe_timed(estate: &Estate) -> (Facts, BTreeMap<String, Duration>) {
     match probe_timeout(estate.probe_timeout_seconds) {
         Ok(timeout) => {
             observe_with(&estate.instances, timeout, |instance, timeout| async move {
@@ -89,13 +95,17 @@ pub async fn observe(estate: &Estate) -> Facts {
             })
             .await
         }
-        Err(error) => all_unreachable(&estate.instances, &error),
+        Err(error) => (all_unreachable(&estate.instances, &error), BTreeMap::new()),
     }
 }
 
 /// [`observe`]'s machinery, with the probe as an argument: one task per instance, each result
 /// keyed back to its instance, a panic or a straggler turned into `Unreachable`.
-async fn observe_with<F, Fut>(instances: &[Instance], timeout: Duration, probe: F) -> Facts
+async fn observe_with<F, Fut>(
+    instances: &[Instance],
+    timeout: Duration,
+    probe: F,
+) -> (Facts, BTreeMap<String, Duration>)
 where
     F: Fn(Instance, Duration) -> Fut,
     Fut: Future<Output = ProbeOutcome> + Send + 'static,
@@ -109,7 +119,9 @@ where
     }
 
     let mut facts = Facts::default();
-    let deadline = Instant::now() + timeout + STRAGGLER_GRACE;
+    let mut took = BTreeMap::new();
+    let started = Instant::now();
+    let deadline = started + timeout + STRAGGLER_GRACE;
     loop {
         let joined = match tokio::time::timeout_at(deadline, tasks.join_next_with_id()).await {
             Ok(Some(joined)) => joined,
@@ -134,6 +146,7 @@ where
             }
         };
         if let Some((name, observed_at)) = running.remove(&id) {
+            took.insert(name.clone(), started.elapsed());
             facts.instances.insert(
                 name,
                 Probe {
@@ -148,6 +161,7 @@ where
         let error = ObserveError::Abandoned {
             waited: timeout + STRAGGLER_GRACE,
         };
+        took.insert(name.clone(), started.elapsed());
         facts.instances.insert(
             name,
             Probe {
@@ -156,7 +170,7 @@ where
             },
         );
     }
-    facts
+    (facts, took)
 }
 
 /// Probes one instance, bounded by `timeout` as a whole (connect and query).
@@ -493,7 +507,8 @@ mod tests {
                 ProbeOutcome::unreachable("refused".to_owned())
             },
         )
-        .await;
+        .await
+        .0;
         assert_eq!(error_of(&facts.instances["calm"]), "refused");
         let boom = error_of(&facts.instances["boom"]);
         assert!(
@@ -518,6 +533,11 @@ mod tests {
             },
         )
         .await;
+        let (facts, took) = facts;
+        assert!(
+            took["stuck"] >= Duration::from_millis(1_100) && took["quick"] < took["stuck"],
+            "each instance's time is its own: {took:?}"
+        );
         assert!(error_of(&facts.instances["stuck"]).contains("did not finish within 1.1 s"));
         assert_eq!(kind_of(&facts.instances["stuck"]), FailureKind::Timeout);
         assert_eq!(error_of(&facts.instances["quick"]), "refused");
@@ -544,6 +564,7 @@ mod tests {
                 etcd_members: Vec::new(),
                 quorums: Vec::new(),
                 coordination: None,
+                api: None,
                 web: Default::default(),
             };
             let facts = observe(&estate).await;

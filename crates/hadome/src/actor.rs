@@ -7,9 +7,13 @@
 /// The journal's actor name for what the daemon does.
 pub(crate) const DAEMON: &str = "daemon";
 
-/// Who acts, for the journal: the OS user, through `hadome run`.
+/// Who acts, for the journal: the OS user, through `hadome run`; or, for a `hadome run` the
+/// daemon's API runs for a bot, the token's name (`api:NAME`, in `HADOME_ACTOR`).
 pub(crate) fn person() -> String {
-    let user = std::env::var("USER")
+    let user = std::env::var("HADOME_ACTOR")
+        .ok()
+        .filter(|actor| !actor.is_empty())
+        .map_or_else(|| std::env::var("USER"), Ok)
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown user".to_owned());
     format!("{user} (hadome run)")

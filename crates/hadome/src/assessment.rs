@@ -16,6 +16,7 @@ use crate::error::CliError;
 use crate::output::Paint;
 
 /// The command line's words for an action (`ask`, `run`).
+#[derive(Debug, Clone)]
 pub(crate) struct ActionWords {
     pub(crate) action: ActionName,
     pub(crate) target: String,
@@ -99,7 +100,7 @@ pub(crate) fn action_from(words: ActionWords) -> Result<Action, CliError> {
     })
 }
 
-fn action_word(action: ActionName) -> &'static str {
+pub(crate) fn action_word(action: ActionName) -> &'static str {
     match action {
         ActionName::Promote => "promote",
         ActionName::Rebuild => "rebuild",

@@ -112,7 +112,7 @@ impl CliError {
         }
     }
 
-    fn hint(&self) -> Option<String> {
+    pub(crate) fn hint(&self) -> Option<String> {
         match self {
             CliError::Lab(lab) => lab.hint(),
             CliError::Usage { hint, .. }
@@ -129,7 +129,7 @@ impl CliError {
 
     /// The error's causes, outermost first, without the duplicate of the headline that
     /// `transparent` variants forward.
-    fn causes(&self) -> Vec<String> {
+    pub(crate) fn causes(&self) -> Vec<String> {
         let mut source = std::error::Error::source(self);
         match self {
             CliError::Lab(inner) => source = std::error::Error::source(inner),

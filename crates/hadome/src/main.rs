@@ -23,6 +23,7 @@ mod notify;
 mod output;
 mod pass;
 mod rows;
+mod views;
 
 // Command modules: one per command, over the base modules and the libraries, never each other.
 mod ack_command;

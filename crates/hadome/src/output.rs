@@ -116,6 +116,11 @@ impl Paint {
         }
     }
 
+    /// No colour: text for a file, a pipe or an HTTP answer.
+    pub(crate) fn plain() -> Paint {
+        Paint { enabled: false }
+    }
+
     fn wrap(self, code: &str, text: &str) -> String {
         if self.enabled {
             format!("\u{1b}[{code}m{text}\u{1b}[0m")

@@ -27,6 +27,19 @@ pub(crate) struct Pass {
     pub(crate) observe_seconds: f64,
 }
 
+impl Pass {
+    /// The pass as `views` reads it.
+    pub(crate) fn seen(&self) -> crate::views::Seen<'_> {
+        crate::views::Seen {
+            estate: &self.estate,
+            facts: &self.facts,
+            history: &self.history,
+            now: self.now,
+            journal: &self.journal,
+        }
+    }
+}
+
 /// One pass: the instances probed and, concurrently, the backups read as deep as `reading` says.
 pub(crate) async fn observe(config: &ConfigFile, reading: BackupReading) -> Result<Pass, CliError> {
     let estate = hadome_config::load(&config.config)?;
@@ -49,7 +62,7 @@ pub(crate) async fn observe_for(config: &ConfigFile, action: &Action) -> Result<
     observe_estate(estate, reading_for(action), test_nginx).await
 }
 
-async fn observe_estate(
+pub(crate) async fn observe_estate(
     estate: Estate,
     reading: BackupReading,
     test_nginx: bool,

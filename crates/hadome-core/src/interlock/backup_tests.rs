@@ -62,6 +62,7 @@ fn estate() -> Estate {
         etcd_members: Vec::new(),
         quorums: Vec::new(),
         coordination: None,
+        api: None,
         web: Default::default(),
     }
 }

@@ -174,6 +174,7 @@ impl World {
                 etcd_members: Vec::new(),
                 quorums: Vec::new(),
                 coordination: None,
+                api: None,
                 web: Default::default(),
             },
             facts: Facts::default(),

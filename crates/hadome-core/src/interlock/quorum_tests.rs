@@ -112,6 +112,7 @@ impl World {
                     security: Default::default(),
                 }],
                 coordination: None,
+                api: None,
                 web: Default::default(),
             },
             facts: Facts::default(),

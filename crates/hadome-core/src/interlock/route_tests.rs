@@ -45,6 +45,7 @@ fn estate() -> Estate {
         etcd_members: Vec::new(),
         quorums: Vec::new(),
         coordination: None,
+        api: None,
         web: Web {
             routes: vec![Route {
                 name: "app-1".to_owned(),

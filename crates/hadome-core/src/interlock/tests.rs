@@ -57,6 +57,7 @@ fn estate(members: &[&str]) -> Estate {
         etcd_members: Vec::new(),
         quorums: Vec::new(),
         coordination: None,
+        api: None,
         web: Default::default(),
     }
 }

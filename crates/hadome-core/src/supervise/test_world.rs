@@ -53,6 +53,7 @@ pub(super) fn estate() -> Estate {
         etcd_members: Vec::new(),
         quorums: Vec::new(),
         coordination: None,
+        api: None,
         web: Default::default(),
     }
 }

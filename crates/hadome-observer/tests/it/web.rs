@@ -96,6 +96,7 @@ fn estate(services: Vec<WebService>, nginx: Vec<Nginx>) -> Estate {
         etcd_members: Vec::new(),
         quorums: Vec::new(),
         coordination: None,
+        api: None,
         web: Web {
             routes: vec![Route {
                 name: "app-1".into(),

@@ -38,6 +38,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 mod act;
+mod api;
 mod backup_jobs;
 mod failover;
 pub(crate) mod journaled;
@@ -81,6 +82,8 @@ struct Daemon {
     coordinator: Coordinator,
     /// Why it last could not reach its coordination, while it cannot (it acts on nothing).
     cut_off: Option<String>,
+    /// The HTTP API, metrics and dashboard (`[api]`); `None` without it, and with `--once`.
+    api: Option<api::Api>,
 }
 
 /// `hadome daemon`.
@@ -90,6 +93,11 @@ pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> 
     let journal = Journaled(Arc::new(Mutex::new(Journal::open(&estate.journal_path)?)));
     let holder = format!("{}:{}", crate::held::hostname(), std::process::id());
     let jobs = (!once).then(|| BackupJobs::new(config.config.clone()));
+    let api = if once {
+        None
+    } else {
+        api::Api::start(&estate, &config.config)?
+    };
     let (estate_for_coordinator, holder_for_coordinator) = (estate.clone(), holder.clone());
     let mut daemon = Daemon {
         estate,
@@ -107,6 +115,7 @@ pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> 
         refused_rebuilds: BTreeSet::new(),
         coordinator: Coordinator::of(&estate_for_coordinator, &holder_for_coordinator),
         cut_off: None,
+        api,
     };
     tracing::info!(
         "supervising {} instance(s) in {} cluster(s) every {} s as `{}` (journal {}; {})",
@@ -178,6 +187,9 @@ pub(crate) async fn run(config: ConfigFile, once: bool) -> Result<u8, CliError> 
         jobs.stop().await;
     }
     daemon.release().await;
+    if let Some(api) = daemon.api.take() {
+        api.stop();
+    }
     tracing::info!("stopped");
     Ok(crate::exit_code::OK)
 }
@@ -225,6 +237,9 @@ impl Daemon {
                 "reload refused: {why}, which a running daemon cannot follow: restart it (systemctl restart hadome); still supervising the estate loaded before"
             );
             return;
+        }
+        if let Some(api) = &self.api {
+            api.reload(&new);
         }
         let old = std::mem::replace(&mut self.estate, new);
         self.sessions.retain(
@@ -279,6 +294,7 @@ impl Daemon {
     }
 
     async fn pass(&mut self) -> Result<(), CliError> {
+        let started = Instant::now();
         let now = wall_clock();
         let (names, ttl) = (self.lease_names(), self.lease_ttl_ms());
         let acquired = self
@@ -289,8 +305,10 @@ impl Daemon {
         let leases = acquired.held;
         self.resume_open(&leases).await?;
         let estate = self.estate.clone();
-        let (mut facts, sessions) =
-            tokio::join!(hadome_observer::observe(&estate), self.ping_sessions());
+        let ((mut facts, probes), sessions) = tokio::join!(
+            hadome_observer::observe_timed(&estate),
+            self.ping_sessions()
+        );
         self.ask_witnesses_again(&mut facts).await;
         let facts_for_journal = facts.clone();
         let history = self
@@ -317,6 +335,18 @@ impl Daemon {
         let decision = self.supervisor.step(&tick);
         for report in &decision.reports {
             self.log_report(report);
+        }
+        if let Some(api) = &self.api {
+            api.publish(api::Snapshot {
+                estate: self.estate.clone(),
+                facts: facts.clone(),
+                history: history.clone(),
+                now,
+                taken: std::time::Instant::now(),
+                reports: decision.reports.clone(),
+                pass_seconds: started.elapsed().as_secs_f64(),
+                probes,
+            });
         }
         for command in decision.commands {
             self.carry_out(command).await?;

@@ -5,15 +5,14 @@
 //! stops answering keeps its last known position), read the journal's history back, and hand
 //! everything to the pure core with `now`.
 //!
-//! `check` and `ask` are here; `status.rs` shows each cluster's members, with the daemon's side of
-//! each cluster (`automation_status.rs`) and the backups (`backups_status.rs`).
+//! What `check` and `status` answer is built in the base module `views` (the daemon's API serves
+//! the same documents); `ask --api URL` asks a daemon instead of probing (`api_client.rs`).
 
 use hadome_core::finding::{Severity, Verdict};
 use hadome_core::interlock;
-use serde_json::{json, Value};
 
 use crate::assessment::{
-    action_from, assessment_json, finding_json, render_assessment, severity_label, ActionWords,
+    action_from, assessment_json, render_assessment, severity_label, ActionWords,
 };
 use crate::backup_facts::BackupReading;
 use crate::cli::ConfigFile;
@@ -22,38 +21,25 @@ use crate::exit_code;
 use crate::output::{print_json, print_text, Paint};
 use crate::pass::{observe, observe_for};
 
-mod automation_status;
-mod backups_status;
-mod status;
-
-pub(crate) use status::status;
-
-/// One section of `status`, as text and as JSON.
-struct StatusSection {
-    text: String,
-    json: Value,
+/// `hadome status`.
+pub(crate) async fn status(config: ConfigFile, as_json: bool) -> Result<u8, CliError> {
+    let pass = observe(&config, BackupReading::ListOnly).await?;
+    let status = crate::views::status(&pass.seen())?;
+    if as_json {
+        print_json(&status.json);
+    } else {
+        print_text(&status.text);
+    }
+    Ok(exit_code::OK)
 }
 
 /// `hadome check`.
 pub(crate) async fn check(config: ConfigFile, as_json: bool) -> Result<u8, CliError> {
     let pass = observe(&config, BackupReading::VerifyNewest).await?;
     let findings = interlock::check(&pass.estate, &pass.facts, &pass.history, pass.now);
-    let critical = findings
-        .iter()
-        .filter(|finding| finding.severity >= Severity::NeedsHuman)
-        .count();
-    let warnings = findings
-        .iter()
-        .filter(|finding| finding.severity == Severity::Warn)
-        .count();
+    let (critical, warnings) = crate::views::counts(&findings);
     if as_json {
-        print_json(&json!({
-            "version": 1,
-            "critical": critical,
-            "warnings": warnings,
-            "instances": pass.estate.instances.len(),
-            "findings": findings.iter().map(finding_json).collect::<Vec<_>>(),
-        }));
+        print_json(&crate::views::check_json(&pass.estate, &findings));
     } else {
         let paint = Paint::for_stdout();
         let mut text = String::new();

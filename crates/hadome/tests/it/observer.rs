@@ -51,6 +51,7 @@ fn estate_of(lab: &Lab, user: &str, probe_timeout_seconds: f64) -> Estate {
         etcd_members: Vec::new(),
         quorums: Vec::new(),
         coordination: None,
+        api: None,
         web: Default::default(),
     }
 }

@@ -5,17 +5,16 @@ use hadome_core::fact::Timestamp;
 use hadome_core::finding::human_duration;
 use serde_json::json;
 
-use super::StatusSection;
+use super::{Seen, StatusSection};
 use crate::error::CliError;
-use crate::pass::Pass;
 
 /// How far back `status` shows escalations.
 const ESCALATIONS_SHOWN_MS: i64 = 24 * 3600 * 1000;
 
 /// What the daemon's journal says of a cluster: who holds its lease, what is paused, and the
 /// escalations of the last day, newest first: `status` says why automation does or does not act.
-pub(super) fn automation_status(
-    pass: &Pass,
+pub(crate) fn automation_status(
+    pass: &Seen<'_>,
     cluster: &hadome_core::estate::Cluster,
 ) -> Result<StatusSection, CliError> {
     let lease = pass.journal.lease(&cluster.name)?;

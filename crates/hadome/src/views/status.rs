@@ -1,6 +1,7 @@
-//! `hadome status`: each cluster's members (role, timeline, position, lag, streaming, last seen),
-//! then what the daemon's journal says of the cluster (`automation_status.rs`), then the backups
-//! (`backups_status.rs`), as tables or as one JSON document.
+//! `status`: each cluster's members (role, timeline, position, lag, streaming, last seen), then
+//! what the daemon's journal says of the cluster (`automation_status.rs`), then the backups
+//! (`backups_status.rs`), as tables and as one JSON document: `hadome status` prints it, the
+//! daemon's `GET /v1/status` answers it.
 
 use hadome_core::estate::FailoverPolicy;
 use hadome_core::fact::ProbeOutcome;
@@ -11,20 +12,16 @@ use serde_json::json;
 
 use super::automation_status::automation_status;
 use super::backups_status::backups_status;
-use crate::backup_facts::BackupReading;
-use crate::cli::ConfigFile;
+use super::{Seen, StatusSection};
 use crate::error::CliError;
-use crate::exit_code;
-use crate::output::{print_json, print_text, Table};
-use crate::pass::observe;
+use crate::output::Table;
 
-/// `hadome status`.
-pub(crate) async fn status(config: ConfigFile, as_json: bool) -> Result<u8, CliError> {
-    let pass = observe(&config, BackupReading::ListOnly).await?;
+/// The estate's status, as text and as JSON (`version` 1).
+pub(crate) fn status(pass: &Seen<'_>) -> Result<StatusSection, CliError> {
     let view = View {
-        estate: &pass.estate,
-        facts: &pass.facts,
-        history: &pass.history,
+        estate: pass.estate,
+        facts: pass.facts,
+        history: pass.history,
         now: pass.now,
     };
     let mut clusters_json = Vec::new();
@@ -137,7 +134,7 @@ pub(crate) async fn status(config: ConfigFile, as_json: bool) -> Result<u8, CliE
             "cluster {} (failover {failover})\n{table}\n",
             cluster.name
         ));
-        let automation = automation_status(&pass, cluster)?;
+        let automation = automation_status(pass, cluster)?;
         text.push_str(&automation.text);
         clusters_json.push(json!({
             "name": cluster.name,
@@ -146,12 +143,10 @@ pub(crate) async fn status(config: ConfigFile, as_json: bool) -> Result<u8, CliE
             "daemon": automation.json,
         }));
     }
-    let backups = backups_status(&pass);
+    let backups = backups_status(pass);
     text.push_str(&backups.text);
-    if as_json {
-        print_json(&json!({"version": 1, "clusters": clusters_json, "backups": backups.json}));
-    } else {
-        print_text(&text);
-    }
-    Ok(exit_code::OK)
+    Ok(StatusSection {
+        text,
+        json: json!({"version": 1, "clusters": clusters_json, "backups": backups.json}),
+    })
 }

@@ -4,13 +4,12 @@
 use hadome_core::finding::{human_bytes, human_duration};
 use serde_json::{json, Value};
 
-use super::StatusSection;
+use super::{Seen, StatusSection};
 use crate::output::Table;
-use crate::pass::Pass;
 
 /// Each backup as listed now (copies are not read: `hadome backup verify` and `check` do that),
 /// with the journal's last restore test and the daemon's schedule.
-pub(super) fn backups_status(pass: &Pass) -> StatusSection {
+pub(crate) fn backups_status(pass: &Seen<'_>) -> StatusSection {
     if pass.estate.backups.is_empty() {
         return StatusSection {
             text: String::new(),
