@@ -71,9 +71,14 @@ pub(crate) enum Command {
     ///
     /// Prints the verdict, every finding with its rule id and numbers, what hadome would do first,
     /// and a safe alternative where there is one. Exit 0 allow or allow-after, 1 deny,
-    /// 3 needs-human, 2 usage or configuration error. Nothing is executed.
+    /// 3 needs-human, 2 usage or configuration error, 5 the daemon's API cannot be reached
+    /// (`--api`). Nothing is executed.
+    ///
+    /// With `--api URL` (or `HADOME_API`) the running daemon answers (`POST /v1/ask`), from its
+    /// latest facts when they are younger than one probe interval: no probe, no journal opened
+    /// here, a few milliseconds for a bot's shell step.
     #[command(
-        after_help = "Examples:\n  hadome ask rebuild db-1 --from db-3 --config estate.toml\n  hadome ask promote db-2 --config estate.toml --json\n  hadome ask reboot s512 --config estate.toml\n  hadome ask delete-data s512:/srv/uploads --config estate.toml"
+        after_help = "Examples:\n  hadome ask rebuild db-1 --from db-3 --config estate.toml\n  hadome ask promote db-2 --config estate.toml --json\n  hadome ask reboot s512 --config estate.toml\n  hadome ask delete-data s512:/srv/uploads --config estate.toml\n  hadome ask rebuild db-3 --from db-1 --api http://127.0.0.1:8421 --json"
     )]
     Ask {
         /// The action.
@@ -91,8 +96,18 @@ pub(crate) enum Command {
         /// as a reboot, as cloud consoles take one).
         #[arg(long, env = "HADOME_NO_REBOOT")]
         no_reboot: bool,
-        #[command(flatten)]
-        config: ConfigFile,
+        /// Ask the daemon serving its API here (`[api] listen`), instead of probing from this
+        /// process; `--config` is then not needed.
+        #[arg(long, env = "HADOME_API", value_name = "URL")]
+        api: Option<String>,
+        /// The estate file (TOML); not needed with `--api`.
+        #[arg(
+            long,
+            env = "HADOME_CONFIG",
+            value_name = "FILE",
+            required_unless_present = "api"
+        )]
+        config: Option<PathBuf>,
         #[command(flatten)]
         json: Json,
     },

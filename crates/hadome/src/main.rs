@@ -141,20 +141,26 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             target,
             from,
             no_reboot,
+            api,
             config,
             json,
         } => {
-            estate_command::ask(
-                ActionWords {
-                    action,
-                    target,
-                    from,
-                    no_reboot,
-                },
-                config,
-                json.json,
-            )
-            .await
+            let words = ActionWords {
+                action,
+                target,
+                from,
+                no_reboot,
+            };
+            match (api, config) {
+                (Some(api), _) => estate_command::ask_api(words, &api, json.json).await,
+                (None, Some(config)) => {
+                    estate_command::ask(words, cli::ConfigFile { config }, json.json).await
+                }
+                (None, None) => Err(CliError::Usage {
+                    message: "`hadome ask` needs `--config FILE` or `--api URL`".to_owned(),
+                    hint: Some("hadome ask rebuild db-3 --from db-1 --config estate.toml".to_owned()),
+                }),
+            }
         }
         Command::Run {
             action,

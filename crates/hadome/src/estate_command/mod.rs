@@ -21,6 +21,10 @@ use crate::exit_code;
 use crate::output::{print_json, print_text, Paint};
 use crate::pass::{observe, observe_for};
 
+mod api_client;
+
+pub(crate) use api_client::ask_api;
+
 /// `hadome status`.
 pub(crate) async fn status(config: ConfigFile, as_json: bool) -> Result<u8, CliError> {
     let pass = observe(&config, BackupReading::ListOnly).await?;
