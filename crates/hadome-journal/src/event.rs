@@ -1,5 +1,6 @@
-//! The `events` table: the append-only log of fact changes, verdicts, intents with their
-//! overrides, steps and outcomes, and the daemon's leases, pauses, acks and escalations.
+//! The `events` table: the append-only log of fact changes, findings raised and cleared, verdicts,
+//! intents with their overrides, steps and outcomes, and the daemon's leases, pauses, acks and
+//! escalations, backups, failovers, host boots and images, quorum members down and back.
 //!
 //! Rows are only ever inserted. Each body is a versioned JSON record (`crate::record`); reading
 //! returns it as JSON, so a reader of an older or newer record still sees it whole.
@@ -21,8 +22,9 @@ pub struct JournalEvent {
     /// When what it records happened (a probe's start, a verdict's decision, an intent, step,
     /// outcome, lease change, pause, ack, escalation or notification as its caller timed it).
     pub at: Timestamp,
-    /// `fact-changed`, `verdict`, `intent`, `override`, `step`, `outcome`, `lease`, `pause`,
-    /// `ack`, `escalation` or `notified` (the `KIND_*` constants).
+    /// `fact-changed`, `finding-raised`, `finding-cleared`, `verdict`, `intent`, `override`,
+    /// `step`, `outcome`, `lease`, `pause`, `ack`, `escalation`, `notified` … (the `KIND_*`
+    /// constants).
     pub kind: String,
     /// What it is about: the instance, the action's target, the lease's cluster, the paused or
     /// acknowledged target, or the escalation's subject.

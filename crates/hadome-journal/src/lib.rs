@@ -26,7 +26,11 @@
 //!   daemon started after a `kill -9` carries it on from what was done; their event: `failover`;
 //! - **hosts** (schema version 6): every boot id hadome saw a host in, its own reading's or the
 //!   host's journal's, so a reboot count survives a volatile journal; and every final image
-//!   hadome took of a host; read back into `History::hosts`; their events: `host-boot`, `image`.
+//!   hadome took of a host; read back into `History::hosts`; their events: `host-boot`, `image`;
+//! - **findings** (schema version 8): each finding `hadome check` raised, by rule and subject, open
+//!   until a complete pass no longer has it ([`Journal::record_findings`]); their events:
+//!   `finding-raised`, `finding-cleared`. With every other event, read back in a time window
+//!   ([`Journal::events_between`]), they are the incident timeline (`hadome timeline`).
 //!
 //! The file is SQLite in WAL mode (`synchronous=NORMAL`, a 5 s busy timeout; intents, steps,
 //! outcomes, leases, pauses, acks and escalations are committed at `synchronous=FULL`, so that a
@@ -44,6 +48,7 @@ mod error;
 mod escalation;
 mod event;
 mod failover;
+mod finding;
 mod host;
 mod intent;
 mod last_known;
@@ -66,6 +71,7 @@ pub use crate::backup::{BackupMade, RestoreTestDone};
 pub use crate::error::JournalError;
 pub use crate::escalation::Escalation;
 pub use crate::event::JournalEvent;
+pub use crate::finding::{FindingChanges, OpenFinding};
 pub use crate::intent::{IntentRecord, OpenIntent, OutcomeRecord, Override, StepRecord};
 pub use crate::lease::{Lease, LeaseOutcome};
 pub use crate::pause::{Ack, Pause};
@@ -89,6 +95,14 @@ use crate::record::{
 
 /// The kind of event recording a change of an instance's summary.
 pub const KIND_FACT_CHANGED: &str = FACT_CHANGED;
+
+/// The kind of event recording a finding `hadome check` raised that was not open (schema version
+/// 8).
+pub const KIND_FINDING_RAISED: &str = crate::finding::FINDING_RAISED;
+
+/// The kind of event recording that a complete pass no longer had an open finding, which is
+/// closed (schema version 8).
+pub const KIND_FINDING_CLEARED: &str = crate::finding::FINDING_CLEARED;
 
 /// The kind of event recording a verdict on an action.
 pub const KIND_VERDICT: &str = VERDICT;
@@ -182,8 +196,8 @@ pub struct FactChange {
 
 impl Journal {
     /// Opens or creates the journal at `path`: WAL mode, `synchronous=NORMAL`, a busy timeout of
-    /// 5 s, the schema created or migrated by `PRAGMA user_version` (version 3; a file of version
-    /// 1 or 2 is migrated in place, in one transaction).
+    /// 5 s, the schema created or migrated by `PRAGMA user_version` (version 8; a file of an
+    /// older version is migrated in place, in one transaction).
     ///
     /// Refuses, changing nothing, a file that is not SQLite, someone else's SQLite database, and a
     /// journal whose schema version is newer than this code knows.
@@ -279,6 +293,40 @@ impl Journal {
             .map_err(failed)?;
         member::record_health(&transaction, path, at, healthy)?;
         transaction.commit().map_err(failed)
+    }
+
+    /// Records the findings of one pass that observed everything (`hadome check`) at `at`, in one
+    /// transaction: a finding (by rule and subject) not open before is raised (a `finding-raised`
+    /// event: rule, severity, subject, message, alternative), and an open finding absent from
+    /// `findings` is cleared (a `finding-cleared` event) and closed. An open finding whose
+    /// message, severity or alternative changed keeps its raise time and takes the new text; it
+    /// is not raised again. Returns what was raised and cleared.
+    ///
+    /// Never call it with the findings of a partial pass: what it did not look at would clear.
+    pub fn record_findings(
+        &mut self,
+        at: Timestamp,
+        findings: &[Finding],
+    ) -> Result<FindingChanges, JournalError> {
+        let path = self.path.as_path();
+        let failed = |source| JournalError::Sqlite {
+            path: path.to_owned(),
+            action: "record findings",
+            source,
+        };
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(failed)?;
+        let changes = finding::record(&transaction, path, at, findings)?;
+        transaction.commit().map_err(failed)?;
+        Ok(changes)
+    }
+
+    /// The findings open now (raised by `hadome check` and not cleared since), by rule then
+    /// subject.
+    pub fn open_findings(&self) -> Result<Vec<OpenFinding>, JournalError> {
+        finding::read_open(&self.connection, &self.path)
     }
 
     /// What earlier passes remember: the last known state of every instance that ever answered.
@@ -389,6 +437,32 @@ impl Journal {
     /// Events at or after `since`, oldest first (ties in the order they were appended).
     pub fn events_since(&self, since: Timestamp) -> Result<Vec<JournalEvent>, JournalError> {
         event::since(&self.connection, &self.path, since)
+    }
+
+    /// Events from `since` to `until`, both included, oldest first (ties in the order they were
+    /// appended): an incident's window. Empty when `until` is before `since`.
+    pub fn events_between(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<JournalEvent>, JournalError> {
+        let mut events = event::since(&self.connection, &self.path, since)?;
+        events.retain(|event| event.at <= until);
+        Ok(events)
+    }
+
+    /// Writes a consistent copy of the whole journal to `to` (SQLite's `VACUUM INTO`: one file,
+    /// committed transactions only, while others may keep writing), for a journal that must
+    /// outlive its estate (a drill's lab is removed when it ends). `to` must not exist.
+    pub fn copy_to(&self, to: &Path) -> Result<(), JournalError> {
+        self.connection
+            .execute("VACUUM INTO ?1", [to.to_string_lossy()])
+            .map_err(|source| JournalError::Sqlite {
+                path: self.path.clone(),
+                action: "copy the journal",
+                source,
+            })?;
+        Ok(())
     }
 
     /// Records the intent to carry out `action` (verdict as assessed, the plan's steps in order,

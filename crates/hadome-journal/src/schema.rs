@@ -13,7 +13,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::JournalError;
 
 /// The schema version this code writes, and the newest it reads.
-pub(crate) const SCHEMA_VERSION: i64 = 7;
+pub(crate) const SCHEMA_VERSION: i64 = 8;
 
 /// `PRAGMA application_id` of a hadome journal: "hado" in ASCII.
 pub(crate) const APPLICATION_ID: i64 = 0x6861_646F;
@@ -190,6 +190,23 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX member_episodes_member ON member_episodes (member, id);
 ",
+    // Version 8: findings. Each finding `hadome check` raised, identified by rule and subject,
+    // with its latest message, severity and alternative, from when it was raised to when a
+    // complete pass no longer had it (`cleared_at_ms` NULL: still open; at most one open row per
+    // rule and subject).
+    "
+    CREATE TABLE findings (
+        id INTEGER PRIMARY KEY,
+        rule TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        message TEXT NOT NULL,
+        alternative TEXT,
+        raised_at_ms INTEGER NOT NULL,
+        cleared_at_ms INTEGER
+    );
+    CREATE UNIQUE INDEX findings_open ON findings (rule, subject) WHERE cleared_at_ms IS NULL;
+",
 ];
 
 /// Opens `path`, creating it when missing, and brings its schema to [`SCHEMA_VERSION`].
@@ -351,7 +368,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let new = open(&dir.path().join("new.sqlite")).unwrap();
         let expected = schema_of(&new);
-        for table in ["intent_steps", "leases", "pauses", "acks", "escalations"] {
+        for table in [
+            "intent_steps",
+            "leases",
+            "pauses",
+            "acks",
+            "escalations",
+            "findings",
+        ] {
             assert!(expected.iter().any(|(_, name, _)| name == table), "{table}");
         }
 

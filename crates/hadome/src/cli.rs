@@ -240,6 +240,10 @@ pub(crate) enum Command {
     /// Rehearse an incident on a lab of real servers, narrated step by step, each step checked.
     #[command(long_about = crate::cli_drill::DRILL_ABOUT, after_help = crate::cli_drill::DRILL_EXAMPLES)]
     Drill(crate::cli_drill::DrillArgs),
+    /// Turn the journal into an incident timeline: what hadome saw and did, in time order,
+    /// condensed, as markdown for a postmortem or as JSON.
+    #[command(long_about = crate::cli_timeline::TIMELINE_ABOUT, after_help = crate::cli_timeline::TIMELINE_EXAMPLES)]
+    Timeline(crate::cli_timeline::TimelineArgs),
     /// Write a starting estate file from this machine's PostgreSQL clusters (pg_lsclusters), and
     /// check hadome's role's privileges on each.
     #[command(long_about = crate::cli_init::INIT_ABOUT, after_help = crate::cli_init::INIT_EXAMPLES)]

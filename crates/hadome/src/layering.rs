@@ -21,6 +21,7 @@ const COMMAND_MODULES: &[&str] = &[
     "lab_command",
     "run_command",
     "systemd_command",
+    "timeline_command",
 ];
 
 /// A file past this many lines is split by concern.

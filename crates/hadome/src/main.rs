@@ -12,6 +12,7 @@ mod cli_drill;
 mod cli_host;
 mod cli_init;
 mod cli_lab;
+mod cli_timeline;
 mod clock;
 mod coordination;
 mod daemon_log;
@@ -23,6 +24,7 @@ mod notify;
 mod output;
 mod pass;
 mod rows;
+mod timeline;
 mod views;
 
 // Command modules: one per command, over the base modules and the libraries, never each other.
@@ -38,6 +40,7 @@ mod init_command;
 mod lab_command;
 mod run_command;
 mod systemd_command;
+mod timeline_command;
 
 // The layering above, kept by a test.
 #[cfg(test)]
@@ -207,5 +210,6 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Init(arguments) => init_command::run(arguments).await,
         Command::HostFacts(arguments) => host_facts_command::run(arguments).await,
         Command::Systemd(command) => systemd_command::run(command),
+        Command::Timeline(arguments) => timeline_command::run(arguments),
     }
 }

@@ -7,6 +7,7 @@ mod corrupt;
 mod crash;
 mod escalation;
 mod failover;
+mod finding;
 mod intent;
 mod last_known;
 mod lease;

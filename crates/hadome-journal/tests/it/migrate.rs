@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::support::{position, raw};
 
 /// The schema version this hadome writes (`PRAGMA user_version` after every migration).
-pub(crate) const CURRENT_VERSION: i64 = 7;
+pub(crate) const CURRENT_VERSION: i64 = 8;
 
 /// The schema of version 1, as hadome's first journal wrote it. Frozen: files of version 1 exist.
 const VERSION_1: &str = "
@@ -97,12 +97,13 @@ const VERSION_2: &str = "
 ";
 
 /// The tables of a current journal.
-const CURRENT_TABLES: [&str; 15] = [
+const CURRENT_TABLES: [&str; 16] = [
     "acks",
     "backup_records",
     "escalations",
     "events",
     "failover_records",
+    "findings",
     "host_boots",
     "host_images",
     "intent_steps",

@@ -36,6 +36,7 @@ fn open_creates_the_file_in_wal_mode_with_the_current_schema_version() {
             "escalations",
             "events",
             "failover_records",
+            "findings",
             "host_boots",
             "host_images",
             "intent_steps",
@@ -100,8 +101,8 @@ fn a_newer_schema_version_is_refused_and_left_alone() {
         matches!(
             error,
             JournalError::UnsupportedVersion {
-                found: 8,
-                known: 7,
+                found: 9,
+                known: 8,
                 ..
             }
         ),
@@ -110,7 +111,7 @@ fn a_newer_schema_version_is_refused_and_left_alone() {
     let message = error.to_string();
     assert!(message.contains(&path.display().to_string()), "{message}");
     assert!(
-        message.contains("schema version 8") && message.contains("up to 7"),
+        message.contains("schema version 9") && message.contains("up to 8"),
         "{message}"
     );
     assert!(error.hint().is_some());

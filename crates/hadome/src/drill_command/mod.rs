@@ -6,11 +6,13 @@
 //! a poll of a command until it shows something (bounded by a deadline), or the daemon started,
 //! watched and stopped. The drill stops at the first step that did not behave and exits 1; it
 //! exits 0 only when every step behaved as expected. The lab and the daemon are torn down by PID
-//! at the end, on failure and on Ctrl-C too.
+//! at the end, on failure and on Ctrl-C too; the lab's journal is kept beside its directory first
+//! (`DIR.drill-journal.sqlite`), so that `hadome timeline --journal` tells the drill's story.
 //!
 //! The drills themselves are data (`catalogue.rs`); this module runs them.
 
 mod catalogue;
+mod kept_journal;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -133,6 +135,8 @@ struct DrillReport {
     drill: &'static str,
     incident: &'static str,
     dir: PathBuf,
+    /// Where the lab's journal was kept, once the lab was torn down.
+    journal: Option<PathBuf>,
     ok: bool,
     steps: Vec<StepReport>,
 }
@@ -199,6 +203,7 @@ pub(crate) async fn run(name: &str, dir: PathBuf, json: bool) -> Result<u8, CliE
         log: dir.with_extension("drill-daemon.log"),
         dir,
         daemon: None,
+        journal: None,
         paint: Paint::for_stdout(),
         json,
         reports: Vec::new(),
@@ -226,6 +231,7 @@ pub(crate) async fn run(name: &str, dir: PathBuf, json: bool) -> Result<u8, CliE
             drill: drill.name,
             incident: drill.incident,
             dir: runner.dir.clone(),
+            journal: runner.journal.clone(),
             ok,
             steps: runner.reports,
         });
@@ -240,6 +246,12 @@ pub(crate) async fn run(name: &str, dir: PathBuf, json: bool) -> Result<u8, CliE
             "\ndrill {}: {verdict}: {behaved} of {total} steps behaved as expected\n",
             drill.name
         ));
+        if let Some(journal) = &runner.journal {
+            print_text(&format!(
+                "its journal is kept: hadome timeline --journal {}\n",
+                journal.display()
+            ));
+        }
     }
     match outcome {
         Err(()) => Err(CliError::Interrupted {
@@ -256,6 +268,8 @@ struct Runner {
     dir: PathBuf,
     log: PathBuf,
     daemon: Option<Child>,
+    /// The lab's journal, kept beside the lab directory at the end.
+    journal: Option<PathBuf>,
     paint: Paint,
     json: bool,
     reports: Vec<StepReport>,
@@ -505,10 +519,11 @@ impl Runner {
         }
     }
 
-    /// Stops the daemon and brings the lab down (by PID, through `hadome lab down`); removes the
-    /// daemon's log.
+    /// Stops the daemon, keeps the lab's journal, and brings the lab down (by PID, through
+    /// `hadome lab down`); removes the daemon's log.
     async fn tear_down(&mut self) {
         self.stop_daemon().await;
+        self.journal = kept_journal::keep(&self.dir);
         if self.dir.join("lab.json").exists() {
             let args = vec![
                 "lab".to_owned(),

@@ -39,8 +39,9 @@ pub(crate) async fn status(config: ConfigFile, as_json: bool) -> Result<u8, CliE
 
 /// `hadome check`.
 pub(crate) async fn check(config: ConfigFile, as_json: bool) -> Result<u8, CliError> {
-    let pass = observe(&config, BackupReading::VerifyNewest).await?;
+    let mut pass = observe(&config, BackupReading::VerifyNewest).await?;
     let findings = interlock::check(&pass.estate, &pass.facts, &pass.history, pass.now);
+    pass.journal.record_findings(pass.now, &findings)?;
     let (critical, warnings) = crate::views::counts(&findings);
     if as_json {
         print_json(&crate::views::check_json(&pass.estate, &findings));

@@ -33,5 +33,6 @@ mod session;
 mod showcase_gate;
 mod showcase_lab;
 mod support;
+mod timeline;
 mod tls_pg;
 mod topologies;
