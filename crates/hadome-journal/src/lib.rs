@@ -53,6 +53,7 @@ mod pause;
 mod record;
 mod schema;
 mod summary;
+mod tally;
 
 use std::path::{Path, PathBuf};
 
@@ -69,6 +70,7 @@ pub use crate::event::JournalEvent;
 pub use crate::intent::{IntentRecord, OpenIntent, OutcomeRecord, Override, StepRecord};
 pub use crate::lease::{Lease, LeaseOutcome};
 pub use crate::pause::{Ack, Pause};
+pub use crate::tally::EventTally;
 
 /// The name of the lease a person's `hadome run` holds on `cluster` while it acts there: a daemon
 /// takes no automated action on the cluster while another holder's hold is unexpired (rule
