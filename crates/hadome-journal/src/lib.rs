@@ -58,6 +58,7 @@ mod pause;
 mod record;
 mod schema;
 mod summary;
+mod tally;
 
 use std::path::{Path, PathBuf};
 
@@ -75,6 +76,7 @@ pub use crate::finding::{FindingChanges, OpenFinding};
 pub use crate::intent::{IntentRecord, OpenIntent, OutcomeRecord, Override, StepRecord};
 pub use crate::lease::{Lease, LeaseOutcome};
 pub use crate::pause::{Ack, Pause};
+pub use crate::tally::EventTally;
 
 /// The name of the lease a person's `hadome run` holds on `cluster` while it acts there: a daemon
 /// takes no automated action on the cluster while another holder's hold is unexpired (rule

@@ -5,9 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use hadome_core::estate::Estate;
 use hadome_core::fact::Timestamp;
 use hadome_core::supervise::Spent;
-use hadome_journal::JournalError;
+use hadome_journal::{Journal, JournalError};
 
 use super::{Daemon, ACTOR};
 use crate::clock::wall_clock;
@@ -34,44 +35,51 @@ impl Daemon {
     ) -> Result<(BTreeSet<String>, Spent), CliError> {
         let estate = self.estate.clone();
         self.journal
-            .call(move |journal| {
-                let paused: BTreeSet<String> = journal
-                    .paused()?
-                    .into_iter()
-                    .map(|pause| pause.target)
-                    .collect();
-                let mut spent = Spent::default();
-                for cluster in &estate.clusters {
-                    let window = Timestamp(
-                        now.0 - (cluster.automation.budget.window_seconds * 1000.0) as i64,
-                    );
-                    let since = |target: &str| -> Result<Timestamp, JournalError> {
-                        Ok(journal
-                            .last_ack(target)?
-                            .map_or(window, |ack| ack.max(window)))
-                    };
-                    for member in &cluster.members {
-                        let from = since(member)?;
-                        spent.restarts.insert(
-                            member.clone(),
-                            journal.count_intents(ACTOR, "restart", &[member], from)?,
-                        );
-                        spent.rebuilds.insert(
-                            member.clone(),
-                            journal.count_intents(ACTOR, "rebuild", &[member], from)?,
-                        );
-                    }
-                    let members: Vec<&str> = cluster.members.iter().map(String::as_str).collect();
-                    let from = since(&cluster.name)?;
-                    spent.failovers.insert(
-                        cluster.name.clone(),
-                        journal.count_intents(ACTOR, "promote", &members, from)?,
-                    );
-                }
-                Ok((paused, spent))
-            })
+            .call(move |journal| budget_state(journal, &estate, now))
             .await
     }
+}
+
+/// The paused targets, and what the daemon's automation spent of each budget at `now`: its own
+/// intents within each cluster's window, counted since the target's last ack. The supervisor
+/// reads it each pass; `/metrics` shows what is left (`budget` rule).
+pub(crate) fn budget_state(
+    journal: &Journal,
+    estate: &Estate,
+    now: Timestamp,
+) -> Result<(BTreeSet<String>, Spent), JournalError> {
+    let paused: BTreeSet<String> = journal
+        .paused()?
+        .into_iter()
+        .map(|pause| pause.target)
+        .collect();
+    let mut spent = Spent::default();
+    for cluster in &estate.clusters {
+        let window = Timestamp(now.0 - (cluster.automation.budget.window_seconds * 1000.0) as i64);
+        let since = |target: &str| -> Result<Timestamp, JournalError> {
+            Ok(journal
+                .last_ack(target)?
+                .map_or(window, |ack| ack.max(window)))
+        };
+        for member in &cluster.members {
+            let from = since(member)?;
+            spent.restarts.insert(
+                member.clone(),
+                journal.count_intents(ACTOR, "restart", &[member], from)?,
+            );
+            spent.rebuilds.insert(
+                member.clone(),
+                journal.count_intents(ACTOR, "rebuild", &[member], from)?,
+            );
+        }
+        let members: Vec<&str> = cluster.members.iter().map(String::as_str).collect();
+        let from = since(&cluster.name)?;
+        spent.failovers.insert(
+            cluster.name.clone(),
+            journal.count_intents(ACTOR, "promote", &members, from)?,
+        );
+    }
+    Ok((paused, spent))
 }
 
 impl Daemon {
