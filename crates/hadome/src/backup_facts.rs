@@ -175,7 +175,7 @@ fn tree_size(dir: &Path) -> Result<u64, Unreadable> {
 }
 
 /// Reads a copy whole: its checksum and structure.
-fn verify_copy(kind: BackupKind, path: &Path) -> CopyVerification {
+pub(crate) fn verify_copy(kind: BackupKind, path: &Path) -> CopyVerification {
     match inspect(kind, path) {
         Ok(inspection) => verification_of(&inspection),
         Err(error) => CopyVerification {

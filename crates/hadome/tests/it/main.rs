@@ -10,6 +10,7 @@ mod backup_archive;
 mod cli;
 mod coordination;
 mod daemon;
+mod dashboard;
 mod debian3_actions;
 mod debian3_lab;
 mod drill;
