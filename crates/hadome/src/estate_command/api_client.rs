@@ -24,7 +24,10 @@ pub(crate) async fn ask_api(words: ActionWords, api: &str, as_json: bool) -> Res
     if !base.starts_with("http://") && !base.starts_with("https://") {
         return Err(CliError::Usage {
             message: format!("`--api {api}` is not an http:// or https:// URL"),
-            hint: Some("give the daemon's `[api] listen` address, such as `--api http://127.0.0.1:8421`".to_owned()),
+            hint: Some(
+                "give the daemon's `[api] listen` address, such as `--api http://127.0.0.1:8421`"
+                    .to_owned(),
+            ),
         });
     }
     let url = format!("{base}/v1/ask");
@@ -66,10 +69,13 @@ pub(crate) async fn ask_api(words: ActionWords, api: &str, as_json: bool) -> Res
         .get("hadome-verdict")
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    let text = response.text().await.map_err(|error| CliError::CannotProceed {
-        message: format!("the daemon at {url} broke off its answer: {error}"),
-        hint: None,
-    })?;
+    let text = response
+        .text()
+        .await
+        .map_err(|error| CliError::CannotProceed {
+            message: format!("the daemon at {url} broke off its answer: {error}"),
+            hint: None,
+        })?;
     if !status.is_success() {
         return Err(refusal(status, &url, &text));
     }

@@ -3,6 +3,7 @@
 //! One test binary (faster to link than one per file); each module is a feature area.
 
 mod ack;
+mod api;
 mod api_metrics;
 mod api_support;
 mod backup;

@@ -12,7 +12,7 @@
 //!
 //! Files: `read.rs` (status, check, ask, events, timeline), `write.rs` (run, ack), `auth.rs`
 //! (tokens), `facts.rs` (the snapshot or a fresh pass), `error.rs` (every refusal as JSON naming
-//! its field), `metrics.rs`, `dashboard.rs`.
+//! its field), `metrics/`, `dashboard/`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -210,6 +210,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/check", get(read::check))
         .route("/v1/ask", post(read::ask))
         .route("/v1/events", get(read::events))
+        .route("/v1/timeline", get(read::timeline))
         .route("/v1/run", post(write::run))
         .route("/v1/ack", post(write::ack))
         .fallback(error::not_found)

@@ -318,3 +318,55 @@ pub(super) async fn events(
         "next": next,
     })))
 }
+
+/// `GET /v1/timeline?since_ms=T&until_ms=T&format=json|md`: `hadome timeline`'s incident
+/// timeline of the journal (times in milliseconds since the epoch; default: all of it), as JSON
+/// or as markdown to paste into a postmortem.
+pub(super) async fn timeline(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<std::collections::BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    if let Some(unknown) = query
+        .keys()
+        .find(|key| !["since_ms", "until_ms", "format"].contains(&key.as_str()))
+    {
+        return Err(
+            ApiError::field(unknown, format!("unknown parameter `{unknown}`"))
+                .hint("the parameters are `since_ms`, `until_ms` (ms since the epoch) and `format` (json or md)"),
+        );
+    }
+    let time = |name: &str| -> Result<Option<hadome_core::fact::Timestamp>, ApiError> {
+        query
+            .get(name)
+            .map(|text| {
+                text.parse::<i64>()
+                    .map(hadome_core::fact::Timestamp)
+                    .map_err(|_| {
+                        ApiError::field(
+                            name,
+                            format!("`{name}` is `{text}`, not milliseconds since the epoch"),
+                        )
+                    })
+            })
+            .transpose()
+    };
+    let (since, until) = (time("since_ms")?, time("until_ms")?);
+    let markdown = match query.get("format").map(String::as_str) {
+        None | Some("json") => false,
+        Some("md") => true,
+        Some(other) => {
+            return Err(ApiError::field(
+                "format",
+                format!("`format` is `{other}`, not `json` or `md`"),
+            ))
+        }
+    };
+    let timeline = shared
+        .with_journal(move |journal| crate::timeline::timeline(journal, since, until))
+        .await?;
+    Ok(if markdown {
+        timeline.to_markdown().into_response()
+    } else {
+        Json(timeline.to_json()).into_response()
+    })
+}
