@@ -174,50 +174,40 @@ pub(super) fn gather(
     })
 }
 
-/// Each cluster's budgets as the daemon counts them (`daemon/journaled.rs`): its own intents
-/// within the window, since the target's last `hadome ack`.
+/// Each cluster's budgets: what the daemon spent, counted as the daemon counts it
+/// (`journaled::budget_state`: its own intents within the window, since the target's last
+/// `hadome ack`), against what it may do.
 fn budgets(
     estate: &hadome_core::estate::Estate,
     journal: &Journal,
     now: Timestamp,
 ) -> Result<BTreeMap<String, Budgets>, JournalError> {
-    let actor = crate::actor::DAEMON;
+    let (_, spent) = crate::daemon::journaled::budget_state(journal, estate, now)?;
+    let done = |map: &BTreeMap<String, u32>, name: &str| map.get(name).copied().unwrap_or(0);
     let mut all = BTreeMap::new();
     for cluster in &estate.clusters {
         let budget = &cluster.automation.budget;
-        let window = Timestamp(now.0 - (budget.window_seconds * 1000.0) as i64);
-        let since = |target: &str| -> Result<Timestamp, JournalError> {
-            Ok(journal
-                .last_ack(target)?
-                .map_or(window, |ack| ack.max(window)))
-        };
-        let mut members = BTreeMap::new();
-        for member in &cluster.members {
-            let from = since(member)?;
-            let restarts = journal.count_intents(actor, "restart", &[member], from)?;
-            let rebuilds = journal.count_intents(actor, "rebuild", &[member], from)?;
-            members.insert(
-                member.clone(),
-                (
-                    Count {
-                        done: restarts,
-                        allowed: budget.restarts_per_target,
-                    },
-                    Count {
-                        done: rebuilds,
-                        allowed: budget.rebuilds_per_target,
-                    },
-                ),
-            );
-        }
-        let names: Vec<&str> = cluster.members.iter().map(String::as_str).collect();
-        let failovers = journal.count_intents(actor, "promote", &names, since(&cluster.name)?)?;
+        let members = cluster
+            .members
+            .iter()
+            .map(|member| {
+                let restarts = Count {
+                    done: done(&spent.restarts, member),
+                    allowed: budget.restarts_per_target,
+                };
+                let rebuilds = Count {
+                    done: done(&spent.rebuilds, member),
+                    allowed: budget.rebuilds_per_target,
+                };
+                (member.clone(), (restarts, rebuilds))
+            })
+            .collect();
         all.insert(
             cluster.name.clone(),
             Budgets {
                 window_seconds: budget.window_seconds,
                 failovers: Count {
-                    done: failovers,
+                    done: done(&spent.failovers, &cluster.name),
                     allowed: budget.failovers,
                 },
                 members,
