@@ -17,6 +17,16 @@ impl Journaled {
         &self,
         work: impl FnOnce(&mut Journal) -> Result<T, JournalError> + Send + 'static,
     ) -> Result<T, CliError> {
+        self.run(move |journal| work(journal).map_err(CliError::from))
+            .await
+    }
+
+    /// [`call`](Journaled::call) for work that fails with the CLI's own errors (the API's
+    /// documents, built from the journal by `views`).
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Journal) -> Result<T, CliError> + Send + 'static,
+    ) -> Result<T, CliError> {
         let journal = Arc::clone(&self.0);
         tokio::task::spawn_blocking(move || {
             let mut journal = journal
@@ -29,6 +39,5 @@ impl Journaled {
             message: format!("a journal task failed: {error} (a bug in hadome: please report it)"),
             hint: None,
         })?
-        .map_err(CliError::from)
     }
 }

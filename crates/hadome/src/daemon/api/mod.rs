@@ -86,18 +86,7 @@ impl Shared {
         &self,
         work: impl FnOnce(&mut Journal) -> Result<T, CliError> + Send + 'static,
     ) -> Result<T, CliError> {
-        let journal = Arc::clone(&self.journal.0);
-        tokio::task::spawn_blocking(move || {
-            let mut journal = journal
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            work(&mut journal)
-        })
-        .await
-        .map_err(|error| CliError::Internal {
-            message: format!("an API task failed: {error} (a bug in hadome: please report it)"),
-            hint: None,
-        })?
+        self.journal.run(work).await
     }
 }
 
