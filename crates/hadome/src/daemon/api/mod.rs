@@ -59,6 +59,19 @@ pub(crate) struct Snapshot {
     pub(crate) probes: BTreeMap<String, Duration>,
 }
 
+impl Snapshot {
+    /// The pass as `views` reads it, with `journal` for what only the journal knows.
+    pub(crate) fn seen<'a>(&'a self, journal: &'a Journal) -> crate::views::Seen<'a> {
+        crate::views::Seen {
+            estate: &self.estate,
+            facts: &self.facts,
+            history: &self.history,
+            now: self.now,
+            journal,
+        }
+    }
+}
+
 /// What the API's handlers share.
 pub(crate) struct Shared {
     /// The latest pass; `None` until the first one.

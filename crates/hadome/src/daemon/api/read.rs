@@ -20,7 +20,6 @@ use crate::backup_facts::{reading_for, BackupReading};
 use crate::cli::ActionName;
 use crate::error::CliError;
 use crate::output::Paint;
-use crate::views::Seen;
 
 /// The most events one page of `GET /v1/events` holds.
 const MAX_EVENTS_PAGE: u32 = 1000;
@@ -43,16 +42,7 @@ pub(super) async fn status(State(shared): State<Arc<Shared>>) -> Result<Json<Val
         .await?;
     let snapshot = Arc::clone(&basis.snapshot);
     let document = shared
-        .with_journal(move |journal| {
-            let seen = Seen {
-                estate: &snapshot.estate,
-                facts: &snapshot.facts,
-                history: &snapshot.history,
-                now: snapshot.now,
-                journal,
-            };
-            Ok(crate::views::status(&seen)?.json)
-        })
+        .with_journal(move |journal| Ok(crate::views::status(&snapshot.seen(journal))?.json))
         .await?;
     Ok(Json(with_facts(document, &basis)))
 }

@@ -18,7 +18,6 @@ use super::families::{Families, Kind, Labels};
 use super::Snapshot;
 use crate::daemon::journaled::budget_state;
 use crate::error::CliError;
-use crate::views::Seen;
 
 /// `hadome status`'s roles, in the order their samples are written.
 const ROLES: [&str; 4] = ["primary", "standby", "unreachable", "unknown"];
@@ -77,14 +76,7 @@ pub(super) fn estate_families(
     journal: &Journal,
     families: &mut Families,
 ) -> Result<(), CliError> {
-    let seen = Seen {
-        estate: &snapshot.estate,
-        facts: &snapshot.facts,
-        history: &snapshot.history,
-        now: snapshot.now,
-        journal,
-    };
-    let status = crate::views::status(&seen)?.json;
+    let status = crate::views::status(&snapshot.seen(journal))?.json;
     let clusters = status["clusters"].as_array().cloned().unwrap_or_default();
     instances(&clusters, families);
     self::clusters(snapshot, &clusters, families);
