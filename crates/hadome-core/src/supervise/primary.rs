@@ -234,16 +234,12 @@ fn without_primary(
         && !restart_at_once
         && !watch.restart_failed
     {
-        return report(
-            cluster,
-            Some(&primary),
-            ClusterState::Suspect,
-            format!(
-                "`{primary}` has not answered for {} ({error}); the detection window is {}",
-                human_duration(missing_for),
-                human_duration(automation.detection_seconds)
-            ),
+        let message = format!(
+            "`{primary}` has not answered for {} ({error}); the detection window is {}",
+            human_duration(missing_for),
+            human_duration(automation.detection_seconds)
         );
+        return suspect(watch, commands, cluster, &primary, missing_for, message);
     }
 
     // The window has passed (or the crash is proven): do its standbys agree?
@@ -281,16 +277,12 @@ fn without_primary(
             .iter()
             .map(|standby| standby.describe())
             .collect();
-        return report(
-            cluster,
-            Some(&primary),
-            ClusterState::Suspect,
-            format!(
-                "hadome has not reached `{primary}` for {} ({error}), but its standbys still hear it ({}): one observer's blip is not a failure",
-                human_duration(missing_for),
-                names.join("; ")
-            ),
+        let message = format!(
+            "hadome has not reached `{primary}` for {} ({error}), but its standbys still hear it ({}): one observer's blip is not a failure",
+            human_duration(missing_for),
+            names.join("; ")
         );
+        return suspect(watch, commands, cluster, &primary, missing_for, message);
     } else {
         let names: Vec<String> = answering.iter().map(|standby| standby.describe()).collect();
         let proven = if restart_at_once && missing_for < automation.detection_seconds {
@@ -454,6 +446,40 @@ fn without_primary(
             report(cluster, Some(&primary), ClusterState::NoCandidate, message)
         }
     }
+}
+
+/// How long the primary may stay unreachable with the daemon holding back (a blip it does not act
+/// on, or a window never proven over) before a person is told: whatever the reason, a primary
+/// hadome cannot reach for this long is never a silent state (issue 17's trials).
+pub const LONG_SUSPICION_SECONDS: f64 = 30.0;
+
+/// The cluster is suspect: reported as such, and escalated once it has lasted
+/// [`LONG_SUSPICION_SECONDS`].
+fn suspect(
+    watch: &mut Watch,
+    commands: &mut Vec<Command>,
+    cluster: &Cluster,
+    primary: &str,
+    missing_for: f64,
+    message: String,
+) -> ClusterReport {
+    if missing_for >= LONG_SUSPICION_SECONDS {
+        escalate_once(
+            watch,
+            commands,
+            EscalationKey::LongSuspicion,
+            Escalation {
+                cluster: cluster.name.clone(),
+                subject: primary.to_owned(),
+                rule: rule::PRIMARY_AGREEMENT,
+                message: format!(
+                    "{message}; hadome has held back for {} without the proof it needs to act: look at `{primary}` and its standbys",
+                    human_duration(missing_for)
+                ),
+            },
+        );
+    }
+    report(cluster, Some(primary), ClusterState::Suspect, message)
 }
 
 /// Whether the primary's crash is proven, not merely suspected: its new connections are refused

@@ -74,6 +74,36 @@ fn standbys_that_still_hear_the_primary_veto_the_failover() {
 }
 
 #[test]
+fn a_primary_unreachable_for_long_with_no_proof_to_act_is_escalated_once() {
+    // Issue 17's trials: whatever holds the daemon back, a primary it cannot reach for
+    // LONG_SUSPICION_SECONDS is told to a person, once; never a silent stall.
+    let mut world = World::healthy();
+    world.step();
+    let mut escalations = Vec::new();
+    for _ in 0..8 {
+        world.later(5.0);
+        world.fail("db-1", CRASHED);
+        world.answer("db-2", standby(100 * MB, "streaming", 300));
+        world.answer("db-3", standby(100 * MB, "streaming", 900));
+        let decision = world.step();
+        assert_eq!(state_of(&decision), ClusterState::Suspect, "{decision:?}");
+        escalations.extend(decision.commands.into_iter().filter_map(|command| match command {
+            Command::Escalate(escalation) => Some(escalation),
+            _ => None,
+        }));
+    }
+    assert_eq!(escalations.len(), 1, "{escalations:#?}");
+    assert_eq!(escalations[0].subject, "db-1");
+    assert_eq!(escalations[0].rule, rule::PRIMARY_AGREEMENT);
+    assert!(
+        escalations[0].message.contains("its standbys still hear it")
+            && escalations[0].message.contains("without the proof it needs to act"),
+        "{}",
+        escalations[0].message
+    );
+}
+
+#[test]
 fn a_hung_postmaster_is_failed_over_though_the_standbys_still_hear_it() {
     let mut world = World::healthy();
     world.step();

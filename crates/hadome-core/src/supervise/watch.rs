@@ -58,6 +58,9 @@ pub(super) enum EscalationKey {
     StandbyRebuild(String),
     /// A standby has not streamed for `stall_seconds`, with no proven cause to rebuild it.
     StandbyStalled(String),
+    /// The primary has been unreachable for [`LONG_SUSPICION_SECONDS`](super::primary::LONG_SUSPICION_SECONDS)
+    /// and the daemon still has no proof to act on.
+    LongSuspicion,
 }
 
 impl EscalationKey {
@@ -68,7 +71,8 @@ impl EscalationKey {
             | EscalationKey::SecondPrimary(_)
             | EscalationKey::NoWitness
             | EscalationKey::Failed
-            | EscalationKey::NoCandidate => true,
+            | EscalationKey::NoCandidate
+            | EscalationKey::LongSuspicion => true,
             EscalationKey::Pause(_)
             | EscalationKey::StandbyRebuild(_)
             | EscalationKey::StandbyStalled(_) => false,

@@ -384,6 +384,10 @@ impl Daemon {
         if changed {
             log_report(report);
             self.last_reports.insert(report.cluster.clone(), line);
+        } else {
+            // The same state, perhaps for another reason: each pass's reason, at debug level.
+            let (cluster, state) = (&report.cluster, report.state.as_str());
+            tracing::debug!(%cluster, outcome = state, "cluster `{cluster}`: {state}: {}", report.detail);
         }
     }
 }
