@@ -406,6 +406,48 @@ mod tests {
         );
     }
 
+    /// Issue 17: a real program, run with the filled argv, receives exactly one argument per
+    /// placeholder, byte for byte, however hostile the value: no shell, no splitting.
+    #[tokio::test]
+    async fn a_real_command_receives_each_hostile_value_as_one_argument() {
+        let scratch = tempfile::tempdir().unwrap();
+        let record = scratch.path().join("argv");
+        let data_dir = PathBuf::from("/srv/db 3;reboot\n--force");
+        let values = Placeholders {
+            target: Some("-rf"),
+            source_conninfo: Some("host=db-1 application_name='$(reboot) `id` \"x\"'"),
+            data_dir: Some(&data_dir),
+            ..Placeholders::default()
+        };
+        let filled = fill(
+            &argv(&[
+                "sh",
+                "-c",
+                "printf '%s\\0' \"$@\" > \"$0\"",
+                record.to_str().unwrap(),
+                "{target}",
+                "{source_conninfo}",
+                "--into={data_dir}",
+            ]),
+            &values,
+        );
+        run_argv(&filled).await.unwrap();
+        let recorded = std::fs::read(&record).unwrap();
+        let received: Vec<&[u8]> = recorded
+            .strip_suffix(b"\0")
+            .unwrap()
+            .split(|byte| *byte == 0)
+            .collect();
+        assert_eq!(
+            received,
+            [
+                b"-rf".as_slice(),
+                b"host=db-1 application_name='$(reboot) `id` \"x\"'",
+                b"--into=/srv/db 3;reboot\n--force",
+            ]
+        );
+    }
+
     #[tokio::test]
     async fn a_command_says_how_it_ended() {
         let ran = run_argv(&argv(&["sh", "-c", "echo first; echo last"]))
