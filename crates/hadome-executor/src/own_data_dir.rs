@@ -77,7 +77,7 @@ impl SharedDataDirError {
 pub(crate) fn own_data_dirs(
     estate: &Estate,
     steps: &[Step],
-) -> Result<Vec<String>, SharedDataDirError> {
+) -> Result<Vec<String>, Box<SharedDataDirError>> {
     let mut checked = Vec::new();
     for step in steps {
         let target = match step {
@@ -91,12 +91,13 @@ pub(crate) fn own_data_dirs(
         if crate::debian::remote_or_debian(estate, instance) || checked.contains(target) {
             continue;
         }
-        let resolved =
-            resolve(&instance.data_dir).map_err(|error| SharedDataDirError::Unresolved {
+        let resolved = resolve(&instance.data_dir).map_err(|error| {
+            Box::new(SharedDataDirError::Unresolved {
                 target: target.clone(),
                 written: instance.data_dir.clone(),
                 error,
-            })?;
+            })
+        })?;
         for (name, other, other_dir) in local_data_dirs(estate) {
             if name == target.as_str() {
                 continue;
@@ -113,14 +114,14 @@ pub(crate) fn own_data_dirs(
             } else {
                 continue;
             };
-            return Err(SharedDataDirError::Shared {
+            return Err(Box::new(SharedDataDirError::Shared {
                 target: target.clone(),
                 written: instance.data_dir.clone(),
                 resolved,
                 relation,
                 other,
                 other_resolved,
-            });
+            }));
         }
         checked.push(target.clone());
     }

@@ -106,7 +106,7 @@ pub enum PreflightError {
     Member(#[from] crate::member::MemberPreflightError),
     /// A data directory to be moved aside or written is not the target's own (issue 17).
     #[error(transparent)]
-    SharedDataDir(#[from] crate::own_data_dir::SharedDataDirError),
+    SharedDataDir(#[from] Box<crate::own_data_dir::SharedDataDirError>),
 }
 
 impl PreflightError {

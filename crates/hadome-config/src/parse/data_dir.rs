@@ -165,13 +165,14 @@ impl Context<'_> {
             .windows(2)
             .filter_map(|pair| {
                 let (low, high) = (&placed[pair[0]], &placed[pair[1]]);
-                (low.host == high.host && high.data_dir.starts_with(&low.data_dir)).then(|| {
-                    // Reported at the one written second, naming the first.
-                    if low.offset < high.offset {
-                        (low, high)
-                    } else {
-                        (high, low)
-                    }
+                if low.host != high.host || !high.data_dir.starts_with(&low.data_dir) {
+                    return None;
+                }
+                // Reported at the one written second, naming the first.
+                Some(if low.offset < high.offset {
+                    (low, high)
+                } else {
+                    (high, low)
                 })
             })
             .min_by_key(|(_, second)| second.offset);

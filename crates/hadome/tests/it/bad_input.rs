@@ -223,5 +223,8 @@ fn every_row_of_the_bad_input_table_names_a_test_that_exists() {
     }
     assert!(rows >= 40, "the table has {rows} rows");
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    assert!(readme.contains("`docs/bad-input.md`"), "README links the page");
+    assert!(
+        readme.contains("`docs/bad-input.md`"),
+        "README links the page"
+    );
 }
