@@ -22,6 +22,7 @@ use crate::error::{ConfigError, Location};
 
 mod api;
 mod coordination;
+mod data_dir;
 mod host;
 mod quorum;
 mod remote;
@@ -397,6 +398,7 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Estate, ConfigError> {
         member_lines.insert(member.name.clone(), cx.line(element.span().start));
         etcd_members.push(member);
     }
+    cx.data_dirs_apart(&instance_entries, &instances, &etcd_entries, &etcd_members)?;
     let quorum_entries = match top.get("quorum") {
         None => Vec::new(),
         Some(entry) => cx.array_of_tables(entry, "quorum")?,
@@ -1119,20 +1121,12 @@ impl Context<'_> {
                         format!("give a value, such as `{example}`"),
                     ));
                 }
-                let problem = if !Path::new(data_dir).is_absolute() {
-                    Some("a relative path")
-                } else if Path::new(data_dir).parent().is_none() {
-                    Some("the root itself: a rebuild would move `/` aside")
-                } else {
-                    None
-                };
-                if let Some(problem) = problem {
+                if let Some(problem) = data_dir::unsafe_data_dir(data_dir) {
                     return Err(self.invalid(
                         offset,
                         table.path("data_dir"),
                         format!("is `{data_dir}`, {problem}"),
-                        "give the data directory's absolute path on the instance's host, such as \
-                         `/var/lib/postgresql/15/main`",
+                        data_dir::DATA_DIR_FIX,
                     ));
                 }
                 PathBuf::from(data_dir)

@@ -1523,6 +1523,7 @@ fn a_bad_backup_or_snapshot_names_its_key_and_the_fix() {
 }
 
 mod api;
+mod bad_input;
 mod coordination;
 mod host;
 mod quorum;

@@ -45,34 +45,54 @@ pub struct Placeholders<'a> {
 /// `argv` with every placeholder that has a value replaced, in every argument (an argument may
 /// hold several, or text around one).
 ///
-/// The replacements are made one placeholder after the other, in a fixed order (`{copy}`,
-/// `{output}`, `{snapshot}`, `{source_conninfo}`, `{source}`, `{target}`, `{data_dir}`), the
-/// order every caller used before they shared this function, then `{host}` and `{image}`.
+/// One argument in gives one argument out: a value is put inside the argument that names it, so
+/// a value holding spaces, `;`, a newline or a leading `-` never becomes a second argument or an
+/// option of its own (no shell is involved). Each argument is read once, left to right, and the
+/// values put in are never read again: a value that itself holds `{data_dir}` (a backup copy's
+/// file name, a conninfo) stays as it is (issue 17).
 pub fn fill(argv: &[String], values: &Placeholders<'_>) -> Vec<String> {
     let path = |path: Option<&Path>| path.map(|path| path.display().to_string());
     let replacements = [
-        ("{copy}", path(values.copy)),
-        ("{output}", path(values.output)),
-        ("{snapshot}", values.snapshot.map(str::to_owned)),
-        (
-            "{source_conninfo}",
-            values.source_conninfo.map(str::to_owned),
-        ),
-        ("{source}", values.source.map(str::to_owned)),
-        ("{target}", values.target.map(str::to_owned)),
-        ("{data_dir}", path(values.data_dir)),
-        ("{host}", values.host.map(str::to_owned)),
-        ("{image}", values.image.map(str::to_owned)),
+        ("copy", path(values.copy)),
+        ("output", path(values.output)),
+        ("snapshot", values.snapshot.map(str::to_owned)),
+        ("source_conninfo", values.source_conninfo.map(str::to_owned)),
+        ("source", values.source.map(str::to_owned)),
+        ("target", values.target.map(str::to_owned)),
+        ("data_dir", path(values.data_dir)),
+        ("host", values.host.map(str::to_owned)),
+        ("image", values.image.map(str::to_owned)),
     ];
+    let value = |name: &str| {
+        replacements
+            .iter()
+            .find(|(placeholder, _)| *placeholder == name)
+            .and_then(|(_, value)| value.as_deref())
+    };
     argv.iter()
         .map(|argument| {
-            replacements.iter().fold(
-                argument.clone(),
-                |argument, (placeholder, value)| match value {
-                    Some(value) => argument.replace(placeholder, value),
-                    None => argument,
-                },
-            )
+            let mut filled = String::with_capacity(argument.len());
+            let mut rest = argument.as_str();
+            while let Some(open) = rest.find('{') {
+                filled.push_str(&rest[..open]);
+                let after = &rest[open + 1..];
+                match after
+                    .find(['{', '}'])
+                    .filter(|end| after[*end..].starts_with('}'))
+                    .and_then(|end| Some((end, value(&after[..end])?)))
+                {
+                    Some((end, value)) => {
+                        filled.push_str(value);
+                        rest = &after[end + 1..];
+                    }
+                    None => {
+                        filled.push('{');
+                        rest = after;
+                    }
+                }
+            }
+            filled.push_str(rest);
+            filled
         })
         .collect()
 }
@@ -344,6 +364,87 @@ mod tests {
                 "s512-final-20270115T080000Z",
                 "{target}"
             ])
+        );
+    }
+
+    /// Issue 17: a placeholder is one argument, whatever its value holds, and a value is never
+    /// read for placeholders again.
+    #[test]
+    fn a_value_never_splits_adds_or_expands_arguments() {
+        let data_dir = PathBuf::from("/srv/db 3; rm -rf /\n--force");
+        let copy = PathBuf::from("/srv/backups/nightly-{data_dir}-{target}.dump");
+        let values = Placeholders {
+            target: Some("--help"),
+            source_conninfo: Some("host=db-1 {data_dir} options='-c x=1'"),
+            data_dir: Some(&data_dir),
+            copy: Some(&copy),
+            ..Placeholders::default()
+        };
+        let filled = fill(
+            &argv(&[
+                "restore",
+                "{copy}",
+                "{source_conninfo}",
+                "{target}",
+                "--into={data_dir}",
+                "{{target}}",
+                "{unknown}{target",
+            ]),
+            &values,
+        );
+        assert_eq!(
+            filled,
+            argv(&[
+                "restore",
+                "/srv/backups/nightly-{data_dir}-{target}.dump",
+                "host=db-1 {data_dir} options='-c x=1'",
+                "--help",
+                "--into=/srv/db 3; rm -rf /\n--force",
+                "{--help}",
+                "{unknown}{target",
+            ])
+        );
+    }
+
+    /// Issue 17: a real program, run with the filled argv, receives exactly one argument per
+    /// placeholder, byte for byte, however hostile the value: no shell, no splitting.
+    #[tokio::test]
+    async fn a_real_command_receives_each_hostile_value_as_one_argument() {
+        let scratch = tempfile::tempdir().unwrap();
+        let record = scratch.path().join("argv");
+        let data_dir = PathBuf::from("/srv/db 3;reboot\n--force");
+        let values = Placeholders {
+            target: Some("-rf"),
+            source_conninfo: Some("host=db-1 application_name='$(reboot) `id` \"x\"'"),
+            data_dir: Some(&data_dir),
+            ..Placeholders::default()
+        };
+        let filled = fill(
+            &argv(&[
+                "sh",
+                "-c",
+                "printf '%s\\0' \"$@\" > \"$0\"",
+                record.to_str().unwrap(),
+                "{target}",
+                "{source_conninfo}",
+                "--into={data_dir}",
+            ]),
+            &values,
+        );
+        run_argv(&filled).await.unwrap();
+        let recorded = std::fs::read(&record).unwrap();
+        let received: Vec<&[u8]> = recorded
+            .strip_suffix(b"\0")
+            .unwrap()
+            .split(|byte| *byte == 0)
+            .collect();
+        assert_eq!(
+            received,
+            [
+                b"-rf".as_slice(),
+                b"host=db-1 application_name='$(reboot) `id` \"x\"'",
+                b"--into=/srv/db 3;reboot\n--force",
+            ]
         );
     }
 

@@ -49,6 +49,7 @@ mod command;
 mod debian;
 mod execute;
 mod member;
+mod own_data_dir;
 mod plan;
 mod preflight;
 mod preserve;
@@ -61,6 +62,7 @@ pub use crate::command::{
 };
 pub use crate::execute::{execute, CountError, CountRows, StepError};
 pub use crate::member::{MemberOp, MemberStepError};
+pub use crate::own_data_dir::SharedDataDirError;
 pub use crate::plan::{check_configured, name_image, plan, NotConfigured};
 pub use crate::preflight::{preflight, PreflightError};
 pub use crate::preserve::{preserve, put_back, PreserveError};

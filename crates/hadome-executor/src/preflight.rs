@@ -16,6 +16,9 @@
 //!   (`pg_database_size`) plus a tenth free. The data directory is read where hadome runs, as
 //!   the executor's move aside does; over SSH it will be read on the target's host (issue 15).
 //!
+//! Before all of them, for every data directory a step moves aside or writes here: it is the
+//! target's own, resolved through symlinks (`crate::own_data_dir`, issue 17).
+//!
 //! And for a plan that removes a quorum member (`replace-member`, `remove-member`): every member
 //! command after the removal runs a program that exists and is executable, and the data
 //! directory's parent is writable (`crate::member::member_preflight`).
@@ -101,6 +104,9 @@ pub enum PreflightError {
     /// A step after a member's removal could not work.
     #[error(transparent)]
     Member(#[from] crate::member::MemberPreflightError),
+    /// A data directory to be moved aside or written is not the target's own (issue 17).
+    #[error(transparent)]
+    SharedDataDir(#[from] Box<crate::own_data_dir::SharedDataDirError>),
 }
 
 impl PreflightError {
@@ -128,6 +134,7 @@ impl PreflightError {
             PreflightError::OnTargetHost { target, .. } => Some(format!(
                 "make `{target}`'s host reachable (`ssh` in its `[[host]]`), free space beside its data directory, or repair its path to the source; nothing was done"
             )),
+            PreflightError::SharedDataDir(error) => Some(error.hint()),
             PreflightError::Member(error) => Some(match error {
                 crate::member::MemberPreflightError::NoMember(_) => {
                     "declare it: `[[etcd]]` with its name (examples/estate.toml)".to_owned()
@@ -148,7 +155,8 @@ impl PreflightError {
 /// one line per check that passed. Each probe is bounded by the estate's probe timeout.
 pub async fn preflight(estate: &Estate, steps: &[Step]) -> Result<Vec<String>, PreflightError> {
     let timeout = Duration::from_secs_f64(estate.probe_timeout_seconds.max(0.1));
-    let mut passed = crate::member::member_preflight(estate, steps)?;
+    let mut passed = crate::own_data_dir::own_data_dirs(estate, steps)?;
+    passed.extend(crate::member::member_preflight(estate, steps)?);
     for step in steps {
         let Step::Rebuild { target, source } = step else {
             continue;

@@ -121,12 +121,28 @@ impl Context<'_> {
         }
         let data_dir = match table.get("data_dir") {
             None => None,
-            Some(_) => Some(self.absolute_path(
-                &table,
-                "data_dir",
-                "/var/lib/etcd/default",
-                "the member's data directory (etcd's `--data-dir`) on its host",
-            )?),
+            Some(_) => {
+                let data_dir = self.absolute_path(
+                    &table,
+                    "data_dir",
+                    "/var/lib/etcd/default",
+                    "the member's data directory (etcd's `--data-dir`) on its host",
+                )?;
+                let text = data_dir.to_string_lossy();
+                if let Some(problem) = super::data_dir::unsafe_data_dir(&text) {
+                    let offset = table
+                        .get("data_dir")
+                        .map_or(table.offset, |entry| entry.value.span().start);
+                    return Err(self.invalid(
+                        offset,
+                        table.path("data_dir"),
+                        format!("is `{text}`, {problem}"),
+                        "give the member's own data directory (etcd's `--data-dir`), such as \
+                         `/var/lib/etcd/default`: hadome moves it aside when it replaces the member",
+                    ));
+                }
+                Some(data_dir)
+            }
         };
         let argv =
             |key: &str, example: &[&str]| self.command(&table, key, example, &NO_PLACEHOLDERS);

@@ -8,6 +8,7 @@ mod api_metrics;
 mod api_support;
 mod backup;
 mod backup_archive;
+mod bad_input;
 mod cli;
 mod coordination;
 mod daemon;

@@ -23,23 +23,49 @@ pub(super) struct Token {
 /// The shortest secret accepted: a guessable token is no lock.
 const MIN_SECRET_BYTES: usize = 16;
 
-/// Reads each token's secret (its file's first line, trimmed).
+/// The most of a token file read: a secret is one short line, and a file that is not one (a
+/// device such as `/dev/zero`, a log) must not be read without end (issue 17).
+const MAX_TOKEN_FILE_BYTES: u64 = 4096;
+
+/// Reads each token's secret: its file's first line, trimmed, printable ASCII, read from at most
+/// the file's first [`MAX_TOKEN_FILE_BYTES`] bytes.
 pub(super) fn read_tokens(tokens: &[ApiToken]) -> Result<Vec<Token>, CliError> {
     tokens
         .iter()
         .map(|token| {
-            let text = std::fs::read_to_string(&token.file).map_err(|error| CliError::Usage {
-                message: format!(
-                    "API token `{}`: cannot read {}: {error}",
-                    token.name,
+            let how = format!(
+                "write the token on the file's first line, readable by the daemon's user only: head -c 32 /dev/urandom | base64 > {0} && chmod 600 {0}",
+                token.file.display()
+            );
+            let refused = |problem: String| CliError::Usage {
+                message: format!("API token `{}`: {problem}", token.name),
+                hint: Some(how.clone()),
+            };
+            let mut text = Vec::new();
+            std::fs::File::open(&token.file)
+                .and_then(|file| {
+                    std::io::Read::read_to_end(
+                        &mut std::io::Read::take(file, MAX_TOKEN_FILE_BYTES + 1),
+                        &mut text,
+                    )
+                })
+                .map_err(|error| {
+                    refused(format!("cannot read {}: {error}", token.file.display()))
+                })?;
+            let first_line = text.split(|byte| *byte == b'\n').next().unwrap_or(&[]);
+            if first_line.len() as u64 > MAX_TOKEN_FILE_BYTES {
+                return Err(refused(format!(
+                    "{} has no line end in its first {MAX_TOKEN_FILE_BYTES} bytes: it is not a token file",
                     token.file.display()
-                ),
-                hint: Some(format!(
-                    "write the token on the file's first line, readable by the daemon's user only: head -c 32 /dev/urandom | base64 > {0} && chmod 600 {0}",
+                )));
+            }
+            let secret = first_line.trim_ascii();
+            if !secret.iter().all(u8::is_ascii_graphic) {
+                return Err(refused(format!(
+                    "{} holds bytes other than printable ASCII on its first line: it is not a token file",
                     token.file.display()
-                )),
-            })?;
-            let secret = text.lines().next().unwrap_or("").trim();
+                )));
+            }
             if secret.len() < MIN_SECRET_BYTES {
                 return Err(CliError::Usage {
                     message: format!(
@@ -57,7 +83,7 @@ pub(super) fn read_tokens(tokens: &[ApiToken]) -> Result<Vec<Token>, CliError> {
             Ok(Token {
                 name: token.name.clone(),
                 role: token.role,
-                secret: secret.as_bytes().to_vec(),
+                secret: secret.to_vec(),
             })
         })
         .collect()
@@ -181,6 +207,21 @@ mod tests {
             .unwrap();
         assert!(error.to_string().contains("cannot read"), "{error}");
         assert!(error.hint().unwrap().contains("/dev/urandom"));
+        // Issue 17: a device or a file that is not a token is refused after a bounded read.
+        for (file, said) in [
+            (std::path::PathBuf::from("/dev/zero"), "not a token file"),
+            (std::path::PathBuf::from("/"), "cannot read"),
+        ] {
+            let error = read_tokens(&[token(file.clone())]).err().unwrap();
+            assert!(error.to_string().contains(said), "{file:?}: {error}");
+        }
+        let binary = dir.path().join("binary.token");
+        std::fs::write(&binary, b"0123456789abcdef\xff\x00\n").unwrap();
+        let error = read_tokens(&[token(binary)]).err().unwrap();
+        assert!(
+            error.to_string().contains("other than printable ASCII"),
+            "{error}"
+        );
         let good = dir.path().join("good.token");
         std::fs::write(&good, "0123456789abcdef0123\nignored\n").unwrap();
         let tokens = read_tokens(&[token(good)]).unwrap();
