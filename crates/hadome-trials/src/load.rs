@@ -154,7 +154,10 @@ async fn write(
                 let _ = writeln!(log, "{id}\t{at_ms}\t{node}");
                 let mut record = record.lock().expect("the record");
                 record.acknowledged.push(id);
-                record.commits.push(Commit { at_ms, node: node.clone() });
+                record.commits.push(Commit {
+                    at_ms,
+                    node: node.clone(),
+                });
                 drop(record);
                 current = Some((node, client));
             }

@@ -168,7 +168,11 @@ pub fn markdown(results: &[TrialResult]) -> String {
             mix.stalled,
             mix.over_budget,
             mix.failovers,
-            if mix.failed.is_empty() { "–".to_owned() } else { mix.failed.join(", ") }
+            if mix.failed.is_empty() {
+                "–".to_owned()
+            } else {
+                mix.failed.join(", ")
+            }
         ));
     }
     if !failures.is_empty() {

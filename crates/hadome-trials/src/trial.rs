@@ -100,14 +100,22 @@ impl Outcome {
                 &self.lost[..self.lost.len().min(10)]
             ));
         }
-        failures.extend(self.two_writers.iter().map(|found| format!("two writers: {found}")));
+        failures.extend(
+            self.two_writers
+                .iter()
+                .map(|found| format!("two writers: {found}")),
+        );
         failures.extend(self.overwritten.iter().cloned());
         if let End::SilentStall { writable } = &self.end {
             failures.push(format!(
                 "silent stall: no single primary after the settle (accepting writes: {writable:?}) and no escalation"
             ));
         }
-        failures.extend(self.over_budget.iter().map(|found| format!("action loop: {found}")));
+        failures.extend(
+            self.over_budget
+                .iter()
+                .map(|found| format!("action loop: {found}")),
+        );
         failures
     }
 }
@@ -123,7 +131,8 @@ pub async fn run(plan: &Plan, settings: &Settings) -> Result<Outcome, String> {
         dir = settings.scratch.join(format!("seed-{}.{again}", plan.seed));
     }
     let logs = dir.join("logs");
-    std::fs::create_dir_all(&logs).map_err(|error| format!("creating {}: {error}", logs.display()))?;
+    std::fs::create_dir_all(&logs)
+        .map_err(|error| format!("creating {}: {error}", logs.display()))?;
     let topology = Topology::resolve(plan.topology).map_err(|error| error.to_string())?;
     let lab = Lab::up(
         &topology,
@@ -215,7 +224,8 @@ impl Trial<'_> {
             }
             self.apply(step).await?;
         }
-        self.pause_until(Instant::now() + self.settings.hold).await?;
+        self.pause_until(Instant::now() + self.settings.hold)
+            .await?;
         self.heal().await?;
         let (settled, writable) = self.settle(&clients).await;
         let record = clients.stop().await;
@@ -300,7 +310,10 @@ impl Trial<'_> {
     }
 
     async fn start_daemon_again(&mut self) -> Result<(), String> {
-        self.note(&format!("daemon started again (#{})", self.incarnations + 1));
+        self.note(&format!(
+            "daemon started again (#{})",
+            self.incarnations + 1
+        ));
         self.incarnations += 1;
         let daemon = Daemon::start(
             &self.settings.hadome,
@@ -373,7 +386,9 @@ impl Trial<'_> {
             }
             Step::Crash(who) | Step::Hang(who) | Step::HangPostmaster(who) | Step::Isolate(who) => {
                 let Some(node) = self.resolve(who).await else {
-                    self.note(&format!("{step}: skipped, no member answered to resolve it"));
+                    self.note(&format!(
+                        "{step}: skipped, no member answered to resolve it"
+                    ));
                     return Ok(());
                 };
                 match step {
@@ -504,9 +519,11 @@ impl Trial<'_> {
         }
         let stopped = std::mem::take(&mut self.stopped);
         if let Some(status) = self.status().await {
-            for node in status.nodes.iter().filter(|node| {
-                node.process == "stopped" && stopped.contains(&node.name)
-            }) {
+            for node in status
+                .nodes
+                .iter()
+                .filter(|node| node.process == "stopped" && stopped.contains(&node.name))
+            {
                 self.apply_fault(&Fault::Start(node.name.clone()), &Step::Stop(0))
                     .await;
             }
@@ -525,7 +542,10 @@ impl Trial<'_> {
             asks.spawn(async move {
                 let ask = async {
                     let client = handle.connect(&node).await.ok()?;
-                    let row = client.query_one("SELECT pg_is_in_recovery()", &[]).await.ok()?;
+                    let row = client
+                        .query_one("SELECT pg_is_in_recovery()", &[])
+                        .await
+                        .ok()?;
                     (!row.get::<_, bool>(0)).then_some(())
                 };
                 tokio::time::timeout(Duration::from_secs(1), ask)
@@ -589,7 +609,11 @@ impl Trial<'_> {
                     .query(&format!("SELECT id FROM {ACK_TABLE}"), &[])
                     .await
                     .ok()?;
-                Some(rows.iter().map(|row| row.get::<_, i64>(0)).collect::<Vec<i64>>())
+                Some(
+                    rows.iter()
+                        .map(|row| row.get::<_, i64>(0))
+                        .collect::<Vec<i64>>(),
+                )
             };
             if let Ok(Some(ids)) = tokio::time::timeout(Duration::from_secs(10), read).await {
                 present.extend(ids);
@@ -599,7 +623,10 @@ impl Trial<'_> {
         if answered.len() < members.len() {
             // A member that does not answer still has its data on its disk: what it holds is
             // unavailable until a person brings it back (the escalation says so), not lost.
-            let silent: Vec<&String> = members.iter().filter(|node| !answered.contains(node)).collect();
+            let silent: Vec<&String> = members
+                .iter()
+                .filter(|node| !answered.contains(node))
+                .collect();
             return (
                 Vec::new(),
                 format!("nothing: not counted, {silent:?} did not answer"),
@@ -630,8 +657,14 @@ impl Trial<'_> {
                 .map(|record| record.actor)
                 .unwrap_or_default();
             intents.push(IntentSeen {
-                action: event.body["action"]["name"].as_str().unwrap_or("").to_owned(),
-                target: event.body["action"]["target"].as_str().unwrap_or("").to_owned(),
+                action: event.body["action"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+                target: event.body["action"]["target"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
                 actor,
             });
         }
@@ -639,7 +672,12 @@ impl Trial<'_> {
             .escalations_since(Timestamp(0))
             .map_err(|error| error.to_string())?
             .into_iter()
-            .map(|escalation| format!("{} ({}): {}", escalation.subject, escalation.rule, escalation.message))
+            .map(|escalation| {
+                format!(
+                    "{} ({}): {}",
+                    escalation.subject, escalation.rule, escalation.message
+                )
+            })
             .collect();
         Ok((intents, escalations))
     }
@@ -684,7 +722,10 @@ impl Trial<'_> {
                 let _ = std::fs::copy(&log, self.logs.join(format!("postgresql-{node}.log")));
             }
         }
-        let _ = std::fs::copy(self.lab.dir().join("proxy.log"), self.logs.join("proxy.log"));
+        let _ = std::fs::copy(
+            self.lab.dir().join("proxy.log"),
+            self.logs.join("proxy.log"),
+        );
         let _ = std::fs::copy(
             self.lab.dir().join("hadome.sqlite"),
             self.logs.join("journal.sqlite"),
@@ -700,7 +741,11 @@ pub fn daemon_tails(logs: &Path) -> String {
         let Ok(text) = std::fs::read_to_string(&path) else {
             break;
         };
-        out.push_str(&format!("--- {} (last 15 lines)\n{}\n", path.display(), tail(&text, 15)));
+        out.push_str(&format!(
+            "--- {} (last 15 lines)\n{}\n",
+            path.display(),
+            tail(&text, 15)
+        ));
     }
     out
 }
@@ -715,11 +760,7 @@ pub fn plan(seed: u64) -> Result<Plan, String> {
             .iter()
             .filter(|node| node.upstream.is_some())
             .count();
-        let slotless = topology
-            .nodes
-            .iter()
-            .filter(|node| stallable(node))
-            .count();
+        let slotless = topology.nodes.iter().filter(|node| stallable(node)).count();
         shapes.insert(
             name,
             crate::schedule::Shape {

@@ -208,7 +208,11 @@ mod tests {
         let found = two_writers(&together);
         assert_eq!(found.len(), 2, "{found:#?}");
         assert!(found[0].contains("within one 100 ms sample"), "{found:#?}");
-        let back = [commit(0, "db-1"), commit(2_000, "db-2"), commit(5_000, "db-1")];
+        let back = [
+            commit(0, "db-1"),
+            commit(2_000, "db-2"),
+            commit(5_000, "db-1"),
+        ];
         let found = two_writers(&back);
         assert_eq!(found.len(), 1, "{found:#?}");
         assert!(found[0].contains("db-1 > db-2 > db-1"), "{found:#?}");
@@ -252,7 +256,10 @@ mod tests {
             End::of(None, vec![], vec!["no standby may be promoted".into()]),
             End::Escalated(_)
         ));
-        assert!(matches!(End::of(None, vec![], vec![]), End::SilentStall { .. }));
+        assert!(matches!(
+            End::of(None, vec![], vec![]),
+            End::SilentStall { .. }
+        ));
     }
 
     #[test]

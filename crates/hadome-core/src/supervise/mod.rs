@@ -57,6 +57,7 @@ mod watch;
 pub use agreement::{standby_view, StandbyView};
 pub use candidate::{choose_candidate, Candidate};
 pub use failover::{Failover, FailoverPhase, FailoverStep, FollowState, Follower, Reported};
+pub use primary::LONG_SUSPICION_SECONDS;
 
 use watch::Watch;
 

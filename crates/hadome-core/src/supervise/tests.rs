@@ -87,17 +87,26 @@ fn a_primary_unreachable_for_long_with_no_proof_to_act_is_escalated_once() {
         world.answer("db-3", standby(100 * MB, "streaming", 900));
         let decision = world.step();
         assert_eq!(state_of(&decision), ClusterState::Suspect, "{decision:?}");
-        escalations.extend(decision.commands.into_iter().filter_map(|command| match command {
-            Command::Escalate(escalation) => Some(escalation),
-            _ => None,
-        }));
+        escalations.extend(
+            decision
+                .commands
+                .into_iter()
+                .filter_map(|command| match command {
+                    Command::Escalate(escalation) => Some(escalation),
+                    _ => None,
+                }),
+        );
     }
     assert_eq!(escalations.len(), 1, "{escalations:#?}");
     assert_eq!(escalations[0].subject, "db-1");
     assert_eq!(escalations[0].rule, rule::PRIMARY_AGREEMENT);
     assert!(
-        escalations[0].message.contains("its standbys still hear it")
-            && escalations[0].message.contains("without the proof it needs to act"),
+        escalations[0]
+            .message
+            .contains("its standbys still hear it")
+            && escalations[0]
+                .message
+                .contains("without the proof it needs to act"),
         "{}",
         escalations[0].message
     );

@@ -40,3 +40,4 @@ mod support;
 mod timeline;
 mod tls_pg;
 mod topologies;
+mod trials;

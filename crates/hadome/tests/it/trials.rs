@@ -1,0 +1,50 @@
+//! Issue 17: seeds of the randomized fault trials (`bench/trials.sh`, `docs/trials.md`) that once
+//! failed, kept as tests. Each runs its seed's plan exactly as the harness does, on a fresh lab with
+//! this build's daemon, and asserts every check held.
+
+use std::time::Duration;
+
+use hadome_trials::trial::{self, Settings};
+use hadome_trials::verdict::End;
+
+use crate::support::{hadome_binary, scratch};
+
+async fn trial_passes(seed: u64) -> trial::Outcome {
+    let plan = trial::plan(seed).expect("the seed's plan");
+    let scratch = scratch();
+    let settings = Settings {
+        hadome: hadome_binary(),
+        scratch: scratch.path().to_path_buf(),
+        hold: Duration::from_secs(4),
+        settle: Duration::from_secs(60),
+        stable: Duration::from_secs(3),
+    };
+    let outcome = trial::run(&plan, &settings)
+        .await
+        .unwrap_or_else(|error| panic!("{}: the harness failed: {error}", plan.describe()));
+    let failures = outcome.failures();
+    assert!(
+        failures.is_empty(),
+        "{}:\n{failures:#?}\n{:#?}\n{}",
+        plan.describe(),
+        outcome.applied,
+        trial::daemon_tails(&outcome.logs)
+    );
+    outcome
+}
+
+/// Seed 1: mackerel (no synchronous standby), its primary crashed under a write load. Once, the
+/// daemon held back in `suspect` for the whole settle with nothing journaled: a silent stall, with
+/// the last acknowledged commit on the crashed primary's disk only. A primary hadome cannot reach
+/// for 30 s while it holds back is now escalated (`LONG_SUSPICION_SECONDS`); normally the crash is
+/// proven and the primary restarted in place, and every acknowledged commit is on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_1_a_crashed_mackerel_primary_is_restarted_or_escalated_never_left_silent() {
+    let outcome = trial_passes(1).await;
+    assert!(
+        matches!(&outcome.end, End::Primary(node) if node == "db000")
+            || matches!(outcome.end, End::Escalated(_)),
+        "{:?}",
+        outcome.end
+    );
+}
