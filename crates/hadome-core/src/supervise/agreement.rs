@@ -74,7 +74,9 @@ impl StandbyView {
 /// How the standbys of `cluster` that stream from `primary` directly see it. `direct` holds the
 /// `application_name`s the primary last listed in `pg_stat_replication`: a cascaded standby hears
 /// its own upstream, not the primary, so it is no witness. When `direct` is empty (hadome never
-/// saw the primary's list), every member but the primary counts. `keepalive` holds the
+/// saw the primary's list, or the primary listed nobody), every member but the primary counts,
+/// except those in `cascaded`: seen streaming from another standby, a cascade's receiver says
+/// `streaming` while the primary is dead. `keepalive` holds the
 /// primary's settings as last seen ([`KeepaliveSettings::UNKNOWN`] when never seen: then only the
 /// standbys' own timeouts bound the gap).
 pub fn standby_view(
@@ -82,16 +84,20 @@ pub fn standby_view(
     cluster: &Cluster,
     primary: &str,
     direct: &[String],
+    cascaded: &std::collections::BTreeSet<String>,
     window_seconds: f64,
     keepalive: &KeepaliveSettings,
 ) -> Vec<StandbyView> {
     let window_ms = (window_seconds * 1000.0) as i64;
     let witness = |member: &str| {
-        direct.is_empty()
-            || view
-                .estate
-                .instance(member)
-                .is_some_and(|instance| direct.contains(&instance.application_name))
+        let Some(instance) = view.estate.instance(member) else {
+            return direct.is_empty();
+        };
+        if direct.is_empty() {
+            !cascaded.contains(&instance.application_name)
+        } else {
+            direct.contains(&instance.application_name)
+        }
     };
     cluster
         .members

@@ -105,6 +105,9 @@ fn with_primary(
             .iter()
             .map(|peer| peer.application_name.clone())
             .collect();
+        for name in &watch.direct {
+            watch.cascaded.remove(name);
+        }
         watch.keepalive = Some(state.keepalive);
     }
     commands.push(Command::Heartbeat {
@@ -203,11 +206,13 @@ fn without_primary(
         );
     }
     let session_answers = tick.sessions.get(&primary).copied().unwrap_or(false);
+    learn_cascades(&view, cluster, &primary, watch);
     let standbys = standby_view(
         &view,
         cluster,
         &primary,
         &watch.direct,
+        &watch.cascaded,
         automation.detection_seconds,
         &watch.keepalive.unwrap_or(KeepaliveSettings::UNKNOWN),
     );
@@ -444,6 +449,25 @@ fn without_primary(
                 },
             );
             report(cluster, Some(&primary), ClusterState::NoCandidate, message)
+        }
+    }
+}
+
+/// Remembers every standby another standby lists as streaming from it (a cascade), so it never
+/// counts as a witness of `primary`.
+fn learn_cascades(view: &View, cluster: &Cluster, primary: &str, watch: &mut Watch) {
+    for member in cluster
+        .members
+        .iter()
+        .filter(|member| member.as_str() != primary)
+    {
+        if let Some(state) = view.fresh(member) {
+            watch.cascaded.extend(
+                state
+                    .replication
+                    .iter()
+                    .map(|peer| peer.application_name.clone()),
+            );
         }
     }
 }

@@ -113,6 +113,46 @@ fn a_primary_unreachable_for_long_with_no_proof_to_act_is_escalated_once() {
 }
 
 #[test]
+fn a_cascaded_standby_is_no_witness_even_when_the_primary_lists_nobody() {
+    // Issue 17, trial seeds 1 and 35 (mackerel): db-3 streams from db-2, not from db-1; db-2's
+    // link from db-1 was cut, so db-1's last list was empty. Then db-1 crashed. db-3's receiver
+    // still streams (from db-2): before, with the primary's list empty, every standby counted,
+    // db-3 "still heard" the dead primary, and the daemon stayed `suspect` for good.
+    let mut world = World::healthy();
+    world.step();
+    let mut lonely = primary(100 * MB);
+    let cascade = lonely
+        .replication
+        .iter()
+        .filter(|peer| peer.application_name == "db-3")
+        .cloned()
+        .collect();
+    lonely.replication.clear();
+    world.later(0.5);
+    world.answer("db-1", lonely);
+    let mut upstream = standby(100 * MB, "waiting", 400);
+    upstream.replication = cascade;
+    world.answer("db-2", upstream.clone());
+    world.answer("db-3", standby(100 * MB, "streaming", 200));
+    assert_eq!(state_of(&world.step()), ClusterState::Healthy);
+
+    world.later(1.6);
+    world.fail("db-1", CRASHED);
+    upstream
+        .wal_receiver
+        .as_mut()
+        .expect("a receiver")
+        .last_message_age_ms = Some(2000);
+    world.answer("db-2", upstream);
+    world.answer("db-3", standby(100 * MB, "streaming", 200));
+    let decision = world.step();
+    assert!(
+        matches!(&decision.commands[..], [Command::Restart { target, .. }] if target == "db-1"),
+        "db-3 hears db-2, not db-1: {decision:?}"
+    );
+}
+
+#[test]
 fn a_hung_postmaster_is_failed_over_though_the_standbys_still_hear_it() {
     let mut world = World::healthy();
     world.step();

@@ -18,6 +18,10 @@ pub(super) struct Watch {
     pub(super) synchronous: Vec<String>,
     /// Every standby streaming from it directly, as it last listed them.
     pub(super) direct: Vec<String>,
+    /// Standbys (`application_name`s) ever seen streaming from another standby, and not since
+    /// from the primary: a cascade hears its own upstream, so it is never a witness of the
+    /// primary, even when the primary's own list is empty (issue 17's seeds 1 and 35).
+    pub(super) cascaded: BTreeSet<String>,
     /// Its replication timeouts, as last seen (they bound how long its standbys may hear
     /// nothing from it while it is idle).
     pub(super) keepalive: Option<KeepaliveSettings>,
