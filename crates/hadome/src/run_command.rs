@@ -28,6 +28,7 @@ use crate::cli::ConfigFile;
 use crate::clock::wall_clock;
 use crate::error::CliError;
 use crate::exit_code;
+use crate::failpoint::{self, Reached};
 use crate::notify;
 use crate::output::{print_json, print_text, Paint};
 use crate::pass::{observe_for, Pass};
@@ -232,6 +233,7 @@ pub(crate) async fn run(options: RunOptions) -> Result<u8, CliError> {
         step_reports: Vec::new(),
         step_started: wall_clock(),
         image_taken: None,
+        steps_recorded: 0,
     };
     let outcome = carry_out(&pass.estate, &action, &steps, &RestoredRows, &mut recorder).await?;
     emit(options.json, &report, &text);
@@ -258,6 +260,8 @@ struct Journaling<'a> {
     /// A final image taken and not yet verified: its host, its name, and when its command
     /// started.
     image_taken: Option<(String, String, Timestamp)>,
+    /// How many steps the journal holds so far (`HADOME_FAILPOINT=after-step:N`).
+    steps_recorded: usize,
 }
 
 impl Recorder for Journaling<'_> {
@@ -286,6 +290,7 @@ impl Recorder for Journaling<'_> {
         self.report["executed"] = true.into();
         self.report["intent"] = intent.into();
         self.step_started = wall_clock();
+        failpoint::kill_if_reached(Reached::Intent);
         Ok(Some(intent))
     }
 
@@ -298,6 +303,8 @@ impl Recorder for Journaling<'_> {
             *ok,
             detail,
         )?;
+        self.steps_recorded += 1;
+        failpoint::kill_if_reached(Reached::Step(self.steps_recorded));
         self.text.push_str(&format!(
             "  {} {} — {detail}\n",
             if *ok {
