@@ -350,6 +350,10 @@ impl Recorder for Journaling<'_> {
         let Outcome { ok, detail } = outcome;
         self.journal
             .record_outcome(*intent, wall_clock(), *ok, detail)?;
+        if *ok {
+            let closed = close_superseded(self.journal, self.action, *intent)?;
+            self.text.push_str(&closed);
+        }
         self.text.push_str(&format!(
             "outcome of intent #{intent} journaled: {}\n",
             if *ok {
@@ -362,6 +366,35 @@ impl Recorder for Journaling<'_> {
         self.report["outcome"] = json!({"ok": ok, "detail": detail});
         Ok(())
     }
+}
+
+/// Closes the intents a person's earlier `hadome run` of the very same `action` left open (it was
+/// killed mid-plan), now that intent `finished` carried the action out to its end; returns what
+/// it says of them. Only a person's: a daemon closes its own. While this run holds the cluster,
+/// no other `hadome run` can be at work on it, so an open one is a dead one.
+fn close_superseded(
+    journal: &mut Journal,
+    action: &Action,
+    finished: i64,
+) -> Result<String, CliError> {
+    let text = action.to_string();
+    let mut said = String::new();
+    for open in journal.open_intents()? {
+        if open.id == finished || open.actor == actor::DAEMON || open.action_text != text {
+            continue;
+        }
+        let detail = format!(
+            "interrupted: its process stopped after {} of its {} steps without an outcome; intent #{finished} carried out the same action to its end",
+            open.steps_done.len(),
+            open.plan.len()
+        );
+        journal.record_outcome(open.id, wall_clock(), false, &detail)?;
+        said.push_str(&format!(
+            "  intent #{} ({}, by {}) closed: {detail}\n",
+            open.id, open.action_text, open.actor
+        ));
+    }
+    Ok(said)
 }
 
 /// An override is an escalation: journaled (so `hadome status` shows it) and sent to the webhook.
