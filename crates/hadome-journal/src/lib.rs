@@ -91,8 +91,8 @@ pub fn making_lease(backup: &str) -> String {
     format!("making:{backup}")
 }
 use crate::record::{
-    ActionRecord, FactChangedRecord, VerdictRecord, ACK, ESCALATION, FACT_CHANGED, INTENT, LEASE, NOTIFIED,
-    OUTCOME, OVERRIDE, PAUSE, STEP, VERDICT,
+    ActionRecord, FactChangedRecord, VerdictRecord, ACK, ESCALATION, FACT_CHANGED, INTENT, LEASE,
+    NOTIFIED, OUTCOME, OVERRIDE, PAUSE, STEP, VERDICT,
 };
 
 /// The kind of event recording a change of an instance's summary.

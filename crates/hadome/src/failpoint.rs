@@ -23,10 +23,12 @@ pub(crate) enum Reached {
 fn names(point: &str, reached: Reached) -> bool {
     match reached {
         Reached::Intent => point == "after-intent",
-        Reached::Step(done) => point
-            .strip_prefix("after-step:")
-            .and_then(|number| number.parse::<usize>().ok())
-            == Some(done),
+        Reached::Step(done) => {
+            point
+                .strip_prefix("after-step:")
+                .and_then(|number| number.parse::<usize>().ok())
+                == Some(done)
+        }
     }
 }
 

@@ -134,8 +134,12 @@ mod tests {
     fn only_a_holder_certainly_gone_from_this_host_is_gone() {
         let here = hostname();
         let me = std::process::id();
-        assert!(!holder_is_gone(&format!("someone (hadome run) pid {me} on {here}")));
-        assert!(!holder_is_gone("someone (hadome run) pid 1 on another-host-entirely"));
+        assert!(!holder_is_gone(&format!(
+            "someone (hadome run) pid {me} on {here}"
+        )));
+        assert!(!holder_is_gone(
+            "someone (hadome run) pid 1 on another-host-entirely"
+        ));
         assert!(!holder_is_gone("daemon-1"));
         assert!(!holder_is_gone(&format!("someone pid x on {here}")));
         // PID 1 runs in every namespace.
@@ -143,6 +147,8 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
         child.wait().unwrap();
-        assert!(holder_is_gone(&format!("someone (hadome run) pid {pid} on {here}")));
+        assert!(holder_is_gone(&format!(
+            "someone (hadome run) pid {pid} on {here}"
+        )));
     }
 }

@@ -88,4 +88,3 @@ pub(super) enum CommandFailed {
     #[error("`{program}` was killed by a signal: {last}")]
     Killed { program: String, last: String },
 }
-

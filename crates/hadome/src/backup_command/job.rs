@@ -64,7 +64,12 @@ impl Job {
     }
 
     /// Records the outcome; the job is over.
-    pub(super) fn finish(self, journal: &mut Journal, ok: bool, detail: &str) -> Result<(), CliError> {
+    pub(super) fn finish(
+        self,
+        journal: &mut Journal,
+        ok: bool,
+        detail: &str,
+    ) -> Result<(), CliError> {
         journal.record_outcome(self.intent, wall_clock(), ok, detail)?;
         Ok(())
     }
@@ -127,7 +132,9 @@ pub(super) fn close_interrupted(
         ));
     }
     if said.is_empty() && !moved.is_empty() {
-        said.push_str(&format!("  an earlier run of `{backup}` stopped midway: {left}\n"));
+        said.push_str(&format!(
+            "  an earlier run of `{backup}` stopped midway: {left}\n"
+        ));
     }
     Ok(said)
 }

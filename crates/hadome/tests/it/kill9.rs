@@ -17,7 +17,9 @@ use serde_json::Value;
 use crate::backup::{
     append, backup_lab, backup_table, backups_dir, copies, lab_restore, pg_dump, seed,
 };
-use crate::support::{asides, execute, hadome_json, lab, run_hadome, show, wait_for_row, write_row};
+use crate::support::{
+    asides, execute, hadome_json, lab, run_hadome, show, wait_for_row, write_row,
+};
 
 fn journal(config: &Path) -> Journal {
     Journal::open(&config.with_file_name("hadome.sqlite")).unwrap()
@@ -56,10 +58,8 @@ fn killed_at(config: &Path, args: &[&str], point: &str, done: usize) -> OpenInte
     let status = run_hadome(&["status", "--config", config.to_str().unwrap()], &[]);
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(
-        text.contains(&format!(
-            "OPEN intent #{} ({}",
-            open.id, open.action_text
-        )) && text.contains(&format!("{done} of its {} steps done", open.plan.len())),
+        text.contains(&format!("OPEN intent #{} ({}", open.id, open.action_text))
+            && text.contains(&format!("{done} of its {} steps done", open.plan.len())),
         "`hadome status` names the open intent at {point}: {}",
         show(&status)
     );
@@ -89,7 +89,9 @@ fn closed_as_interrupted(config: &Path, killed: &OpenIntent, point: &str, by: Op
     );
     if let Some(by) = by {
         assert!(
-            outcome.detail.contains(&format!("intent #{by} carried out")),
+            outcome
+                .detail
+                .contains(&format!("intent #{by} carried out")),
             "{outcome:?}"
         );
     }
@@ -145,12 +147,17 @@ async fn a_rebuild_killed_after_each_step_is_finished_by_running_it_again() {
         }
 
         let (code, again) = hadome_json(&config, &args);
-        assert_eq!(code, 0, "the rebuild killed at {point}, run again: {again:#}");
+        assert_eq!(
+            code, 0,
+            "the rebuild killed at {point}, run again: {again:#}"
+        );
         assert_eq!(again["outcome"]["ok"], true, "{again:#}");
         names_open(&again, killed.id);
         closed_as_interrupted(&config, &killed, &point, again["intent"].as_i64());
         assert!(
-            before.iter().all(|kept| kept_whole(&data_dir).contains(kept)),
+            before
+                .iter()
+                .all(|kept| kept_whole(&data_dir).contains(kept)),
             "the second run deleted nothing"
         );
         let marker = format!("after-{point}");
@@ -186,7 +193,10 @@ async fn a_restore_killed_after_each_step_is_finished_by_running_it_again() {
     drop(db1);
     let (_, dry) = hadome_json(&config, &[&args[..], &["--dry-run"]].concat());
     let steps = dry["plan"].as_array().expect("a plan").len();
-    assert_eq!(steps, 5, "stop, move aside, restore, start, compare: {dry:#}");
+    assert_eq!(
+        steps, 5,
+        "stop, move aside, restore, start, compare: {dry:#}"
+    );
 
     for (point, done) in failpoints(steps) {
         let before = kept_whole(&data_dir);
@@ -210,7 +220,10 @@ async fn a_restore_killed_after_each_step_is_finished_by_running_it_again() {
         let overridden = overriding(&config, &args);
         let overridden: Vec<&str> = overridden.iter().map(String::as_str).collect();
         let (code, again) = hadome_json(&config, &overridden);
-        assert_eq!(code, 0, "the restore killed at {point}, run again: {again:#}");
+        assert_eq!(
+            code, 0,
+            "the restore killed at {point}, run again: {again:#}"
+        );
         assert_eq!(again["outcome"]["ok"], true, "{again:#}");
         names_open(&again, killed.id);
         closed_as_interrupted(&config, &killed, &point, again["intent"].as_i64());
@@ -270,7 +283,10 @@ async fn a_backup_run_killed_after_each_step_never_leaves_a_copy_it_did_not_chec
     let (lab, _backups) = backup_lab().await;
     let config = lab.dir().join("estate.toml");
     seed(&lab, 1_000).await;
-    append(&lab, &backup_table(&lab, "nightly", &pg_dump(&lab, &[]), ""));
+    append(
+        &lab,
+        &backup_table(&lab, "nightly", &pg_dump(&lab, &[]), ""),
+    );
     let dir = backups_dir(&lab);
     let (code, made) = hadome_json(&config, &["backup", "run", "nightly"]);
     assert_eq!(code, 0, "{made:#}");
@@ -282,12 +298,12 @@ async fn a_backup_run_killed_after_each_step_never_leaves_a_copy_it_did_not_chec
         .and_then(|(id, _)| id.parse().ok())
         .unwrap_or_else(|| panic!("the intent's id: {made:#}"));
     let clean = journal(&config).intent(id).unwrap().unwrap();
-    assert!(clean.outcome.as_ref().is_some_and(|outcome| outcome.ok), "{clean:#?}");
-    let steps = clean.steps.len();
-    assert_eq!(
-        steps, 4,
-        "snapshot, command, read whole, rename into place"
+    assert!(
+        clean.outcome.as_ref().is_some_and(|outcome| outcome.ok),
+        "{clean:#?}"
     );
+    let steps = clean.steps.len();
+    assert_eq!(steps, 4, "snapshot, command, read whole, rename into place");
 
     for (point, done) in failpoints(steps) {
         let before: Vec<(PathBuf, Vec<u8>)> = copies(&lab, "nightly")
@@ -321,7 +337,10 @@ async fn a_backup_run_killed_after_each_step_never_leaves_a_copy_it_did_not_chec
 
         let failed_before = outputs(&dir, ".hadome-failed-").len();
         let (code, again) = hadome_json(&config, &["backup", "run", "nightly"]);
-        assert_eq!(code, 0, "the backup run killed at {point}, run again: {again:#}");
+        assert_eq!(
+            code, 0,
+            "the backup run killed at {point}, run again: {again:#}"
+        );
         assert_eq!(again["made"], true, "{again:#}");
         let said = again["said"].as_str().unwrap_or_default();
         assert!(
@@ -329,7 +348,11 @@ async fn a_backup_run_killed_after_each_step_never_leaves_a_copy_it_did_not_chec
             "the next run names the killed one: {again:#}"
         );
         closed_as_interrupted(&config, &killed, &point, None);
-        assert_eq!(outputs(&dir, ".hadome-tmp-"), Vec::<PathBuf>::new(), "{point}");
+        assert_eq!(
+            outputs(&dir, ".hadome-tmp-"),
+            Vec::<PathBuf>::new(),
+            "{point}"
+        );
         assert_eq!(
             outputs(&dir, ".hadome-failed-").len(),
             failed_before + temporary.len(),
