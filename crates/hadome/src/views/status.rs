@@ -25,7 +25,9 @@ pub(crate) fn status(pass: &Seen<'_>) -> Result<StatusSection, CliError> {
         now: pass.now,
     };
     let mut clusters_json = Vec::new();
-    let mut text = String::new();
+    // What is half-done comes first: it is what a person must look at before acting again.
+    let open = open_intents(pass)?;
+    let mut text = open.text.clone();
     for cluster in &pass.estate.clusters {
         let primary = view
             .live_primaries(cluster)
@@ -145,8 +147,6 @@ pub(crate) fn status(pass: &Seen<'_>) -> Result<StatusSection, CliError> {
     }
     let backups = backups_status(pass);
     text.push_str(&backups.text);
-    let open = open_intents(pass)?;
-    text.push_str(&open.text);
     Ok(StatusSection {
         text,
         json: json!({
@@ -178,6 +178,9 @@ fn open_intents(pass: &Seen<'_>) -> Result<StatusSection, CliError> {
             intent.plan.len(),
             intent.target
         ));
+    }
+    if !text.is_empty() {
+        text.push('\n');
     }
     let json = open
         .iter()
