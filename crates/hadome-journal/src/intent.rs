@@ -12,7 +12,6 @@
 
 use std::path::Path;
 
-use hadome_core::action::Action;
 use hadome_core::fact::Timestamp;
 use hadome_core::finding::Verdict;
 use rusqlite::{Connection, Row, Transaction, TransactionBehavior};
@@ -150,7 +149,7 @@ pub(crate) fn durably<T>(
 /// An intent to record, as `Journal::record_intent` received it.
 pub(crate) struct NewIntent<'a> {
     pub(crate) at: Timestamp,
-    pub(crate) action: &'a Action,
+    pub(crate) action: ActionRecord,
     pub(crate) verdict: Verdict,
     pub(crate) plan: &'a [String],
     pub(crate) overrides: &'a [Override],
@@ -166,13 +165,12 @@ pub(crate) fn insert(
 ) -> Result<i64, JournalError> {
     let NewIntent {
         at,
-        action,
+        action: ref action_record,
         verdict,
         plan,
         overrides,
         actor,
     } = *new;
-    let action_record = ActionRecord::of(action);
     let override_records: Vec<OverrideRecord> = overrides
         .iter()
         .map(|item| OverrideRecord {
@@ -213,7 +211,7 @@ pub(crate) fn insert(
         .map_err(|source| sqlite(path, "record an intent", source))?;
     let id = transaction.last_insert_rowid();
 
-    let target = action.target();
+    let target = action_record.target.as_str();
     let intent = IntentEventRecord {
         version: RECORD_VERSION,
         intent: id,

@@ -91,8 +91,8 @@ pub fn making_lease(backup: &str) -> String {
     format!("making:{backup}")
 }
 use crate::record::{
-    FactChangedRecord, VerdictRecord, ACK, ESCALATION, FACT_CHANGED, INTENT, LEASE, NOTIFIED,
-    OUTCOME, OVERRIDE, PAUSE, STEP, VERDICT,
+    ActionRecord, FactChangedRecord, VerdictRecord, ACK, ESCALATION, FACT_CHANGED, INTENT, LEASE,
+    NOTIFIED, OUTCOME, OVERRIDE, PAUSE, STEP, VERDICT,
 };
 
 /// The kind of event recording a change of an instance's summary.
@@ -485,10 +485,46 @@ impl Journal {
     ) -> Result<i64, JournalError> {
         let new = intent::NewIntent {
             at,
-            action,
+            action: ActionRecord::of(action),
             verdict,
             plan,
             overrides,
+            actor,
+        };
+        let path = self.path.as_path();
+        intent::durably(
+            &mut self.connection,
+            path,
+            "record an intent",
+            |transaction| intent::insert(transaction, path, &new),
+        )
+    }
+
+    /// Records the intent of a job that is no [`Action`] on the estate (`hadome backup run`:
+    /// `name` `backup-run`, `target` the backup's name), verdict `allow`, no override, as
+    /// [`record_intent`](Journal::record_intent) does: its steps and outcome are recorded with
+    /// [`record_step`](Journal::record_step) and [`record_outcome`](Journal::record_outcome), and
+    /// a job killed in between is an open intent like any other. Durable when it returns.
+    pub fn record_job_intent(
+        &mut self,
+        at: Timestamp,
+        name: &str,
+        text: &str,
+        target: &str,
+        plan: &[String],
+        actor: &str,
+    ) -> Result<i64, JournalError> {
+        let new = intent::NewIntent {
+            at,
+            action: ActionRecord {
+                text: text.to_owned(),
+                name: name.to_owned(),
+                target: target.to_owned(),
+                source: None,
+            },
+            verdict: Verdict::Allow,
+            plan,
+            overrides: &[],
             actor,
         };
         let path = self.path.as_path();
@@ -518,7 +554,7 @@ impl Journal {
     ) -> Result<Result<i64, Lease>, JournalError> {
         let new = intent::NewIntent {
             at,
-            action,
+            action: ActionRecord::of(action),
             verdict: Verdict::Allow,
             plan,
             overrides: &[],

@@ -1,6 +1,7 @@
 //! A journal lease held while a command works: taken before it acts, renewed by a thread of its
 //! own while it runs, released when dropped. A command killed with -9 stops renewing it, so the
-//! lease lapses on its own after its time to live.
+//! lease lapses on its own after its time to live, or is taken over at once by the next command
+//! on the same host, which sees that its holder's process is gone.
 //!
 //! `hadome run` holds its cluster this way (`hadome_journal::hold_lease`: a supervising daemon
 //! leaves the cluster alone meanwhile), and `hadome backup run` its backup
@@ -39,7 +40,22 @@ impl HeldLease {
         if let LeaseOutcome::HeldBy(lease) =
             journal.acquire_lease(name, &holder, wall_clock(), ttl_ms)?
         {
-            return Err(refusal(&lease));
+            // A holder gone from this very host (a command killed with -9) holds nothing: its
+            // lease is taken over at once rather than left to lapse. Anything less certain (another
+            // host, a PID alive, even reused by another program) is refused: fail closed.
+            if !holder_is_gone(&lease.holder) {
+                return Err(refusal(&lease));
+            }
+            journal.release_lease(name, &lease.holder, wall_clock())?;
+            if let LeaseOutcome::HeldBy(lease) =
+                journal.acquire_lease(name, &holder, wall_clock(), ttl_ms)?
+            {
+                return Err(refusal(&lease));
+            }
+            eprintln!(
+                "hadome: the lease `{name}` was held by `{}`, a process no longer running on this host (killed?): taken over",
+                lease.holder
+            );
         }
         let name = name.to_owned();
         let (stop, stopped) = channel::<()>();
@@ -78,9 +94,61 @@ impl Drop for HeldLease {
     }
 }
 
+/// Whether `holder` (`WHO pid PID on HOST`, as [`HeldLease::take`] names it) is a process of this
+/// host that no longer runs (or is a zombie, dead and not yet reaped). `false` whenever that is
+/// not certain: another host, another shape of name, a PID that runs.
+fn holder_is_gone(holder: &str) -> bool {
+    let Some((rest, host)) = holder.rsplit_once(" on ") else {
+        return false;
+    };
+    let Some(pid) = rest
+        .rsplit_once(" pid ")
+        .and_then(|(_, pid)| pid.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    if host != hostname() || pid == std::process::id() {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(error) => error.kind() == std::io::ErrorKind::NotFound,
+        // The state follows the command's name, which is in parentheses and may hold any byte.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, after)| after.trim_start().starts_with('Z')),
+    }
+}
+
 /// This machine's name, as leases name their holders.
 pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|name| name.trim().to_owned())
         .unwrap_or_else(|_| "localhost".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_holder_certainly_gone_from_this_host_is_gone() {
+        let here = hostname();
+        let me = std::process::id();
+        assert!(!holder_is_gone(&format!(
+            "someone (hadome run) pid {me} on {here}"
+        )));
+        assert!(!holder_is_gone(
+            "someone (hadome run) pid 1 on another-host-entirely"
+        ));
+        assert!(!holder_is_gone("daemon-1"));
+        assert!(!holder_is_gone(&format!("someone pid x on {here}")));
+        // PID 1 runs in every namespace.
+        assert!(!holder_is_gone(&format!("someone pid 1 on {here}")));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(holder_is_gone(&format!(
+            "someone (hadome run) pid {pid} on {here}"
+        )));
+    }
 }

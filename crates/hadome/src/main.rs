@@ -18,6 +18,7 @@ mod coordination;
 mod daemon_log;
 mod error;
 mod exit_code;
+mod failpoint;
 mod held;
 mod journal_pool;
 mod notify;

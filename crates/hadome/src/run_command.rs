@@ -28,6 +28,7 @@ use crate::cli::ConfigFile;
 use crate::clock::wall_clock;
 use crate::error::CliError;
 use crate::exit_code;
+use crate::failpoint::{self, Reached};
 use crate::notify;
 use crate::output::{print_json, print_text, Paint};
 use crate::pass::{observe_for, Pass};
@@ -232,6 +233,7 @@ pub(crate) async fn run(options: RunOptions) -> Result<u8, CliError> {
         step_reports: Vec::new(),
         step_started: wall_clock(),
         image_taken: None,
+        steps_recorded: 0,
     };
     let outcome = carry_out(&pass.estate, &action, &steps, &RestoredRows, &mut recorder).await?;
     emit(options.json, &report, &text);
@@ -258,6 +260,8 @@ struct Journaling<'a> {
     /// A final image taken and not yet verified: its host, its name, and when its command
     /// started.
     image_taken: Option<(String, String, Timestamp)>,
+    /// How many steps the journal holds so far (`HADOME_FAILPOINT=after-step:N`).
+    steps_recorded: usize,
 }
 
 impl Recorder for Journaling<'_> {
@@ -286,6 +290,7 @@ impl Recorder for Journaling<'_> {
         self.report["executed"] = true.into();
         self.report["intent"] = intent.into();
         self.step_started = wall_clock();
+        failpoint::kill_if_reached(Reached::Intent);
         Ok(Some(intent))
     }
 
@@ -298,6 +303,8 @@ impl Recorder for Journaling<'_> {
             *ok,
             detail,
         )?;
+        self.steps_recorded += 1;
+        failpoint::kill_if_reached(Reached::Step(self.steps_recorded));
         self.text.push_str(&format!(
             "  {} {} — {detail}\n",
             if *ok {
@@ -343,6 +350,10 @@ impl Recorder for Journaling<'_> {
         let Outcome { ok, detail } = outcome;
         self.journal
             .record_outcome(*intent, wall_clock(), *ok, detail)?;
+        if *ok {
+            let closed = close_superseded(self.journal, self.action, *intent)?;
+            self.text.push_str(&closed);
+        }
         self.text.push_str(&format!(
             "outcome of intent #{intent} journaled: {}\n",
             if *ok {
@@ -355,6 +366,35 @@ impl Recorder for Journaling<'_> {
         self.report["outcome"] = json!({"ok": ok, "detail": detail});
         Ok(())
     }
+}
+
+/// Closes the intents a person's earlier `hadome run` of the very same `action` left open (it was
+/// killed mid-plan), now that intent `finished` carried the action out to its end; returns what
+/// it says of them. Only a person's: a daemon closes its own. While this run holds the cluster,
+/// no other `hadome run` can be at work on it, so an open one is a dead one.
+fn close_superseded(
+    journal: &mut Journal,
+    action: &Action,
+    finished: i64,
+) -> Result<String, CliError> {
+    let text = action.to_string();
+    let mut said = String::new();
+    for open in journal.open_intents()? {
+        if open.id == finished || open.actor == actor::DAEMON || open.action_text != text {
+            continue;
+        }
+        let detail = format!(
+            "interrupted: its process stopped after {} of its {} steps without an outcome; intent #{finished} carried out the same action to its end",
+            open.steps_done.len(),
+            open.plan.len()
+        );
+        journal.record_outcome(open.id, wall_clock(), false, &detail)?;
+        said.push_str(&format!(
+            "  intent #{} ({}, by {}) closed: {detail}\n",
+            open.id, open.action_text, open.actor
+        ));
+    }
+    Ok(said)
 }
 
 /// An override is an escalation: journaled (so `hadome status` shows it) and sent to the webhook.

@@ -30,6 +30,8 @@ use crate::clock::wall_clock;
 use crate::error::CliError;
 use crate::pass::Pass;
 
+mod command;
+mod job;
 mod restore_test;
 mod run;
 mod verify;

@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 use hadome_backup::Structure;
 use hadome_core::estate::Backup;
 use hadome_core::fact::ProbeOutcome;
-use hadome_core::finding::{human_bytes, human_duration};
+use hadome_core::finding::human_bytes;
 use hadome_journal::BackupMade;
 use serde_json::json;
-use tokio::signal::unix::{signal, SignalKind};
 
+use super::command::run_to_end;
+use super::job::{close_interrupted, Job};
 use super::{escalate, findings_of, render_findings, unknown_backup};
 use crate::assessment::finding_json;
 use crate::backup_facts::{
@@ -29,14 +30,15 @@ use crate::held::HeldLease;
 use crate::output::{print_json, print_text};
 use crate::pass::{observe, Pass};
 
-/// How long a backup's command may run before hadome gives up on it (and keeps nothing).
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
-
-/// A failed run: moves the output aside (never deletes it), journals, escalates; says what.
+/// A failed run: moves the output aside (never deletes it), journals the failed step `step` and
+/// the job's outcome, escalates; says what.
+#[allow(clippy::too_many_arguments)] // The run's own state, passed from each place it fails.
 async fn failed_run(
     pass: &mut Pass,
     backup: &Backup,
     output: &Path,
+    mut job: Job,
+    step: &str,
     stage: &str,
     detail: String,
 ) -> Result<String, CliError> {
@@ -63,6 +65,12 @@ async fn failed_run(
     }
     pass.journal
         .record_backup_failed(wall_clock(), &backup.name, stage, &detail)?;
+    job.step(&mut pass.journal, step, false, &detail)?;
+    job.finish(
+        &mut pass.journal,
+        false,
+        &format!("{step} failed: {detail}"),
+    )?;
     said.push_str(
         &escalate(
             pass,
@@ -85,85 +93,6 @@ async fn position_of(pass: &Pass, instance: &str) -> Option<hadome_core::positio
         ProbeOutcome::Answered(state) => Some(state.position),
         ProbeOutcome::Unreachable { .. } => None,
     }
-}
-
-/// Runs `argv` to its end (bounded by [`COMMAND_TIMEOUT`]); `Err` says how it failed.
-///
-/// Not `hadome_executor::run_argv`: that one names the whole command line in its result, and a
-/// backup's command usually carries a conninfo, which may hold a password; this result is
-/// journaled and sent to the webhook, so it names the program only.
-async fn run_to_end(argv: &[String]) -> Result<(), CommandFailed> {
-    let Some((program, arguments)) = argv.split_first() else {
-        return Err(CommandFailed::Empty);
-    };
-    let program = program.clone();
-    let mut process = tokio::process::Command::new(&program);
-    process
-        .args(arguments)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    // SIGTERM or SIGINT (a stopping daemon, a person's Ctrl-C) ends the command — the dropped
-    // future kills it — and the run fails like any other: its output is moved aside, journaled.
-    let watch = |signal: &'static str| move |error| CommandFailed::Watch { signal, error };
-    let mut terminate = signal(SignalKind::terminate()).map_err(watch("SIGTERM"))?;
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(watch("SIGINT"))?;
-    let output = tokio::select! {
-        ran = tokio::time::timeout(COMMAND_TIMEOUT, process.output()) => ran,
-        _ = terminate.recv() => return Err(CommandFailed::Interrupted { signal: "SIGTERM", program }),
-        _ = interrupt.recv() => return Err(CommandFailed::Interrupted { signal: "SIGINT", program }),
-    };
-    let output = match output {
-        Ok(Ok(output)) => output,
-        Ok(Err(error)) => return Err(CommandFailed::Start { program, error }),
-        Err(_) => return Err(CommandFailed::Timeout { program }),
-    };
-    if output.status.success() {
-        return Ok(());
-    }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let last = stderr.trim().lines().last().unwrap_or("").to_owned();
-    Err(match output.status.code() {
-        Some(code) => CommandFailed::Exited {
-            program,
-            code,
-            last,
-        },
-        None => CommandFailed::Killed { program, last },
-    })
-}
-
-/// How a backup's command failed; the text names the program only, never its arguments.
-#[derive(Debug, thiserror::Error)]
-enum CommandFailed {
-    #[error("the command is empty")]
-    Empty,
-    #[error("cannot watch for {signal}: {error}")]
-    Watch {
-        signal: &'static str,
-        error: std::io::Error,
-    },
-    #[error("interrupted by {signal}: `{program}` was killed")]
-    Interrupted {
-        signal: &'static str,
-        program: String,
-    },
-    #[error("could not start `{program}`: {error}")]
-    Start {
-        program: String,
-        error: std::io::Error,
-    },
-    #[error("`{program}` did not finish within {}", human_duration(COMMAND_TIMEOUT.as_secs_f64()))]
-    Timeout { program: String },
-    #[error("`{program}` exited with {code}: {last}")]
-    Exited {
-        program: String,
-        code: i32,
-        last: String,
-    },
-    #[error("`{program}` was killed by a signal: {last}")]
-    Killed { program: String, last: String },
 }
 
 /// How long a `backup run`'s claim on its backup lasts unless renewed (every third of that).
@@ -224,10 +153,29 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
     }
 
     // With `{snapshot}`, the row counts are taken in the very snapshot the dump reads.
-    let mut text = String::new();
     let uses_snapshot = command
         .iter()
         .any(|argument| argument.contains("{snapshot}"));
+    // What earlier runs of this backup left open (killed midway) is closed first, and said.
+    let mut text = close_interrupted(&mut pass.journal, &name, &dir, &prefix)?;
+    let snapshot_step = backup
+        .instance
+        .as_ref()
+        .filter(|_| uses_snapshot)
+        .map(|instance| format!("export a snapshot of `{instance}` and count its rows in it"));
+    let command_step = format!(
+        "run the backup's command, its output to `{}`",
+        output.display()
+    );
+    let read_step = format!("read `{}` whole and check it", output.display());
+    let rename_step = format!("rename it into place as `{}`", final_path.display());
+    let plan: Vec<String> = snapshot_step
+        .iter()
+        .cloned()
+        .chain([command_step.clone(), read_step.clone(), rename_step.clone()])
+        .collect();
+    let mut job = Job::start(&mut pass.journal, &name, &plan)?;
+    text.push_str(&format!("intent #{} journaled\n", job.intent()));
     let position = match &backup.instance {
         Some(instance) => position_of(&pass, instance).await,
         None => None,
@@ -247,11 +195,13 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
                         &mut pass,
                         &backup,
                         &output,
+                        job,
+                        snapshot_step.as_deref().unwrap_or("snapshot"),
                         "snapshot",
                         format!("could not export a snapshot of `{instance}`: {error}"),
                     )
                     .await?;
-                    return report_failure(as_json, &name, "snapshot", &error, &said);
+                    return report_failure(as_json, &name, "snapshot", &error, &text, &said);
                 }
             }
         }
@@ -272,8 +222,26 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
             "the session holding snapshot `{}` ended before the dump began: the server closed it",
             snapshot.snapshot_id
         );
-        let said = failed_run(&mut pass, &backup, &output, "snapshot", error.clone()).await?;
-        return report_failure(as_json, &name, "snapshot", &error, &said);
+        let step = snapshot_step.as_deref().unwrap_or("snapshot");
+        let said = failed_run(
+            &mut pass,
+            &backup,
+            &output,
+            job,
+            step,
+            "snapshot",
+            error.clone(),
+        )
+        .await?;
+        return report_failure(as_json, &name, "snapshot", &error, &text, &said);
+    }
+    if let (Some(step), Some(snapshot)) = (&snapshot_step, &snapshot) {
+        let detail = format!(
+            "snapshot `{}` exported, {} tables counted in it",
+            snapshot.snapshot_id,
+            snapshot.counts.len()
+        );
+        job.step(&mut pass.journal, step, true, &detail)?;
     }
     let clock = Instant::now();
     let ran = run_to_end(&argv).await;
@@ -282,9 +250,20 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
     let row_counts = snapshot.map(|snapshot| snapshot.counts).unwrap_or_default();
     if let Err(error) = ran {
         let error = error.to_string();
-        let said = failed_run(&mut pass, &backup, &output, "command", error.clone()).await?;
-        return report_failure(as_json, &name, "command", &error, &said);
+        let said = failed_run(
+            &mut pass,
+            &backup,
+            &output,
+            job,
+            &command_step,
+            "command",
+            error.clone(),
+        )
+        .await?;
+        return report_failure(as_json, &name, "command", &error, &text, &said);
     }
+    let detail = format!("exited 0 in {:.1} s", duration.as_secs_f64());
+    job.step(&mut pass.journal, &command_step, true, &detail)?;
 
     let kind = backup.kind;
     let read = output.clone();
@@ -315,8 +294,17 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
     };
     let inspection = match (problem, inspected) {
         (Some(problem), _) => {
-            let said = failed_run(&mut pass, &backup, &output, "verify", problem.clone()).await?;
-            return report_failure(as_json, &name, "verify", &problem, &said);
+            let said = failed_run(
+                &mut pass,
+                &backup,
+                &output,
+                job,
+                &read_step,
+                "verify",
+                problem.clone(),
+            )
+            .await?;
+            return report_failure(as_json, &name, "verify", &problem, &text, &said);
         }
         (None, Ok(inspection)) => inspection,
         // `problem` is `Some` for every `Err`.
@@ -330,13 +318,27 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
         }
     };
     let verification = verification_of(&inspection);
+    let detail = format!(
+        "{} bytes, sha256 {}",
+        inspection.size_bytes, inspection.sha256_hex
+    );
+    job.step(&mut pass.journal, &read_step, true, &detail)?;
     if let Err(error) = std::fs::rename(&output, &final_path) {
         let detail = format!(
             "could not rename it into place as `{}`: {error}",
             final_path.display()
         );
-        let said = failed_run(&mut pass, &backup, &output, "rename", detail.clone()).await?;
-        return report_failure(as_json, &name, "rename", &detail, &said);
+        let said = failed_run(
+            &mut pass,
+            &backup,
+            &output,
+            job,
+            &rename_step,
+            "rename",
+            detail.clone(),
+        )
+        .await?;
+        return report_failure(as_json, &name, "rename", &detail, &text, &said);
     }
     if let Ok(directory) = std::fs::File::open(&dir) {
         // The rename is durable once the directory is synced; a failure here is reported by the
@@ -353,7 +355,13 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
         row_counts: row_counts.clone(),
         structure: verification.structure.clone().unwrap_or_default(),
     };
+    job.step(&mut pass.journal, &rename_step, true, "renamed into place")?;
     pass.journal.record_backup_made(wall_clock(), &made)?;
+    job.finish(
+        &mut pass.journal,
+        true,
+        &format!("made `{}`", final_path.display()),
+    )?;
 
     // Judge the new copy against its history (a copy much smaller than the one before it). It
     // was just read whole: its verification is reused, not read a second time.
@@ -374,6 +382,7 @@ pub(crate) async fn run(name: String, config: ConfigFile, as_json: bool) -> Resu
             "version": 1,
             "backup": name,
             "made": true,
+            "said": text,
             "path": final_path.display().to_string(),
             "size_bytes": made.size_bytes,
             "sha256": made.sha256_hex,
@@ -429,6 +438,7 @@ fn report_failure(
     name: &str,
     stage: &str,
     detail: &str,
+    before: &str,
     said: &str,
 ) -> Result<u8, CliError> {
     if as_json {
@@ -438,10 +448,11 @@ fn report_failure(
             "made": false,
             "stage": stage,
             "error": detail,
+            "said": format!("{before}{said}"),
         }));
     } else {
         print_text(&format!(
-            "FAILED backup `{name}` ({stage}): {detail}\n{said}"
+            "{before}FAILED backup `{name}` ({stage}): {detail}\n{said}"
         ));
     }
     Ok(exit_code::FAILURE)

@@ -126,6 +126,8 @@ impl BackupJobs {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
+            // The daemon's failpoint is the daemon's: a job must not kill itself at it.
+            .env_remove(crate::failpoint::VARIABLE)
             // A job outlives a dropped handle only until `stop` ends it by PID.
             .kill_on_drop(false);
         match command.spawn() {

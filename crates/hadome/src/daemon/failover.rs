@@ -28,7 +28,9 @@ fn failpoint_of(phase: FailoverPhase) -> Option<&'static str> {
         FailoverPhase::Resyncing => Some("after-promote"),
         FailoverPhase::Following => Some("after-resync"),
         FailoverPhase::Done => Some("after-follow"),
-        FailoverPhase::Fencing | FailoverPhase::Escalated => None,
+        // Its intent and first record journaled, nothing done yet.
+        FailoverPhase::Fencing => Some("after-intent"),
+        FailoverPhase::Escalated => None,
     }
 }
 
@@ -186,6 +188,9 @@ impl Daemon {
         mut failover: Failover,
     ) -> Result<(), CliError> {
         self.record_failover(intent, &failover).await?;
+        if failover.phase == FailoverPhase::Fencing {
+            self.hold_at_failpoint(FailoverPhase::Fencing).await;
+        }
         loop {
             let phase = failover.phase;
             match failover.next_step() {

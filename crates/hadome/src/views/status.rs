@@ -25,7 +25,9 @@ pub(crate) fn status(pass: &Seen<'_>) -> Result<StatusSection, CliError> {
         now: pass.now,
     };
     let mut clusters_json = Vec::new();
-    let mut text = String::new();
+    // What is half-done comes first: it is what a person must look at before acting again.
+    let open = open_intents(pass)?;
+    let mut text = open.text.clone();
     for cluster in &pass.estate.clusters {
         let primary = view
             .live_primaries(cluster)
@@ -147,6 +149,56 @@ pub(crate) fn status(pass: &Seen<'_>) -> Result<StatusSection, CliError> {
     text.push_str(&backups.text);
     Ok(StatusSection {
         text,
-        json: json!({"version": 1, "clusters": clusters_json, "backups": backups.json}),
+        json: json!({
+            "version": 1,
+            "clusters": clusters_json,
+            "backups": backups.json,
+            "open_intents": open.json,
+        }),
+    })
+}
+
+/// The intents never closed (issue 17): an action or a backup run at work now, or one whose
+/// process was killed midway, with how far it got; nothing half-done goes unsaid.
+fn open_intents(pass: &Seen<'_>) -> Result<StatusSection, CliError> {
+    let open = pass.journal.open_intents()?;
+    let mut text = String::new();
+    for intent in &open {
+        let last = intent
+            .steps_done
+            .last()
+            .map_or_else(|| "none yet".to_owned(), |step| format!("`{step}`"));
+        text.push_str(&format!(
+            "OPEN intent #{} ({}, by {}, {} ago): {} of its {} steps done (the last: {last}); at work still, or its process stopped without an outcome: check `{}` before acting again\n",
+            intent.id,
+            intent.action_text,
+            intent.actor,
+            human_duration(pass.now.seconds_since(intent.at).max(0.0)),
+            intent.steps_done.len(),
+            intent.plan.len(),
+            intent.target
+        ));
+    }
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    let json = open
+        .iter()
+        .map(|intent| {
+            json!({
+                "id": intent.id,
+                "at_ms": intent.at.0,
+                "action": intent.action_text,
+                "action_name": intent.action_name,
+                "target": intent.target,
+                "actor": intent.actor,
+                "plan": intent.plan,
+                "steps_done": intent.steps_done,
+            })
+        })
+        .collect::<Vec<_>>();
+    Ok(StatusSection {
+        text,
+        json: json.into(),
     })
 }

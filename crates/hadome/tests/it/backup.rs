@@ -28,18 +28,18 @@ fn conninfo(lab: &TestLab, node: &str) -> String {
     )
 }
 
-fn config(lab: &TestLab) -> PathBuf {
+pub(crate) fn config(lab: &TestLab) -> PathBuf {
     lab.dir().join("estate.toml")
 }
 
 /// Where a test's backup copies go (written by [`backup_lab`] into the lab's scratch directory).
-fn backups_dir(lab: &TestLab) -> PathBuf {
+pub(crate) fn backups_dir(lab: &TestLab) -> PathBuf {
     let marker = lab.scratch.path().join("backups-dir");
     PathBuf::from(std::fs::read_to_string(&marker).expect("a lab from `backup_lab`"))
 }
 
 /// Removes the backups directory when the test ends, passed or failed.
-struct RemoveBackups(PathBuf);
+pub(crate) struct RemoveBackups(PathBuf);
 
 impl Drop for RemoveBackups {
     fn drop(&mut self) {
@@ -50,7 +50,7 @@ impl Drop for RemoveBackups {
 /// A lab, and a directory for its backup copies on another filesystem than the lab's data
 /// directories (`/dev/shm`, a tmpfs), as `snapshot-independence` requires; the directory is
 /// removed with the returned guard.
-async fn backup_lab() -> (TestLab, RemoveBackups) {
+pub(crate) async fn backup_lab() -> (TestLab, RemoveBackups) {
     let lab = lab("pair").await;
     let dir = tempfile::Builder::new()
         .prefix("hadome-it-backups-")
@@ -68,7 +68,7 @@ async fn backup_lab() -> (TestLab, RemoveBackups) {
 }
 
 /// Appends `text` to the lab's estate file.
-fn append(lab: &TestLab, text: &str) {
+pub(crate) fn append(lab: &TestLab, text: &str) {
     let path = config(lab);
     let mut estate = std::fs::read_to_string(&path).unwrap();
     estate.push_str(text);
@@ -85,7 +85,7 @@ fn toml_string(text: &str) -> String {
 }
 
 /// A `[[backup]]` of db-1 named `name`, with `command` and extra keys.
-fn backup_table(lab: &TestLab, name: &str, command: &[String], extra: &str) -> String {
+pub(crate) fn backup_table(lab: &TestLab, name: &str, command: &[String], extra: &str) -> String {
     format!(
         "\n[[backup]]\nname = \"{name}\"\ntype = \"pg_dump\"\ninstance = \"db-1\"\npath = {}\ncommand = {}\n{extra}",
         toml_string(&backups_dir(lab).join(format!("{name}-*.dump")).display().to_string()),
@@ -94,7 +94,7 @@ fn backup_table(lab: &TestLab, name: &str, command: &[String], extra: &str) -> S
 }
 
 /// `pg_dump -Fc` of db-1 in hadome's exported snapshot, plus `extra` arguments.
-fn pg_dump(lab: &TestLab, extra: &[&str]) -> Vec<String> {
+pub(crate) fn pg_dump(lab: &TestLab, extra: &[&str]) -> Vec<String> {
     let mut argv = vec![
         bin("pg_dump"),
         "-Fc".to_owned(),
@@ -108,7 +108,7 @@ fn pg_dump(lab: &TestLab, extra: &[&str]) -> Vec<String> {
 }
 
 /// Two tables with rows on db-1.
-async fn seed(lab: &TestLab, rows: u32) {
+pub(crate) async fn seed(lab: &TestLab, rows: u32) {
     let db1 = lab.connect("db-1").await.unwrap();
     execute(
         &db1,
@@ -128,7 +128,7 @@ fn hadome(lab: &TestLab, args: &[&str]) -> (i32, Value) {
 }
 
 /// The copies of `name` on disk (not the failed or temporary outputs).
-fn copies(lab: &TestLab, name: &str) -> Vec<PathBuf> {
+pub(crate) fn copies(lab: &TestLab, name: &str) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(backups_dir(lab))
         .map(|entries| {
             entries
@@ -463,7 +463,7 @@ async fn snapshots_inside_the_data_dir_are_a_finding_and_go_with_delete_data() {
 }
 
 /// `restore_command`: the lab's own restore of a pg_dump archive into a stopped primary node.
-fn lab_restore(lab: &TestLab) -> String {
+pub(crate) fn lab_restore(lab: &TestLab) -> String {
     format!(
         "restore_command = {}\n",
         quoted(&[

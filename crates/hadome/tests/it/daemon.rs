@@ -1610,6 +1610,12 @@ async fn a_failover_killed_at(failpoint: &str) {
     );
 }
 
+/// Issue 17: killed once its failover's intent and first record are journaled, before the fence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_after_its_failover_intent_is_carried_on_by_the_next() {
+    a_failover_killed_at("after-intent").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_killed_after_the_fence_is_carried_on_by_the_next() {
     a_failover_killed_at("after-fence").await;

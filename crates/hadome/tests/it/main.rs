@@ -26,6 +26,7 @@ mod faults;
 mod guard;
 mod host_lab;
 mod init;
+mod kill9;
 mod lab_rebuild;
 mod load;
 mod observer;
