@@ -33,11 +33,13 @@ async fn trial_passes(seed: u64) -> trial::Outcome {
     outcome
 }
 
-/// Seed 1: mackerel (no synchronous standby), its primary crashed under a write load. Once, the
+/// Seed 1: mackerel (db002 cascaded from db001), its primary crashed under a write load. Once, the
 /// daemon held back in `suspect` for the whole settle with nothing journaled: a silent stall, with
-/// the last acknowledged commit on the crashed primary's disk only. A primary hadome cannot reach
-/// for 30 s while it holds back is now escalated (`LONG_SUSPICION_SECONDS`); normally the crash is
-/// proven and the primary restarted in place, and every acknowledged commit is on it.
+/// the last acknowledged commit on the crashed primary's disk only. The primary's last list of
+/// standbys was empty (its WAL senders died a moment before its postmaster answered for the last
+/// time), so every standby counted as a witness, and db002, streaming from db001, "still heard"
+/// the dead primary. A standby seen cascaded is no witness now; and a primary hadome cannot reach
+/// for 30 s while it holds back is escalated (`LONG_SUSPICION_SECONDS`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_1_a_crashed_mackerel_primary_is_restarted_or_escalated_never_left_silent() {
     let outcome = trial_passes(1).await;
@@ -46,5 +48,22 @@ async fn seed_1_a_crashed_mackerel_primary_is_restarted_or_escalated_never_left_
             || matches!(outcome.end, End::Escalated(_)),
         "{:?}",
         outcome.end
+    );
+}
+
+/// Seed 35: mackerel, the link db000 → db001 cut, db001 hung, then db000 crashed. db000 listed no
+/// standby, db002's receiver streamed from db001 once it resumed: the same cascade taken for a
+/// witness, `suspect` for the whole settle, and 5776 acknowledged commits unavailable on the
+/// crashed primary. Now the crash is proven (db001 lost it, db002 is no witness) and db000 is
+/// restarted in place with every commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_35_a_cascade_is_no_witness_when_the_crashed_primary_listed_nobody() {
+    let outcome = trial_passes(35).await;
+    assert_eq!(outcome.end, End::Primary("db000".to_owned()));
+    assert_eq!(
+        outcome.actions.get("restart"),
+        Some(&1),
+        "{:?}",
+        outcome.actions
     );
 }
