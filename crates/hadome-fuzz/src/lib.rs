@@ -19,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+mod api;
 mod archive;
 mod conninfo;
 mod estate;
@@ -26,6 +27,7 @@ mod journal;
 mod nginx;
 mod topology;
 
+pub use api::api;
 pub use archive::archive;
 pub use conninfo::conninfo;
 pub use estate::estate;
@@ -44,6 +46,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("archive", archive),
     ("journal", journal),
     ("nginx", nginx),
+    ("api", api),
 ];
 
 /// The number of lines of `text` as an editor counts them: a place's 1-based line is at most this

@@ -218,3 +218,8 @@ fn journal() {
 fn nginx() {
     short_run("nginx");
 }
+
+#[test]
+fn api() {
+    short_run("api");
+}
