@@ -33,13 +33,12 @@ pub fn nginx(data: &[u8]) {
             hint,
         }) => {
             let marker = format!("# configuration file {}:", place.file);
-            let Some(text) = file_text(&dump, &marker) else {
+            let Some(lines) = most_lines(&dump, &marker) else {
                 panic!("{place}: the error names a file the dump does not hold: {message}");
             };
             assert!(
-                place.line >= 1 && place.line as usize <= crate::line_count(text),
-                "{place}: past the end of its {}-line file: {message}",
-                crate::line_count(text)
+                place.line >= 1 && place.line as usize <= lines,
+                "{place}: past the end of its {lines}-line file: {message}"
             );
             assert!(
                 !message.is_empty() && !hint.is_empty(),
@@ -49,23 +48,21 @@ pub fn nginx(data: &[u8]) {
     }
 }
 
-/// The text of the dump's file with `marker` (its longest, when the same path is dumped twice):
-/// the lines after the marker, up to the next one.
-fn file_text<'a>(dump: &'a str, marker: &str) -> Option<&'a str> {
-    let mut best: Option<&str> = None;
+/// The most lines of any file the dump holds under `marker` (the same path can be dumped twice,
+/// and each copy is parsed: an error can be in either); `None` when it holds none.
+fn most_lines(dump: &str, marker: &str) -> Option<usize> {
+    let mut most: Option<usize> = None;
     let mut rest = dump;
     while let Some(start) = find_line(rest, |line| line.trim_end_matches(['\n', '\r']) == marker) {
         let after = &rest[start..];
         let body_start = after.find('\n').map_or(after.len(), |end| end + 1);
         let body = &after[body_start..];
         let body_end = find_marker(body).unwrap_or(body.len());
-        let text = &body[..body_end];
-        if best.is_none_or(|best| text.len() > best.len()) {
-            best = Some(text);
-        }
+        let lines = crate::line_count(&body[..body_end]);
+        most = Some(most.map_or(lines, |most| most.max(lines)));
         rest = body;
     }
-    best
+    most
 }
 
 /// Whether `line` is a file marker, `# configuration file PATH:`, as `hadome_nginx` reads it.
