@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The long fuzz runs (issue 17): each target of `crates/hadome-fuzz` under libFuzzer for
-# FUZZ_SECONDS, one after another at low priority (`nice`), then the inputs that found new
-# coverage merged into the committed corpus `fuzz/corpus/NAME/` (libFuzzer's -merge=1 keeps only
-# what adds coverage). Prints one Markdown row per target, as docs/benchmarks.md records them:
+# FUZZ_SECONDS, one after another at low priority (`nice`), then the committed corpus
+# `fuzz/corpus/NAME/` rebuilt small: its named seeds (real inputs), plus the fewest of the old
+# corpus's and the run's inputs that cover every edge they cover (libFuzzer's -set_cover_merge=1
+# with -use_counters=0: hit counts are not kept apart, so the corpus stays a few hundred files
+# rather than thousands). Prints one Markdown row per target, as docs/benchmarks.md records them:
 # executions, executions per second, coverage (libFuzzer's `cov:` edges and `ft:` features at
 # the end), the corpus before and after the merge, peak RSS, crashes.
 #
@@ -48,8 +50,14 @@ for target in "${targets[@]}"; do
   crashes=$(find "fuzz/artifacts/$target" -type f 2>/dev/null | wc -l)
   if [ "$status" -ne 0 ] && [ "$crashes" -eq 0 ]; then crashes="exit $status (see below)"; fi
   if [ "$merge" = 1 ] && [ "$status" -eq 0 ]; then
-    (cd fuzz && nice -n 10 cargo +nightly fuzz run "$target" "corpus/$target" "$work" -- \
-      -merge=1 -rss_limit_mb=2048 -malloc_limit_mb=512 -timeout=10) >"$scratch/$target.merge" 2>&1
+    fresh=$scratch/$target-minimal
+    mkdir -p "$fresh"
+    # Named files are the seeds; libFuzzer names what it adds by the SHA-1 of its content.
+    find "fuzz/corpus/$target" -type f -regextype posix-extended ! -regex '.*/[0-9a-f]{40}' -exec cp {} "$fresh/" \;
+    (cd fuzz && nice -n 10 cargo +nightly fuzz run "$target" "$fresh" "corpus/$target" "$work" -- \
+      -set_cover_merge=1 -use_counters=0 -rss_limit_mb=2048 -malloc_limit_mb=512 -timeout=10) \
+      >"$scratch/$target.merge" 2>&1 &&
+      rm -rf "fuzz/corpus/$target" && cp -r "$fresh" "fuzz/corpus/$target"
   fi
   after=$(find "fuzz/corpus/$target" -type f | wc -l)
   echo "| $target | $seconds | ${executions:-?} | ${per_second:-?} | ${cov:-?} | ${ft:-?} | $before → $after | ${rss:-?} | $crashes |"
