@@ -76,18 +76,37 @@ pub struct BaseBackupSummary {
 pub fn inspect_dump(path: &Path) -> Result<Inspection, BackupError> {
     let mut parser = ArchiveParser::new();
     let (size_bytes, sha256_hex) = stream_file(path, |bytes| parser.feed(bytes))?;
-    let structure = match parser.finish() {
+    Ok(Inspection {
+        size_bytes,
+        sha256_hex,
+        structure: structure_of(parser),
+    })
+}
+
+/// The structure of a pg_dump custom-format archive already in memory, handed over in `slices`
+/// (their concatenation is the file): what [`inspect_dump`] reports as [`Inspection::structure`],
+/// without the file, its size or its checksum.
+///
+/// It exists so that the reader can be driven with untrusted bytes and no file system (the fuzz
+/// targets of `hadome-fuzz`), and so that how a file is split into reads can be varied: the
+/// verdict must not depend on it.
+pub fn dump_structure<'a>(slices: impl IntoIterator<Item = &'a [u8]>) -> Structure {
+    let mut parser = ArchiveParser::new();
+    for slice in slices {
+        parser.feed(slice);
+    }
+    structure_of(parser)
+}
+
+/// The parser's verdict once the whole file was fed.
+fn structure_of(parser: ArchiveParser) -> Structure {
+    match parser.finish() {
         Ok(summary) => Structure::Valid(summary),
         Err(failure) => Structure::Invalid {
             offset_bytes: failure.offset_bytes,
             reason: failure.reason,
         },
-    };
-    Ok(Inspection {
-        size_bytes,
-        sha256_hex,
-        structure,
-    })
+    }
 }
 
 /// A plain file (type "files"): size and SHA-256; structure is [`Structure::NotChecked`].

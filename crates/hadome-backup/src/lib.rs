@@ -53,5 +53,6 @@ mod test_archive;
 pub use archive::{ArchiveSummary, Compression, TocEntry};
 pub use error::BackupError;
 pub use inspect::{
-    inspect_base_backup, inspect_dump, inspect_file, BaseBackupSummary, Inspection, Structure,
+    dump_structure, inspect_base_backup, inspect_dump, inspect_file, BaseBackupSummary, Inspection,
+    Structure,
 };

@@ -11,6 +11,8 @@
 
 use std::collections::BTreeMap;
 
+use rusqlite::OptionalExtension;
+
 use crate::column::RowReader;
 use crate::record::{ESCALATION, INTENT, OUTCOME, VERDICT};
 use crate::{Journal, JournalError};
@@ -64,6 +66,13 @@ const TALLY: &str = "
     WHERE e.id > ?1 AND e.id <= ?2 AND e.kind IN ('verdict', 'intent', 'outcome', 'escalation')
     GROUP BY 1, 2, 3, 4";
 
+/// The first event of the range that [`TALLY`] reads whose body is not JSON.
+const NOT_JSON: &str = "
+    SELECT id FROM events
+    WHERE id > ?1 AND id <= ?2 AND kind IN ('verdict', 'intent', 'outcome', 'escalation')
+          AND NOT json_valid(body)
+    ORDER BY id LIMIT 1";
+
 impl Journal {
     /// What the events appended after event `after` (0: from the first) recorded, through the
     /// last event committed now ([`EventTally::through`]; `after` itself when there is none).
@@ -86,6 +95,26 @@ impl Journal {
         };
         if through == after {
             return Ok(tally);
+        }
+        // SQLite's `json_extract` fails the whole query on one body that is not JSON, with an
+        // error that names no event: the first such event is found first and named, as
+        // `events_since` names it (found by fuzzing, `hadome-fuzz`'s `journal` target).
+        let not_json: Option<i64> = self
+            .connection
+            .prepare_cached(NOT_JSON)
+            .and_then(|mut statement| {
+                statement
+                    .query_row([after, through], |row| row.get(0))
+                    .optional()
+            })
+            .map_err(failed)?;
+        if let Some(id) = not_json {
+            return Err(RowReader {
+                path: &self.path,
+                table: "events",
+                row: format!("event {id}"),
+            }
+            .corrupt("body", "not JSON".to_owned()));
         }
         let mut statement = self.connection.prepare_cached(TALLY).map_err(failed)?;
         let mut rows = statement.query([after, through]).map_err(failed)?;
@@ -184,6 +213,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::open(&dir.path().join("journal.sqlite")).unwrap();
         (dir, journal)
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_is_refused_naming_its_event() {
+        let (dir, mut journal) = open();
+        journal
+            .record_verdict(Timestamp(1), &rebuild(), Verdict::Deny, &[])
+            .unwrap();
+        // Damage on disk, past the journal's API: a verdict whose body is not JSON.
+        let raw = rusqlite::Connection::open(dir.path().join("journal.sqlite")).unwrap();
+        raw.execute(
+            "INSERT INTO events (at_ms, kind, subject, body) VALUES (2, 'verdict', 'db-3', '{')",
+            [],
+        )
+        .unwrap();
+        let error = journal.tally_events_after(0).unwrap_err();
+        assert!(
+            matches!(error, JournalError::Corrupt { .. }),
+            "a damaged body is a corrupt value, not SQLite's `malformed JSON`: {error}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("corrupt value in `events.body` of event 2: not JSON"),
+            "{error}"
+        );
+        let tally = journal.tally_events_after(2).unwrap();
+        assert_eq!(tally.through, 2, "events after the damaged one are counted");
     }
 
     #[test]

@@ -48,6 +48,18 @@ impl ApiError {
     }
 }
 
+impl From<hadome_api_body::BodyError> for ApiError {
+    /// A refused request body: a 400 naming its field.
+    fn from(error: hadome_api_body::BodyError) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            field: Some(error.field),
+            message: error.message,
+            hint: error.hint,
+        }
+    }
+}
+
 impl From<CliError> for ApiError {
     /// A command's error as the CLI would exit with it: a usage error is the request's fault
     /// (400), a busy target a conflict (409), the rest the daemon's (503 when it cannot proceed

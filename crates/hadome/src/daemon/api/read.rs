@@ -76,96 +76,33 @@ pub(super) struct ActionBody {
 }
 
 /// Reads `{"action", "target", "from", "no_reboot"}` (and leaves `extra` fields for the caller):
-/// malformed JSON, a missing or mistyped field, an unknown field or action is a 400 naming it.
+/// malformed JSON, a missing or mistyped field, an unknown field or action is a 400 naming it
+/// (`hadome_api_body::action_request`, the words being `ActionName`'s).
 pub(super) fn action_body(body: &[u8], extra: &[&str]) -> Result<ActionBody, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|error| {
-        ApiError::field("body", format!("the body is not JSON: {error}")).hint(
-            r#"send a JSON object such as {"action": "rebuild", "target": "db-3", "from": "db-1"}"#,
-        )
-    })?;
-    let Value::Object(mut map) = value else {
-        return Err(ApiError::field("body", "the body is not a JSON object")
-            .hint(r#"send a JSON object such as {"action": "rebuild", "target": "db-3", "from": "db-1"}"#));
-    };
-    let known = ["action", "target", "from", "no_reboot"];
-    if let Some(unknown) = map
-        .keys()
-        .find(|key| !known.contains(&key.as_str()) && !extra.contains(&key.as_str()))
-    {
-        let mut all: Vec<&str> = known.to_vec();
-        all.extend_from_slice(extra);
-        let hint = match hadome_core::suggest::closest(unknown, &all) {
-            Some(close) => format!("did you mean `{close}`? the fields are {}", all.join(", ")),
-            None => format!("the fields are {}", all.join(", ")),
-        };
-        return Err(ApiError::field(unknown, format!("unknown field `{unknown}`")).hint(hint));
-    }
-    let string = |map: &mut Map<String, Value>, field: &str| -> Result<Option<String>, ApiError> {
-        match map.remove(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(text)) => Ok(Some(text)),
-            Some(other) => Err(ApiError::field(
-                field,
-                format!("`{field}` is {}, not a string", kind_of(&other)),
-            )),
-        }
-    };
     let names: Vec<String> = ActionName::value_variants()
         .iter()
         .filter_map(|name| name.to_possible_value())
         .map(|value| value.get_name().to_owned())
         .collect();
     let words: Vec<&str> = names.iter().map(String::as_str).collect();
-    let Some(word) = string(&mut map, "action")? else {
-        return Err(ApiError::field("action", "`action` is missing")
-            .hint(format!("one of {}", words.join(", "))));
-    };
-    let Ok(action) = ActionName::from_str(&word, false) else {
-        let hint = match hadome_core::suggest::closest(&word, &words) {
-            Some(close) => format!(
-                "did you mean `{close}`? the actions are {}",
-                words.join(", ")
-            ),
-            None => format!("the actions are {}", words.join(", ")),
-        };
-        return Err(ApiError::field("action", format!("unknown action `{word}`")).hint(hint));
-    };
-    let Some(target) = string(&mut map, "target")? else {
-        return Err(ApiError::field("target", "`target` is missing")
-            .hint("the instance, host, member or nginx the action is on, as the estate names it"));
-    };
-    let from = string(&mut map, "from")?;
-    let no_reboot = match map.remove("no_reboot") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(value)) => value,
-        Some(other) => {
-            return Err(ApiError::field(
-                "no_reboot",
-                format!("`no_reboot` is {}, not true or false", kind_of(&other)),
-            ))
-        }
-    };
+    let request = hadome_api_body::action_request(body, &words, extra)?;
+    let action = ActionName::from_str(&request.action, false).map_err(|_| CliError::Internal {
+        message: format!(
+            "the action `{}` was accepted as one of clap's words but clap does not read it back; \
+             this is a bug in hadome, please report it",
+            request.action
+        ),
+        hint: None,
+    })?;
     Ok(ActionBody {
         words: ActionWords {
             action,
-            target,
-            from,
-            no_reboot,
+            target: request.target,
+            from: request.from,
+            no_reboot: request.no_reboot,
         },
-        rest: map,
+        rest: request.rest,
     })
-}
-
-/// A JSON value's kind, with its article.
-pub(super) fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// The typed action of `words`, every name it uses known to `estate`; else a 400 (the words do

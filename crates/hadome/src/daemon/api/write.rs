@@ -18,7 +18,7 @@ use axum::Json;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::read::{action_body, action_of, kind_of};
+use super::read::{action_body, action_of};
 use super::{auth, Shared};
 use crate::assessment::action_word;
 use crate::error::CliError;
@@ -48,46 +48,15 @@ pub(super) async fn run(
     if words.no_reboot {
         arguments.push("--no-reboot".to_owned());
     }
-    match parsed.rest.remove("dry_run") {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => {}
-        Some(Value::Bool(true)) => arguments.push("--dry-run".to_owned()),
-        Some(other) => {
-            return Err(ApiError::field(
-                "dry_run",
-                format!("`dry_run` is {}, not true or false", kind_of(&other)),
-            ))
-        }
+    let options = hadome_api_body::run_options(&mut parsed.rest)?;
+    if options.dry_run {
+        arguments.push("--dry-run".to_owned());
     }
-    match parsed.rest.remove("override") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(rules)) => {
-            for rule in rules {
-                let Value::String(rule) = rule else {
-                    return Err(ApiError::field(
-                        "override",
-                        "`override` holds something other than rule ids",
-                    )
-                    .hint(r#"a list of rule ids, such as ["overwrite-older"], with a `reason`"#));
-                };
-                arguments.push(format!("--override={rule}"));
-            }
-        }
-        Some(other) => {
-            return Err(ApiError::field(
-                "override",
-                format!("`override` is {}, not a list of rule ids", kind_of(&other)),
-            ))
-        }
+    for rule in options.overrides {
+        arguments.push(format!("--override={rule}"));
     }
-    match parsed.rest.remove("reason") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(reason)) => arguments.push(format!("--reason={reason}")),
-        Some(other) => {
-            return Err(ApiError::field(
-                "reason",
-                format!("`reason` is {}, not a string", kind_of(&other)),
-            ))
-        }
+    if let Some(reason) = options.reason {
+        arguments.push(format!("--reason={reason}"));
     }
     arguments.push("--".to_owned());
     arguments.push(action_word(words.action).to_owned());
@@ -103,45 +72,7 @@ pub(super) async fn ack(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let token = auth::authorize(&shared, &headers, peer, "/v1/ack", "ack").await?;
-    let value: Value = serde_json::from_slice(&body).map_err(|error| {
-        ApiError::field("body", format!("the body is not JSON: {error}"))
-            .hint(r#"send a JSON object such as {"target": "main", "note": "disk replaced"}"#)
-    })?;
-    let Value::Object(mut map) = value else {
-        return Err(ApiError::field("body", "the body is not a JSON object"));
-    };
-    if let Some(unknown) = map
-        .keys()
-        .find(|key| !["target", "note"].contains(&key.as_str()))
-    {
-        return Err(
-            ApiError::field(unknown, format!("unknown field `{unknown}`"))
-                .hint("the fields are `target` and `note`"),
-        );
-    }
-    let target = match map.remove("target") {
-        Some(Value::String(target)) => target,
-        None | Some(Value::Null) => {
-            return Err(ApiError::field("target", "`target` is missing")
-                .hint("the paused instance or cluster, as the estate names it"))
-        }
-        Some(other) => {
-            return Err(ApiError::field(
-                "target",
-                format!("`target` is {}, not a string", kind_of(&other)),
-            ))
-        }
-    };
-    let note = match map.remove("note") {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(note)) => note,
-        Some(other) => {
-            return Err(ApiError::field(
-                "note",
-                format!("`note` is {}, not a string", kind_of(&other)),
-            ))
-        }
-    };
+    let hadome_api_body::AckRequest { target, note } = hadome_api_body::ack_request(&body)?;
     let estate = current_estate(&shared)?;
     if estate.instance(&target).is_none() && !estate.clusters.iter().any(|c| c.name == target) {
         let mut known: Vec<String> = estate.instances.iter().map(|i| i.name.clone()).collect();

@@ -1,0 +1,5 @@
+//! libFuzzer's driver of `hadome_fuzz::journal`: the checks live there, shared with the stable short
+//! run (`crates/hadome-fuzz/tests/short_run.rs`).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| hadome_fuzz::journal(data));
