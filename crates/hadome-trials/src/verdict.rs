@@ -1,8 +1,7 @@
 //! The checks a trial must pass, on what it recorded: pure, so each is tested on its own.
 //!
 //! - `lost`: acknowledged commits missing on the settled primary;
-//! - `two_writers`: two members committing within one sampling period of each other, or a member
-//!   committing again after another took over (`db-1 > db-2 > db-1`);
+//! - `two_writers`: a member committing again after another took over (`db-1 > db-2 > db-1`);
 //! - `overwritten`: a member whose data directory was replaced with no journaled rebuild or
 //!   restore of it;
 //! - `end`: one primary, or an escalation that says why (never a silent stall);
@@ -22,20 +21,17 @@ pub struct Commit {
 /// The sampling period: every member is asked to commit this often.
 pub const PERIOD_MS: u64 = 100;
 
-/// Every instant at which two members accepted writes, described; empty when there was none.
+/// Every sign that two members accepted writes at once, described; empty when there was none.
+///
+/// The commits, in time order, form runs of one member each. A failover is one run after another
+/// (`db-1 > db-2`), however fast the handoff: the old primary's last commit came before the new
+/// one's first (seed 52 handed over in 96 ms, and its first check, "two members within one
+/// 100 ms sample", called that two writers though the new primary held every commit of the old).
+/// Two members accepting writes together interleave: one commits again after another did.
 pub fn two_writers(commits: &[Commit]) -> Vec<String> {
     let mut sorted: Vec<&Commit> = commits.iter().collect();
     sorted.sort_by_key(|commit| commit.at_ms);
     let mut found = Vec::new();
-    for pair in sorted.windows(2) {
-        let (a, b) = (pair[0], pair[1]);
-        if a.node != b.node && b.at_ms - a.at_ms < PERIOD_MS {
-            found.push(format!(
-                "`{}` committed at {} ms and `{}` at {} ms, within one {PERIOD_MS} ms sample",
-                a.node, a.at_ms, b.node, b.at_ms
-            ));
-        }
-    }
     // Runs of one member: a member that accepts writes again after another did had two primaries
     // beside it unless it was demoted and promoted back, which a trial's budget never allows.
     let mut runs: Vec<(&str, u64)> = Vec::new();
@@ -204,10 +200,15 @@ mod tests {
             commit(2_000, "db-2"),
         ];
         assert!(two_writers(&failover).is_empty());
+        let fast_handoff = [
+            commit(4_522, "db-1"),
+            commit(4_618, "db-2"),
+            commit(4_700, "db-2"),
+        ];
+        assert!(two_writers(&fast_handoff).is_empty());
         let together = [commit(0, "db-1"), commit(40, "db-2"), commit(150, "db-1")];
         let found = two_writers(&together);
-        assert_eq!(found.len(), 2, "{found:#?}");
-        assert!(found[0].contains("within one 100 ms sample"), "{found:#?}");
+        assert_eq!(found.len(), 1, "{found:#?}");
         let back = [
             commit(0, "db-1"),
             commit(2_000, "db-2"),
