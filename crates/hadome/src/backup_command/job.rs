@@ -94,7 +94,16 @@ pub(super) fn close_interrupted(
             if !name.starts_with(&temporary) {
                 continue;
             }
-            let aside = dir.join(name.replacen(TEMPORARY_PREFIX, FAILED_PREFIX, 1));
+            // Never over an earlier failed output of the same name (two runs killed within one
+            // second of each other name their temporary output alike): a rename would delete it.
+            let failed = name.replacen(TEMPORARY_PREFIX, FAILED_PREFIX, 1);
+            let mut aside = dir.join(&failed);
+            for again in 2.. {
+                if !aside.exists() {
+                    break;
+                }
+                aside = dir.join(format!("{failed}.{again}"));
+            }
             match std::fs::rename(entry.path(), &aside) {
                 Ok(()) => moved.push(format!(
                     "`{}` moved aside to `{}`",
