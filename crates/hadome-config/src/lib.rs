@@ -38,6 +38,8 @@
 //! # What the daemon does on its own (defaults: `hadome_core::estate::Automation::default()`).
 //! on_primary_crash = "restart"  # or "failover"
 //! on_old_primary = "stop"       # or "rebuild"
+//! async_failover = "escalate"   # or "promote": fail over with no synchronous standby, losing
+//!                               # what the old primary acknowledged and had not sent
 //! detection_seconds = 3.0       # at least `[probe] interval_seconds`
 //! restart_window_seconds = 15.0
 //! stall_seconds = 30.0          # a standby not streaming this long is rebuilt from the primary

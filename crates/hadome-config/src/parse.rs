@@ -11,8 +11,8 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use hadome_core::estate::{
-    Automation, Backup, BackupKind, Budget, Cluster, CrashPolicy, Estate, FailoverPolicy, Instance,
-    InstanceCommands, Notify, OldPrimaryPolicy, Snapshot,
+    AsyncFailoverPolicy, Automation, Backup, BackupKind, Budget, Cluster, CrashPolicy, Estate,
+    FailoverPolicy, Instance, InstanceCommands, Notify, OldPrimaryPolicy, Snapshot,
 };
 use hadome_core::suggest::closest;
 use toml::de::{DeTable, DeValue};
@@ -102,6 +102,7 @@ const CLUSTER_KEYS: &[&str] = &[
     "max_replication_lag_bytes",
     "on_primary_crash",
     "on_old_primary",
+    "async_failover",
     "detection_seconds",
     "restart_window_seconds",
     "stall_seconds",
@@ -198,6 +199,22 @@ const OLD_PRIMARY_POLICIES: &[(&str, &str, OldPrimaryPolicy)] = &[
         "rebuild",
         "it is rebuilt as a standby of the new primary, its data directory moved aside",
         OldPrimaryPolicy::Rebuild,
+    ),
+];
+
+/// The values of `async_failover`, the default first.
+const ASYNC_FAILOVER_POLICIES: &[(&str, &str, AsyncFailoverPolicy)] = &[
+    (
+        "escalate",
+        "do not promote a standby nothing proves holds every acknowledged commit: escalate and \
+         wait for the primary or a person",
+        AsyncFailoverPolicy::Escalate,
+    ),
+    (
+        "promote",
+        "promote the most advanced eligible standby all the same, losing what the old primary \
+         acknowledged and had not sent to it",
+        AsyncFailoverPolicy::Promote,
     ),
 ];
 
@@ -1706,6 +1723,14 @@ impl Context<'_> {
                     OLD_PRIMARY_POLICIES,
                 )?
                 .unwrap_or(defaults.on_old_primary),
+            async_failover: self
+                .choice(
+                    table,
+                    "async_failover",
+                    "a policy for a failover no synchronous standby covers",
+                    ASYNC_FAILOVER_POLICIES,
+                )?
+                .unwrap_or(defaults.async_failover),
             detection_seconds: self.seconds(
                 table,
                 "detection_seconds",

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use hadome_core::estate::{
-    Automation, Budget, Cluster, CrashPolicy, FailoverPolicy, Instance, InstanceCommands, Notify,
-    OldPrimaryPolicy,
+    AsyncFailoverPolicy, Automation, Budget, Cluster, CrashPolicy, FailoverPolicy, Instance,
+    InstanceCommands, Notify, OldPrimaryPolicy,
 };
 
 use crate::{load, parse, ConfigError};
@@ -804,6 +804,7 @@ members = [\"db-1\", \"db-2\"]
 failover = \"auto\"
 on_primary_crash = \"failover\"
 on_old_primary = \"rebuild\"
+async_failover = \"promote\"
 detection_seconds = 5
 restart_window_seconds = 30.5
 stall_seconds = 12
@@ -821,6 +822,7 @@ max_failovers = 0x2
         Automation {
             on_primary_crash: CrashPolicy::Failover,
             on_old_primary: OldPrimaryPolicy::Rebuild,
+            async_failover: AsyncFailoverPolicy::Promote,
             detection_seconds: 5.0,
             restart_window_seconds: 30.5,
             stall_seconds: 12.0,
@@ -867,6 +869,7 @@ fn automation_defaults_are_the_cores() {
     // defaults must update its comments too.
     assert_eq!(automation.on_primary_crash, CrashPolicy::Restart);
     assert_eq!(automation.on_old_primary, OldPrimaryPolicy::Stop);
+    assert_eq!(automation.async_failover, AsyncFailoverPolicy::Escalate);
     assert_eq!(automation.detection_seconds, 3.0);
     assert_eq!(automation.restart_window_seconds, 15.0);
     assert_eq!(
@@ -920,6 +923,14 @@ fn a_bad_automation_policy_lists_the_values() {
          for the old primary | hint: did you mean `rebuild`? the values are `stop` (it stays \
          fenced and stopped, its data untouched, until a person decides) and `rebuild` (it is \
          rebuilt as a standby of the new primary, its data directory moved aside)"
+    );
+    assert_eq!(
+        report(&cluster("async_failover = \"yes\"")),
+        "estate.toml:13: `cluster \"main\".async_failover` is `yes`, which is not a policy for \
+         a failover no synchronous standby covers | hint: use `escalate` (do not promote a \
+         standby nothing proves holds every acknowledged commit: escalate and wait for the \
+         primary or a person) or `promote` (promote the most advanced eligible standby all the \
+         same, losing what the old primary acknowledged and had not sent to it)"
     );
     assert_eq!(
         report(&cluster("on_old_primary = 1")),

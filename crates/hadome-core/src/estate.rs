@@ -297,6 +297,21 @@ pub struct Cluster {
     pub automation: Automation,
 }
 
+/// What the daemon does when a failed primary's commits are not proven to be on the standby it
+/// would promote: the old primary listed no synchronous standby (an asynchronous cluster), or
+/// its synchronous standbys do not answer, or the candidate is behind one of them. A commit the
+/// old primary acknowledged then waited for no standby that answers, and may exist on its disk
+/// alone (issue 17's trials: a hung asynchronous primary's last acknowledged commits were lost).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AsyncFailoverPolicy {
+    /// Do not promote: escalate, and wait for the primary or a person (durability first).
+    #[default]
+    Escalate,
+    /// Promote the most advanced eligible standby all the same: what the old primary
+    /// acknowledged and had not sent to it is lost (the operator's stated RPO).
+    Promote,
+}
+
 /// What the daemon does when a primary's postmaster is gone (refused connections, its standbys
 /// disconnected).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -326,6 +341,9 @@ pub struct Automation {
     pub on_primary_crash: CrashPolicy,
     /// What becomes of the old primary after a failover.
     pub on_old_primary: OldPrimaryPolicy,
+    /// Whether the daemon fails over when nothing proves the standby holds every commit the old
+    /// primary acknowledged (no synchronous standby covers it).
+    pub async_failover: AsyncFailoverPolicy,
     /// How long the primary must be unreachable, and its standbys must have heard nothing from
     /// it, before it counts as failed (`primary-agreement`).
     pub detection_seconds: f64,
@@ -346,6 +364,7 @@ impl Default for Automation {
         Automation {
             on_primary_crash: CrashPolicy::Restart,
             on_old_primary: OldPrimaryPolicy::Stop,
+            async_failover: AsyncFailoverPolicy::Escalate,
             detection_seconds: 3.0,
             restart_window_seconds: 15.0,
             stall_seconds: 30.0,

@@ -605,7 +605,7 @@ mod tests {
             "cluster_name = 'hadome-lab-t0k3n-db-1'",
             "listen_addresses = ''",
             "unix_socket_directories = '/var/run/postgresql,/hadome-lab/run'",
-            "wal_sender_timeout = '2s'",
+            "wal_sender_timeout = '750ms'",
             "synchronous_standby_names = '\"db-2\"'",
         ] {
             assert!(

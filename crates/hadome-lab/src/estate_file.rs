@@ -12,9 +12,9 @@
 //!
 //! The cluster fails over on its own (`failover = "auto"`), and the probe and detection settings
 //! are short, so a drill's failover takes seconds: a probe every 0.5 s bounded by 0.5 s, a primary
-//! failed once hadome has not reached it for 1.5 s and its standbys have heard nothing from it for
-//! 2 s (the lab's `wal_sender_timeout = '2s'` makes them hear an idle primary about every second,
-//! see `docs/lab.md`), a crashed primary restarted in place first, and a
+//! failed once hadome has not reached it for 0.75 s and its standbys have heard nothing from it
+//! for 0.75 s (the lab's `wal_sender_timeout = '750ms'` makes them hear an idle primary about
+//! every 0.375 s, see `docs/lab.md`), a crashed primary restarted in place first, and a
 //! standby rebuilt once it has not streamed for 5 s (the lab's `wal_retrieve_retry_interval` is
 //! 1 s, so a standby that can reconnect has by then).
 //! The showcase's `[[service]]`, `[[route]]` and `[[nginx]]` tables are `web/estate.rs`'s.
@@ -128,7 +128,7 @@ pub(crate) fn render(state: &LabState) -> String {
          name = {}\n\
          members = [{}]\n\
          failover = \"auto\"\n\
-         detection_seconds = 1.5\n\
+         detection_seconds = 0.75\n\
          on_primary_crash = \"restart\"\n\
          stall_seconds = 5.0\n",
         quote(&state.topology),
@@ -457,7 +457,7 @@ mod tests {
             toml::Value::Array(vec!["db-1".into(), "db-2".into()])
         );
         assert_eq!(clusters[0]["failover"].as_str(), Some("auto"));
-        assert_eq!(clusters[0]["detection_seconds"].as_float(), Some(1.5));
+        assert_eq!(clusters[0]["detection_seconds"].as_float(), Some(0.75));
         assert_eq!(clusters[0]["on_primary_crash"].as_str(), Some("restart"));
     }
 

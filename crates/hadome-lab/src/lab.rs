@@ -1190,11 +1190,13 @@ pub(crate) fn replication_settings() -> Vec<(String, String)> {
         ("wal_keep_size".into(), "64MB".into()),
         ("wal_retrieve_retry_interval".into(), "1s".into()),
         // An idle sender pings its standbys once half of this has passed without a reply, so
-        // each standby hears its upstream about every second (`last_msg_receipt_time`), and a
-        // dead standby is dropped after 2 s. `wal_receiver_status_interval` stays at its 10 s
-        // default: status messages every second would reset the sender's clock before it
-        // pings. `docs/lab.md` says why hadome needs both.
-        ("wal_sender_timeout".into(), "2s".into()),
+        // each standby hears its upstream about every 0.375 s (`last_msg_receipt_time`), and a
+        // standby silent for 0.75 s is dropped (it reconnects within
+        // `wal_retrieve_retry_interval`). `wal_receiver_status_interval` stays at its 10 s
+        // default: status messages more often than that half would reset the sender's clock
+        // before it pings. `docs/lab.md` says why hadome needs both, and `docs/daemon.md` what
+        // the short timeout trades (issue 17: a hung primary failed over in under 1.5 s).
+        ("wal_sender_timeout".into(), "750ms".into()),
     ]
 }
 
@@ -1564,8 +1566,8 @@ mod tests {
         assert!(primary.contains(&"cluster_name = 'hadome-lab-t0k3n-db-1'".to_owned()));
         assert!(primary.contains(&"synchronous_standby_names = '\"db-2\"'".to_owned()));
         // Standbys hear even an idle primary about every second (`docs/lab.md`).
-        assert!(primary.contains(&"wal_sender_timeout = '2s'".to_owned()));
-        assert!(conf_lines(&lab, "db-3").contains(&"wal_sender_timeout = '2s'".to_owned()));
+        assert!(primary.contains(&"wal_sender_timeout = '750ms'".to_owned()));
+        assert!(conf_lines(&lab, "db-3").contains(&"wal_sender_timeout = '750ms'".to_owned()));
         assert!(!primary
             .iter()
             .any(|line| line.starts_with("primary_conninfo")));

@@ -97,3 +97,61 @@ pub fn choose_candidate(
     }
     best.ok_or(refusals)
 }
+
+/// Why nothing proves that `candidate` holds every commit `old_primary` acknowledged (`None`:
+/// something does), for the `async_failover` policy.
+///
+/// A commit a primary acknowledged waited (with `synchronous_commit` on, its default) for at
+/// least one of the standbys it listed as synchronous, so the most advanced of them holds it: the
+/// proof is that `old_primary` listed at least one (`synchronous`, as it last listed them), that
+/// every one of them answers now, and that `candidate` is not behind any of them. An asynchronous
+/// primary's commits waited for no standby: whatever it acknowledged after its last message to
+/// `candidate` is on its own disk alone.
+pub(super) fn unproven_loss(
+    view: &View,
+    cluster: &Cluster,
+    old_primary: &str,
+    candidate: &str,
+    synchronous: &[String],
+) -> Option<String> {
+    let estate = view.estate;
+    if synchronous.is_empty() {
+        return Some(format!(
+            "`{old_primary}` listed no synchronous standby when hadome last saw it, so it acknowledged commits without waiting for any standby: nothing proves `{candidate}` holds the last of them"
+        ));
+    }
+    let Some(mine) = view.fresh(candidate) else {
+        return Some(format!("`{candidate}` does not answer"));
+    };
+    for application_name in synchronous {
+        let member = cluster.members.iter().find(|member| {
+            estate
+                .instance(member)
+                .is_some_and(|instance| &instance.application_name == application_name)
+        });
+        let Some(member) = member else {
+            return Some(format!(
+                "`{old_primary}` listed `{application_name}` as synchronous, and no member of `{}` has that application_name: nothing proves `{candidate}` holds what it acknowledged",
+                cluster.name
+            ));
+        };
+        if member == candidate {
+            continue;
+        }
+        let Some(theirs) = view.fresh(member) else {
+            return Some(format!(
+                "`{member}`, which `{old_primary}` listed as synchronous, does not answer: nothing proves `{candidate}` holds every commit `{old_primary}` acknowledged"
+            ));
+        };
+        if !matches!(
+            mine.position.compare(&theirs.position),
+            PositionOrder::Ahead | PositionOrder::Equal
+        ) {
+            return Some(format!(
+                "`{candidate}` is not proven to be at or past `{member}`, which `{old_primary}` listed as synchronous ({} against {}): commits acknowledged on `{member}`'s word may be missing",
+                mine.position, theirs.position
+            ));
+        }
+    }
+    None
+}

@@ -28,10 +28,12 @@
 //! primary that resumes must not find a second one beside it), and the candidate is chosen on
 //! facts observed after the fence.
 
-use crate::estate::Estate;
+use crate::estate::{AsyncFailoverPolicy, Estate};
 use crate::fact::{Facts, History, ProbeOutcome, Timestamp};
+use crate::interlock::View;
 use crate::rule;
 
+use super::candidate::unproven_loss;
 use super::{choose_candidate, Escalation, FailoverPlan};
 
 /// Where a failover stands.
@@ -405,6 +407,28 @@ impl Failover {
                 &self.synchronous,
             ) {
                 Ok(candidate) => {
+                    let view = View {
+                        estate,
+                        facts,
+                        history,
+                        now,
+                    };
+                    let unproven = unproven_loss(
+                        &view,
+                        cluster,
+                        &self.old_primary,
+                        &candidate.name,
+                        &self.synchronous,
+                    );
+                    if let (Some(why), AsyncFailoverPolicy::Escalate) =
+                        (unproven, cluster.automation.async_failover)
+                    {
+                        self.escalate(format!(
+                            "failover of `{}` stopped after fencing `{}`: not promoting `{}`: {why} (async_failover = \"escalate\")",
+                            self.cluster, self.old_primary, candidate.name
+                        ));
+                        return;
+                    }
                     self.phase = FailoverPhase::Promoting;
                     candidate.name
                 }

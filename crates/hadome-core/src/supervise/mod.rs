@@ -40,6 +40,8 @@ use crate::estate::Estate;
 use crate::fact::{Facts, History, Timestamp};
 
 mod agreement;
+#[cfg(test)]
+mod async_tests;
 mod candidate;
 mod failover;
 #[cfg(test)]

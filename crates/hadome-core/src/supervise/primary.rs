@@ -3,14 +3,14 @@
 //! (`primary-agreement`), a proven crash restarted in place, and the failover ordered within
 //! budget on an eligible candidate (`promote-eligibility`).
 
-use crate::estate::{Cluster, CrashPolicy, FailoverPolicy};
+use crate::estate::{AsyncFailoverPolicy, Cluster, CrashPolicy, FailoverPolicy};
 use crate::fact::{FailureKind, KeepaliveSettings};
 use crate::finding::human_duration;
 use crate::interlock::View;
 use crate::rule;
 
 use super::agreement::{standby_view, StandbyView};
-use super::candidate::choose_candidate;
+use super::candidate::{choose_candidate, unproven_loss};
 use super::standbys::care_for_standbys;
 use super::watch::{
     error_of, escalate_once, failure_kind, pause, report, view, EscalationKey, Watch,
@@ -418,6 +418,33 @@ fn without_primary(
         &watch.synchronous,
     ) {
         Ok(candidate) => {
+            let unproven = unproven_loss(
+                &view,
+                cluster,
+                &primary,
+                &candidate.name,
+                &watch.synchronous,
+            );
+            if let (Some(why), AsyncFailoverPolicy::Escalate) =
+                (unproven, automation.async_failover)
+            {
+                let message = format!(
+                    "{evidence}; not failing over to `{}`: {why} (async_failover = \"escalate\": waiting for `{primary}` or a person; \"promote\" accepts losing them)",
+                    candidate.name
+                );
+                escalate_once(
+                    watch,
+                    commands,
+                    EscalationKey::Unproven,
+                    Escalation {
+                        cluster: cluster.name.clone(),
+                        subject: primary.clone(),
+                        rule: rule::PROMOTE_ELIGIBILITY,
+                        message: message.clone(),
+                    },
+                );
+                return report(cluster, Some(&primary), ClusterState::NoCandidate, message);
+            }
             commands.push(Command::Failover(FailoverPlan {
                 cluster: cluster.name.clone(),
                 old_primary: primary.clone(),

@@ -56,6 +56,9 @@ pub(super) enum EscalationKey {
     Failed,
     /// The primary failed and no standby may be promoted.
     NoCandidate,
+    /// The primary failed, and nothing proves the standby to promote holds every commit it
+    /// acknowledged (`async_failover = "escalate"`).
+    Unproven,
     /// Automation of a target (instance or cluster) was paused.
     Pause(String),
     /// A standby's rebuild was refused.
@@ -76,6 +79,7 @@ impl EscalationKey {
             | EscalationKey::NoWitness
             | EscalationKey::Failed
             | EscalationKey::NoCandidate
+            | EscalationKey::Unproven
             | EscalationKey::LongSuspicion => true,
             EscalationKey::Pause(_)
             | EscalationKey::StandbyRebuild(_)

@@ -393,8 +393,8 @@ async fn a_daemon_does_not_fail_over_a_cluster_a_person_holds_in_etcd_until_rele
         (last_answer(&daemon, "db-2")? > db_1 + 1000).then_some(db_1)
     })
     .await;
-    // The cluster's `detection_seconds` is 1.5 s: wait until the daemon has seen db-2 answer
-    // (a pass) well past that, by its own clock, with db-1 down all along.
+    // The cluster's `detection_seconds` is 0.75 s: wait until the daemon has seen db-2 answer
+    // (a pass) well past that (4.5 s), by its own clock, with db-1 down all along.
     let past_detection = crashed_seen + 3 * 1500;
     wait("the daemon to pass beyond its detection window", || {
         (last_answer(&daemon, "db-2")? > past_detection).then_some(())

@@ -1,5 +1,5 @@
 //! `hadome daemon` on real servers: the real binary supervising a lab estate (`DIR/estate.toml`:
-//! `failover = "auto"`, a probe every 0.5 s, a primary failed after 1.5 s), while the lab injects
+//! `failover = "auto"`, a probe every 0.5 s, a primary failed after 0.75 s), while the lab injects
 //! the incidents' faults and a write load records every acknowledged commit.
 //!
 //! Each test starts its daemon as a child process whose guard ([`Daemon`]) ends it by PID when
@@ -709,7 +709,7 @@ async fn an_isolated_primary_is_not_failed_over() {
     daemon
         .wait_for_log("the daemon to suspect db-1", "cluster `trio`: suspect", 1)
         .await;
-    // Ten probe intervals past the detection window (1.5 s): the standbys still hear db-1.
+    // Ten probe intervals past the detection window (0.75 s): the standbys still hear db-1.
     passes(&lab, "trio", 10).await;
     let log = daemon.log();
     assert!(!log.contains("FAILOVER"), "{log}");

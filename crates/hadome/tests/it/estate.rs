@@ -119,7 +119,7 @@ async fn the_labs_estate_file_loads_as_the_lab() {
         cluster.automation,
         Automation {
             on_primary_crash: CrashPolicy::Restart,
-            detection_seconds: 1.5,
+            detection_seconds: 0.75,
             // The lab's standbys reconnect within a second (`wal_retrieve_retry_interval`).
             stall_seconds: 5.0,
             ..Automation::default()

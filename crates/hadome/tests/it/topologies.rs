@@ -117,9 +117,9 @@ async fn a_topology_file_with_a_slot_comes_up_and_its_slotted_standby_cannot_be_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn standbys_hear_an_idle_primary_about_every_second() {
-    // The lab's wal_sender_timeout = '2s': a sender pings a standby that has not replied for 1 s,
-    // so `last_msg_receipt_time` moves on an idle primary too (hadome's daemon reads it to tell
+async fn standbys_hear_an_idle_primary_between_its_writes() {
+    // The lab's wal_sender_timeout = '750ms': a sender pings a standby that has not replied for
+    // 0.375 s, so `last_msg_receipt_time` moves on an idle primary too (hadome's daemon reads it to tell
     // whether standbys still hear the primary). With PostgreSQL's default of 60 s it would move
     // every 30 s at best.
     let lab = crate::support::lab("pair").await;
@@ -129,7 +129,7 @@ async fn standbys_hear_an_idle_primary_about_every_second() {
     let receipt = || async {
         let row = client.query_one(sql, &[]).await.unwrap();
         let timeout: String = row.get(0);
-        assert_eq!(timeout, "2s");
+        assert_eq!(timeout, "750ms");
         row.get::<_, String>(1)
     };
     let seen = std::sync::Mutex::new(vec![receipt().await]);

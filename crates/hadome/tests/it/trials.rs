@@ -67,3 +67,41 @@ async fn seed_35_a_cascade_is_no_witness_when_the_crashed_primary_listed_nobody(
         outcome.actions
     );
 }
+
+/// Seed 21: mackerel (asynchronous only), its primary's postmaster hung under a write load. The
+/// daemon fenced db000 and promoted db001, the most advanced standby, and 1 acknowledged commit
+/// was lost: db000 had acknowledged it without waiting for any standby. Now a failover needs a
+/// standby proven to hold every acknowledged commit, which an asynchronous cluster never has:
+/// the daemon escalates instead (`async_failover = "escalate"`, the default) and db000 comes
+/// back with every commit once it resumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_21_an_asynchronous_primary_that_hung_is_escalated_not_failed_over() {
+    let outcome = trial_passes(21).await;
+    assert_eq!(
+        outcome.actions.get("promote"),
+        None,
+        "{:?}",
+        outcome.actions
+    );
+    assert!(
+        matches!(&outcome.end, End::Primary(node) if node == "db000")
+            || matches!(outcome.end, End::Escalated(_)),
+        "{:?}",
+        outcome.end
+    );
+}
+
+/// Seed 62: mackerel, its primary hung, then cut off from hadome (`isolate`), a standby stopped
+/// during the failover. 6 acknowledged commits were lost the same way as in seed 21; now nothing
+/// is promoted and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_62_an_asynchronous_cluster_loses_nothing_to_a_failover() {
+    let outcome = trial_passes(62).await;
+    assert_eq!(
+        outcome.actions.get("promote"),
+        None,
+        "{:?}",
+        outcome.actions
+    );
+    assert!(outcome.lost.is_empty(), "{:?}", outcome.lost);
+}
