@@ -573,7 +573,7 @@ run_trial() { # FAULT N
   local fault_s
   fault_s=$(awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.2f", (a - b) / 1e9 }')
   if [ "$fault" = isolate ] || [ "$fault" = overload ]; then
-    log "$fault #$n: primary after ${primary_after:-none} (settled: $SETTLED), writer back ${back}s after rejoin, longest writer gap ${gap}s; acked $acked, lost $lost; $ACTIONS"
+    log "$fault #$n: primary after ${primary_after:-none} (settled: $SETTLED), writer back ${back}s after the $fault ended, longest writer gap ${gap}s; acked $acked, lost $lost; $ACTIONS"
   else
     log "$fault #$n: failover ${fo}s ($resumed${first_node:+, $first_node}; probes committed on $probe_seq, the writer on $writer_seq); acked $acked ($pre before the fault), lost $lost on ${primary_after:-none} (settled: $SETTLED); longest writer gap ${gap}s; old primary: $resume; $ACTIONS"
   fi

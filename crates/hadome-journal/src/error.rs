@@ -117,14 +117,14 @@ impl JournalError {
         match self {
             JournalError::Open { path, .. } => Some(format!(
                 "check that `{}` is a hadome journal (or does not exist yet) and that its directory exists and is writable; \
-                 the estate file's `journal_path` names it",
+                 the estate file's `[journal] path` names it",
                 path.display()
             )),
             JournalError::NotAJournal { .. } => {
-                Some("point the estate file's `journal_path` at a new file or at hadome's own journal".to_owned())
+                Some("point the estate file's `[journal] path` at a new file or at hadome's own journal".to_owned())
             }
             JournalError::UnsupportedVersion { .. } => Some(
-                "upgrade hadome to the version that wrote this journal, or point `journal_path` at another file"
+                "upgrade hadome to the version that wrote this journal, or point `[journal] path` at another file"
                     .to_owned(),
             ),
             JournalError::NoWal { path, .. } => Some(format!(

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::test_world::{failover_to, hang_primary, primary, standby, World, MB};
+use super::test_world::{failover_plan, failover_to, hang_primary, primary, standby, World, MB};
 use super::*;
 use crate::position::{Lsn, TimelineSwitch};
 use crate::rule;
@@ -141,14 +141,7 @@ fn hung_trio() -> (World, Failover) {
     world.step();
     hang_primary(&mut world, 3.0);
     let decision = world.step();
-    let plan = decision
-        .commands
-        .iter()
-        .find_map(|command| match command {
-            Command::Failover(plan) => Some(plan.clone()),
-            _ => None,
-        })
-        .expect("a failover is ordered");
+    let plan = failover_plan(&decision).expect("a failover is ordered");
     assert_eq!(failover_to(&decision).as_deref(), Some("db-2"));
     let synchronous = world.supervisor.synchronous_of("main").to_vec();
     (world, Failover::start(&plan, &synchronous))

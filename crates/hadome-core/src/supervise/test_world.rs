@@ -222,11 +222,15 @@ pub(super) fn state_of(decision: &Decision) -> ClusterState {
     decision.reports[0].state
 }
 
-pub(super) fn failover_to(decision: &Decision) -> Option<String> {
+pub(super) fn failover_plan(decision: &Decision) -> Option<FailoverPlan> {
     decision.commands.iter().find_map(|command| match command {
-        Command::Failover(plan) => Some(plan.candidate.clone()),
+        Command::Failover(plan) => Some(plan.clone()),
         _ => None,
     })
+}
+
+pub(super) fn failover_to(decision: &Decision) -> Option<String> {
+    failover_plan(decision).map(|plan| plan.candidate)
 }
 
 pub(super) fn escalations(decision: &Decision) -> Vec<&Escalation> {

@@ -45,6 +45,8 @@ fn a_hung_primary_is_failed_over_once_the_window_passed_and_its_standbys_lost_it
 
 #[test]
 fn the_most_advanced_standby_is_chosen_over_the_synchronous_one() {
+    // db-3 (asynchronous) is past db-2 (synchronous), so it holds every acknowledged commit too:
+    // its promotion is proven (`async_failover`, `async_tests.rs`).
     let mut world = World::healthy();
     world.step();
     hang_primary(&mut world, 2.0);
