@@ -113,18 +113,16 @@ async fn observer_sees_a_pair_primary_and_its_sync_standby() {
         "{:?}",
         primary.unapplied_settings
     );
-    // The lab's replication timeouts, in ms: an idle db-1 reaches db-2 at least every second.
+    // The lab's replication timeouts, in ms: an idle db-1 reaches db-2 at least every 375 ms
+    // (half its 750 ms wal_sender_timeout, docs/lab.md).
     let lab_keepalive = hadome_core::fact::KeepaliveSettings {
-        sender_timeout_ms: Some(2_000),
+        sender_timeout_ms: Some(750),
         receiver_status_interval_ms: Some(10_000),
         receiver_timeout_ms: Some(60_000),
     };
     assert_eq!(primary.keepalive, lab_keepalive);
     assert_eq!(standby.keepalive, lab_keepalive);
-    assert_eq!(
-        primary.keepalive.idle_gap_ms(&standby.keepalive),
-        Some(1_000)
-    );
+    assert_eq!(primary.keepalive.idle_gap_ms(&standby.keepalive), Some(375));
     let observed_at = facts.instances["db-1"].observed_at;
     assert!(primary.postmaster_started_at <= observed_at);
     assert!(observed_at.seconds_since(primary.postmaster_started_at) < 3600.0);
