@@ -119,6 +119,7 @@ fn fixture() -> (Estate, Facts, History) {
             slots: Vec::new(),
             unapplied_settings: Vec::new(),
             keepalive: hadome_core::fact::KeepaliveSettings::UNKNOWN,
+            synchronous: Default::default(),
         };
         history.last_known.insert(
             name.clone(),
@@ -128,6 +129,7 @@ fn fixture() -> (Estate, Facts, History) {
                 was_streaming: !primary,
                 observed_at: NOW,
                 last_replay_at: state.last_replay_at,
+                synchronous: Default::default(),
             },
         );
         facts.instances.insert(

@@ -298,8 +298,9 @@ pub struct Cluster {
 }
 
 /// What the daemon does when a failed primary's commits are not proven to be on the standby it
-/// would promote: the old primary listed no synchronous standby (an asynchronous cluster), or
-/// its synchronous standbys do not answer, or the candidate is behind one of them. A commit the
+/// would promote: the old primary's `synchronous_standby_names` named no standby (an
+/// asynchronous cluster), or a standby it names does not answer or is not a member, or the
+/// candidate is behind one of them ([`crate::sync_rep`]). A commit the
 /// old primary acknowledged then waited for no standby that answers, and may exist on its disk
 /// alone (issue 17's trials: a hung asynchronous primary's last acknowledged commits were lost).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -251,6 +251,18 @@ pub struct InstanceState {
     /// The settings that bound how long an idle primary's standbys may hear nothing from it
     /// (`primary-agreement`).
     pub keepalive: KeepaliveSettings,
+    /// What it waits for before it acknowledges a commit (on a primary).
+    pub synchronous: SyncSettings,
+}
+
+/// An instance's live `synchronous_standby_names` and `synchronous_commit`, as read (`None`: not
+/// read). [`crate::sync_rep::commit_wait`] says what they make a primary wait for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncSettings {
+    /// `synchronous_standby_names`.
+    pub standby_names: Option<String>,
+    /// `synchronous_commit`.
+    pub commit: Option<String>,
 }
 
 /// The live replication timeouts of an instance, in milliseconds (`None`: not read). Together
@@ -547,6 +559,9 @@ pub struct LastKnown {
     pub observed_at: Timestamp,
     /// Its last replayed commit's time then (standby).
     pub last_replay_at: Option<Timestamp>,
+    /// What it waited for before acknowledging a commit then (read on a primary; not read in a
+    /// journal row written before hadome recorded it).
+    pub synchronous: SyncSettings,
 }
 
 #[cfg(test)]

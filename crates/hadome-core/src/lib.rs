@@ -15,7 +15,8 @@
 //! - [`quorum`]: etcd members, quorum clusters, their facts and history;
 //! - [`target`]: kinds of targets and their placement on hosts;
 //! - [`suggest::closest`]: "did you mean" for a mistyped name;
-//! - [`supervise`]: the daemon's decisions, and the failover as its own state machine.
+//! - [`supervise`]: the daemon's decisions, and the failover as its own state machine;
+//! - [`sync_rep`]: what a primary waits for before it acknowledges a commit.
 
 #![warn(missing_docs)]
 
@@ -34,5 +35,6 @@ pub mod route;
 pub mod rule;
 pub mod suggest;
 pub mod supervise;
+pub mod sync_rep;
 pub mod target;
 pub mod web;

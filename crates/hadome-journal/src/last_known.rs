@@ -7,12 +7,13 @@
 //! Encodings: the system identifier (a `u64`) is decimal text; the LSN (a `u64`) is stored as the
 //! signed 64-bit integer with the same bits, so it round-trips exactly (values ≥ 2^63, which
 //! PostgreSQL never reaches, would show negative in `sqlite3`); the timeline history is a JSON
-//! array of `[timeline, switch LSN]` pairs, or NULL when it was not read.
+//! array of `[timeline, switch LSN]` pairs, or NULL when it was not read; the synchronous
+//! settings are their text as read, NULL when not read (every row written before schema 9).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use hadome_core::fact::{History, InstanceState, LastKnown, Timestamp};
+use hadome_core::fact::{History, InstanceState, LastKnown, SyncSettings, Timestamp};
 use hadome_core::position::{DataPosition, Lsn, TimelineSwitch};
 use rusqlite::Connection;
 
@@ -60,8 +61,9 @@ pub(crate) fn upsert(
     let mut statement = connection
         .prepare_cached(
             "INSERT INTO last_known (instance, system_identifier, timeline, lsn, history, was_primary, \
-                 was_streaming, observed_at_ms, last_replay_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 was_streaming, observed_at_ms, last_replay_at_ms, synchronous_standby_names, \
+                 synchronous_commit)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT (instance) DO UPDATE SET
                  system_identifier = excluded.system_identifier,
                  timeline = excluded.timeline,
@@ -70,7 +72,9 @@ pub(crate) fn upsert(
                  was_primary = excluded.was_primary,
                  was_streaming = excluded.was_streaming,
                  observed_at_ms = excluded.observed_at_ms,
-                 last_replay_at_ms = excluded.last_replay_at_ms
+                 last_replay_at_ms = excluded.last_replay_at_ms,
+                 synchronous_standby_names = excluded.synchronous_standby_names,
+                 synchronous_commit = excluded.synchronous_commit
              WHERE typeof(last_known.observed_at_ms) != 'integer'
                  OR excluded.observed_at_ms >= last_known.observed_at_ms",
         )
@@ -86,6 +90,8 @@ pub(crate) fn upsert(
             summary::is_streaming(state),
             observed_at.0,
             state.last_replay_at.map(|at| at.0),
+            state.synchronous.standby_names,
+            state.synchronous.commit,
         ])
         .map_err(|source| sqlite(path, source))?;
     Ok(())
@@ -109,7 +115,7 @@ pub(crate) fn read_all(connection: &Connection, path: &Path) -> Result<History, 
     let mut statement = connection
         .prepare_cached(
             "SELECT instance, system_identifier, timeline, lsn, history, was_primary, was_streaming, \
-                 observed_at_ms, last_replay_at_ms
+                 observed_at_ms, last_replay_at_ms, synchronous_standby_names, synchronous_commit
              FROM last_known ORDER BY instance",
         )
         .map_err(failed)?;
@@ -179,6 +185,10 @@ fn read_row(reader: &RowReader<'_>, row: &rusqlite::Row<'_>) -> Result<LastKnown
         last_replay_at: reader
             .optional_integer(row, 8, "last_replay_at_ms")?
             .map(Timestamp),
+        synchronous: SyncSettings {
+            standby_names: reader.optional_text(row, 9, "synchronous_standby_names")?,
+            commit: reader.optional_text(row, 10, "synchronous_commit")?,
+        },
     })
 }
 

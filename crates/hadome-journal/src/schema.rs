@@ -13,7 +13,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::JournalError;
 
 /// The schema version this code writes, and the newest it reads.
-pub(crate) const SCHEMA_VERSION: i64 = 8;
+pub(crate) const SCHEMA_VERSION: i64 = 9;
 
 /// `PRAGMA application_id` of a hadome journal: "hado" in ASCII.
 pub(crate) const APPLICATION_ID: i64 = 0x6861_646F;
@@ -206,6 +206,13 @@ const MIGRATIONS: &[&str] = &[
         cleared_at_ms INTEGER
     );
     CREATE UNIQUE INDEX findings_open ON findings (rule, subject) WHERE cleared_at_ms IS NULL;
+",
+    // Version 9: what a primary waited for before acknowledging a commit, as it last answered
+    // (`synchronous_standby_names`, `synchronous_commit`; NULL: not read), so a daemon started
+    // while it does not answer can still prove a failover lossless.
+    "
+    ALTER TABLE last_known ADD COLUMN synchronous_standby_names TEXT;
+    ALTER TABLE last_known ADD COLUMN synchronous_commit TEXT;
 ",
 ];
 

@@ -13,8 +13,8 @@
 use std::collections::HashMap;
 
 use hadome_core::fact::{
-    InstanceState, KeepaliveSettings, ReceiverStatus, ReplicationPeer, ReplicationSlot, SyncState,
-    Timestamp, WalReceiver, WalStatus,
+    InstanceState, KeepaliveSettings, ReceiverStatus, ReplicationPeer, ReplicationSlot,
+    SyncSettings, SyncState, Timestamp, WalReceiver, WalStatus,
 };
 use hadome_core::position::{parse_history, DataPosition, Lsn};
 use serde::Deserialize;
@@ -87,6 +87,11 @@ SELECT json_build_object(
                      FROM pg_settings AS s
                      WHERE s.name IN ('wal_sender_timeout', 'wal_receiver_status_interval',
                                       'wal_receiver_timeout')),
+    'synchronous_standby_names', current_setting('synchronous_standby_names'),
+    'synchronous_commit', current_setting('synchronous_commit'),
+    'synchronous_commit_overrides', (SELECT json_agg(substr(c, 20))
+                                     FROM pg_db_role_setting AS d, unnest(d.setconfig) AS c
+                                     WHERE left(c, 19) = 'synchronous_commit='),
     'recovery_target_timeline', current_setting('recovery_target_timeline'),
     'primary_conninfo', current_setting('primary_conninfo'),
     'wal_receiver', (SELECT json_build_object(
@@ -164,6 +169,14 @@ pub(crate) struct Raw {
     /// `wal_sender_timeout`, `wal_receiver_status_interval`, `wal_receiver_timeout`, in ms.
     #[serde(default)]
     keepalive_ms: Option<HashMap<String, i64>>,
+    /// `synchronous_standby_names` and `synchronous_commit`, as text.
+    #[serde(default)]
+    synchronous_standby_names: Option<String>,
+    #[serde(default)]
+    synchronous_commit: Option<String>,
+    /// `synchronous_commit` as `ALTER ROLE` / `ALTER DATABASE … SET` override it.
+    #[serde(default)]
+    synchronous_commit_overrides: Option<Vec<String>>,
     recovery_target_timeline: Option<String>,
     primary_conninfo: Option<String>,
     wal_receiver: Option<RawReceiver>,
@@ -429,7 +442,41 @@ pub(crate) fn into_state(raw: Raw) -> Result<InstanceState, Malformed> {
                 receiver_timeout_ms: setting("wal_receiver_timeout"),
             }
         },
+        synchronous: SyncSettings {
+            standby_names: raw.synchronous_standby_names,
+            commit: weakest_commit(
+                raw.synchronous_commit,
+                raw.synchronous_commit_overrides.unwrap_or_default(),
+            ),
+        },
     })
+}
+
+/// The `synchronous_commit` the primary's weakest client commits with: a role or a database
+/// set to `local` or `off` acknowledges its commits without a standby, whatever this session's
+/// value says (a value hadome does not know wins too, so the core calls it unknown).
+fn weakest_commit(session: Option<String>, overrides: Vec<String>) -> Option<String> {
+    let rank = |value: &str| match value.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => 4,
+        "remote_apply" => 3,
+        "remote_write" => 2,
+        "local" => 1,
+        "off" | "false" | "no" | "0" => 0,
+        _ => -1,
+    };
+    let session = session?;
+    Some(
+        overrides
+            .into_iter()
+            .map(|value| value.trim().to_owned())
+            .fold(session, |weakest, value| {
+                if rank(&value) < rank(&weakest) {
+                    value
+                } else {
+                    weakest
+                }
+            }),
+    )
 }
 
 fn receiver(raw: RawReceiver) -> Result<WalReceiver, Malformed> {
@@ -730,5 +777,29 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("pg_current_wal_flush_lsn()"));
+    }
+
+    #[test]
+    fn a_role_or_database_that_commits_locally_weakens_what_the_primary_waits_for() {
+        let mut json: serde_json::Value = serde_json::from_str(STANDBY).unwrap();
+        json["synchronous_standby_names"] = "ANY 1 (\"db-2\")".into();
+        json["synchronous_commit"] = "on".into();
+        let state = parse(&json.to_string()).unwrap();
+        assert_eq!(
+            state.synchronous,
+            SyncSettings {
+                standby_names: Some("ANY 1 (\"db-2\")".to_owned()),
+                commit: Some("on".to_owned()),
+            }
+        );
+        json["synchronous_commit_overrides"] = serde_json::json!(["remote_write", "local", "on"]);
+        let state = parse(&json.to_string()).unwrap();
+        assert_eq!(state.synchronous.commit.as_deref(), Some("local"));
+        json["synchronous_commit_overrides"] = serde_json::json!(["sometimes"]);
+        let state = parse(&json.to_string()).unwrap();
+        assert_eq!(state.synchronous.commit.as_deref(), Some("sometimes"));
+        // Not read (an older answer's shape): not known, never "on".
+        let state = parse(STANDBY).unwrap();
+        assert_eq!(state.synchronous, SyncSettings::default());
     }
 }

@@ -276,6 +276,7 @@ impl World {
                     slots: Vec::new(),
                     unapplied_settings: Vec::new(),
                     keepalive: crate::fact::KeepaliveSettings::UNKNOWN,
+                    synchronous: Default::default(),
                 })),
             },
         );

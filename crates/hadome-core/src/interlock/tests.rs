@@ -96,6 +96,7 @@ fn state(in_recovery: bool, position: DataPosition) -> InstanceState {
         slots: Vec::new(),
         unapplied_settings: Vec::new(),
         keepalive: crate::fact::KeepaliveSettings::UNKNOWN,
+        synchronous: Default::default(),
     }
 }
 
@@ -177,6 +178,7 @@ impl Scenario {
                 was_streaming: !was_primary,
                 observed_at: Timestamp(NOW.0 - seconds_ago * 1000),
                 last_replay_at: None,
+                synchronous: Default::default(),
             },
         );
         self

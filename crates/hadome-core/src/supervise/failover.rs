@@ -35,6 +35,7 @@ use crate::rule;
 
 use super::candidate::unproven_loss;
 use super::{choose_candidate, Escalation, FailoverPlan};
+use crate::sync_rep::CommitWait;
 
 /// Where a failover stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -121,7 +122,8 @@ pub struct Failover {
     pub old_primary: String,
     /// Why the primary counts as failed (`primary-agreement`), in one line with numbers.
     pub evidence: String,
-    /// The `application_name`s the old primary last listed as synchronous: they break ties
+    /// The `application_name`s the old primary waited for (its `synchronous_standby_names`, `*`
+    /// for any) when it last answered: they break ties
     /// between equally advanced candidates, and tell whether commits must wait for a follower
     /// again once the others follow.
     pub synchronous: Vec<String>,
@@ -304,7 +306,7 @@ impl Failover {
             .followers
             .iter()
             .filter(|follower| follower.state == FollowState::Followed)
-            .map(|follower| format!("\"{}\"", follower.application_name))
+            .map(|follower| format!("\"{}\"", follower.application_name.replace('"', "\"\"")))
             .collect();
         (!self.synchronous.is_empty() && !followed.is_empty())
             .then(|| format!("ANY 1 ({})", followed.join(", ")))
@@ -413,12 +415,19 @@ impl Failover {
                         history,
                         now,
                     };
+                    let wait = if self.synchronous.is_empty() {
+                        CommitWait::Unknown(
+                            "this failover's record names no standby it waited for".to_owned(),
+                        )
+                    } else {
+                        CommitWait::Standbys(self.synchronous.clone())
+                    };
                     let unproven = unproven_loss(
                         &view,
                         cluster,
                         &self.old_primary,
                         &candidate.name,
-                        &self.synchronous,
+                        Some(&wait),
                     );
                     if let (Some(why), AsyncFailoverPolicy::Escalate) =
                         (unproven, cluster.automation.async_failover)

@@ -38,6 +38,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::estate::Estate;
 use crate::fact::{Facts, History, Timestamp};
+use crate::sync_rep::CommitWait;
 
 mod agreement;
 #[cfg(test)]
@@ -273,8 +274,8 @@ impl Supervisor {
             watch.leader = Some(primary.to_owned());
             watch.old_primaries.remove(primary);
         }
-        if watch.synchronous.is_empty() {
-            watch.synchronous.clone_from(&failover.synchronous);
+        if watch.commit_wait.is_none() && !failover.synchronous.is_empty() {
+            watch.commit_wait = Some(CommitWait::Standbys(failover.synchronous.clone()));
         }
     }
 
@@ -295,12 +296,12 @@ impl Supervisor {
         self.clusters.get(cluster)?.leader.as_deref()
     }
 
-    /// The synchronous standbys (`application_name`s) `cluster`'s primary listed when it last
-    /// answered.
+    /// The standbys (`application_name`s) `cluster`'s primary waited for before acknowledging a
+    /// commit when it last answered: what its `synchronous_standby_names` names (`*`: any).
     pub fn synchronous_of(&self, cluster: &str) -> &[String] {
         self.clusters
             .get(cluster)
-            .map_or(&[], |watch| watch.synchronous.as_slice())
+            .map_or(&[], |watch| watch.synchronous())
     }
 
     /// One pass.

@@ -8,6 +8,7 @@ use crate::fact::{FailureKind, KeepaliveSettings};
 use crate::finding::human_duration;
 use crate::interlock::View;
 use crate::rule;
+use crate::sync_rep::commit_wait;
 
 use super::agreement::{standby_view, StandbyView};
 use super::candidate::{choose_candidate, unproven_loss};
@@ -94,12 +95,13 @@ fn with_primary(
     watch.restart_failed = false;
     watch.escalated.retain(|key| !key.about_the_primary());
     if let Some(state) = view.fresh(leader) {
-        watch.synchronous = state
+        let listed: Vec<String> = state
             .replication
             .iter()
             .filter(|peer| peer.sync_state.is_synchronous())
             .map(|peer| peer.application_name.clone())
             .collect();
+        watch.commit_wait = Some(commit_wait(&state.synchronous).with_listed(&listed));
         watch.direct = state
             .replication
             .iter()
@@ -181,6 +183,13 @@ fn without_primary(
         );
     };
     watch.leader = Some(primary.clone());
+    if watch.commit_wait.is_none() {
+        // Never seen answering by this daemon: what the journal remembers it waited for.
+        watch.commit_wait = view
+            .last_known(&primary)
+            .filter(|known| known.was_primary)
+            .map(|known| commit_wait(&known.synchronous));
+    }
     // Missing since it last answered (the journal remembers), else since this pass.
     let since = *watch.missing_since.get_or_insert_with(|| {
         view.last_known(&primary).map_or_else(
@@ -415,7 +424,7 @@ fn without_primary(
         tick.now,
         cluster,
         &primary,
-        &watch.synchronous,
+        watch.synchronous(),
     ) {
         Ok(candidate) => {
             let unproven = unproven_loss(
@@ -423,7 +432,7 @@ fn without_primary(
                 cluster,
                 &primary,
                 &candidate.name,
-                &watch.synchronous,
+                watch.commit_wait.as_ref(),
             );
             if let (Some(why), AsyncFailoverPolicy::Escalate) =
                 (unproven, automation.async_failover)

@@ -9,7 +9,7 @@ use super::*;
 use crate::estate::{Automation, Cluster, FailoverPolicy, Instance};
 use crate::fact::{
     InstanceState, KeepaliveSettings, LastKnown, Probe, ProbeOutcome, ReceiverStatus,
-    ReplicationPeer, SyncState, WalReceiver,
+    ReplicationPeer, SyncSettings, SyncState, WalReceiver,
 };
 use crate::position::{DataPosition, Lsn};
 
@@ -88,11 +88,16 @@ pub(super) fn state(in_recovery: bool, lsn: u64) -> InstanceState {
             receiver_status_interval_ms: Some(10_000),
             receiver_timeout_ms: Some(60_000),
         },
+        synchronous: SyncSettings {
+            standby_names: Some(String::new()),
+            commit: Some("on".to_owned()),
+        },
     }
 }
 
 pub(super) fn primary(lsn: u64) -> InstanceState {
     let mut primary = state(false, lsn);
+    primary.synchronous.standby_names = Some("\"db-2\"".to_owned());
     primary.replication = [("db-2", "sync"), ("db-3", "async")]
         .iter()
         .map(|(name, sync_state)| ReplicationPeer {
@@ -167,6 +172,7 @@ impl World {
                 was_streaming: state.wal_receiver.is_some(),
                 observed_at: self.now,
                 last_replay_at: None,
+                synchronous: state.synchronous.clone(),
             },
         );
         self.facts.instances.insert(

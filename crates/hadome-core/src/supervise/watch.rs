@@ -7,6 +7,7 @@ use crate::estate::Cluster;
 use crate::fact::{FailureKind, KeepaliveSettings, ProbeOutcome, Timestamp};
 use crate::interlock::View;
 use crate::rule;
+use crate::sync_rep::CommitWait;
 
 use super::{ClusterReport, ClusterState, Command, Escalation, Tick};
 
@@ -14,8 +15,9 @@ use super::{ClusterReport, ClusterState, Command, Escalation, Tick};
 pub(super) struct Watch {
     /// The member held to be the primary.
     pub(super) leader: Option<String>,
-    /// Its synchronous standbys, as it last listed them.
-    pub(super) synchronous: Vec<String>,
+    /// What it waited for before acknowledging a commit, as it last answered (or as the journal
+    /// remembers it, or as the last failover set it); `None`: never seen.
+    pub(super) commit_wait: Option<CommitWait>,
     /// Every standby streaming from it directly, as it last listed them.
     pub(super) direct: Vec<String>,
     /// Standbys (`application_name`s) ever seen streaming from another standby, and not since
@@ -40,6 +42,14 @@ pub(super) struct Watch {
     pub(super) not_streaming_since: BTreeMap<String, Timestamp>,
     /// Escalations already sent (not repeated every pass).
     pub(super) escalated: BTreeSet<EscalationKey>,
+}
+
+impl Watch {
+    /// The standbys the leader waited for before acknowledging a commit (empty: none, or not
+    /// known).
+    pub(super) fn synchronous(&self) -> &[String] {
+        self.commit_wait.as_ref().map_or(&[], CommitWait::standbys)
+    }
 }
 
 /// What an escalation is about: it is sent once per key, and the keys about the primary's failure

@@ -1,6 +1,6 @@
 //! Last known states: exact round trips, and what an unreachable instance keeps.
 
-use hadome_core::fact::{LastKnown, Timestamp};
+use hadome_core::fact::{LastKnown, SyncSettings, Timestamp};
 use hadome_journal::{FactChange, Journal};
 use proptest::prelude::*;
 
@@ -29,16 +29,20 @@ proptest! {
         last_replay_at in proptest::option::of(any::<i64>()),
         in_recovery in any::<bool>(),
         streaming in any::<bool>(),
+        standby_names in proptest::option::of(prop_oneof![Just(String::new()), Just("ANY 1 (\"db-2\", \"db 3\")".to_owned()), any::<String>()]),
+        commit in proptest::option::of(prop_oneof![Just("on".to_owned()), Just("local".to_owned()), any::<String>()]),
     ) {
         let (_dir, path, mut journal) = new_journal();
         let mut answer = state(in_recovery, position(system_identifier, timeline, lsn, history.as_deref()), streaming, 0);
         answer.last_replay_at = last_replay_at.map(Timestamp);
+        answer.synchronous = SyncSettings { standby_names, commit };
         let expected = LastKnown {
             position: answer.position.clone(),
             was_primary: !in_recovery,
             was_streaming: in_recovery && streaming,
             observed_at: Timestamp(observed_at),
             last_replay_at: last_replay_at.map(Timestamp),
+            synchronous: answer.synchronous.clone(),
         };
         journal.record_facts(&facts([("db-1", answered(observed_at, answer))])).unwrap();
         let history = journal.history().unwrap();

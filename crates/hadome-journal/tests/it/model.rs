@@ -152,6 +152,7 @@ impl Model {
                         was_streaming: *in_recovery && *streaming,
                         observed_at: Timestamp(at),
                         last_replay_at: last_replay_at.map(Timestamp),
+                        synchronous: Default::default(),
                     },
                 );
                 if *in_recovery {

@@ -85,6 +85,7 @@ pub(crate) fn state(
             })
             .collect(),
         keepalive: hadome_core::fact::KeepaliveSettings::UNKNOWN,
+        synchronous: Default::default(),
         position,
     }
 }

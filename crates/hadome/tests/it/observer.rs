@@ -4,8 +4,11 @@
 use std::time::{Duration, Instant};
 
 use hadome_core::estate::{Cluster, Estate, FailoverPolicy, Instance};
-use hadome_core::fact::{Facts, FailureKind, InstanceState, ProbeOutcome, SyncState, Timestamp};
+use hadome_core::fact::{
+    Facts, FailureKind, InstanceState, ProbeOutcome, SyncSettings, SyncState, Timestamp,
+};
 use hadome_core::position::{Lsn, PositionOrder};
+use hadome_core::sync_rep::{commit_wait, CommitWait};
 use hadome_lab::{Fault, Lab};
 use hadome_observer::observe;
 
@@ -165,6 +168,36 @@ async fn observer_sees_a_pair_primary_and_its_sync_standby() {
         standby.unapplied_settings
     );
     assert!(standby.oldest_wal_segment.is_some());
+
+    // What db-1 waits for before it acknowledges a commit: db-2, by its setting.
+    assert_eq!(
+        primary.synchronous,
+        SyncSettings {
+            standby_names: Some("\"db-2\"".to_owned()),
+            commit: Some("on".to_owned()),
+        }
+    );
+    assert_eq!(
+        commit_wait(&primary.synchronous),
+        CommitWait::Standbys(vec!["db-2".to_owned()])
+    );
+    // A role that commits locally makes db-1's commits wait for nobody, whatever hadome's own
+    // session says.
+    let client = lab.connect("db-1").await.unwrap();
+    execute(
+        &client,
+        "db-1",
+        "CREATE ROLE app_local; ALTER ROLE app_local SET synchronous_commit = local",
+    )
+    .await;
+    let facts = observe(&estate).await;
+    let primary = answered(&facts, "db-1");
+    assert_eq!(primary.synchronous.commit.as_deref(), Some("local"));
+    assert!(
+        matches!(commit_wait(&primary.synchronous), CommitWait::Nobody(ref why) if why == "synchronous_commit = local"),
+        "{:?}",
+        primary.synchronous
+    );
 
     // The standby never holds more than its primary. The two are probed concurrently and the
     // primary may write a WAL record between the two (a standby snapshot), so a pass where the

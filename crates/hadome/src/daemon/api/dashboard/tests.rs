@@ -56,6 +56,7 @@ fn answered(in_recovery: bool, lsn: u64) -> Probe {
         slots: Vec::new(),
         unapplied_settings: Vec::new(),
         keepalive: KeepaliveSettings::UNKNOWN,
+        synchronous: Default::default(),
     };
     Probe {
         observed_at: Timestamp(NOW),
@@ -117,6 +118,7 @@ fn after_a_failover(dir: &Path) -> (Snapshot, Journal) {
             was_streaming: false,
             observed_at: Timestamp(NOW - 40_000),
             last_replay_at: None,
+            synchronous: Default::default(),
         },
     );
     let snapshot = Snapshot {

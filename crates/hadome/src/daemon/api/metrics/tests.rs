@@ -92,6 +92,7 @@ fn state(in_recovery: bool, lsn: u64, last_replay_at: Option<Timestamp>) -> Inst
         slots: Vec::new(),
         unapplied_settings: Vec::new(),
         keepalive: KeepaliveSettings::UNKNOWN,
+        synchronous: Default::default(),
     }
 }
 
