@@ -130,6 +130,7 @@ fn fixture() -> (Estate, Facts, History) {
                 observed_at: NOW,
                 last_replay_at: state.last_replay_at,
                 synchronous: Default::default(),
+                keepalive: Default::default(),
             },
         );
         facts.instances.insert(

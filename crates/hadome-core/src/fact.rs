@@ -271,7 +271,7 @@ pub struct SyncSettings {
 /// the standby's own status messages (every `wal_receiver_status_interval`) keep resetting that
 /// clock; a WAL receiver that has received nothing for half its `wal_receiver_timeout` asks for
 /// a reply itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct KeepaliveSettings {
     /// `wal_sender_timeout` (0: the sender never pings).
     pub sender_timeout_ms: Option<u64>,
@@ -282,7 +282,7 @@ pub struct KeepaliveSettings {
 }
 
 impl KeepaliveSettings {
-    /// None of them read.
+    /// None of them read (the `Default`).
     pub const UNKNOWN: KeepaliveSettings = KeepaliveSettings {
         sender_timeout_ms: None,
         receiver_status_interval_ms: None,
@@ -562,6 +562,11 @@ pub struct LastKnown {
     /// What it waited for before acknowledging a commit then (read on a primary; not read in a
     /// journal row written before hadome recorded it).
     pub synchronous: SyncSettings,
+    /// Its replication timeouts then: on a primary, how often its idle WAL senders ping (kept so
+    /// that a daemon started while it hangs counts its standbys' silence at its pace, not at the
+    /// standbys' own much longer `wal_receiver_timeout`). Not read in a journal row written
+    /// before hadome recorded them.
+    pub keepalive: KeepaliveSettings,
 }
 
 #[cfg(test)]

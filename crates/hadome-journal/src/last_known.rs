@@ -8,12 +8,15 @@
 //! signed 64-bit integer with the same bits, so it round-trips exactly (values ≥ 2^63, which
 //! PostgreSQL never reaches, would show negative in `sqlite3`); the timeline history is a JSON
 //! array of `[timeline, switch LSN]` pairs, or NULL when it was not read; the synchronous
-//! settings are their text as read, NULL when not read (every row written before schema 9).
+//! settings are their text as read, NULL when not read (every row written before schema 9); the
+//! replication timeouts are milliseconds, NULL when not read (every row written before schema 10).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use hadome_core::fact::{History, InstanceState, LastKnown, SyncSettings, Timestamp};
+use hadome_core::fact::{
+    History, InstanceState, KeepaliveSettings, LastKnown, SyncSettings, Timestamp,
+};
 use hadome_core::position::{DataPosition, Lsn, TimelineSwitch};
 use rusqlite::Connection;
 
@@ -62,8 +65,9 @@ pub(crate) fn upsert(
         .prepare_cached(
             "INSERT INTO last_known (instance, system_identifier, timeline, lsn, history, was_primary, \
                  was_streaming, observed_at_ms, last_replay_at_ms, synchronous_standby_names, \
-                 synchronous_commit)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 synchronous_commit, wal_sender_timeout_ms, wal_receiver_status_interval_ms, \
+                 wal_receiver_timeout_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT (instance) DO UPDATE SET
                  system_identifier = excluded.system_identifier,
                  timeline = excluded.timeline,
@@ -74,7 +78,10 @@ pub(crate) fn upsert(
                  observed_at_ms = excluded.observed_at_ms,
                  last_replay_at_ms = excluded.last_replay_at_ms,
                  synchronous_standby_names = excluded.synchronous_standby_names,
-                 synchronous_commit = excluded.synchronous_commit
+                 synchronous_commit = excluded.synchronous_commit,
+                 wal_sender_timeout_ms = excluded.wal_sender_timeout_ms,
+                 wal_receiver_status_interval_ms = excluded.wal_receiver_status_interval_ms,
+                 wal_receiver_timeout_ms = excluded.wal_receiver_timeout_ms
              WHERE typeof(last_known.observed_at_ms) != 'integer'
                  OR excluded.observed_at_ms >= last_known.observed_at_ms",
         )
@@ -92,9 +99,17 @@ pub(crate) fn upsert(
             state.last_replay_at.map(|at| at.0),
             state.synchronous.standby_names,
             state.synchronous.commit,
+            millis_to_sql(state.keepalive.sender_timeout_ms),
+            millis_to_sql(state.keepalive.receiver_status_interval_ms),
+            millis_to_sql(state.keepalive.receiver_timeout_ms),
         ])
         .map_err(|source| sqlite(path, source))?;
     Ok(())
+}
+
+/// A duration in milliseconds as SQLite's integer (saturating: no setting reaches 2^63 ms).
+fn millis_to_sql(ms: Option<u64>) -> Option<i64> {
+    ms.map(|ms| i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
 fn sqlite(path: &Path, source: rusqlite::Error) -> JournalError {
@@ -115,7 +130,8 @@ pub(crate) fn read_all(connection: &Connection, path: &Path) -> Result<History, 
     let mut statement = connection
         .prepare_cached(
             "SELECT instance, system_identifier, timeline, lsn, history, was_primary, was_streaming, \
-                 observed_at_ms, last_replay_at_ms, synchronous_standby_names, synchronous_commit
+                 observed_at_ms, last_replay_at_ms, synchronous_standby_names, synchronous_commit, \
+                 wal_sender_timeout_ms, wal_receiver_status_interval_ms, wal_receiver_timeout_ms
              FROM last_known ORDER BY instance",
         )
         .map_err(failed)?;
@@ -189,7 +205,38 @@ fn read_row(reader: &RowReader<'_>, row: &rusqlite::Row<'_>) -> Result<LastKnown
             standby_names: reader.optional_text(row, 9, "synchronous_standby_names")?,
             commit: reader.optional_text(row, 10, "synchronous_commit")?,
         },
+        keepalive: KeepaliveSettings {
+            sender_timeout_ms: millis(reader, row, 11, "wal_sender_timeout_ms")?,
+            receiver_status_interval_ms: millis(
+                reader,
+                row,
+                12,
+                "wal_receiver_status_interval_ms",
+            )?,
+            receiver_timeout_ms: millis(reader, row, 13, "wal_receiver_timeout_ms")?,
+        },
     })
+}
+
+/// A duration in milliseconds that [`millis_to_sql`] wrote: NULL is "not read", a negative
+/// number is corruption.
+fn millis(
+    reader: &RowReader<'_>,
+    row: &rusqlite::Row<'_>,
+    index: usize,
+    column: &'static str,
+) -> Result<Option<u64>, JournalError> {
+    reader
+        .optional_integer(row, index, column)?
+        .map(|value| {
+            u64::try_from(value).map_err(|_| {
+                reader.corrupt(
+                    column,
+                    format!("{value} is not a duration in milliseconds (0 or more)"),
+                )
+            })
+        })
+        .transpose()
 }
 
 fn timeline(reader: &RowReader<'_>, value: i64, column: &'static str) -> Result<u32, JournalError> {

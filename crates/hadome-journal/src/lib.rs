@@ -6,7 +6,7 @@
 //!
 //! - each instance's **last known state** (the last time it answered): its data position, whether
 //!   it was a primary and streaming, what it waited for before acknowledging a commit (schema
-//!   version 9), when; read back as [`hadome_core::fact::History`];
+//!   version 9), its replication timeouts (version 10), when; read back as [`hadome_core::fact::History`];
 //! - **events**, appended and never changed: `fact-changed` when an instance's summary changes
 //!   (first seen, reachable or not, primary or standby, timeline, streaming, unapplied settings),
 //!   `verdict` for each decision on an action, with its findings, and the story of each action
@@ -199,7 +199,7 @@ pub struct FactChange {
 
 impl Journal {
     /// Opens or creates the journal at `path`: WAL mode, `synchronous=NORMAL`, a busy timeout of
-    /// 5 s, the schema created or migrated by `PRAGMA user_version` (version 9; a file of an
+    /// 5 s, the schema created or migrated by `PRAGMA user_version` (version 10; a file of an
     /// older version is migrated in place, in one transaction).
     ///
     /// Refuses, changing nothing, a file that is not SQLite, someone else's SQLite database, and a

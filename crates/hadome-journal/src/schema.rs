@@ -13,7 +13,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::JournalError;
 
 /// The schema version this code writes, and the newest it reads.
-pub(crate) const SCHEMA_VERSION: i64 = 9;
+pub(crate) const SCHEMA_VERSION: i64 = 10;
 
 /// `PRAGMA application_id` of a hadome journal: "hado" in ASCII.
 pub(crate) const APPLICATION_ID: i64 = 0x6861_646F;
@@ -213,6 +213,14 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE last_known ADD COLUMN synchronous_standby_names TEXT;
     ALTER TABLE last_known ADD COLUMN synchronous_commit TEXT;
+",
+    // Version 10: its replication timeouts as it last answered (milliseconds; NULL: not read), so
+    // a daemon started while the primary hangs counts its standbys' silence at the primary's
+    // keepalive pace (`wal_sender_timeout`), not at the standbys' own `wal_receiver_timeout`.
+    "
+    ALTER TABLE last_known ADD COLUMN wal_sender_timeout_ms INTEGER;
+    ALTER TABLE last_known ADD COLUMN wal_receiver_status_interval_ms INTEGER;
+    ALTER TABLE last_known ADD COLUMN wal_receiver_timeout_ms INTEGER;
 ",
 ];
 

@@ -95,11 +95,24 @@ impl Daemon {
 }
 
 impl Drop for Daemon {
-    /// A trial that ends early (an error, Ctrl-C) leaves no daemon behind.
+    /// A trial that ends early (an error, Ctrl-C) leaves no daemon behind, and nothing the daemon
+    /// started: SIGTERM first, which it obeys between passes, so a command it runs (a restart of
+    /// a node) ends before the lab goes down; SIGKILL after [`DROP_GRACE`].
     fn drop(&mut self) {
+        if self.running() {
+            let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
+            let deadline = Instant::now() + DROP_GRACE;
+            while self.running() && Instant::now() < deadline {
+                // Poll interval under the deadline above (a destructor cannot await).
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         self.end();
     }
 }
+
+/// How long a dropped daemon may take to finish its pass after SIGTERM.
+const DROP_GRACE: Duration = Duration::from_secs(15);
 
 /// The last `lines` lines of `text`.
 pub fn tail(text: &str, lines: usize) -> String {

@@ -146,9 +146,9 @@ pub async fn run(plan: &Plan, settings: &Settings) -> Result<Outcome, String> {
     let mut trial = Trial {
         settings,
         plan,
+        daemon: None,
         lab,
         logs,
-        daemon: None,
         incarnations: 0,
         restart_at: None,
         applied: Vec::new(),
@@ -169,9 +169,12 @@ pub async fn run(plan: &Plan, settings: &Settings) -> Result<Outcome, String> {
 struct Trial<'a> {
     settings: &'a Settings,
     plan: &'a Plan,
+    /// Declared before `lab`, so a trial dropped early (Ctrl-C, an error) stops its daemon first:
+    /// a daemon still running while the lab goes down would start a node the teardown had
+    /// already stopped (a restart in flight), and that server would outlive the trial.
+    daemon: Option<Daemon>,
     lab: LabGuard,
     logs: PathBuf,
-    daemon: Option<Daemon>,
     incarnations: usize,
     /// When a killed daemon is to be started again.
     restart_at: Option<Instant>,

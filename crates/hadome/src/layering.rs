@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 /// One module per command; each may use the base modules and the libraries, never another one.
 const COMMAND_MODULES: &[&str] = &[
     "ack_command",
+    "advise_command",
     "backup_command",
     "daemon",
+    "drill_command",
     "estate_command",
     "gate_command",
     "host_facts_command",

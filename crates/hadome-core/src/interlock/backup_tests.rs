@@ -315,6 +315,7 @@ fn restore_backup_over_a_copy_ahead_of_the_backup_is_denied() {
             observed_at: Timestamp(NOW.0 - 60_000),
             last_replay_at: None,
             synchronous: Default::default(),
+            keepalive: Default::default(),
         },
     );
     let action = Action::RestoreBackup {

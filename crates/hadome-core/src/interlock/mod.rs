@@ -169,6 +169,7 @@ pub fn check(estate: &Estate, facts: &Facts, history: &History, now: Timestamp) 
     findings.extend(stale_facts::check(&view));
     findings.extend(replication_stalled::check(&view));
     findings.extend(timeline_follow::check(&view));
+    findings.extend(promote_eligibility::check(&view));
     findings.extend(config_applied::check(&view));
     findings.extend(backup_trust::check(&view));
     findings.extend(snapshot_independence::check(&view));

@@ -5,13 +5,87 @@
 //! the last known primary position by more than `max_lag_on_failover_bytes` (0 by default) — the
 //! finding gives the gap in bytes and in seconds, and names the divergence promoting it would
 //! create. It is `needs-human` when hadome never saw the cluster's primary, or cannot compare.
+//!
+//! `check` warns ahead of a failure when the daemon could not fail over losslessly: a cluster with
+//! `failover = "auto"` and `async_failover = "escalate"` whose primary acknowledges commits
+//! without waiting for a member (`synchronous_standby_names` empty, `synchronous_commit` local or
+//! off, a standby outside the estate named, a setting hadome cannot read). If that primary fails,
+//! the daemon escalates instead of promoting ([`crate::sync_rep`], `docs/daemon.md`).
 
 use crate::action::Action;
+use crate::estate::{AsyncFailoverPolicy, FailoverPolicy};
 use crate::finding::{human_bytes, human_duration, Finding, Severity};
 use crate::interlock::replication_stalled;
 use crate::interlock::view::View;
 use crate::position::PositionOrder;
 use crate::rule::PROMOTE_ELIGIBILITY;
+use crate::sync_rep::{commit_wait, CommitWait};
+
+/// `check`: the primaries whose failure the daemon would escalate rather than fail over, because
+/// nothing would prove a standby holds every commit they acknowledged.
+pub(crate) fn check(view: &View) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for cluster in &view.estate.clusters {
+        if cluster.failover != FailoverPolicy::Auto
+            || cluster.automation.async_failover != AsyncFailoverPolicy::Escalate
+            || cluster.members.len() < 2
+        {
+            continue;
+        }
+        let escalates = "if it fails, the daemon escalates instead of failing over (async_failover = \"escalate\")";
+        for primary in view.live_primaries(cluster) {
+            let Some(state) = view.fresh(primary) else {
+                continue;
+            };
+            let settings = &state.synchronous;
+            let read = settings.standby_names.is_some() && settings.commit.is_some();
+            let (message, alternative) = match commit_wait(settings) {
+                CommitWait::Nobody(why) => (
+                    format!("`{primary}` acknowledges commits without waiting for any standby ({why}): nothing would prove a standby holds the last of them, so {escalates}"),
+                    format!("name a member in `{primary}`'s synchronous_standby_names (e.g. ANY 1 (…)) for a lossless failover, or set async_failover = \"promote\" in [[cluster]] `{}` to accept losing its last commits", cluster.name),
+                ),
+                CommitWait::Unknown(why) if read => (
+                    format!("what `{primary}` waits for before acknowledging a commit cannot be read ({why}), so {escalates}"),
+                    "write synchronous_standby_names as PostgreSQL documents it (FIRST n (…), ANY n (…) or a list)".to_owned(),
+                ),
+                CommitWait::Unknown(_) => continue,
+                CommitWait::Standbys(names) => {
+                    let outside: Vec<&str> = names
+                        .iter()
+                        .filter(|name| name.as_str() != "*")
+                        .filter(|name| {
+                            !cluster.members.iter().any(|member| {
+                                view.estate.instance(member).is_some_and(|instance| {
+                                    instance.application_name.eq_ignore_ascii_case(name)
+                                })
+                            })
+                        })
+                        .map(String::as_str)
+                        .collect();
+                    if outside.is_empty() {
+                        continue;
+                    }
+                    (
+                        format!(
+                            "`{primary}`'s synchronous_standby_names names `{}`, and no member of `{}` has that application_name: a standby outside the estate may hold commits the members lack, so {escalates}",
+                            outside.join("`, `"),
+                            cluster.name
+                        ),
+                        "name only the cluster's members there (by their application_name), or add that standby to the estate".to_owned(),
+                    )
+                }
+            };
+            findings.push(Finding {
+                rule: PROMOTE_ELIGIBILITY,
+                severity: Severity::Warn,
+                subject: primary.to_owned(),
+                message,
+                alternative: Some(alternative),
+            });
+        }
+    }
+    findings
+}
 
 /// `ask`: may `target` become the primary?
 pub(crate) fn assess(view: &View, action: &Action) -> Vec<Finding> {

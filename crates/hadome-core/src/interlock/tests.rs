@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::action::Action;
-use crate::estate::{Cluster, Estate, FailoverPolicy, Instance};
+use crate::estate::{AsyncFailoverPolicy, Cluster, Estate, FailoverPolicy, Instance};
 use crate::fact::{
     Facts, History, InstanceState, LastKnown, Probe, ProbeOutcome, ReceiverStatus, ReplicationPeer,
-    ReplicationSlot, SyncState, Timestamp, UnappliedSetting, WalReceiver, WalStatus,
+    ReplicationSlot, SyncSettings, SyncState, Timestamp, UnappliedSetting, WalReceiver, WalStatus,
 };
 use crate::finding::Finding;
 use crate::interlock::{assess, cannot_catch_up, check, View};
@@ -179,6 +179,7 @@ impl Scenario {
                 observed_at: Timestamp(NOW.0 - seconds_ago * 1000),
                 last_replay_at: None,
                 synchronous: Default::default(),
+                keepalive: Default::default(),
             },
         );
         self
@@ -694,4 +695,88 @@ fn quorum_counts_sync_and_quorum_standbys_and_no_unknown_state() {
             .answered("db-2", standby(50 * MB, true));
         assert_eq!(scenario.ask(stop()), verdict, "{sync_state}");
     }
+}
+
+/// `check` warns before any failure when the daemon could not prove a failover lossless, so would
+/// escalate instead (`async_failover = "escalate"`): the primary waits for no member, or for a
+/// standby outside the estate, or its setting cannot be read. The rendering is `subject: message`.
+#[test]
+fn check_warns_ahead_of_a_failure_the_daemon_would_escalate_instead_of_failing_over() {
+    let check_with = |names: Option<&str>, commit: &str, failover, policy| {
+        let mut db1 = primary(9 * MB, &[("db-2", "sync")]);
+        db1.synchronous = SyncSettings {
+            standby_names: names.map(str::to_owned),
+            commit: Some(commit.to_owned()),
+        };
+        let mut scenario = Scenario::new(&["db-1", "db-2"])
+            .answered("db-1", db1)
+            .answered("db-2", standby(9 * MB, true));
+        scenario.estate.clusters[0].failover = failover;
+        scenario.estate.clusters[0].automation.async_failover = policy;
+        check(&scenario.estate, &scenario.facts, &scenario.history, NOW)
+            .into_iter()
+            .filter(|finding| finding.rule == crate::rule::PROMOTE_ELIGIBILITY)
+            .map(|finding| {
+                assert_eq!(finding.severity, crate::finding::Severity::Warn);
+                assert!(finding.alternative.is_some(), "{finding:?}");
+                format!("{}: {}", finding.subject, finding.message)
+            })
+            .collect::<Vec<_>>()
+    };
+    let auto = |names: Option<&str>, commit: &str| {
+        check_with(
+            names,
+            commit,
+            FailoverPolicy::Auto,
+            AsyncFailoverPolicy::Escalate,
+        )
+    };
+    let one = |found: Vec<String>, part: &str| {
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("db-1: "), "{found:?}");
+        assert!(found[0].contains(part), "`{part}` in {found:?}");
+        assert!(
+            found[0].contains("the daemon escalates instead of failing over"),
+            "{found:?}"
+        );
+    };
+    // Waits for a member: nothing to say, whatever the form.
+    assert_eq!(auto(Some("\"db-2\""), "on"), Vec::<String>::new());
+    assert_eq!(
+        auto(Some("ANY 1 (\"DB-2\")"), "remote_apply"),
+        Vec::<String>::new()
+    );
+    assert_eq!(auto(Some("*"), "on"), Vec::<String>::new());
+    // Waits for nobody.
+    one(auto(Some(""), "on"), "synchronous_standby_names is empty");
+    one(auto(Some("db-2"), "local"), "synchronous_commit = local");
+    // Waits for a standby outside the estate (one of two named is enough to warn).
+    one(
+        auto(Some("ANY 1 (\"db-2\", offsite)"), "on"),
+        "names `offsite`, and no member of `main`",
+    );
+    // A setting hadome cannot read (PostgreSQL takes `db-2` only quoted): warned, not guessed.
+    one(auto(Some("db-2"), "on"), "cannot be read");
+    one(auto(Some("FIRST 1 (\"db-2\""), "on"), "cannot be read");
+    // Not read at all (an older server, a failed query): stale-facts' business, not a warning.
+    assert_eq!(auto(None, "on"), Vec::<String>::new());
+    // The operator accepted the loss, or fails over by hand: nothing to warn about.
+    assert_eq!(
+        check_with(
+            Some(""),
+            "on",
+            FailoverPolicy::Auto,
+            AsyncFailoverPolicy::Promote
+        ),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        check_with(
+            Some(""),
+            "on",
+            FailoverPolicy::Manual,
+            AsyncFailoverPolicy::Escalate
+        ),
+        Vec::<String>::new()
+    );
 }

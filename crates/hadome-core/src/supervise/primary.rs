@@ -31,6 +31,7 @@ pub(super) fn supervise(
         watch.missing_since = None;
         watch.restart_failed = false;
         watch.not_streaming_since.clear();
+        watch.unseen_since.clear();
         return report(
             cluster,
             watch.leader.as_deref(),
@@ -168,6 +169,7 @@ fn without_primary(
     // No primary answers. Standbys that lost their stream now lost it to this failure: how long
     // they have not streamed counts again once a primary answers.
     watch.not_streaming_since.clear();
+    watch.unseen_since.clear();
     let Some(primary) = watch.leader.clone().or_else(|| {
         view.last_known_primary(cluster)
             .map(|(name, _)| name.to_owned())
@@ -189,6 +191,14 @@ fn without_primary(
             .last_known(&primary)
             .filter(|known| known.was_primary)
             .map(|known| commit_wait(&known.synchronous));
+    }
+    if watch.keepalive.is_none() {
+        // Likewise its keepalive pace, so its standbys' silence counts as soon as it proves
+        // something (else only after their own `wal_receiver_timeout`: safe, but slow).
+        watch.keepalive = view
+            .last_known(&primary)
+            .filter(|known| known.was_primary)
+            .map(|known| known.keepalive);
     }
     // Missing since it last answered (the journal remembers), else since this pass.
     let since = *watch.missing_since.get_or_insert_with(|| {

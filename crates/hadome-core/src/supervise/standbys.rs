@@ -80,8 +80,50 @@ pub(super) fn care_for_standbys(
             }
             continue;
         }
+        let kind = failure_kind(tick, member);
+        let down = kind == Some(FailureKind::Down);
+        // A standby hadome cannot reach while its upstream lists it in `pg_stat_replication`
+        // runs: what fails is the path from hadome to it (a proxy, a firewall that rejects or
+        // drops), not the server, whose WAL receiver would die with it. Refused or closed
+        // connections then look like a crash, and a restart would act on that wrong belief
+        // (issue 17's trials, seed 2: an isolated standby was restarted). So it is left alone,
+        // and escalated once when hadome still cannot reach it after `stall_seconds`. A
+        // postmaster that just died may still be listed for a moment: its restart waits for the
+        // pass that no longer lists it.
+        let unreachable = matches!(
+            kind,
+            Some(FailureKind::Down | FailureKind::Timeout | FailureKind::Other)
+        );
+        if let Some(feeder) = view.feeder_of(member).filter(|_| unreachable) {
+            let since = *watch.unseen_since.entry(member.clone()).or_insert(tick.now);
+            let unseen_for = tick.now.seconds_since(since);
+            if unseen_for >= automation.stall_seconds {
+                escalate_once(
+                    watch,
+                    commands,
+                    EscalationKey::StandbyUnseen(member.clone()),
+                    Escalation {
+                        cluster: cluster.name.clone(),
+                        subject: member.clone(),
+                        rule: rule::STALE_FACTS,
+                        message: format!(
+                            "hadome has not reached `{member}` for {} ({}), but `{feeder}` lists it in pg_stat_replication: it runs, and the path from hadome to it fails, so hadome does not restart it and sees nothing of it: look at the network, proxy or firewall between hadome and `{member}`",
+                            human_duration(unseen_for),
+                            error_of(tick, member)
+                        ),
+                    },
+                );
+            }
+            continue;
+        }
+        watch.unseen_since.remove(member.as_str());
+        if view.fresh(member).is_some() {
+            watch
+                .escalated
+                .remove(&EscalationKey::StandbyUnseen(member.clone()));
+        }
         // A standby whose postmaster is gone: restart it within budget.
-        if failure_kind(tick, member) == Some(FailureKind::Down)
+        if down
             && view
                 .last_known(member)
                 .is_some_and(|known| !known.was_primary)

@@ -12,7 +12,7 @@ fn a_crashing_standby_is_restarted_within_budget_then_paused() {
     let mut world = World::healthy();
     world.step();
     world.later(0.5);
-    world.fail("db-3", CRASHED);
+    world.crash_standby("db-3");
     let decision = world.step();
     assert!(decision
         .commands
@@ -24,7 +24,7 @@ fn a_crashing_standby_is_restarted_within_budget_then_paused() {
     world.step();
     world.spent.restarts.insert("db-3".to_owned(), 3);
     world.later(0.5);
-    world.fail("db-3", CRASHED);
+    world.crash_standby("db-3");
     let decision = world.step();
     let paused: Vec<&Escalation> = escalations(&decision);
     assert_eq!(paused.len(), 1, "{decision:?}");
@@ -41,7 +41,7 @@ fn a_restart_that_did_not_bring_a_standby_back_pauses_it() {
     let mut world = World::healthy();
     world.step();
     world.later(0.5);
-    world.fail("db-3", CRASHED);
+    world.crash_standby("db-3");
     world.step();
     world.later(5.0);
     assert!(world
@@ -59,8 +59,8 @@ fn one_repair_per_pass_so_the_next_is_decided_on_fresh_facts() {
     let mut world = World::healthy();
     world.step();
     world.later(0.5);
-    world.fail("db-2", CRASHED);
-    world.fail("db-3", CRASHED);
+    world.crash_standby("db-2");
+    world.crash_standby("db-3");
     let repairs = |decision: &Decision| {
         decision
             .commands
@@ -278,4 +278,86 @@ fn a_standby_whose_history_diverged_is_a_proven_cause_but_its_rebuild_waits_for_
     );
     world.later(1.0);
     assert!(escalations(&world.step()).is_empty(), "told once");
+}
+
+/// Issue 17's trials, seed 2: a standby that refuses hadome's connections while its primary lists
+/// it in `pg_stat_replication` runs (the path from hadome fails, here the lab's isolated client
+/// route): it is never restarted, and a person hears of it once, after `stall_seconds`.
+#[test]
+fn a_standby_hadome_cannot_reach_but_its_primary_lists_is_not_restarted() {
+    let restarts = |decision: &Decision| {
+        decision
+            .commands
+            .iter()
+            .filter(|command| matches!(command, Command::Restart { .. }))
+            .count()
+    };
+    let mut world = World::healthy();
+    world.step();
+    world.later(0.5);
+    world.fail("db-3", CRASHED);
+    let decision = world.step();
+    assert_eq!(restarts(&decision), 0, "{decision:?}");
+    assert!(escalations(&decision).is_empty(), "{decision:?}");
+    // Still unreachable after stall_seconds (30 s): escalated once, never restarted.
+    world.later(31.0);
+    let decision = world.step();
+    assert_eq!(restarts(&decision), 0, "{decision:?}");
+    let escalated = escalations(&decision);
+    assert_eq!(escalated.len(), 1, "{decision:?}");
+    assert_eq!(
+        (escalated[0].rule, escalated[0].subject.as_str()),
+        (rule::STALE_FACTS, "db-3")
+    );
+    assert!(
+        escalated[0]
+            .message
+            .contains("`db-1` lists it in pg_stat_replication")
+            && escalated[0].message.contains("does not restart it"),
+        "{}",
+        escalated[0].message
+    );
+    world.later(1.0);
+    let decision = world.step();
+    assert!(escalations(&decision).is_empty(), "told once: {decision:?}");
+    // It answers again, then is cut off again: the next episode is told again.
+    world.later(1.0);
+    world.answer("db-3", standby(100 * MB, "streaming", 100));
+    world.step();
+    world.later(1.0);
+    world.fail("db-3", CRASHED);
+    assert!(escalations(&world.step()).is_empty());
+    world.later(31.0);
+    assert_eq!(escalations(&world.step()).len(), 1);
+    // Once its primary no longer lists it, its postmaster is gone: restarted.
+    world.later(1.0);
+    world.crash_standby("db-3");
+    assert_eq!(restarts(&world.step()), 1);
+}
+
+/// The same for a standby whose connections from hadome time out (a firewall that drops): it is
+/// not hung, its primary lists it; a person hears of it once, after `stall_seconds`.
+#[test]
+fn a_standby_whose_probes_time_out_while_its_primary_lists_it_is_escalated_once() {
+    let mut world = World::healthy();
+    world.step();
+    world.later(0.5);
+    world.fail("db-2", HUNG);
+    assert!(escalations(&world.step()).is_empty());
+    world.later(31.0);
+    let decision = world.step();
+    let escalated = escalations(&decision);
+    assert_eq!(escalated.len(), 1, "{decision:?}");
+    assert!(
+        escalated[0]
+            .message
+            .contains("hadome has not reached `db-2` for 31 s")
+            && escalated[0].message.contains("no answer"),
+        "{}",
+        escalated[0].message
+    );
+    assert!(decision
+        .commands
+        .iter()
+        .all(|command| !matches!(command, Command::Restart { .. } | Command::Rebuild { .. })));
 }

@@ -173,6 +173,7 @@ impl World {
                 observed_at: self.now,
                 last_replay_at: None,
                 synchronous: state.synchronous.clone(),
+                keepalive: state.keepalive,
             },
         );
         self.facts.instances.insert(
@@ -182,6 +183,19 @@ impl World {
                 outcome: ProbeOutcome::Answered(Box::new(state)),
             },
         );
+    }
+
+    /// The standby `name`'s postmaster is gone: hadome's connections fail at once, and no member
+    /// lists it in `pg_stat_replication` any more (its WAL receiver died with it).
+    pub(super) fn crash_standby(&mut self, name: &str) {
+        self.fail(name, CRASHED);
+        for probe in self.facts.instances.values_mut() {
+            if let ProbeOutcome::Answered(state) = &mut probe.outcome {
+                state
+                    .replication
+                    .retain(|peer| peer.application_name != name);
+            }
+        }
     }
 
     pub(super) fn fail(&mut self, name: &str, error: &str) {

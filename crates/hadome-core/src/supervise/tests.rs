@@ -422,6 +422,38 @@ fn with_nothing_bounding_the_keepalive_gap_the_standbys_silence_proves_nothing()
     );
 }
 
+#[test]
+fn a_daemon_started_while_the_primary_hangs_counts_the_silence_at_the_pace_the_journal_remembers() {
+    let lab = keepalive(2_000, 10_000, 60_000);
+    // An earlier daemon saw db-1 answer with `remembered` (the journal kept it); this one starts
+    // after db-1 hung, its standbys still `streaming` but silent for 2.1 s.
+    let started_late = |remembered: KeepaliveSettings| {
+        let mut world = world_with_keepalive(lab);
+        for known in world.history.last_known.values_mut() {
+            known.keepalive = remembered;
+        }
+        silence_for(&mut world, 2.1, 2.1, lab);
+        world.step()
+    };
+    // Past twice db-1's 1 s idle gap: proven deaf, as for a daemon that saw db-1 itself.
+    let decision = started_late(lab);
+    assert_eq!(
+        failover_to(&decision).as_deref(),
+        Some("db-2"),
+        "{decision:?}"
+    );
+    // A journal row written before hadome kept the timeouts: only the standbys' own 60 s
+    // `wal_receiver_timeout` bounds the gap, so 2.1 s proves nothing yet (safe, slow).
+    let decision = started_late(KeepaliveSettings::UNKNOWN);
+    assert_eq!(failover_to(&decision), None, "{decision:?}");
+    assert_eq!(state_of(&decision), ClusterState::Suspect, "{decision:?}");
+    assert!(
+        decision.reports[0].detail.contains("counts after 1 min")
+            || decision.reports[0].detail.contains("counts after 60"),
+        "{decision:?}"
+    );
+}
+
 /// db-1's postmaster was killed `seconds` ago: connections are refused, hadome's open session
 /// closed with it, and the standbys' WAL receivers exited (no `pg_stat_wal_receiver` row).
 fn crash_primary(world: &mut World, seconds: f64) {

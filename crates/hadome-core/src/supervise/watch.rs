@@ -24,8 +24,9 @@ pub(super) struct Watch {
     /// from the primary: a cascade hears its own upstream, so it is never a witness of the
     /// primary, even when the primary's own list is empty (issue 17's seeds 1 and 35).
     pub(super) cascaded: BTreeSet<String>,
-    /// Its replication timeouts, as last seen (they bound how long its standbys may hear
-    /// nothing from it while it is idle).
+    /// Its replication timeouts, as last seen by this daemon or, started while it did not
+    /// answer, as the journal remembers them (they bound how long its standbys may hear nothing
+    /// from it while it is idle).
     pub(super) keepalive: Option<KeepaliveSettings>,
     /// Since when the leader has not answered.
     pub(super) missing_since: Option<Timestamp>,
@@ -40,6 +41,10 @@ pub(super) struct Watch {
     /// Per standby that answers without streaming while the primary answers: since when
     /// (counted from the first such pass; forgotten while no primary answers).
     pub(super) not_streaming_since: BTreeMap<String, Timestamp>,
+    /// Per standby hadome cannot reach while its upstream lists it in
+    /// `pg_stat_replication` (it runs; the path from hadome fails): since when (forgotten while
+    /// no primary answers).
+    pub(super) unseen_since: BTreeMap<String, Timestamp>,
     /// Escalations already sent (not repeated every pass).
     pub(super) escalated: BTreeSet<EscalationKey>,
 }
@@ -75,6 +80,8 @@ pub(super) enum EscalationKey {
     StandbyRebuild(String),
     /// A standby has not streamed for `stall_seconds`, with no proven cause to rebuild it.
     StandbyStalled(String),
+    /// hadome has not reached a standby for `stall_seconds` though its upstream lists it.
+    StandbyUnseen(String),
     /// The primary has been unreachable for [`LONG_SUSPICION_SECONDS`](super::primary::LONG_SUSPICION_SECONDS)
     /// and the daemon still has no proof to act on.
     LongSuspicion,
@@ -93,7 +100,8 @@ impl EscalationKey {
             | EscalationKey::LongSuspicion => true,
             EscalationKey::Pause(_)
             | EscalationKey::StandbyRebuild(_)
-            | EscalationKey::StandbyStalled(_) => false,
+            | EscalationKey::StandbyStalled(_)
+            | EscalationKey::StandbyUnseen(_) => false,
         }
     }
 }

@@ -23,6 +23,10 @@ fn corrupt_last_known_values_are_errors_naming_the_instance_and_column() {
         ("was_streaming", "'yes'"),
         ("observed_at_ms", "'yesterday'"),
         ("last_replay_at_ms", "'never'"),
+        ("synchronous_commit", "X'00'"),
+        ("wal_sender_timeout_ms", "-1"),
+        ("wal_receiver_status_interval_ms", "'10s'"),
+        ("wal_receiver_timeout_ms", "0.5"),
     ];
     for (column, value) in damages {
         let (_dir, path, mut journal) = new_journal();

@@ -1,6 +1,6 @@
 //! Last known states: exact round trips, and what an unreachable instance keeps.
 
-use hadome_core::fact::{LastKnown, SyncSettings, Timestamp};
+use hadome_core::fact::{KeepaliveSettings, LastKnown, SyncSettings, Timestamp};
 use hadome_journal::{FactChange, Journal};
 use proptest::prelude::*;
 
@@ -31,11 +31,17 @@ proptest! {
         streaming in any::<bool>(),
         standby_names in proptest::option::of(prop_oneof![Just(String::new()), Just("ANY 1 (\"db-2\", \"db 3\")".to_owned()), any::<String>()]),
         commit in proptest::option::of(prop_oneof![Just("on".to_owned()), Just("local".to_owned()), any::<String>()]),
+        keepalive in proptest::array::uniform3(proptest::option::of(prop_oneof![Just(0u64), 1u64..120_000, 0..=i64::MAX as u64])),
     ) {
         let (_dir, path, mut journal) = new_journal();
         let mut answer = state(in_recovery, position(system_identifier, timeline, lsn, history.as_deref()), streaming, 0);
         answer.last_replay_at = last_replay_at.map(Timestamp);
         answer.synchronous = SyncSettings { standby_names, commit };
+        answer.keepalive = KeepaliveSettings {
+            sender_timeout_ms: keepalive[0],
+            receiver_status_interval_ms: keepalive[1],
+            receiver_timeout_ms: keepalive[2],
+        };
         let expected = LastKnown {
             position: answer.position.clone(),
             was_primary: !in_recovery,
@@ -43,6 +49,7 @@ proptest! {
             observed_at: Timestamp(observed_at),
             last_replay_at: last_replay_at.map(Timestamp),
             synchronous: answer.synchronous.clone(),
+            keepalive: answer.keepalive,
         };
         journal.record_facts(&facts([("db-1", answered(observed_at, answer))])).unwrap();
         let history = journal.history().unwrap();

@@ -2,7 +2,7 @@
 //! one transaction, keeping what it remembers.
 
 use hadome_core::action::Action;
-use hadome_core::fact::{LastKnown, SyncSettings, Timestamp};
+use hadome_core::fact::{KeepaliveSettings, LastKnown, SyncSettings, Timestamp};
 use hadome_core::finding::Verdict;
 use hadome_journal::{Journal, JournalError};
 use serde_json::json;
@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::support::{position, raw};
 
 /// The schema version this hadome writes (`PRAGMA user_version` after every migration).
-pub(crate) const CURRENT_VERSION: i64 = 9;
+pub(crate) const CURRENT_VERSION: i64 = 10;
 
 /// The schema of version 1, as hadome's first journal wrote it. Frozen: files of version 1 exist.
 const VERSION_1: &str = "
@@ -191,6 +191,7 @@ fn a_version_1_journal_is_migrated_to_the_current_version_keeping_its_rows_and_e
             last_replay_at: None,
             // Not read by the hadome that wrote the row: not known, never a guess.
             synchronous: SyncSettings::default(),
+            keepalive: KeepaliveSettings::UNKNOWN,
         }
     );
     assert_eq!(
@@ -202,6 +203,7 @@ fn a_version_1_journal_is_migrated_to_the_current_version_keeping_its_rows_and_e
             observed_at: Timestamp(1_000),
             last_replay_at: Some(Timestamp(999)),
             synchronous: SyncSettings::default(),
+            keepalive: Default::default(),
         }
     );
     let events = journal.events_since(Timestamp(i64::MIN)).unwrap();

@@ -153,6 +153,7 @@ impl Model {
                         observed_at: Timestamp(at),
                         last_replay_at: last_replay_at.map(Timestamp),
                         synchronous: Default::default(),
+                        keepalive: Default::default(),
                     },
                 );
                 if *in_recovery {

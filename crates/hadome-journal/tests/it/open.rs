@@ -101,8 +101,8 @@ fn a_newer_schema_version_is_refused_and_left_alone() {
         matches!(
             error,
             JournalError::UnsupportedVersion {
-                found: 10,
-                known: 9,
+                found: 11,
+                known: 10,
                 ..
             }
         ),
@@ -111,7 +111,7 @@ fn a_newer_schema_version_is_refused_and_left_alone() {
     let message = error.to_string();
     assert!(message.contains(&path.display().to_string()), "{message}");
     assert!(
-        message.contains("schema version 10") && message.contains("up to 9"),
+        message.contains("schema version 11") && message.contains("up to 10"),
         "{message}"
     );
     assert!(error.hint().is_some());

@@ -742,6 +742,70 @@ async fn an_isolated_primary_is_not_failed_over() {
     assert!(all.is_empty(), "{all:#?}");
 }
 
+/// When `node`'s postmaster started (the lab's own connection, over its Unix socket).
+async fn postmaster_started(lab: &Lab, node: &str) -> String {
+    let client = lab.connect(node).await.expect("the lab reaches every node");
+    client
+        .query_one("SELECT pg_postmaster_start_time()::text", &[])
+        .await
+        .expect("pg_postmaster_start_time")
+        .get(0)
+}
+
+/// Issue 17's trials, seed 2: a standby cut off from hadome alone (its client route blocked, its
+/// replication link up) refuses hadome's connections as a crashed one would, but its primary still
+/// lists it. The daemon never restarts it, and escalates it once after `stall_seconds` (the lab's
+/// 5 s), naming the path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_cut_off_from_hadome_alone_is_never_restarted_and_is_escalated_once() {
+    let lab = lab("trio").await;
+    let _daemon = Daemon::start_healthy(&lab, "1", &[]).await;
+    let started = postmaster_started(&lab, "db-3").await;
+
+    lab.fault(&Fault::Isolate("db-3".into())).await.unwrap();
+    let escalation = wait_until("an escalation that hadome cannot reach db-3", WAIT, || {
+        journal(&lab)
+            .escalations_since(Timestamp(i64::MIN))
+            .unwrap()
+            .into_iter()
+            .find(|escalation| escalation.rule == "stale-facts" && escalation.subject == "db-3")
+    })
+    .await;
+    assert!(
+        escalation
+            .message
+            .contains("`db-1` lists it in pg_stat_replication")
+            && escalation.message.contains("does not restart it"),
+        "{escalation:#?}"
+    );
+    passes(&lab, "trio", 4).await;
+    let told: Vec<_> = journal(&lab)
+        .escalations_since(Timestamp(i64::MIN))
+        .unwrap()
+        .into_iter()
+        .filter(|escalation| escalation.subject == "db-3")
+        .collect();
+    assert_eq!(told.len(), 1, "told once: {told:#?}");
+    assert!(
+        intents_on(&lab, "db-3").is_empty(),
+        "{:#?}",
+        intents_on(&lab, "db-3")
+    );
+
+    lab.fault(&Fault::Rejoin("db-3".into())).await.unwrap();
+    settled(&lab, "trio", "db-3").await;
+    assert_eq!(
+        postmaster_started(&lab, "db-3").await,
+        started,
+        "db-3 ran all along: never restarted"
+    );
+    assert!(
+        intents_on(&lab, "db-3").is_empty(),
+        "{:#?}",
+        intents_on(&lab, "db-3")
+    );
+}
+
 /// A tiny webhook: answers 200 to every request and keeps each request line and JSON body.
 struct Webhook {
     url: String,

@@ -150,6 +150,21 @@ async fn mackerel_replay_promoting_the_cascade_that_missed_the_switch_is_refused
     let config = lab.dir().join("estate.toml");
     let (code, _) = hadome_json(&config, &["status"]);
     assert_eq!(code, 0);
+    // Before anything fails, check says what the daemon would do if db000 did: db000 waits for
+    // no standby, so nothing would prove a failover lossless, and it would escalate (issue 17).
+    // The misskey drill's "0 critical, 0 warnings" is the other side: a primary that waits for
+    // a member gets no such warning.
+    let (_, check) = hadome_json(&config, &["check"]);
+    assert!(
+        rules(&check, &["warn"]).contains(&pair("promote-eligibility", "db000")),
+        "{check:#}"
+    );
+    let warning = message_of(&check, "promote-eligibility", "db000");
+    assert!(
+        warning.contains("synchronous_standby_names is empty")
+            && warning.contains("the daemon escalates instead of failing over"),
+        "{check:#}"
+    );
 
     // Writes before the migration: db002 replays them, so its last replayed commit has a time.
     crate::support::write_row(&lab, "db000", "before-migration").await;

@@ -119,6 +119,7 @@ fn after_a_failover(dir: &Path) -> (Snapshot, Journal) {
             observed_at: Timestamp(NOW - 40_000),
             last_replay_at: None,
             synchronous: Default::default(),
+            keepalive: Default::default(),
         },
     );
     let snapshot = Snapshot {
