@@ -40,10 +40,31 @@ pub(crate) fn check(view: &View) -> Vec<Finding> {
             let settings = &state.synchronous;
             let read = settings.standby_names.is_some() && settings.commit.is_some();
             let (message, alternative) = match commit_wait(settings) {
-                CommitWait::Nobody(why) => (
-                    format!("`{primary}` acknowledges commits without waiting for any standby ({why}): nothing would prove a standby holds the last of them, so {escalates}"),
-                    format!("name a member in `{primary}`'s synchronous_standby_names (e.g. ANY 1 (…)) for a lossless failover, or set async_failover = \"promote\" in [[cluster]] `{}` to accept losing its last commits", cluster.name),
-                ),
+                CommitWait::Nobody(why) => {
+                    // The setting that would make a failover provable: any one of the members
+                    // that stream from it directly (a cascade is never synchronous), else of
+                    // the others.
+                    let others: Vec<&str> = cluster
+                        .members
+                        .iter()
+                        .filter(|member| member.as_str() != primary)
+                        .filter_map(|member| view.estate.instance(member))
+                        .map(|instance| instance.application_name.as_str())
+                        .collect();
+                    let direct: Vec<&str> = others
+                        .iter()
+                        .copied()
+                        .filter(|name| state.replication.iter().any(|peer| peer.application_name == *name))
+                        .collect();
+                    let others: Vec<String> = if direct.is_empty() { others } else { direct }
+                        .iter()
+                        .map(|name| format!("\"{}\"", name.replace('"', "\"\"")))
+                        .collect();
+                    (
+                        format!("`{primary}` acknowledges commits without waiting for any standby ({why}): nothing would prove a standby holds the last of them, so {escalates}"),
+                        format!("for a lossless failover, make `{primary}` wait for a member (synchronous_standby_names = 'ANY 1 ({})', synchronous_commit = on; commits then wait for one of them), or set async_failover = \"promote\" in [[cluster]] `{}` to accept losing its last commits", others.join(", "), cluster.name),
+                    )
+                }
                 CommitWait::Unknown(why) if read => (
                     format!("what `{primary}` waits for before acknowledging a commit cannot be read ({why}), so {escalates}"),
                     "write synchronous_standby_names as PostgreSQL documents it (FIRST n (…), ANY n (…) or a list)".to_owned(),

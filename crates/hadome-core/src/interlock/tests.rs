@@ -747,8 +747,47 @@ fn check_warns_ahead_of_a_failure_the_daemon_would_escalate_instead_of_failing_o
         Vec::<String>::new()
     );
     assert_eq!(auto(Some("*"), "on"), Vec::<String>::new());
-    // Waits for nobody.
+    // Waits for nobody; the way out names the members.
     one(auto(Some(""), "on"), "synchronous_standby_names is empty");
+    let mut db1 = primary(9 * MB, &[]);
+    let mut without_cascade = primary(9 * MB, &[("db-2", "async")]);
+    without_cascade.synchronous = SyncSettings {
+        standby_names: Some(String::new()),
+        commit: Some("on".to_owned()),
+    };
+    db1.synchronous = SyncSettings {
+        standby_names: Some(String::new()),
+        commit: Some("on".to_owned()),
+    };
+    let mut scenario = Scenario::new(&["db-1", "db-2", "db-3"]).answered("db-1", db1);
+    scenario.estate.clusters[0].failover = FailoverPolicy::Auto;
+    let found = check(&scenario.estate, &scenario.facts, &scenario.history, NOW);
+    let warning = found
+        .iter()
+        .find(|finding| finding.rule == crate::rule::PROMOTE_ELIGIBILITY)
+        .expect("a warning");
+    assert!(
+        warning
+            .alternative
+            .as_deref()
+            .is_some_and(|way_out| way_out.contains("'ANY 1 (\"db-2\", \"db-3\")'")),
+        "{warning:?}"
+    );
+    // Only the members streaming from it directly, when it lists any: a cascade is never
+    // synchronous.
+    scenario = scenario.answered("db-1", without_cascade);
+    let found = check(&scenario.estate, &scenario.facts, &scenario.history, NOW);
+    let warning = found
+        .iter()
+        .find(|finding| finding.rule == crate::rule::PROMOTE_ELIGIBILITY)
+        .expect("a warning");
+    assert!(
+        warning
+            .alternative
+            .as_deref()
+            .is_some_and(|way_out| way_out.contains("'ANY 1 (\"db-2\")'")),
+        "{warning:?}"
+    );
     one(auto(Some("db-2"), "local"), "synchronous_commit = local");
     // Waits for a standby outside the estate (one of two named is enough to warn).
     one(
