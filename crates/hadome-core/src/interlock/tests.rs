@@ -747,47 +747,30 @@ fn check_warns_ahead_of_a_failure_the_daemon_would_escalate_instead_of_failing_o
         Vec::<String>::new()
     );
     assert_eq!(auto(Some("*"), "on"), Vec::<String>::new());
-    // Waits for nobody; the way out names the members.
+    // Waits for nobody; the way out names the members it could wait for: those streaming from it
+    // directly when it lists any (a cascade is never synchronous), else every other member.
     one(auto(Some(""), "on"), "synchronous_standby_names is empty");
-    let mut db1 = primary(9 * MB, &[]);
-    let mut without_cascade = primary(9 * MB, &[("db-2", "async")]);
-    without_cascade.synchronous = SyncSettings {
-        standby_names: Some(String::new()),
-        commit: Some("on".to_owned()),
+    let way_out = |feeds: &[(&str, &str)]| {
+        let mut db1 = primary(9 * MB, feeds);
+        db1.synchronous = SyncSettings {
+            standby_names: Some(String::new()),
+            commit: Some("on".to_owned()),
+        };
+        let mut scenario = Scenario::new(&["db-1", "db-2", "db-3"]).answered("db-1", db1);
+        scenario.estate.clusters[0].failover = FailoverPolicy::Auto;
+        check(&scenario.estate, &scenario.facts, &scenario.history, NOW)
+            .into_iter()
+            .find(|finding| finding.rule == crate::rule::PROMOTE_ELIGIBILITY)
+            .and_then(|finding| finding.alternative)
+            .expect("a warning with a way out")
     };
-    db1.synchronous = SyncSettings {
-        standby_names: Some(String::new()),
-        commit: Some("on".to_owned()),
-    };
-    let mut scenario = Scenario::new(&["db-1", "db-2", "db-3"]).answered("db-1", db1);
-    scenario.estate.clusters[0].failover = FailoverPolicy::Auto;
-    let found = check(&scenario.estate, &scenario.facts, &scenario.history, NOW);
-    let warning = found
-        .iter()
-        .find(|finding| finding.rule == crate::rule::PROMOTE_ELIGIBILITY)
-        .expect("a warning");
+    let every_other = way_out(&[]);
     assert!(
-        warning
-            .alternative
-            .as_deref()
-            .is_some_and(|way_out| way_out.contains("'ANY 1 (\"db-2\", \"db-3\")'")),
-        "{warning:?}"
+        every_other.contains("'ANY 1 (\"db-2\", \"db-3\")'"),
+        "{every_other}"
     );
-    // Only the members streaming from it directly, when it lists any: a cascade is never
-    // synchronous.
-    scenario = scenario.answered("db-1", without_cascade);
-    let found = check(&scenario.estate, &scenario.facts, &scenario.history, NOW);
-    let warning = found
-        .iter()
-        .find(|finding| finding.rule == crate::rule::PROMOTE_ELIGIBILITY)
-        .expect("a warning");
-    assert!(
-        warning
-            .alternative
-            .as_deref()
-            .is_some_and(|way_out| way_out.contains("'ANY 1 (\"db-2\")'")),
-        "{warning:?}"
-    );
+    let direct = way_out(&[("db-2", "async")]);
+    assert!(direct.contains("'ANY 1 (\"db-2\")'"), "{direct}");
     one(auto(Some("db-2"), "local"), "synchronous_commit = local");
     // Waits for a standby outside the estate (one of two named is enough to warn).
     one(
