@@ -247,7 +247,11 @@ impl Journal {
             }
             let after = summary::of(&probe.outcome);
             let before = summary::recorded(&transaction, path, instance)?;
-            if before.as_deref() == Some(after.as_str()) {
+            if before
+                .as_deref()
+                .is_some_and(|before| summary::unchanged(before, &after))
+            {
+                // The first wording stays recorded: the next real change is told from it.
                 continue;
             }
             summary::record(&transaction, path, instance, &after)?;

@@ -4,15 +4,37 @@
 //! pass's: first seen, reachable or not, primary or standby, timeline, streaming or not, the number
 //! of unapplied settings. The LSN is deliberately absent: a primary that writes would otherwise
 //! "change" on every pass. The event's body carries the position at the change instead.
+//! An unreachable instance whose error changes wording but not kind (a connection reset on one
+//! pass, an early EOF on the next, both "down") has not changed either ([`unchanged`]).
 
-use hadome_core::fact::ProbeOutcome;
+use hadome_core::fact::{FailureKind, ProbeOutcome};
+
+const UNREACHABLE: &str = "unreachable: ";
+
+/// Whether `after` tells nothing new after `before`: the same text, or both unreachable for the
+/// same reason in other words — down both times (refused, reset, closed: the wording depends on
+/// the moment the connection died) or timed out both times. Any other failure (authentication, a
+/// bad conninfo, a query error) is compared word for word: its text is the reason.
+pub(crate) fn unchanged(before: &str, after: &str) -> bool {
+    if before == after {
+        return true;
+    }
+    let (Some(before), Some(after)) = (
+        before.strip_prefix(UNREACHABLE),
+        after.strip_prefix(UNREACHABLE),
+    ) else {
+        return false;
+    };
+    let kind = FailureKind::of_error(before);
+    matches!(kind, FailureKind::Down | FailureKind::Timeout) && kind == FailureKind::of_error(after)
+}
 
 /// The summary of one probe, as short text: `primary, timeline 2`,
 /// `standby, timeline 1, not streaming, 1 unapplied setting`, `unreachable: <error>`.
 pub(crate) fn of(outcome: &ProbeOutcome) -> String {
     let state = match outcome {
         ProbeOutcome::Answered(state) => state,
-        ProbeOutcome::Unreachable { error, .. } => return format!("unreachable: {error}"),
+        ProbeOutcome::Unreachable { error, .. } => return format!("{UNREACHABLE}{error}"),
     };
     let mut summary = if state.in_recovery {
         let streaming = if is_streaming(state) {

@@ -261,3 +261,59 @@ fn an_older_observation_does_not_replace_a_newer_one() {
         (Timestamp(5_000), 0x900, true)
     );
 }
+
+/// An isolated instance fails one pass with a reset and the next with an early EOF (the lab's
+/// `isolate`, on real servers): the same state in other words, so no event. Another kind of
+/// failure, or another reason of a kind compared word for word, is a change.
+#[test]
+fn an_unreachable_instance_whose_error_changes_wording_but_not_kind_has_not_changed() {
+    let (_dir, _path, mut journal) = new_journal();
+    let reset = "cannot connect: error communicating with the server: Connection reset by peer (os error 104)";
+    let eof = "cannot connect: error communicating with the server: early eof";
+    let record = |journal: &mut Journal, at: i64, error: &str| {
+        journal
+            .record_facts(&facts([("db-1", unreachable(at, error))]))
+            .unwrap()
+            .into_iter()
+            .map(|change| (change.before, change.after))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        record(&mut journal, 1_000, reset),
+        [(None, format!("unreachable: {reset}"))]
+    );
+    assert_eq!(record(&mut journal, 2_000, eof), []);
+    assert_eq!(record(&mut journal, 3_000, reset), []);
+    assert_eq!(record(&mut journal, 4_000, "connection refused"), []);
+    // Down, then timed out: a change, told from the first wording.
+    assert_eq!(
+        record(&mut journal, 5_000, "timed out after 2.0 s"),
+        [(
+            Some(format!("unreachable: {reset}")),
+            "unreachable: timed out after 2.0 s".to_owned()
+        )]
+    );
+    assert_eq!(
+        record(
+            &mut journal,
+            6_000,
+            "no answer to accept the connection within 2.0 s (probe_timeout_seconds)"
+        ),
+        []
+    );
+    // Failures compared word for word: their text is the reason.
+    assert_eq!(
+        record(
+            &mut journal,
+            7_000,
+            "password authentication failed for user \"hadome\""
+        )
+        .len(),
+        1
+    );
+    assert_eq!(
+        record(&mut journal, 8_000, "database \"postgres\" does not exist").len(),
+        1
+    );
+    assert_eq!(journal.events_since(Timestamp(i64::MIN)).unwrap().len(), 4);
+}

@@ -10,7 +10,15 @@ use proptest::prelude::*;
 use crate::support::{answered, new_journal, position, state, unreachable};
 
 const INSTANCES: [&str; 3] = ["db-1", "db-2", "db-3"];
-const ERRORS: [&str; 2] = ["connection refused", "timed out after 2.0 s"];
+/// Unreachable errors, and which of them say the same thing in other words (the model's own
+/// grouping: down, down, timed out, timed out).
+const ERRORS: [&str; 4] = [
+    "connection refused",
+    "cannot connect: error communicating with the server: early eof",
+    "timed out after 2.0 s",
+    "no answer to accept the connection within 2.0 s (probe_timeout_seconds)",
+];
+const SAME_AS: [usize; 4] = [0, 0, 2, 2];
 
 /// What one probe of one instance saw.
 #[derive(Debug, Clone)]
@@ -170,8 +178,23 @@ impl Model {
                 }
             }
         };
+        let said = |summary: &Summary| match summary {
+            Summary::Unreachable(error) => {
+                let index = ERRORS.iter().position(|known| known == error);
+                Summary::Unreachable(ERRORS[SAME_AS[index.expect("one of ERRORS")]])
+            }
+            other => other.clone(),
+        };
+        // The same state in other words is no change, and the first wording stays.
+        if self
+            .summaries
+            .get(instance)
+            .is_some_and(|before| said(before) == said(&summary))
+        {
+            return None;
+        }
         let before = self.summaries.insert(instance.to_owned(), summary.clone());
-        (before.as_ref() != Some(&summary)).then(|| FactChange {
+        Some(FactChange {
             instance: instance.to_owned(),
             at: Timestamp(at),
             before: before.map(|before| before.text()),
