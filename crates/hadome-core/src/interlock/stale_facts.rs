@@ -5,7 +5,9 @@
 //! never observed is `needs-human`, never `allow` (a restore from a backup too). A promotion needs a
 //! candidate that answers now.
 //! In `check`, every instance that did not answer is critical: hadome is blind to it; so is every
-//! declared host whose facts could not be read (its reboots and deletions are then refused).
+//! declared host whose facts could not be read (its reboots and deletions are then refused). An
+//! instance that another member lists in `pg_stat_replication` runs: the finding says the path
+//! from hadome fails, not the server.
 
 use crate::action::Action;
 use crate::finding::{Finding, Severity};
@@ -123,12 +125,22 @@ pub(crate) fn check(view: &View) -> Vec<Finding> {
                 ),
                 None,
             )),
-            Knowledge::Unreachable { error } => findings.push(finding(
-                name,
-                Severity::Deny,
-                format!("`{name}` does not answer: {error}; {last_seen}"),
-                None,
-            )),
+            // Its upstream still listing it says it runs: the path from hadome fails, not the
+            // server (the daemon never restarts it for that, `supervise::standbys`).
+            Knowledge::Unreachable { error } => match view.feeder_of(name) {
+                Some(feeder) => findings.push(finding(
+                    name,
+                    Severity::Deny,
+                    format!("`{name}` does not answer: {error}; {last_seen}; but `{feeder}` lists it in pg_stat_replication: it runs, and what fails is the path from hadome to it"),
+                    Some(format!("look at the network, proxy or firewall between hadome and `{name}`; do not restart it")),
+                )),
+                None => findings.push(finding(
+                    name,
+                    Severity::Deny,
+                    format!("`{name}` does not answer: {error}; {last_seen}"),
+                    None,
+                )),
+            },
             Knowledge::Unknown => findings.push(finding(
                 name,
                 Severity::Deny,

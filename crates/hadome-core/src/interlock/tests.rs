@@ -802,3 +802,31 @@ fn check_warns_ahead_of_a_failure_the_daemon_would_escalate_instead_of_failing_o
         Vec::<String>::new()
     );
 }
+
+/// `check` on a standby hadome cannot reach: when its primary still lists it in
+/// `pg_stat_replication` it runs, and the finding says the path from hadome fails (issue 17's
+/// seed 2); when nobody lists it, nothing more is claimed.
+#[test]
+fn check_tells_an_unreachable_standby_that_its_primary_still_lists_from_a_lost_one() {
+    let message_on_db2 = |feeds: &[(&str, &str)]| {
+        let scenario = Scenario::new(&["db-1", "db-2"])
+            .answered("db-1", primary(9 * MB, feeds))
+            .unreachable("db-2");
+        let found = check(&scenario.estate, &scenario.facts, &scenario.history, NOW);
+        let finding = found
+            .into_iter()
+            .find(|finding| finding.rule == crate::rule::STALE_FACTS && finding.subject == "db-2")
+            .expect("a stale-facts finding on db-2");
+        assert_eq!(finding.severity, crate::finding::Severity::Deny);
+        (finding.message, finding.alternative)
+    };
+    let (listed, way_out) = message_on_db2(&[("db-2", "sync")]);
+    assert!(
+        listed.contains("`db-1` lists it in pg_stat_replication: it runs"),
+        "{listed}"
+    );
+    assert!(way_out.is_some_and(|way_out| way_out.contains("do not restart it")));
+    let (lost, way_out) = message_on_db2(&[]);
+    assert!(!lost.contains("pg_stat_replication"), "{lost}");
+    assert_eq!(way_out, None);
+}

@@ -791,6 +791,21 @@ async fn a_standby_cut_off_from_hadome_alone_is_never_restarted_and_is_escalated
         "{:#?}",
         intents_on(&lab, "db-3")
     );
+    // `check` says the same to a person: critical (hadome is blind to it), but it runs.
+    let (code, check) = hadome_json(&lab.dir().join("estate.toml"), &["check"]);
+    assert_eq!(code, 1, "{check:#}");
+    let finding = check["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|finding| finding["rule"] == "stale-facts" && finding["subject"] == "db-3")
+        .unwrap_or_else(|| panic!("a stale-facts finding on db-3: {check:#}"));
+    assert!(
+        finding["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("`db-1` lists it in pg_stat_replication")),
+        "{finding:#}"
+    );
 
     lab.fault(&Fault::Rejoin("db-3".into())).await.unwrap();
     settled(&lab, "trio", "db-3").await;
